@@ -1,0 +1,68 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "fnrunner",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "fnrunner", targets: ["fnrunner"]),
+        .library(name: "Sandbox", targets: ["Sandbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // The only code that runs between clone and exec: raw syscalls, no malloc, no locks.
+        .target(name: "CRunnerShim"),
+        .systemLibrary(
+            name: "CSeccomp",
+            pkgConfig: "libseccomp",
+            providers: [.apt(["libseccomp-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCap",
+            pkgConfig: "libcap",
+            providers: [.apt(["libcap-dev"])]
+        ),
+        .target(
+            name: "RunnerOS",
+            dependencies: ["CRunnerShim", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "CgroupDriver",
+            dependencies: ["RunnerOS", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Freezer",
+            dependencies: ["CgroupDriver", "RunnerOS"]
+        ),
+        .target(
+            name: "Sandbox",
+            dependencies: [
+                "CRunnerShim", "CSeccomp", "CCap", "RunnerOS", "CgroupDriver", "Freezer",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "fnrunner",
+            dependencies: [
+                "Sandbox", "CgroupDriver", "Freezer", "RunnerOS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Sandbox", "CgroupDriver", "RunnerOS"],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "CgroupDriverTests", dependencies: ["CgroupDriver", "RunnerOS", "TestSupport"]),
+        .testTarget(name: "FreezerTests", dependencies: ["Freezer", "CgroupDriver", "TestSupport"]),
+        .testTarget(
+            name: "SandboxTests",
+            dependencies: ["Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "TestSupport"]
+        ),
+        .testTarget(name: "FnrunnerCLITests", dependencies: ["TestSupport", "RunnerOS"]),
+    ]
+)

@@ -1,0 +1,127 @@
+import Logging
+import RunnerOS
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Creates, limits, observes and removes the runner's cgroups on v2, hybrid and v1 hosts.
+///
+/// Every directory it makes lives under `<hierarchy>/<rootName>/<instance>/`; it never writes to a
+/// cgroup it did not create. The instance level lets a restarted runner tell its own leftovers
+/// (an instance whose runner died) from a live runner's containers.
+public final class CgroupDriver: Sendable {
+    public let layout: CgroupLayout
+    /// Relative path of the runner's root in every hierarchy ("fnrunner").
+    public let rootName: String
+    let logger: Logger
+
+    /// Controllers a pure v2 host must delegate to the runner's root.
+    static let v2Controllers = ["memory", "cpu", "pids"]
+
+    public init(layout: CgroupLayout, rootName: String = "fnrunner", logger: Logger = Logger(label: "fnrunner.cgroup"))
+        throws(RunnerError)
+    {
+        try Self.validateName(rootName, what: "cgroup root", allowSlash: true)
+        self.layout = layout
+        self.rootName = rootName
+        self.logger = logger
+    }
+
+    static func validateName(_ name: String, what: String, allowSlash: Bool = false) throws(RunnerError) {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        let bad =
+            name.isEmpty || name.hasPrefix("/") || name.hasSuffix("/")
+            || parts.contains { $0.isEmpty || $0 == "." || $0 == ".." }
+            || (!allowSlash && parts.count > 1)
+            || name.contains { $0 == "\n" || $0 == "\0" }
+        if bad {
+            throw RunnerError(
+                .invalidArgument,
+                "invalid \(what) \"\(name)\": use a relative name without '.', '..' or empty components",
+                step: "validate name")
+        }
+    }
+
+    /// The runner's root directory in every hierarchy.
+    public var rootSet: CgroupSet { cgroupSet(relative: rootName) }
+
+    func cgroupSet(relative: String) -> CgroupSet {
+        var v1: [String: String] = [:]
+        for controller in layout.v1Controllers { v1[controller] = layout.v1Mounts[controller]! + "/" + relative }
+        return CgroupSet(relativePath: relative, v2Path: layout.v2Mount.map { $0 + "/" + relative }, v1Paths: v1)
+    }
+
+    /// The set for a container of an instance (whether or not it exists).
+    public func containerSet(instance: String, container: String) -> CgroupSet {
+        cgroupSet(relative: "\(rootName)/\(instance)/\(container)")
+    }
+
+    public func instanceSet(_ instance: String) -> CgroupSet { cgroupSet(relative: "\(rootName)/\(instance)") }
+
+    /// Creates the root and the instance level in every hierarchy and, on pure v2, delegates the
+    /// memory, cpu and pids controllers down to the containers.
+    public func prepareInstance(_ instance: String) throws(RunnerError) {
+        try Self.validateName(instance, what: "instance name")
+        // The root may be part of a longer path ("a/b"): create each level.
+        var relative = ""
+        for part in rootName.split(separator: "/") {
+            relative += relative.isEmpty ? String(part) : "/" + part
+            try makeLevel(cgroupSet(relative: relative))
+        }
+        try makeLevel(instanceSet(instance))
+    }
+
+    private func makeLevel(_ level: CgroupSet) throws(RunnerError) {
+        for path in level.allPaths { try FileSystem.makeDirectory(path) }
+        if layout.kind == .unified, let v2 = level.v2Path { try delegateControllers(to: v2) }
+    }
+
+    /// Writes "+memory +cpu +pids" into our own cgroup.subtree_control, after checking that the
+    /// parent offers them (we never write into a parent we did not create).
+    private func delegateControllers(to path: String) throws(RunnerError) {
+        let available = Set(try FileSystem.read(path + "/cgroup.controllers").trimmed.split(separator: " ").map(String.init))
+        let missing = Self.v2Controllers.filter { !available.contains($0) }
+        if !missing.isEmpty {
+            let parent = String(path[..<path.lastIndex(of: "/")!])
+            throw RunnerError(
+                .unsupported,
+                "cgroup controllers \(missing.joined(separator: ", ")) are not delegated to \(path): enable them in \(parent)/cgroup.subtree_control or choose a --cgroup-root whose parent has them",
+                step: "delegate controllers")
+        }
+        let enabled = try FileSystem.read(path + "/cgroup.subtree_control").trimmed.split(separator: " ").map(String.init)
+        let toEnable = Self.v2Controllers.filter { !enabled.contains($0) }
+        if !toEnable.isEmpty {
+            try FileSystem.write(path + "/cgroup.subtree_control", toEnable.map { "+" + $0 }.joined(separator: " "))
+        }
+    }
+
+    /// Creates a container's cgroup in every hierarchy and applies memory and pids limits.
+    /// CPU is applied separately (`applyCPU`), after setup, so the quota does not throttle it.
+    public func create(instance: String, container: String, limits: ResourceLimits) throws(RunnerError) -> CgroupSet {
+        try Self.validateName(container, what: "container name")
+        let cg = containerSet(instance: instance, container: container)
+        var created: [String] = []
+        do {
+            for path in cg.allPaths {
+                if try FileSystem.makeDirectory(path) { created.append(path) }
+            }
+            try applyMemoryAndPids(cg, limits)
+        } catch {
+            for path in created.reversed() { rmdir(path) }
+            throw error
+        }
+        return cg
+    }
+
+    /// Places `pid` in the v1 hierarchies (and in the v2 tree when `includeV2`).
+    ///
+    /// - Important: this is the write that costs an RCU grace period (6-14 ms) after the kernel
+    ///   was idle; the start path avoids it for v2 with CLONE_INTO_CGROUP.
+    public func attach(pid: Int32, to cg: CgroupSet, includeV2: Bool) throws(RunnerError) {
+        for path in cg.v1AttachPaths { try FileSystem.write(path + "/cgroup.procs", String(pid)) }
+        if includeV2, let v2 = cg.v2Path { try FileSystem.write(v2 + "/cgroup.procs", String(pid)) }
+    }
+}

@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Small, synchronous file operations on kernel interface files (cgroupfs, procfs) and the
+/// runner's state directory.
+///
+/// Foundation is deliberately not used: these calls sit on the container start path, where every
+/// microsecond and every allocation shows, and their errors must name the syscall and path.
+public enum FileSystem {
+    /// Reads a whole (small) file as UTF-8.
+    public static func read(_ path: String) throws(RunnerError) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw .system("open", errno: errno, "cannot open \(path)") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .system("read", errno: errno, "cannot read \(path)")
+            }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Writes `value` with a single write(2), as kernel interface files require.
+    public static func write(_ path: String, _ value: String) throws(RunnerError) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { throw .system("open", errno: errno, "cannot open \(path) for writing") }
+        defer { close(fd) }
+        var v = value
+        let (n, err): (Int, Int32) = v.withUTF8 { buf in
+            var r: Int
+            repeat { r = Glibc.write(fd, buf.baseAddress, buf.count) } while r < 0 && errno == EINTR
+            return (r, errno)
+        }
+        if n < 0 { throw .system("write", errno: err, "cannot write \"\(value)\" to \(path)") }
+    }
+
+    /// Creates or truncates a regular file with `contents`.
+    public static func create(_ path: String, contents: String, mode: mode_t = 0o644) throws(RunnerError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        if fd < 0 { throw .system("open", errno: errno, "cannot create \(path)") }
+        defer { close(fd) }
+        var v = contents
+        let n = v.withUTF8 { Glibc.write(fd, $0.baseAddress, $0.count) }
+        if n < 0 { throw .system("write", errno: errno, "cannot write \(path)") }
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Creates one directory. Returns false if it already existed.
+    @discardableResult
+    public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(RunnerError) -> Bool {
+        if mkdir(path, mode) == 0 { return true }
+        if errno == EEXIST { return false }
+        throw .system("mkdir", errno: errno, "cannot create directory \(path)")
+    }
+
+    /// mkdir -p.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(RunnerError) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            try makeDirectory(current, mode: mode)
+        }
+    }
+
+    /// rmdir(2).
+    public static func removeDirectory(_ path: String) throws(RunnerError) {
+        if rmdir(path) != 0 { throw .system("rmdir", errno: errno, "cannot remove directory \(path)") }
+    }
+
+    /// The names in a directory, without "." and "..".
+    public static func list(_ path: String) throws(RunnerError) -> [String] {
+        guard let dir = opendir(path) else { throw .system("opendir", errno: errno, "cannot list \(path)") }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Names of the subdirectories of `path` (no symlinks followed).
+    public static func subdirectories(_ path: String) throws(RunnerError) -> [String] {
+        try list(path).filter { name in
+            var st = stat()
+            return lstat(path + "/" + name, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        }
+    }
+
+    /// rm -rf that never follows symlinks. Missing paths are fine.
+    public static func removeTree(_ path: String) throws(RunnerError) {
+        var st = stat()
+        if lstat(path, &st) != 0 {
+            if errno == ENOENT { return }
+            throw .system("lstat", errno: errno, "cannot inspect \(path)")
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            for name in try list(path) { try removeTree(path + "/" + name) }
+            if rmdir(path) != 0 && errno != ENOENT {
+                throw .system("rmdir", errno: errno, "cannot remove directory \(path)")
+            }
+        } else if unlink(path) != 0 && errno != ENOENT {
+            throw .system("unlink", errno: errno, "cannot remove \(path)")
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import CRunnerShim
+import CgroupDriver
+import Freezer
+import RunnerOS
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A running container: its init process (PID 1 of its own pid namespace) and its cgroup.
+///
+/// It stays the sandbox's until `close()`, which kills whatever is left, waits for the process,
+/// and removes the cgroup; mounts need no cleanup because they exist only in the container's
+/// mount namespace, which dies with it.
+public final class Container: Sendable {
+    public let name: String
+    /// Host pid of the container's init.
+    public let pid: Int32
+    public let cgroup: CgroupSet
+    let pidfd: Int32
+    let driver: CgroupDriver
+    let freezer: Freezer?
+    private weak let sandbox: Sandbox?
+
+    private struct State {
+        var exit: ContainerExit?
+        var waiters: [CheckedContinuation<ContainerExit, Never>] = []
+        var closed = false
+    }
+    private let state = Mutex(State())
+
+    init(name: String, pid: Int32, pidfd: Int32, cgroup: CgroupSet, driver: CgroupDriver, freezer: Freezer?, sandbox: Sandbox) {
+        self.name = name
+        self.pid = pid
+        self.pidfd = pidfd
+        self.cgroup = cgroup
+        self.driver = driver
+        self.freezer = freezer
+        self.sandbox = sandbox
+    }
+
+    /// Called by the reaper thread once the init process has been reaped.
+    func processExited(_ process: ProcessExit) {
+        let oom = ((try? driver.memoryEvents(cgroup))?.oomKills ?? 0) > 0
+        let exit = ContainerExit(process: process, outOfMemory: oom)
+        let waiters = state.withLock { s -> [CheckedContinuation<ContainerExit, Never>] in
+            s.exit = exit
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume(returning: exit) }
+    }
+
+    /// Used when the container could not be handed out after its process started.
+    func abandon() {
+        _ = rn_pidfd_signal(pidfd, SIGKILL)
+        var code: Int32 = 0
+        var kind: Int32 = 0
+        _ = rn_pidfd_wait(pidfd, 0, &code, &kind)
+        Glibc.close(pidfd)
+    }
+
+    /// The exit, if the process has ended.
+    public var exit: ContainerExit? { state.withLock { $0.exit } }
+
+    /// Waits until the container's init process has exited.
+    public func wait() async -> ContainerExit {
+        await withCheckedContinuation { (c: CheckedContinuation<ContainerExit, Never>) in
+            let ready = state.withLock { s -> ContainerExit? in
+                if let e = s.exit { return e }
+                s.waiters.append(c)
+                return nil
+            }
+            if let ready { c.resume(returning: ready) }
+        }
+    }
+
+    /// Freezes every process of the container; returns how long the kernel took.
+    @discardableResult
+    public func freeze(timeoutMillis: Int = 2000) throws(RunnerError) -> Freezer.Transition {
+        try requireFreezer().freeze(timeoutMillis: timeoutMillis)
+    }
+
+    @discardableResult
+    public func thaw(timeoutMillis: Int = 2000) throws(RunnerError) -> Freezer.Transition {
+        try requireFreezer().thaw(timeoutMillis: timeoutMillis)
+    }
+
+    public func freezerState() throws(RunnerError) -> Freezer.State { try requireFreezer().state() }
+
+    private func requireFreezer() throws(RunnerError) -> Freezer {
+        guard let freezer else {
+            throw RunnerError(.unsupported, "this host has no cgroup freezer for \(cgroup)", step: "freezer")
+        }
+        return freezer
+    }
+
+    public func stats() throws(RunnerError) -> CgroupStats { try driver.stats(cgroup) }
+
+    /// Sends a signal to the container's init through its pidfd (never to a recycled pid).
+    public func signal(_ signal: Int32) throws(RunnerError) {
+        let rc = rn_pidfd_signal(pidfd, signal)
+        if rc < 0 && rc != -ESRCH { throw .system("pidfd_send_signal", errno: -rc, "cannot signal container \(name)") }
+    }
+
+    /// Kills every process in the container (frozen or not) and waits until the cgroup is empty.
+    public func kill() throws(RunnerError) { try driver.kill(cgroup) }
+
+    /// Kills what is left, waits for the init process, removes the cgroup. Idempotent.
+    public func close() async throws(RunnerError) {
+        let first = state.withLock { s -> Bool in
+            defer { s.closed = true }
+            return !s.closed
+        }
+        guard first else { return }
+        defer { sandbox?.deregister(name) }
+        if exit == nil { try driver.kill(cgroup) }
+        _ = await wait()
+        Glibc.close(pidfd)
+        try driver.delete(cgroup)
+    }
+}

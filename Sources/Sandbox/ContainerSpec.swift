@@ -1,0 +1,130 @@
+import CgroupDriver
+import RunnerOS
+
+/// What to run and how to confine it: the input of `Sandbox.start`.
+public struct ContainerSpec: Sendable {
+    /// Network namespaces: `none` gives the container its own with only loopback (up);
+    /// `host` shares the runner's.
+    public enum Network: String, Sendable, CaseIterable {
+        case none, host
+    }
+
+    /// A host directory bound into the container (read-write unless `readOnly`).
+    public struct BindMount: Sendable, Equatable {
+        public var source: String
+        /// Absolute path inside the container. Targets under /tmp are created on demand; others
+        /// must exist in the rootfs, which is read-only.
+        public var target: String
+        public var readOnly: Bool
+        public init(source: String, target: String, readOnly: Bool = false) {
+            self.source = source
+            self.target = target
+            self.readOnly = readOnly
+        }
+    }
+
+    public struct Rlimit: Sendable, Equatable {
+        public var resource: Int32
+        public var soft: UInt64
+        public var hard: UInt64
+        public init(resource: Int32, soft: UInt64, hard: UInt64) {
+            self.resource = resource
+            self.soft = soft
+            self.hard = hard
+        }
+    }
+
+    /// The rootfs as layer directories, top first. One layer is bound read-only; several are
+    /// stacked with a read-only overlay. Nothing is ever copied or written.
+    public var layers: [String]
+    public var argv: [String]
+    public var env: [String]
+    public var workingDirectory: String
+    public var uid: UInt32
+    public var gid: UInt32
+    public var additionalGroups: [UInt32]
+    public var limits: ResourceLimits
+    public var network: Network
+    public var bindMounts: [BindMount]
+    public var hostname: String?
+    public var rlimits: [Rlimit]
+    /// Capability names (e.g. "CAP_NET_BIND_SERVICE") the process keeps. Empty: none, the default.
+    public var capabilities: [String]
+    /// Size of the /tmp tmpfs in bytes; nil leaves the kernel default (half of RAM, charged to the cgroup).
+    public var tmpSizeBytes: UInt64?
+    /// Load the default seccomp profile (on unless relaxed by configuration).
+    public var seccomp: Bool
+    /// Host fds that become the container's stdin, stdout and stderr; nil means /dev/null.
+    public var stdin: Int32?
+    public var stdout: Int32?
+    public var stderr: Int32?
+
+    /// The security defaults of ARCHITECTURE.md: uid:gid 1000:1000, no capabilities, nofile 350,
+    /// own network namespace, seccomp on, read-only rootfs.
+    public init(layers: [String], argv: [String]) {
+        self.layers = layers
+        self.argv = argv
+        self.env = []
+        self.workingDirectory = "/"
+        self.uid = 1000
+        self.gid = 1000
+        self.additionalGroups = []
+        self.limits = ResourceLimits()
+        self.network = .none
+        self.bindMounts = []
+        self.hostname = nil
+        self.rlimits = [Rlimit(resource: 7 /* RLIMIT_NOFILE */, soft: 350, hard: 350)]
+        self.capabilities = []
+        self.tmpSizeBytes = nil
+        self.seccomp = true
+    }
+
+    public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// The environment the process gets: the caller's, plus a default PATH if it has none.
+    public var effectiveEnv: [String] {
+        env.contains { $0.hasPrefix("PATH=") } ? env : env + ["PATH=" + Self.defaultPath]
+    }
+
+    /// The PATH used to find argv[0].
+    public var searchPath: String {
+        effectiveEnv.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? Self.defaultPath
+    }
+
+    /// Rejects specs that could never start, before anything is created.
+    public func validate(hostCPUs: Int) throws(RunnerError) {
+        func invalid(_ message: String) -> RunnerError { RunnerError(.invalidArgument, message, step: "validate spec") }
+        if argv.isEmpty || argv[0].isEmpty { throw invalid("no command given: argv is empty") }
+        if layers.isEmpty { throw invalid("no rootfs given") }
+        for layer in layers {
+            if !layer.hasPrefix("/") { throw invalid("rootfs path \(layer) must be absolute") }
+            if layer.contains(":") || layer.contains(",") {
+                throw invalid("rootfs path \(layer) must not contain ':' or ','")
+            }
+            if !FileSystem.exists(layer) {
+                throw RunnerError(.notFound, "rootfs \(layer) does not exist", step: "validate spec")
+            }
+            if !FileSystem.isDirectory(layer) { throw invalid("rootfs \(layer) is not a directory") }
+        }
+        if !workingDirectory.hasPrefix("/") { throw invalid("working directory \(workingDirectory) must be absolute") }
+        if uid == UInt32.max || gid == UInt32.max || additionalGroups.contains(UInt32.max) {
+            throw invalid("uid and gid must be below 4294967295")
+        }
+        for e in env where !e.contains("=") || e.hasPrefix("=") {
+            throw invalid("environment entry \"\(e)\" is not NAME=VALUE")
+        }
+        if argv.contains(where: { $0.contains("\0") }) || env.contains(where: { $0.contains("\0") }) {
+            throw invalid("arguments and environment must not contain NUL bytes")
+        }
+        if let h = hostname, h.isEmpty || h.utf8.count > 64 { throw invalid("hostname must be 1..64 bytes") }
+        for m in bindMounts {
+            if !m.target.hasPrefix("/") || m.target.split(separator: "/").contains("..") {
+                throw invalid("bind mount target \(m.target) must be absolute and must not contain '..'")
+            }
+            if !FileSystem.exists(m.source) {
+                throw RunnerError(.notFound, "bind mount source \(m.source) does not exist", step: "validate spec")
+            }
+        }
+        try limits.validate(hostCPUs: hostCPUs)
+    }
+}

@@ -1,0 +1,193 @@
+import CRunnerShim
+import CgroupDriver
+import Freezer
+import RunnerOS
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+extension Sandbox {
+    static let maskedPaths = [
+        "proc/acpi", "proc/asound", "proc/kcore", "proc/keys", "proc/latency_stats", "proc/timer_list",
+        "proc/timer_stats", "proc/sched_debug", "proc/scsi", "sys/firmware", "sys/devices/virtual/powercap",
+    ]
+    static let readonlyPaths = ["proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger"]
+    static let mountPoints = ["proc", "dev", "sys", "tmp"]
+
+    /// Starts a container and returns once its process has exec'd (or throws with the failing step).
+    ///
+    /// On any failure everything created for it is removed again before the error is thrown.
+    public func start(_ spec: ContainerSpec, name: String? = nil) throws(RunnerError) -> Container {
+        try spec.validate(hostCPUs: hostCPUs)
+        let keep = try Capabilities.mask(spec.capabilities)
+        let containerName = name ?? nextName()
+        let cg = try driver.create(instance: instanceID, container: containerName, limits: spec.limits)
+        do throws(RunnerError) {
+            let container = try spawn(spec, name: containerName, cgroup: cg, keepCapabilities: keep)
+            do throws(RunnerError) {
+                try register(container)
+                try ProcessReaper.shared.watch(pidfd: container.pidfd) { [container] exit in
+                    container.processExited(exit)
+                }
+            } catch {
+                deregister(containerName)
+                container.abandon()
+                throw error
+            }
+            return container
+        } catch {
+            try? driver.kill(cg)
+            try? driver.delete(cg)
+            throw error
+        }
+    }
+
+    /// The rootfs mount: a read-only bind of a single layer that has every mount point, else a
+    /// read-only overlay with the mount-point skeleton on top.
+    func rootfsMount(_ layers: [String]) -> (bind: String?, overlay: String?) {
+        if layers.count == 1, Self.mountPoints.allSatisfy({ FileSystem.isDirectory(layers[0] + "/" + $0) }) {
+            return (layers[0], nil)
+        }
+        return (nil, "lowerdir=" + ([paths.skeleton] + layers).joined(separator: ":"))
+    }
+
+    private func spawn(_ spec: ContainerSpec, name: String, cgroup cg: CgroupSet, keepCapabilities: UInt64)
+        throws(RunnerError) -> Container
+    {
+        var cgroupFD: Int32 = -1
+        if let v2 = cg.v2Path {
+            cgroupFD = rn_open_directory(v2)
+            if cgroupFD < 0 { throw .system("open", errno: -cgroupFD, "cannot open cgroup \(v2)") }
+        }
+        defer { if cgroupFD >= 0 { close(cgroupFD) } }
+
+        var devNull: Int32 = -1
+        if spec.stdin == nil || spec.stdout == nil || spec.stderr == nil {
+            devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
+            if devNull < 0 { throw .system("open", errno: errno, "cannot open /dev/null") }
+        }
+        defer { if devNull >= 0 { close(devNull) } }
+
+        let arena = CStringArena()
+        let rootfs = rootfsMount(spec.layers)
+        let binds = spec.bindMounts.map { m in
+            let target = String(m.target.drop { $0 == "/" })
+            return rn_bind_mount(
+                source: arena.string(m.source), target: arena.string(target),
+                create_target: (target == "tmp" || target.hasPrefix("tmp/")) ? 1 : 0, read_only: m.readOnly ? 1 : 0)
+        }
+        let rlimits = spec.rlimits.map { rn_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        let groups = spec.additionalGroups.isEmpty ? [spec.gid] : spec.additionalGroups
+        var tmpOptions = "mode=1777"
+        if let size = spec.tmpSizeBytes { tmpOptions += ",size=\(size)" }
+        let needsAttach = !cg.v1AttachPaths.isEmpty
+
+        var cspec = rn_spawn_spec()
+        cspec.rootfs_target = arena.string(paths.mountTarget)
+        cspec.bind_source = arena.optionalString(rootfs.bind)
+        cspec.overlay_options = arena.optionalString(rootfs.overlay)
+        cspec.readonly_rootfs = 1
+        cspec.argv = arena.stringArray(spec.argv)
+        cspec.envp = arena.stringArray(spec.effectiveEnv)
+        cspec.path_env = arena.string(spec.searchPath)
+        cspec.workdir = arena.string(spec.workingDirectory)
+        cspec.hostname = arena.string(spec.hostname ?? name)
+        cspec.uid = spec.uid
+        cspec.gid = spec.gid
+        cspec.groups = arena.array(groups)
+        cspec.ngroups = groups.count
+        cspec.stdio = (spec.stdin ?? devNull, spec.stdout ?? devNull, spec.stderr ?? devNull)
+        cspec.new_network = spec.network == .none ? 1 : 0
+        cspec.cgroup_fd = cgroupFD
+        cspec.wait_for_attach = needsAttach ? 1 : 0
+        cspec.tmp_options = arena.string(tmpOptions)
+        cspec.mount_sys = 1
+        cspec.binds = arena.array(binds)
+        cspec.nbinds = binds.count
+        cspec.masked_paths = arena.stringArray(Self.maskedPaths)
+        cspec.readonly_paths = arena.stringArray(Self.readonlyPaths)
+        cspec.rlimits = arena.array(rlimits)
+        cspec.nrlimits = rlimits.count
+        cspec.keep_capabilities = keepCapabilities
+        cspec.last_capability = lastCapability
+
+        var spawned = rn_spawned()
+        let rc: Int32 = seccomp.program.withUnsafeBufferPointer { filter in
+            cspec.seccomp_filter = spec.seccomp ? UnsafeRawPointer(filter.baseAddress) : nil
+            cspec.seccomp_filter_len = spec.seccomp ? filter.count : 0
+            return rn_spawn(&cspec, &spawned)
+        }
+        if rc < 0 { throw .system("clone3", errno: -rc, "cannot create the container process") }
+
+        if spawned.ack_fd >= 0 {
+            do {
+                try driver.attach(pid: spawned.pid, to: cg, includeV2: false)
+            } catch {
+                close(spawned.ack_fd)  // the child reads EOF and gives up
+                _ = try? waitForFailedChild(spawned)
+                throw error
+            }
+            var one: UInt8 = 1
+            _ = write(spawned.ack_fd, &one, 1)
+            close(spawned.ack_fd)
+        }
+
+        var report = rn_report()
+        let outcome = rn_wait_exec(spawned.report_fd, &report)
+        if outcome != 0 {
+            if outcome < 0 { _ = rn_pidfd_signal(spawned.pidfd, SIGKILL) }
+            _ = try? waitForFailedChild(spawned)
+            if outcome < 0 { throw .system("read", errno: -outcome, "lost contact with the container during setup") }
+            throw Self.startError(stage: report.stage, errno: report.error, spec: spec)
+        }
+
+        let container = Container(
+            name: name, pid: spawned.pid, pidfd: spawned.pidfd, cgroup: cg, driver: driver,
+            freezer: try? Freezer(cgroup: cg), sandbox: self)
+        do {
+            // The quota is applied only now, so it never throttled the setup above.
+            if spec.limits.cpuMillicores != nil { try driver.applyCPU(cg, millicores: spec.limits.cpuMillicores) }
+        } catch {
+            _ = rn_pidfd_signal(spawned.pidfd, SIGKILL)
+            _ = try? waitForFailedChild(spawned)
+            throw error
+        }
+        return container
+    }
+
+    private func waitForFailedChild(_ spawned: rn_spawned) throws(RunnerError) {
+        var code: Int32 = 0
+        var kind: Int32 = 0
+        let rc = rn_pidfd_wait(spawned.pidfd, 0, &code, &kind)
+        close(spawned.pidfd)
+        if rc < 0 { throw .system("waitid", errno: -rc, "cannot reap the failed container process") }
+    }
+
+    /// Turns the child's {stage, errno} into an error a person can act on.
+    static func startError(stage: Int32, errno err: Int32, spec: ContainerSpec) -> RunnerError {
+        let step = String(cString: rn_stage_name(stage))
+        let program = spec.argv[0]
+        switch (Int(stage), err) {
+        case (Int(RN_STAGE_EXEC.rawValue), ENOENT):
+            return RunnerError(.notFound, "executable \(program) not found in the rootfs", step: step, errno: err)
+        case (Int(RN_STAGE_EXEC.rawValue), EACCES):
+            return RunnerError(
+                .containerStart, "\(program) is not executable (not a regular file with an execute bit, or a directory)",
+                step: step, errno: err)
+        case (Int(RN_STAGE_EXEC.rawValue), ENOEXEC):
+            return RunnerError(.containerStart, "\(program) is not a valid executable for this machine", step: step, errno: err)
+        case (Int(RN_STAGE_CHDIR.rawValue), _):
+            return RunnerError(
+                .containerStart, "cannot enter working directory \(spec.workingDirectory) in the rootfs", step: step, errno: err)
+        case (Int(RN_STAGE_BIND_MOUNTS.rawValue), _):
+            return RunnerError(
+                .containerStart, "a bind mount failed (targets outside /tmp must exist in the read-only rootfs)",
+                step: step, errno: err)
+        default:
+            return RunnerError(.containerStart, "container setup failed", step: step, errno: err)
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import CRunnerShim
+import CgroupDriver
+import Logging
+import RunnerOS
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The native container driver: starts processes from a read-only rootfs in fresh namespaces
+/// under cgroup limits, and owns everything it creates until it is closed.
+///
+/// One `Sandbox` is one runner instance: it holds a lock in the state directory for as long as
+/// it lives, so that a later runner can tell whether the cgroups it finds belong to a live
+/// runner or to one that crashed (and must be reclaimed, which `init` does).
+public final class Sandbox: Sendable {
+    public let configuration: SandboxConfiguration
+    public let driver: CgroupDriver
+    public let instanceID: String
+    /// What this sandbox reclaimed from crashed runners when it opened.
+    public let recovered: RecoveryReport
+    let logger: Logger
+    let hostCPUs: Int
+    let seccomp: SeccompProfile
+    let lastCapability: Int32
+    let lockFD: Int32
+    let paths: StatePaths
+
+    private struct State {
+        var nextContainer: UInt64 = 1
+        var live: [String: Container] = [:]
+        var shutDown = false
+    }
+    private let state = Mutex(State())
+
+    struct StatePaths {
+        let root: String
+        /// An empty directory: every container mounts its rootfs over it in its own mount namespace.
+        var mountTarget: String { root + "/rootfs" }
+        /// proc, dev, sys, tmp: laid over a rootfs that lacks those mount points.
+        var skeleton: String { root + "/skeleton" }
+        var instances: String { root + "/instances" }
+        func instance(_ id: String) -> String { instances + "/" + id }
+        func lock(_ id: String) -> String { instance(id) + "/lock" }
+    }
+
+    /// Opens a runner instance: detects the cgroup layout, reclaims what crashed runners left
+    /// under the same state directory and cgroup root, and prepares this instance's cgroups.
+    public init(configuration: SandboxConfiguration = SandboxConfiguration()) throws(RunnerError) {
+        self.configuration = configuration
+        self.logger = configuration.logger
+        let layout: CgroupLayout
+        if let given = configuration.layout { layout = given } else { layout = try CgroupLayout.detect() }
+        self.driver = try CgroupDriver(layout: layout, rootName: configuration.cgroupRoot, logger: configuration.logger)
+        self.hostCPUs = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        self.seccomp = try SeccompProfile.makeDefault()
+        self.lastCapability = Capabilities.lastCapability
+        self.paths = StatePaths(root: configuration.stateDirectory)
+        self.instanceID = Self.makeInstanceID()
+
+        try FileSystem.makeDirectories(paths.instances, mode: 0o700)
+        try FileSystem.makeDirectory(paths.mountTarget, mode: 0o755)
+        try FileSystem.makeDirectory(paths.skeleton, mode: 0o755)
+        for dir in ["proc", "dev", "sys", "tmp"] { try FileSystem.makeDirectory(paths.skeleton + "/" + dir) }
+
+        // Take our lock before anything of ours exists in cgroupfs, so no other runner's
+        // recovery can ever see our cgroups without a held lock.
+        try FileSystem.makeDirectory(paths.instance(instanceID), mode: 0o700)
+        let fd = open(paths.lock(instanceID), O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd < 0 { throw .system("open", errno: errno, "cannot create the instance lock \(paths.lock(instanceID))") }
+        let rc = rn_try_lock(fd)
+        if rc < 0 {
+            close(fd)
+            throw .system("flock", errno: -rc, "cannot lock \(paths.lock(instanceID))")
+        }
+        self.lockFD = fd
+
+        do {
+            self.recovered = try Self.recover(driver: driver, paths: paths, ownInstance: instanceID, logger: logger)
+            try driver.prepareInstance(instanceID)
+        } catch {
+            _ = try? driver.delete(driver.instanceSet(instanceID))
+            try? FileSystem.removeTree(paths.instance(instanceID))
+            close(fd)
+            throw error
+        }
+        logger.debug(
+            "sandbox opened",
+            metadata: ["instance": "\(instanceID)", "cgroup.layout": "\(layout)", "state": "\(paths.root)"])
+    }
+
+    static func makeInstanceID() -> String {
+        let r = UInt64.random(in: 0...UInt64.max)
+        let hex = String(r, radix: 16)
+        return "i" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// Containers started and not yet closed.
+    public var liveContainers: [Container] { state.withLock { Array($0.live.values) } }
+
+    func nextName() -> String {
+        state.withLock { s in
+            defer { s.nextContainer += 1 }
+            return "c\(s.nextContainer)"
+        }
+    }
+
+    func register(_ c: Container) throws(RunnerError) {
+        let ok = state.withLock { s -> Bool in
+            if s.shutDown { return false }
+            s.live[c.name] = c
+            return true
+        }
+        if !ok { throw RunnerError(.invalidState, "the sandbox is shut down", step: "start container") }
+    }
+
+    func deregister(_ name: String) {
+        _ = state.withLock { $0.live.removeValue(forKey: name) }
+    }
+
+    /// Closes every live container, then removes this instance's cgroups, state and lock, and the
+    /// cgroup root if no other runner uses it.
+    public func shutdown() async {
+        let containers = state.withLock { s -> [Container] in
+            s.shutDown = true
+            return Array(s.live.values)
+        }
+        for c in containers {
+            do { try await c.close() } catch { logger.error("closing container failed", metadata: ["container": "\(c.name)", "error": "\(error)"]) }
+        }
+        do {
+            try driver.removeInstance(instanceID)
+        } catch {
+            logger.error("removing instance cgroups failed", metadata: ["error": "\(error)"])
+        }
+        driver.removeRootIfEmpty()
+        try? FileSystem.removeTree(paths.instance(instanceID))
+        close(lockFD)
+    }
+}

@@ -1,0 +1,26 @@
+import CgroupDriver
+import Logging
+
+/// Where a sandbox keeps its state and cgroups.
+public struct SandboxConfiguration: Sendable {
+    /// Runtime state: the lock of each runner instance, the mount target and the mount-point
+    /// skeleton. Belongs on a tmpfs (/run), so a reboot clears it together with the cgroups.
+    public var stateDirectory: String
+    /// Relative cgroup path of the runner's root in every hierarchy.
+    public var cgroupRoot: String
+    /// The host's cgroup layout; nil detects it from /proc/self/mountinfo.
+    public var layout: CgroupLayout?
+    public var logger: Logger
+
+    public init(
+        stateDirectory: String = "/run/fnrunner",
+        cgroupRoot: String = "fnrunner",
+        layout: CgroupLayout? = nil,
+        logger: Logger = Logger(label: "fnrunner.sandbox")
+    ) {
+        self.stateDirectory = stateDirectory
+        self.cgroupRoot = cgroupRoot
+        self.layout = layout
+        self.logger = logger
+    }
+}

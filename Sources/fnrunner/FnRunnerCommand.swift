@@ -1,0 +1,33 @@
+import ArgumentParser
+import Logging
+
+@main
+struct FnRunnerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fnrunner",
+        abstract: "A container-runtime-native runner for Fn functions.",
+        subcommands: [RunCommand.self]
+    )
+}
+
+/// Options every command that touches containers shares.
+struct RuntimeOptions: ParsableArguments {
+    @Option(name: .customLong("state-dir"), help: "Runtime state directory (instance locks, mount target).")
+    var stateDirectory = "/run/fnrunner"
+
+    @Option(name: .customLong("cgroup-root"), help: "Relative cgroup path under which the runner makes its cgroups, in every hierarchy.")
+    var cgroupRoot = "fnrunner"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "notice"
+
+    func makeLogger(label: String) -> Logger {
+        let level = Logger.Level(rawValue: logLevel) ?? .notice
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: label)
+    }
+}

@@ -1,0 +1,193 @@
+import ArgumentParser
+import CgroupDriver
+import Dispatch
+import Logging
+import RunnerOS
+import Sandbox
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `fnrunner run`: one container, for people and scripts, with Docker's exit-code conventions.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run one command in a new container from a rootfs directory.",
+        discussion: """
+            Exits with the command's exit code. Out of memory: prints "out of memory" and exits 137. \
+            A container that cannot start: prints the failing step and exits 125.
+            """
+    )
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    @Option(name: .customLong("rootfs"), help: "Rootfs directory (read-only). Repeat to stack layers, top first.")
+    var rootfs: [String] = []
+
+    @Option(help: "Memory limit in MiB (no swap).")
+    var memory: Int?
+
+    @Option(help: "CPU limit in millicores (1000 = one CPU).")
+    var cpus: Int?
+
+    @Option(help: "Maximum number of processes and threads.")
+    var pids: Int?
+
+    @Option(help: "none (own network namespace with loopback) or host.")
+    var network: String = "none"
+
+    @Option(name: .customLong("env"), help: "Environment variable NAME=VALUE (repeatable).")
+    var env: [String] = []
+
+    @Option(name: .customLong("workdir"), help: "Working directory inside the container.")
+    var workdir: String = "/"
+
+    @Option(help: "UID:GID the command runs as.")
+    var user: String = "1000:1000"
+
+    @Option(help: "Hostname inside the container.")
+    var hostname: String?
+
+    @Option(name: .customLong("mount"), help: "Bind mount HOST_DIR:CONTAINER_DIR[:ro] (repeatable).")
+    var mounts: [String] = []
+
+    @Option(name: .customLong("freeze-after-ms"), help: "With --keep-frozen-ms: freeze this long after the start.")
+    var freezeAfterMillis: Int = 0
+
+    @Option(
+        name: .customLong("keep-frozen-ms"),
+        help: "Freeze the container (after --freeze-after-ms), keep it frozen this long, report, thaw, let it finish.")
+    var keepFrozenMillis: Int?
+
+    @Flag(help: "Print the cgroup's CPU, memory and pids counters when the command ends.")
+    var stats = false
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).")
+    var command: [String] = []
+
+    mutating func run() async throws {
+        let logger = runtime.makeLogger(label: "fnrunner.run")
+        let spec: ContainerSpec
+        do {
+            spec = try makeSpec()
+        } catch {
+            fail("\(error)")
+        }
+        let sandbox: Sandbox
+        do {
+            sandbox = try Sandbox(
+                configuration: SandboxConfiguration(
+                    stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger))
+        } catch {
+            fail("\(error)")
+        }
+        let status = await execute(spec, in: sandbox)
+        await sandbox.shutdown()
+        Glibc.exit(status)
+    }
+
+    private func execute(_ spec: ContainerSpec, in sandbox: Sandbox) async -> Int32 {
+        let started = MonotonicClock.nowNanos()
+        let container: Container
+        do {
+            container = try sandbox.start(spec)
+        } catch {
+            report("cannot start container: \(error)")
+            return 125
+        }
+        let startMicros = (MonotonicClock.nowNanos() - started) / 1000
+        let signals = SignalForwarder(container: container)
+        defer { signals.cancel() }
+
+        if let keep = keepFrozenMillis {
+            await freezeCycle(container, afterMillis: freezeAfterMillis, holdMillis: keep)
+        }
+        let exit = await container.wait()
+        if stats {
+            if let s = try? container.stats() {
+                report(
+                    "stats: start \(startMicros) us, cpu \(s.cpuUsageNanos / 1000) us, throttled \(s.cpuThrottledPeriods)/\(s.cpuPeriods) periods, memory peak \(s.memoryPeakBytes.map { "\($0 >> 10) KiB" } ?? "n/a"), pids \(s.pidsCurrent)"
+                )
+            }
+        }
+        do {
+            try await container.close()
+        } catch {
+            report("cleanup failed: \(error)")
+        }
+        if exit.outOfMemory { report("out of memory") }
+        return exit.shellStatus
+    }
+
+    private func freezeCycle(_ container: Container, afterMillis: Int, holdMillis: Int) async {
+        try? await Task.sleep(nanoseconds: UInt64(afterMillis) * 1_000_000)
+        if container.exit != nil {
+            report("the command ended before it could be frozen")
+            return
+        }
+        do {
+            let frozen = try container.freeze()
+            report("frozen in \(frozen.latencyNanos / 1000) us (state: \(try container.freezerState().rawValue))")
+            try? await Task.sleep(nanoseconds: UInt64(holdMillis) * 1_000_000)
+            report("still \(try container.freezerState().rawValue) after \(holdMillis) ms")
+            let thawed = try container.thaw()
+            report("thawed in \(thawed.latencyNanos / 1000) us (state: \(try container.freezerState().rawValue))")
+        } catch {
+            report("freeze cycle failed: \(error)")
+        }
+    }
+
+    func makeSpec() throws(RunnerError) -> ContainerSpec {
+        func invalid(_ m: String) -> RunnerError { RunnerError(.invalidArgument, m, step: "parse arguments") }
+        var argv = command
+        if argv.first == "--" { argv.removeFirst() }
+        if argv.isEmpty { throw invalid("no command given: fnrunner run --rootfs DIR -- CMD [ARGS...]") }
+        if rootfs.isEmpty { throw invalid("--rootfs is required") }
+        var spec = ContainerSpec(layers: rootfs, argv: argv)
+        spec.env = env
+        spec.workingDirectory = workdir
+        spec.hostname = hostname
+        let ids = user.split(separator: ":", omittingEmptySubsequences: false)
+        guard ids.count == 2, let uid = UInt32(ids[0]), let gid = UInt32(ids[1]) else {
+            throw invalid("--user \"\(user)\" is not UID:GID with numbers in 0..4294967294")
+        }
+        spec.uid = uid
+        spec.gid = gid
+        guard let net = ContainerSpec.Network(rawValue: network) else {
+            throw invalid("--network \"\(network)\" is not one of none, host")
+        }
+        spec.network = net
+        if let memory {
+            guard memory > 0, memory <= 1 << 30 else { throw invalid("--memory \(memory) MiB is out of range") }
+            spec.limits.memoryBytes = UInt64(memory) << 20
+        }
+        spec.limits.cpuMillicores = cpus
+        spec.limits.pids = pids
+        for m in mounts {
+            let parts = m.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2 || (parts.count == 3 && (parts[2] == "ro" || parts[2] == "rw")) else {
+                throw invalid("--mount \"\(m)\" is not HOST_DIR:CONTAINER_DIR[:ro]")
+            }
+            spec.bindMounts.append(.init(source: parts[0], target: parts[1], readOnly: parts.count == 3 && parts[2] == "ro"))
+        }
+        if let k = keepFrozenMillis, k < 0 { throw invalid("--keep-frozen-ms must be >= 0") }
+        if freezeAfterMillis < 0 { throw invalid("--freeze-after-ms must be >= 0") }
+        spec.stdin = 0
+        spec.stdout = 1
+        spec.stderr = 2
+        return spec
+    }
+
+    private func report(_ message: String) {
+        var line = "fnrunner: " + message + "\n"
+        line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+
+    private func fail(_ message: String) -> Never {
+        report(message)
+        Glibc.exit(125)
+    }
+}
