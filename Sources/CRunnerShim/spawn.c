@@ -48,6 +48,7 @@ static const char *const stage_names[RN_STAGE_COUNT] = {
     [RN_STAGE_CLONE] = "clone3",
     [RN_STAGE_WAIT_CGROUP_ATTACH] = "wait for cgroup attach",
     [RN_STAGE_SIGNALS] = "reset signals",
+    [RN_STAGE_SESSION] = "setsid",
     [RN_STAGE_STDIO] = "set up stdio",
     [RN_STAGE_LOOPBACK] = "bring up loopback",
     [RN_STAGE_MOUNT_PRIVATE] = "make mounts private",
@@ -263,6 +264,9 @@ __attribute__((noreturn)) static void rn_child(const rn_spawn_spec *spec, int re
         syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
     }
     umask(0);
+    // A session and process group of its own: otherwise kill(0, ...) or kill(-pgid, ...) in
+    // one container would reach other containers (and the runner) sharing the runner's group.
+    check(setsid(), report_fd, RN_STAGE_SESSION);
 
     if (ack_fd >= 0) {
         char b;

@@ -29,9 +29,10 @@ public enum FileSystem {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Writes `value` with a single write(2), as kernel interface files require.
+    /// Writes `value` with a single write(2), as kernel interface files require (O_TRUNC is
+    /// ignored by cgroupfs and keeps regular files, such as a fake cgroup tree, exact).
     public static func write(_ path: String, _ value: String) throws(RunnerError) {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
         if fd < 0 { throw .system("open", errno: errno, "cannot open \(path) for writing") }
         defer { close(fd) }
         var v = value

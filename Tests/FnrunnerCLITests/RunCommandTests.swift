@@ -1,0 +1,114 @@
+import RunnerOS
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.enabled(if: Host.canRunContainers, "needs root and cgroup memory/pids controllers"))
+struct RunCommandTests {
+    func run(_ env: TestEnvironment, _ args: [String]) throws -> Subprocess {
+        let p = try Subprocess.fnrunner(
+            ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot] + args)
+        p.wait()
+        return p
+    }
+
+    @Test func itExitsWithTheCommandsExitCodeAndPassesStdout() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("cli")
+            defer { env.cleanUp() }
+            let p = try run(env, ["--rootfs", try Fixtures.busybox(), "--", "/bin/sh", "-c", "echo hello; exit 7"])
+            #expect(p.wait() == 7)
+            #expect(p.stdout == "hello\n")
+            #expect(env.cgroupDirectories().isEmpty)
+        }
+    }
+
+    @Test func outOfMemoryPrintsItAndExits137() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("cli")
+            defer { env.cleanUp() }
+            let p = try run(env, ["--rootfs", try Fixtures.busybox(), "--memory", "24", "--", "/bin/probe", "alloc", "200"])
+            #expect(p.wait() == 137)
+            #expect(p.stderr.contains("out of memory"))
+        }
+    }
+
+    @Test func aStartupFailurePrintsTheFailingStepAndExits125() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("cli")
+            defer { env.cleanUp() }
+            let p = try run(env, ["--rootfs", try Fixtures.busybox(), "--", "/bin/nope"])
+            #expect(p.wait() == 125)
+            #expect(p.stderr.contains("execve"))
+            #expect(p.stderr.contains("/bin/nope"))
+            #expect(env.cgroupDirectories().isEmpty)
+        }
+    }
+
+    @Test func badArgumentsExit125WithTheArgumentNamed() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("cli")
+            defer { env.cleanUp() }
+            let rootfs = try Fixtures.busybox()
+            for (args, word) in [
+                (["--rootfs", "/nonexistent", "--", "/bin/true"], "/nonexistent"),
+                (["--rootfs", rootfs, "--user", "root", "--", "/bin/true"], "--user"),
+                (["--rootfs", rootfs, "--memory", "0", "--", "/bin/true"], "--memory"),
+                (["--rootfs", rootfs, "--cpus", "5", "--", "/bin/true"], "CPU limit"),
+                (["--rootfs", rootfs, "--pids", "0", "--", "/bin/true"], "pids"),
+                (["--rootfs", rootfs, "--network", "bridge", "--", "/bin/true"], "--network"),
+                (["--rootfs", rootfs], "no command"),
+            ] {
+                let p = try run(env, args)
+                #expect(p.wait() == 125, "\(args): \(p.stderr)")
+                #expect(p.stderr.contains(word), "\(args): \(p.stderr)")
+            }
+            #expect(env.cgroupDirectories().isEmpty)
+        }
+    }
+
+    @Test func keepFrozenFreezesReportsThawsAndLetsTheCommandFinish() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("cli")
+            defer { env.cleanUp() }
+            let p = try run(
+                env,
+                ["--rootfs", try Fixtures.busybox(), "--freeze-after-ms", "100", "--keep-frozen-ms", "300", "--",
+                 "/bin/sh", "-c", "sleep 0.6; echo finished"])
+            #expect(p.wait() == 0, "\(p.stderr)")
+            #expect(p.stderr.contains("frozen in"))
+            #expect(p.stderr.contains("still frozen after 300 ms"))
+            #expect(p.stderr.contains("thawed in"))
+            #expect(p.stdout == "finished\n")
+        }
+    }
+
+    @Test func aSecondInterruptKillsTheContainerAndCleansUp() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("cli")
+            defer { env.cleanUp() }
+            let p = try Subprocess.fnrunner(
+                ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--rootfs", try Fixtures.busybox(),
+                 "--", "/bin/sleep", "60"])
+            try await waitUntil { env.cgroupDirectories().count >= 3 }
+            try await Task.sleep(nanoseconds: 100_000_000)
+            p.signal(SIGINT)  // PID 1 without a handler ignores it, as in Docker
+            try await Task.sleep(nanoseconds: 100_000_000)
+            p.signal(SIGINT)
+            #expect(p.wait() == 137)
+            #expect(env.cgroupDirectories().isEmpty)
+        }
+    }
+}
+
+/// Polls `condition` every 10 ms for up to `timeoutMillis`.
+func waitUntil(timeoutMillis: Int = 10_000, _ condition: () throws -> Bool) async throws {
+    let deadline = MonotonicClock.nowNanos() + UInt64(timeoutMillis) * 1_000_000
+    while try !condition() {
+        if MonotonicClock.nowNanos() > deadline { throw RunnerError(.timeout, "condition not met in \(timeoutMillis) ms") }
+        try await Task.sleep(nanoseconds: 10_000_000)
+    }
+}

@@ -1,0 +1,53 @@
+import RunnerOS
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Rootfs directories for tests, built once per content version under /tmp and reused:
+/// busybox-static (from Debian) plus `probe`, a static C program from Tests/Fixtures.
+public enum Fixtures {
+    static let version = "v1"
+    static let base = "/tmp/fnrunner-test-fixtures-" + version
+
+    /// The package's root directory, found from this file's path.
+    public static var packageRoot: String {
+        var parts = #filePath.split(separator: "/").map(String.init)
+        parts.removeLast(3)  // Tests/TestSupport/Fixtures.swift
+        return "/" + parts.joined(separator: "/")
+    }
+
+    static let applets = [
+        "sh", "true", "false", "cat", "echo", "sleep", "ls", "id", "hostname", "ps", "mount", "touch", "dd", "seq",
+        "grep", "wc", "head", "ip", "unshare", "env", "pwd", "stat",
+    ]
+
+    /// A complete rootfs: /bin with busybox applets and probe, and the proc/dev/sys/tmp mount points.
+    public static func busybox() throws -> String { try build("busybox", mountPoints: true) }
+
+    /// The same without mount points, as many OCI images come: the sandbox must lay its skeleton over it.
+    public static func busyboxWithoutMountPoints() throws -> String { try build("busybox-bare", mountPoints: false) }
+
+    private static func build(_ name: String, mountPoints: Bool) throws -> String {
+        let dir = base + "/" + name
+        if FileSystem.exists(dir + "/bin/probe") { return dir }
+        try FileSystem.makeDirectories(base)
+        let staging = base + "/.\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileSystem.makeDirectories(staging + "/bin")
+        try FileSystem.makeDirectories(staging + "/etc")
+        if mountPoints {
+            for d in ["proc", "dev", "sys", "tmp"] { try FileSystem.makeDirectory(staging + "/" + d) }
+        }
+        try Shell.run("cp /bin/busybox \(staging)/bin/busybox")
+        for applet in applets { symlink("busybox", staging + "/bin/" + applet) }
+        try Shell.run("cc -static -O2 -o \(staging)/bin/probe \(packageRoot)/Tests/Fixtures/probe.c")
+        try FileSystem.create(staging + "/etc/not-executable", contents: "#!/bin/sh\necho no\n", mode: 0o644)
+        if rename(staging, dir) != 0 {
+            // Another test process won the race: use its copy.
+            try FileSystem.removeTree(staging)
+        }
+        return dir
+    }
+}

@@ -1,0 +1,65 @@
+import CgroupDriver
+import RunnerOS
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// What the test host can do; privileged tests are enabled by these, and say why when skipped.
+public enum Host {
+    public static var isRoot: Bool { geteuid() == 0 }
+
+    public static var layout: CgroupLayout? { try? CgroupLayout.detect() }
+
+    /// Root, plus a cgroup layout with memory, cpu and pids somewhere.
+    public static var canRunContainers: Bool {
+        guard isRoot, let layout else { return false }
+        return layout.kind == .unified || (layout.v1Mounts["memory"] != nil && layout.v1Mounts["pids"] != nil)
+    }
+
+    /// A v2 tree with cgroup.freeze (kernel 5.2+), or a v1 freezer.
+    public static var hasFreezer: Bool {
+        guard let layout else { return false }
+        return layout.v2Mount != nil || layout.v1Mounts["freezer"] != nil
+    }
+
+    /// Open fds of this process of the kinds a container start creates: pidfds, pipes,
+    /// directories in cgroupfs, /dev/null. (Test fixtures' own files are not counted.)
+    public static func containerFDs() -> [String] {
+        var found: [String] = []
+        var buf = [CChar](repeating: 0, count: 4096)
+        for name in (try? FileSystem.list("/proc/self/fd")) ?? [] {
+            let n = readlink("/proc/self/fd/" + name, &buf, buf.count - 1)
+            guard n > 0 else { continue }
+            buf[n] = 0
+            let target = String(cString: buf)
+            if target.contains("pidfd") || target.hasPrefix("pipe:") || target.hasPrefix("/sys/fs/cgroup")
+                || target == "/dev/null"
+            {
+                found.append(target.hasPrefix("pipe:") ? "pipe" : target)
+            }
+        }
+        return found.sorted()
+    }
+
+    /// Zombie children of this process.
+    public static func zombieChildren() -> Int {
+        let me = getpid()
+        var count = 0
+        for name in (try? FileSystem.list("/proc")) ?? [] where Int32(name) != nil {
+            guard let stat = try? FileSystem.read("/proc/\(name)/stat") else { continue }
+            // pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
+            guard let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, fields[0] == "Z", Int32(fields[1]) == me { count += 1 }
+        }
+        return count
+    }
+
+    /// Mounts whose mount point contains `fragment`.
+    public static func mounts(containing fragment: String) -> [String] {
+        ((try? MountInfo.current()) ?? []).map(\.mountPoint).filter { $0.contains(fragment) }
+    }
+}

@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A child process for CLI tests (the fnrunner binary), with stdout and stderr in files.
+public final class Subprocess: @unchecked Sendable {
+    public let pid: pid_t
+    public let stdoutPath: String
+    public let stderrPath: String
+    private var status: Int32?
+
+    /// The built fnrunner executable (FNRUNNER_BIN overrides).
+    public static var fnrunnerPath: String {
+        if let p = getenv("FNRUNNER_BIN") { return String(cString: p) }
+        return Fixtures.packageRoot + "/.build/debug/fnrunner"
+    }
+
+    public init(_ argv: [String]) throws {
+        let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        stdoutPath = "/tmp/fnrunner-test-out-\(tag)"
+        stderrPath = "/tmp/fnrunner-test-err-\(tag)"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var cArgs = argv.map { strdup($0) } + [nil]
+        defer { for a in cArgs { free(a) } }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, argv[0], &actions, nil, &cArgs, environ)
+        if rc != 0 { throw ShellError(command: argv.joined(separator: " "), status: rc) }
+        pid = child
+    }
+
+    /// Runs `fnrunner` with arguments to completion.
+    public static func fnrunner(_ args: [String]) throws -> Subprocess {
+        try Subprocess([fnrunnerPath] + args)
+    }
+
+    /// Waits for exit; returns the shell-style status (128 + signal when killed).
+    @discardableResult
+    public func wait() -> Int32 {
+        if let status { return status }
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+        let s: Int32 = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        status = s
+        return s
+    }
+
+    public func signal(_ sig: Int32) { kill(pid, sig) }
+
+    public var stdout: String { (try? read(stdoutPath)) ?? "" }
+    public var stderr: String { (try? read(stderrPath)) ?? "" }
+
+    private func read(_ path: String) throws -> String {
+        guard let f = fopen(path, "r") else { return "" }
+        defer { fclose(f) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            if n == 0 { break }
+            out.append(contentsOf: buf[0..<n])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    deinit {
+        if status == nil {
+            kill(pid, SIGKILL)
+            _ = wait()
+        }
+        unlink(stdoutPath)
+        unlink(stderrPath)
+    }
+}
