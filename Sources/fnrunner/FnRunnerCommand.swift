@@ -6,7 +6,7 @@ struct FnRunnerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fnrunner",
         abstract: "A container-runtime-native runner for Fn functions.",
-        subcommands: [RunCommand.self]
+        subcommands: [RunCommand.self, BenchCommand.self]
     )
 }
 

@@ -1,0 +1,117 @@
+import ArgumentParser
+import CgroupDriver
+import Logging
+import RunnerOS
+import Sandbox
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `fnrunner bench`: the in-process cost of the Sandbox API itself, without process start-up of
+/// a CLI: start-to-exit of a container, teardown, and freeze/thaw latency. `scripts/bench` runs it
+/// next to crun and runc.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure in-process container start, teardown and freeze/thaw latency."
+    )
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    @Option(name: .customLong("rootfs"), help: "Rootfs directory with /bin/true and /bin/sleep.")
+    var rootfs: String
+
+    @Option(help: "Iterations per measurement.")
+    var iterations = 200
+
+    @Option(name: .customLong("gap-ms"), help: "Idle gap before each start in the sporadic run (0 skips it).")
+    var gapMillis = 50
+
+    @Option(name: .customLong("gap-iterations"), help: "Iterations of the sporadic run.")
+    var gapIterations = 40
+
+    mutating func run() async throws {
+        let logger = runtime.makeLogger(label: "fnrunner.bench")
+        let sandbox = try Sandbox(
+            configuration: SandboxConfiguration(
+                stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger))
+        do {
+            try await measure(sandbox)
+        } catch {
+            await sandbox.shutdown()
+            throw error
+        }
+        await sandbox.shutdown()
+    }
+
+    private func measure(_ sandbox: Sandbox) async throws {
+        var spec = ContainerSpec(layers: [rootfs], argv: ["/bin/true"])
+        spec.limits = ResourceLimits(memoryBytes: 128 << 20, cpuMillicores: 500, pids: 64)
+        print("host: \(sandbox.driver.layout)")
+        print("container: /bin/true, memory 128 MiB, cpu 500m, pids 64, network none, seccomp on\n")
+        print("| measurement | n | median µs | p99 µs | min µs |")
+        print("|---|---|---|---|---|")
+
+        for _ in 0..<5 { try await startToExit(sandbox, spec) }  // warm-up
+        var starts: [UInt64] = []
+        var exits: [UInt64] = []
+        var closes: [UInt64] = []
+        for _ in 0..<iterations {
+            let t = try await startToExit(sandbox, spec)
+            starts.append(t.started)
+            exits.append(t.exited)
+            closes.append(t.closed)
+        }
+        row("start (clone → exec'd)", starts)
+        row("start-to-exit (start → init reaped)", exits)
+        row("teardown (close: cgroup removed)", closes)
+
+        if gapMillis > 0 && gapIterations > 0 {
+            var sporadic: [UInt64] = []
+            for _ in 0..<gapIterations {
+                usleep(UInt32(gapMillis) * 1000)
+                sporadic.append(try await startToExit(sandbox, spec).exited)
+            }
+            row("start-to-exit after \(gapMillis) ms idle", sporadic)
+        }
+
+        var sleeper = spec
+        sleeper.argv = ["/bin/sleep", "3600"]
+        let c = try sandbox.start(sleeper)
+        var freezes: [UInt64] = []
+        var thaws: [UInt64] = []
+        for _ in 0..<iterations {
+            freezes.append(try c.freeze().latencyNanos)
+            thaws.append(try c.thaw().latencyNanos)
+        }
+        try await c.close()
+        row("freeze (write → kernel says frozen)", freezes)
+        row("thaw (write → kernel says thawed)", thaws)
+    }
+
+    private func startToExit(_ sandbox: Sandbox, _ spec: ContainerSpec) async throws -> (started: UInt64, exited: UInt64, closed: UInt64) {
+        let t0 = MonotonicClock.nowNanos()
+        let c = try sandbox.start(spec)
+        let t1 = MonotonicClock.nowNanos()
+        let exit = await c.wait()
+        let t2 = MonotonicClock.nowNanos()
+        try await c.close()
+        let t3 = MonotonicClock.nowNanos()
+        if exit.process != .exited(0) { throw RunnerError(.containerStart, "benchmark container \(exit)") }
+        return (t1 - t0, t2 - t0, t3 - t2)
+    }
+
+    private func row(_ name: String, _ samples: [UInt64]) {
+        let s = samples.sorted()
+        let median = s.count % 2 == 1 ? Double(s[s.count / 2]) : Double(s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        let p99 = s[max(0, Int((0.99 * Double(s.count)).rounded(.up)) - 1)]
+        func us(_ ns: Double) -> String {
+            let v = ns / 1000
+            return v >= 100 ? String(Int(v.rounded())) : String(Double(Int(v * 10)) / 10)
+        }
+        print("| \(name) | \(s.count) | \(us(median)) | \(us(Double(p99))) | \(us(Double(s[0]))) |")
+    }
+}
