@@ -74,6 +74,17 @@ public struct Freezer: Sendable {
         }
     }
 
+    /// Whether the kernel reports `target`: for v2 `frozen` in cgroup.events alone decides.
+    private func reached(_ target: State) throws(RunnerError) -> Bool {
+        switch backend {
+        case .v2(let path):
+            let frozen = CgroupFileFormat.keyValues(try FileSystem.read(path + "/cgroup.events"))["frozen"] == 1
+            return frozen == (target == .frozen)
+        case .v1:
+            return try state() == target
+        }
+    }
+
     private func transition(to target: State, timeoutMillis: Int) throws(RunnerError) -> Transition {
         let start = MonotonicClock.nowNanos()
         let deadline = start + UInt64(timeoutMillis) * 1_000_000
@@ -83,7 +94,7 @@ public struct Freezer: Sendable {
         }
         var spins = 0
         var delay: UInt32 = 20
-        while try state() != target {
+        while try !reached(target) {
             let now = MonotonicClock.nowNanos()
             if now > deadline {
                 let verb = target == .frozen ? "freeze" : "thaw"

@@ -10,23 +10,35 @@ import Musl
 /// Foundation is deliberately not used: these calls sit on the container start path, where every
 /// microsecond and every allocation shows, and their errors must name the syscall and path.
 public enum FileSystem {
-    /// Reads a whole (small) file as UTF-8.
+    /// Reads a whole (small) file as UTF-8. Kernel interface files fit in one 4 KiB read done
+    /// into stack memory; longer files continue into a growing buffer.
     public static func read(_ path: String) throws(RunnerError) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw .system("open", errno: errno, "cannot open \(path)") }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .system("read", errno: errno, "cannot read \(path)")
+        let result: Result<String, RunnerError> = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { chunk in
+            var bytes: [UInt8] = []
+            while true {
+                let n = Glibc.read(fd, chunk.baseAddress, chunk.count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return .failure(.system("read", errno: errno, "cannot read \(path)"))
+                }
+                if n == 0 { break }
+                if bytes.isEmpty && n < chunk.count {
+                    // The common case: the whole file in one read.
+                    let first = UnsafeBufferPointer(rebasing: chunk[0..<n])
+                    let m = Glibc.read(fd, chunk.baseAddress! + n, chunk.count - n)
+                    if m == 0 { return .success(String(decoding: first, as: UTF8.self)) }
+                    bytes.append(contentsOf: first)
+                    if m > 0 { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[n..<(n + m)])) }
+                    continue
+                }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[0..<n]))
             }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
+            return .success(String(decoding: bytes, as: UTF8.self))
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return try result.get()
     }
 
     /// Writes `value` with a single write(2), as kernel interface files require (O_TRUNC is

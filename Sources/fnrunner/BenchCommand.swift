@@ -24,6 +24,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("rootfs"), help: "Rootfs directory with /bin/true and /bin/sleep.")
     var rootfs: String
 
+    @Option(help: "none (own network namespace, the default for functions) or host.")
+    var network: String = "none"
+
     @Option(help: "Iterations per measurement.")
     var iterations = 200
 
@@ -50,8 +53,12 @@ struct BenchCommand: AsyncParsableCommand {
     private func measure(_ sandbox: Sandbox) async throws {
         var spec = ContainerSpec(layers: [rootfs], argv: ["/bin/true"])
         spec.limits = ResourceLimits(memoryBytes: 128 << 20, cpuMillicores: 500, pids: 64)
+        guard let net = ContainerSpec.Network(rawValue: network) else {
+            throw RunnerError(.invalidArgument, "--network \"\(network)\" is not one of none, host")
+        }
+        spec.network = net
         print("host: \(sandbox.driver.layout)")
-        print("container: /bin/true, memory 128 MiB, cpu 500m, pids 64, network none, seccomp on\n")
+        print("container: /bin/true, memory 128 MiB, cpu 500m, pids 64, network \(network), seccomp on\n")
         print("| measurement | n | median µs | p99 µs | min µs |")
         print("|---|---|---|---|---|")
 
