@@ -1,3 +1,5 @@
+import RunnerOS
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -53,21 +55,8 @@ public final class Subprocess: @unchecked Sendable {
 
     public func signal(_ sig: Int32) { kill(pid, sig) }
 
-    public var stdout: String { (try? read(stdoutPath)) ?? "" }
-    public var stderr: String { (try? read(stderrPath)) ?? "" }
-
-    private func read(_ path: String) throws -> String {
-        guard let f = fopen(path, "r") else { return "" }
-        defer { fclose(f) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&buf, 1, buf.count, f)
-            if n == 0 { break }
-            out.append(contentsOf: buf[0..<n])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public var stdout: String { (try? FileSystem.read(stdoutPath)) ?? "" }
+    public var stderr: String { (try? FileSystem.read(stderrPath)) ?? "" }
 
     deinit {
         if status == nil {

@@ -30,25 +30,21 @@ public actor TestGate {
 }
 
 public func withSharedGate<T>(_ body: () async throws -> T) async throws -> T {
-    await TestGate.shared.acquire(exclusive: false)
-    do {
-        let r = try await body()
-        await TestGate.shared.release(exclusive: false)
-        return r
-    } catch {
-        await TestGate.shared.release(exclusive: false)
-        throw error
-    }
+    try await withGate(exclusive: false, body)
 }
 
 public func withExclusiveGate<T>(_ body: () async throws -> T) async throws -> T {
-    await TestGate.shared.acquire(exclusive: true)
+    try await withGate(exclusive: true, body)
+}
+
+private func withGate<T>(exclusive: Bool, _ body: () async throws -> T) async throws -> T {
+    await TestGate.shared.acquire(exclusive: exclusive)
     do {
         let r = try await body()
-        await TestGate.shared.release(exclusive: true)
+        await TestGate.shared.release(exclusive: exclusive)
         return r
     } catch {
-        await TestGate.shared.release(exclusive: true)
+        await TestGate.shared.release(exclusive: exclusive)
         throw error
     }
 }
