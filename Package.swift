@@ -25,6 +25,16 @@ let package = Package(
             pkgConfig: "libcap",
             providers: [.apt(["libcap-dev"])]
         ),
+        .systemLibrary(
+            name: "CArchive",
+            pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .target(
             name: "RunnerOS",
             dependencies: ["CRunnerShim", .product(name: "Logging", package: "swift-log")]
@@ -44,10 +54,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "OCIImage",
+            dependencies: ["CArchive", "COpenSSL", "RunnerOS", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "fnrunner",
             dependencies: [
-                "Sandbox", "CgroupDriver", "Freezer", "RunnerOS",
+                "Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "OCIImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -64,5 +78,6 @@ let package = Package(
             dependencies: ["Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "TestSupport"]
         ),
         .testTarget(name: "FnrunnerCLITests", dependencies: ["TestSupport", "RunnerOS"]),
+        .testTarget(name: "OCIImageTests", dependencies: ["OCIImage", "RunnerOS", "TestSupport"]),
     ]
 )

@@ -1,0 +1,4 @@
+#include <archive.h>
+#include <archive_entry.h>
+#include <sys/xattr.h>
+#include <sys/sysmacros.h>

@@ -1,0 +1,118 @@
+import Logging
+import RunnerOS
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The runner's images under one data directory: content-addressed blobs, unpacked layers and
+/// the catalog of names. Everything that turns an image name into a container rootfs goes
+/// through here.
+public final class ImageStore: Sendable {
+    public let dataDirectory: String
+    public let content: ContentStore
+    public let layers: LayerStore
+    public let catalog: ImageCatalog
+    let logger: Logger
+
+    public init(dataDirectory: String, logger: Logger = Logger(label: "fnrunner.images")) throws(RunnerError) {
+        self.dataDirectory = dataDirectory
+        try FileSystem.makeDirectories(dataDirectory, mode: 0o700)
+        content = try ContentStore(root: dataDirectory + "/content")
+        layers = try LayerStore(root: dataDirectory + "/layers")
+        catalog = ImageCatalog(root: dataDirectory)
+        self.logger = logger
+    }
+
+    /// The record for a name (normalised first), or a not-found error that says how to get it.
+    public func image(_ reference: String) throws(RunnerError) -> ImageRecord {
+        let ref = try ImageReference.parse(reference)
+        if let r = try catalog.get(ref.description) { return r }
+        if ref.digest != nil, let r = try catalog.all().first(where: { $0.manifest == ref.digest || $0.index == ref.digest }) {
+            return r
+        }
+        throw RunnerError(.notFound, "image \(ref) is not in the store: pull or import it first", step: "find image")
+    }
+
+    public func list() throws(RunnerError) -> [ImageRecord] { try catalog.all() }
+
+    public func config(of record: ImageRecord) throws(RunnerError) -> ImageConfig {
+        try ImageConfig.decode(content.read(record.config))
+    }
+
+    /// The layer directories a container stacks, top first, unpacking any that are missing, and
+    /// marks the image used now.
+    public func rootfsLayers(_ record: ImageRecord) throws(RunnerError) -> [String] {
+        var dirs: [String] = []
+        for (layer, diffID) in zip(record.layers, record.diffIDs) {
+            if !content.has(layer.digest) && !layers.has(diffID) {
+                throw RunnerError(.notFound, "layer \(layer.digest) of \(record.name) is missing from the store", step: "prepare rootfs")
+            }
+            dirs.append(try layers.ensure(diffID: diffID, blob: content.path(layer.digest)))
+        }
+        try touch(record.name)
+        return dirs.reversed()
+    }
+
+    /// Materialises the flattened rootfs in `target` (empty or missing), whiteouts applied.
+    public func unpackFlattened(_ record: ImageRecord, into target: String) throws(RunnerError) {
+        try FileSystem.makeDirectories(target)
+        if !(try FileSystem.list(target)).isEmpty {
+            throw RunnerError(.invalidArgument, "unpack target \(target) is not empty", step: "unpack image")
+        }
+        for (layer, diffID) in zip(record.layers, record.diffIDs) {
+            let result = try LayerUnpacker().unpack(blob: content.path(layer.digest), into: target, mode: .flatten)
+            if result.diffID != diffID {
+                throw RunnerError(.invalidState, "layer \(layer.digest) does not match diff ID \(diffID)", step: "unpack image")
+            }
+        }
+    }
+
+    func touch(_ name: String) throws(RunnerError) {
+        let now = Int64(time(nil))
+        try catalog.update { (images: inout [String: ImageRecord]) throws(RunnerError) in images[name]?.lastUsed = now }
+    }
+
+    /// Records `record` under its name (replacing an older record of the same name).
+    func register(_ record: ImageRecord) throws(RunnerError) {
+        try catalog.update { (images: inout [String: ImageRecord]) throws(RunnerError) in images[record.name] = record }
+    }
+
+    /// Forgets a name, then removes whatever no remaining image needs. Returns what was removed.
+    @discardableResult
+    public func remove(_ reference: String) throws(RunnerError) -> GarbageReport {
+        let record = try image(reference)
+        try catalog.update { (images: inout [String: ImageRecord]) throws(RunnerError) in images[record.name] = nil }
+        return try collectGarbage(keepingLayersInUse: [])
+    }
+
+    public struct GarbageReport: Sendable, Equatable {
+        public var blobs: [Digest] = []
+        public var layers: [Digest] = []
+        public var bytes: Int64 = 0
+    }
+
+    /// Removes blobs and unpacked layers that no image references (and that are not in
+    /// `inUse`, the layers of running containers).
+    public func collectGarbage(keepingLayersInUse inUse: Set<Digest>) throws(RunnerError) -> GarbageReport {
+        let images = try catalog.all()
+        let keepBlobs = Set(images.flatMap(\.blobs))
+        let keepLayers = Set(images.flatMap(\.diffIDs)).union(inUse)
+        var report = GarbageReport()
+        for blob in content.allBlobs() where !keepBlobs.contains(blob) {
+            report.bytes += content.size(blob) ?? 0
+            content.delete(blob)
+            report.blobs.append(blob)
+        }
+        for layer in layers.all() where !keepLayers.contains(layer) {
+            try layers.remove(layer)
+            report.layers.append(layer)
+        }
+        if !report.blobs.isEmpty || !report.layers.isEmpty {
+            logger.info("removed unused image data", metadata: ["blobs": "\(report.blobs.count)", "layers": "\(report.layers.count)"])
+        }
+        return report
+    }
+}
