@@ -78,6 +78,6 @@ let package = Package(
             dependencies: ["Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "TestSupport"]
         ),
         .testTarget(name: "FnrunnerCLITests", dependencies: ["TestSupport", "RunnerOS"]),
-        .testTarget(name: "OCIImageTests", dependencies: ["OCIImage", "RunnerOS", "TestSupport"]),
+        .testTarget(name: "OCIImageTests", dependencies: ["OCIImage", "RunnerOS", "Sandbox", "TestSupport"]),
     ]
 )

@@ -32,11 +32,14 @@ struct ApplyState {
 
     /// The member name relative to the layer root: leading "/" and "./" are dropped (contained),
     /// ".." anywhere is refused.
-    static func clean(_ raw: String) throws(RunnerError) -> String {
+    static func clean(_ raw: String, member: String? = nil) throws(RunnerError) -> String {
         var parts: [Substring] = []
         for part in raw.split(separator: "/", omittingEmptySubsequences: true) {
             if part == "." { continue }
-            if part == ".." { throw refuse(raw, "escapes the layer with '..'") }
+            if part == ".." {
+                if let member { throw refuse(member, "is a hard link that escapes the layer with '..' (\(raw))") }
+                throw refuse(raw, "escapes the layer with '..'")
+            }
             parts.append(part)
         }
         return parts.joined(separator: "/")
@@ -67,7 +70,9 @@ struct ApplyState {
         }
     }
 
-    mutating func apply(_ entry: OpaquePointer, from tar: OpaquePointer, to disk: OpaquePointer) throws(RunnerError) {
+    /// Applies one member. Returns false when the stream ended right after this member's data
+    /// (no padding, no end marker): the member is complete and the layer is over.
+    mutating func apply(_ entry: OpaquePointer, from tar: OpaquePointer, to disk: OpaquePointer, source: RawStream) throws(RunnerError) -> Bool {
         entries += 1
         let raw = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
         let name = try Self.clean(raw)
@@ -77,21 +82,27 @@ struct ApplyState {
                 chmod(root, archive_entry_perm(entry))
                 lchown(root, uid_t(archive_entry_uid(entry)), gid_t(archive_entry_gid(entry)))
             }
-            return
+            return true
         }
         let base = name.split(separator: "/").last.map(String.init) ?? name
         let parent = name.contains("/") ? String(name[..<name.lastIndex(of: "/")!]) : ""
-        if base == ".wh..wh..opq" { return try opaque(parent, member: raw) }
-        if base.hasPrefix(".wh.") { return try whiteout(parent, String(base.dropFirst(4)), member: raw) }
+        if base == ".wh..wh..opq" {
+            try opaque(parent, member: raw)
+            return true
+        }
+        if base.hasPrefix(".wh.") {
+            try whiteout(parent, String(base.dropFirst(4)), member: raw)
+            return true
+        }
 
         let type = archive_entry_filetype(entry)
         if type == entryTypeCharDevice || type == entryTypeBlockDevice {
             skippedDevices += 1
-            return
+            return true
         }
         try checkParents(name, member: raw)
         if let linkRaw = archive_entry_hardlink(entry).map({ String(cString: $0) }) {
-            let link = try Self.clean(linkRaw)
+            let link = try Self.clean(linkRaw, member: raw)
             if link.isEmpty { throw Self.refuse(raw, "is a hard link to the layer root") }
             try checkParents(link, member: raw)
             var st = stat()
@@ -105,14 +116,25 @@ struct ApplyState {
         if archive_write_header(disk, entry) < ARCHIVE_WARN {
             throw Self.refuse(raw, "cannot be written: " + (archive_error_string(disk).map { String(cString: $0) } ?? "unknown error"))
         }
-        if archive_entry_size(entry) > 0 && archive_entry_hardlink(entry) == nil {
+        var streamContinues = true
+        let expected = archive_entry_size(entry)
+        if expected > 0 && archive_entry_hardlink(entry) == nil {
             var block: UnsafeRawPointer?
             var size = 0
             var offset: la_int64_t = 0
+            var copied: la_int64_t = 0
             while true {
                 let r = archive_read_data_block(tar, &block, &size, &offset)
                 if r == ARCHIVE_EOF { break }
-                if r < ARCHIVE_WARN { throw LayerUnpacker.archiveError(tar, "read member \"\(raw)\"") }
+                if r < ARCHIVE_WARN {
+                    // All data arrived and the stream simply ended where padding would start.
+                    if copied == expected && source.sawEOF {
+                        streamContinues = false
+                        break
+                    }
+                    throw LayerUnpacker.archiveError(tar, "read member \"\(raw)\"")
+                }
+                copied = max(copied, offset + la_int64_t(size))
                 if archive_write_data_block(disk, block, size, offset) < ARCHIVE_WARN {
                     throw LayerUnpacker.archiveError(disk, "write member \"\(raw)\"")
                 }
@@ -122,6 +144,7 @@ struct ApplyState {
             throw LayerUnpacker.archiveError(disk, "finish member \"\(raw)\"")
         }
         if mode == .flatten { createdThisLayer.insert(name) }
+        return streamContinues
     }
 
     /// `.wh.NAME`: NAME from the layers below is deleted.

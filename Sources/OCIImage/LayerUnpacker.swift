@@ -63,8 +63,9 @@ public struct LayerUnpacker: Sendable {
             if rc < ARCHIVE_WARN { throw Self.archiveError(tar, "read layer \(blob)") }
             guard let entry = entryPointer else { continue }
             lastDataComplete = false
-            try state.apply(entry, from: tar, to: disk)
+            let more = try state.apply(entry, from: tar, to: disk, source: source)
             lastDataComplete = true
+            if !more { break }
         }
         if archive_write_close(disk) != ARCHIVE_OK { throw Self.archiveError(disk, "finish layer \(blob)") }
         try source.drain()

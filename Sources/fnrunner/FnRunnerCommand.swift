@@ -6,7 +6,7 @@ struct FnRunnerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fnrunner",
         abstract: "A container-runtime-native runner for Fn functions.",
-        subcommands: [RunCommand.self, BenchCommand.self]
+        subcommands: [RunCommand.self, ImportCommand.self, ImagesCommand.self, RemoveImageCommand.self, UnpackCommand.self, BenchCommand.self]
     )
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import CgroupDriver
 import Dispatch
 import Logging
+import OCIImage
 import RunnerOS
 import Sandbox
 
@@ -24,7 +25,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var runtime: RuntimeOptions
 
-    @Option(name: .customLong("rootfs"), help: "Rootfs directory (read-only). Repeat to stack layers, top first.")
+    @OptionGroup var store: StoreOptions
+
+    @Option(name: .customLong("rootfs"), help: "Rootfs directory (read-only). Repeat to stack layers, top first. Without it, the first argument is an image reference.")
     var rootfs: [String] = []
 
     @Option(help: "Memory limit in MiB (no swap).")
@@ -42,11 +45,14 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("env"), help: "Environment variable NAME=VALUE (repeatable).")
     var env: [String] = []
 
-    @Option(name: .customLong("workdir"), help: "Working directory inside the container.")
-    var workdir: String = "/"
+    @Option(name: .customLong("workdir"), help: "Working directory inside the container (default: the image's, or /).")
+    var workdir: String?
 
-    @Option(help: "UID:GID the command runs as.")
-    var user: String = "1000:1000"
+    @Option(help: "UID:GID the command runs as (with an image also NAME[:GROUP]; default: the image's user, or 1000:1000).")
+    var user: String?
+
+    @Flag(name: .customLong("allow-volumes"), help: "Run images that declare volumes (Fn refuses them).")
+    var allowVolumes = false
 
     @Option(help: "Hostname inside the container.")
     var hostname: String?
@@ -143,19 +149,29 @@ struct RunCommand: AsyncParsableCommand {
     func makeSpec() throws(RunnerError) -> ContainerSpec {
         func invalid(_ m: String) -> RunnerError { RunnerError(.invalidArgument, m, step: "parse arguments") }
         var argv = command
-        if argv.first == "--" { argv.removeFirst() }
-        if argv.isEmpty { throw invalid("no command given: fnrunner run --rootfs DIR -- CMD [ARGS...]") }
-        if rootfs.isEmpty { throw invalid("--rootfs is required") }
-        var spec = ContainerSpec(layers: rootfs, argv: argv)
-        spec.env = env
-        spec.workingDirectory = workdir
-        spec.hostname = hostname
-        let ids = user.split(separator: ":", omittingEmptySubsequences: false)
-        guard ids.count == 2, let uid = UInt32(ids[0]), let gid = UInt32(ids[1]) else {
-            throw invalid("--user \"\(user)\" is not UID:GID with numbers in 0..4294967294")
+        var spec: ContainerSpec
+        if rootfs.isEmpty {
+            if argv.first == "--" || argv.isEmpty {
+                throw invalid("no rootfs or image given: fnrunner run --rootfs DIR -- CMD, or fnrunner run IMAGE [-- CMD]")
+            }
+            let reference = argv.removeFirst()
+            if argv.first == "--" { argv.removeFirst() }
+            spec = try imageSpec(reference, command: argv)
+        } else {
+            if argv.first == "--" { argv.removeFirst() }
+            if argv.isEmpty { throw invalid("no command given: fnrunner run --rootfs DIR -- CMD [ARGS...]") }
+            spec = ContainerSpec(layers: rootfs, argv: argv)
+            let u = user ?? "1000:1000"
+            let ids = u.split(separator: ":", omittingEmptySubsequences: false)
+            guard ids.count == 2, let uid = UInt32(ids[0]), let gid = UInt32(ids[1]) else {
+                throw invalid("--user \"\(u)\" is not UID:GID with numbers in 0..4294967294")
+            }
+            spec.uid = uid
+            spec.gid = gid
         }
-        spec.uid = uid
-        spec.gid = gid
+        spec.env = Self.merge(spec.env, env)
+        if let workdir { spec.workingDirectory = workdir }
+        spec.hostname = hostname
         guard let net = ContainerSpec.Network(rawValue: network) else {
             throw invalid("--network \"\(network)\" is not one of none, host")
         }
@@ -179,6 +195,27 @@ struct RunCommand: AsyncParsableCommand {
         spec.stdout = 1
         spec.stderr = 2
         return spec
+    }
+
+    /// The spec an image's config describes, with the command line's overrides.
+    func imageSpec(_ reference: String, command: [String]) throws(RunnerError) -> ContainerSpec {
+        let images = try store.open(Logger(label: "fnrunner.run"))
+        let record = try images.image(reference)
+        let layers = try images.rootfsLayers(record)
+        let process = try ImageProcess.make(
+            config: try images.config(of: record), layers: layers, command: command, user: user, allowVolumes: allowVolumes)
+        var spec = ContainerSpec(layers: layers, argv: process.argv)
+        spec.env = process.env
+        spec.workingDirectory = process.workingDirectory
+        spec.uid = process.uid
+        spec.gid = process.gid
+        return spec
+    }
+
+    /// `overrides` (NAME=VALUE) replace same-named entries of `base`.
+    static func merge(_ base: [String], _ overrides: [String]) -> [String] {
+        let names = Set(overrides.map { $0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? $0 })
+        return base.filter { !names.contains($0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? $0) } + overrides
     }
 
     private func report(_ message: String) {
