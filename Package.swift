@@ -54,9 +54,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // libcurl's setopt/getinfo are variadic: a few C wrappers make them callable from Swift.
+        .target(name: "CCurlShim", linkerSettings: [.linkedLibrary("curl")]),
         .target(
             name: "OCIImage",
-            dependencies: ["CArchive", "COpenSSL", "RunnerOS", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CArchive", "COpenSSL", "CCurlShim", "RunnerOS", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "fnrunner",

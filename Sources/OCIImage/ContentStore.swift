@@ -107,7 +107,7 @@ public final class BlobWriter {
     let store: ContentStore
     let tempPath: String
     private var fd: Int32
-    private let hasher = SHA256Hasher()
+    private var hasher = SHA256Hasher()
     public private(set) var written: Int64 = 0
 
     init(store: ContentStore) throws(RunnerError) {
@@ -160,6 +160,15 @@ public final class BlobWriter {
             throw .system("rename", errno: e, "cannot store blob \(expected)")
         }
         return expected
+    }
+
+    /// Starts over (a server ignored a resume request and sent the whole blob).
+    public func reset() throws(RunnerError) {
+        if ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0 {
+            throw .system("ftruncate", errno: errno, "cannot restart blob \(tempPath)")
+        }
+        hasher = SHA256Hasher()
+        written = 0
     }
 
     public func abort() {

@@ -30,6 +30,10 @@ public struct RunnerError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let timeout = Code("timeout")
         /// The object is in a state that does not allow the operation.
         public static let invalidState = Code("invalid_state")
+        /// A registry refused the credentials, or wanted some and none were configured.
+        public static let unauthorized = Code("unauthorized")
+        /// A remote service failed or could not be reached (after retries).
+        public static let unavailable = Code("unavailable")
     }
 
     public var code: Code

@@ -1,12 +1,26 @@
 import ArgumentParser
+import FoundationEssentials
 import Logging
 
 @main
+enum Entry {
+    /// Logs go to stderr (stdout is the command's output), at notice unless FNRUNNER_LOG_LEVEL says otherwise.
+    static func main() async {
+        let level = ProcessInfo.processInfo.environment["FNRUNNER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        await FnRunnerCommand.main()
+    }
+}
+
 struct FnRunnerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fnrunner",
         abstract: "A container-runtime-native runner for Fn functions.",
-        subcommands: [RunCommand.self, ImportCommand.self, ImagesCommand.self, RemoveImageCommand.self, UnpackCommand.self, BenchCommand.self]
+        subcommands: [RunCommand.self, PullCommand.self, ImportCommand.self, ImagesCommand.self, RemoveImageCommand.self, UnpackCommand.self, BenchCommand.self]
     )
 }
 
@@ -22,12 +36,8 @@ struct RuntimeOptions: ParsableArguments {
     var logLevel: String = "notice"
 
     func makeLogger(label: String) -> Logger {
-        let level = Logger.Level(rawValue: logLevel) ?? .notice
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        return Logger(label: label)
+        var logger = Logger(label: label)
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
+        return logger
     }
 }

@@ -15,8 +15,30 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "Image store: blobs, unpacked layers, the catalog.")
     var dataDirectory = "/var/lib/fnrunner"
 
+    @Option(name: .customLong("insecure-registry"), help: "host[:port] that may be pulled from over plain HTTP (repeatable; localhost always may).")
+    var insecureRegistries: [String] = []
+
+    @Option(name: .customLong("certs-dir"), help: "Per-registry CA files: DIR/<host[:port]>/ca.crt.")
+    var certsDirectory = "/etc/docker/certs.d"
+
     func open(_ logger: Logger) throws(RunnerError) -> ImageStore {
         try ImageStore(dataDirectory: dataDirectory, logger: logger)
+    }
+
+    func puller(_ store: ImageStore, _ logger: Logger) throws(RunnerError) -> ImagePuller {
+        let credentials = try RegistryCredentials.load(environment: ProcessInfo.processInfo.environment)
+        let options = RegistryOptions(
+            insecureRegistries: Set(insecureRegistries), certsDirectory: certsDirectory, credentials: credentials)
+        return ImagePuller(store: store, options: options, logger: logger)
+    }
+
+    /// The image's record, pulling it first if the store does not have it.
+    func imageOrPull(_ reference: String, _ store: ImageStore, _ logger: Logger) throws(RunnerError) -> ImageRecord {
+        do {
+            return try store.image(reference)
+        } catch where error.code == .notFound {
+            return try puller(store, logger).pullNow(try ImageReference.parse(reference), progress: PullProgressPrinter.make())
+        }
     }
 }
 
@@ -64,6 +86,42 @@ struct ImportCommand: ParsableCommand {
             }
             print("\(record.name) \(record.manifest)")
         }
+    }
+}
+
+struct PullCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pull", abstract: "Pull an image from a registry.")
+
+    @OptionGroup var store: StoreOptions
+
+    @Argument(help: "Image reference (registry/repository:tag or @sha256:...).")
+    var reference: String
+
+    func run() throws {
+        let logger = Logger(label: "fnrunner.pull")
+        runOrExit { () throws(RunnerError) in
+            let images = try store.open(logger)
+            let started = MonotonicClock.nowNanos()
+            let record = try store.puller(images, logger).pullNow(try ImageReference.parse(reference), progress: PullProgressPrinter.make())
+            PullProgressPrinter.finish()
+            let ms = (MonotonicClock.nowNanos() - started) / 1_000_000
+            print("\(record.name) \(record.manifest) (\(record.layers.count) layers, \(formatBytes(record.size)), \(ms) ms)")
+        }
+    }
+}
+
+/// Progress on a terminal (stderr), nothing otherwise.
+enum PullProgressPrinter {
+    static func make() -> (@Sendable (ImagePuller.Progress) -> Void)? {
+        guard isatty(2) != 0 else { return nil }
+        return { p in
+            var line = "\rblob \(p.blobIndex) \(p.blob.hex.prefix(12)): \(formatBytes(p.bytes)) / \(formatBytes(p.total))\u{1B}[K"
+            line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+        }
+    }
+
+    static func finish() {
+        if isatty(2) != 0 { _ = Glibc.write(2, "\r\u{1B}[K", 4) }
     }
 }
 

@@ -199,8 +199,9 @@ struct RunCommand: AsyncParsableCommand {
 
     /// The spec an image's config describes, with the command line's overrides.
     func imageSpec(_ reference: String, command: [String]) throws(RunnerError) -> ContainerSpec {
-        let images = try store.open(Logger(label: "fnrunner.run"))
-        let record = try images.image(reference)
+        let logger = Logger(label: "fnrunner.run")
+        let images = try store.open(logger)
+        let record = try store.imageOrPull(reference, images, logger)
         let layers = try images.rootfsLayers(record)
         let process = try ImageProcess.make(
             config: try images.config(of: record), layers: layers, command: command, user: user, allowVolumes: allowVolumes)
