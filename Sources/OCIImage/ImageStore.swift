@@ -88,6 +88,33 @@ public final class ImageStore: Sendable {
         return try collectGarbage(keepingLayersInUse: [])
     }
 
+    /// Bytes of the distinct blobs the catalog's images use.
+    public func storedBytes() throws(RunnerError) -> Int64 {
+        var seen = Set<Digest>()
+        var total: Int64 = 0
+        for image in try catalog.all() {
+            for blob in image.blobs where seen.insert(blob).inserted { total += content.size(blob) ?? 0 }
+        }
+        return total
+    }
+
+    /// Keeps the store under `maxBytes` (like Fn's FN_IMAGE_CLEAN_MAX_SIZE): removes the least
+    /// recently used images, never one in `inUse` (images of live containers), until it fits.
+    /// Returns the names removed.
+    @discardableResult
+    public func enforceSizeBudget(maxBytes: Int64, inUse: Set<String> = []) throws(RunnerError) -> [String] {
+        var removed: [String] = []
+        while try storedBytes() > maxBytes {
+            let candidates = try catalog.all().filter { !inUse.contains($0.name) }.sorted { $0.lastUsed < $1.lastUsed }
+            guard let victim = candidates.first else { break }
+            try catalog.update { (images: inout [String: ImageRecord]) throws(RunnerError) in images[victim.name] = nil }
+            removed.append(victim.name)
+            _ = try collectGarbage(keepingLayersInUse: [])
+        }
+        if !removed.isEmpty { logger.notice("evicted images to stay under the size budget", metadata: ["images": "\(removed)"]) }
+        return removed
+    }
+
     public struct GarbageReport: Sendable, Equatable {
         public var blobs: [Digest] = []
         public var layers: [Digest] = []

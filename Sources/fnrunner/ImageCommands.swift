@@ -168,6 +168,27 @@ struct RemoveImageCommand: ParsableCommand {
     }
 }
 
+struct GarbageCollectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc", abstract: "Remove image data no image uses; with --max-size, evict least recently used images to fit.")
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(name: .customLong("max-size"), help: "Size budget in MiB for the images' blobs.")
+    var maxSizeMiB: Int64?
+
+    func run() throws {
+        runOrExit { () throws(RunnerError) in
+            let images = try store.open(Logger(label: "fnrunner.gc"))
+            if let maxSizeMiB {
+                for name in try images.enforceSizeBudget(maxBytes: maxSizeMiB << 20) { print("evicted \(name)") }
+            }
+            let report = try images.collectGarbage(keepingLayersInUse: [])
+            print("removed \(report.blobs.count) blobs (\(formatBytes(report.bytes))), \(report.layers.count) unpacked layers; \(formatBytes(try images.storedBytes())) in use")
+        }
+    }
+}
+
 struct UnpackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unpack", abstract: "Write an image's flattened root filesystem into a directory.")

@@ -156,3 +156,69 @@ struct ImageStoreTests {
         }
     }
 }
+
+@Suite(.enabled(if: Host.isRoot, "needs root to mount a small tmpfs and restore ownership"))
+struct ImageStoreLimitsTests {
+    @Test func theSizeBudgetEvictsTheLeastRecentlyUsedImagesButNotThoseInUse() async throws {
+        try await withSharedGate {
+            let images = try ImageFixtures.directory()
+            let dir = "/tmp/fnrunner-test-budget-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            let store = try ImageStore(dataDirectory: dir)
+            defer { try? FileSystem.removeTree(dir) }
+            try store.importLayout(images + "/layers", as: "t/a:1")
+            try store.importLayout(images + "/nested", as: "t/b:multi")
+            try store.importLayout(images + "/layers", as: "t/c:volumes")
+            _ = try store.rootfsLayers(try store.image("t/c:volumes"))  // most recently used
+            let total = try store.storedBytes()
+            // Room for roughly one image: a is in use, so b (least recently used after a) goes first.
+            let removed = try store.enforceSizeBudget(maxBytes: total / 2, inUse: ["docker.io/t/a:1"])
+            #expect(removed.first == "docker.io/t/b:multi")
+            #expect(!removed.contains("docker.io/t/a:1"))
+            #expect(try store.storedBytes() <= total / 2 || removed.count == 2)
+            #expect((try? store.image("t/a:1")) != nil)
+        }
+    }
+
+    @Test func aFullDiskDuringAnImportLeavesTheStoreConsistent() async throws {
+        try await withSharedGate {
+            let images = try ImageFixtures.directory()
+            let dir = "/tmp/fnrunner-test-full-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            try FileSystem.makeDirectories(dir)
+            defer { try? FileSystem.removeTree(dir) }
+            try Shell.run("mount -t tmpfs -o size=700k tmpfs \(dir)")
+            defer { _ = try? Shell.run("umount \(dir)") }
+            let store = try ImageStore(dataDirectory: dir + "/store")
+            let error = #expect(throws: RunnerError.self) { try store.importLayout(images + "/layers", as: "t/full:1") }
+            #expect(error?.errno == 28 /* ENOSPC */ || error?.description.contains("ENOSPC") == true, "\(String(describing: error))")
+            #expect(try store.list().isEmpty)
+            #expect(try FileSystem.list(dir + "/store/content/ingest").isEmpty)
+            // Every blob that made it in is whole and verifies.
+            for blob in store.content.allBlobs() {
+                let (digest, _, _) = try Self.inspect(store.content.path(blob))
+                #expect(digest == blob)
+            }
+        }
+    }
+
+    @Test func leftoversOfAKilledPullAreClearedAndTheNextPullSucceeds() async throws {
+        try await withSharedGate {
+            let images = try ImageFixtures.directory()
+            let dir = "/tmp/fnrunner-test-killed-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            _ = try ImageStore(dataDirectory: dir)
+            defer { try? FileSystem.removeTree(dir) }
+            // What a pull killed with -9 leaves: a half-written blob and a half-unpacked layer.
+            try FileSystem.create(dir + "/content/ingest/4242-123", contents: "half a blob")
+            try FileSystem.makeDirectories(dir + "/layers/tmp/abc-4242-1/usr/bin")
+            let store = try ImageStore(dataDirectory: dir)
+            #expect(try FileSystem.list(dir + "/content/ingest").isEmpty)
+            #expect(try FileSystem.list(dir + "/layers/tmp").isEmpty)
+            let record = try store.importLayout(images + "/layers", as: "t/again:1")
+            #expect(try store.rootfsLayers(record).count == 3)
+        }
+    }
+
+    static func inspect(_ path: String) throws -> (Digest, Int64, Bool) {
+        let bytes = try Shell.output("sha256sum \(path)").split(separator: " ")[0]
+        return (try Digest.parse("sha256:" + bytes), 0, false)
+    }
+}
