@@ -52,9 +52,12 @@ public final class ImageStore: Sendable {
             }
             dirs.append(try layers.ensure(diffID: diffID, blob: content.path(layer.digest)))
         }
-        try touch(record.name)
+        if Int64(time(nil)) - record.lastUsed >= Self.lastUsedResolutionSeconds { try touch(record.name) }
         return dirs.reversed()
     }
+
+    /// LRU needs no finer clock than this; it keeps a container start from rewriting the catalog.
+    static let lastUsedResolutionSeconds: Int64 = 60
 
     /// Materialises the flattened rootfs in `target` (empty or missing), whiteouts applied.
     public func unpackFlattened(_ record: ImageRecord, into target: String) throws(RunnerError) {

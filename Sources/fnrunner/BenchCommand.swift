@@ -1,6 +1,7 @@
 import ArgumentParser
 import CgroupDriver
 import Logging
+import OCIImage
 import RunnerOS
 import Sandbox
 
@@ -26,6 +27,11 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(help: "none (own network namespace, the default for functions) or host.")
     var network: String = "none"
+
+    @Option(help: "Also measure preparing a container rootfs from this (already pulled) image.")
+    var image: String?
+
+    @OptionGroup var store: StoreOptions
 
     @Option(help: "Iterations per measurement.")
     var iterations = 200
@@ -97,6 +103,23 @@ struct BenchCommand: AsyncParsableCommand {
         try await c.close()
         row("freeze (write → kernel says frozen)", freezes)
         row("thaw (write → kernel says thawed)", thaws)
+
+        if let image {
+            let images = try store.open(Logger(label: "fnrunner.bench"))
+            let record = try images.image(image)
+            var prepares: [UInt64] = []
+            var starts: [UInt64] = []
+            for _ in 0..<iterations {
+                let t0 = MonotonicClock.nowNanos()
+                let layers = try images.rootfsLayers(record)
+                prepares.append(MonotonicClock.nowNanos() - t0)
+                var s = spec
+                s.layers = layers + [rootfs]
+                starts.append(try await startToExit(sandbox, s).exited)
+            }
+            row("prepare rootfs of \(record.name) (\(record.layers.count) layers, already unpacked)", prepares)
+            row("start-to-exit of /bin/true on that image's overlay + the busybox layer", starts)
+        }
     }
 
     private func startToExit(_ sandbox: Sandbox, _ spec: ContainerSpec) async throws -> (started: UInt64, exited: UInt64, closed: UInt64) {
