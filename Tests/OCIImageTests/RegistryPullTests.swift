@@ -26,7 +26,7 @@ struct RegistryPullTests {
             let fixtures = try ImageFixtures.directory()
             let registry = try RegistryServer(.plain)
             defer { registry.stop() }
-            try registry.push("oci:\(fixtures)/layers:1", as: "fn-test/layers:oci")
+            try registry.push("oci:\(fixtures)/layers:1", as: "fn-test/layers:oci", extra: "--preserve-digests")
             try registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/layers:v2s2", extra: "--format v2s2")
             try registry.push("oci:\(fixtures)/nested:multi", as: "fn-test/nested:multi", extra: "--all")
             try await withStore { store in
@@ -42,6 +42,12 @@ struct RegistryPullTests {
                     #expect(record.diffIDs.allSatisfy { store.layers.has($0) })
                 }
                 let byTag = try store.image("\(registry.host)/fn-test/layers:oci")
+                #expect(byTag.layers.map(\.mediaType) == [
+                    "application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar+zstd",
+                    "application/vnd.oci.image.layer.v1.tar",
+                ])
+                let v2s2 = try store.image("\(registry.host)/fn-test/layers:v2s2").layers.map(\.mediaType)
+                #expect(v2s2.allSatisfy { $0.hasPrefix("application/vnd.docker.image.rootfs.diff.tar") }, "\(v2s2)")
                 let byDigest = try await puller.pull("\(registry.host)/fn-test/layers@\(byTag.manifest)")
                 #expect(byDigest.manifest == byTag.manifest)
                 #expect(byDigest.name == "\(registry.host)/fn-test/layers@\(byTag.manifest)")
