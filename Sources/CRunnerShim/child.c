@@ -1,0 +1,338 @@
+// The child half of the container start: everything between clone3 and execve.
+//
+// Rules for everything reachable from rn_child():
+//   - no malloc, no stdio, no locks, no Swift: the parent is multithreaded and
+//     the child is a copy of one of its threads;
+//   - glibc's set*id() wrappers are never used (they signal threads that do not
+//     exist in the child); syscall(SYS_set*) is;
+//   - signals stay blocked until just before execve, so no parent handler runs here;
+//   - a failure writes {stage, errno} to the report pipe and _exits.
+#define _GNU_SOURCE
+#include "rn_spawn.h"
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+static const char *const stage_names[RN_STAGE_COUNT] = {
+    [RN_STAGE_NONE] = "none",
+    [RN_STAGE_CLONE] = "clone3",
+    [RN_STAGE_WAIT_CGROUP_ATTACH] = "wait for cgroup attach",
+    [RN_STAGE_SIGNALS] = "reset signals",
+    [RN_STAGE_SESSION] = "setsid",
+    [RN_STAGE_STDIO] = "set up stdio",
+    [RN_STAGE_LOOPBACK] = "bring up loopback",
+    [RN_STAGE_MOUNT_PRIVATE] = "make mounts private",
+    [RN_STAGE_ROOTFS] = "mount rootfs",
+    [RN_STAGE_ROOTFS_READONLY] = "remount rootfs read-only",
+    [RN_STAGE_MOUNT_PROC] = "mount /proc",
+    [RN_STAGE_MOUNT_DEV] = "mount /dev",
+    [RN_STAGE_DEVICE_NODES] = "create /dev nodes",
+    [RN_STAGE_MOUNT_DEVPTS] = "mount /dev/pts",
+    [RN_STAGE_MOUNT_SHM] = "mount /dev/shm",
+    [RN_STAGE_MOUNT_SYS] = "mount /sys",
+    [RN_STAGE_MOUNT_TMP] = "mount /tmp",
+    [RN_STAGE_BIND_MOUNTS] = "bind mounts",
+    [RN_STAGE_MASK_PATHS] = "mask paths",
+    [RN_STAGE_READONLY_PATHS] = "read-only paths",
+    [RN_STAGE_PIVOT_ROOT] = "pivot_root",
+    [RN_STAGE_HOSTNAME] = "sethostname",
+    [RN_STAGE_RLIMITS] = "setrlimit",
+    [RN_STAGE_CAPABILITY_BOUNDING] = "drop bounding capabilities",
+    [RN_STAGE_SETGROUPS] = "setgroups",
+    [RN_STAGE_SETGID] = "setgid",
+    [RN_STAGE_SETUID] = "setuid",
+    [RN_STAGE_CAPABILITIES] = "capset",
+    [RN_STAGE_NO_NEW_PRIVS] = "no_new_privs",
+    [RN_STAGE_SECCOMP] = "load seccomp filter",
+    [RN_STAGE_CHDIR] = "chdir to working directory",
+    [RN_STAGE_EXEC] = "execve",
+};
+
+const char *rn_stage_name(int stage) {
+    if (stage < 0 || stage >= RN_STAGE_COUNT || stage_names[stage] == NULL) return "unknown stage";
+    return stage_names[stage];
+}
+
+// Kernel layout of struct sigaction for rt_sigaction(2).
+struct rn_ksigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+
+__attribute__((noreturn)) static void fail(int report_fd, int stage) {
+    rn_report r = {.stage = stage, .error = errno};
+    ssize_t ignored = write(report_fd, &r, sizeof r);
+    (void)ignored;
+    _exit(127);
+}
+
+static void check(int rc, int report_fd, int stage) {
+    if (rc < 0) fail(report_fd, stage);
+}
+
+// mkdir -p for a relative path, using a stack buffer.
+static int make_dirs(const char *path) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) { errno = ENAMETOOLONG; return -1; }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char saved = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, 0755) < 0 && errno != EEXIST) return -1;
+            buf[i] = saved;
+        }
+    }
+    return 0;
+}
+
+static void bring_up_loopback(int report_fd) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    check(s, report_fd, RN_STAGE_LOOPBACK);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    check(ioctl(s, SIOCGIFFLAGS, &ifr), report_fd, RN_STAGE_LOOPBACK);
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    check(ioctl(s, SIOCSIFFLAGS, &ifr), report_fd, RN_STAGE_LOOPBACK);
+    close(s);
+}
+
+static void mount_dev(int report_fd) {
+    check(mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k"), report_fd,
+          RN_STAGE_MOUNT_DEV);
+    static const struct { const char *name; unsigned major, minor; } nodes[] = {
+        {"dev/null", 1, 3}, {"dev/zero", 1, 5}, {"dev/full", 1, 7},
+        {"dev/random", 1, 8}, {"dev/urandom", 1, 9}, {"dev/tty", 5, 0},
+    };
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+        check(mknod(nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)), report_fd,
+              RN_STAGE_DEVICE_NODES);
+    }
+    static const struct { const char *target, *link; } links[] = {
+        {"/proc/self/fd", "dev/fd"}, {"/proc/self/fd/0", "dev/stdin"},
+        {"/proc/self/fd/1", "dev/stdout"}, {"/proc/self/fd/2", "dev/stderr"},
+        {"pts/ptmx", "dev/ptmx"},
+    };
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+        check(symlink(links[i].target, links[i].link), report_fd, RN_STAGE_DEVICE_NODES);
+    }
+    check(mkdir("dev/pts", 0755), report_fd, RN_STAGE_MOUNT_DEVPTS);
+    check(mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"),
+          report_fd, RN_STAGE_MOUNT_DEVPTS);
+    check(mkdir("dev/shm", 01777), report_fd, RN_STAGE_MOUNT_SHM);
+    check(mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"), report_fd,
+          RN_STAGE_MOUNT_SHM);
+}
+
+static void mask_paths(const char *const *paths, int report_fd) {
+    for (; paths != NULL && *paths != NULL; paths++) {
+        struct stat st;
+        if (stat(*paths, &st) < 0) {
+            if (errno == ENOENT || errno == ENOTDIR) continue;
+            fail(report_fd, RN_STAGE_MASK_PATHS);
+        }
+        if (S_ISDIR(st.st_mode)) {
+            check(mount("tmpfs", *paths, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0"), report_fd,
+                  RN_STAGE_MASK_PATHS);
+        } else {
+            check(mount("/dev/null", *paths, NULL, MS_BIND, NULL), report_fd, RN_STAGE_MASK_PATHS);
+        }
+    }
+}
+
+static void readonly_paths(const char *const *paths, int report_fd) {
+    for (; paths != NULL && *paths != NULL; paths++) {
+        if (mount(*paths, *paths, NULL, MS_BIND | MS_REC, NULL) < 0) {
+            if (errno == ENOENT || errno == ENOTDIR) continue;
+            fail(report_fd, RN_STAGE_READONLY_PATHS);
+        }
+        check(mount(NULL, *paths, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
+              report_fd, RN_STAGE_READONLY_PATHS);
+    }
+}
+
+static void drop_privileges(const rn_spawn_spec *spec, int report_fd) {
+    for (int cap = 0; cap <= spec->last_capability; cap++) {
+        if (cap < 64 && (spec->keep_capabilities & (1ULL << cap))) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) fail(report_fd, RN_STAGE_CAPABILITY_BOUNDING);
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        fail(report_fd, RN_STAGE_CAPABILITY_BOUNDING);
+    if (spec->keep_capabilities != 0) check(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), report_fd, RN_STAGE_CAPABILITIES);
+
+    check((int)syscall(SYS_setgroups, spec->ngroups, spec->groups), report_fd, RN_STAGE_SETGROUPS);
+    check((int)syscall(SYS_setresgid, spec->gid, spec->gid, spec->gid), report_fd, RN_STAGE_SETGID);
+    check((int)syscall(SYS_setresuid, spec->uid, spec->uid, spec->uid), report_fd, RN_STAGE_SETUID);
+
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    for (int i = 0; i < 2; i++) {
+        uint32_t bits = (uint32_t)(spec->keep_capabilities >> (32 * i));
+        data[i].effective = bits;
+        data[i].permitted = bits;
+        data[i].inheritable = bits;
+    }
+    check((int)syscall(SYS_capset, &header, data), report_fd, RN_STAGE_CAPABILITIES);
+    for (int cap = 0; cap <= spec->last_capability && cap < 64; cap++) {
+        if (spec->keep_capabilities & (1ULL << cap))
+            check(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0), report_fd, RN_STAGE_CAPABILITIES);
+    }
+
+    check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), report_fd, RN_STAGE_NO_NEW_PRIVS);
+    if (spec->seccomp_filter != NULL) {
+        struct sock_fprog prog = {
+            .len = (unsigned short)spec->seccomp_filter_len,
+            .filter = (struct sock_filter *)spec->seccomp_filter,
+        };
+        check((int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog), report_fd, RN_STAGE_SECCOMP);
+    }
+}
+
+// execvpe without malloc: try each PATH entry; EACCES wins over ENOENT, as in execvp.
+static void exec_program(const rn_spawn_spec *spec, int report_fd) {
+    const char *file = spec->argv[0];
+    char *const *argv = (char *const *)spec->argv;
+    char *const *envp = (char *const *)spec->envp;
+    if (strchr(file, '/') != NULL || spec->path_env == NULL) {
+        execve(file, argv, envp);
+        fail(report_fd, RN_STAGE_EXEC);
+    }
+    char buf[4096];
+    size_t flen = strlen(file);
+    int saw_eacces = 0;
+    const char *p = spec->path_env;
+    for (;;) {
+        const char *end = strchr(p, ':');
+        size_t dlen = end ? (size_t)(end - p) : strlen(p);
+        if (dlen == 0) { buf[0] = '.'; dlen = 1; } else if (dlen < sizeof buf) memcpy(buf, p, dlen);
+        if (dlen + 1 + flen + 1 <= sizeof buf) {
+            buf[dlen] = '/';
+            memcpy(buf + dlen + 1, file, flen + 1);
+            execve(buf, argv, envp);
+            if (errno == EACCES) saw_eacces = 1;
+            else if (errno != ENOENT && errno != ENOTDIR) fail(report_fd, RN_STAGE_EXEC);
+        }
+        if (end == NULL) break;
+        p = end + 1;
+    }
+    errno = saw_eacces ? EACCES : ENOENT;
+    fail(report_fd, RN_STAGE_EXEC);
+}
+
+__attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd, int ack_fd) {
+    // Signals: blocked (inherited from the parent's mask). Reset every disposition,
+    // including ignored ones such as SIGPIPE, which would survive execve.
+    struct rn_ksigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    for (int sig = 1; sig < 65; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
+    }
+    umask(0);
+    // A session and process group of its own: otherwise kill(0, ...) or kill(-pgid, ...) in
+    // one container would reach other containers (and the runner) sharing the runner's group.
+    check(setsid(), report_fd, RN_STAGE_SESSION);
+
+    if (ack_fd >= 0) {
+        char b;
+        ssize_t n;
+        do { n = read(ack_fd, &b, 1); } while (n < 0 && errno == EINTR);
+        if (n != 1) { if (n == 0) errno = EPIPE; fail(report_fd, RN_STAGE_WAIT_CGROUP_ATTACH); }
+        close(ack_fd);
+    }
+
+    int tmp[3];
+    for (int i = 0; i < 3; i++) {
+        tmp[i] = fcntl(spec->stdio[i], F_DUPFD_CLOEXEC, 3);
+        check(tmp[i], report_fd, RN_STAGE_STDIO);
+    }
+    for (int i = 0; i < 3; i++) check(dup3(tmp[i], i, 0), report_fd, RN_STAGE_STDIO);
+    if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) fail(report_fd, RN_STAGE_STDIO);
+
+    if (spec->new_network) bring_up_loopback(report_fd);
+
+    check(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), report_fd, RN_STAGE_MOUNT_PRIVATE);
+    if (spec->bind_source != NULL) {
+        check(mount(spec->bind_source, spec->rootfs_target, NULL, MS_BIND, NULL), report_fd, RN_STAGE_ROOTFS);
+        if (spec->readonly_rootfs)
+            check(mount(NULL, spec->rootfs_target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV, NULL), report_fd,
+                  RN_STAGE_ROOTFS_READONLY);
+    } else {
+        check(mount("overlay", spec->rootfs_target, "overlay", MS_RDONLY | MS_NODEV, spec->overlay_options),
+              report_fd, RN_STAGE_ROOTFS);
+    }
+    check(chdir(spec->rootfs_target), report_fd, RN_STAGE_ROOTFS);
+
+    check(mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), report_fd, RN_STAGE_MOUNT_PROC);
+    mount_dev(report_fd);
+    if (spec->mount_sys)
+        check(mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), report_fd,
+              RN_STAGE_MOUNT_SYS);
+    check(mount("tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, spec->tmp_options), report_fd,
+          RN_STAGE_MOUNT_TMP);
+
+    for (size_t i = 0; i < spec->nbinds; i++) {
+        const rn_bind_mount *b = &spec->binds[i];
+        if (b->create_target) check(make_dirs(b->target), report_fd, RN_STAGE_BIND_MOUNTS);
+        check(mount(b->source, b->target, NULL, MS_BIND | MS_REC, NULL), report_fd, RN_STAGE_BIND_MOUNTS);
+        unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (b->read_only ? MS_RDONLY : 0);
+        check(mount(NULL, b->target, NULL, flags, NULL), report_fd, RN_STAGE_BIND_MOUNTS);
+    }
+    mask_paths(spec->masked_paths, report_fd);
+    readonly_paths(spec->readonly_paths, report_fd);
+
+    check((int)syscall(SYS_pivot_root, ".", "."), report_fd, RN_STAGE_PIVOT_ROOT);
+    check(umount2(".", MNT_DETACH), report_fd, RN_STAGE_PIVOT_ROOT);
+    check(chdir("/"), report_fd, RN_STAGE_PIVOT_ROOT);
+
+    if (spec->hostname != NULL)
+        check(sethostname(spec->hostname, strlen(spec->hostname)), report_fd, RN_STAGE_HOSTNAME);
+    for (size_t i = 0; i < spec->nrlimits; i++) {
+        struct { uint64_t cur, max; } lim = {spec->rlimits[i].soft, spec->rlimits[i].hard};
+        check((int)syscall(SYS_prlimit64, 0, spec->rlimits[i].resource, &lim, NULL), report_fd, RN_STAGE_RLIMITS);
+    }
+    check(chdir(spec->workdir), report_fd, RN_STAGE_CHDIR);
+    drop_privileges(spec, report_fd);
+    umask(022);
+
+    uint64_t empty = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof empty);
+    exec_program(spec, report_fd);
+    _exit(127);
+}
+
