@@ -25,16 +25,10 @@ let package = Package(
             pkgConfig: "libcap",
             providers: [.apt(["libcap-dev"])]
         ),
-        .systemLibrary(
-            name: "CArchive",
-            pkgConfig: "libarchive",
-            providers: [.apt(["libarchive-dev"])]
-        ),
-        .systemLibrary(
-            name: "COpenSSL",
-            pkgConfig: "libcrypto",
-            providers: [.apt(["libssl-dev"])]
-        ),
+        // libarchive and libcrypto are loaded on first use (see their forward.c), not linked,
+        // so that commands which never touch an image do not pay for loading them.
+        .target(name: "CArchive"),
+        .target(name: "COpenSSL"),
         .target(
             name: "RunnerOS",
             dependencies: ["CRunnerShim", .product(name: "Logging", package: "swift-log")]
@@ -55,7 +49,7 @@ let package = Package(
             ]
         ),
         // libcurl's setopt/getinfo are variadic: a few C wrappers make them callable from Swift.
-        .target(name: "CCurlShim", linkerSettings: [.linkedLibrary("curl")]),
+        .target(name: "CCurlShim"),
         .target(
             name: "OCIImage",
             dependencies: ["CArchive", "COpenSSL", "CCurlShim", "RunnerOS", .product(name: "Logging", package: "swift-log")]

@@ -68,7 +68,7 @@ struct BenchCommand: AsyncParsableCommand {
         print("| measurement | n | median µs | p99 µs | min µs |")
         print("|---|---|---|---|---|")
 
-        for _ in 0..<5 { try await startToExit(sandbox, spec) }  // warm-up
+        for _ in 0..<5 { _ = try await startToExit(sandbox, spec) }  // warm-up
         var starts: [UInt64] = []
         var exits: [UInt64] = []
         var closes: [UInt64] = []

@@ -43,6 +43,9 @@ void *cc_handle_new(void);
 void cc_handle_free(void *handle);
 void cc_global_init(void);
 
+/// Loads libcurl on first use; 0 if it is not installed.
+int cc_available(void);
+
 /// curl_easy_strerror.
 const char *cc_strerror(int code);
 
