@@ -54,6 +54,10 @@ let package = Package(
             name: "OCIImage",
             dependencies: ["CArchive", "COpenSSL", "CCurlShim", "RunnerOS", .product(name: "Logging", package: "swift-log")]
         ),
+        .target(
+            name: "Runner",
+            dependencies: ["RunnerOS", "CgroupDriver", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "fnrunner",
             dependencies: [
@@ -74,6 +78,7 @@ let package = Package(
             dependencies: ["Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "TestSupport"]
         ),
         .testTarget(name: "FnrunnerCLITests", dependencies: ["TestSupport", "RunnerOS"]),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner", "RunnerOS", "CgroupDriver"]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage", "RunnerOS", "Sandbox", "TestSupport"]),
     ]
 )

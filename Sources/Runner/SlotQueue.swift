@@ -1,0 +1,156 @@
+import Synchronization
+
+/// The idle hot containers of one slot key, and the calls waiting for one: Fn's slot queue.
+///
+/// Idle containers offer themselves as tokens; a waiting call takes the **newest** free token
+/// (LIFO, so the fewest containers stay warm and the rest can time out). A token can be taken
+/// once: a waiting call and the container's own timers (idle timeout, eviction, shutdown) race
+/// for it, the first wins, the loser backs off quietly.
+public final class SlotQueue<Slot: Sendable>: Sendable {
+    public let key: String
+
+    private struct Waiter {
+        let id: UInt64
+        let continuation: CheckedContinuation<SlotToken<Slot>?, Never>
+    }
+
+    private struct State {
+        var tokens: [SlotToken<Slot>] = []
+        var waiters: [Waiter] = []
+        var nextID: UInt64 = 1
+        var stats = SlotQueueStats()
+    }
+    private let state = Mutex(State())
+
+    public init(key: String) { self.key = key }
+
+    /// An idle container offers itself. A call already waiting gets it at once.
+    @discardableResult
+    public func queue(_ slot: Slot) -> SlotToken<Slot> {
+        let (token, waiter) = state.withLock { s -> (SlotToken<Slot>, Waiter?) in
+            let token = SlotToken(id: s.nextID, slot: slot)
+            s.nextID += 1
+            if !s.waiters.isEmpty {
+                token.claim()
+                return (token, s.waiters.removeFirst())
+            }
+            s.tokens.append(token)
+            return (token, nil)
+        }
+        waiter?.continuation.resume(returning: token)
+        return token
+    }
+
+    /// Claims `token` (for the container itself or a caller that holds it). False if it was
+    /// already taken: by a call, or by an earlier claim.
+    public func acquire(_ token: SlotToken<Slot>) -> Bool {
+        state.withLock { s in
+            guard token.claim() else { return false }
+            if let i = s.tokens.lastIndex(where: { $0 === token }) { s.tokens.remove(at: i) }
+            return true
+        }
+    }
+
+    /// Waits for the newest free token and takes it; nil on timeout or cancellation.
+    public func take(timeout: Duration? = nil) async -> SlotToken<Slot>? {
+        if let now = takeNewest() { return now }
+        guard let timeout else { return await waitForToken() }
+        return await withTaskGroup(of: SlotToken<Slot>?.self) { group in
+            group.addTask { await self.waitForToken() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            while let other = await group.next() {
+                if let late = other {
+                    if first == nil { return late }
+                    requeue(late)
+                }
+            }
+            return first
+        }
+    }
+
+    /// Takes the newest free token without waiting.
+    public func takeNewest() -> SlotToken<Slot>? {
+        state.withLock { s in
+            while let token = s.tokens.popLast() {
+                if token.claim() { return token }
+            }
+            return nil
+        }
+    }
+
+    private func waitForToken() async -> SlotToken<Slot>? {
+        let id = state.withLock { s -> UInt64 in
+            defer { s.nextID += 1 }
+            return s.nextID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<SlotToken<Slot>?, Never>) in
+                let ready = state.withLock { s -> SlotToken<Slot>? in
+                    while let token = s.tokens.popLast() {
+                        if token.claim() { return token }
+                    }
+                    s.waiters.append(Waiter(id: id, continuation: c))
+                    return nil
+                }
+                if let ready { c.resume(returning: ready) }
+                if Task.isCancelled { cancelWaiter(id) }
+            }
+        } onCancel: {
+            cancelWaiter(id)
+        }
+    }
+
+    private func cancelWaiter(_ id: UInt64) {
+        let w = state.withLock { s -> Waiter? in
+            guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return s.waiters.remove(at: i)
+        }
+        w?.continuation.resume(returning: nil)
+    }
+
+    /// A token handed to a waiter that had already given up goes back, as a fresh offer.
+    private func requeue(_ token: SlotToken<Slot>) { queue(token.slot) }
+
+    // MARK: - statistics
+
+    public var stats: SlotQueueStats { state.withLock { $0.stats } }
+
+    /// Moves a call between request states (forward only).
+    public func move(request from: SlotQueueStats.RequestState, to: SlotQueueStats.RequestState) {
+        state.withLock { $0.stats.move(request: from, to: to) }
+    }
+
+    /// Moves a container between states (forward, or back from busy/paused to idle, busy to paused).
+    public func move(container from: SlotQueueStats.ContainerState, to: SlotQueueStats.ContainerState) {
+        state.withLock { $0.stats.move(container: from, to: to) }
+    }
+
+    /// Whether the waiting calls need another container: Fn's rule, on a consistent snapshot.
+    public var isNewContainerNeeded: Bool { stats.isNewContainerNeeded }
+
+    /// No calls and no containers in any state: the queue can be dropped.
+    public var isIdle: Bool { stats.isIdle }
+}
+
+/// One offer of an idle container; taken at most once.
+public final class SlotToken<Slot: Sendable>: Sendable {
+    public let id: UInt64
+    public let slot: Slot
+    private let taken = Atomic<Bool>(false)
+
+    init(id: UInt64, slot: Slot) {
+        self.id = id
+        self.slot = slot
+    }
+
+    /// The compare-and-swap of Fn's acquireSlot: true for the first claimant only.
+    @discardableResult
+    func claim() -> Bool { taken.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged }
+
+    public var isTaken: Bool { taken.load(ordering: .acquiring) }
+}

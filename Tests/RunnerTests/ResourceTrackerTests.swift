@@ -1,0 +1,136 @@
+import CgroupDriver
+import Runner
+import RunnerOS
+import Testing
+
+@Suite struct ResourceTrackerTests {
+    let mb: UInt64 = 1 << 20
+
+    @Test func aFullNodeMakesABlockingRequestTimeOutUntilATokenIsReleased() async {
+        let tracker = ResourceTracker(totalMemoryBytes: 1024 * mb, totalCPUMillicores: 2000)
+        let first = await tracker.acquire(memoryBytes: 1024 * mb, cpuMillicores: 2000)
+        #expect(first != nil)
+        #expect(await tracker.acquire(memoryBytes: 1024 * mb, cpuMillicores: 2000, timeout: .milliseconds(50)) == nil)
+        #expect(tracker.waiterCount == 0, "a timed-out waiter is gone")
+        async let second = tracker.acquire(memoryBytes: 1024 * mb, cpuMillicores: 2000, timeout: .seconds(10))
+        while tracker.waiterCount == 0 { await Task.yield() }
+        first?.release()
+        let granted = await second
+        #expect(granted != nil)
+        granted?.release()
+        #expect(tracker.utilization == .init(memoryUsedBytes: 0, memoryAvailableBytes: 1024 * mb, cpuUsedMillicores: 0, cpuAvailableMillicores: 2000))
+    }
+
+    @Test func aNonBlockingRequestSaysHowMuchIsMissingInWholeMiB() {
+        let tracker = ResourceTracker(totalMemoryBytes: 1024 * mb, totalCPUMillicores: 1000)
+        guard case .success(let t) = tracker.tryAcquire(memoryBytes: 600 * mb, cpuMillicores: 600) else {
+            Issue.record("the first request fits")
+            return
+        }
+        switch tracker.tryAcquire(memoryBytes: 600 * mb + mb / 2, cpuMillicores: 500) {
+        case .success: Issue.record("must not fit")
+        case .failure(let full):
+            // 176.5 MiB short: integer division gives 176, as in Fn.
+            #expect(full == ResourceTracker.CapacityFull(neededMemoryMB: 176, neededCPUMillicores: 100))
+        }
+        t.release()
+        if case .failure = tracker.tryAcquire(memoryBytes: 600 * mb, cpuMillicores: 500) { Issue.record("fits after release") }
+    }
+
+    @Test func aRequestLargerThanTheNodeIsImpossibleAndNeverWaits() async {
+        let tracker = ResourceTracker(totalMemoryBytes: 512 * mb, totalCPUMillicores: 1000)
+        #expect(!tracker.isPossible(memoryBytes: 513 * mb, cpuMillicores: 0))
+        #expect(!tracker.isPossible(memoryBytes: 1, cpuMillicores: 1001))
+        #expect(await tracker.acquire(memoryBytes: 513 * mb, cpuMillicores: 0) == nil)
+        #expect(tracker.waiterCount == 0)
+        if case .failure(let f) = tracker.tryAcquire(memoryBytes: 513 * mb, cpuMillicores: 10) {
+            #expect(f.neededMemoryMB == 513 && f.neededCPUMillicores == 10)
+        } else {
+            Issue.record("impossible requests fail")
+        }
+    }
+
+    @Test func tokensAreReleasedExactlyOnce() {
+        let tracker = ResourceTracker(totalMemoryBytes: 100 * mb, totalCPUMillicores: 100)
+        guard case .success(let a) = tracker.tryAcquire(memoryBytes: 60 * mb, cpuMillicores: 60),
+            case .success(let b) = tracker.tryAcquire(memoryBytes: 40 * mb, cpuMillicores: 40)
+        else {
+            Issue.record("both fit")
+            return
+        }
+        a.release()
+        a.release()
+        #expect(tracker.utilization.memoryUsedBytes == 40 * mb)
+        #expect(a.isReleased && !b.isReleased)
+        b.release()
+        #expect(tracker.utilization.memoryUsedBytes == 0 && tracker.utilization.cpuUsedMillicores == 0)
+    }
+
+    @Test func aCancelledWaiterLeavesAndGetsNothing() async {
+        let tracker = ResourceTracker(totalMemoryBytes: 10 * mb, totalCPUMillicores: 10)
+        let hold = await tracker.acquire(memoryBytes: 10 * mb, cpuMillicores: 10)
+        let waiter = Task { await tracker.acquire(memoryBytes: 10 * mb, cpuMillicores: 10) }
+        while tracker.waiterCount == 0 { await Task.yield() }
+        waiter.cancel()
+        #expect(await waiter.value == nil)
+        #expect(tracker.waiterCount == 0)
+        hold?.release()
+        #expect(tracker.utilization.memoryUsedBytes == 0)
+    }
+
+    @Test func aReleaseGrantsEveryWaiterThatNowFits() async {
+        let tracker = ResourceTracker(totalMemoryBytes: 100 * mb, totalCPUMillicores: 1000)
+        let big = await tracker.acquire(memoryBytes: 100 * mb, cpuMillicores: 0)
+        async let a = tracker.acquire(memoryBytes: 50 * mb, cpuMillicores: 0, timeout: .seconds(10))
+        async let b = tracker.acquire(memoryBytes: 50 * mb, cpuMillicores: 0, timeout: .seconds(10))
+        while tracker.waiterCount < 2 { await Task.yield() }
+        big?.release()
+        let (ta, tb) = await (a, b)
+        #expect(ta != nil && tb != nil)
+        #expect(tracker.utilization.memoryUsedBytes == 100 * mb)
+        ta?.release()
+        tb?.release()
+    }
+}
+
+@Suite struct NodeResourcesTests {
+    let mib: UInt64 = 1 << 20
+
+    @Test func memoryIsTheSmallerOfAvailableAndTheCgroupLimitLessTenPercentHeadroom() throws {
+        let r = try NodeResources.compute(memAvailableBytes: 20 << 30, cgroupMemoryLimit: 8 << 30, cpuCount: 4, cgroupCPUQuota: nil)
+        #expect(r.memoryBytes == (8 << 30) - (8 << 30) / 10)
+        #expect(r.cpuMillicores == 4000)
+    }
+
+    @Test func headroomIsAtLeast256MiBAndAtMost5GiB() throws {
+        let small = try NodeResources.compute(memAvailableBytes: 1 << 30, cgroupMemoryLimit: nil, cpuCount: 1, cgroupCPUQuota: nil)
+        #expect(small.memoryBytes == (1 << 30) - 256 * mib)
+        let huge = try NodeResources.compute(memAvailableBytes: 100 << 30, cgroupMemoryLimit: nil, cpuCount: 1, cgroupCPUQuota: nil)
+        #expect(huge.memoryBytes == (100 << 30) - (5 << 30))
+    }
+
+    @Test func tooLittleMemoryIsAStartupError() {
+        #expect(throws: RunnerError.self) {
+            try NodeResources.compute(memAvailableBytes: 400 * mib, cgroupMemoryLimit: nil, cpuCount: 1, cgroupCPUQuota: nil)
+        }
+    }
+
+    @Test func cpuIsCappedByTheCFSQuotaAndBothByTheConfiguredMaximums() throws {
+        let r = try NodeResources.compute(
+            memAvailableBytes: 8 << 30, cgroupMemoryLimit: nil, cpuCount: 8, cgroupCPUQuota: (quota: 150_000, period: 100_000),
+            maxMemoryBytes: 1 << 30, maxCPUMillicores: 1000)
+        #expect(r.cpuMillicores == 1000)
+        #expect(r.memoryBytes == 1 << 30)
+        let quotaOnly = try NodeResources.compute(
+            memAvailableBytes: 8 << 30, cgroupMemoryLimit: nil, cpuCount: 8, cgroupCPUQuota: (quota: 150_000, period: 100_000))
+        #expect(quotaOnly.cpuMillicores == 1500)
+        let noQuota = try NodeResources.compute(
+            memAvailableBytes: 8 << 30, cgroupMemoryLimit: nil, cpuCount: 2, cgroupCPUQuota: (quota: -1, period: 100_000))
+        #expect(noQuota.cpuMillicores == 2000)
+    }
+
+    @Test func thisHostIsSized() throws {
+        let r = try NodeResources.detect(layout: try CgroupLayout.detect())
+        #expect(r.memoryBytes > 0 && r.cpuMillicores >= 1000)
+    }
+}

@@ -1,0 +1,101 @@
+import Runner
+import Testing
+
+@Suite struct SlotQueueTests {
+    final class Slot: Sendable {
+        let n: Int
+        init(_ n: Int) { self.n = n }
+    }
+
+    @Test func anEmptyQueueGivesNothingBeforeTheTimeout() async {
+        let q = SlotQueue<Slot>(key: "k")
+        #expect(await q.take(timeout: .milliseconds(20)) == nil)
+    }
+
+    @Test func theNewestFreeTokenIsOfferedFirst() async {
+        let q = SlotQueue<Slot>(key: "k")
+        for i in 0..<10 { q.queue(Slot(i)) }
+        #expect(await q.take(timeout: .seconds(1))?.slot.n == 9)
+        #expect(await q.take(timeout: .seconds(1))?.slot.n == 8)
+    }
+
+    @Test func tokensTakenDirectlyAreSkipped() async {
+        let q = SlotQueue<Slot>(key: "k")
+        let tokens = (0..<10).map { q.queue(Slot($0)) }
+        for i in [9, 0, 5, 7] { #expect(q.acquire(tokens[i])) }
+        var order: [Int] = []
+        while let t = await q.take(timeout: .milliseconds(10)) { order.append(t.slot.n) }
+        #expect(order == [8, 6, 4, 3, 2, 1])
+    }
+
+    @Test func aTokenCanBeTakenOnlyOnce() async {
+        let q = SlotQueue<Slot>(key: "k")
+        let t = q.queue(Slot(1))
+        #expect(q.acquire(t))
+        #expect(!q.acquire(t))
+        let u = q.queue(Slot(2))
+        let taken = await q.take(timeout: .seconds(1))
+        #expect(taken === u)
+        #expect(!q.acquire(u), "the container loses the race to the call that took it")
+    }
+
+    @Test func aNewQueueIsIdle() {
+        let q = SlotQueue<Slot>(key: "k")
+        #expect(q.isIdle)
+        q.move(request: .none, to: .wait)
+        #expect(!q.isIdle)
+        q.move(request: .wait, to: .exec)
+        q.move(request: .exec, to: .done)
+        #expect(q.isIdle)
+    }
+
+    @Test func waitersAfterTheOnlyTokenWasTakenTimeOutAndTheNextTokenIsStillOffered() async {
+        let q = SlotQueue<Slot>(key: "k")
+        let one = q.queue(Slot(1))
+        #expect(q.acquire(one))
+        await withTaskGroup(of: SlotToken<Slot>?.self) { group in
+            for _ in 0..<10 { group.addTask { await q.take(timeout: .milliseconds(30)) } }
+            for await r in group { #expect(r == nil) }
+        }
+        q.queue(Slot(2))
+        #expect(await q.take(timeout: .seconds(1))?.slot.n == 2)
+    }
+
+    @Test func aWaitingCallGetsAContainerTheMomentItIsQueued() async {
+        let q = SlotQueue<Slot>(key: "k")
+        async let taken = q.take(timeout: .seconds(5))
+        try? await Task.sleep(for: .milliseconds(20))
+        let token = q.queue(Slot(7))
+        #expect(await taken === token)
+        #expect(token.isTaken)
+    }
+
+    @Test(arguments: [
+        (SlotQueueStats.with(), false, "no waiters"),
+        (SlotQueueStats.with(waiting: 1, starting: 10), false, "1 waiter, 10 starting"),
+        (SlotQueueStats.with(waiting: 10, starting: 1), true, "10 waiters, 1 starting"),
+        (SlotQueueStats.with(waiting: 10, idle: 11), false, "10 waiters, 11 idle"),
+        (SlotQueueStats.with(waiting: 10, idle: 5), true, "10 waiters, 5 idle"),
+        (SlotQueueStats.with(waiting: 1), true, "1 waiter and nothing else"),
+        (SlotQueueStats.with(waiting: 3, paused: 3), false, "paused containers count as idle"),
+        (SlotQueueStats.with(waiting: 2, waitingForResources: 2), false, "containers waiting for resources count as starting"),
+    ])
+    func aNewContainerIsNeededOnlyWhenWaitersOutnumberIdleAndStartingContainers(_ stats: SlotQueueStats, _ needed: Bool, _ why: String) {
+        #expect(stats.isNewContainerNeeded == needed, "\(why)")
+    }
+
+    @Test func containerStatesMoveForwardAndBackOnlyBetweenIdleBusyAndPaused() {
+        let q = SlotQueue<Slot>(key: "k")
+        q.move(container: .none, to: .start)
+        q.move(container: .start, to: .idle)
+        q.move(container: .idle, to: .busy)
+        q.move(container: .busy, to: .paused)
+        #expect(q.stats.count(SlotQueueStats.ContainerState.paused) == 1)
+        q.move(container: .paused, to: .idle)
+        q.move(container: .idle, to: .start)  // refused: backwards
+        #expect(q.stats.count(SlotQueueStats.ContainerState.idle) == 1)
+        #expect(q.stats.count(SlotQueueStats.ContainerState.start) == 0)
+        q.move(container: .idle, to: .done)
+        #expect(q.isIdle)
+    }
+}
