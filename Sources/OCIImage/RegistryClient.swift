@@ -112,8 +112,10 @@ final class RegistryClient {
     }
 
     /// A request to the registry with auth: on a 401 it authenticates for `scope` and tries once more.
+    /// With `retry: false` a transient failure is returned to the caller, which must then decide
+    /// how to go on (a blob download resumes from what it already has, not from the start).
     private func request(
-        _ path: String, scope: String, accept: [String] = [], range: String? = nil,
+        _ path: String, scope: String, accept: [String] = [], range: String? = nil, retry: Bool = true,
         onBody: @escaping (Int, UnsafeRawBufferPointer) -> Bool
     ) throws(RunnerError) -> HTTPTransfer.Response {
         let base = try connect()
@@ -121,9 +123,10 @@ final class RegistryClient {
         for attempt in 0..<2 {
             var headers = accept.isEmpty ? [] : ["Accept: " + accept.joined(separator: ", ")]
             if let auth = try authHeader(scope: scope) { headers.append("Authorization: " + auth) }
-            let r = try withRetries("GET \(path)") { () -> HTTPTransfer.Response in
-                transfer.perform(url: base + path, headers: headers, range: range, caFile: caFile, onBody: onBody)
+            let perform = { () -> HTTPTransfer.Response in
+                self.transfer.perform(url: base + path, headers: headers, range: range, caFile: self.caFile, onBody: onBody)
             }
+            let r = retry ? try withRetries("GET \(path)", perform) : perform()
             response = r
             if r.status == 401 && attempt == 0 {
                 if let header = r.header("www-authenticate") { challenge = AuthChallenge.parse(header) }
@@ -187,7 +190,8 @@ final class RegistryClient {
                 var failure: RunnerError?
                 var restarted = false
                 let r = try request(
-                    "/v2/\(path)/blobs/\(d.digest)", scope: "repository:\(path):pull", range: offset > 0 ? "\(offset)-" : nil
+                    "/v2/\(path)/blobs/\(d.digest)", scope: "repository:\(path):pull", range: offset > 0 ? "\(offset)-" : nil,
+                    retry: false
                 ) { status, chunk in
                     guard status == 200 || status == 206 else { return true }  // an error body: read for the message
                     if offset > 0 && status == 200 && !restarted {
@@ -203,9 +207,10 @@ final class RegistryClient {
                 if !r.ok && writer.written > d.size {
                     throw RunnerError(.invalidState, "blob \(d.digest) is larger than its descriptor's \(d.size) bytes", step: "download blob")
                 }
-                if !r.ok && isTransientCurl(r.curlCode) && resumes < options.maxAttempts {
+                let transient = (!r.ok && isTransientCurl(r.curlCode)) || [429, 500, 502, 503, 504].contains(r.status)
+                if transient && resumes < options.maxAttempts {
                     resumes += 1
-                    usleep(UInt32(options.retryBaseDelayMillis * 1000))
+                    usleep(UInt32(options.retryBaseDelayMillis * 1000 << min(resumes - 1, 5)))
                     continue
                 }
                 try check(r, body: [], what: "blob \(d.digest)")

@@ -22,7 +22,7 @@ public struct RegistryOptions: Sendable {
         self.retryBaseDelayMillis = retryBaseDelayMillis
     }
 
-    func allowsPlainHTTP(_ host: String) -> Bool {
+    public func allowsPlainHTTP(_ host: String) -> Bool {
         let name = host.hasPrefix("[") ? String(host[..<(host.firstIndex(of: "]").map { host.index(after: $0) } ?? host.endIndex)]) : String(host.split(separator: ":").first ?? "")
         return insecureRegistries.contains(host) || insecureRegistries.contains(name) || name == "localhost"
             || name.hasPrefix("127.") || name == "[::1]"

@@ -194,3 +194,47 @@ struct RegistryPullTests {
         #expect(throws: RunnerError.self) { try RegistryCredentials.load(environment: ["FN_DOCKER_AUTH": "{not json"]) }
     }
 }
+
+/// Against a registry that misbehaves on purpose (Tests/Fixtures/flaky_registry.py): anonymous
+/// bearer tokens, blobs redirected to another host, every blob's first download cut in half.
+@Suite(.enabled(if: Host.isRoot, "needs root to restore ownership and create overlay whiteouts"))
+struct FlakyRegistryTests {
+    @Test func aPullGetsATokenFollowsRedirectsWithoutCredentialsAndResumesCutDownloads() async throws {
+        try await withSharedGate {
+            let fixtures = try ImageFixtures.directory()
+            let dir = "/tmp/fnrunner-test-flaky-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            try FileSystem.makeDirectories(dir)
+            defer { try? FileSystem.removeTree(dir) }
+            let server = try Subprocess(["/usr/bin/env", "python3", Fixtures.packageRoot + "/Tests/Fixtures/flaky_registry.py", fixtures + "/layers", dir + "/port"])
+            defer {
+                server.signal(SIGKILL)
+                server.wait()
+            }
+            var port = ""
+            for _ in 0..<100 where port.isEmpty {
+                port = (try? FileSystem.read(dir + "/port")) ?? ""
+                if port.isEmpty { usleep(20_000) }
+            }
+            #expect(!port.isEmpty, "the flaky registry did not start: \(server.stderr)")
+            let store = try ImageStore(dataDirectory: dir + "/store")
+            let options = RegistryOptions(retryBaseDelayMillis: 10)
+            let record = try await ImagePuller(store: store, options: options).pull("127.0.0.1:\(port)/flaky/image:1")
+            let flat = dir + "/flat"
+            try store.unpackFlattened(record, into: flat)
+            #expect(try FileSystem.list(flat + "/d") == ["z"])
+            let stats = try Shell.output("curl -s http://127.0.0.1:\(port)/stats")
+            #expect(stats.contains("\"cut\": 2"), "\(stats)")  // the two layers larger than 2 KiB
+            #expect(stats.contains("\"ranged\": 2"), "each cut download was resumed with Range: \(stats)")
+        }
+    }
+
+    @Test func plainHTTPIsAllowedOnlyForLoopbackAndListedRegistries() {
+        let options = RegistryOptions(insecureRegistries: ["registry.internal:5000"])
+        #expect(options.allowsPlainHTTP("localhost:5000"))
+        #expect(options.allowsPlainHTTP("127.0.0.1:5555"))
+        #expect(options.allowsPlainHTTP("registry.internal:5000"))
+        #expect(!options.allowsPlainHTTP("registry.internal:6000"))
+        #expect(!options.allowsPlainHTTP("docker.io"))
+        #expect(!options.allowsPlainHTTP("ghcr.io"))
+    }
+}
