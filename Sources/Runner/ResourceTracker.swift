@@ -92,23 +92,7 @@ public final class ResourceTracker: Sendable {
     public func acquire(memoryBytes: UInt64, cpuMillicores: UInt64, timeout: Duration? = nil) async -> ResourceToken? {
         if !isPossible(memoryBytes: memoryBytes, cpuMillicores: cpuMillicores) || Task.isCancelled { return nil }
         guard let timeout else { return await wait(memoryBytes, cpuMillicores) }
-        return await withTaskGroup(of: ResourceToken?.self) { group in
-            group.addTask { await self.wait(memoryBytes, cpuMillicores) }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next()!
-            group.cancelAll()
-            // The other child finishes too: a token it got after all must not leak.
-            while let other = await group.next() {
-                if let late = other {
-                    if first == nil { return late }
-                    late.release()
-                }
-            }
-            return first
-        }
+        return await raceWithTimeout(timeout, { await self.wait(memoryBytes, cpuMillicores) }, discard: { $0.release() })
     }
 
     private func wait(_ memory: UInt64, _ cpu: UInt64) async -> ResourceToken? {

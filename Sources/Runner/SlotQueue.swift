@@ -55,22 +55,7 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
     public func take(timeout: Duration? = nil) async -> SlotToken<Slot>? {
         if let now = takeNewest() { return now }
         guard let timeout else { return await waitForToken() }
-        return await withTaskGroup(of: SlotToken<Slot>?.self) { group in
-            group.addTask { await self.waitForToken() }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next()!
-            group.cancelAll()
-            while let other = await group.next() {
-                if let late = other {
-                    if first == nil { return late }
-                    requeue(late)
-                }
-            }
-            return first
-        }
+        return await raceWithTimeout(timeout, { await self.waitForToken() }, discard: { self.requeue($0) })
     }
 
     /// Takes the newest free token without waiting.
