@@ -1,0 +1,26 @@
+/// The identity of a slot queue: every field that changes how a container is made or
+/// configured. Any change of image, limits, config or annotations gives a new key, so a
+/// container is never reused across a change (Fn hashes the same fields with SHA-256; any
+/// injective encoding works, since keys never leave the process).
+public struct SlotKey: Sendable, Hashable, CustomStringConvertible {
+    public let value: String
+
+    public init(
+        appID: String, fnID: String, image: String, format: String, memoryMB: UInt64, cpuMillicores: UInt64,
+        timeoutSeconds: Int, idleTimeoutSeconds: Int, tmpfsMB: UInt64 = 0, config: [String: String], annotations: [String: String]
+    ) {
+        var parts: [String] = [appID, fnID, image, format]
+        parts += ["\(memoryMB)", "\(cpuMillicores)", "\(timeoutSeconds)", "\(idleTimeoutSeconds)", "\(tmpfsMB)"]
+        parts.append("config")
+        for k in config.keys.sorted() { parts += [k, config[k]!] }
+        parts.append("annotations")
+        for k in annotations.keys.sorted() { parts += [k, annotations[k]!] }
+        // Length-prefixing each field makes the encoding injective whatever the fields contain.
+        value = parts.map { "\($0.utf8.count):\($0)" }.joined()
+    }
+
+    /// A key handed over by Fn's load balancer (slot_hash_id), used as it is.
+    public init(lbSlotHash: String) { value = "lb:" + lbSlotHash }
+
+    public var description: String { value }
+}
