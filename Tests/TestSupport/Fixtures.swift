@@ -7,9 +7,10 @@ import Musl
 #endif
 
 /// Rootfs directories for tests, built once per content version under /tmp and reused:
-/// busybox-static (from Debian) plus `probe`, a static C program from Tests/Fixtures.
+/// busybox-static (from Debian) plus `probe` and `hello-stream` (an http-stream function), static
+/// C programs from Tests/Fixtures.
 public enum Fixtures {
-    static let version = "v1"
+    static let version = "v2"
     static let base = "/tmp/fnrunner-test-fixtures-" + version
 
     /// The package's root directory, found from this file's path.
@@ -42,7 +43,8 @@ public enum Fixtures {
         }
         try Shell.run("cp /bin/busybox \(staging)/bin/busybox")
         for applet in applets { symlink("busybox", staging + "/bin/" + applet) }
-        try Shell.run("cc -static -O2 -o \(staging)/bin/probe \(packageRoot)/Tests/Fixtures/probe.c")
+        try Shell.run("cc -static -O2 -o \(staging)/bin/probe \(packageRoot)/Tests/Fixtures/probe.c 2>/dev/null")
+        try Shell.run("cc -static -O2 -o \(staging)/bin/hello-stream \(packageRoot)/Tests/Fixtures/hello_stream.c 2>/dev/null")
         try FileSystem.create(staging + "/etc/not-executable", contents: "#!/bin/sh\necho no\n", mode: 0o644)
         if rename(staging, dir) != 0 {
             // Another test process won the race: use its copy.

@@ -1,0 +1,209 @@
+// hello-stream: a small static Fn function speaking http-stream, for fast tests and benchmarks.
+//
+// It follows what the real FDKs do (see the project's FDK contract notes): FN_FORMAT must be
+// "http-stream"; FN_LISTENER is "unix:/dir/lsnr.sock"; it binds "/dir/phonylsnr.sock", makes it
+// 0666, and symlinks "lsnr.sock" -> "phonylsnr.sock" (relative), then serves POST /call with
+// HTTP/1.1 keep-alive, one request at a time.
+//
+// The request body selects the behaviour:
+//   "!sleep MS"      sleep, then answer "slept MS"
+//   "!status N"      answer with status N (200/502/504 on the wire, else 200 + Fn-Http-Status: N)
+//   "!crash"         exit(3) without answering
+//   "!alloc MB"      touch MB MiB of memory, then answer
+//   "!big N"         answer N bytes of 'x'
+//   "!stderr TEXT"   write TEXT to stderr, answer "logged"
+//   "!env NAME"      answer the value of the environment variable NAME
+//   anything else    answer "Hello <body>" ("Hello World" for an empty body)
+#define _GNU_SOURCE
+#include <errno.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static char buf[1 << 20];
+static size_t have;
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int respond(int c, int status, int gateway, const char *body, size_t len) {
+    // On the wire only 200, 502 and 504 are statuses; in gateway mode the real one travels in
+    // Fn-Http-Status, as the real FDKs do.
+    int wire = (status == 200 || status == 502 || status == 504) ? status : 200;
+    char gw[64] = "";
+    if (gateway) snprintf(gw, sizeof gw, "Fn-Http-Status: %d\r\n", status);
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nFn-Fdk-Version: fdk-c-test/1\r\n%sContent-Length: %zu\r\n\r\n",
+                     wire, wire == 200 ? "OK" : "Error", gw, len);
+    if (write_all(c, head, (size_t)n) < 0) return -1;
+    return write_all(c, body, len);
+}
+
+// Finds a header (case-insensitive) in the header block; copies its value.
+static int header(const char *headers, const char *name, char *out, size_t outlen) {
+    size_t nl = strlen(name);
+    for (const char *p = headers; p && *p; p = strstr(p, "\r\n") ? strstr(p, "\r\n") + 2 : NULL) {
+        if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (*v == ' ') v++;
+            const char *e = strstr(v, "\r\n");
+            size_t l = e ? (size_t)(e - v) : strlen(v);
+            if (l >= outlen) l = outlen - 1;
+            memcpy(out, v, l);
+            out[l] = 0;
+            return 1;
+        }
+        if (strncmp(p, "\r\n", 2) == 0) break;
+    }
+    return 0;
+}
+
+static int serve(int c) {
+    for (;;) {
+        char *end;
+        while (!(end = memmem(buf, have, "\r\n\r\n", 4))) {
+            if (have == sizeof buf) return -1;
+            ssize_t r = read(c, buf + have, sizeof buf - have);
+            if (r <= 0) return r;
+            have += (size_t)r;
+        }
+        size_t head_len = (size_t)(end - buf) + 4;
+        char headers[8192];
+        size_t hl = head_len < sizeof headers ? head_len : sizeof headers - 1;
+        memcpy(headers, buf, hl);
+        headers[hl] = 0;
+        char value[256];
+        size_t body_len = header(headers, "Content-Length", value, sizeof value) ? strtoul(value, NULL, 10) : 0;
+        int gateway = header(headers, "Fn-Intent", value, sizeof value) && strcasecmp(value, "httprequest") == 0;
+        if (head_len + body_len > sizeof buf) return -1;
+        while (have < head_len + body_len) {
+            ssize_t r = read(c, buf + have, sizeof buf - have);
+            if (r <= 0) return -1;
+            have += (size_t)r;
+        }
+        static char body[65536];
+        size_t bl = body_len < sizeof body - 1 ? body_len : sizeof body - 1;
+        memcpy(body, buf + head_len, bl);
+        body[bl] = 0;
+        memmove(buf, buf + head_len + body_len, have - head_len - body_len);
+        have -= head_len + body_len;
+
+        if (strncmp(headers, "POST /call ", 11) != 0) {
+            const char *msg = "only POST /call";
+            if (respond(c, 404, 0, msg, strlen(msg)) < 0) return -1;
+            continue;
+        }
+        static char out[1 << 16];
+        int status = 200;
+        size_t out_len;
+        if (strncmp(body, "!sleep ", 7) == 0) {
+            long ms = atol(body + 7);
+            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+            out_len = (size_t)snprintf(out, sizeof out, "slept %ld", ms);
+        } else if (strncmp(body, "!status ", 8) == 0) {
+            status = atoi(body + 8);
+            out_len = (size_t)snprintf(out, sizeof out, "status %d", status);
+        } else if (strcmp(body, "!crash") == 0) {
+            _exit(3);
+        } else if (strncmp(body, "!alloc ", 7) == 0) {
+            long mb = atol(body + 7);
+            for (long i = 0; i < mb; i++) {
+                char *p = malloc(1 << 20);
+                if (p) memset(p, 1, 1 << 20);
+            }
+            out_len = (size_t)snprintf(out, sizeof out, "allocated %ld", mb);
+        } else if (strncmp(body, "!big ", 5) == 0) {
+            size_t n = strtoul(body + 5, NULL, 10);
+            char hdr[256];
+            int m = snprintf(hdr, sizeof hdr, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n", n);
+            if (write_all(c, hdr, (size_t)m) < 0) return -1;
+            memset(out, 'x', sizeof out);
+            while (n > 0) {
+                size_t k = n < sizeof out ? n : sizeof out;
+                if (write_all(c, out, k) < 0) return -1;
+                n -= k;
+            }
+            continue;
+        } else if (strncmp(body, "!stderr ", 8) == 0) {
+            dprintf(2, "%s\n", body + 8);
+            out_len = (size_t)snprintf(out, sizeof out, "logged");
+        } else if (strncmp(body, "!env ", 5) == 0) {
+            const char *v = getenv(body + 5);
+            out_len = (size_t)snprintf(out, sizeof out, "%s", v ? v : "");
+        } else {
+            out_len = (size_t)snprintf(out, sizeof out, "Hello %s", bl ? body : "World");
+        }
+        if (respond(c, status, gateway, out, out_len) < 0) return -1;
+    }
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    const char *format = getenv("FN_FORMAT");
+    const char *listener = getenv("FN_LISTENER");
+    if (!format || strcmp(format, "http-stream") != 0) {
+        fprintf(stderr, "incompatible function format!\n");
+        return 1;
+    }
+    if (!listener || strncmp(listener, "unix:", 5) != 0) {
+        fprintf(stderr, "FN_LISTENER is not set\n");
+        return 1;
+    }
+    char path[108], dir[108], base[108], phony[220];
+    snprintf(path, sizeof path, "%s", listener + 5);
+    snprintf(dir, sizeof dir, "%s", path);
+    snprintf(base, sizeof base, "%s", path);
+    snprintf(phony, sizeof phony, "%s/phony%s", dirname(dir), basename(base));
+    unlink(path);
+    unlink(phony);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(phony) >= sizeof sa.sun_path) {
+        fprintf(stderr, "AF_UNIX path too long\n");
+        return 1;
+    }
+    strcpy(sa.sun_path, phony);
+    if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s, 100) < 0) {
+        perror("bind");
+        return 1;
+    }
+    chmod(phony, 0666);
+    snprintf(base, sizeof base, "%s", path);
+    char target[120];
+    snprintf(target, sizeof target, "phony%s", basename(base));
+    if (symlink(target, path) < 0) {
+        perror("symlink");
+        return 1;
+    }
+    for (;;) {
+        int c = accept4(s, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0) {
+            if (errno == EINTR) continue;
+            perror("accept");
+            return 1;
+        }
+        have = 0;
+        serve(c);
+        close(c);
+    }
+}

@@ -1,0 +1,39 @@
+import RunnerOS
+import Sandbox
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The static http-stream test function in a real sandbox, reached from the host through the
+/// bind-mounted iofs directory, as the agent will reach hot functions.
+@Suite(.enabled(if: Host.canRunContainers && Host.hasFreezer, "needs root, cgroups and a freezer"))
+struct HTTPStreamFunctionTests {
+    @Test func aHotFunctionAnswersOnItsSocketAndServesARequestQueuedWhileFrozen() async throws {
+        try await withSandbox("hs") { sandbox, env in
+            let iofs = env.stateDirectory + "-iofs"
+            try FileSystem.makeDirectories(iofs)
+            defer { try? FileSystem.removeTree(iofs) }
+            var spec = try busyboxSpec(["/bin/hello-stream"])
+            spec.env = ["FN_FORMAT=http-stream", "FN_LISTENER=unix:/tmp/iofs/lsnr.sock"]
+            spec.bindMounts = [.init(source: iofs, target: "/tmp/iofs")]
+            chown(iofs, spec.uid, spec.gid)
+            let c = try sandbox.start(spec)
+            for _ in 0..<500 where !FileSystem.exists(iofs + "/lsnr.sock") { usleep(2000) }
+            let call = "curl -s --max-time 5 --unix-socket \(iofs)/lsnr.sock"
+            #expect(try Shell.output("\(call) -d World http://localhost/call") == "Hello World")
+            #expect(try Shell.output("\(call) -d '!env FN_FORMAT' http://localhost/call") == "http-stream")
+
+            try c.freeze()
+            let pending = try Subprocess(["/usr/bin/curl", "-s", "--max-time", "5", "--unix-socket", iofs + "/lsnr.sock", "-d", "Frozen", "http://localhost/call"])
+            usleep(200_000)
+            #expect(kill(pending.pid, 0) == 0, "the call waits while the function is frozen")
+            try c.thaw()
+            #expect(pending.wait() == 0)
+            #expect(pending.stdout == "Hello Frozen")
+            try await c.close()
+        }
+    }
+}
