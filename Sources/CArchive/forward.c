@@ -50,12 +50,6 @@ int archive_read_support_format_raw(struct archive *a) {
     return fp(a);
 }
 
-int archive_read_support_filter_all(struct archive *a) {
-    static int (*fp)(struct archive *a);
-    if (!fp) fp = (int (*)(struct archive *a))symbol("archive_read_support_filter_all");
-    if (!fp) return ARCHIVE_FATAL;
-    return fp(a);
-}
 
 int archive_read_open(struct archive *a, void *c, archive_open_callback *o, archive_read_callback *r, archive_close_callback *cl) {
     static int (*fp)(struct archive *a, void *c, archive_open_callback *o, archive_read_callback *r, archive_close_callback *cl);
@@ -223,4 +217,60 @@ void archive_entry_set_hardlink(struct archive_entry *e, const char *p) {
     if (!fp) fp = (void (*)(struct archive_entry *e, const char *p))symbol("archive_entry_set_hardlink");
     if (!fp) return;
     fp(e, p);
+}
+
+int archive_read_support_filter_gzip(struct archive *a) {
+    static int (*fp)(struct archive *a);
+    if (!fp) fp = (int (*)(struct archive *a))symbol("archive_read_support_filter_gzip");
+    if (!fp) return ARCHIVE_FATAL;
+    return fp(a);
+}
+
+int archive_read_support_filter_zstd(struct archive *a) {
+    static int (*fp)(struct archive *a);
+    if (!fp) fp = (int (*)(struct archive *a))symbol("archive_read_support_filter_zstd");
+    if (!fp) return ARCHIVE_FATAL;
+    return fp(a);
+}
+
+int archive_read_support_filter_none(struct archive *a) {
+    static int (*fp)(struct archive *a);
+    if (!fp) fp = (int (*)(struct archive *a))symbol("archive_read_support_filter_none");
+    if (!fp) return ARCHIVE_FATAL;
+    return fp(a);
+}
+
+void archive_entry_set_size(struct archive_entry *e, la_int64_t s) {
+    static void (*fp)(struct archive_entry *e, la_int64_t s);
+    if (!fp) fp = (void (*)(struct archive_entry *e, la_int64_t s))symbol("archive_entry_set_size");
+    if (!fp) return;
+    fp(e, s);
+}
+
+int archive_entry_xattr_reset(struct archive_entry *e) {
+    static int (*fp)(struct archive_entry *e);
+    if (!fp) fp = (int (*)(struct archive_entry *e))symbol("archive_entry_xattr_reset");
+    if (!fp) return 0;
+    return fp(e);
+}
+
+int archive_entry_xattr_next(struct archive_entry *e, const char **n, const void **v, size_t *s) {
+    static int (*fp)(struct archive_entry *e, const char **n, const void **v, size_t *s);
+    if (!fp) fp = (int (*)(struct archive_entry *e, const char **n, const void **v, size_t *s))symbol("archive_entry_xattr_next");
+    if (!fp) return ARCHIVE_FATAL;
+    return fp(e, n, v, s);
+}
+
+void archive_entry_xattr_clear(struct archive_entry *e) {
+    static void (*fp)(struct archive_entry *e);
+    if (!fp) fp = (void (*)(struct archive_entry *e))symbol("archive_entry_xattr_clear");
+    if (!fp) return;
+    fp(e);
+}
+
+void archive_entry_xattr_add_entry(struct archive_entry *e, const char *n, const void *v, size_t s) {
+    static void (*fp)(struct archive_entry *e, const char *n, const void *v, size_t s);
+    if (!fp) fp = (void (*)(struct archive_entry *e, const char *n, const void *v, size_t s))symbol("archive_entry_xattr_add_entry");
+    if (!fp) return;
+    fp(e, n, v, s);
 }

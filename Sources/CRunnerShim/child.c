@@ -245,13 +245,34 @@ static void exec_program(const rn_spawn_spec *spec, int report_fd) {
             memcpy(buf + dlen + 1, file, flen + 1);
             execve(buf, argv, envp);
             if (errno == EACCES) saw_eacces = 1;
-            else if (errno != ENOENT && errno != ENOTDIR) fail(report_fd, RN_STAGE_EXEC);
+            else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV && errno != ETIMEDOUT)
+                fail(report_fd, RN_STAGE_EXEC);  // as glibc's execvp: these end the search
         }
         if (end == NULL) break;
         p = end + 1;
     }
     errno = saw_eacces ? EACCES : ENOENT;
     fail(report_fd, RN_STAGE_EXEC);
+}
+
+// Closes every fd from 3 up except those in `keep` (at most 8). The child is a copy of a
+// multithreaded parent: it holds the parent's ends of its own pipes and the pipes of starts
+// running concurrently in other threads, which must not wait for this child's exec.
+static void close_other_fds(const int *keep, int n) {
+    int sorted[8];
+    int m = 0;
+    for (int i = 0; i < n && m < 8; i++) {
+        if (keep[i] < 3) continue;
+        int j = m++;
+        while (j > 0 && sorted[j - 1] > keep[i]) { sorted[j] = sorted[j - 1]; j--; }
+        sorted[j] = keep[i];
+    }
+    unsigned int from = 3;
+    for (int i = 0; i < m; i++) {
+        if ((unsigned int)sorted[i] > from) syscall(SYS_close_range, from, (unsigned int)sorted[i] - 1, 0);
+        if ((unsigned int)sorted[i] >= from) from = (unsigned int)sorted[i] + 1;
+    }
+    syscall(SYS_close_range, from, ~0U, 0);
 }
 
 __attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd, int ack_fd) {
@@ -264,6 +285,8 @@ __attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd
         syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
     }
     umask(0);
+    int keep[5] = {report_fd, ack_fd, spec->stdio[0], spec->stdio[1], spec->stdio[2]};
+    close_other_fds(keep, 5);
     // A session and process group of its own: otherwise kill(0, ...) or kill(-pgid, ...) in
     // one container would reach other containers (and the runner) sharing the runner's group.
     check(setsid(), report_fd, RN_STAGE_SESSION);

@@ -13,9 +13,11 @@ extension CgroupDriver {
     /// also reaches frozen tasks; otherwise thaws a v1 freezer group and SIGKILLs every listed pid
     /// until none is left.
     public func kill(_ cg: CgroupSet, timeoutMillis: Int = 5000) throws(RunnerError) {
+        var killedByKernel = false
         if let v2 = cg.v2Path, FileSystem.exists(v2 + "/cgroup.kill") {
             do {
                 try FileSystem.write(v2 + "/cgroup.kill", "1")
+                killedByKernel = true
             } catch where error.errno == ENOENT {
                 return
             }
@@ -27,7 +29,9 @@ extension CgroupDriver {
         while true {
             let remaining = try livePids(cg)
             if remaining.isEmpty { return }
-            for pid in remaining { Glibc.kill(pid, SIGKILL) }
+            // After cgroup.kill the kernel finishes the job: only wait. Signalling pids read from
+            // cgroup.procs could hit a reused pid once its process has been reaped.
+            if !killedByKernel { for pid in remaining { Glibc.kill(pid, SIGKILL) } }
             if MonotonicClock.nowNanos() > deadline {
                 throw RunnerError(
                     .timeout, "processes \(remaining) in cgroup \(cg) did not die within \(timeoutMillis) ms",
@@ -101,17 +105,9 @@ extension CgroupDriver {
         return names
     }
 
-    /// Removes the root directories if nothing else uses them (another runner's instance keeps
-    /// them busy, which is fine).
+    /// Removes the root directory if nothing else uses it (another runner's instance keeps it
+    /// busy, which is fine). Ancestors of a multi-level root are not the runner's and stay.
     public func removeRootIfEmpty() {
-        var levels: [String] = []
-        var relative = ""
-        for part in rootName.split(separator: "/") {
-            relative += relative.isEmpty ? String(part) : "/" + part
-            levels.append(relative)
-        }
-        for level in levels.reversed() {
-            for path in cgroupSet(relative: level).allPaths.reversed() { rmdir(path) }
-        }
+        for path in rootSet.allPaths.reversed() { rmdir(path) }
     }
 }

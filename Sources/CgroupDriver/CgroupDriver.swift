@@ -63,14 +63,19 @@ public final class CgroupDriver: Sendable {
 
     /// Creates the root and the instance level in every hierarchy and, on pure v2, delegates the
     /// memory, cpu and pids controllers down to the containers.
+    ///
+    /// A multi-level root ("machine.slice/fnrunner") must have its ancestors already: they are
+    /// not the runner's, so it neither creates nor writes to them.
     public func prepareInstance(_ instance: String) throws(RunnerError) {
         try Self.validateName(instance, what: "instance name")
-        // The root may be part of a longer path ("a/b"): create each level.
-        var relative = ""
-        for part in rootName.split(separator: "/") {
-            relative += relative.isEmpty ? String(part) : "/" + part
-            try makeLevel(cgroupSet(relative: relative))
+        if let slash = rootName.lastIndex(of: "/") {
+            let parent = cgroupSet(relative: String(rootName[..<slash]))
+            for path in parent.allPaths where !FileSystem.isDirectory(path) {
+                throw RunnerError(
+                    .notFound, "the parent of --cgroup-root \(rootName) does not exist: \(path)", step: "prepare cgroups")
+            }
         }
+        try makeLevel(rootSet)
         try makeLevel(instanceSet(instance))
     }
 

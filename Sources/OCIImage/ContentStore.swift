@@ -20,8 +20,11 @@ public final class ContentStore: Sendable {
         self.root = root
         try FileSystem.makeDirectories(root + "/blobs/sha256", mode: 0o700)
         try FileSystem.makeDirectories(root + "/ingest", mode: 0o700)
-        // Leftovers of interrupted writes are never trusted; remove them.
-        for name in (try? FileSystem.list(ingestDirectory)) ?? [] { unlink(ingestDirectory + "/" + name) }
+        // Leftovers of interrupted writes are never trusted; remove them (but not the files of
+        // another live process sharing this store).
+        for name in (try? FileSystem.list(ingestDirectory)) ?? [] where ProcessLiveness.isLeftover(name) {
+            unlink(ingestDirectory + "/" + name)
+        }
     }
 
     public func path(_ digest: Digest) -> String { blobs + "/" + digest.hex }

@@ -16,6 +16,8 @@ final class HTTPTransfer {
         var contentType: String?
         var curlCode: Int32
         var error: String
+        /// The URL of the final response (after redirects).
+        var effectiveURL: String
 
         var ok: Bool { curlCode == 0 }
         func header(_ name: String) -> String? { headers[name.lowercased()] }
@@ -71,9 +73,10 @@ final class HTTPTransfer {
         }
         let contentType = withUnsafeBytes(of: response.content_type) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
         let error = withUnsafeBytes(of: response.error) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+        let effective = withUnsafeBytes(of: response.effective_url) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
         return Response(
             status: Int(response.status), headers: context.headers, contentType: contentType.isEmpty ? nil : contentType,
-            curlCode: response.curl_code, error: error)
+            curlCode: response.curl_code, error: error, effectiveURL: effective)
     }
 
     private static let bodyCallback: cc_data_callback = { data, size, count, ctx in

@@ -131,14 +131,28 @@ extension ImageStore {
         guard let imageName = wanted ?? normalizedTags(chosen).first else {
             throw RunnerError(.invalidArgument, "\(archive) has no tag for its image; give one with --name", step: "import archive")
         }
+        // A member the manifest names must be a regular file reached without symlinks: the archive
+        // could otherwise point us at /dev/zero, a FIFO or a host file.
         func member(_ relative: String) throws(RunnerError) -> String {
             let clean = try ApplyState.clean(relative)
-            guard !clean.isEmpty, FileSystem.exists(scratch + "/" + clean) else {
-                throw RunnerError(.notFound, "\(archive) lacks \(relative)", step: "import archive")
+            var path = scratch
+            for part in clean.split(separator: "/") {
+                path += "/" + part
+                if !FileSystem.exists(path) { throw RunnerError(.notFound, "\(archive) lacks \(relative)", step: "import archive") }
+                if !FileSystem.isRealDirectory(path) && !FileSystem.isRegularFile(path) {
+                    throw RunnerError(.invalidArgument, "\(archive): \(relative) is not a regular file in the archive", step: "import archive")
+                }
             }
-            return scratch + "/" + clean
+            guard !clean.isEmpty, FileSystem.isRegularFile(path) else {
+                throw RunnerError(.invalidArgument, "\(archive): \(relative) is not a regular file in the archive", step: "import archive")
+            }
+            return path
         }
         let configPath = try member(chosen.Config)
+        var configStat = stat()
+        if stat(configPath, &configStat) != 0 || configStat.st_size > 4 << 20 {
+            throw RunnerError(.invalidArgument, "\(archive): the image config is larger than 4 MiB", step: "import archive")
+        }
         let configBytes = try content.readFile(configPath)
         let configDigest = try content.write(configBytes)
         var layerDescriptors: [Descriptor] = []

@@ -16,7 +16,9 @@ public final class LayerStore: Sendable {
         self.root = root
         try FileSystem.makeDirectories(root + "/sha256", mode: 0o700)
         try FileSystem.makeDirectories(root + "/tmp", mode: 0o700)
-        for name in (try? FileSystem.list(root + "/tmp")) ?? [] { try? FileSystem.removeTree(root + "/tmp/" + name) }
+        for name in (try? FileSystem.list(root + "/tmp")) ?? [] where ProcessLiveness.isLeftover(name) {
+            try? FileSystem.removeTree(root + "/tmp/" + name)
+        }
     }
 
     public func path(_ diffID: Digest) -> String { root + "/sha256/" + diffID.hex }
@@ -28,7 +30,7 @@ public final class LayerStore: Sendable {
     public func ensure(diffID: Digest, blob: String) throws(RunnerError) -> String {
         let final = path(diffID)
         if has(diffID) { return final }
-        let temp = root + "/tmp/\(diffID.hex.prefix(12))-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let temp = root + "/tmp/\(getpid())-\(diffID.hex.prefix(12))-\(UInt32.random(in: 0...UInt32.max))"
         try FileSystem.makeDirectory(temp, mode: 0o755)
         do throws(RunnerError) {
             let result = try LayerUnpacker().unpack(blob: blob, into: temp, mode: .overlayLayer)

@@ -110,8 +110,13 @@ struct ApplyState {
                 throw Self.refuse(raw, "is a hard link to \"\(linkRaw)\", which the layer does not contain")
             }
             if (st.st_mode & S_IFMT) == S_IFDIR { throw Self.refuse(raw, "is a hard link to a directory") }
+            // libarchive would chmod/utime a hard link to a symlink by name, following the
+            // symlink wherever it points: refuse, and never let a hard link carry data.
+            if (st.st_mode & S_IFMT) == S_IFLNK { throw Self.refuse(raw, "is a hard link to a symlink") }
+            archive_entry_set_size(entry, 0)
             archive_entry_set_hardlink(entry, root + "/" + link)
         }
+        Self.dropTrustedXattrs(entry)
         archive_entry_set_pathname(entry, root + "/" + name)
         if archive_write_header(disk, entry) < ARCHIVE_WARN {
             throw Self.refuse(raw, "cannot be written: " + (archive_error_string(disk).map { String(cString: $0) } ?? "unknown error"))
@@ -145,6 +150,29 @@ struct ApplyState {
         }
         if mode == .flatten { createdThisLayer.insert(name) }
         return streamContinues
+    }
+
+    /// trusted.* attributes steer the kernel (overlayfs reads trusted.overlay.opaque, redirect,
+    /// metacopy): an image must not set them; only our whiteout handling does.
+    static func dropTrustedXattrs(_ entry: OpaquePointer) {
+        guard archive_entry_xattr_reset(entry) > 0 else { return }
+        var kept: [(String, [UInt8])] = []
+        var dropped = false
+        var name: UnsafePointer<CChar>?
+        var value: UnsafeRawPointer?
+        var size = 0
+        while archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK {
+            guard let name else { continue }
+            let n = String(cString: name)
+            if n.hasPrefix("trusted.") {
+                dropped = true
+                continue
+            }
+            kept.append((n, value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []))
+        }
+        guard dropped else { return }
+        archive_entry_xattr_clear(entry)
+        for (n, v) in kept { v.withUnsafeBytes { archive_entry_xattr_add_entry(entry, n, $0.baseAddress, v.count) } }
     }
 
     /// `.wh.NAME`: NAME from the layers below is deleted.

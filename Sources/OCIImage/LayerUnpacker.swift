@@ -57,8 +57,10 @@ public struct LayerUnpacker: Sendable {
         while true {
             let rc = archive_read_next_header(tar, &entryPointer)
             if rc == ARCHIVE_EOF { break }
-            if rc == ARCHIVE_FATAL && state.entries > 0 && lastDataComplete && source.sawEOF {
-                break  // ended at a member boundary without padding or end marker: accept, like Go
+            if rc == ARCHIVE_FATAL && state.entries > 0 && lastDataComplete && source.sawEOF
+                && (archive_error_string(tar).map { String(cString: $0).contains("Truncated") } ?? false)
+            {
+                break  // the stream ended where the next header would start: accept, like Go
             }
             if rc < ARCHIVE_WARN { throw Self.archiveError(tar, "read layer \(blob)") }
             guard let entry = entryPointer else { continue }
@@ -106,7 +108,10 @@ final class RawStream {
         guard let r = archive_read_new() else { throw RunnerError(.system, "archive_read_new failed", step: "unpack layer") }
         reader = r
         buffer = malloc(bufferSize)!
-        archive_read_support_filter_all(r)
+        // Only the compressions layers use; filter_all would also run external programs.
+        archive_read_support_filter_gzip(r)
+        archive_read_support_filter_zstd(r)
+        archive_read_support_filter_none(r)
         archive_read_support_format_raw(r)
         var entry: OpaquePointer?
         if archive_read_open_filename(r, path, 1 << 16) != ARCHIVE_OK || archive_read_next_header(r, &entry) != ARCHIVE_OK {

@@ -78,16 +78,24 @@ final class RegistryClient {
         return header
     }
 
+    /// Whether a response URL is the registry's own (scheme, host and port of `base`).
+    private func isRegistry(_ url: String, base: String) -> Bool {
+        url.isEmpty || url == base || url.hasPrefix(base + "/")
+    }
+
     private func fetchToken(_ c: AuthChallenge, scope: String, login: RegistryCredentials.Login?) throws(RunnerError) -> String {
         guard let realm = c.parameters["realm"], realm.hasPrefix("https://") || realm.hasPrefix("http://") else {
             throw RunnerError(.unauthorized, "registry \(registry) sent a bearer challenge without a usable realm", step: "authenticate")
         }
+        // Credentials travel only encrypted, or to the registry's own host (a local plain registry).
+        let realmHost = realm.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map(String.init) ?? ""
+        let sendLogin = realm.hasPrefix("https://") || realmHost == apiHost
         var query: [String] = []
         if let service = c.parameters["service"] { query.append("service=" + percentEncode(service)) }
         query.append("scope=" + percentEncode(scope))
         let url = realm + (realm.contains("?") ? "&" : "?") + query.joined(separator: "&")
         var headers: [String] = []
-        if let login { headers.append("Authorization: Basic " + Base64.encode(login.username + ":" + login.password)) }
+        if let login, sendLogin { headers.append("Authorization: Basic " + Base64.encode(login.username + ":" + login.password)) }
         var body: [UInt8] = []
         let r = try withRetries("GET \(realm)") { () -> HTTPTransfer.Response in
             body = []
@@ -116,7 +124,7 @@ final class RegistryClient {
     /// how to go on (a blob download resumes from what it already has, not from the start).
     private func request(
         _ path: String, scope: String, accept: [String] = [], range: String? = nil, retry: Bool = true,
-        onBody: @escaping (Int, UnsafeRawBufferPointer) -> Bool
+        beforeAttempt: @escaping () -> Void = {}, onBody: @escaping (Int, UnsafeRawBufferPointer) -> Bool
     ) throws(RunnerError) -> HTTPTransfer.Response {
         let base = try connect()
         var response: HTTPTransfer.Response?
@@ -124,11 +132,14 @@ final class RegistryClient {
             var headers = accept.isEmpty ? [] : ["Accept: " + accept.joined(separator: ", ")]
             if let auth = try authHeader(scope: scope) { headers.append("Authorization: " + auth) }
             let perform = { () -> HTTPTransfer.Response in
-                self.transfer.perform(url: base + path, headers: headers, range: range, caFile: self.caFile, onBody: onBody)
+                beforeAttempt()
+                return self.transfer.perform(url: base + path, headers: headers, range: range, caFile: self.caFile, onBody: onBody)
             }
             let r = retry ? try withRetries("GET \(path)", perform) : perform()
             response = r
-            if r.status == 401 && attempt == 0 {
+            if r.status == 401 && attempt == 0 && isRegistry(r.effectiveURL, base: base) {
+                // Only the registry itself may ask for credentials: a 401 from a redirect
+                // target (blob storage, a CDN) must not steer them to a realm of its choosing.
                 if let header = r.header("www-authenticate") { challenge = AuthChallenge.parse(header) }
                 authorization[scope] = nil
                 if challenge != nil { continue }
@@ -164,7 +175,8 @@ final class RegistryClient {
     func manifest(_ path: String, reference: String) throws(RunnerError) -> FetchedManifest {
         var body: [UInt8] = []
         let r = try request(
-            "/v2/\(path)/manifests/\(reference)", scope: "repository:\(path):pull", accept: MediaType.manifestAccept
+            "/v2/\(path)/manifests/\(reference)", scope: "repository:\(path):pull", accept: MediaType.manifestAccept,
+            beforeAttempt: { body = [] }  // a retried or re-authenticated request starts a new body
         ) { _, chunk in
             body.append(contentsOf: chunk)
             return body.count <= 4 << 20

@@ -84,6 +84,18 @@ public enum FileSystem {
         throw .system("mkdir", errno: errno, "cannot create directory \(path)")
     }
 
+    /// A regular file itself, not a symlink to one.
+    public static func isRegularFile(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// A directory itself, not a symlink to one.
+    public static func isRealDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
     /// mkdir -p.
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(RunnerError) {
         var current = path.hasPrefix("/") ? "" : "."

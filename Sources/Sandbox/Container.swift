@@ -116,10 +116,15 @@ public final class Container: Sendable {
             return !s.closed
         }
         guard first else { return }
-        defer { sandbox?.deregister(name) }
-        if exit == nil { try driver.kill(cgroup) }
+        do throws(RunnerError) {
+            if exit == nil { try driver.kill(cgroup) }
+        } catch {
+            state.withLock { $0.closed = false }  // nothing was released: close() may be tried again
+            throw error
+        }
         _ = await wait()
         Glibc.close(pidfd)
+        sandbox?.deregister(name)
         try driver.delete(cgroup)
     }
 }

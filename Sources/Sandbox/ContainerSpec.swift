@@ -88,7 +88,8 @@ public struct ContainerSpec: Sendable {
 
     /// The PATH used to find argv[0].
     public var searchPath: String {
-        effectiveEnv.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? Self.defaultPath
+        // The first PATH=, as getenv in the container will see it.
+        effectiveEnv.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? Self.defaultPath
     }
 
     /// Rejects specs that could never start, before anything is created.

@@ -27,6 +27,9 @@ extension Sandbox {
                 continue
             }
             guard try !isLive(paths.lock(instance)) else { continue }
+            // A runner starting right now has made its directory but not yet its lock: leave
+            // lock-less directories alone while they are young.
+            if !FileSystem.exists(paths.lock(instance)) && isYoung(paths.instance(instance)) { continue }
             let containers = try driver.removeInstance(instance)
             report.instances[instance] = containers
             for mount in try mounts(under: paths.instance(instance)) {
@@ -66,6 +69,12 @@ extension Sandbox {
         if rc == 0 { return false }
         if rc == -EWOULDBLOCK { return true }
         throw .system("flock", errno: -rc, "cannot test instance lock \(lockPath)")
+    }
+
+    static func isYoung(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return false }
+        return time(nil) - st.st_mtim.tv_sec < 60
     }
 
     /// Mount points at or below `dir`, deepest first.

@@ -48,7 +48,9 @@ extension Sandbox {
     /// The rootfs mount: a read-only bind of a single layer that has every mount point, else a
     /// read-only overlay with the mount-point skeleton on top.
     func rootfsMount(_ layers: [String]) -> (bind: String?, overlay: String?) {
-        if layers.count == 1, Self.mountPoints.allSatisfy({ FileSystem.isDirectory(layers[0] + "/" + $0) }) {
+        // lstat, not stat: a mount point that is a symlink could send /proc somewhere the masks
+        // and read-only binds would never find. Anything but real directories gets the skeleton.
+        if layers.count == 1, Self.mountPoints.allSatisfy({ FileSystem.isRealDirectory(layers[0] + "/" + $0) }) {
             return (layers[0], nil)
         }
         return (nil, "lowerdir=" + ([paths.skeleton] + layers).joined(separator: ":"))
@@ -127,6 +129,8 @@ extension Sandbox {
                 try driver.attach(pid: spawned.pid, to: cg, includeV2: false)
             } catch {
                 close(spawned.ack_fd)  // the child reads EOF and gives up
+                _ = rn_pidfd_signal(spawned.pidfd, SIGKILL)
+                close(spawned.report_fd)
                 _ = try? waitForFailedChild(spawned)
                 throw error
             }

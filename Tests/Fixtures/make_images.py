@@ -128,11 +128,18 @@ hostile = {
     "hardlink-through-symlink": [member("s", kind=tarfile.SYMTYPE, link="/etc"),
                                  member("h", kind=tarfile.LNKTYPE, link="s/hostname")],
     "whiteout-through-symlink": [member("s", kind=tarfile.SYMTYPE, link=hostdir), member("s/.wh.victim")],
+    "hardlink-to-symlink": [member("s", kind=tarfile.SYMTYPE, link=hostdir + "/file"),
+                            member("h", kind=tarfile.LNKTYPE, link="s", mode=0o4777)],
 }
 for name, members in hostile.items():
     raw = tar_bytes(members)
     with open(f"{out}/hostile/{name}.tar", "wb") as f:
         f.write(raw)
+# trusted.* xattrs steer overlayfs; they must not come from an image.
+xattr_dir, _ = member("d/", kind=tarfile.DIRTYPE)
+xattr_dir.pax_headers = {"SCHILY.xattr.trusted.overlay.opaque": "y", "SCHILY.xattr.user.kept": "yes"}
+with open(f"{out}/hostile/trusted-xattr.tar", "wb") as f:
+    f.write(tar_bytes([(xattr_dir, None), member("d/f", b"x")]))
 # Absolute names are contained (made relative), not refused.
 with open(f"{out}/hostile/absolute.tar", "wb") as f:
     f.write(tar_bytes([member("/abs-file", b"contained\n")]))

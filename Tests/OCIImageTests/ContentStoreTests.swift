@@ -56,7 +56,7 @@ import Glibc
     @Test func leftoversOfAnInterruptedWriteAreRemovedOnOpen() throws {
         let (_, dir) = try makeStore()
         defer { try? FileSystem.removeTree(dir) }
-        try FileSystem.create(dir + "/ingest/123-half-written", contents: "partial")
+        try FileSystem.create(dir + "/ingest/4194305-half-written", contents: "partial")
         let reopened = try ContentStore(root: dir)
         #expect(try FileSystem.list(dir + "/ingest").isEmpty)
         #expect(reopened.allBlobs().isEmpty)

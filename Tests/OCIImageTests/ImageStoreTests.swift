@@ -207,10 +207,13 @@ struct ImageStoreLimitsTests {
             _ = try ImageStore(dataDirectory: dir)
             defer { try? FileSystem.removeTree(dir) }
             // What a pull killed with -9 leaves: a half-written blob and a half-unpacked layer.
-            try FileSystem.create(dir + "/content/ingest/4242-123", contents: "half a blob")
-            try FileSystem.makeDirectories(dir + "/layers/tmp/abc-4242-1/usr/bin")
+            // (pid 2^22+1 is above the kernel's pid_max, so certainly not alive.)
+            try FileSystem.create(dir + "/content/ingest/4194305-123", contents: "half a blob")
+            try FileSystem.makeDirectories(dir + "/layers/tmp/4194305-abc-1/usr/bin")
+            // A live process's files are left alone (pid 1 is always alive).
+            try FileSystem.create(dir + "/content/ingest/1-in-progress", contents: "someone else's blob")
             let store = try ImageStore(dataDirectory: dir)
-            #expect(try FileSystem.list(dir + "/content/ingest").isEmpty)
+            #expect(try FileSystem.list(dir + "/content/ingest") == ["1-in-progress"])
             #expect(try FileSystem.list(dir + "/layers/tmp").isEmpty)
             let record = try store.importLayout(images + "/layers", as: "t/again:1")
             #expect(try store.rootfsLayers(record).count == 3)

@@ -122,6 +122,20 @@ struct IsolationTests {
         }
     }
 
+    @Test func aRootfsWhoseProcIsASymlinkStillGetsAMaskedReadOnlyProc() async throws {
+        try await withSandbox { sandbox, env in
+            // /proc -> realproc: mounting through it would put an unmasked /proc at /realproc.
+            let rootfs = env.stateDirectory + "-symproc"
+            try Shell.run("cp -a \(try Fixtures.busyboxWithoutMountPoints()) \(rootfs) && mkdir \(rootfs)/realproc \(rootfs)/dev \(rootfs)/sys \(rootfs)/tmp && ln -s realproc \(rootfs)/proc")
+            defer { try? FileSystem.removeTree(rootfs) }
+            var spec = ContainerSpec(layers: [rootfs], argv: ["/bin/sh", "-c", "ls /realproc | wc -l; grep ' /proc/sys ' /proc/self/mountinfo | grep -c ' ro,'; wc -c < /proc/timer_list"])
+            spec.uid = 0
+            spec.gid = 0
+            let r = try await runToCompletion(sandbox, spec)
+            #expect(r.stdout == "0\n1\n0\n", "\(r.stdout) \(r.stderr)")
+        }
+    }
+
     @Test func layersStackTopFirstReadOnly() async throws {
         try await withSandbox { sandbox, env in
             let top = env.stateDirectory + "-layer"

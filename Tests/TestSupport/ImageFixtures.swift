@@ -11,9 +11,10 @@ public enum ImageFixtures {
     public static let hostSentinel = "/tmp/fnrunner-test-host-sentinel"
 
     public static func directory() throws -> String {
-        let dir = Fixtures.base + "/images-v2"
+        let dir = Fixtures.base + "/images-v3"
         if FileSystem.exists(dir + "/done") { return dir }
         try FileSystem.makeDirectories(hostSentinel)
+        try FileSystem.create(hostSentinel + "/file", contents: "sentinel\n", mode: 0o644)
         let staging = Fixtures.base + "/.images-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try Shell.run("python3 \(Fixtures.packageRoot)/Tests/Fixtures/make_images.py \(staging) /bin/busybox \(hostSentinel) >/dev/null")
         try FileSystem.create(staging + "/done", contents: "")
