@@ -92,6 +92,9 @@ public final class ImagePuller: Sendable {
 
     /// The pull itself, blocking (the CLI calls it directly).
     public func pullNow(_ ref: ImageReference, progress: (@Sendable (Progress) -> Void)? = nil) throws(RunnerError) -> ImageRecord {
+        // Blobs are stored before the record that keeps them: no collection may run in between.
+        let lease = try store.lease()
+        defer { lease.release() }
         let client = RegistryClient(registry: ref.domain, options: options)
         let top = try client.manifest(ref.path, reference: ref.manifestReference)
         try store.content.write(top.bytes, expected: top.digest)

@@ -122,11 +122,28 @@ public final class ImageStore: Sendable {
         public var blobs: [Digest] = []
         public var layers: [Digest] = []
         public var bytes: Int64 = 0
+        /// Another process was pulling or running containers: nothing was removed this time.
+        public var deferred = false
+    }
+
+    var leasePath: String { dataDirectory + "/in-use.lock" }
+
+    /// Held while pulling into the store or running containers from it (see StoreLease).
+    public func lease() throws(RunnerError) -> StoreLease {
+        try StoreLease(path: leasePath, exclusive: false, wait: true)
     }
 
     /// Removes blobs and unpacked layers that no image references (and that are not in
     /// `inUse`, the layers of running containers).
     public func collectGarbage(keepingLayersInUse inUse: Set<Digest>) throws(RunnerError) -> GarbageReport {
+        let exclusive: StoreLease
+        do {
+            exclusive = try StoreLease(path: leasePath, exclusive: true, wait: false)
+        } catch where error.errno == EWOULDBLOCK {
+            logger.notice("image data kept for a later collection: the store is in use by another process")
+            return GarbageReport(deferred: true)
+        }
+        defer { exclusive.release() }
         let images = try catalog.all()
         let keepBlobs = Set(images.flatMap(\.blobs))
         let keepLayers = Set(images.flatMap(\.diffIDs)).union(inUse)

@@ -163,7 +163,11 @@ struct RemoveImageCommand: ParsableCommand {
     func run() throws {
         runOrExit { () throws(RunnerError) in
             let report = try store.open(Logger(label: "fnrunner.rmi")).remove(reference)
-            print("removed \(reference): \(report.blobs.count) blobs (\(formatBytes(report.bytes))), \(report.layers.count) unpacked layers")
+            if report.deferred {
+                print("removed \(reference); its data stays until `fnrunner gc` while the store is in use")
+            } else {
+                print("removed \(reference): \(report.blobs.count) blobs (\(formatBytes(report.bytes))), \(report.layers.count) unpacked layers")
+            }
         }
     }
 }

@@ -77,11 +77,13 @@ struct RunCommand: AsyncParsableCommand {
     mutating func run() async throws {
         let logger = runtime.makeLogger(label: "fnrunner.run")
         let spec: ContainerSpec
+        let lease: StoreLease?
         do {
-            spec = try makeSpec()
+            (spec, lease) = try makeSpec()
         } catch {
             fail("\(error)")
         }
+        defer { lease?.release() }
         let sandbox: Sandbox
         do {
             sandbox = try Sandbox(
@@ -146,17 +148,19 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    func makeSpec() throws(RunnerError) -> ContainerSpec {
+    /// The spec, and for an image the store lease that keeps its layers while the container runs.
+    func makeSpec() throws(RunnerError) -> (ContainerSpec, StoreLease?) {
         func invalid(_ m: String) -> RunnerError { RunnerError(.invalidArgument, m, step: "parse arguments") }
         var argv = command
         var spec: ContainerSpec
+        var lease: StoreLease?
         if rootfs.isEmpty {
             if argv.first == "--" || argv.isEmpty {
                 throw invalid("no rootfs or image given: fnrunner run --rootfs DIR -- CMD, or fnrunner run IMAGE [-- CMD]")
             }
             let reference = argv.removeFirst()
             if argv.first == "--" { argv.removeFirst() }
-            spec = try imageSpec(reference, command: argv)
+            (spec, lease) = try imageSpec(reference, command: argv)
         } else {
             if argv.first == "--" { argv.removeFirst() }
             if argv.isEmpty { throw invalid("no command given: fnrunner run --rootfs DIR -- CMD [ARGS...]") }
@@ -194,14 +198,15 @@ struct RunCommand: AsyncParsableCommand {
         spec.stdin = 0
         spec.stdout = 1
         spec.stderr = 2
-        return spec
+        return (spec, lease)
     }
 
     /// The spec an image's config describes, with the command line's overrides.
-    func imageSpec(_ reference: String, command: [String]) throws(RunnerError) -> ContainerSpec {
+    func imageSpec(_ reference: String, command: [String]) throws(RunnerError) -> (ContainerSpec, StoreLease) {
         let logger = Logger(label: "fnrunner.run")
         let images = try store.open(logger)
         let record = try store.imageOrPull(reference, images, logger)
+        let lease = try images.lease()
         let layers = try images.rootfsLayers(record)
         let process = try ImageProcess.make(
             config: try images.config(of: record), layers: layers, command: command, user: user, allowVolumes: allowVolumes)
@@ -210,7 +215,7 @@ struct RunCommand: AsyncParsableCommand {
         spec.workingDirectory = process.workingDirectory
         spec.uid = process.uid
         spec.gid = process.gid
-        return spec
+        return (spec, lease)
     }
 
     /// `overrides` (NAME=VALUE) replace same-named entries of `base`.

@@ -179,6 +179,34 @@ struct ImageStoreLimitsTests {
         }
     }
 
+    @Test func dataInUseByAnotherProcessIsKeptUntilALaterCollection() async throws {
+        try await withSharedGate {
+            let images = try ImageFixtures.directory()
+            let dir = "/tmp/fnrunner-test-lease-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            let store = try ImageStore(dataDirectory: dir)
+            defer { try? FileSystem.removeTree(dir) }
+            let record = try store.importLayout(images + "/layers", as: "t/leased:1")
+            _ = try store.rootfsLayers(record)
+            // Another process runs a container from the store: it holds a shared lease.
+            let holder = try Subprocess(["/usr/bin/flock", "-s", "-o", dir + "/in-use.lock", "/bin/sleep", "30"])
+            let stopHolder = {
+                _ = try? Shell.run("pkill -KILL -P \(holder.pid) || true")  // its sleep child
+                holder.signal(SIGKILL)
+                holder.wait()
+            }
+            defer { stopHolder() }
+            for _ in 0..<200 where (try? Shell.output("flock -n -x \(dir)/in-use.lock true && echo free")) == "free\n" { usleep(10_000) }
+            let report = try store.remove("t/leased:1")
+            #expect(report.deferred)
+            #expect(record.diffIDs.allSatisfy { store.layers.has($0) }, "layers under a running container stay")
+            #expect(throws: RunnerError.self) { try store.image("t/leased:1") }
+            stopHolder()
+            let later = try store.collectGarbage(keepingLayersInUse: [])
+            #expect(!later.deferred)
+            #expect(store.layers.all().isEmpty && store.content.allBlobs().isEmpty)
+        }
+    }
+
     @Test func aFullDiskDuringAnImportLeavesTheStoreConsistent() async throws {
         try await withSharedGate {
             let images = try ImageFixtures.directory()
