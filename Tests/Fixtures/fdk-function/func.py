@@ -1,0 +1,54 @@
+"""Test handlers for the real Python FDK (fdk on PyPI), one per behaviour the runner must handle."""
+import io
+import json
+import os
+import sys
+import time
+
+from fdk import response
+
+
+def handler(ctx, data: io.BytesIO = None):
+    body = data.getvalue() if data is not None else b""
+    return "Hello {0}".format(body.decode("utf-8", "replace") if body else "World")
+
+
+def introspect(ctx, data=None):
+    info = {
+        "call_id": ctx.CallID(),
+        "app_id": ctx.AppID(),
+        "fn_id": ctx.FnID(),
+        "method": ctx.Method(),
+        "request_url": ctx.RequestURL(),
+        "http_headers": ctx.HTTPHeaders(),
+        "env": {k: v for k, v in os.environ.items() if k.startswith("FN_")},
+        "uid": os.getuid(),
+        "pid": os.getpid(),
+    }
+    return response.Response(ctx, response_data=json.dumps(info, sort_keys=True),
+                             headers={"Content-Type": "application/json"}, status_code=201)
+
+
+def boom(ctx, data=None):
+    raise ValueError("boom from func")
+
+
+def timeout(ctx, data=None):
+    raise TimeoutError("function said it timed out")
+
+
+def teapot(ctx, data=None):
+    return response.Response(ctx, response_data="short and stout", headers={"Content-Type": "text/plain"},
+                             status_code=418)
+
+
+def slow(ctx, data=None):
+    seconds = float((data.getvalue() if data else b"") or b"2")
+    time.sleep(seconds)
+    return "slept {0}".format(seconds)
+
+
+def noisy(ctx, data=None):
+    print("to stdout from noisy", flush=True)
+    print("to stderr from noisy", file=sys.stderr, flush=True)
+    return "noisy done"
