@@ -104,6 +104,8 @@ struct BenchCommand: AsyncParsableCommand {
         row("freeze (write → kernel says frozen)", freezes)
         row("thaw (write → kernel says thawed)", thaws)
 
+        if FileSystem.exists(rootfs + "/bin/hello-stream") { try await hotPath(sandbox, spec) }
+
         if let image {
             let images = try store.open(Logger(label: "fnrunner.bench"))
             let record = try images.image(image)
@@ -120,6 +122,41 @@ struct BenchCommand: AsyncParsableCommand {
             row("prepare rootfs of \(record.name) (\(record.layers.count) layers, already unpacked)", prepares)
             row("start-to-exit of /bin/true on that image's overlay + the busybox layer", starts)
         }
+    }
+
+    /// A hot http-stream function (hello-stream) in a sandbox, reached through the iofs bind
+    /// mount: the round trip of one call on a kept-alive connection, and thaw + call after a freeze.
+    private func hotPath(_ sandbox: Sandbox, _ base: ContainerSpec) async throws {
+        let iofs = runtime.stateDirectory + "/bench-iofs-\(getpid())"
+        try FileSystem.makeDirectories(iofs)
+        defer { try? FileSystem.removeTree(iofs) }
+        var spec = base
+        spec.argv = ["/bin/hello-stream"]
+        spec.env = ["FN_FORMAT=http-stream", "FN_LISTENER=unix:/tmp/iofs/lsnr.sock"]
+        spec.bindMounts = [.init(source: iofs, target: "/tmp/iofs")]
+        chown(iofs, spec.uid, spec.gid)
+        let c = try sandbox.start(spec)
+        for _ in 0..<2000 where !FileSystem.exists(iofs + "/lsnr.sock") { usleep(1000) }
+        let probe = try UnixHTTPProbe(path: iofs + "/lsnr.sock")
+        for _ in 0..<50 { _ = try probe.call("warm") }
+        var hot: [UInt64] = []
+        var thawed: [UInt64] = []
+        for _ in 0..<iterations {
+            let t0 = MonotonicClock.nowNanos()
+            let r = try probe.call("World")
+            hot.append(MonotonicClock.nowNanos() - t0)
+            if r.status != 200 || r.body != "Hello World" { throw RunnerError(.invalidState, "hello-stream answered \(r)") }
+        }
+        for _ in 0..<iterations {
+            try c.freeze()
+            let t0 = MonotonicClock.nowNanos()
+            try c.thaw()
+            _ = try probe.call("World")
+            thawed.append(MonotonicClock.nowNanos() - t0)
+        }
+        try await c.close()
+        row("hot call: HTTP/1.1 over the function's unix socket (hello-stream, kept alive)", hot)
+        row("thaw + the same call (frozen between calls)", thawed)
     }
 
     private func startToExit(_ sandbox: Sandbox, _ spec: ContainerSpec) async throws -> (started: UInt64, exited: UInt64, closed: UInt64) {
