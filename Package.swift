@@ -56,7 +56,7 @@ let package = Package(
         ),
         .target(
             name: "Runner",
-            dependencies: ["RunnerOS", "CgroupDriver", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["RunnerOS", "CgroupDriver", "Sandbox", "OCIImage", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "fnrunner",
@@ -78,7 +78,8 @@ let package = Package(
             dependencies: ["Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "TestSupport"]
         ),
         .testTarget(name: "FnrunnerCLITests", dependencies: ["TestSupport", "RunnerOS"]),
-        .testTarget(name: "RunnerTests", dependencies: ["Runner", "RunnerOS", "CgroupDriver"]),
+        .testTarget(
+            name: "RunnerTests", dependencies: ["Runner", "RunnerOS", "CgroupDriver", "Sandbox", "OCIImage", "TestSupport"]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage", "RunnerOS", "Sandbox", "TestSupport"]),
     ]
 )

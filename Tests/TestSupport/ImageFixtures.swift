@@ -34,3 +34,24 @@ public enum ImageFixtures {
         }
     }
 }
+
+extension ImageFixtures {
+    /// An OCI layout of the busybox fixture: tag "1" runs /bin/hello-stream, tag "false" exits at once.
+    public static func helloStreamLayout() throws -> String {
+        let dir = Fixtures.base + "/hello-stream-layout-v2"
+        if FileSystem.exists(dir + "/.complete") { return dir }
+        let rootfs = try Fixtures.busybox()
+        let staging = Fixtures.base + "/.hello-stream-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try Shell.run(
+            """
+            set -e; umoci init --layout \(staging) >/dev/null; umoci new --image \(staging):1 >/dev/null
+            umoci unpack --image \(staging):1 \(staging).b >/dev/null; cp -a \(rootfs)/. \(staging).b/rootfs/
+            umoci repack --image \(staging):1 \(staging).b >/dev/null; rm -rf \(staging).b
+            umoci config --image \(staging):1 --config.entrypoint /bin/hello-stream >/dev/null
+            umoci config --image \(staging):1 --tag false --clear=config.entrypoint --config.entrypoint /bin/false >/dev/null
+            umoci gc --layout \(staging) >/dev/null; touch \(staging)/.complete
+            """)
+        if rename(staging, dir) != 0 { try FileSystem.removeTree(staging) }
+        return dir
+    }
+}

@@ -1,0 +1,66 @@
+/// What the agent knows about a function: identity, image, limits and configuration.
+public struct FunctionDefinition: Sendable, Equatable {
+    public var appID: String
+    public var appName: String
+    public var fnID: String
+    public var fnName: String
+    public var image: String
+    /// `http-stream` (the default and what every current FDK speaks).
+    public var format: String
+    public var memoryMB: UInt64
+    public var cpuMillicores: UInt64
+    public var timeoutSeconds: Int
+    public var idleTimeoutSeconds: Int
+    public var appConfig: [String: String]
+    public var fnConfig: [String: String]
+    public var annotations: [String: String]
+
+    public init(
+        appID: String, appName: String, fnID: String, fnName: String, image: String, format: String = "http-stream",
+        memoryMB: UInt64 = 128, cpuMillicores: UInt64 = 0, timeoutSeconds: Int = 30, idleTimeoutSeconds: Int = 30,
+        appConfig: [String: String] = [:], fnConfig: [String: String] = [:], annotations: [String: String] = [:]
+    ) {
+        self.appID = appID
+        self.appName = appName
+        self.fnID = fnID
+        self.fnName = fnName
+        self.image = image
+        self.format = format
+        self.memoryMB = memoryMB
+        self.cpuMillicores = cpuMillicores
+        self.timeoutSeconds = timeoutSeconds
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.appConfig = appConfig
+        self.fnConfig = fnConfig
+        self.annotations = annotations
+    }
+
+    /// Where the FDK listens inside the container (Fn's fixed path).
+    public static let listenerPath = "/tmp/iofs/lsnr.sock"
+
+    /// The configuration a function sees, as Fn builds it: app config, then fn config, then the
+    /// FN_* variables (each later source wins).
+    public var environment: [String] {
+        var env: [String: String] = [:]
+        for (k, v) in appConfig { env[k] = v }
+        for (k, v) in fnConfig { env[k] = v }
+        env["FN_APP_ID"] = appID
+        env["FN_FN_ID"] = fnID
+        env["FN_APP_NAME"] = appName
+        env["FN_FN_NAME"] = fnName
+        env["FN_MEMORY"] = String(memoryMB)
+        env["FN_TYPE"] = "sync"
+        env["FN_FORMAT"] = format
+        if format == "http-stream" { env["FN_LISTENER"] = "unix:" + Self.listenerPath }
+        return env.keys.sorted().map { "\($0)=\(env[$0]!)" }
+    }
+
+    /// Containers are only ever shared by calls with this same key.
+    public var slotKey: SlotKey {
+        var config = appConfig
+        for (k, v) in fnConfig { config[k] = v }
+        return SlotKey(
+            appID: appID, fnID: fnID, image: image, format: format, memoryMB: memoryMB, cpuMillicores: cpuMillicores,
+            timeoutSeconds: timeoutSeconds, idleTimeoutSeconds: idleTimeoutSeconds, config: config, annotations: annotations)
+    }
+}

@@ -1,0 +1,201 @@
+import RunnerOS
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A request to a function over http-stream.
+public struct FunctionRequest: Sendable {
+    public var callID: String
+    /// RFC 3339 deadline the FDK passes to the function (it does not enforce it; the runner does).
+    public var deadline: String
+    public var contentType: String?
+    /// Extra headers, sent as they are (the API layer translates trigger headers).
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public init(callID: String, deadline: String, contentType: String? = nil, headers: [(String, String)] = [], body: [UInt8] = []) {
+        self.callID = callID
+        self.deadline = deadline
+        self.contentType = contentType
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// A function's answer.
+public struct FunctionResponse: Sendable, Equatable {
+    public var status: Int
+    /// Header names in lower case, in the order received.
+    public var headers: [HTTPHeader]
+    public var body: [UInt8]
+
+    public func header(_ name: String) -> String? {
+        let n = name.lowercased()
+        return headers.first { $0.name == n }?.value
+    }
+}
+
+public struct HTTPHeader: Sendable, Equatable {
+    public var name: String
+    public var value: String
+}
+
+/// One kept-alive HTTP/1.1 connection to a hot function's unix socket (the http-stream format).
+///
+/// Blocking I/O with a deadline on every wait (poll), meant to run on a thread of its own;
+/// any error leaves the connection unusable and the caller ends the container, as Fn does for
+/// transport errors. Used by one thread at a time: HotContainer hands it out exclusively.
+public final class HTTPStreamConnection: @unchecked Sendable {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    /// Fn's limit on a function's response headers.
+    public static let maxHeaderBytes = 64 << 10
+
+    public init(socketPath: String) throws(RunnerError) {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw .system("socket", errno: errno, "cannot create a unix socket") }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socketPath.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            close(fd)
+            throw RunnerError(.invalidArgument, "socket path longer than 107 bytes: \(socketPath)", step: "connect")
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if rc != 0 {
+            let e = errno
+            close(fd)
+            throw .system("connect", errno: e, "cannot connect to the function at \(socketPath)")
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Sends one call and reads the whole response, or throws `.timeout` at `deadlineNanos`
+    /// (MonotonicClock).
+    public func call(_ request: FunctionRequest, deadlineNanos: UInt64) throws(RunnerError) -> FunctionResponse {
+        var head = "POST /call HTTP/1.1\r\nHost: localhost\r\nFn-Call-Id: \(request.callID)\r\nFn-Deadline: \(request.deadline)\r\n"
+        if let ct = request.contentType { head += "Content-Type: \(ct)\r\n" }
+        for (name, value) in request.headers where !name.contains("\r") && !name.contains("\n") && !value.contains("\r") && !value.contains("\n") {
+            head += "\(name): \(value)\r\n"
+        }
+        head += "Content-Length: \(request.body.count)\r\n\r\n"
+        try send(Array(head.utf8), deadlineNanos)
+        if !request.body.isEmpty { try send(request.body, deadlineNanos) }
+        return try receive(deadlineNanos)
+    }
+
+    private func send(_ bytes: [UInt8], _ deadline: UInt64) throws(RunnerError) {
+        var offset = 0
+        while offset < bytes.count {
+            try waitFor(Int16(POLLOUT), deadline)
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw .system("write", errno: errno, "the function's connection failed while sending")
+            }
+            offset += n
+        }
+    }
+
+    private func fill(_ deadline: UInt64) throws(RunnerError) {
+        try waitFor(Int16(POLLIN), deadline)
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 {
+            if errno == EINTR || errno == EAGAIN { return }
+            throw .system("read", errno: errno, "the function's connection failed")
+        }
+        if n == 0 { throw RunnerError(.unavailable, "the function closed the connection", step: "read response") }
+        buffer.append(contentsOf: chunk[0..<n])
+    }
+
+    private func waitFor(_ events: Int16, _ deadline: UInt64) throws(RunnerError) {
+        while true {
+            let now = MonotonicClock.nowNanos()
+            if now >= deadline { throw RunnerError(.timeout, "the function did not answer in time", step: "call function") }
+            var p = pollfd(fd: fd, events: events, revents: 0)
+            let ms = Int32(min((deadline - now) / 1_000_000 + 1, UInt64(Int32.max)))
+            let r = poll(&p, 1, ms)
+            if r > 0 { return }
+            if r < 0 && errno != EINTR { throw .system("poll", errno: errno, "waiting for the function failed") }
+        }
+    }
+
+    private func receive(_ deadline: UInt64) throws(RunnerError) -> FunctionResponse {
+        var headerEnd: Int?
+        while headerEnd == nil {
+            headerEnd = Self.find(buffer, [13, 10, 13, 10])
+            if headerEnd == nil {
+                if buffer.count > Self.maxHeaderBytes {
+                    throw RunnerError(.invalidArgument, "the function's response headers exceed \(Self.maxHeaderBytes) bytes", step: "read response")
+                }
+                try fill(deadline)
+            }
+        }
+        let head = String(decoding: buffer[0..<headerEnd!], as: UTF8.self)
+        buffer.removeFirst(headerEnd! + 4)
+        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
+        let statusLine = lines.isEmpty ? "" : lines.removeFirst()
+        let parts = statusLine.split(separator: " ")
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
+            throw RunnerError(.invalidArgument, "the function sent an invalid status line: \(statusLine.prefix(80))", step: "read response")
+        }
+        var headers: [HTTPHeader] = []
+        for line in lines where !line.isEmpty {
+            guard let colon = line.firstIndex(of: ":") else {
+                throw RunnerError(.invalidArgument, "the function sent an invalid header line: \(line.prefix(80))", step: "read response")
+            }
+            headers.append(HTTPHeader(name: line[..<colon].lowercased(), value: line[line.index(after: colon)...].trimmed))
+        }
+        let body: [UInt8]
+        if headers.contains(where: { $0.name == "transfer-encoding" && $0.value.lowercased().contains("chunked") }) {
+            body = try readChunked(deadline)
+        } else if let length = headers.first(where: { $0.name == "content-length" }).flatMap({ Int($0.value) }) {
+            while buffer.count < length { try fill(deadline) }
+            body = Array(buffer[0..<length])
+            buffer.removeFirst(length)
+        } else {
+            body = []  // no length and not chunked: an empty body, as the FDKs send none without a length
+        }
+        return FunctionResponse(status: status, headers: headers, body: body)
+    }
+
+    private func readChunked(_ deadline: UInt64) throws(RunnerError) -> [UInt8] {
+        var body: [UInt8] = []
+        while true {
+            var lineEnd = Self.find(buffer, [13, 10])
+            while lineEnd == nil {
+                try fill(deadline)
+                lineEnd = Self.find(buffer, [13, 10])
+            }
+            let sizeText = String(decoding: buffer[0..<lineEnd!], as: UTF8.self).split(separator: ";")[0].trimmed
+            guard let size = Int(sizeText, radix: 16) else {
+                throw RunnerError(.invalidArgument, "the function sent an invalid chunk size", step: "read response")
+            }
+            buffer.removeFirst(lineEnd! + 2)
+            while buffer.count < size + 2 { try fill(deadline) }
+            if size == 0 {
+                buffer.removeFirst(2)
+                return body
+            }
+            body.append(contentsOf: buffer[0..<size])
+            buffer.removeFirst(size + 2)
+        }
+    }
+
+    static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        outer: for i in 0...(haystack.count - needle.count) {
+            for j in 0..<needle.count where haystack[i + j] != needle[j] { continue outer }
+            return i
+        }
+        return nil
+    }
+}

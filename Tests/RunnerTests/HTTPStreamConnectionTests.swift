@@ -1,0 +1,104 @@
+import Runner
+import RunnerOS
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The http-stream client against hello-stream run as a plain process (no sandbox needed).
+@Suite struct HTTPStreamConnectionTests {
+    final class Function {
+        let dir: String
+        let process: Subprocess
+        init() throws {
+            dir = "/tmp/fnrunner-test-hs-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            try FileSystem.makeDirectories(dir)
+            let binary = try Fixtures.busybox() + "/bin/hello-stream"
+            process = try Subprocess(["/usr/bin/env", "-i", "FN_FORMAT=http-stream", "FN_LISTENER=unix:\(dir)/lsnr.sock", "TEST_VAR=present", binary])
+            for _ in 0..<500 where !FileSystem.exists(dir + "/lsnr.sock") { usleep(2000) }
+        }
+        func connect() throws -> HTTPStreamConnection { try HTTPStreamConnection(socketPath: dir + "/lsnr.sock") }
+        deinit {
+            process.signal(SIGKILL)
+            process.wait()
+            try? FileSystem.removeTree(dir)
+        }
+    }
+
+    func request(_ body: String, headers: [(String, String)] = []) -> FunctionRequest {
+        FunctionRequest(callID: "01TEST", deadline: "2030-01-01T00:00:00Z", contentType: "text/plain", headers: headers, body: Array(body.utf8))
+    }
+
+    var soon: UInt64 { MonotonicClock.nowNanos() + 5_000_000_000 }
+
+    @Test func oneConnectionServesManyCallsInTurn() throws {
+        let f = try Function()
+        let c = try f.connect()
+        for i in 0..<50 {
+            let r = try c.call(request("n\(i)"), deadlineNanos: soon)
+            #expect(r.status == 200)
+            #expect(String(decoding: r.body, as: UTF8.self) == "Hello n\(i)")
+        }
+        #expect(try c.call(request("!env TEST_VAR"), deadlineNanos: soon).body == Array("present".utf8))
+    }
+
+    @Test func statusesAndHeadersComeBackAsTheFunctionSentThem() throws {
+        let f = try Function()
+        let c = try f.connect()
+        let r = try c.call(request("!status 418", headers: [("Fn-Intent", "httprequest")]), deadlineNanos: soon)
+        #expect(r.status == 200)
+        #expect(r.header("Fn-Http-Status") == "418")
+        #expect(r.header("fn-fdk-version") == "fdk-c-test/1")
+        #expect(try c.call(request("!status 502"), deadlineNanos: soon).status == 502)
+    }
+
+    @Test func aLargeResponseArrivesWhole() throws {
+        let f = try Function()
+        let c = try f.connect()
+        let r = try c.call(request("!big 3000000"), deadlineNanos: soon)
+        #expect(r.body.count == 3_000_000 && r.body.allSatisfy { $0 == UInt8(ascii: "x") })
+        #expect(try c.call(request("after"), deadlineNanos: soon).body == Array("Hello after".utf8))
+    }
+
+    @Test func aCallPastItsDeadlineTimesOut() throws {
+        let f = try Function()
+        let c = try f.connect()
+        let error = #expect(throws: RunnerError.self) {
+            try c.call(self.request("!sleep 2000"), deadlineNanos: MonotonicClock.nowNanos() + 100_000_000)
+        }
+        #expect(error?.code == .timeout)
+    }
+
+    @Test func aFunctionThatDiesMidCallIsAClearError() throws {
+        let f = try Function()
+        let c = try f.connect()
+        let error = #expect(throws: RunnerError.self) { try c.call(self.request("!crash"), deadlineNanos: self.soon) }
+        #expect(error?.message.contains("closed the connection") == true, "\(String(describing: error))")
+    }
+}
+
+@Suite struct FunctionDefinitionTests {
+    @Test func fnConfigOverridesAppConfigAndTheFnVariablesOverrideBoth() {
+        let f = FunctionDefinition(
+            appID: "a1", appName: "app", fnID: "f1", fnName: "fn", image: "img", memoryMB: 256,
+            appConfig: ["SHARED": "app", "ONLY_APP": "1", "FN_MEMORY": "1"], fnConfig: ["SHARED": "fn"])
+        let env = f.environment
+        #expect(env.contains("SHARED=fn"))
+        #expect(env.contains("ONLY_APP=1"))
+        #expect(env.contains("FN_MEMORY=256"))
+        for e in ["FN_APP_ID=a1", "FN_FN_ID=f1", "FN_APP_NAME=app", "FN_FN_NAME=fn", "FN_TYPE=sync", "FN_FORMAT=http-stream",
+                  "FN_LISTENER=unix:/tmp/iofs/lsnr.sock"] {
+            #expect(env.contains(e), "\(e)")
+        }
+    }
+
+    @Test func aConfigChangeGivesANewSlotKey() {
+        let a = FunctionDefinition(appID: "a", appName: "app", fnID: "f", fnName: "fn", image: "img")
+        var b = a
+        b.fnConfig = ["X": "1"]
+        #expect(a.slotKey != b.slotKey)
+        #expect(a.slotKey == a.slotKey)
+    }
+}
