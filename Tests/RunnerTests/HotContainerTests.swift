@@ -42,6 +42,28 @@ struct HotContainerTests {
         }
     }
 
+    @Test func theRealPythonFDKServesFiftyCallsOnOneHotContainerFrozenBetweenCalls() async throws {
+        let layout = try FDKImage.layout()
+        try await withSandbox("fdkhot") { sandbox, env in
+            let store = try ImageStore(dataDirectory: env.stateDirectory + "-images")
+            defer { try? FileSystem.removeTree(env.stateDirectory + "-images") }
+            let image = try store.importLayout(layout, as: "fn-test/pyfdk:pyfdk")
+            let hot = try await HotContainer.launch(
+                function("fn-test/pyfdk:pyfdk"), image: image, store: store, sandbox: sandbox, iofsRoot: env.stateDirectory + "/iofs",
+                name: "py1")
+            let pid = hot.container.pid
+            for i in 0..<50 {
+                let r = try await hot.call(request("caller \(i)"), timeoutMillis: 10_000)
+                #expect(r.status == 200)
+                #expect(String(decoding: r.body, as: UTF8.self) == "Hello caller \(i)")
+                #expect(r.header("fn-fdk-version")?.hasPrefix("fdk-python/") == true)
+                try hot.freeze()
+            }
+            #expect(hot.container.pid == pid && hot.container.exit == nil, "one container served every call")
+            await hot.close()
+        }
+    }
+
     @Test func aTimedOutCallLeavesTheContainerUnusable() async throws {
         let layout = try ImageFixtures.helloStreamLayout()
         try await withSandbox("hot") { sandbox, env in
