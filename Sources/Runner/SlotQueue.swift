@@ -115,6 +115,16 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         state.withLock { $0.stats.move(container: from, to: to) }
     }
 
+    /// If the waiting calls need another container, counts one as waiting for resources and
+    /// returns true, in one step, so concurrent callers never launch for the same need twice.
+    public func claimLaunchIfNeeded() -> Bool {
+        state.withLock { s in
+            guard s.stats.isNewContainerNeeded else { return false }
+            s.stats.move(container: .none, to: .wait)
+            return true
+        }
+    }
+
     /// Whether the waiting calls need another container: Fn's rule, on a consistent snapshot.
     public var isNewContainerNeeded: Bool { stats.isNewContainerNeeded }
 

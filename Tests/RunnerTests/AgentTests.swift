@@ -1,0 +1,145 @@
+import OCIImage
+import Runner
+import RunnerOS
+import Sandbox
+import Synchronization
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The agent's key scenarios on the real runtime, with hello-stream as the function.
+@Suite(.enabled(if: Host.canRunContainers && Host.hasFreezer, "needs root, cgroups and a freezer"), .serialized)
+struct AgentTests {
+    func function(idleTimeout: Int = 30, timeout: Int = 5, config: [String: String] = [:]) -> FunctionDefinition {
+        FunctionDefinition(
+            appID: "app1", appName: "myapp", fnID: "fn1", fnName: "myfn", image: "fn-test/hello-stream:1", memoryMB: 64,
+            timeoutSeconds: timeout, idleTimeoutSeconds: idleTimeout, fnConfig: config)
+    }
+
+    func request(_ body: String) -> FunctionRequest {
+        FunctionRequest(callID: "01CALL", deadline: "2030-01-01T00:00:00Z", body: Array(body.utf8))
+    }
+
+    /// Runs `body` with an agent serving in the background; shuts it down and waits for it.
+    func withAgent(freezeIdleMillis: Int = 50, _ body: (Agent, Sandbox) async throws -> Void) async throws {
+        try await withSandbox("agent") { sandbox, env in
+            let store = try ImageStore(dataDirectory: env.stateDirectory + "-images")
+            defer { try? FileSystem.removeTree(env.stateDirectory + "-images") }
+            try store.importLayout(try ImageFixtures.helloStreamLayout(), as: "fn-test/hello-stream:1")
+            var config = AgentConfiguration(iofsRoot: env.stateDirectory + "/iofs")
+            config.freezeIdleMillis = freezeIdleMillis
+            let agent = Agent(
+                configuration: config, sandbox: sandbox, store: store,
+                tracker: ResourceTracker(totalMemoryBytes: 2 << 30, totalCPUMillicores: 2000))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await agent.run() }
+                do {
+                    try await body(agent, sandbox)
+                } catch {
+                    agent.shutdown()
+                    throw error
+                }
+                agent.shutdown()
+                try await group.waitForAll()
+            }
+            #expect(sandbox.liveContainers.isEmpty, "shutdown ended every container")
+            #expect(agent.tracker.utilization.memoryUsedBytes == 0, "every token was released")
+        }
+    }
+
+    func bodyText(_ r: FunctionResponse) -> String { String(decoding: r.body, as: UTF8.self) }
+
+    @Test func theSecondCallReusesTheHotContainer() async throws {
+        try await withAgent { agent, sandbox in
+            let first = try await agent.submit(function(), request("one"))
+            #expect(bodyText(first) == "Hello one")
+            let pid = sandbox.liveContainers.first?.pid
+            let second = try await agent.submit(function(), request("two"))
+            #expect(bodyText(second) == "Hello two")
+            #expect(sandbox.liveContainers.count == 1)
+            #expect(sandbox.liveContainers.first?.pid == pid)
+        }
+    }
+
+    @Test func anIdleContainerIsFrozenAndThawedForTheNextCall() async throws {
+        try await withAgent(freezeIdleMillis: 20) { agent, sandbox in
+            _ = try await agent.submit(function(), request("warm"))
+            try await Task.sleep(for: .milliseconds(300))
+            let frozen = try sandbox.liveContainers.first?.freezerState()
+            #expect(frozen == .frozen)
+            let r1 = try await agent.submit(function(), request("thawed"))
+            #expect(bodyText(r1) == "Hello thawed")
+        }
+    }
+
+    @Test func aContainerEndsAfterItsIdleTimeout() async throws {
+        try await withAgent { agent, sandbox in
+            _ = try await agent.submit(function(idleTimeout: 1), request("once"))
+            #expect(sandbox.liveContainers.count == 1)
+            try await Task.sleep(for: .milliseconds(1800))
+            #expect(sandbox.liveContainers.isEmpty)
+            #expect(agent.tracker.utilization.memoryUsedBytes == 0)
+        }
+    }
+
+    @Test func aTimedOutCallEndsItsContainerAndTheNextCallSucceeds() async throws {
+        try await withAgent { agent, sandbox in
+            do {
+                _ = try await agent.submit(function(timeout: 1), request("!sleep 3000"))
+                Issue.record("the call must time out")
+            } catch let error as RunnerError {
+                #expect(error.code == .timeout)
+            }
+            let r2 = try await agent.submit(function(timeout: 1), request("next"))
+            #expect(bodyText(r2) == "Hello next")
+        }
+    }
+
+    @Test func aConfigChangeGetsItsOwnContainer() async throws {
+        try await withAgent { agent, sandbox in
+            let r3 = try await agent.submit(function(config: ["GREETING": "a"]), request("!env GREETING"))
+            #expect(bodyText(r3) == "a")
+            let r4 = try await agent.submit(function(config: ["GREETING": "b"]), request("!env GREETING"))
+            #expect(bodyText(r4) == "b")
+            #expect(sandbox.liveContainers.count == 2)
+        }
+    }
+
+    @Test func twentyParallelCallsNeverShareAContainerAtOnceAndAllSucceed() async throws {
+        try await withAgent { agent, sandbox in
+            try await withThrowingTaskGroup(of: String.self) { group in
+                for i in 0..<20 {
+                    group.addTask {
+                        let r = try await agent.submit(function(), request("!sleep 100"))
+                        return bodyText(r) + " \(i)"
+                    }
+                }
+                var answers = 0
+                for try await a in group {
+                    #expect(a.hasPrefix("slept 100"))
+                    answers += 1
+                }
+                #expect(answers == 20)
+            }
+            // Each container serves one call at a time: 100 ms calls in parallel need several.
+            #expect(sandbox.liveContainers.count > 1 && sandbox.liveContainers.count <= 20)
+        }
+    }
+
+    @Test func aRequestLargerThanTheNodeIsRefusedAtOnce() async throws {
+        try await withAgent { agent, _ in
+            var huge = function()
+            huge.memoryMB = 64 << 10
+            do {
+                _ = try await agent.submit(huge, request("x"))
+                Issue.record("the call must be refused")
+            } catch let error as RunnerError {
+                #expect(error.code == .invalidArgument)
+                #expect(error.message == "Requested CPU/Memory cannot be allocated")
+            }
+        }
+    }
+}
