@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "fnrunner",
             dependencies: [
-                "Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "OCIImage",
+                "Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "OCIImage", "Runner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

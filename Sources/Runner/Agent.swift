@@ -20,7 +20,6 @@ public final class Agent: Sendable {
 
     struct Launch: Sendable {
         let function: FunctionDefinition
-        let image: ImageRecord
         let queue: SlotQueue<HotSlot>
     }
 
@@ -85,7 +84,6 @@ public final class Agent: Sendable {
         guard tracker.isPossible(memoryBytes: memory, cpuMillicores: function.cpuMillicores) else {
             throw RunnerError(.invalidArgument, "Requested CPU/Memory cannot be allocated", step: "submit")
         }
-        let image = try await resolveImage(function.image)
         let queue = queue(for: function)
         queue.move(request: .none, to: .wait)
         let waitLimit = UInt64(configuration.maxWaitMillis ?? function.timeoutSeconds * 1000) * 1_000_000
@@ -101,7 +99,7 @@ public final class Agent: Sendable {
                 throw error
             }
             if queue.claimLaunchIfNeeded() {
-                launchSink.yield(Launch(function: function, image: image, queue: queue))
+                launchSink.yield(Launch(function: function, queue: queue))
             }
             if MonotonicClock.nowNanos() >= deadline {
                 queue.move(request: .wait, to: .done)
@@ -115,7 +113,7 @@ public final class Agent: Sendable {
         slot.beginCall()
         do {
             let response = try await slot.hot.call(request, timeoutMillis: function.timeoutSeconds * 1000)
-            slot.endCall(ok: true)
+            slot.endCall(ok: true, queue: queue)
             return response
         } catch {
             slot.endCall(ok: false)
@@ -153,8 +151,10 @@ public final class Agent: Sendable {
         queue.move(container: .wait, to: .start)
         let hot: HotContainer
         do {
+            // The image is resolved (and pulled if missing) per container, not per call.
+            let image = try await resolveImage(f.image)
             hot = try await HotContainer.launch(
-                f, image: launch.image, store: store, sandbox: sandbox, iofsRoot: configuration.iofsRoot, name: nextName(),
+                f, image: image, store: store, sandbox: sandbox, iofsRoot: configuration.iofsRoot, name: nextName(),
                 readyTimeoutMillis: configuration.readyTimeoutMillis)
         } catch {
             logger.warning("a hot container did not start", metadata: ["fn": "\(f.fnID)", "error": "\(error)"])
@@ -172,8 +172,9 @@ public final class Agent: Sendable {
     private func serve(_ slot: HotSlot, queue: SlotQueue<HotSlot>, function f: FunctionDefinition) async {
         var stateName: SlotQueueStats.ContainerState = .idle
         defer { queue.move(container: stateName, to: .done) }
+        slot.offer(to: queue)
         while !isShuttingDown {
-            let token = queue.queue(slot)
+            guard let token = slot.token else { return }
             let idleSince = MonotonicClock.nowNanos()
             let idleDeadline = idleSince + UInt64(f.idleTimeoutSeconds) * 1_000_000_000
             let freezeAt: UInt64? = configuration.freezeIdleMillis < 0 ? nil : idleSince + UInt64(configuration.freezeIdleMillis) * 1_000_000
@@ -211,6 +212,7 @@ public final class Agent: Sendable {
             }
             let finished = await slot.nextEvent(timeout: nil)
             guard finished == .finished(ok: true) else { return }  // a failed call ends the container
+            // The caller has offered the slot again already (endCall).
             queue.move(container: .busy, to: .idle)
             stateName = .idle
         }

@@ -19,6 +19,8 @@ public final class HotSlot: Sendable {
         var busy = false
         var events: [Event] = []
         var waiter: CheckedContinuation<Event?, Never>?
+        /// The token this slot is currently offered under.
+        var token: SlotToken<HotSlot>?
     }
     private let state = Mutex(State())
 
@@ -29,9 +31,23 @@ public final class HotSlot: Sendable {
         post(.taken) { $0.busy = true }
     }
 
-    func endCall(ok: Bool) {
-        post(.finished(ok: ok)) { $0.busy = false }
+    /// Ends a call. After a good one the slot is offered again at once, under the same lock that
+    /// a next call's `beginCall` takes, so a caller right behind finds it idle instead of
+    /// launching another container, and its `.taken` always follows this `.finished`.
+    func endCall(ok: Bool, queue: SlotQueue<HotSlot>? = nil) {
+        post(.finished(ok: ok)) { s in
+            s.busy = false
+            if ok, let queue { s.token = queue.queue(self) }
+        }
     }
+
+    /// Offers the slot (the container's first idle period).
+    func offer(to queue: SlotQueue<HotSlot>) {
+        state.withLock { $0.token = queue.queue(self) }
+    }
+
+    /// The token the slot is offered under now.
+    var token: SlotToken<HotSlot>? { state.withLock { $0.token } }
 
     private func post(_ event: Event, _ change: (inout State) -> Void) {
         let waiter = state.withLock { s -> CheckedContinuation<Event?, Never>? in

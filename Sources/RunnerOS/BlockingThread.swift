@@ -1,35 +1,100 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
 
-/// Runs long blocking work (a registry download, a layer unpack) on a thread of its own, so it
-/// never occupies one of the few threads of Swift's cooperative pool.
+/// Runs long blocking work (a call to a function, a registry download, a layer unpack) on a
+/// thread of its own, so it never occupies one of the few threads of Swift's cooperative pool.
+///
+/// Threads are kept for a while after their work is done and reused: creating a thread costs
+/// tens of microseconds, which would show on every hot call.
 public enum BlockingThread {
-    private final class Work {
+    private final class Work: @unchecked Sendable {
         let run: () -> Void
         init(_ run: @escaping () -> Void) { self.run = run }
     }
+
+    private struct Pool {
+        var queue: [Work] = []
+        var busy = 0
+        var threads = 0
+    }
+
+    private static let pool = Mutex(Pool())
+    private static let signal = Semaphore()
+    /// Idle threads end after this long without work.
+    static let keepAliveSeconds = 30
 
     public static func run<T: Sendable>(_ body: @escaping @Sendable () throws(RunnerError) -> T) async throws(RunnerError) -> T {
         let result: Result<T, RunnerError> = await withCheckedContinuation { (c: CheckedContinuation<Result<T, RunnerError>, Never>) in
             let work = Work {
                 do throws(RunnerError) { c.resume(returning: .success(try body())) } catch { c.resume(returning: .failure(error)) }
             }
-            let raw = Unmanaged.passRetained(work).toOpaque()
-            var thread = pthread_t()
-            let rc = pthread_create(&thread, nil, { raw in
-                Unmanaged<Work>.fromOpaque(raw!).takeRetainedValue().run()
-                return nil
-            }, raw)
-            if rc != 0 {
-                Unmanaged<Work>.fromOpaque(raw).release()
-                c.resume(returning: .failure(RunnerError(.system, "cannot start a worker thread", step: "pthread_create", errno: rc)))
-            } else {
-                pthread_detach(thread)
+            // One semaphore post per queued item; a new thread only when the existing ones are
+            // all busy or already spoken for. (Both decided under the lock a leaving thread takes.)
+            let needThread = pool.withLock { p -> Bool in
+                p.queue.append(work)
+                guard p.busy + p.queue.count > p.threads else { return false }
+                p.threads += 1
+                return true
+            }
+            signal.post()
+            if needThread {
+                var thread = pthread_t()
+                let rc = pthread_create(&thread, nil, { _ in
+                    BlockingThread.workerLoop()
+                    return nil
+                }, nil)
+                if rc == 0 {
+                    pthread_detach(thread)
+                } else {
+                    pool.withLock { $0.threads -= 1 }  // an existing thread takes the work when free
+                }
             }
         }
         return try result.get()
+    }
+
+    private static func workerLoop() {
+        while true {
+            if !signal.wait(seconds: keepAliveSeconds) {
+                let leave = pool.withLock { p -> Bool in
+                    guard p.queue.isEmpty else { return false }
+                    p.threads -= 1
+                    return true
+                }
+                if leave { return }
+                continue
+            }
+            let work = pool.withLock { p -> Work? in
+                guard !p.queue.isEmpty else { return nil }
+                p.busy += 1
+                return p.queue.removeFirst()
+            }
+            guard let work else { continue }
+            work.run()
+            pool.withLock { $0.busy -= 1 }
+        }
+    }
+}
+
+/// A counting semaphore (POSIX) with a timed wait.
+final class Semaphore: @unchecked Sendable {
+    private let sem = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+    init() { sem_init(sem, 0, 0) }
+    func post() { sem_post(sem) }
+    /// false on timeout.
+    func wait(seconds: Int) -> Bool {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        ts.tv_sec += seconds
+        while sem_timedwait(sem, &ts) != 0 {
+            if errno == EINTR { continue }
+            return false
+        }
+        return true
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CgroupDriver
 import Logging
 import OCIImage
+import Runner
 import RunnerOS
 import Sandbox
 
@@ -32,6 +33,9 @@ struct BenchCommand: AsyncParsableCommand {
     var image: String?
 
     @OptionGroup var store: StoreOptions
+
+    @Option(name: .customLong("agent-image"), help: "An http-stream function image (e.g. hello-stream) to measure calls through the agent.")
+    var agentImage: String?
 
     @Option(help: "Iterations per measurement.")
     var iterations = 200
@@ -106,6 +110,8 @@ struct BenchCommand: AsyncParsableCommand {
 
         if FileSystem.exists(rootfs + "/bin/hello-stream") { try await hotPath(sandbox, spec) }
 
+        if let agentImage { try await agentCalls(sandbox, image: agentImage) }
+
         if let image {
             let images = try store.open(Logger(label: "fnrunner.bench"))
             let record = try images.image(image)
@@ -157,6 +163,71 @@ struct BenchCommand: AsyncParsableCommand {
         try await c.close()
         row("hot call: HTTP/1.1 over the function's unix socket (hello-stream, kept alive)", hot)
         row("thaw + the same call (frozen between calls)", thawed)
+    }
+
+    /// Calls through the agent: hot (a kept idle container), thaw + call (frozen at once after
+    /// each call), and cold (a new slot key each time, so every call launches a container).
+    private func agentCalls(_ sandbox: Sandbox, image: String) async throws {
+        let images = try store.open(Logger(label: "fnrunner.bench"))
+        _ = try images.image(image)
+        func run(freezeIdleMillis: Int, _ body: @escaping @Sendable (Agent) async throws -> [UInt64]) async throws -> [UInt64] {
+            var config = AgentConfiguration(iofsRoot: runtime.stateDirectory + "/bench-agent-\(getpid())")
+            config.freezeIdleMillis = freezeIdleMillis
+            let agent = Agent(
+                configuration: config, sandbox: sandbox, store: images,
+                tracker: ResourceTracker(totalMemoryBytes: 4 << 30, totalCPUMillicores: 2000))
+            return try await withThrowingTaskGroup(of: [UInt64]?.self) { group in
+                group.addTask {
+                    await agent.run()
+                    return nil
+                }
+                group.addTask {
+                    defer { agent.shutdown() }
+                    return try await body(agent)
+                }
+                var samples: [UInt64] = []
+                for try await r in group { if let r { samples = r } }
+                return samples
+            }
+        }
+        let n = iterations
+        @Sendable func fn(_ key: String) -> FunctionDefinition {
+            FunctionDefinition(appID: "bench", appName: "bench", fnID: "hello", fnName: "hello", image: image, memoryMB: 64, fnConfig: ["K": key])
+        }
+        let request = FunctionRequest(callID: "bench", deadline: "2030-01-01T00:00:00Z", body: Array("World".utf8))
+        let hot = try await run(freezeIdleMillis: -1) { agent in
+            for _ in 0..<20 { _ = try await agent.submit(fn("hot"), request) }
+            var t: [UInt64] = []
+            for _ in 0..<n {
+                let t0 = MonotonicClock.nowNanos()
+                _ = try await agent.submit(fn("hot"), request)
+                t.append(MonotonicClock.nowNanos() - t0)
+            }
+            return t
+        }
+        let thawed = try await run(freezeIdleMillis: 0) { agent in
+            _ = try await agent.submit(fn("thaw"), request)
+            var t: [UInt64] = []
+            for _ in 0..<n {
+                try await Task.sleep(for: .milliseconds(2))  // let the container freeze
+                let t0 = MonotonicClock.nowNanos()
+                _ = try await agent.submit(fn("thaw"), request)
+                t.append(MonotonicClock.nowNanos() - t0)
+            }
+            return t
+        }
+        let cold = try await run(freezeIdleMillis: -1) { agent in
+            var t: [UInt64] = []
+            for i in 0..<min(n, 100) {
+                let t0 = MonotonicClock.nowNanos()
+                _ = try await agent.submit(fn("cold\(i)"), request)
+                t.append(MonotonicClock.nowNanos() - t0)
+            }
+            return t
+        }
+        row("agent: hot call (\(image))", hot)
+        row("agent: thaw + call (frozen after every call)", thawed)
+        row("agent: cold call (launch a container, then call)", cold)
     }
 
     private func startToExit(_ sandbox: Sandbox, _ spec: ContainerSpec) async throws -> (started: UInt64, exited: UInt64, closed: UInt64) {
