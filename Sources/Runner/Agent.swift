@@ -79,10 +79,10 @@ public final class Agent: Sendable {
 
     /// Runs one call on a hot container of `function`.
     public func submit(_ function: FunctionDefinition, _ request: FunctionRequest) async throws(RunnerError) -> FunctionResponse {
-        if isShuttingDown { throw RunnerError(.unavailable, "the runner is shutting down", step: "submit") }
+        if isShuttingDown { throw CallErrors.shuttingDown() }
         let memory = function.memoryMB << 20
         guard tracker.isPossible(memoryBytes: memory, cpuMillicores: function.cpuMillicores) else {
-            throw RunnerError(.invalidArgument, "Requested CPU/Memory cannot be allocated", step: "submit")
+            throw CallErrors.resourceTooBig()
         }
         let queue = queue(for: function)
         queue.move(request: .none, to: .wait)
@@ -92,7 +92,7 @@ public final class Agent: Sendable {
         while token == nil {
             if isShuttingDown {
                 queue.move(request: .wait, to: .done)
-                throw RunnerError(.unavailable, "the runner is shutting down", step: "wait for container")
+                throw CallErrors.shuttingDown()
             }
             if let error = state.withLock({ $0.launchErrors.removeValue(forKey: function.slotKey) }) {
                 queue.move(request: .wait, to: .done)
@@ -103,7 +103,7 @@ public final class Agent: Sendable {
             }
             if MonotonicClock.nowNanos() >= deadline {
                 queue.move(request: .wait, to: .done)
-                throw RunnerError(.unavailable, "Timed out - server too busy", step: "wait for container")
+                throw CallErrors.serverBusy()
             }
             token = await queue.take(timeout: .milliseconds(configuration.hotPollMillis))
         }
@@ -111,13 +111,31 @@ public final class Agent: Sendable {
         queue.move(request: .wait, to: .exec)
         defer { queue.move(request: .exec, to: .done) }
         slot.beginCall()
+        let response: FunctionResponse
         do {
-            let response = try await slot.hot.call(request, timeoutMillis: function.timeoutSeconds * 1000)
+            response = try await slot.hot.call(
+                request, timeoutMillis: function.timeoutSeconds * 1000, maxBodyBytes: configuration.maxResponseBytes)
+        } catch {
+            // Any failure mid-call ends the container (its connection is unusable).
+            slot.endCall(ok: false)
+            if error.code == .timeout { throw CallErrors.callTimeout() }
+            if error.code == .responseTooBig { throw error }
+            if slot.hot.wasOOMKilled { throw CallErrors.outOfMemory(function.memoryMB) }
+            throw CallErrors.functionResponse(error)
+        }
+        switch response.status {
+        case 200:
             slot.endCall(ok: true, queue: queue)
             return response
-        } catch {
-            slot.endCall(ok: false)
-            throw error
+        case 502:
+            slot.endCall(ok: true, queue: queue)  // the function failed, the container is fine
+            throw CallErrors.functionFailed()
+        case 504:
+            slot.endCall(ok: true, queue: queue)
+            throw CallErrors.callTimeout()
+        default:
+            slot.endCall(ok: false)  // outside the contract: Fn ends such containers
+            throw CallErrors.invalidResponse()
         }
     }
 

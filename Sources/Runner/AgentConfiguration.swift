@@ -9,6 +9,8 @@ public struct AgentConfiguration: Sendable {
     public var maxWaitMillis: Int?
     /// How long a new container may take to open its socket.
     public var readyTimeoutMillis: Int = 30_000
+    /// FN_MAX_RESPONSE_SIZE: the largest response body a function may send; 0 = unlimited.
+    public var maxResponseBytes: Int = 0
     /// Where the containers' iofs directories are made (host side).
     public var iofsRoot: String
 

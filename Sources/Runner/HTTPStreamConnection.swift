@@ -51,6 +51,7 @@ public struct HTTPHeader: Sendable, Equatable {
 public final class HTTPStreamConnection: @unchecked Sendable {
     private let fd: Int32
     private var buffer: [UInt8] = []
+    private var maxBodyBytes = 0
     /// Fn's limit on a function's response headers.
     public static let maxHeaderBytes = 64 << 10
 
@@ -79,7 +80,9 @@ public final class HTTPStreamConnection: @unchecked Sendable {
 
     /// Sends one call and reads the whole response, or throws `.timeout` at `deadlineNanos`
     /// (MonotonicClock).
-    public func call(_ request: FunctionRequest, deadlineNanos: UInt64) throws(RunnerError) -> FunctionResponse {
+    /// `maxBodyBytes` (FN_MAX_RESPONSE_SIZE; 0 = unlimited) bounds the response body.
+    public func call(_ request: FunctionRequest, deadlineNanos: UInt64, maxBodyBytes: Int = 0) throws(RunnerError) -> FunctionResponse {
+        self.maxBodyBytes = maxBodyBytes
         var head = "POST /call HTTP/1.1\r\nHost: localhost\r\nFn-Call-Id: \(request.callID)\r\nFn-Deadline: \(request.deadline)\r\n"
         if let ct = request.contentType { head += "Content-Type: \(ct)\r\n" }
         for (name, value) in request.headers where !name.contains("\r") && !name.contains("\n") && !value.contains("\r") && !value.contains("\n") {
@@ -133,9 +136,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         while headerEnd == nil {
             headerEnd = Self.find(buffer, [13, 10, 13, 10])
             if headerEnd == nil {
-                if buffer.count > Self.maxHeaderBytes {
-                    throw RunnerError(.invalidArgument, "the function's response headers exceed \(Self.maxHeaderBytes) bytes", step: "read response")
-                }
+                if buffer.count > Self.maxHeaderBytes { throw CallErrors.headerTooBig() }
                 try fill(deadline)
             }
         }
@@ -158,6 +159,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         if headers.contains(where: { $0.name == "transfer-encoding" && $0.value.lowercased().contains("chunked") }) {
             body = try readChunked(deadline)
         } else if let length = headers.first(where: { $0.name == "content-length" }).flatMap({ Int($0.value) }) {
+            if maxBodyBytes > 0 && length > maxBodyBytes { throw CallErrors.responseTooBig() }
             while buffer.count < length { try fill(deadline) }
             body = Array(buffer[0..<length])
             buffer.removeFirst(length)
@@ -187,6 +189,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
             }
             body.append(contentsOf: buffer[0..<size])
             buffer.removeFirst(size + 2)
+            if maxBodyBytes > 0 && body.count > maxBodyBytes { throw CallErrors.responseTooBig() }
         }
     }
 
@@ -199,3 +202,4 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         return nil
     }
 }
+

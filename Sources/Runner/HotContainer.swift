@@ -93,7 +93,7 @@ public final class HotContainer: Sendable {
     }
 
     /// Sends one call, thawing the container first if it is frozen. Blocks a thread of its own.
-    public func call(_ request: FunctionRequest, timeoutMillis: Int) async throws(RunnerError) -> FunctionResponse {
+    public func call(_ request: FunctionRequest, timeoutMillis: Int, maxBodyBytes: Int = 0) async throws(RunnerError) -> FunctionResponse {
         try thawIfFrozen()
         guard let connection = state.withLock({ s -> HTTPStreamConnection? in
             defer { s.connection = nil }
@@ -102,7 +102,9 @@ public final class HotContainer: Sendable {
             throw RunnerError(.invalidState, "the function's connection is busy or broken", step: "call function")
         }
         let deadline = MonotonicClock.nowNanos() + UInt64(timeoutMillis) * 1_000_000
-        let response = try await BlockingThread.run { () throws(RunnerError) in try connection.call(request, deadlineNanos: deadline) }
+        let response = try await BlockingThread.run { () throws(RunnerError) in
+            try connection.call(request, deadlineNanos: deadline, maxBodyBytes: maxBodyBytes)
+        }
         state.withLock { $0.connection = connection }  // only a clean exchange makes it reusable
         return response
     }
@@ -120,6 +122,9 @@ public final class HotContainer: Sendable {
     }
 
     public var isFrozen: Bool { state.withLock { $0.frozen } }
+
+    /// Whether the kernel killed something in the container for its memory limit.
+    public var wasOOMKilled: Bool { ((try? container.memoryEvents())?.oomKills ?? 0) > 0 }
 
     /// Ends the container and removes its iofs directory.
     public func close() async {

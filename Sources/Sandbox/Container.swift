@@ -100,6 +100,9 @@ public final class Container: Sendable {
 
     public func stats() throws(RunnerError) -> CgroupStats { try driver.stats(cgroup) }
 
+    /// OOM counters of the container's cgroup (a kill for the memory limit shows here at once).
+    public func memoryEvents() throws(RunnerError) -> MemoryEvents { try driver.memoryEvents(cgroup) }
+
     /// Sends a signal to the container's init through its pidfd (never to a recycled pid).
     public func signal(_ signal: Int32) throws(RunnerError) {
         let rc = rn_pidfd_signal(pidfd, signal)

@@ -24,13 +24,14 @@ struct AgentTests {
     }
 
     /// Runs `body` with an agent serving in the background; shuts it down and waits for it.
-    func withAgent(freezeIdleMillis: Int = 50, _ body: (Agent, Sandbox) async throws -> Void) async throws {
+    func withAgent(freezeIdleMillis: Int = 50, maxResponseBytes: Int = 0, _ body: (Agent, Sandbox) async throws -> Void) async throws {
         try await withSandbox("agent") { sandbox, env in
             let store = try ImageStore(dataDirectory: env.stateDirectory + "-images")
             defer { try? FileSystem.removeTree(env.stateDirectory + "-images") }
             try store.importLayout(try ImageFixtures.helloStreamLayout(), as: "fn-test/hello-stream:1")
             var config = AgentConfiguration(iofsRoot: env.stateDirectory + "/iofs")
             config.freezeIdleMillis = freezeIdleMillis
+            config.maxResponseBytes = maxResponseBytes
             let agent = Agent(
                 configuration: config, sandbox: sandbox, store: store,
                 tracker: ResourceTracker(totalMemoryBytes: 2 << 30, totalCPUMillicores: 2000))
@@ -91,7 +92,8 @@ struct AgentTests {
                 _ = try await agent.submit(function(timeout: 1), request("!sleep 3000"))
                 Issue.record("the call must time out")
             } catch let error as RunnerError {
-                #expect(error.code == .timeout)
+                #expect(error.code == .callTimeout)
+                #expect(error.message == "Timed out")
             }
             let r2 = try await agent.submit(function(timeout: 1), request("next"))
             #expect(bodyText(r2) == "Hello next")
@@ -129,6 +131,50 @@ struct AgentTests {
         }
     }
 
+    /// Submits and returns the RunnerError it must throw.
+    func failure(_ agent: Agent, _ f: FunctionDefinition, _ body: String) async -> RunnerError? {
+        do {
+            _ = try await agent.submit(f, request(body))
+            Issue.record("\(body) must fail")
+            return nil
+        } catch let error as RunnerError {
+            return error
+        } catch {
+            return nil
+        }
+    }
+
+    @Test func functionErrorsMapToFnsErrorsAndEndTheContainerOnlyWhenItIsBroken() async throws {
+        try await withAgent(maxResponseBytes: 1000) { agent, sandbox in
+            _ = try await agent.submit(function(), request("warm"))
+            let pid = sandbox.liveContainers.first?.pid
+
+            let failed = await failure(agent, function(), "!status 502")
+            #expect(failed?.code == .functionFailed && failed?.message == "function failed")
+            let saidTimeout = await failure(agent, function(), "!status 504")
+            #expect(saidTimeout?.code == .callTimeout)
+            #expect(sandbox.liveContainers.first?.pid == pid, "a 502 or 504 from the function keeps the container")
+
+            let tooBig = await failure(agent, function(), "!big 5000")
+            #expect(tooBig?.code == .responseTooBig && tooBig?.message == "function response body too large")
+
+            let crashed = await failure(agent, function(), "!crash")
+            #expect(crashed?.code == .functionResponse && crashed?.message == "error receiving function response")
+            let r = try await agent.submit(function(), request("after"))
+            #expect(bodyText(r) == "Hello after")
+        }
+    }
+
+    @Test func aHotContainerKilledForItsMemoryLimitIsReportedOutOfMemory() async throws {
+        try await withAgent { agent, _ in
+            var small = function()
+            small.memoryMB = 16
+            let oom = await failure(agent, small, "!alloc 64")
+            #expect(oom?.code == .outOfMemory, "\(String(describing: oom))")
+            #expect(oom?.message.hasPrefix("container out of memory") == true)
+        }
+    }
+
     @Test func aRequestLargerThanTheNodeIsRefusedAtOnce() async throws {
         try await withAgent { agent, _ in
             var huge = function()
@@ -137,7 +183,7 @@ struct AgentTests {
                 _ = try await agent.submit(huge, request("x"))
                 Issue.record("the call must be refused")
             } catch let error as RunnerError {
-                #expect(error.code == .invalidArgument)
+                #expect(error.code == .resourceTooBig)
                 #expect(error.message == "Requested CPU/Memory cannot be allocated")
             }
         }

@@ -1,0 +1,51 @@
+import RunnerOS
+
+/// The error codes of a call, with Fn's messages. The API edge turns them into statuses:
+/// serverBusy 503 (+ Retry-After), callTimeout 504, resourceTooBig 400, and the function's
+/// failures 502.
+extension RunnerError.Code {
+    /// No container or resources in time, or the runner is shutting down (Fn: 503).
+    public static let serverBusy = RunnerError.Code("server_busy")
+    /// The call ran past its timeout, or the function said it timed out (Fn: 504).
+    public static let callTimeout = RunnerError.Code("call_timeout")
+    /// More memory or CPU than the node has (Fn: 400).
+    public static let resourceTooBig = RunnerError.Code("resource_too_big")
+    /// The function answered 502 (Fn: 502 "function failed").
+    public static let functionFailed = RunnerError.Code("function_failed")
+    /// The function's answer could not be read: it crashed, exited or broke the protocol (502).
+    public static let functionResponse = RunnerError.Code("function_response")
+    /// The function answered with a status other than 200, 502 or 504 (502).
+    public static let functionInvalidResponse = RunnerError.Code("function_invalid_response")
+    /// The response body passed FN_MAX_RESPONSE_SIZE (502).
+    public static let responseTooBig = RunnerError.Code("response_too_big")
+    /// The container was killed for its memory limit during the call (502).
+    public static let outOfMemory = RunnerError.Code("out_of_memory")
+}
+
+/// Fn's messages, word for word, so clients that match on them keep working.
+public enum CallErrors {
+    public static func serverBusy() -> RunnerError { RunnerError(.serverBusy, "Timed out - server too busy", step: "wait for container") }
+    public static func shuttingDown() -> RunnerError { RunnerError(.serverBusy, "Timed out - server too busy", step: "shutting down") }
+    public static func callTimeout() -> RunnerError { RunnerError(.callTimeout, "Timed out", step: "call function") }
+    public static func resourceTooBig() -> RunnerError {
+        RunnerError(.resourceTooBig, "Requested CPU/Memory cannot be allocated", step: "submit")
+    }
+    public static func functionFailed() -> RunnerError { RunnerError(.functionFailed, "function failed", step: "call function") }
+    public static func functionResponse(_ cause: RunnerError) -> RunnerError {
+        RunnerError(.functionResponse, "error receiving function response", step: cause.step ?? "call function", errno: cause.errno)
+    }
+    public static func invalidResponse() -> RunnerError {
+        RunnerError(.functionInvalidResponse, "invalid function response", step: "call function")
+    }
+    public static func responseTooBig() -> RunnerError {
+        RunnerError(.responseTooBig, "function response body too large", step: "call function")
+    }
+    public static func headerTooBig() -> RunnerError {
+        RunnerError(.responseTooBig, "function response header too large", step: "call function")
+    }
+    public static func outOfMemory(_ memoryMB: UInt64) -> RunnerError {
+        RunnerError(
+            .outOfMemory, "container out of memory, you may want to raise fn.memory for this function (now \(memoryMB)MB)",
+            step: "call function")
+    }
+}
