@@ -120,7 +120,7 @@ public final class Agent: Sendable {
             slot.endCall(ok: false)
             if error.code == .timeout { throw CallErrors.callTimeout() }
             if error.code == .responseTooBig { throw error }
-            if slot.hot.wasOOMKilled { throw CallErrors.outOfMemory(function.memoryMB) }
+            if await slot.hot.diedOfOOM(waitingUpTo: .milliseconds(250)) { throw CallErrors.outOfMemory(function.memoryMB) }
             throw CallErrors.functionResponse(error)
         }
         switch response.status {

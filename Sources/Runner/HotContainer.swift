@@ -126,6 +126,14 @@ public final class HotContainer: Sendable {
     /// Whether the kernel killed something in the container for its memory limit.
     public var wasOOMKilled: Bool { ((try? container.memoryEvents())?.oomKills ?? 0) > 0 }
 
+    /// After a broken call: did the container die of its memory limit? Waits up to `timeout`
+    /// for the process to end, since the connection can fail before the kill is visible.
+    public func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool {
+        if wasOOMKilled { return true }
+        let exit = await raceWithTimeout(timeout, { await self.container.wait() }, discard: { _ in })
+        return exit?.outOfMemory == true || wasOOMKilled
+    }
+
     /// Ends the container and removes its iofs directory.
     public func close() async {
         state.withLock { $0.connection = nil }
