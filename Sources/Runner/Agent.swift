@@ -16,6 +16,8 @@ public final class Agent: Sendable {
     let store: ImageStore
     let puller: ImagePuller?
     public let tracker: ResourceTracker
+    /// Idle containers that may be ended to make room for another function's container.
+    public let evictor = Evictor()
     let logger: Logger
 
     struct Launch: Sendable {
@@ -158,10 +160,7 @@ public final class Agent: Sendable {
     func runHot(_ launch: Launch) async {
         let f = launch.function
         let queue = launch.queue
-        guard let resources = await tracker.acquire(
-            memoryBytes: f.memoryMB << 20, cpuMillicores: f.cpuMillicores,
-            timeout: .milliseconds(configuration.maxWaitMillis ?? f.timeoutSeconds * 1000))
-        else {
+        guard let resources = await resources(for: f) else {
             queue.move(container: .wait, to: .done)
             return
         }
@@ -186,6 +185,27 @@ public final class Agent: Sendable {
         await hot.close()
     }
 
+    /// Memory and CPU for a new container: at once if free; else by evicting idle containers of
+    /// other functions, oldest first, when they cover the whole shortfall (then waiting for them
+    /// to be gone); else by waiting for tokens until the call's wait limit.
+    private func resources(for f: FunctionDefinition) async -> ResourceToken? {
+        let memory = f.memoryMB << 20
+        let waitLimit = Duration.milliseconds(configuration.maxWaitMillis ?? f.timeoutSeconds * 1000)
+        switch tracker.tryAcquire(memoryBytes: memory, cpuMillicores: f.cpuMillicores) {
+        case .success(let token):
+            return token
+        case .failure:
+            let free = tracker.utilization
+            let needMemory = memory > free.memoryAvailableBytes ? memory - free.memoryAvailableBytes : 0
+            let needCPU = f.cpuMillicores > free.cpuAvailableMillicores ? f.cpuMillicores - free.cpuAvailableMillicores : 0
+            let evicted = evictor.evict(for: f.slotKey.value, neededMemoryBytes: needMemory, neededCPUMillicores: needCPU)
+            if !evicted.isEmpty {
+                logger.info("evicted idle containers for another function", metadata: ["count": "\(evicted.count)", "fn": "\(f.fnID)"])
+            }
+            return await tracker.acquire(memoryBytes: memory, cpuMillicores: f.cpuMillicores, timeout: waitLimit)
+        }
+    }
+
     /// Offers the slot until the idle timeout, a failed call, a failed freeze or shutdown.
     private func serve(_ slot: HotSlot, queue: SlotQueue<HotSlot>, function f: FunctionDefinition) async {
         var stateName: SlotQueueStats.ContainerState = .idle
@@ -198,12 +218,21 @@ public final class Agent: Sendable {
             let freezeAt: UInt64? = configuration.freezeIdleMillis < 0 ? nil : idleSince + UInt64(configuration.freezeIdleMillis) * 1_000_000
             var frozen = false
             var taken = false
+            var evictionID = evictor.register(
+                slotKey: f.slotKey.value, memoryBytes: f.memoryMB << 20, cpuMillicores: f.cpuMillicores
+            ) { [slot] in
+                // Evicted: take our own token first, so no call can start on a container being ended.
+                if queue.acquire(token) { slot.endCall(ok: false) }
+            }
+            defer { if let evictionID { evictor.unregister(evictionID) } }
             while !taken {
                 let now = MonotonicClock.nowNanos()
                 var wake = idleDeadline
                 if !frozen, let freezeAt { wake = min(wake, freezeAt) }
                 let event = await slot.nextEvent(timeout: wake > now ? .nanoseconds(Int64(wake - now)) : .zero)
                 if event == .taken {
+                    if let id = evictionID { evictor.unregister(id) }  // a busy container is not evictable
+                    evictionID = nil
                     taken = true
                     queue.move(container: stateName, to: .busy)
                     stateName = .busy

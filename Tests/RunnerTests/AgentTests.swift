@@ -24,7 +24,10 @@ struct AgentTests {
     }
 
     /// Runs `body` with an agent serving in the background; shuts it down and waits for it.
-    func withAgent(freezeIdleMillis: Int = 50, maxResponseBytes: Int = 0, _ body: (Agent, Sandbox) async throws -> Void) async throws {
+    func withAgent(
+        freezeIdleMillis: Int = 50, maxResponseBytes: Int = 0, totalMemoryMB: UInt64 = 2048,
+        _ body: (Agent, Sandbox) async throws -> Void
+    ) async throws {
         try await withSandbox("agent") { sandbox, env in
             let store = try ImageStore(dataDirectory: env.stateDirectory + "-images")
             defer { try? FileSystem.removeTree(env.stateDirectory + "-images") }
@@ -34,7 +37,7 @@ struct AgentTests {
             config.maxResponseBytes = maxResponseBytes
             let agent = Agent(
                 configuration: config, sandbox: sandbox, store: store,
-                tracker: ResourceTracker(totalMemoryBytes: 2 << 30, totalCPUMillicores: 2000))
+                tracker: ResourceTracker(totalMemoryBytes: totalMemoryMB << 20, totalCPUMillicores: 2000))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await agent.run() }
                 do {
@@ -172,6 +175,44 @@ struct AgentTests {
             let oom = await failure(agent, small, "!alloc 64")
             #expect(oom?.code == .outOfMemory, "\(String(describing: oom))")
             #expect(oom?.message.hasPrefix("container out of memory") == true)
+        }
+    }
+
+    @Test func anIdleContainerOfAnotherFunctionIsEvictedToMakeRoom() async throws {
+        try await withAgent(totalMemoryMB: 200) { agent, sandbox in
+            var a = function()
+            a.fnID = "fa"
+            a.memoryMB = 128
+            var b = function()
+            b.fnID = "fb"
+            b.memoryMB = 128
+            _ = try await agent.submit(a, request("a"))
+            let pidA = sandbox.liveContainers.first?.pid
+            #expect(agent.tracker.utilization.memoryUsedBytes == 128 << 20)
+            let r = try await agent.submit(b, request("b"))
+            #expect(bodyText(r) == "Hello b")
+            #expect(sandbox.liveContainers.count == 1)
+            #expect(sandbox.liveContainers.first?.pid != pidA, "a's idle container made room for b's")
+        }
+    }
+
+    @Test func aBusyContainerIsNotEvictedAndTheOtherCallWaitsThenTimesOut() async throws {
+        try await withAgent(totalMemoryMB: 200) { agent, sandbox in
+            var a = function(timeout: 3)
+            a.fnID = "fa"
+            a.memoryMB = 128
+            var b = function(timeout: 1)
+            b.fnID = "fb"
+            b.memoryMB = 128
+            let slowA = a
+            let call = request("!sleep 2000")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try await agent.submit(slowA, call) }
+                try await Task.sleep(for: .milliseconds(300))
+                let busy = await failure(agent, b, "b")
+                #expect(busy?.code == .serverBusy, "\(String(describing: busy))")
+                try await group.waitForAll()
+            }
         }
     }
 
