@@ -67,14 +67,23 @@ public final class Sandbox: Sendable {
         for dir in ["proc", "dev", "sys", "tmp"] { try FileSystem.makeDirectory(paths.skeleton + "/" + dir) }
 
         // Take our lock before anything of ours exists in cgroupfs, so no other runner's
-        // recovery can ever see our cgroups without a held lock.
+        // recovery can ever see our cgroups without a held lock. The lock file appears under its
+        // name already locked (made and locked under a temporary name, then renamed), so another
+        // runner never finds it unlocked while we live; a lock-less directory is young (skipped)
+        // or left by a runner that died before this point.
         try FileSystem.makeDirectory(paths.instance(instanceID), mode: 0o700)
-        let fd = open(paths.lock(instanceID), O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        if fd < 0 { throw .system("open", errno: errno, "cannot create the instance lock \(paths.lock(instanceID))") }
+        let temporary = paths.instance(instanceID) + "/lock.tmp"
+        let fd = open(temporary, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd < 0 { throw .system("open", errno: errno, "cannot create the instance lock \(temporary)") }
         let rc = rn_try_lock(fd)
         if rc < 0 {
             close(fd)
-            throw .system("flock", errno: -rc, "cannot lock \(paths.lock(instanceID))")
+            throw .system("flock", errno: -rc, "cannot lock \(temporary)")
+        }
+        if rename(temporary, paths.lock(instanceID)) != 0 {
+            let e = errno
+            close(fd)
+            throw .system("rename", errno: e, "cannot publish the instance lock \(paths.lock(instanceID))")
         }
         self.lockFD = fd
 

@@ -38,7 +38,8 @@ struct RecoveryTests {
             #expect(containerPids.allSatisfy { kill($0, 0) == 0 }, "containers outlive their killed runner")
 
             let sandbox = try Sandbox(configuration: env.configuration)
-            #expect(sandbox.recovered.instances.count == 2)
+            let holders = (try? Shell.output("ls -la \(env.stateDirectory)/instances/*/ 2>&1")) ?? ""
+            #expect(sandbox.recovered.instances.count == 2, "\(sandbox.recovered) \(holders)")
             #expect(sandbox.recovered.containerCount == 2)
             for pid in containerPids {
                 // Reaped by init (or a subreaper) shortly after the kill.
