@@ -131,7 +131,8 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     /// A hot http-stream function (hello-stream) in a sandbox, reached through the iofs bind
-    /// mount: the round trip of one call on a kept-alive connection, and thaw + call after a freeze.
+    /// mount with the agent's own client: the round trip of one call on a kept-alive connection,
+    /// and thaw + call after a freeze.
     private func hotPath(_ sandbox: Sandbox, _ base: ContainerSpec) async throws {
         let iofs = runtime.stateDirectory + "/bench-iofs-\(getpid())"
         try FileSystem.makeDirectories(iofs)
@@ -143,21 +144,28 @@ struct BenchCommand: AsyncParsableCommand {
         chown(iofs, spec.uid, spec.gid)
         let c = try sandbox.start(spec)
         for _ in 0..<2000 where !FileSystem.exists(iofs + "/lsnr.sock") { usleep(1000) }
-        let probe = try UnixHTTPProbe(path: iofs + "/lsnr.sock")
-        for _ in 0..<50 { _ = try probe.call("warm") }
+        let connection = try HTTPStreamConnection(socketPath: iofs + "/lsnr.sock")
+        @Sendable func call(_ body: String) throws(RunnerError) -> FunctionResponse {
+            try connection.call(
+                FunctionRequest(callID: "bench", deadline: "2030-01-01T00:00:00Z", body: Array(body.utf8)),
+                deadlineNanos: MonotonicClock.nowNanos() + 5_000_000_000)
+        }
+        for _ in 0..<50 { _ = try call("warm") }
         var hot: [UInt64] = []
         var thawed: [UInt64] = []
         for _ in 0..<iterations {
             let t0 = MonotonicClock.nowNanos()
-            let r = try probe.call("World")
+            let r = try call("World")
             hot.append(MonotonicClock.nowNanos() - t0)
-            if r.status != 200 || r.body != "Hello World" { throw RunnerError(.invalidState, "hello-stream answered \(r)") }
+            if r.status != 200 || r.body != Array("Hello World".utf8) {
+                throw RunnerError(.invalidState, "hello-stream answered \(r.status) \(String(decoding: r.body, as: UTF8.self))")
+            }
         }
         for _ in 0..<iterations {
             try c.freeze()
             let t0 = MonotonicClock.nowNanos()
             try c.thaw()
-            _ = try probe.call("World")
+            _ = try call("World")
             thawed.append(MonotonicClock.nowNanos() - t0)
         }
         try await c.close()
