@@ -18,49 +18,18 @@ struct AgentFDKTests {
             timeoutSeconds: timeout)
     }
 
-    func request(_ body: String, headers: [(String, String)] = []) -> FunctionRequest {
-        FunctionRequest(callID: "01FDK", deadline: "2030-01-01T00:00:00Z", contentType: "text/plain", headers: headers, body: Array(body.utf8))
+    func request(_ body: String, headers: [(String, String)] = []) -> FunctionRequest { RunnerHarness.request(body, headers: headers) }
+    func text(_ r: FunctionResponse) -> String { RunnerHarness.text(r) }
+    func failure(_ agent: Agent, _ f: FunctionDefinition, _ body: String) async -> RunnerError? {
+        await RunnerHarness.failure(agent, f, request(body))
     }
 
+    /// An agent serving the FDK image's handlers, frozen as soon as they are idle.
     func withAgent(_ body: (Agent, Sandbox) async throws -> Void) async throws {
         let layout = try FDKImage.layout()
-        try await withSandbox("agentfdk") { sandbox, env in
-            let store = try ImageStore(dataDirectory: env.stateDirectory + "-images")
-            defer { try? FileSystem.removeTree(env.stateDirectory + "-images") }
-            for tag in ["pyfdk", "pyfdk-teapot", "pyfdk-boom", "pyfdk-timeout", "pyfdk-slow"] {
-                try store.importLayout(layout, as: "fn-test/pyfdk:\(tag)")
-            }
-            var config = AgentConfiguration(iofsRoot: env.stateDirectory + "/iofs")
-            config.freezeIdleMillis = 0
-            let agent = Agent(
-                configuration: config, sandbox: sandbox, store: store,
-                tracker: ResourceTracker(totalMemoryBytes: 2 << 30, totalCPUMillicores: 2000))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await agent.run() }
-                do {
-                    try await body(agent, sandbox)
-                } catch {
-                    agent.shutdown()
-                    throw error
-                }
-                agent.shutdown()
-                try await group.waitForAll()
-            }
-            #expect(sandbox.liveContainers.isEmpty)
-        }
-    }
-
-    func text(_ r: FunctionResponse) -> String { String(decoding: r.body, as: UTF8.self) }
-
-    func failure(_ agent: Agent, _ f: FunctionDefinition, _ body: String) async -> RunnerError? {
-        do {
-            _ = try await agent.submit(f, request(body))
-            return nil
-        } catch let e as RunnerError {
-            return e
-        } catch {
-            return nil
-        }
+        let tags = ["pyfdk", "pyfdk-teapot", "pyfdk-boom", "pyfdk-timeout", "pyfdk-slow"]
+        try await RunnerHarness.withAgent(
+            "agentfdk", images: tags.map { (layout, "fn-test/pyfdk:\($0)") }, configure: { $0.freezeIdleMillis = 0 }, body)
     }
 
     @Test func fiftyCallsOnOneHotFDKContainerFrozenBetweenCalls() async throws {

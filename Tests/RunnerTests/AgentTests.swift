@@ -19,42 +19,21 @@ struct AgentTests {
             timeoutSeconds: timeout, idleTimeoutSeconds: idleTimeout, fnConfig: config)
     }
 
-    func request(_ body: String) -> FunctionRequest {
-        FunctionRequest(callID: "01CALL", deadline: "2030-01-01T00:00:00Z", body: Array(body.utf8))
-    }
+    func request(_ body: String) -> FunctionRequest { RunnerHarness.request(body) }
+    func bodyText(_ r: FunctionResponse) -> String { RunnerHarness.text(r) }
 
-    /// Runs `body` with an agent serving in the background; shuts it down and waits for it.
+    /// An agent serving hello-stream for the length of `body`.
     func withAgent(
         freezeIdleMillis: Int = 50, maxResponseBytes: Int = 0, totalMemoryMB: UInt64 = 2048,
         _ body: (Agent, Sandbox) async throws -> Void
     ) async throws {
-        try await withSandbox("agent") { sandbox, env in
-            let store = try ImageStore(dataDirectory: env.stateDirectory + "-images")
-            defer { try? FileSystem.removeTree(env.stateDirectory + "-images") }
-            try store.importLayout(try ImageFixtures.helloStreamLayout(), as: "fn-test/hello-stream:1")
-            var config = AgentConfiguration(iofsRoot: env.stateDirectory + "/iofs")
-            config.freezeIdleMillis = freezeIdleMillis
-            config.maxResponseBytes = maxResponseBytes
-            let agent = Agent(
-                configuration: config, sandbox: sandbox, store: store,
-                tracker: ResourceTracker(totalMemoryBytes: totalMemoryMB << 20, totalCPUMillicores: 2000))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await agent.run() }
-                do {
-                    try await body(agent, sandbox)
-                } catch {
-                    agent.shutdown()
-                    throw error
-                }
-                agent.shutdown()
-                try await group.waitForAll()
-            }
-            #expect(sandbox.liveContainers.isEmpty, "shutdown ended every container")
-            #expect(agent.tracker.utilization.memoryUsedBytes == 0, "every token was released")
-        }
+        try await RunnerHarness.withAgent(
+            "agent", images: [(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1")], totalMemoryMB: totalMemoryMB,
+            configure: {
+                $0.freezeIdleMillis = freezeIdleMillis
+                $0.maxResponseBytes = maxResponseBytes
+            }, body)
     }
-
-    func bodyText(_ r: FunctionResponse) -> String { String(decoding: r.body, as: UTF8.self) }
 
     @Test func theSecondCallReusesTheHotContainer() async throws {
         try await withAgent { agent, sandbox in
@@ -136,15 +115,9 @@ struct AgentTests {
 
     /// Submits and returns the RunnerError it must throw.
     func failure(_ agent: Agent, _ f: FunctionDefinition, _ body: String) async -> RunnerError? {
-        do {
-            _ = try await agent.submit(f, request(body))
-            Issue.record("\(body) must fail")
-            return nil
-        } catch let error as RunnerError {
-            return error
-        } catch {
-            return nil
-        }
+        let error = await RunnerHarness.failure(agent, f, request(body))
+        if error == nil { Issue.record("\(body) must fail") }
+        return error
     }
 
     @Test func functionErrorsMapToFnsErrorsAndEndTheContainerOnlyWhenItIsBroken() async throws {

@@ -16,19 +16,22 @@ struct HotContainerTests {
         FunctionDefinition(appID: "app1", appName: "myapp", fnID: "fn1", fnName: "myfn", image: image, fnConfig: ["GREETING": "hi"])
     }
 
-    func request(_ body: String) -> FunctionRequest {
-        FunctionRequest(callID: "01CALL", deadline: "2030-01-01T00:00:00Z", body: Array(body.utf8))
+    func request(_ body: String) -> FunctionRequest { RunnerHarness.request(body) }
+
+    /// Launches `image` (imported from `layout`) as a hot container named `name`.
+    func withHotContainer(
+        _ layout: String, _ image: String, name: String, _ body: (HotContainer, Sandbox) async throws -> Void
+    ) async throws {
+        try await RunnerHarness.withImageStore("hot", images: [(layout, image)]) { sandbox, store, env in
+            let hot = try await HotContainer.launch(
+                function(image), image: try store.image(image), store: store, sandbox: sandbox, iofsRoot: env.stateDirectory + "/iofs",
+                name: name)
+            try await body(hot, sandbox)
+        }
     }
 
     @Test func aHotContainerServesManyCallsFrozenBetweenThem() async throws {
-        let layout = try ImageFixtures.helloStreamLayout()
-        try await withSandbox("hot") { sandbox, env in
-            let store = try ImageStore(dataDirectory: env.stateDirectory + "-images")
-            defer { try? FileSystem.removeTree(env.stateDirectory + "-images") }
-            let image = try store.importLayout(layout, as: "fn-test/hello-stream:1")
-            let hot = try await HotContainer.launch(
-                function("fn-test/hello-stream:1"), image: image, store: store, sandbox: sandbox, iofsRoot: env.stateDirectory + "/iofs",
-                name: "hot1")
+        try await withHotContainer(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1", name: "hot1") { hot, _ in
             for i in 0..<20 {
                 let r = try await hot.call(request("call\(i)"), timeoutMillis: 5000)
                 #expect(String(decoding: r.body, as: UTF8.self) == "Hello call\(i)")
@@ -43,14 +46,7 @@ struct HotContainerTests {
     }
 
     @Test func theRealPythonFDKServesFiftyCallsOnOneHotContainerFrozenBetweenCalls() async throws {
-        let layout = try FDKImage.layout()
-        try await withSandbox("fdkhot") { sandbox, env in
-            let store = try ImageStore(dataDirectory: env.stateDirectory + "-images")
-            defer { try? FileSystem.removeTree(env.stateDirectory + "-images") }
-            let image = try store.importLayout(layout, as: "fn-test/pyfdk:pyfdk")
-            let hot = try await HotContainer.launch(
-                function("fn-test/pyfdk:pyfdk"), image: image, store: store, sandbox: sandbox, iofsRoot: env.stateDirectory + "/iofs",
-                name: "py1")
+        try await withHotContainer(try FDKImage.layout(), "fn-test/pyfdk:pyfdk", name: "py1") { hot, _ in
             let pid = hot.container.pid
             for i in 0..<50 {
                 let r = try await hot.call(request("caller \(i)"), timeoutMillis: 10_000)
@@ -65,14 +61,7 @@ struct HotContainerTests {
     }
 
     @Test func aTimedOutCallLeavesTheContainerUnusable() async throws {
-        let layout = try ImageFixtures.helloStreamLayout()
-        try await withSandbox("hot") { sandbox, env in
-            let store = try ImageStore(dataDirectory: env.stateDirectory + "-images")
-            defer { try? FileSystem.removeTree(env.stateDirectory + "-images") }
-            let image = try store.importLayout(layout, as: "fn-test/hello-stream:1")
-            let hot = try await HotContainer.launch(
-                function("fn-test/hello-stream:1"), image: image, store: store, sandbox: sandbox, iofsRoot: env.stateDirectory + "/iofs",
-                name: "hot2")
+        try await withHotContainer(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1", name: "hot2") { hot, _ in
             let timeout = await #expect(throws: RunnerError.self) { _ = try await hot.call(request("!sleep 3000"), timeoutMillis: 100) }
             #expect(timeout?.code == .timeout)
             let after = await #expect(throws: RunnerError.self) { _ = try await hot.call(request("again"), timeoutMillis: 1000) }
@@ -83,10 +72,8 @@ struct HotContainerTests {
 
     @Test func aFunctionThatExitsBeforeListeningIsAClearErrorAndLeavesNothing() async throws {
         let layout = try ImageFixtures.helloStreamLayout()
-        try await withSandbox("hot") { sandbox, env in
-            let store = try ImageStore(dataDirectory: env.stateDirectory + "-images")
-            defer { try? FileSystem.removeTree(env.stateDirectory + "-images") }
-            let image = try store.importLayout(layout, as: "fn-test/hello-stream:false")
+        try await RunnerHarness.withImageStore("hot", images: [(layout, "fn-test/hello-stream:false")]) { sandbox, store, env in
+            let image = try store.image("fn-test/hello-stream:false")
             let iofsRoot = env.stateDirectory + "/iofs"
             let error = await #expect(throws: RunnerError.self) {
                 _ = try await HotContainer.launch(

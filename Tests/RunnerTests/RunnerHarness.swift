@@ -1,0 +1,69 @@
+import OCIImage
+import Runner
+import RunnerOS
+import Sandbox
+import TestSupport
+import Testing
+
+/// Shared set-up of the Runner tests: a sandbox with an image store holding some images, and an
+/// agent serving from it for the length of a test.
+enum RunnerHarness {
+    static func request(_ body: String, headers: [(String, String)] = []) -> FunctionRequest {
+        FunctionRequest(callID: "01CALL", deadline: "2030-01-01T00:00:00Z", contentType: "text/plain", headers: headers, body: Array(body.utf8))
+    }
+
+    static func text(_ r: FunctionResponse) -> String { String(decoding: r.body, as: UTF8.self) }
+
+    /// A sandbox and an image store into which every (layout, name) was imported.
+    static func withImageStore(
+        _ label: String, images: [(layout: String, name: String)],
+        _ body: (Sandbox, ImageStore, TestEnvironment) async throws -> Void
+    ) async throws {
+        try await withSandbox(label) { sandbox, env in
+            let store = try ImageStore(dataDirectory: env.stateDirectory + "-images")
+            defer { try? FileSystem.removeTree(env.stateDirectory + "-images") }
+            for image in images { try store.importLayout(image.layout, as: image.name) }
+            try await body(sandbox, store, env)
+        }
+    }
+
+    /// Runs `body` with an agent serving in the background; then shuts it down, waits for it, and
+    /// checks that it ended every container and released every token.
+    static func withAgent(
+        _ label: String, images: [(layout: String, name: String)], totalMemoryMB: UInt64 = 2048,
+        configure: (inout AgentConfiguration) -> Void = { _ in }, _ body: (Agent, Sandbox) async throws -> Void
+    ) async throws {
+        try await withImageStore(label, images: images) { sandbox, store, env in
+            var config = AgentConfiguration(iofsRoot: env.stateDirectory + "/iofs")
+            configure(&config)
+            let agent = Agent(
+                configuration: config, sandbox: sandbox, store: store,
+                tracker: ResourceTracker(totalMemoryBytes: totalMemoryMB << 20, totalCPUMillicores: 2000))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await agent.run() }
+                do {
+                    try await body(agent, sandbox)
+                } catch {
+                    agent.shutdown()
+                    throw error
+                }
+                agent.shutdown()
+                try await group.waitForAll()
+            }
+            #expect(sandbox.liveContainers.isEmpty, "shutdown ended every container")
+            #expect(agent.tracker.utilization.memoryUsedBytes == 0, "every token was released")
+        }
+    }
+
+    /// Submits and returns the RunnerError it threw (nil if it succeeded).
+    static func failure(_ agent: Agent, _ f: FunctionDefinition, _ r: FunctionRequest) async -> RunnerError? {
+        do {
+            _ = try await agent.submit(f, r)
+            return nil
+        } catch let e as RunnerError {
+            return e
+        } catch {
+            return nil
+        }
+    }
+}
