@@ -27,7 +27,7 @@ public final class Agent: Sendable {
 
     private struct State {
         var queues: [SlotKey: SlotQueue<HotSlot>] = [:]
-        var launchErrors: [SlotKey: RunnerError] = [:]
+        var launchErrors: [String: RunnerError] = [:]  // by slot key
         var shuttingDown = false
         var nextContainer = 1
     }
@@ -96,7 +96,7 @@ public final class Agent: Sendable {
                 queue.move(request: .wait, to: .done)
                 throw CallErrors.shuttingDown()
             }
-            if let error = state.withLock({ $0.launchErrors.removeValue(forKey: function.slotKey) }) {
+            if let error = state.withLock({ $0.launchErrors.removeValue(forKey: queue.key) }) {
                 queue.move(request: .wait, to: .done)
                 throw error
             }
@@ -160,7 +160,7 @@ public final class Agent: Sendable {
     func runHot(_ launch: Launch) async {
         let f = launch.function
         let queue = launch.queue
-        guard let resources = await resources(for: f) else {
+        guard let resources = await resources(for: f, key: queue.key) else {
             queue.move(container: .wait, to: .done)
             return
         }
@@ -175,7 +175,7 @@ public final class Agent: Sendable {
                 readyTimeoutMillis: configuration.readyTimeoutMillis)
         } catch {
             logger.warning("a hot container did not start", metadata: ["fn": "\(f.fnID)", "error": "\(error)"])
-            state.withLock { $0.launchErrors[f.slotKey] = error }  // goes to a caller waiting for it
+            state.withLock { $0.launchErrors[queue.key] = error }  // goes to a caller waiting for it
             queue.move(container: .start, to: .done)
             return
         }
@@ -188,7 +188,7 @@ public final class Agent: Sendable {
     /// Memory and CPU for a new container: at once if free; else by evicting idle containers of
     /// other functions, oldest first, when they cover the whole shortfall (then waiting for them
     /// to be gone); else by waiting for tokens until the call's wait limit.
-    private func resources(for f: FunctionDefinition) async -> ResourceToken? {
+    private func resources(for f: FunctionDefinition, key: String) async -> ResourceToken? {
         let memory = f.memoryMB << 20
         let waitLimit = Duration.milliseconds(configuration.maxWaitMillis ?? f.timeoutSeconds * 1000)
         switch tracker.tryAcquire(memoryBytes: memory, cpuMillicores: f.cpuMillicores) {
@@ -198,7 +198,7 @@ public final class Agent: Sendable {
             let free = tracker.utilization
             let needMemory = memory > free.memoryAvailableBytes ? memory - free.memoryAvailableBytes : 0
             let needCPU = f.cpuMillicores > free.cpuAvailableMillicores ? f.cpuMillicores - free.cpuAvailableMillicores : 0
-            let evicted = evictor.evict(for: f.slotKey.value, neededMemoryBytes: needMemory, neededCPUMillicores: needCPU)
+            let evicted = evictor.evict(for: key, neededMemoryBytes: needMemory, neededCPUMillicores: needCPU)
             if !evicted.isEmpty {
                 logger.info("evicted idle containers for another function", metadata: ["count": "\(evicted.count)", "fn": "\(f.fnID)"])
             }
@@ -219,7 +219,7 @@ public final class Agent: Sendable {
             var frozen = false
             var taken = false
             var evictionID = evictor.register(
-                slotKey: f.slotKey.value, memoryBytes: f.memoryMB << 20, cpuMillicores: f.cpuMillicores
+                slotKey: queue.key, memoryBytes: f.memoryMB << 20, cpuMillicores: f.cpuMillicores
             ) { [slot] in
                 // Evicted: take our own token first, so no call can start on a container being ended.
                 if queue.acquire(token) { slot.endCall(ok: false) }
