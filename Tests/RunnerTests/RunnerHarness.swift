@@ -14,7 +14,8 @@ enum RunnerHarness {
 
     static func text(_ r: FunctionResponse) -> String { String(decoding: r.body, as: UTF8.self) }
 
-    /// A sandbox and an image store into which every (layout, name) was imported.
+    /// A sandbox and an image store into which every (layout, name) was imported and unpacked
+    /// (as a pull does), so a first call never waits for a large unpack.
     static func withImageStore(
         _ label: String, images: [(layout: String, name: String)],
         _ body: (Sandbox, ImageStore, TestEnvironment) async throws -> Void
@@ -22,7 +23,7 @@ enum RunnerHarness {
         try await withSandbox(label) { sandbox, env in
             let store = try ImageStore(dataDirectory: env.stateDirectory + "-images")
             defer { try? FileSystem.removeTree(env.stateDirectory + "-images") }
-            for image in images { try store.importLayout(image.layout, as: image.name) }
+            for image in images { _ = try store.rootfsLayers(try store.importLayout(image.layout, as: image.name)) }
             try await body(sandbox, store, env)
         }
     }
