@@ -94,3 +94,7 @@ int rn_try_lock(int fd) {
 int rn_detach_mount(const char *path) {
     return umount2(path, MNT_DETACH) < 0 ? -errno : 0;
 }
+
+int rn_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0;
+}

@@ -1,49 +1,56 @@
 import Logging
-import OCIImage
 import RunnerOS
-import Sandbox
 import Synchronization
 
-/// Fn's agent on the native runtime (hot http-stream functions): calls wait on a slot queue per
-/// slot key, hot containers are launched when the waiting calls outnumber idle and starting
-/// containers, reused newest-first, frozen when idle, and ended after their idle timeout.
+/// Fn's agent on a container driver: calls of hot formats wait on a slot queue per slot key,
+/// hot containers are launched when the waiting calls outnumber idle and starting containers,
+/// reused newest-first, frozen when idle, and ended after their idle timeout; calls of the cold
+/// `default` format get a container each.
 ///
-/// `run()` is the service that hosts every container's lifecycle; `submit` may be called from any
-/// task while it runs; `shutdown()` stops taking calls and ends every container.
+/// `run()` is the service that hosts every container's lifecycle; `makeCall`/`submit` may be
+/// called from any task while it runs; `shutdown()` stops taking calls, lets running ones finish
+/// (bounded), and ends every container.
 public final class Agent: Sendable {
     public let configuration: AgentConfiguration
-    let sandbox: Sandbox
-    let store: ImageStore
-    let puller: ImagePuller?
+    let driver: any ContainerDriver
     public let tracker: ResourceTracker
     /// Idle containers that may be ended to make room for another function's container.
     public let evictor = Evictor()
+    let clock: any AgentClock
     let logger: Logger
 
     struct Launch: Sendable {
         let function: FunctionDefinition
         let queue: SlotQueue<HotSlot>
+        /// The call whose wait asked for this container: a launch error goes to it alone.
+        let callerID: String
     }
 
-    private struct State {
+    struct State {
         var queues: [SlotKey: SlotQueue<HotSlot>] = [:]
-        var launchErrors: [String: RunnerError] = [:]  // by slot key
+        /// When the launcher sweep first saw a queue idle, and its activity count then.
+        var idleSince: [SlotKey: (nanos: UInt64, activity: UInt64)] = [:]
+        var launchErrors: [String: RunnerError] = [:]  // by caller (call id)
+        var listeners: [any CallListener] = []
+        var live: [String: HotSlot] = [:]  // by container name
         var shuttingDown = false
+        var running = 0
         var nextContainer = 1
     }
-    private let state = Mutex(State())
+    let state = Mutex(State())
+    let shutdownBegan = AsyncEvent()
+    let drained = AsyncEvent()
     private let launches: AsyncStream<Launch>
-    private let launchSink: AsyncStream<Launch>.Continuation
+    let launchSink: AsyncStream<Launch>.Continuation
 
     public init(
-        configuration: AgentConfiguration, sandbox: Sandbox, store: ImageStore, puller: ImagePuller? = nil,
-        tracker: ResourceTracker, logger: Logger = Logger(label: "fnrunner.agent")
+        configuration: AgentConfiguration, driver: any ContainerDriver, tracker: ResourceTracker,
+        clock: any AgentClock = SystemClock(), logger: Logger = Logger(label: "fnrunner.agent")
     ) {
         self.configuration = configuration
-        self.sandbox = sandbox
-        self.store = store
-        self.puller = puller
+        self.driver = driver
         self.tracker = tracker
+        self.clock = clock
         self.logger = logger
         (launches, launchSink) = AsyncStream.makeStream(of: Launch.self)
     }
@@ -51,217 +58,231 @@ public final class Agent: Sendable {
     /// Hosts the containers until `shutdown()`; returns when every container has ended.
     public func run() async {
         await withDiscardingTaskGroup { group in
+            group.addTask { await self.sweepIdleQueues() }
             for await launch in launches {
                 group.addTask { await self.runHot(launch) }
             }
         }
     }
 
-    /// Stops taking calls; idle containers end at once, busy ones after their call.
-    public func shutdown() {
+    /// Adds a listener that sees every call from now on.
+    public func addListener(_ listener: any CallListener) {
+        state.withLock { $0.listeners.append(listener) }
+    }
+
+    public var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
+
+    /// Stops taking calls (waiting ones get 503), waits up to `shutdownGraceMillis` for running
+    /// calls, then ends every container; `run()` returns once they are gone.
+    public func shutdown() async {
         let queues = state.withLock { s -> [SlotQueue<HotSlot>] in
             s.shuttingDown = true
             return Array(s.queues.values)
         }
+        shutdownBegan.fire()
         launchSink.finish()
-        for q in queues { while let token = q.takeNewest() { token.slot.endCall(ok: false) } }
+        for q in queues {
+            q.wakeWaiters()
+            while let token = q.takeNewest() { token.slot.endCall(ok: false) }  // idle containers end now
+        }
+        if state.withLock({ $0.running == 0 }) { drained.fire() }
+        if let grace = AgentConfiguration.duration(configuration.shutdownGraceMillis) {
+            _ = await raceWithTimeout(grace, clock: clock, { await self.drained.wait() }, discard: { _ in })
+        } else {
+            _ = await drained.wait()
+        }
+        // Calls still running after the grace period end with their containers.
+        let busy = state.withLock { $0.live.values.filter(\.isBusy).map(\.hot) }
+        if !busy.isEmpty {
+            logger.warning("ending containers whose calls outlived the shutdown grace period", metadata: ["count": "\(busy.count)"])
+        }
+        await withDiscardingTaskGroup { group in
+            for handle in busy { group.addTask { await handle.close() } }
+        }
     }
 
-    var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
-
-    public func queue(for function: FunctionDefinition) -> SlotQueue<HotSlot> {
+    /// The slot queue of `function`, counting one more waiting call in it, in one step with the
+    /// lookup, so the launcher sweep never drops a queue a call is about to wait on.
+    func enterQueue(for function: FunctionDefinition) throws(RunnerError) -> SlotQueue<HotSlot> {
         let key = function.slotKey
-        return state.withLock { s in
-            if let q = s.queues[key] { return q }
-            let q = SlotQueue<HotSlot>(key: key.value)
-            s.queues[key] = q
+        return try state.withLock { s throws(RunnerError) -> SlotQueue<HotSlot> in
+            if s.shuttingDown { throw CallErrors.shuttingDown() }
+            let q: SlotQueue<HotSlot>
+            if let existing = s.queues[key] {
+                q = existing
+            } else {
+                q = SlotQueue<HotSlot>(key: key.value)
+                s.queues[key] = q
+            }
+            q.move(request: .none, to: .wait)
             return q
         }
     }
 
-    /// Runs one call on a hot container of `function`.
-    public func submit(_ function: FunctionDefinition, _ request: FunctionRequest) async throws(RunnerError) -> FunctionResponse {
-        if isShuttingDown { throw CallErrors.shuttingDown() }
-        let memory = function.memoryMB << 20
-        guard tracker.isPossible(memoryBytes: memory, cpuMillicores: function.cpuMillicores) else {
-            throw CallErrors.resourceTooBig()
-        }
-        let queue = queue(for: function)
-        queue.move(request: .none, to: .wait)
-        let waitLimit = UInt64(configuration.maxWaitMillis ?? function.timeoutSeconds * 1000) * 1_000_000
-        let deadline = MonotonicClock.nowNanos() + waitLimit
-        var token = queue.takeNewest()
-        while token == nil {
-            if isShuttingDown {
-                queue.move(request: .wait, to: .done)
-                throw CallErrors.shuttingDown()
-            }
-            if let error = state.withLock({ $0.launchErrors.removeValue(forKey: queue.key) }) {
-                queue.move(request: .wait, to: .done)
-                throw error
-            }
-            if queue.claimLaunchIfNeeded() {
-                launchSink.yield(Launch(function: function, queue: queue))
-            }
-            if MonotonicClock.nowNanos() >= deadline {
-                queue.move(request: .wait, to: .done)
-                throw CallErrors.serverBusy()
-            }
-            token = await queue.take(timeout: .milliseconds(configuration.hotPollMillis))
-        }
-        let slot = token!.slot
-        queue.move(request: .wait, to: .exec)
-        defer { queue.move(request: .exec, to: .done) }
-        slot.beginCall()
-        let response: FunctionResponse
-        do {
-            response = try await slot.hot.call(
-                request, timeoutMillis: function.timeoutSeconds * 1000, maxBodyBytes: configuration.maxResponseBytes)
-        } catch {
-            // Any failure mid-call ends the container (its connection is unusable).
-            slot.endCall(ok: false)
-            if error.code == .timeout { throw CallErrors.callTimeout() }
-            if error.code == .responseTooBig { throw error }
-            if await slot.hot.diedOfOOM(waitingUpTo: .milliseconds(250)) { throw CallErrors.outOfMemory(function.memoryMB) }
-            throw CallErrors.functionResponse(error)
-        }
-        switch response.status {
-        case 200:
-            slot.endCall(ok: true, queue: queue)
-            return response
-        case 502:
-            slot.endCall(ok: true, queue: queue)  // the function failed, the container is fine
-            throw CallErrors.functionFailed()
-        case 504:
-            slot.endCall(ok: true, queue: queue)
-            throw CallErrors.callTimeout()
-        default:
-            slot.endCall(ok: false)  // outside the contract: Fn ends such containers
-            throw CallErrors.invalidResponse()
-        }
+    /// The queue for `function`'s slot key, if one exists now (for statistics).
+    public func existingQueue(for function: FunctionDefinition) -> SlotQueue<HotSlot>? {
+        state.withLock { $0.queues[function.slotKey] }
     }
 
-    private func resolveImage(_ name: String) async throws(RunnerError) -> ImageRecord {
-        do {
-            return try store.image(name)
-        } catch where error.code == .notFound && puller != nil {
-            return try await puller!.pull(name)
-        }
-    }
-
-    private func nextName() -> String {
+    /// The agent's state in words, for diagnostics: queues with their counts, running calls,
+    /// live containers, pending launch errors.
+    public var stateDescription: String {
         state.withLock { s in
-            defer { s.nextContainer += 1 }
-            return "hot\(s.nextContainer)"
-        }
-    }
-
-    /// One hot container's whole life: resources, start, idle/busy cycles, freeze, end.
-    func runHot(_ launch: Launch) async {
-        let f = launch.function
-        let queue = launch.queue
-        guard let resources = await resources(for: f, key: queue.key) else {
-            queue.move(container: .wait, to: .done)
-            return
-        }
-        defer { resources.release() }
-        queue.move(container: .wait, to: .start)
-        let hot: HotContainer
-        do {
-            // The image is resolved (and pulled if missing) per container, not per call.
-            let image = try await resolveImage(f.image)
-            hot = try await HotContainer.launch(
-                f, image: image, store: store, sandbox: sandbox, iofsRoot: configuration.iofsRoot, name: nextName(),
-                readyTimeoutMillis: configuration.readyTimeoutMillis)
-        } catch {
-            logger.warning("a hot container did not start", metadata: ["fn": "\(f.fnID)", "error": "\(error)"])
-            state.withLock { $0.launchErrors[queue.key] = error }  // goes to a caller waiting for it
-            queue.move(container: .start, to: .done)
-            return
-        }
-        queue.move(container: .start, to: .idle)
-        let slot = HotSlot(hot: hot)
-        await serve(slot, queue: queue, function: f)
-        await hot.close()
-    }
-
-    /// Memory and CPU for a new container: at once if free; else by evicting idle containers of
-    /// other functions, oldest first, when they cover the whole shortfall (then waiting for them
-    /// to be gone); else by waiting for tokens until the call's wait limit.
-    private func resources(for f: FunctionDefinition, key: String) async -> ResourceToken? {
-        let memory = f.memoryMB << 20
-        let waitLimit = Duration.milliseconds(configuration.maxWaitMillis ?? f.timeoutSeconds * 1000)
-        switch tracker.tryAcquire(memoryBytes: memory, cpuMillicores: f.cpuMillicores) {
-        case .success(let token):
-            return token
-        case .failure:
-            let free = tracker.utilization
-            let needMemory = memory > free.memoryAvailableBytes ? memory - free.memoryAvailableBytes : 0
-            let needCPU = f.cpuMillicores > free.cpuAvailableMillicores ? f.cpuMillicores - free.cpuAvailableMillicores : 0
-            let evicted = evictor.evict(for: key, neededMemoryBytes: needMemory, neededCPUMillicores: needCPU)
-            if !evicted.isEmpty {
-                logger.info("evicted idle containers for another function", metadata: ["count": "\(evicted.count)", "fn": "\(f.fnID)"])
+            var lines = ["running=\(s.running) live=\(s.live.count) launchErrors=\(s.launchErrors.count) shuttingDown=\(s.shuttingDown)"]
+            for q in s.queues.values {
+                let st = q.stats
+                lines.append(
+                    "queue wait=\(st.count(SlotQueueStats.RequestState.wait)) exec=\(st.count(SlotQueueStats.RequestState.exec)) "
+                        + SlotQueueStats.ContainerState.allCases.map { "\($0)=\(st.count($0))" }.joined(separator: " "))
             }
-            return await tracker.acquire(memoryBytes: memory, cpuMillicores: f.cpuMillicores, timeout: waitLimit)
+            return lines.joined(separator: "\n")
         }
     }
 
-    /// Offers the slot until the idle timeout, a failed call, a failed freeze or shutdown.
-    private func serve(_ slot: HotSlot, queue: SlotQueue<HotSlot>, function f: FunctionDefinition) async {
-        var stateName: SlotQueueStats.ContainerState = .idle
-        defer { queue.move(container: stateName, to: .done) }
-        slot.offer(to: queue)
-        while !isShuttingDown {
-            guard let token = slot.token else { return }
-            let idleSince = MonotonicClock.nowNanos()
-            let idleDeadline = idleSince + UInt64(f.idleTimeoutSeconds) * 1_000_000_000
-            let freezeAt: UInt64? = configuration.freezeIdleMillis < 0 ? nil : idleSince + UInt64(configuration.freezeIdleMillis) * 1_000_000
-            var frozen = false
-            var taken = false
-            var evictionID = evictor.register(
-                slotKey: queue.key, memoryBytes: f.memoryMB << 20, cpuMillicores: f.cpuMillicores
-            ) { [slot] in
-                // Evicted: take our own token first, so no call can start on a container being ended.
-                if queue.acquire(token) { slot.endCall(ok: false) }
-            }
-            defer { if let evictionID { evictor.unregister(evictionID) } }
-            while !taken {
-                let now = MonotonicClock.nowNanos()
-                var wake = idleDeadline
-                if !frozen, let freezeAt { wake = min(wake, freezeAt) }
-                let event = await slot.nextEvent(timeout: wake > now ? .nanoseconds(Int64(wake - now)) : .zero)
-                if event == .taken {
-                    if let id = evictionID { evictor.unregister(id) }  // a busy container is not evictable
-                    evictionID = nil
-                    taken = true
-                    queue.move(container: stateName, to: .busy)
-                    stateName = .busy
-                    break
-                }
-                if event == .finished(ok: false) { return }  // shutdown asked us to end
-                let later = MonotonicClock.nowNanos()
-                if !frozen, let freezeAt, later >= freezeAt {
-                    do {
-                        if try slot.freezeIfIdle() {
-                            frozen = true
-                            queue.move(container: .idle, to: .paused)
-                            stateName = .paused
-                        }
-                    } catch {
-                        logger.warning("freezing an idle container failed; ending it", metadata: ["error": "\(error)"])
-                        if queue.acquire(token) { return }
+    /// How many slot queues exist.
+    public var queueCount: Int { state.withLock { $0.queues.count } }
+
+    /// Drops slot queues that had no calls and no containers for max(FN_HOT_LAUNCHER_TIMEOUT_MSECS,
+    /// 2 × idle timeout); checks four times per launcher timeout, until shutdown.
+    func sweepIdleQueues() async {
+        guard let timeout = AgentConfiguration.duration(configuration.hotLauncherTimeoutMillis) else { return }
+        let interval = max(timeout / 4, .milliseconds(1))
+        while !shutdownBegan.hasFired {
+            _ = await raceWithTimeout(interval, clock: clock, { await self.shutdownBegan.wait() }, discard: { _ in })
+            let now = clock.nowNanos
+            state.withLock { s in
+                for (key, q) in s.queues {
+                    let (idle, activity) = q.idleness
+                    guard idle else {
+                        s.idleSince[key] = nil
+                        continue
+                    }
+                    guard let seen = s.idleSince[key], seen.activity == activity else {
+                        s.idleSince[key] = (now, activity)
+                        continue
+                    }
+                    let limit = max(timeout.nanoseconds, 2 * UInt64(max(0, key.idleTimeoutSeconds)) * 1_000_000_000)
+                    if now &- seen.nanos >= limit {
+                        s.queues[key] = nil
+                        s.idleSince[key] = nil
                     }
                 }
-                if later >= idleDeadline || isShuttingDown {
-                    if queue.acquire(token) { return }  // we won the race: the container ends
-                    // A call took it at the same moment: serve it.
-                }
             }
-            let finished = await slot.nextEvent(timeout: nil)
-            guard finished == .finished(ok: true) else { return }  // a failed call ends the container
-            // The caller has offered the slot again already (endCall).
-            queue.move(container: .busy, to: .idle)
-            stateName = .idle
         }
     }
+
+    // MARK: - calls
+
+    /// Fn's GetCall: a call of `function` for `request`, with an id (the request's, or a new
+    /// one). Refuses, before anything waits, what this node can never run.
+    public func makeCall(_ function: FunctionDefinition, _ request: FunctionRequest, type: String = "sync") throws(RunnerError) -> Call {
+        guard FunctionFormat(rawValue: function.format) != nil else { throw CallErrors.unknownFormat(function.format) }
+        guard tracker.isPossible(memoryBytes: function.memoryMB << 20, cpuMillicores: function.cpuMillicores) else {
+            throw CallErrors.resourceTooBig()
+        }
+        let id = request.callID.isEmpty ? CallID.make() : request.callID
+        return Call(id: id, function: function, request: request, type: type, logLimit: configuration.maxLogBytes)
+    }
+
+    /// Makes and runs a call in one step.
+    public func submit(_ function: FunctionDefinition, _ request: FunctionRequest) async throws(RunnerError) -> FunctionResponse {
+        try await submit(try makeCall(function, request))
+    }
+
+    /// Fn's Submit: waits for a container, starts the call (listeners), runs it, ends it
+    /// (record, listeners) and returns the function's response or the call's error.
+    public func submit(_ call: Call) async throws(RunnerError) -> FunctionResponse {
+        if isShuttingDown { throw CallErrors.shuttingDown() }
+        let result: Result<FunctionResponse, RunnerError>
+        do {
+            if call.function.format == FunctionFormat.cold.rawValue {
+                result = .success(try await submitCold(call))
+            } else {
+                result = .success(try await submitHot(call))
+            }
+        } catch {
+            result = .failure(error)
+        }
+        if case .failure(let e) = result, call.record.status == .queued {
+            call.markEnded(e, startedWallNanos: nil, stats: nil)  // never started: busy, shutdown, launch failure
+        }
+        return try result.get()
+    }
+
+    /// Fn's call.Start: the record says running, and every listener's `beforeCall` passes.
+    func start(_ call: Call) async throws(RunnerError) -> UInt64 {
+        let started = call.markStarted()
+        for listener in state.withLock({ $0.listeners }) {
+            do {
+                try await listener.beforeCall(call)
+            } catch {
+                call.markEnded(error, startedWallNanos: started, stats: nil)
+                throw error
+            }
+        }
+        return started
+    }
+
+    /// Fn's call.End: the record gets its end, result and stats, then every listener's
+    /// `afterCall` runs; an error from one replaces a successful result.
+    func end(_ call: Call, started: UInt64, stats: CallStats?, _ result: Result<FunctionResponse, RunnerError>)
+        async throws(RunnerError) -> FunctionResponse
+    {
+        var result = result
+        if case .failure(let e) = result {
+            call.markEnded(e, startedWallNanos: started, stats: stats)
+        } else {
+            call.markEnded(nil, startedWallNanos: started, stats: stats)
+        }
+        for listener in state.withLock({ $0.listeners }) {
+            do {
+                try await listener.afterCall(call)
+            } catch {
+                call.replaceError(error)
+                result = .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Counts a call as running (shutdown waits for it); false once shutdown began.
+    func enterRunning() -> Bool {
+        state.withLock { s in
+            if s.shuttingDown { return false }
+            s.running += 1
+            return true
+        }
+    }
+
+    func leaveRunning() {
+        let last = state.withLock { s -> Bool in
+            s.running -= 1
+            return s.running == 0 && s.shuttingDown
+        }
+        if last { drained.fire() }
+    }
+
+    func nextContainerName(_ f: FunctionDefinition) -> String {
+        state.withLock { s in
+            defer { s.nextContainer += 1 }
+            return "\(f.format == FunctionFormat.cold.rawValue ? "cold" : "hot")\(s.nextContainer)"
+        }
+    }
+
+    /// How long a call may wait for a container or resources.
+    func waitLimit(_ f: FunctionDefinition) -> Duration {
+        .milliseconds(configuration.maxWaitMillis ?? max(0, f.timeoutSeconds) * 1000)
+    }
+}
+
+/// The function formats: how input reaches a function and its answer comes back.
+public enum FunctionFormat: String, Sendable, CaseIterable {
+    /// HTTP/1.1 over a unix socket the FDK creates in /tmp/iofs (every current FDK).
+    case httpStream = "http-stream"
+    /// One container per call; body on stdin, answer on stdout, request data in env vars.
+    case cold = "default"
+    /// Hot; HTTP/1.1 request and response over stdin and stdout.
+    case http
+    /// Hot; one JSON object per call each way over stdin and stdout.
+    case json
 }

@@ -49,3 +49,35 @@ public enum CallErrors {
             step: "call function")
     }
 }
+
+extension RunnerError.Code {
+    /// The container exited or broke before it listened (502).
+    public static let containerInit = RunnerError.Code("container_init")
+    /// The container did not listen within FN_HOT_START_TIMEOUT_MSECS (504).
+    public static let containerInitTimeout = RunnerError.Code("container_init_timeout")
+    /// The image could not be pulled within FN_HOT_PULL_TIMEOUT_MSECS (504).
+    public static let pullTimeout = RunnerError.Code("pull_timeout")
+    /// A cold container exited with a code other than 0 (502).
+    public static let containerExit = RunnerError.Code("container_exit")
+}
+
+extension CallErrors {
+    public static func containerInit() -> RunnerError {
+        RunnerError(
+            .containerInit, "Container failed to initialize, please ensure you are using the latest fdk and check the logs",
+            step: "wait for function")
+    }
+    public static func containerInitTimeout() -> RunnerError {
+        RunnerError(
+            .containerInitTimeout,
+            "Container initialization timed out, please ensure you are using the latest fdk and check the logs",
+            step: "wait for function")
+    }
+    public static func pullTimeout() -> RunnerError { RunnerError(.pullTimeout, "Image pull timed out", step: "pull image") }
+    public static func containerExit(_ code: Int32) -> RunnerError {
+        RunnerError(.containerExit, "container exit code \(code)", step: "run container")
+    }
+    public static func unknownFormat(_ format: String) -> RunnerError {
+        RunnerError(.invalidArgument, "unknown function format \"\(format)\" (use http-stream, default, http or json)", step: "make call")
+    }
+}

@@ -8,6 +8,10 @@ import Musl
 
 /// A request to a function over http-stream.
 public struct FunctionRequest: Sendable {
+    /// The client's method and URL: sent to cold functions (FN_METHOD, FN_REQUEST_URL) and in
+    /// the http and json formats; http-stream always sends POST /call.
+    public var method: String
+    public var url: String
     public var callID: String
     /// RFC 3339 deadline the FDK passes to the function (it does not enforce it; the runner does).
     public var deadline: String
@@ -16,7 +20,12 @@ public struct FunctionRequest: Sendable {
     public var headers: [(String, String)]
     public var body: [UInt8]
 
-    public init(callID: String, deadline: String, contentType: String? = nil, headers: [(String, String)] = [], body: [UInt8] = []) {
+    public init(
+        callID: String = "", deadline: String = "", method: String = "POST", url: String = "", contentType: String? = nil,
+        headers: [(String, String)] = [], body: [UInt8] = []
+    ) {
+        self.method = method
+        self.url = url
         self.callID = callID
         self.deadline = deadline
         self.contentType = contentType
@@ -31,6 +40,14 @@ public struct FunctionResponse: Sendable, Equatable {
     /// Header names in lower case, in the order received.
     public var headers: [HTTPHeader]
     public var body: [UInt8]
+    /// The answer is good but the container must not serve another call (json excess data).
+    var endsContainer = false
+
+    public init(status: Int, headers: [HTTPHeader], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
 
     public func header(_ name: String) -> String? {
         let n = name.lowercased()
@@ -41,6 +58,11 @@ public struct FunctionResponse: Sendable, Equatable {
 public struct HTTPHeader: Sendable, Equatable {
     public var name: String
     public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
 }
 
 /// One kept-alive HTTP/1.1 connection to a hot function's unix socket (the http-stream format).
@@ -50,6 +72,8 @@ public struct HTTPHeader: Sendable, Equatable {
 /// transport errors. Used by one thread at a time: HotContainer hands it out exclusively.
 public final class HTTPStreamConnection: @unchecked Sendable {
     private let fd: Int32
+    /// Where requests are written: the socket, or a function's stdin for the stdio formats.
+    private let writeFD: Int32
     private var buffer: [UInt8] = []
     /// Reused for every read: a fresh 64 KiB array per read showed on the hot path.
     private var chunk = [UInt8](repeating: 0, count: 65536)
@@ -58,7 +82,9 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     public static let maxHeaderBytes = 64 << 10
 
     public init(socketPath: String) throws(RunnerError) {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let sock = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        fd = sock
+        writeFD = sock
         if fd < 0 { throw .system("socket", errno: errno, "cannot create a unix socket") }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
@@ -81,7 +107,18 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     }
 
-    deinit { close(fd) }
+    /// A connection over a pair of pipes (a hot function's stdout and stdin); owns both.
+    init(readFD: Int32, writeFD: Int32) {
+        fd = readFD
+        self.writeFD = writeFD
+        _ = fcntl(readFD, F_SETFL, fcntl(readFD, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(writeFD, F_SETFL, fcntl(writeFD, F_GETFL) | O_NONBLOCK)
+    }
+
+    deinit {
+        close(fd)
+        if writeFD != fd { close(writeFD) }
+    }
 
     /// Sends one call and reads the whole response, or throws `.timeout` at `deadlineNanos`
     /// (MonotonicClock).
@@ -90,7 +127,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         self.maxBodyBytes = maxBodyBytes
         var head = "POST /call HTTP/1.1\r\nHost: localhost\r\nFn-Call-Id: \(request.callID)\r\nFn-Deadline: \(request.deadline)\r\n"
         if let ct = request.contentType { head += "Content-Type: \(ct)\r\n" }
-        for (name, value) in request.headers where !name.contains("\r") && !name.contains("\n") && !value.contains("\r") && !value.contains("\n") {
+        for (name, value) in request.headers where Self.isForwardable(name, value) {
             head += "\(name): \(value)\r\n"
         }
         head += "Content-Length: \(request.body.count)\r\n\r\n"
@@ -100,10 +137,45 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         return try receive(deadlineNanos)
     }
 
+    /// Whether a caller's header may go to the function: not hop-by-hop, not one the runner
+    /// sets itself, and without line breaks that would forge others.
+    static func isForwardable(_ name: String, _ value: String) -> Bool {
+        if name.isEmpty || name.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" }) || value.contains(where: { $0 == "\r" || $0 == "\n" }) {
+            return false
+        }
+        let lower = name.lowercased()
+        return !HopByHop.contains(lower) && lower != "content-length" && lower != "host" && lower != "fn-call-id" && lower != "fn-deadline"
+            && lower != "content-type"
+    }
+
+    /// Writes `bytes` and reads one HTTP response (the stdio http format).
+    func exchange(_ bytes: [UInt8], deadlineNanos: UInt64, maxBodyBytes: Int) throws(RunnerError) -> FunctionResponse {
+        self.maxBodyBytes = maxBodyBytes
+        try send(bytes, deadlineNanos)
+        return try receive(deadlineNanos)
+    }
+
+    /// Writes `bytes` and reads one JSON object (the stdio json format); also says whether more
+    /// bytes than the object had arrived (Fn's excess data, which ends the container).
+    func exchangeJSON(_ bytes: [UInt8], deadlineNanos: UInt64, maxBytes: Int) throws(RunnerError) -> (object: [UInt8], excess: Bool) {
+        try send(bytes, deadlineNanos)
+        let scanner = JSONObjectScanner()
+        while true {
+            if let end = try scanner.end(in: buffer) {
+                let object = Array(buffer[0..<end])
+                buffer.removeFirst(end)
+                while let first = buffer.first, first == 0x20 || first == 0x0a || first == 0x0d || first == 0x09 { buffer.removeFirst() }
+                return (object, !buffer.isEmpty)
+            }
+            if maxBytes > 0 && buffer.count > maxBytes + 4096 { throw CallErrors.responseTooBig() }
+            try fill(deadlineNanos)
+        }
+    }
+
     private func send(_ bytes: [UInt8], _ deadline: UInt64) throws(RunnerError) {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            let n = bytes.withUnsafeBytes { write(writeFD, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN {
@@ -131,7 +203,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         while true {
             let now = MonotonicClock.nowNanos()
             if now >= deadline { throw RunnerError(.timeout, "the function did not answer in time", step: "call function") }
-            var p = pollfd(fd: fd, events: events, revents: 0)
+            var p = pollfd(fd: events == Int16(POLLOUT) ? writeFD : fd, events: events, revents: 0)
             let ms = Int32(min((deadline - now) / 1_000_000 + 1, UInt64(Int32.max)))
             let r = poll(&p, 1, ms)
             if r > 0 { return }

@@ -1,5 +1,5 @@
 import CgroupDriver
-import OCIImage
+import Logging
 import RunnerOS
 import Sandbox
 import Synchronization
@@ -10,17 +10,18 @@ import Glibc
 import Musl
 #endif
 
-/// A hot http-stream function in a sandbox: launched from an image, ready when its FDK's socket
-/// appears in the container's private iofs directory, called over one kept-alive connection,
-/// frozen between calls and thawed before the next.
+/// A hot http-stream function in a sandbox: ready when its FDK's socket appears in the
+/// container's private iofs directory, called over one kept-alive connection, frozen between
+/// calls and thawed before the next. Its stdout and stderr go to the running call's log, and
+/// to the debug log between calls.
 ///
 /// One call at a time (the slot queue guarantees it); a failed or timed-out call leaves the
 /// connection unusable, and the container must then be closed, as Fn ends such containers.
-public final class HotContainer: Sendable {
-    public let function: FunctionDefinition
+public final class HotContainer: HotContainerHandle {
     public let container: Container
     /// The host side of the container's /tmp/iofs.
     public let iofsDirectory: String
+    let output: ContainerOutput
 
     private struct State {
         /// nil while a call has it, and for good after a call failed.
@@ -29,71 +30,39 @@ public final class HotContainer: Sendable {
     }
     private let state = Mutex(State())
 
-    init(function: FunctionDefinition, container: Container, iofsDirectory: String) {
-        self.function = function
+    init(container: Container, iofsDirectory: String, output: ContainerOutput) {
         self.container = container
         self.iofsDirectory = iofsDirectory
+        self.output = output
     }
 
-    /// Starts the function and waits (up to `readyTimeoutMillis`) for its socket.
-    public static func launch(
-        _ function: FunctionDefinition, image: ImageRecord, store: ImageStore, sandbox: Sandbox, iofsRoot: String,
-        name: String, readyTimeoutMillis: Int = 30_000
-    ) async throws(RunnerError) -> HotContainer {
-        guard function.format == "http-stream" else {
-            throw RunnerError(.unsupported, "format \(function.format) is not served by hot containers", step: "launch")
-        }
-        let layers = try store.rootfsLayers(image)
-        let process = try ImageProcess.make(config: try store.config(of: image), layers: layers)
-        // A fresh iofs dir per container: FDKs leave their sockets behind when they exit.
-        let iofs = iofsRoot + "/" + name
-        try FileSystem.removeTree(iofs)
-        try FileSystem.makeDirectories(iofs, mode: 0o755)
-        chown(iofs, process.uid, process.gid)
-        var spec = ContainerSpec(layers: layers, argv: process.argv)
-        spec.env = RunnerEnv.merge(process.env, function.environment)
-        spec.workingDirectory = process.workingDirectory
-        spec.uid = process.uid
-        spec.gid = process.gid
-        spec.limits.memoryBytes = function.memoryMB << 20
-        spec.limits.cpuMillicores = function.cpuMillicores > 0 ? Int(function.cpuMillicores) : nil
-        spec.limits.pids = 50
-        spec.bindMounts = [.init(source: iofs, target: "/tmp/iofs")]
-        let container: Container
-        do {
-            container = try sandbox.start(spec, name: name)
-        } catch {
-            try? FileSystem.removeTree(iofs)
-            throw error
-        }
-        let hot = HotContainer(function: function, container: container, iofsDirectory: iofs)
-        do {
-            try await hot.waitUntilReady(timeoutMillis: readyTimeoutMillis)
-        } catch {
-            await hot.close()
-            throw error
-        }
-        return hot
-    }
-
-    private func waitUntilReady(timeoutMillis: Int) async throws(RunnerError) {
-        let deadline = MonotonicClock.nowNanos() + UInt64(timeoutMillis) * 1_000_000
+    /// Waits for the FDK's socket: watched (inotify) from before the container started, so it
+    /// cannot be missed; a plain socket or a relative symlink to one in the same directory is
+    /// accepted; anything else, or the container ending first, fails the start (502), and no
+    /// socket within `timeout` is an init timeout (504).
+    func waitUntilReady(watch: DirectoryWatch, timeout: Duration) async throws(RunnerError) {
+        let deadline = MonotonicClock.nowNanos() &+ timeout.nanoseconds
         let socket = iofsDirectory + "/lsnr.sock"
-        while !FileSystem.exists(socket) {
+        while true {
+            if watch.sawCreation(of: "lsnr.sock") || FileSystem.exists(socket) {
+                try ListenerSocket.check(directory: iofsDirectory, name: "lsnr.sock")
+                break
+            }
             if let exit = container.exit {
-                throw RunnerError(.containerStart, "the function exited before it listened (\(exit))", step: "wait for function")
+                throw RunnerError(.containerInit, "the function exited before it listened (\(exit))", step: "wait for function")
             }
             if MonotonicClock.nowNanos() > deadline {
-                throw RunnerError(.timeout, "the function did not create \(FunctionDefinition.listenerPath) within \(timeoutMillis) ms", step: "wait for function")
+                throw RunnerError(.containerInitTimeout, "no \(FunctionDefinition.listenerPath) within \(timeout)", step: "wait for function")
             }
-            try? await Task.sleep(nanoseconds: 1_000_000)
+            await watch.wait(upToMillis: 5)
         }
         let connection = try HTTPStreamConnection(socketPath: socket)
         state.withLock { $0.connection = connection }
     }
 
-    /// Sends one call, thawing the container first if it is frozen. Blocks a thread of its own.
-    public func call(_ request: FunctionRequest, timeoutMillis: Int, maxBodyBytes: Int = 0) async throws(RunnerError) -> FunctionResponse {
+    public func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError)
+        -> FunctionResponse
+    {
         try thawIfFrozen()
         guard let connection = state.withLock({ s -> HTTPStreamConnection? in
             defer { s.connection = nil }
@@ -101,7 +70,9 @@ public final class HotContainer: Sendable {
         }) else {
             throw RunnerError(.invalidState, "the function's connection is busy or broken", step: "call function")
         }
-        let deadline = MonotonicClock.nowNanos() + UInt64(timeoutMillis) * 1_000_000
+        output.attach(log)
+        defer { output.detach() }
+        let deadline = MonotonicClock.nowNanos() &+ timeout.nanoseconds
         let response = try await BlockingThread.run { () throws(RunnerError) in
             try connection.call(request, deadlineNanos: deadline, maxBodyBytes: maxBodyBytes)
         }
@@ -109,7 +80,6 @@ public final class HotContainer: Sendable {
         return response
     }
 
-    /// Freezes the idle container (a failed freeze means the container must be ended).
     public func freeze() throws(RunnerError) {
         try container.freeze()
         state.withLock { $0.frozen = true }
@@ -123,22 +93,36 @@ public final class HotContainer: Sendable {
 
     public var isFrozen: Bool { state.withLock { $0.frozen } }
 
-    /// Whether the kernel killed something in the container for its memory limit.
-    public var wasOOMKilled: Bool { ((try? container.memoryEvents())?.oomKills ?? 0) > 0 }
-
-    /// After a broken call: did the container die of its memory limit? Waits up to `timeout`
-    /// for the process to end, since the connection can fail before the kill is visible.
     public func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool {
-        if wasOOMKilled { return true }
-        let exit = await raceWithTimeout(timeout, { await self.container.wait() }, discard: { _ in })
-        return exit?.outOfMemory == true || wasOOMKilled
+        await container.diedOfOOM(waitingUpTo: timeout)
     }
+
+    public func stats() -> ContainerCounters? { container.counters }
 
     /// Ends the container and removes its iofs directory.
     public func close() async {
         state.withLock { $0.connection = nil }
         try? await container.close()
+        output.close()
         try? FileSystem.removeTree(iofsDirectory)
+    }
+}
+
+extension Container {
+    /// Whether the kernel killed something in the container for its memory limit. Waits up to
+    /// `timeout` for the process to end, since a connection can fail before the kill is visible.
+    func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool {
+        if ((try? memoryEvents())?.oomKills ?? 0) > 0 { return true }
+        let exit = await raceWithTimeout(timeout, { await self.wait() }, discard: { _ in })
+        return exit?.outOfMemory == true || ((try? memoryEvents())?.oomKills ?? 0) > 0
+    }
+
+    /// The cgroup counters a call's stats are made from; nil if they cannot be read.
+    var counters: ContainerCounters? {
+        guard let s = try? stats() else { return nil }
+        return ContainerCounters(
+            cpuUsageNanos: s.cpuUsageNanos, cpuThrottledPeriods: s.cpuThrottledPeriods, cpuThrottledNanos: s.cpuThrottledNanos,
+            memoryCurrentBytes: s.memoryCurrentBytes, memoryPeakBytes: s.memoryPeakBytes)
     }
 }
 

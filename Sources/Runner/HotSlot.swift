@@ -5,10 +5,19 @@ import Synchronization
 ///
 /// The container offers the slot while idle; a call that took its token starts (`beginCall`),
 /// runs, and ends it (`endCall`), and the container task learns both through `nextEvent`.
-/// Freezing happens under the same lock as `beginCall`, so a container is never frozen under a
-/// call that has already started.
+/// Every change of the container's state (idle, paused, busy, done), its queue's counts, and
+/// whether the evictor may take it happens here, under one lock, at the moment it is true: a
+/// waiting call deciding whether to launch, or an evictor looking for room, never sees a
+/// container as idle after a call took it, or as busy after it became free. Freezing happens
+/// under the same lock as `beginCall`, so a container is never frozen under a running call.
 public final class HotSlot: Sendable {
-    public let hot: HotContainer
+    public let hot: any HotContainerHandle
+    /// The container's name (for call records and logs).
+    public let name: String
+    let queue: SlotQueue<HotSlot>
+    let evictor: Evictor
+    let memoryBytes: UInt64
+    let cpuMillicores: UInt64
 
     enum Event: Sendable, Equatable {
         case taken
@@ -16,38 +25,94 @@ public final class HotSlot: Sendable {
     }
 
     private struct State {
-        var busy = false
+        var container: SlotQueueStats.ContainerState = .start
         var events: [Event] = []
         var waiter: CheckedContinuation<Event?, Never>?
         /// The token this slot is currently offered under.
         var token: SlotToken<HotSlot>?
+        var evictionID: UInt64?
+        /// Calls begun on this container so far.
+        var calls = 0
+        /// Counters after the previous call: the next call's stats are the difference.
+        var counters: ContainerCounters?
     }
     private let state = Mutex(State())
 
-    init(hot: HotContainer) { self.hot = hot }
-
-    /// A call took this slot's token: mark it busy (thawing is the call's first step).
-    func beginCall() {
-        post(.taken) { $0.busy = true }
+    /// A slot for a container that has just started (counted as starting in `queue`).
+    init(hot: any HotContainerHandle, name: String, queue: SlotQueue<HotSlot>, evictor: Evictor, memoryBytes: UInt64, cpuMillicores: UInt64) {
+        self.hot = hot
+        self.name = name
+        self.queue = queue
+        self.evictor = evictor
+        self.memoryBytes = memoryBytes
+        self.cpuMillicores = cpuMillicores
     }
 
-    /// Ends a call. After a good one the slot is offered again at once, under the same lock that
-    /// a next call's `beginCall` takes, so a caller right behind finds it idle instead of
-    /// launching another container, and its `.taken` always follows this `.finished`.
-    func endCall(ok: Bool, queue: SlotQueue<HotSlot>? = nil) {
-        post(.finished(ok: ok)) { s in
-            s.busy = false
-            if ok, let queue { s.token = queue.queue(self) }
+    /// Whether calls ran here before the current one, and the counters after the last of them.
+    var history: (reused: Bool, counters: ContainerCounters?) { state.withLock { ($0.calls > 1, $0.counters) } }
+
+    func recordCounters(_ c: ContainerCounters?) { state.withLock { $0.counters = c } }
+
+    /// Offers the slot for the first time.
+    func offer() { state.withLock { becomeIdle(&$0) } }
+
+    /// A call took this slot's token: it is busy now, and no longer evictable.
+    func beginCall() {
+        post(.taken) { s in
+            s.calls += 1
+            stopBeingEvictable(&s)
+            move(&s, to: .busy)
         }
     }
 
-    /// Offers the slot (the container's first idle period).
-    func offer(to queue: SlotQueue<HotSlot>) {
-        state.withLock { $0.token = queue.queue(self) }
+    /// Whether a call is running here now.
+    var isBusy: Bool { state.withLock { $0.container == .busy } }
+
+    /// Ends a call. After a good one the slot is offered again at once, so a caller right behind
+    /// finds it idle instead of launching another container, and its `.taken` always follows
+    /// this `.finished`. After a failed one the container is done.
+    func endCall(ok: Bool) {
+        post(.finished(ok: ok)) { s in
+            if ok { becomeIdle(&s) } else { end(&s) }
+        }
     }
 
-    /// The token the slot is offered under now.
-    var token: SlotToken<HotSlot>? { state.withLock { $0.token } }
+    /// The container ends now (idle timeout, eviction, shutdown, failed freeze) if no call has
+    /// taken it: claims its own token first, so no call can start on it. False if a call won.
+    func endIfIdle() -> Bool {
+        guard let token = state.withLock({ $0.token }), queue.acquire(token) else { return false }
+        endCall(ok: false)
+        return true
+    }
+
+    /// The container's task is leaving: whatever the state, it counts as done.
+    func markDone() { state.withLock { end(&$0) } }
+
+    private func becomeIdle(_ s: inout State) {
+        move(&s, to: .idle)
+        s.token = queue.queue(self)
+        if s.evictionID == nil {
+            s.evictionID = evictor.register(slotKey: queue.key, memoryBytes: memoryBytes, cpuMillicores: cpuMillicores) { [weak self] in
+                _ = self?.endIfIdle()
+            }
+        }
+    }
+
+    private func end(_ s: inout State) {
+        stopBeingEvictable(&s)
+        move(&s, to: .done)
+    }
+
+    private func stopBeingEvictable(_ s: inout State) {
+        if let id = s.evictionID { evictor.unregister(id) }
+        s.evictionID = nil
+    }
+
+    private func move(_ s: inout State, to new: SlotQueueStats.ContainerState) {
+        guard s.container != new, s.container != .done else { return }
+        queue.move(container: s.container, to: new)
+        s.container = new
+    }
 
     private func post(_ event: Event, _ change: (inout State) -> Void) {
         let waiter = state.withLock { s -> CheckedContinuation<Event?, Never>? in
@@ -62,13 +127,14 @@ public final class HotSlot: Sendable {
         waiter?.resume(returning: event)
     }
 
-    /// Freezes the container if no call is running on it; false if one is (or the freeze failed,
-    /// in which case the error is thrown and the container must end).
+    /// Freezes the container if it is idle; false if a call has it (or it is already frozen or
+    /// done). A failed freeze is thrown: the container must then end.
     func freezeIfIdle() throws(RunnerError) -> Bool {
         let result: Result<Bool, RunnerError> = state.withLock { s in
-            if s.busy { return .success(false) }
+            guard s.container == .idle else { return .success(false) }
             do throws(RunnerError) {
                 try hot.freeze()
+                move(&s, to: .paused)
                 return .success(true)
             } catch {
                 return .failure(error)
@@ -78,10 +144,10 @@ public final class HotSlot: Sendable {
     }
 
     /// The next event, or nil after `timeout`.
-    func nextEvent(timeout: Duration?) async -> Event? {
+    func nextEvent(timeout: Duration?, clock: any AgentClock) async -> Event? {
         if let ready = state.withLock({ s -> Event? in s.events.isEmpty ? nil : s.events.removeFirst() }) { return ready }
         guard let timeout else { return await waitEvent() }
-        return await raceWithTimeout(timeout, { await self.waitEvent() }, discard: { self.putBack($0) })
+        return await raceWithTimeout(timeout, clock: clock, { await self.waitEvent() }, discard: { self.putBack($0) })
     }
 
     private func waitEvent() async -> Event? {

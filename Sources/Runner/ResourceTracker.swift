@@ -89,10 +89,12 @@ public final class ResourceTracker: Sendable {
 
     /// Waits for a token. nil when the request can never fit, when `timeout` passes, or when the
     /// task is cancelled; a token granted at the same moment as a cancellation is released.
-    public func acquire(memoryBytes: UInt64, cpuMillicores: UInt64, timeout: Duration? = nil) async -> ResourceToken? {
+    public func acquire(
+        memoryBytes: UInt64, cpuMillicores: UInt64, timeout: Duration? = nil, clock: any AgentClock = SystemClock()
+    ) async -> ResourceToken? {
         if !isPossible(memoryBytes: memoryBytes, cpuMillicores: cpuMillicores) || Task.isCancelled { return nil }
         guard let timeout else { return await wait(memoryBytes, cpuMillicores) }
-        return await raceWithTimeout(timeout, { await self.wait(memoryBytes, cpuMillicores) }, discard: { $0.release() })
+        return await raceWithTimeout(timeout, clock: clock, { await self.wait(memoryBytes, cpuMillicores) }, discard: { $0.release() })
     }
 
     private func wait(_ memory: UInt64, _ cpu: UInt64) async -> ResourceToken? {

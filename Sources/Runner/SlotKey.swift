@@ -3,12 +3,18 @@
 /// container is never reused across a change (Fn hashes the same fields with SHA-256; any
 /// injective encoding works, since keys never leave the process).
 public struct SlotKey: Sendable, Hashable, CustomStringConvertible {
+    public static func == (a: SlotKey, b: SlotKey) -> Bool { a.value == b.value }
+    public func hash(into h: inout Hasher) { h.combine(value) }
+
     public let value: String
+    /// The launcher keeps an idle queue at least twice this long.
+    public let idleTimeoutSeconds: Int
 
     public init(
         appID: String, fnID: String, image: String, format: String, memoryMB: UInt64, cpuMillicores: UInt64,
         timeoutSeconds: Int, idleTimeoutSeconds: Int, tmpfsMB: UInt64 = 0, config: [String: String], annotations: [String: String]
     ) {
+        self.idleTimeoutSeconds = idleTimeoutSeconds
         var parts: [String] = [appID, fnID, image, format]
         parts += ["\(memoryMB)", "\(cpuMillicores)", "\(timeoutSeconds)", "\(idleTimeoutSeconds)", "\(tmpfsMB)"]
         parts.append("config")
@@ -20,7 +26,10 @@ public struct SlotKey: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// A key handed over by Fn's load balancer (slot_hash_id), used as it is.
-    public init(lbSlotHash: String) { value = "lb:" + lbSlotHash }
+    public init(lbSlotHash: String, idleTimeoutSeconds: Int) {
+        value = "lb:" + lbSlotHash
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+    }
 
     public var description: String { value }
 }

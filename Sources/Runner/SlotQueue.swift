@@ -19,6 +19,8 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         var waiters: [Waiter] = []
         var nextID: UInt64 = 1
         var stats = SlotQueueStats()
+        /// Bumped on every call's state change: the launcher timeout counts from the last one.
+        var activity: UInt64 = 0
     }
     private let state = Mutex(State())
 
@@ -52,10 +54,10 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
     }
 
     /// Waits for the newest free token and takes it; nil on timeout or cancellation.
-    public func take(timeout: Duration? = nil) async -> SlotToken<Slot>? {
+    public func take(timeout: Duration? = nil, clock: any AgentClock = SystemClock()) async -> SlotToken<Slot>? {
         if let now = takeNewest() { return now }
         guard let timeout else { return await waitForToken() }
-        return await raceWithTimeout(timeout, { await self.waitForToken() }, discard: { self.requeue($0) })
+        return await raceWithTimeout(timeout, clock: clock, { await self.waitForToken() }, discard: { self.requeue($0) })
     }
 
     /// Takes the newest free token without waiting.
@@ -98,6 +100,15 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         w?.continuation.resume(returning: nil)
     }
 
+    /// Every waiting call returns nil now (shutdown: they answer 503 instead of waiting on).
+    public func wakeWaiters() {
+        let waiters = state.withLock { s -> [Waiter] in
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.continuation.resume(returning: nil) }
+    }
+
     /// A token handed to a waiter that had already given up goes back, as a fresh offer.
     private func requeue(_ token: SlotToken<Slot>) { queue(token.slot) }
 
@@ -107,8 +118,14 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
 
     /// Moves a call between request states (forward only).
     public func move(request from: SlotQueueStats.RequestState, to: SlotQueueStats.RequestState) {
-        state.withLock { $0.stats.move(request: from, to: to) }
+        state.withLock {
+            $0.stats.move(request: from, to: to)
+            $0.activity &+= 1
+        }
     }
+
+    /// Whether the queue is idle, and a number that changes whenever a call comes or goes.
+    public var idleness: (isIdle: Bool, activity: UInt64) { state.withLock { ($0.stats.isIdle, $0.activity) } }
 
     /// Moves a container between states (forward, or back from busy/paused to idle, busy to paused).
     public func move(container from: SlotQueueStats.ContainerState, to: SlotQueueStats.ContainerState) {

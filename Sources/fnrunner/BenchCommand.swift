@@ -179,19 +179,26 @@ struct BenchCommand: AsyncParsableCommand {
         let images = try store.open(Logger(label: "fnrunner.bench"))
         _ = try images.image(image)
         func run(freezeIdleMillis: Int, _ body: @escaping @Sendable (Agent) async throws -> [UInt64]) async throws -> [UInt64] {
-            var config = AgentConfiguration(iofsRoot: runtime.stateDirectory + "/bench-agent-\(getpid())")
+            var config = AgentConfiguration()
             config.freezeIdleMillis = freezeIdleMillis
+            let driver = NativeDriver(
+                configuration: .init(iofsRoot: runtime.stateDirectory + "/bench-agent-\(getpid())"), sandbox: sandbox, store: images)
             let agent = Agent(
-                configuration: config, sandbox: sandbox, store: images,
-                tracker: ResourceTracker(totalMemoryBytes: 4 << 30, totalCPUMillicores: 2000))
+                configuration: config, driver: driver, tracker: ResourceTracker(totalMemoryBytes: 4 << 30, totalCPUMillicores: 2000))
             return try await withThrowingTaskGroup(of: [UInt64]?.self) { group in
                 group.addTask {
                     await agent.run()
                     return nil
                 }
                 group.addTask {
-                    defer { agent.shutdown() }
-                    return try await body(agent)
+                    do {
+                        let samples = try await body(agent)
+                        await agent.shutdown()
+                        return samples
+                    } catch {
+                        await agent.shutdown()
+                        throw error
+                    }
                 }
                 var samples: [UInt64] = []
                 for try await r in group { if let r { samples = r } }
@@ -202,7 +209,7 @@ struct BenchCommand: AsyncParsableCommand {
         @Sendable func fn(_ key: String) -> FunctionDefinition {
             FunctionDefinition(appID: "bench", appName: "bench", fnID: "hello", fnName: "hello", image: image, memoryMB: 64, fnConfig: ["K": key])
         }
-        let request = FunctionRequest(callID: "bench", deadline: "2030-01-01T00:00:00Z", body: Array("World".utf8))
+        let request = FunctionRequest(body: Array("World".utf8))
         let hot = try await run(freezeIdleMillis: -1) { agent in
             for _ in 0..<20 { _ = try await agent.submit(fn("hot"), request) }
             var t: [UInt64] = []

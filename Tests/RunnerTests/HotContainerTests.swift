@@ -23,9 +23,8 @@ struct HotContainerTests {
         _ layout: String, _ image: String, name: String, _ body: (HotContainer, Sandbox) async throws -> Void
     ) async throws {
         try await RunnerHarness.withImageStore("hot", images: [(layout, image)]) { sandbox, store, env in
-            let hot = try await HotContainer.launch(
-                function(image), image: try store.image(image), store: store, sandbox: sandbox, iofsRoot: env.stateDirectory + "/iofs",
-                name: name)
+            let handle = try await RunnerHarness.driver(sandbox, store, env).startHot(RunnerHarness.task(function(image), name: name))
+            let hot = try #require(handle as? HotContainer)
             try await body(hot, sandbox)
         }
     }
@@ -33,12 +32,12 @@ struct HotContainerTests {
     @Test func aHotContainerServesManyCallsFrozenBetweenThem() async throws {
         try await withHotContainer(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1", name: "hot1") { hot, _ in
             for i in 0..<20 {
-                let r = try await hot.call(request("call\(i)"), timeoutMillis: 5000)
+                let r = try await hot.call(request("call\(i)"), timeout: .seconds(5), maxBodyBytes: 0, log: CallLog())
                 #expect(String(decoding: r.body, as: UTF8.self) == "Hello call\(i)")
                 try hot.freeze()
                 #expect(try hot.container.freezerState() == .frozen)
             }
-            #expect(String(decoding: try await hot.call(request("!env GREETING"), timeoutMillis: 5000).body, as: UTF8.self) == "hi")
+            #expect(String(decoding: try await hot.call(request("!env GREETING"), timeout: .seconds(5), maxBodyBytes: 0, log: CallLog()).body, as: UTF8.self) == "hi")
             #expect(!hot.isFrozen)
             await hot.close()
             #expect(!FileSystem.exists(hot.iofsDirectory))
@@ -49,7 +48,7 @@ struct HotContainerTests {
         try await withHotContainer(try FDKImage.layout(), "fn-test/pyfdk:pyfdk", name: "py1") { hot, _ in
             let pid = hot.container.pid
             for i in 0..<50 {
-                let r = try await hot.call(request("caller \(i)"), timeoutMillis: 10_000)
+                let r = try await hot.call(request("caller \(i)"), timeout: .seconds(10), maxBodyBytes: 0, log: CallLog())
                 #expect(r.status == 200)
                 #expect(String(decoding: r.body, as: UTF8.self) == "Hello caller \(i)")
                 #expect(r.header("fn-fdk-version")?.hasPrefix("fdk-python/") == true)
@@ -62,9 +61,9 @@ struct HotContainerTests {
 
     @Test func aTimedOutCallLeavesTheContainerUnusable() async throws {
         try await withHotContainer(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1", name: "hot2") { hot, _ in
-            let timeout = await #expect(throws: RunnerError.self) { _ = try await hot.call(request("!sleep 3000"), timeoutMillis: 100) }
+            let timeout = await #expect(throws: RunnerError.self) { _ = try await hot.call(request("!sleep 3000"), timeout: .milliseconds(100), maxBodyBytes: 0, log: CallLog()) }
             #expect(timeout?.code == .timeout)
-            let after = await #expect(throws: RunnerError.self) { _ = try await hot.call(request("again"), timeoutMillis: 1000) }
+            let after = await #expect(throws: RunnerError.self) { _ = try await hot.call(request("again"), timeout: .seconds(1), maxBodyBytes: 0, log: CallLog()) }
             #expect(after?.code == .invalidState)
             await hot.close()
         }
@@ -73,13 +72,12 @@ struct HotContainerTests {
     @Test func aFunctionThatExitsBeforeListeningIsAClearErrorAndLeavesNothing() async throws {
         let layout = try ImageFixtures.helloStreamLayout()
         try await RunnerHarness.withImageStore("hot", images: [(layout, "fn-test/hello-stream:false")]) { sandbox, store, env in
-            let image = try store.image("fn-test/hello-stream:false")
             let iofsRoot = env.stateDirectory + "/iofs"
+            let driver = RunnerHarness.driver(sandbox, store, env)
             let error = await #expect(throws: RunnerError.self) {
-                _ = try await HotContainer.launch(
-                    function("fn-test/hello-stream:false"), image: image, store: store, sandbox: sandbox, iofsRoot: iofsRoot, name: "bad")
+                _ = try await driver.startHot(RunnerHarness.task(function("fn-test/hello-stream:false"), name: "bad"))
             }
-            #expect(error?.code == .containerStart, "\(String(describing: error))")
+            #expect(error?.code == .containerInit, "\(String(describing: error))")
             #expect(error?.message.contains("exited before it listened") == true)
             #expect(sandbox.liveContainers.isEmpty)
             #expect(!FileSystem.exists(iofsRoot + "/bad"))

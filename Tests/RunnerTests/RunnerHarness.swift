@@ -28,6 +28,16 @@ enum RunnerHarness {
         }
     }
 
+    /// The native driver over the test's sandbox and store, iofs dirs in its state directory.
+    static func driver(_ sandbox: Sandbox, _ store: ImageStore, _ env: TestEnvironment) -> NativeDriver {
+        NativeDriver(configuration: .init(iofsRoot: env.stateDirectory + "/iofs"), sandbox: sandbox, store: store)
+    }
+
+    /// A container task for `function`.
+    static func task(_ function: FunctionDefinition, name: String, startTimeout: Duration = .seconds(30)) -> ContainerTask {
+        ContainerTask(function: function, name: name, spawnCallID: "01SPAWN", startTimeout: startTimeout, timeout: .seconds(30))
+    }
+
     /// Runs `body` with an agent serving in the background; then shuts it down, waits for it, and
     /// checks that it ended every container and released every token.
     static func withAgent(
@@ -35,20 +45,20 @@ enum RunnerHarness {
         configure: (inout AgentConfiguration) -> Void = { _ in }, _ body: (Agent, Sandbox) async throws -> Void
     ) async throws {
         try await withImageStore(label, images: images) { sandbox, store, env in
-            var config = AgentConfiguration(iofsRoot: env.stateDirectory + "/iofs")
+            var config = AgentConfiguration()
             configure(&config)
             let agent = Agent(
-                configuration: config, sandbox: sandbox, store: store,
+                configuration: config, driver: driver(sandbox, store, env),
                 tracker: ResourceTracker(totalMemoryBytes: totalMemoryMB << 20, totalCPUMillicores: 2000))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await agent.run() }
                 do {
                     try await body(agent, sandbox)
                 } catch {
-                    agent.shutdown()
+                    await agent.shutdown()
                     throw error
                 }
-                agent.shutdown()
+                await agent.shutdown()
                 try await group.waitForAll()
             }
             #expect(sandbox.liveContainers.isEmpty, "shutdown ended every container")

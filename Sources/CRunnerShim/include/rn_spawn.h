@@ -147,6 +147,8 @@ int rn_epoll_del(int epfd, int fd);
 /// Waits for up to `max` events; fills `tokens`. Returns count, or -errno.
 int rn_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
 int rn_eventfd(void);
+/// pipe2(O_CLOEXEC) (glibc hides it from Swift without _GNU_SOURCE). 0, or -errno.
+int rn_pipe_cloexec(int fds[2]);
 
 /// memfd_create, for exporting the seccomp BPF program from libseccomp.
 int rn_memfd(const char *name);

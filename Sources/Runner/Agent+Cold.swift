@@ -1,0 +1,78 @@
+import RunnerOS
+
+/// Cold calls (format `default`): a container per call, request data in its environment, the
+/// body on stdin, the answer from stdout.
+extension Agent {
+    func submitCold(_ call: Call) async throws(RunnerError) -> FunctionResponse {
+        let f = call.function
+        guard enterRunning() else { throw CallErrors.shuttingDown() }
+        defer { leaveRunning() }
+        let acquired = await resources(for: f, key: f.slotKey.value, deadline: clock.nanos(after: waitLimit(f))) { true }
+        let token: ResourceToken
+        switch acquired {
+        case .granted(let t): token = t
+        case .refused(let error): throw error
+        case .noLongerWanted: throw CallErrors.serverBusy()
+        }
+        defer { token.release() }
+        let started = try await start(call)
+        let timeout = Duration.seconds(max(0, f.timeoutSeconds))
+        var task = ContainerTask(
+            function: f, name: nextContainerName(f), spawnCallID: call.id, startTimeout: timeout, timeout: timeout)
+        task.maxOutputBytes = configuration.maxResponseBytes
+        task.extraEnvironment = Self.coldEnvironment(
+            call.request, callID: call.id, deadline: WallClock.rfc3339(WallClock.nowNanos() &+ timeout.nanoseconds, millis: true))
+        var stats: CallStats?
+        let result: Result<FunctionResponse, RunnerError>
+        do {
+            let ran = try await driver.runCold(task, request: call.request, log: call.log)
+            stats = CallStats(before: nil, after: ran.counters, reusedContainer: false, container: task.name)
+            if ran.outOfMemory {
+                result = .failure(CallErrors.outOfMemory(f.memoryMB))
+            } else if ran.exitCode != 0 {
+                result = .failure(CallErrors.containerExit(ran.exitCode))
+            } else {
+                let type = ran.stdout.first == UInt8(ascii: "{") ? "application/json; charset=utf-8" : "text/plain; charset=utf-8"
+                result = .success(FunctionResponse(status: 200, headers: [HTTPHeader(name: "content-type", value: type)], body: ran.stdout))
+            }
+        } catch {
+            switch error.code {
+            case .timeout: result = .failure(CallErrors.callTimeout())
+            case .responseTooBig: result = .failure(error)
+            default: result = .failure(error)
+            }
+        }
+        return try await end(call, started: started, stats: stats, result)
+    }
+
+    /// What a cold function finds in its environment about the request (Fn's cold format).
+    static func coldEnvironment(_ request: FunctionRequest, callID: String, deadline: String) -> [String] {
+        var env = ["FN_DEADLINE=\(deadline)", "FN_METHOD=\(request.method)", "FN_REQUEST_URL=\(request.url)", "FN_CALL_ID=\(callID)"]
+        var headers: [(String, [String])] = []
+        func add(_ name: String, _ value: String) {
+            let canonical = canonicalHeaderName(name)
+            if let i = headers.firstIndex(where: { $0.0 == canonical }) {
+                headers[i].1.append(value)
+            } else {
+                headers.append((canonical, [value]))
+            }
+        }
+        if let ct = request.contentType { add("Content-Type", ct) }
+        for (name, value) in request.headers where !HopByHop.contains(name) { add(name, value) }
+        for (name, values) in headers where !name.contains("=") {
+            env.append("FN_HEADER_\(name)=\(values.joined(separator: ", "))")
+        }
+        return env
+    }
+
+    /// Go's canonical header form, which Fn's FN_HEADER_ names use: `content-type` → `Content-Type`.
+    static func canonicalHeaderName(_ name: String) -> String {
+        var out = ""
+        var upper = true
+        for c in name {
+            out.append(upper ? Character(c.uppercased()) : Character(c.lowercased()))
+            upper = c == "-"
+        }
+        return out
+    }
+}

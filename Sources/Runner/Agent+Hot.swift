@@ -1,0 +1,206 @@
+import RunnerOS
+
+/// Hot calls: waiting for a slot, running on it, and each hot container's whole life.
+extension Agent {
+    func submitHot(_ call: Call) async throws(RunnerError) -> FunctionResponse {
+        let f = call.function
+        let queue = try enterQueue(for: f)
+        let token: SlotToken<HotSlot>
+        do {
+            token = try await waitForSlot(queue, call: call)
+        } catch {
+            queue.move(request: .wait, to: .done)
+            throw error
+        }
+        let slot = token.slot
+        queue.move(request: .wait, to: .exec)
+        defer { queue.move(request: .exec, to: .done) }
+        slot.beginCall()
+        guard enterRunning() else {
+            slot.endCall(ok: false)
+            throw CallErrors.shuttingDown()
+        }
+        defer { leaveRunning() }
+        let started: UInt64
+        do {
+            started = try await start(call)
+        } catch {
+            slot.endCall(ok: true)  // the call never reached the container: it stays
+            throw error
+        }
+        let result = await exec(call, on: slot)
+        let after = slot.hot.stats()
+        let history = slot.history
+        slot.recordCounters(after)
+        let stats = CallStats(before: history.counters, after: after, reusedContainer: history.reused, container: slot.name)
+        return try await end(call, started: started, stats: stats, result)
+    }
+
+    /// Waits for a free container of the call's queue, asking for a launch whenever the waiting
+    /// calls need one, every FN_HOT_POLL_MSECS, until the wait limit (503), shutdown (503) or a
+    /// failed launch this call asked for (its error).
+    private func waitForSlot(_ queue: SlotQueue<HotSlot>, call: Call) async throws(RunnerError) -> SlotToken<HotSlot> {
+        let deadline = clock.nanos(after: waitLimit(call.function))
+        defer { state.withLock { _ = $0.launchErrors.removeValue(forKey: call.id) } }
+        var token = queue.takeNewest()
+        while token == nil {
+            if isShuttingDown { throw CallErrors.shuttingDown() }
+            if let error = state.withLock({ $0.launchErrors.removeValue(forKey: call.id) }) { throw error }
+            if queue.claimLaunchIfNeeded() {
+                launchSink.yield(Launch(function: call.function, queue: queue, callerID: call.id))
+            }
+            let now = clock.nowNanos
+            if now >= deadline { throw CallErrors.serverBusy() }
+            let poll = min(Duration.milliseconds(configuration.hotPollMillis), .nanoseconds(Int64(deadline - now)))
+            token = await queue.take(timeout: poll, clock: clock)
+        }
+        return token!
+    }
+
+    /// Runs the call on the container; ends the container when the call broke it.
+    private func exec(_ call: Call, on slot: HotSlot) async -> Result<FunctionResponse, RunnerError> {
+        let f = call.function
+        var request = call.request
+        let timeout = Duration.seconds(max(0, f.timeoutSeconds))
+        request.deadline = WallClock.rfc3339(WallClock.nowNanos() &+ timeout.nanoseconds, millis: false)
+        let response: FunctionResponse
+        do {
+            response = try await slot.hot.call(request, timeout: timeout, maxBodyBytes: configuration.maxResponseBytes, log: call.log)
+        } catch {
+            // Any failure mid-call ends the container: its connection or pipes are unusable.
+            slot.endCall(ok: false)
+            if error.code == .timeout { return .failure(CallErrors.callTimeout()) }
+            if error.code == .responseTooBig || error.code == .functionInvalidResponse { return .failure(error) }
+            if await slot.hot.diedOfOOM(waitingUpTo: .milliseconds(250)) { return .failure(CallErrors.outOfMemory(f.memoryMB)) }
+            return .failure(CallErrors.functionResponse(error))
+        }
+        var clean = response
+        clean.headers.removeAll { HopByHop.contains($0.name) }
+        if f.format == FunctionFormat.http.rawValue || f.format == FunctionFormat.json.rawValue {
+            // The stdio formats carry the function's own status: every parsed answer is one.
+            slot.endCall(ok: !response.endsContainer)
+            return .success(clean)
+        }
+        switch response.status {
+        case 200:
+            slot.endCall(ok: true)
+            return .success(clean)
+        case 502:
+            slot.endCall(ok: true)  // the function failed, the container is fine
+            return .failure(CallErrors.functionFailed())
+        case 504:
+            slot.endCall(ok: true)
+            return .failure(CallErrors.callTimeout())
+        default:
+            slot.endCall(ok: false)  // outside the contract: Fn ends such containers
+            return .failure(CallErrors.invalidResponse())
+        }
+    }
+
+    /// One hot container's whole life: resources, start, idle/busy cycles, freeze, end.
+    func runHot(_ launch: Launch) async {
+        let f = launch.function
+        let queue = launch.queue
+        let acquired = await resources(for: f, key: queue.key, deadline: clock.nanos(after: waitLimit(f))) {
+            queue.stats.count(SlotQueueStats.RequestState.wait) > 0
+        }
+        let token: ResourceToken
+        switch acquired {
+        case .granted(let t):
+            token = t
+        case .refused(let error):
+            state.withLock { $0.launchErrors[launch.callerID] = error }
+            queue.move(container: .wait, to: .done)
+            queue.wakeWaiters()  // the caller learns it now; the others look again
+            return
+        case .noLongerWanted:
+            queue.move(container: .wait, to: .done)
+            return
+        }
+        defer { token.release() }
+        queue.move(container: .wait, to: .start)
+        let name = nextContainerName(f)
+        let task = ContainerTask(
+            function: f, name: name, spawnCallID: launch.callerID,
+            startTimeout: .milliseconds(max(0, configuration.hotStartTimeoutMillis)), timeout: .seconds(max(0, f.timeoutSeconds)))
+        let hot: any HotContainerHandle
+        do {
+            hot = try await driver.startHot(task)
+        } catch {
+            logger.warning("a hot container did not start", metadata: ["fn": "\(f.fnID)", "container": "\(name)", "error": "\(error)"])
+            let reported: RunnerError =
+                switch error.code {
+                case .containerInit: CallErrors.containerInit()
+                case .containerInitTimeout: CallErrors.containerInitTimeout()
+                default: error
+                }
+            state.withLock { $0.launchErrors[launch.callerID] = reported }  // goes to the caller that asked for it
+            queue.move(container: .start, to: .done)
+            queue.wakeWaiters()
+            return
+        }
+        let slot = HotSlot(
+            hot: hot, name: name, queue: queue, evictor: evictor, memoryBytes: f.memoryMB << 20, cpuMillicores: f.cpuMillicores)
+        let registered = state.withLock { s -> Bool in
+            if s.shuttingDown { return false }
+            s.live[name] = slot
+            return true
+        }
+        if registered {
+            await serve(slot, function: f)
+            state.withLock { _ = $0.live.removeValue(forKey: name) }
+        } else {
+            slot.markDone()
+        }
+        await hot.close()
+    }
+
+    /// Offers the slot until the idle timeout, a failed call, a failed freeze, eviction or
+    /// shutdown. Each idle period restarts the idle timer and the freeze timer.
+    private func serve(_ slot: HotSlot, function f: FunctionDefinition) async {
+        defer { slot.markDone() }
+        let idleTimeout = UInt64(max(0, f.idleTimeoutSeconds)) * 1_000_000_000
+        let freezeAfter = AgentConfiguration.duration(configuration.freezeIdleMillis)?.nanoseconds
+        slot.offer()
+        while !isShuttingDown {
+            let idleSince = clock.nowNanos
+            let idleDeadline = idleSince &+ idleTimeout
+            let freezeAt = freezeAfter.map { idleSince &+ $0 }
+            var frozen = false
+            while true {
+                let now = clock.nowNanos
+                var wake = idleDeadline
+                if !frozen, let freezeAt { wake = min(wake, freezeAt) }
+                let event = await slot.nextEvent(timeout: .nanoseconds(Int64(wake > now ? wake - now : 0)), clock: clock)
+                if event == .taken { break }
+                if event == .finished(ok: false) { return }  // evicted, or shutdown asked us to end
+                let later = clock.nowNanos
+                if !frozen, let freezeAt, later >= freezeAt {
+                    do {
+                        frozen = try slot.freezeIfIdle()
+                    } catch {
+                        logger.warning("freezing an idle container failed; ending it", metadata: ["container": "\(slot.name)", "error": "\(error)"])
+                        if slot.endIfIdle() { return }
+                        frozen = true  // a call took it meanwhile: serve that call, do not try again
+                    }
+                }
+                if later >= idleDeadline || isShuttingDown {
+                    if slot.endIfIdle() { return }  // we won the race: the container ends
+                    // A call took it at the same moment: serve it.
+                }
+            }
+            let finished = await slot.nextEvent(timeout: nil, clock: clock)
+            guard finished == .finished(ok: true) else { return }  // a failed call ends the container
+        }
+    }
+}
+
+/// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
+enum HopByHop {
+    static let names: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+        "transfer-encoding", "upgrade",
+    ]
+
+    static func contains(_ name: String) -> Bool { names.contains(name.lowercased()) }
+}

@@ -1,0 +1,67 @@
+import RunnerOS
+
+/// Memory and CPU for new containers, with eviction.
+extension Agent {
+    enum Acquired: Sendable {
+        case granted(ResourceToken)
+        /// 503: nothing fits and nothing can be evicted (non-blocking mode), or the wait limit passed.
+        case refused(RunnerError)
+        /// Nobody waits for the container any more.
+        case noLongerWanted
+    }
+
+    /// Memory and CPU for a new container of `f`: at once if free; else by evicting idle
+    /// containers of other functions, oldest first, when they cover the whole shortfall, and
+    /// waiting until they are gone; else (blocking mode) by waiting for tokens, trying eviction
+    /// again every FN_HOT_POLL_MSECS, until `deadline` or until `stillWanted` says no; or
+    /// (non-blocking mode) 503 at once.
+    func resources(
+        for f: FunctionDefinition, key: String, deadline: UInt64, stillWanted: @Sendable () -> Bool
+    ) async -> Acquired {
+        let memory = f.memoryMB << 20
+        while true {
+            if case .success(let token) = tracker.tryAcquire(memoryBytes: memory, cpuMillicores: f.cpuMillicores) {
+                return .granted(token)
+            }
+            let free = tracker.utilization
+            let needMemory = memory > free.memoryAvailableBytes ? memory - free.memoryAvailableBytes : 0
+            let needCPU = f.cpuMillicores > free.cpuAvailableMillicores ? f.cpuMillicores - free.cpuAvailableMillicores : 0
+            let evicted = evictor.evict(for: key, neededMemoryBytes: needMemory, neededCPUMillicores: needCPU)
+            if !evicted.isEmpty {
+                logger.info("evicted idle containers for another function", metadata: ["count": "\(evicted.count)", "fn": "\(f.fnID)"])
+            } else if configuration.nonBlockingResources {
+                return .refused(CallErrors.serverBusy())
+            }
+            let now = clock.nowNanos
+            if now >= deadline || isShuttingDown { return .refused(CallErrors.serverBusy()) }
+            // After an eviction, wait for the evicted containers to be gone; else wait a poll
+            // period and look again, as idle containers may have become evictable meanwhile.
+            let poll = evicted.isEmpty ? min(deadline - now, Duration.milliseconds(configuration.hotPollMillis).nanoseconds) : deadline - now
+            if let token = await acquireUnlessShutdown(memory, f.cpuMillicores, timeout: .nanoseconds(Int64(poll))) {
+                return .granted(token)
+            }
+            if !stillWanted() { return .noLongerWanted }
+        }
+    }
+
+    /// Waits for a token up to `timeout`, but no longer than until shutdown begins.
+    private func acquireUnlessShutdown(_ memory: UInt64, _ cpu: UInt64, timeout: Duration) async -> ResourceToken? {
+        let tracker = self.tracker
+        let clock = self.clock
+        return await withTaskGroup(of: ResourceToken?.self) { group in
+            group.addTask { await tracker.acquire(memoryBytes: memory, cpuMillicores: cpu, timeout: timeout, clock: clock) }
+            group.addTask {
+                _ = await self.shutdownBegan.wait()
+                return nil
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            while let other = await group.next() { other?.release() }  // a token granted as shutdown began
+            if first != nil && isShuttingDown {
+                first?.release()
+                return nil
+            }
+            return first
+        }
+    }
+}

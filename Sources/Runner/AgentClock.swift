@@ -1,0 +1,42 @@
+import RunnerOS
+
+/// The time every agent rule is measured in: waits for slots and tokens, freeze and idle
+/// timers, call deadlines, the launcher timeout. Injectable, so the rules can be tested with a
+/// clock the test moves instead of waiting for real.
+public protocol AgentClock: Sendable {
+    /// Monotonic nanoseconds.
+    var nowNanos: UInt64 { get }
+    /// Returns at `deadline` (or at once if it has passed); throws `CancellationError` when the
+    /// task is cancelled first.
+    func sleep(untilNanos deadline: UInt64) async throws
+}
+
+extension AgentClock {
+    /// `now + duration`, for deadlines.
+    public func nanos(after duration: Duration) -> UInt64 {
+        nowNanos &+ duration.nanoseconds
+    }
+}
+
+/// The host's monotonic clock.
+public struct SystemClock: AgentClock {
+    public init() {}
+    public var nowNanos: UInt64 { MonotonicClock.nowNanos() }
+    public func sleep(untilNanos deadline: UInt64) async throws {
+        let now = MonotonicClock.nowNanos()
+        if deadline > now { try await Task.sleep(nanoseconds: deadline - now) }
+        try Task.checkCancellation()
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, 0 for negative durations, saturating at UInt64.max.
+    public var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        if seconds < 0 { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return .max }
+        let (sum, overflow2) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
+        return overflow2 ? .max : sum
+    }
+}

@@ -1,0 +1,9 @@
+import RunnerOS
+
+/// Hooks around every call (Fn's BeforeCall/AfterCall): quotas, audit, the store writing the
+/// call record. A `beforeCall` error fails the call before it runs; an `afterCall` error
+/// replaces the call's result.
+public protocol CallListener: Sendable {
+    func beforeCall(_ call: Call) async throws(RunnerError)
+    func afterCall(_ call: Call) async throws(RunnerError)
+}

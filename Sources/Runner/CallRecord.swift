@@ -1,0 +1,75 @@
+/// What is known about one call, in Fn's call model: kept for `/calls`, written to the store,
+/// passed to listeners. Timestamps are RFC 3339 with milliseconds, as Fn writes them.
+public struct CallRecord: Sendable, Equatable, Codable {
+    public enum Status: String, Sendable, Codable {
+        case queued, running, success, error, timeout
+    }
+
+    public var id: String
+    public var status: Status
+    public var appID: String
+    public var appName: String
+    public var fnID: String
+    public var fnName: String
+    public var image: String
+    public var format: String
+    /// `sync`, or `detached` for calls accepted with 202.
+    public var type: String
+    public var memoryMB: UInt64
+    public var cpuMillicores: UInt64
+    public var timeoutSeconds: Int
+    public var idleTimeoutSeconds: Int
+    public var method: String
+    public var url: String
+    public var createdAt: String
+    public var startedAt: String?
+    public var completedAt: String?
+    /// From the start of execution to its end, in nanoseconds (Fn's execution_duration).
+    public var executionDurationNanos: UInt64?
+    /// The error's message, as the client got it.
+    public var error: String?
+    /// The error's code (RunnerError.Code), for programs.
+    public var errorCode: String?
+    public var stats: CallStats?
+
+    enum CodingKeys: String, CodingKey {
+        case id, status, image, format, type, method, url, error, stats
+        case appID = "app_id", appName = "app_name", fnID = "fn_id", fnName = "fn_name"
+        case memoryMB = "memory", cpuMillicores = "cpus", timeoutSeconds = "timeout", idleTimeoutSeconds = "idle_timeout"
+        case createdAt = "created_at", startedAt = "started_at", completedAt = "completed_at"
+        case executionDurationNanos = "execution_duration", errorCode = "error_code"
+    }
+}
+
+/// What a call cost, from its container's cgroup counters (deltas over the call, except the peak).
+public struct CallStats: Sendable, Equatable, Codable {
+    /// CPU time the container used during the call.
+    public var cpuNanos: UInt64
+    public var cpuThrottledPeriods: UInt64
+    public var cpuThrottledNanos: UInt64
+    /// Memory in use when the call ended.
+    public var memoryBytes: UInt64
+    /// The container's memory high-water mark so far (its whole life: the kernel keeps one).
+    public var memoryPeakBytes: UInt64?
+    /// Whether the call ran on a container that served calls before (a warm start).
+    public var reusedContainer: Bool
+    public var container: String
+
+    enum CodingKeys: String, CodingKey {
+        case cpuNanos = "cpu_ns", cpuThrottledPeriods = "cpu_throttled_periods", cpuThrottledNanos = "cpu_throttled_ns"
+        case memoryBytes = "memory_bytes", memoryPeakBytes = "memory_peak_bytes", reusedContainer = "reused_container"
+        case container
+    }
+
+    public init(before: ContainerCounters?, after: ContainerCounters?, reusedContainer: Bool, container: String) {
+        let a = after ?? ContainerCounters()
+        let b = before ?? ContainerCounters()
+        cpuNanos = a.cpuUsageNanos &- min(b.cpuUsageNanos, a.cpuUsageNanos)
+        cpuThrottledPeriods = a.cpuThrottledPeriods &- min(b.cpuThrottledPeriods, a.cpuThrottledPeriods)
+        cpuThrottledNanos = a.cpuThrottledNanos &- min(b.cpuThrottledNanos, a.cpuThrottledNanos)
+        memoryBytes = a.memoryCurrentBytes
+        memoryPeakBytes = a.memoryPeakBytes
+        self.reusedContainer = reusedContainer
+        self.container = container
+    }
+}

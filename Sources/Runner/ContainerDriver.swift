@@ -1,0 +1,96 @@
+import RunnerOS
+
+/// How the agent sees containers: started for a function, called, frozen, thawed and closed.
+/// The native driver backs it with the sandbox and the image store; a fake one with a
+/// test-controlled clock backs the agent's unit tests.
+public protocol ContainerDriver: Sendable {
+    /// Starts a hot container (formats http-stream, http, json) and returns once it can take a
+    /// call. Init failures are `containerInit` (502) or `containerInitTimeout` (504) errors.
+    func startHot(_ task: ContainerTask) async throws(RunnerError) -> any HotContainerHandle
+
+    /// Runs a cold container (format `default`) for one call: the request body on stdin, the
+    /// response from stdout, until it exits or `task.timeout` passes.
+    func runCold(_ task: ContainerTask, request: FunctionRequest, log: CallLog) async throws(RunnerError) -> ColdResult
+}
+
+/// One started hot container, as the agent drives it. One call at a time.
+public protocol HotContainerHandle: AnyObject, Sendable {
+    /// Sends one call and reads the whole answer, thawing first if frozen. A thrown error
+    /// means the container can take no more calls; `.timeout` when `timeout` passed.
+    func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError)
+        -> FunctionResponse
+
+    /// Freezes the idle container; a failure means it must end.
+    func freeze() throws(RunnerError)
+
+    /// Whether the kernel killed something in it for its memory limit, waiting up to `timeout`
+    /// for a dying process to become visible.
+    func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool
+
+    /// Cumulative counters of the container's cgroup, for per-call deltas.
+    func stats() -> ContainerCounters?
+
+    /// Ends the container and everything made for it (thawing it first if need be).
+    func close() async
+}
+
+/// What the agent gives the driver to make a container.
+public struct ContainerTask: Sendable {
+    public var function: FunctionDefinition
+    /// Unique per agent, usable as a path element.
+    public var name: String
+    /// The call that asked for this container (Fn's FN_SPAWN_CALL_ID).
+    public var spawnCallID: String
+    /// For hot containers, how long the function may take to start listening.
+    public var startTimeout: Duration
+    /// For cold containers, how long the whole run may take.
+    public var timeout: Duration
+    /// Extra environment (cold calls: FN_DEADLINE, FN_METHOD, ...), added to the function's.
+    public var extraEnvironment: [String] = []
+    /// For cold containers, the most stdout kept as the response (FN_MAX_RESPONSE_SIZE; 0 = no limit).
+    public var maxOutputBytes = 0
+
+    public init(function: FunctionDefinition, name: String, spawnCallID: String, startTimeout: Duration, timeout: Duration) {
+        self.function = function
+        self.name = name
+        self.spawnCallID = spawnCallID
+        self.startTimeout = startTimeout
+        self.timeout = timeout
+    }
+}
+
+/// How a cold container ended.
+public struct ColdResult: Sendable, Equatable {
+    public var exitCode: Int32
+    public var outOfMemory: Bool
+    /// What it wrote to stdout (bounded by the call's response limit).
+    public var stdout: [UInt8]
+    public var counters: ContainerCounters?
+
+    public init(exitCode: Int32, outOfMemory: Bool = false, stdout: [UInt8] = [], counters: ContainerCounters? = nil) {
+        self.exitCode = exitCode
+        self.outOfMemory = outOfMemory
+        self.stdout = stdout
+        self.counters = counters
+    }
+}
+
+/// A container's cgroup counters at one moment.
+public struct ContainerCounters: Sendable, Equatable, Codable {
+    public var cpuUsageNanos: UInt64
+    public var cpuThrottledPeriods: UInt64
+    public var cpuThrottledNanos: UInt64
+    public var memoryCurrentBytes: UInt64
+    public var memoryPeakBytes: UInt64?
+
+    public init(
+        cpuUsageNanos: UInt64 = 0, cpuThrottledPeriods: UInt64 = 0, cpuThrottledNanos: UInt64 = 0, memoryCurrentBytes: UInt64 = 0,
+        memoryPeakBytes: UInt64? = nil
+    ) {
+        self.cpuUsageNanos = cpuUsageNanos
+        self.cpuThrottledPeriods = cpuThrottledPeriods
+        self.cpuThrottledNanos = cpuThrottledNanos
+        self.memoryCurrentBytes = memoryCurrentBytes
+        self.memoryPeakBytes = memoryPeakBytes
+    }
+}

@@ -1,0 +1,110 @@
+import Logging
+import CRunnerShim
+import RunnerOS
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A container's output pipe: what the function writes goes to the log of the call it is
+/// serving, and between calls to the runner's debug log (Fn's ghost writer). Read by the
+/// shared output pump, so thousands of idle containers cost no threads.
+final class ContainerOutput: Sendable {
+    /// The end the container writes to; closed in the runner once the container has it.
+    let writeFD: Int32
+    private let token: UInt64
+    private let shared = Shared()
+
+    private final class Shared: Sendable {
+        let state = Mutex(State())
+        let ended = AsyncEvent()
+    }
+
+    private struct State {
+        var log: CallLog?
+        var collected: [UInt8] = []
+        var collectLimit = 0
+        var overflowed = false
+        var writeOpen = true
+    }
+    private let state = Mutex(State())
+
+    /// `collectLimit` > 0 keeps what is written (a cold call's stdout) up to that many bytes,
+    /// instead of sending it to a log; `Int.max` for no limit.
+    init(name: String, logger: Logger, collectLimit: Int = 0) throws(RunnerError) {
+        var fds: [Int32] = [-1, -1]
+        if let e = Pipes.make(&fds) { throw .system("pipe2", errno: e, "cannot create an output pipe for \(name)") }
+        writeFD = fds[1]
+        let shared = self.shared
+        shared.state.withLock { $0.collectLimit = collectLimit }
+        do {
+            token = try OutputPump.shared.watch(fd: fds[0]) { chunk in
+                guard let chunk else {
+                    shared.ended.fire()
+                    return
+                }
+                let log = shared.state.withLock { s -> CallLog? in
+                    if s.collectLimit > 0 {
+                        let room = s.collectLimit - s.collected.count
+                        if chunk.count > room { s.overflowed = true }
+                        s.collected.append(contentsOf: chunk.prefix(max(0, room)))
+                        return nil
+                    }
+                    return s.log
+                }
+                if let log {
+                    log.write(chunk)
+                } else if shared.state.withLock({ $0.collectLimit == 0 }) {
+                    logger.debug("container output", metadata: ["container": "\(name)", "output": "\(String(decoding: chunk, as: UTF8.self))"])
+                }
+            }
+        } catch {
+            Glibc.close(fds[0])
+            Glibc.close(fds[1])
+            throw error
+        }
+    }
+
+    /// The container has its copy of the write end: drop the runner's, so the pipe ends when
+    /// the container does.
+    func containerStarted() {
+        let fd = shared.state.withLock { s -> Int32? in
+            defer { s.writeOpen = false }
+            return s.writeOpen ? writeFD : nil
+        }
+        if let fd { Glibc.close(fd) }
+    }
+
+    /// Output goes to `log` until `detach`.
+    func attach(_ log: CallLog) { shared.state.withLock { $0.log = log } }
+    func detach() { shared.state.withLock { $0.log = nil } }
+
+    /// What was collected, and whether more was written than the limit; waits (up to
+    /// `timeout`) for the pipe to end, so nothing written before the container exited is lost.
+    func collected(waitingUpTo timeout: Duration) async -> (bytes: [UInt8], overflowed: Bool) {
+        _ = await raceWithTimeout(timeout, { await self.shared.ended.wait() }, discard: { _ in })
+        return shared.state.withLock { ($0.collected, $0.overflowed) }
+    }
+
+    /// Waits (up to `timeout`) until the pipe has ended.
+    func waitForEnd(upTo timeout: Duration) async {
+        _ = await raceWithTimeout(timeout, { await self.shared.ended.wait() }, discard: { _ in })
+    }
+
+    func close() {
+        containerStarted()
+        OutputPump.shared.stop(token)
+    }
+}
+
+/// Close-on-exec pipes (a container only ever gets the ends it is given, as its stdio).
+enum Pipes {
+    /// Fills `fds` with a new pipe; the errno on failure.
+    static func make(_ fds: inout [Int32]) -> Int32? {
+        let rc = fds.withUnsafeMutableBufferPointer { rn_pipe_cloexec($0.baseAddress) }
+        return rc < 0 ? -rc : nil
+    }
+}

@@ -1,0 +1,130 @@
+import Logging
+import OCIImage
+import RunnerOS
+import Sandbox
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The container driver on this project's own runtime: images from the image store (pulled
+/// when missing), containers from the sandbox.
+public final class NativeDriver: ContainerDriver {
+    public struct Configuration: Sendable {
+        /// Where the containers' iofs directories are made (host side). FN_IOFS_PATH.
+        public var iofsRoot: String
+        /// FN_HOT_PULL_TIMEOUT_MSECS: how long a missing image may take to pull (→ 504).
+        public var pullTimeoutMillis: Int = 600_000
+        /// FN_MAX_PIDS.
+        public var maxPids: Int = 50
+
+        public init(iofsRoot: String) { self.iofsRoot = iofsRoot }
+    }
+
+    public let configuration: Configuration
+    public let sandbox: Sandbox
+    public let store: ImageStore
+    let puller: ImagePuller?
+    let logger: Logger
+
+    public init(
+        configuration: Configuration, sandbox: Sandbox, store: ImageStore, puller: ImagePuller? = nil,
+        logger: Logger = Logger(label: "fnrunner.driver")
+    ) {
+        self.configuration = configuration
+        self.sandbox = sandbox
+        self.store = store
+        self.puller = puller
+        self.logger = logger
+        // A function that exits while the runner writes to its stdin or socket must be an error
+        // for that call, not a signal that ends the runner. (Containers get default signal
+        // dispositions back before exec.)
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    public func startHot(_ task: ContainerTask) async throws(RunnerError) -> any HotContainerHandle {
+        let format = FunctionFormat(rawValue: task.function.format)
+        switch format {
+        case .httpStream: return try await startHTTPStream(task)
+        case .http, .json: return try await StdioHotContainer.start(task, format: format!, driver: self)
+        case .cold, nil: throw CallErrors.unknownFormat(task.function.format)
+        }
+    }
+
+    /// The image of `reference`, pulled (bounded by the pull timeout) if the store lacks it.
+    func resolveImage(_ reference: String) async throws(RunnerError) -> ImageRecord {
+        do {
+            return try store.image(reference)
+        } catch where error.code == .notFound && puller != nil {
+            let puller = puller!
+            let limit = AgentConfiguration.duration(configuration.pullTimeoutMillis)
+            guard let limit else { return try await puller.pull(reference) }
+            let outcome = await raceWithTimeout(
+                limit, { () async -> Result<ImageRecord, RunnerError>? in
+                    do throws(RunnerError) { return .success(try await puller.pull(reference)) } catch { return .failure(error) }
+                }, discard: { _ in })
+            guard let outcome else { throw CallErrors.pullTimeout() }
+            return try outcome.get()
+        }
+    }
+
+    /// The container spec of a task: the image's process and the function's limits and config.
+    func spec(for task: ContainerTask) async throws(RunnerError) -> (ContainerSpec, ImageProcess) {
+        let image = try await resolveImage(task.function.image)
+        let layers = try store.rootfsLayers(image)
+        let process = try ImageProcess.make(config: try store.config(of: image), layers: layers)
+        var spec = ContainerSpec(layers: layers, argv: process.argv)
+        spec.env = RunnerEnv.merge(process.env, task.function.environment + task.extraEnvironment)
+        spec.workingDirectory = process.workingDirectory
+        spec.uid = process.uid
+        spec.gid = process.gid
+        spec.limits.memoryBytes = task.function.memoryMB << 20
+        spec.limits.cpuMillicores = task.function.cpuMillicores > 0 ? Int(task.function.cpuMillicores) : nil
+        spec.limits.pids = configuration.maxPids
+        return (spec, process)
+    }
+
+    private func startHTTPStream(_ task: ContainerTask) async throws(RunnerError) -> HotContainer {
+        var (spec, process) = try await spec(for: task)
+        // A fresh iofs dir per container: FDKs leave their sockets behind when they exit.
+        let iofs = configuration.iofsRoot + "/" + task.name
+        try FileSystem.removeTree(iofs)
+        try FileSystem.makeDirectories(iofs, mode: 0o755)
+        chown(iofs, process.uid, process.gid)
+        spec.bindMounts = [.init(source: iofs, target: "/tmp/iofs")]
+        let output: ContainerOutput
+        let watch: DirectoryWatch
+        let container: Container
+        do {
+            watch = try DirectoryWatch(iofs)
+            output = try ContainerOutput(name: task.name, logger: logger)
+        } catch {
+            try? FileSystem.removeTree(iofs)
+            throw error
+        }
+        spec.stdout = output.writeFD
+        spec.stderr = output.writeFD
+        do {
+            container = try sandbox.start(spec, name: task.name)
+        } catch {
+            output.close()
+            try? FileSystem.removeTree(iofs)
+            throw error
+        }
+        output.containerStarted()
+        let hot = HotContainer(container: container, iofsDirectory: iofs, output: output)
+        do {
+            try await hot.waitUntilReady(watch: watch, timeout: task.startTimeout)
+        } catch {
+            await hot.close()
+            throw error
+        }
+        return hot
+    }
+
+    public func runCold(_ task: ContainerTask, request: FunctionRequest, log: CallLog) async throws(RunnerError) -> ColdResult {
+        try await ColdContainer.run(task, request: request, log: log, driver: self)
+    }
+}

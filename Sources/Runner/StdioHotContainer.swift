@@ -1,0 +1,204 @@
+import Foundation
+import CRunnerShim
+import RunnerOS
+import Sandbox
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A hot function of the seed's `http` or `json` format: requests go in on its stdin, answers
+/// come back on its stdout, its stderr is the running call's log. Ready as soon as it runs.
+///
+/// A call that fails or times out mid-exchange leaves the streams out of step, so it ends the
+/// container: a late answer can never be read as the next call's. A json answer followed by
+/// more output succeeds but ends the container too (Fn's excess data rule).
+final class StdioHotContainer: HotContainerHandle {
+    let container: Container
+    let format: FunctionFormat
+    let stderr: ContainerOutput
+
+    private struct State {
+        var connection: HTTPStreamConnection?
+        var frozen = false
+    }
+    private let state = Mutex(State())
+
+    private init(container: Container, format: FunctionFormat, connection: HTTPStreamConnection, stderr: ContainerOutput) {
+        self.container = container
+        self.format = format
+        self.stderr = stderr
+        state.withLock { $0.connection = connection }
+    }
+
+    static func start(_ task: ContainerTask, format: FunctionFormat, driver: NativeDriver) async throws(RunnerError) -> StdioHotContainer {
+        var (spec, _) = try await driver.spec(for: task)
+        var input: [Int32] = [-1, -1]
+        var output: [Int32] = [-1, -1]
+        if let e = Pipes.make(&input) { throw .system("pipe2", errno: e, "cannot create the stdin pipe of \(task.name)") }
+        if let e = Pipes.make(&output) {
+            Glibc.close(input[0])
+            Glibc.close(input[1])
+            throw .system("pipe2", errno: e, "cannot create the stdout pipe of \(task.name)")
+        }
+        let stderr: ContainerOutput
+        do {
+            stderr = try ContainerOutput(name: task.name, logger: driver.logger)
+        } catch {
+            for fd in input + output { Glibc.close(fd) }
+            throw error
+        }
+        spec.stdin = input[0]
+        spec.stdout = output[1]
+        spec.stderr = stderr.writeFD
+        let container: Container
+        do {
+            container = try driver.sandbox.start(spec, name: task.name)
+        } catch {
+            for fd in input + output { Glibc.close(fd) }
+            stderr.close()
+            throw error
+        }
+        Glibc.close(input[0])
+        Glibc.close(output[1])
+        stderr.containerStarted()
+        let connection = HTTPStreamConnection(readFD: output[0], writeFD: input[1])
+        return StdioHotContainer(container: container, format: format, connection: connection, stderr: stderr)
+    }
+
+    func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError) -> FunctionResponse {
+        if state.withLock({ $0.frozen }) {
+            try container.thaw()
+            state.withLock { $0.frozen = false }
+        }
+        guard let connection = state.withLock({ s -> HTTPStreamConnection? in
+            defer { s.connection = nil }
+            return s.connection
+        }) else {
+            throw RunnerError(.invalidState, "the function's pipes are busy or broken", step: "call function")
+        }
+        if let exit = container.exit {
+            throw RunnerError(.unavailable, "the function exited (\(exit))", step: "call function")
+        }
+        stderr.attach(log)
+        defer { stderr.detach() }
+        let deadline = MonotonicClock.nowNanos() &+ timeout.nanoseconds
+        let format = self.format
+        let (response, reusable) = try await BlockingThread.run { () throws(RunnerError) -> (FunctionResponse, Bool) in
+            switch format {
+            case .json:
+                let (object, excess) = try connection.exchangeJSON(
+                    StdioFormats.jsonRequest(request), deadlineNanos: deadline, maxBytes: maxBodyBytes)
+                return (try StdioFormats.jsonResponse(object, maxBodyBytes: maxBodyBytes), !excess)
+            default:
+                do throws(RunnerError) {
+                    return (try connection.exchange(StdioFormats.httpRequest(request), deadlineNanos: deadline, maxBodyBytes: maxBodyBytes), true)
+                } catch where error.code == .invalidArgument {
+                    throw RunnerError(.functionInvalidResponse, "invalid http response from function err: \(error.message)", step: "read response")
+                }
+            }
+        }
+        if reusable { state.withLock { $0.connection = connection } }
+        var result = response
+        result.endsContainer = !reusable
+        return result
+    }
+
+    func freeze() throws(RunnerError) {
+        try container.freeze()
+        state.withLock { $0.frozen = true }
+    }
+
+    func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { await container.diedOfOOM(waitingUpTo: timeout) }
+
+    func stats() -> ContainerCounters? { container.counters }
+
+    func close() async {
+        state.withLock { $0.connection = nil }
+        try? await container.close()
+        stderr.close()
+    }
+}
+
+/// The wire formats of the seed's hot stdio formats.
+enum StdioFormats {
+    /// `http`: an HTTP/1.1 request with the original method and path, and Fn's headers.
+    static func httpRequest(_ r: FunctionRequest) -> [UInt8] {
+        var path = "/"
+        if let schemeEnd = r.url.range(of: "://") {
+            let rest = r.url[schemeEnd.upperBound...]
+            if let slash = rest.firstIndex(of: "/") { path = String(rest[slash...]) }
+        } else if r.url.hasPrefix("/") {
+            path = r.url
+        }
+        var head = "\(r.method) \(path) HTTP/1.1\r\nHost: localhost\r\n"
+        head += "Fn_deadline: \(r.deadline)\r\nFn_method: \(r.method)\r\nFn_request_url: \(r.url)\r\nFn_call_id: \(r.callID)\r\n"
+        if let ct = r.contentType { head += "Content-Type: \(ct)\r\n" }
+        for (name, value) in r.headers where HTTPStreamConnection.isForwardable(name, value) { head += "\(name): \(value)\r\n" }
+        head += "Content-Length: \(r.body.count)\r\n\r\n"
+        return Array(head.utf8) + r.body
+    }
+
+    struct JSONInput: Encodable {
+        struct Wire: Encodable {
+            var type = "http"
+            var method: String
+            var request_url: String
+            var headers: [String: [String]]
+        }
+        var call_id: String
+        var deadline: String
+        var body: String
+        var content_type: String
+        var `protocol`: Wire
+    }
+
+    struct JSONOutput: Decodable {
+        struct Wire: Decodable {
+            var status_code: Int?
+            var headers: [String: [String]]?
+        }
+        var body: String?
+        var content_type: String?
+        var `protocol`: Wire?
+    }
+
+    /// `json`: one object per call, ended by a newline.
+    static func jsonRequest(_ r: FunctionRequest) -> [UInt8] {
+        var headers: [String: [String]] = [:]
+        for (name, value) in r.headers where !HopByHop.contains(name) { headers[name, default: []].append(value) }
+        if let ct = r.contentType { headers["Content-Type", default: []].append(ct) }
+        let input = JSONInput(
+            call_id: r.callID, deadline: r.deadline, body: String(decoding: r.body, as: UTF8.self), content_type: r.contentType ?? "",
+            protocol: .init(method: r.method, request_url: r.url, headers: headers))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(input)) ?? Data("{}".utf8)) + [0x0a]
+    }
+
+    /// The function's object, applied as Fn applies it: protocol headers first, then a
+    /// non-empty content_type overrides Content-Type, then the status (if set), then the body.
+    static func jsonResponse(_ object: [UInt8], maxBodyBytes: Int) throws(RunnerError) -> FunctionResponse {
+        let out: JSONOutput
+        do {
+            out = try JSONDecoder().decode(JSONOutput.self, from: Data(object))
+        } catch {
+            throw RunnerError(.functionInvalidResponse, "invalid json response from function err: \(error)", step: "read response")
+        }
+        var headers: [HTTPHeader] = []
+        for (name, values) in (out.protocol?.headers ?? [:]).sorted(by: { $0.key < $1.key }) {
+            for v in values { headers.append(HTTPHeader(name: name.lowercased(), value: v)) }
+        }
+        if let ct = out.content_type, !ct.isEmpty {
+            headers.removeAll { $0.name == "content-type" }
+            headers.append(HTTPHeader(name: "content-type", value: ct))
+        }
+        let body = Array((out.body ?? "").utf8)
+        if maxBodyBytes > 0 && body.count > maxBodyBytes { throw CallErrors.responseTooBig() }
+        let status = out.protocol?.status_code ?? 0
+        return FunctionResponse(status: status == 0 ? 200 : status, headers: headers, body: body)
+    }
+}

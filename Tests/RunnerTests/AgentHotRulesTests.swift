@@ -1,0 +1,151 @@
+@testable import Runner
+import RunnerOS
+import Testing
+
+/// Fn's hot-container rules on the fake driver: reuse, launching, freezing, idle timeouts.
+struct AgentHotRulesTests {
+    typealias H = FakeAgentHarness
+
+    @Test func aSecondCallReusesTheIdleContainer() async throws {
+        try await H.withAgent { agent, driver, _ in
+            let first = try await agent.submit(H.function(), H.request("one"))
+            let second = try await agent.submit(H.function(), H.request("two"))
+            #expect(first.header("x-container") == second.header("x-container"))
+            #expect(driver.starts == 1)
+            #expect(H.text(second).hasSuffix(":two"))
+        }
+    }
+
+    @Test func hopByHopHeadersOfTheFunctionAreDropped() async throws {
+        try await H.withAgent { agent, _, _ in
+            let r = try await agent.submit(H.function(), H.request("x"))
+            #expect(r.header("connection") == nil)
+            #expect(r.header("x-container") != nil)
+        }
+    }
+
+    @Test func theNewestIdleContainerServesTheNextCall() async throws {
+        try await H.withAgent { agent, driver, clock in
+            // Two calls at once need two containers; the one whose call ends last is the newest idle.
+            async let a = agent.submit(H.function(), H.request("sleep:100"))
+            async let b = agent.submit(H.function(), H.request("sleep:300"))
+            await advance(clock, by: .milliseconds(10), until: "both calls ended") {
+                driver.containers.reduce(0) { $0 + $1.calls } == 2 && H.running(agent, H.function()) == 0
+            }
+            let (_, slow) = try await (a, b)
+            let next = try await agent.submit(H.function(), H.request("next"))
+            #expect(next.header("x-container") == H.text(slow).split(separator: ":").first.map(String.init))
+            #expect(driver.starts == 2)
+        }
+    }
+
+    @Test func waitersBeyondIdleAndStartingContainersLaunchMoreAndNoMore() async throws {
+        let gate = AsyncEvent()
+        try await H.withAgent(onStart: { _, _ throws(RunnerError) in _ = await gate.wait() }) { agent, driver, clock in
+            async let one = agent.submit(H.function(), H.request("1"))
+            await eventually("the first start began") { driver.starts == 1 }
+            // Polls come and go; one waiter with one container starting launches nothing more.
+            await step(clock, by: .milliseconds(200), times: 3)
+            #expect(driver.starts == 1)
+            async let two = agent.submit(H.function(), H.request("2"))
+            async let three = agent.submit(H.function(), H.request("3"))
+            await eventually("three starts for three waiters") { driver.starts == 3 }
+            await step(clock, by: .milliseconds(200), times: 3)
+            #expect(driver.starts == 3)
+            gate.fire()
+            _ = try await (one, two, three)
+            #expect(driver.starts == 3)
+        }
+    }
+
+    @Test func anIdleContainerIsFrozenAfterTheFreezeDelayAndThawedByTheNextCall() async throws {
+        try await H.withAgent(configure: { $0.freezeIdleMillis = 50 }) { agent, driver, clock in
+            _ = try await agent.submit(H.function(), H.request("warm"))
+            let c = try #require(driver.containers.first)
+            clock.advance(by: .milliseconds(49))
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(!c.isFrozen, "not before the delay")
+            await advance(clock, by: .milliseconds(1), until: "it froze") { c.isFrozen }
+            #expect(agent.existingQueue(for: H.function())?.stats.count(.paused) == 1)
+            _ = try await agent.submit(H.function(), H.request("again"))
+            #expect(c.thaws == 1 && c.calls == 2)
+            await eventually("the queue counts it idle again") { agent.existingQueue(for: H.function())?.stats.count(.idle) == 1 }
+            #expect(agent.existingQueue(for: H.function())?.stats.count(.paused) == 0)
+        }
+    }
+
+    @Test func aFreezeDelayOfZeroFreezesAtOnceAndANegativeOneNever() async throws {
+        try await H.withAgent(configure: { $0.freezeIdleMillis = 0 }) { agent, driver, _ in
+            _ = try await agent.submit(H.function(), H.request("warm"))
+            await eventually("frozen at once") { driver.containers.first?.isFrozen == true }
+        }
+        try await H.withAgent(configure: { $0.freezeIdleMillis = -1 }) { agent, driver, clock in
+            _ = try await agent.submit(H.function(idleTimeout: 3600), H.request("warm"))
+            await step(clock, by: .seconds(60), times: 50)
+            #expect(driver.containers.first?.freezes == 0)
+        }
+    }
+
+    @Test func aFailedFreezeEndsTheContainerAndTheNextCallGetsANewOne() async throws {
+        try await H.withAgent(failFreeze: true, configure: { $0.freezeIdleMillis = 10 }) { agent, driver, clock in
+            _ = try await agent.submit(H.function(), H.request("warm"))
+            await advance(clock, by: .milliseconds(10), until: "the container ended") { driver.live.isEmpty }
+            _ = try await agent.submit(H.function(), H.request("again"))
+            #expect(driver.starts == 2)
+        }
+    }
+
+    @Test func theIdleTimeoutRestartsWithEveryIdlePeriodThenEndsTheContainer() async throws {
+        try await H.withAgent(configure: { $0.freezeIdleMillis = -1 }) { agent, driver, clock in
+            let f = H.function(idleTimeout: 10)
+            _ = try await agent.submit(f, H.request("1"))
+            await step(clock, by: .seconds(1), times: 9)
+            _ = try await agent.submit(f, H.request("2"))
+            await step(clock, by: .seconds(1), times: 9)
+            #expect(driver.live.count == 1, "18 s after the first call but 9 s after the last: still alive")
+            await advance(clock, by: .seconds(1), until: "the idle timeout ended it", maxSteps: 5) { driver.live.isEmpty }
+            await eventually("its token was released") { agent.tracker.utilization.memoryUsedBytes == 0 }
+            #expect(driver.starts == 1)
+        }
+    }
+
+    @Test func aConfigChangeNeverReusesAContainerOfTheOldConfig() async throws {
+        try await H.withAgent { agent, driver, _ in
+            _ = try await agent.submit(H.function(config: ["A": "1"]), H.request("x"))
+            _ = try await agent.submit(H.function(config: ["A": "2"]), H.request("x"))
+            #expect(driver.starts == 2)
+            #expect(Set(driver.containers.map { $0.task.function.fnConfig["A"] ?? "" }) == ["1", "2"])
+        }
+    }
+
+    @Test func twentyParallelCallsNeverShareAContainerAtOnceAndAllSucceed() async throws {
+        try await H.withAgent { agent, driver, clock in
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<20 { group.addTask { try await agent.submit(H.function(), H.request("sleep:50")).status } }
+                await advance(clock, by: .milliseconds(10), until: "all calls ended") {
+                    driver.containers.reduce(0) { $0 + $1.calls } == 20 && H.running(agent, H.function()) == 0
+                }
+                var ok = 0
+                for try await status in group where status == 200 { ok += 1 }
+                #expect(ok == 20)
+            }
+            #expect(driver.starts >= 2 && driver.starts <= 20)
+        }
+    }
+
+    @Test func anIdleQueueIsDroppedAfterTheLauncherTimeoutButNotBefore() async throws {
+        try await H.withAgent(configure: {
+            $0.hotLauncherTimeoutMillis = 60_000
+            $0.freezeIdleMillis = -1
+        }) { agent, driver, clock in
+            _ = try await agent.submit(H.function(idleTimeout: 5), H.request("x"))
+            #expect(agent.queueCount == 1)
+            await advance(clock, by: .seconds(1), until: "the container ended", maxSteps: 10) { driver.live.isEmpty }
+            await step(clock, by: .seconds(5), times: 8)
+            #expect(agent.queueCount == 1, "kept while younger than the launcher timeout")
+            await advance(clock, by: .seconds(5), until: "the queue was dropped", maxSteps: 30) { agent.queueCount == 0 }
+            _ = try await agent.submit(H.function(idleTimeout: 5), H.request("y"))
+            #expect(agent.queueCount == 1)
+        }
+    }
+}

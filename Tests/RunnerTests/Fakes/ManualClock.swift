@@ -1,0 +1,93 @@
+@testable import Runner
+import Synchronization
+
+/// A clock that moves only when a test moves it: the agent's timers (freeze, idle, poll, wait,
+/// launcher) fire exactly when the test says, so the rules are tested in milliseconds of real
+/// time and without races against the wall clock.
+final class ManualClock: AgentClock {
+    private struct Sleeper {
+        let deadline: UInt64
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+    private struct State {
+        var now: UInt64 = 1_000_000_000
+        var sleepers: [UInt64: Sleeper] = [:]
+        var nextID: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    var nowNanos: UInt64 { state.withLock { $0.now } }
+
+    /// Tasks sleeping on this clock now.
+    var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+
+    func sleep(untilNanos deadline: UInt64) async throws {
+        let id = state.withLock { s -> UInt64 in
+            s.nextID += 1
+            return s.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                let due = state.withLock { s -> Bool in
+                    if deadline <= s.now { return true }
+                    s.sleepers[id] = Sleeper(deadline: deadline, continuation: c)
+                    return false
+                }
+                if due { c.resume() }
+                if Task.isCancelled { cancel(id) }
+            }
+        } onCancel: {
+            cancel(id)
+        }
+    }
+
+    private func cancel(_ id: UInt64) {
+        let s = state.withLock { $0.sleepers.removeValue(forKey: id) }
+        s?.continuation.resume(throwing: CancellationError())
+    }
+
+    /// Moves time forward and wakes every sleeper whose deadline has come.
+    func advance(by d: Duration) {
+        let due = state.withLock { s -> [Sleeper] in
+            s.now &+= d.nanoseconds
+            let due = s.sleepers.filter { $0.value.deadline <= s.now }
+            for id in due.keys { s.sleepers[id] = nil }
+            return due.values.sorted { $0.deadline < $1.deadline }
+        }
+        for s in due { s.continuation.resume() }
+    }
+}
+
+/// Waits (in real time, polling) until `condition` holds; records an issue after `seconds`.
+func eventually(
+    _ what: String, within seconds: Double = 5, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool
+) async {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while !condition() {
+        if ContinuousClock.now > deadline {
+            Issue.record("timed out waiting until \(what)", sourceLocation: sourceLocation)
+            return
+        }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+}
+
+/// Advances `clock` `times` times by `step`, letting the agent run between steps.
+func step(_ clock: ManualClock, by step: Duration, times: Int) async {
+    for _ in 0..<times {
+        clock.advance(by: step)
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+}
+
+/// Advances `clock` in `step`s until `condition` holds (letting the agent run between steps).
+func advance(_ clock: ManualClock, by step: Duration, until what: String, maxSteps: Int = 1000, _ condition: () -> Bool) async {
+    for _ in 0..<maxSteps {
+        if condition() { return }
+        clock.advance(by: step)
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    if !condition() { Issue.record("clock moved \(maxSteps) × \(step) but still not: \(what)") }
+}
+
+import Testing
