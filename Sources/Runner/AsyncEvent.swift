@@ -48,3 +48,20 @@ final class AsyncEvent: Sendable {
         w?.resume(returning: nil)
     }
 }
+
+/// A value that arrives once; any number of tasks can wait for it, and a cancelled wait
+/// returns nil.
+final class AsyncValue<T: Sendable>: Sendable {
+    private let value = Mutex<T?>(nil)
+    private let arrived = AsyncEvent()
+
+    func set(_ v: T) {
+        value.withLock { if $0 == nil { $0 = v } }
+        arrived.fire()
+    }
+
+    func wait() async -> T? {
+        guard await arrived.wait() != nil else { return nil }
+        return value.withLock { $0 }
+    }
+}

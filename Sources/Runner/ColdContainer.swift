@@ -59,7 +59,7 @@ enum ColdContainer {
         let writer = input[1]
         let body = request.body
         async let fed: Void = feed(writer, body)
-        let exit = await raceWithTimeout(task.timeout, { await container.wait() }, discard: { _ in })
+        let exit = await raceWithTimeout(task.timeout, { await container.waitUnlessCancelled() }, discard: { _ in })
         guard let exit else {
             try? container.kill()
             _ = await fed

@@ -216,6 +216,12 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         while headerEnd == nil {
             headerEnd = Self.find(buffer, [13, 10, 13, 10])
             if headerEnd == nil {
+                // A first line that is not a status line is garbage now, not at the deadline.
+                if let lineEnd = buffer.firstIndex(of: 10), !buffer[0..<lineEnd].starts(with: Array("HTTP/".utf8)) {
+                    throw RunnerError(
+                        .invalidArgument, "the function sent an invalid status line: \(String(decoding: buffer[0..<min(lineEnd, 80)], as: UTF8.self))",
+                        step: "read response")
+                }
                 if buffer.count > Self.maxHeaderBytes { throw CallErrors.headerTooBig() }
                 try fill(deadline)
             }

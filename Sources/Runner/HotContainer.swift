@@ -93,6 +93,11 @@ public final class HotContainer: HotContainerHandle {
 
     public var isFrozen: Bool { state.withLock { $0.frozen } }
 
+    /// Fn's listener check (a socket, or a relative symlink to one in the same directory).
+    public static func checkListener(directory: String, name: String) throws(RunnerError) {
+        try ListenerSocket.check(directory: directory, name: name)
+    }
+
     public func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool {
         await container.diedOfOOM(waitingUpTo: timeout)
     }
@@ -113,7 +118,7 @@ extension Container {
     /// `timeout` for the process to end, since a connection can fail before the kill is visible.
     func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool {
         if ((try? memoryEvents())?.oomKills ?? 0) > 0 { return true }
-        let exit = await raceWithTimeout(timeout, { await self.wait() }, discard: { _ in })
+        let exit = await raceWithTimeout(timeout, { await self.waitUnlessCancelled() }, discard: { _ in })
         return exit?.outOfMemory == true || ((try? memoryEvents())?.oomKills ?? 0) > 0
     }
 

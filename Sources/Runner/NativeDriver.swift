@@ -61,10 +61,13 @@ public final class NativeDriver: ContainerDriver {
             let puller = puller!
             let limit = AgentConfiguration.duration(configuration.pullTimeoutMillis)
             guard let limit else { return try await puller.pull(reference) }
-            let outcome = await raceWithTimeout(
-                limit, { () async -> Result<ImageRecord, RunnerError>? in
-                    do throws(RunnerError) { return .success(try await puller.pull(reference)) } catch { return .failure(error) }
-                }, discard: { _ in })
+            // The pull cannot be cancelled half-way; after a timeout it goes on by itself (the
+            // image is still wanted, and the puller shares it with the next launch).
+            let pulled = AsyncValue<Result<ImageRecord, RunnerError>>()
+            Task {
+                do throws(RunnerError) { pulled.set(.success(try await puller.pull(reference))) } catch { pulled.set(.failure(error)) }
+            }
+            let outcome = await raceWithTimeout(limit, { await pulled.wait() }, discard: { _ in })
             guard let outcome else { throw CallErrors.pullTimeout() }
             return try outcome.get()
         }

@@ -28,6 +28,8 @@ public final class Container: Sendable {
     private struct State {
         var exit: ContainerExit?
         var waiters: [CheckedContinuation<ContainerExit, Never>] = []
+        var cancellableWaiters: [UInt64: CheckedContinuation<ContainerExit?, Never>] = [:]
+        var nextWaiter: UInt64 = 0
         var closed = false
     }
     private let state = Mutex(State())
@@ -46,12 +48,16 @@ public final class Container: Sendable {
     func processExited(_ process: ProcessExit) {
         let oom = ((try? driver.memoryEvents(cgroup))?.oomKills ?? 0) > 0
         let exit = ContainerExit(process: process, outOfMemory: oom)
-        let waiters = state.withLock { s -> [CheckedContinuation<ContainerExit, Never>] in
+        let (waiters, cancellable) = state.withLock { s in
             s.exit = exit
-            defer { s.waiters = [] }
-            return s.waiters
+            defer {
+                s.waiters = []
+                s.cancellableWaiters = [:]
+            }
+            return (s.waiters, Array(s.cancellableWaiters.values))
         }
         for w in waiters { w.resume(returning: exit) }
+        for w in cancellable { w.resume(returning: exit) }
     }
 
     /// Used when the container could not be handed out after its process started.
@@ -76,6 +82,33 @@ public final class Container: Sendable {
             }
             if let ready { c.resume(returning: ready) }
         }
+    }
+
+    /// Waits until the container's init process has exited, or returns nil once the task is
+    /// cancelled (for waits raced against a deadline).
+    public func waitUnlessCancelled() async -> ContainerExit? {
+        let id = state.withLock { s -> UInt64 in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<ContainerExit?, Never>) in
+                let ready = state.withLock { s -> ContainerExit? in
+                    if let e = s.exit { return e }
+                    s.cancellableWaiters[id] = c
+                    return nil
+                }
+                if let ready { c.resume(returning: ready) }
+                if Task.isCancelled { cancelWait(id) }
+            }
+        } onCancel: {
+            cancelWait(id)
+        }
+    }
+
+    private func cancelWait(_ id: UInt64) {
+        let w = state.withLock { $0.cancellableWaiters.removeValue(forKey: id) }
+        w?.resume(returning: nil)
     }
 
     /// Freezes every process of the container; returns how long the kernel took.

@@ -36,9 +36,11 @@ public enum ImageFixtures {
 }
 
 extension ImageFixtures {
-    /// An OCI layout of the busybox fixture: tag "1" runs /bin/hello-stream, tag "false" exits at once.
+    /// An OCI layout of the busybox fixture: tag "1" runs /bin/hello-stream, tag "false" exits at
+    /// once, tag "sh" runs the shell script in its SCRIPT variable (set it in the fn's config),
+    /// tag "never" runs but never listens.
     public static func helloStreamLayout() throws -> String {
-        let dir = Fixtures.base + "/hello-stream-layout-v2"
+        let dir = Fixtures.base + "/hello-stream-layout-v3"
         if FileSystem.exists(dir + "/.complete") { return dir }
         let rootfs = try Fixtures.busybox()
         let staging = Fixtures.base + "/.hello-stream-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -49,6 +51,10 @@ extension ImageFixtures {
             umoci repack --image \(staging):1 \(staging).b >/dev/null; rm -rf \(staging).b
             umoci config --image \(staging):1 --config.entrypoint /bin/hello-stream >/dev/null
             umoci config --image \(staging):1 --tag false --clear=config.entrypoint --config.entrypoint /bin/false >/dev/null
+            umoci config --image \(staging):1 --tag sh --clear=config.entrypoint --config.entrypoint /bin/sh \\
+              --config.entrypoint -c --config.entrypoint 'eval "$SCRIPT"' >/dev/null
+            umoci config --image \(staging):1 --tag never --clear=config.entrypoint --config.entrypoint /bin/sleep \\
+              --config.entrypoint 3600 >/dev/null
             umoci gc --layout \(staging) >/dev/null; touch \(staging)/.complete
             """)
         if rename(staging, dir) != 0 { try FileSystem.removeTree(staging) }
