@@ -28,11 +28,7 @@ extension Agent {
             slot.endCall(ok: true)  // the call never reached the container: it stays
             throw error
         }
-        let result = await exec(call, on: slot)
-        let after = slot.hot.stats()
-        let history = slot.history
-        slot.recordCounters(after)
-        let stats = CallStats(before: history.counters, after: after, reusedContainer: history.reused, container: slot.name)
+        let (result, stats) = await exec(call, on: slot)
         return try await end(call, started: started, stats: stats, result)
     }
 
@@ -57,8 +53,21 @@ extension Agent {
         return token!
     }
 
-    /// Runs the call on the container; ends the container when the call broke it.
-    private func exec(_ call: Call, on slot: HotSlot) async -> Result<FunctionResponse, RunnerError> {
+    /// Runs the call on the container, and measures it before the container is released (an
+    /// idle container may be frozen at once, and the call must not wait for that); ends the
+    /// container when the call broke it.
+    private func exec(_ call: Call, on slot: HotSlot) async -> (Result<FunctionResponse, RunnerError>, CallStats) {
+        let (result, keep) = await run(call, on: slot)
+        let after = slot.hot.stats()
+        let history = slot.history
+        slot.recordCounters(after)
+        let stats = CallStats(before: history.counters, after: after, reusedContainer: history.reused, container: slot.name)
+        slot.endCall(ok: keep)
+        return (result, stats)
+    }
+
+    /// The call itself, and whether the container may serve another.
+    private func run(_ call: Call, on slot: HotSlot) async -> (Result<FunctionResponse, RunnerError>, keep: Bool) {
         let f = call.function
         var request = call.request
         let timeout = Duration.seconds(max(0, f.timeoutSeconds))
@@ -68,32 +77,22 @@ extension Agent {
             response = try await slot.hot.call(request, timeout: timeout, maxBodyBytes: configuration.maxResponseBytes, log: call.log)
         } catch {
             // Any failure mid-call ends the container: its connection or pipes are unusable.
-            slot.endCall(ok: false)
-            if error.code == .timeout { return .failure(CallErrors.callTimeout()) }
-            if error.code == .responseTooBig || error.code == .functionInvalidResponse { return .failure(error) }
-            if await slot.hot.diedOfOOM(waitingUpTo: .milliseconds(250)) { return .failure(CallErrors.outOfMemory(f.memoryMB)) }
-            return .failure(CallErrors.functionResponse(error))
+            if error.code == .timeout { return (.failure(CallErrors.callTimeout()), false) }
+            if error.code == .responseTooBig || error.code == .functionInvalidResponse { return (.failure(error), false) }
+            if await slot.hot.diedOfOOM(waitingUpTo: .milliseconds(250)) { return (.failure(CallErrors.outOfMemory(f.memoryMB)), false) }
+            return (.failure(CallErrors.functionResponse(error)), false)
         }
         var clean = response
-        clean.headers.removeAll { HopByHop.contains($0.name) }
+        clean.headers.removeAll { HopByHop.names.contains($0.name) }  // names arrive in lower case
         if f.format == FunctionFormat.http.rawValue || f.format == FunctionFormat.json.rawValue {
             // The stdio formats carry the function's own status: every parsed answer is one.
-            slot.endCall(ok: !response.endsContainer)
-            return .success(clean)
+            return (.success(clean), !response.endsContainer)
         }
         switch response.status {
-        case 200:
-            slot.endCall(ok: true)
-            return .success(clean)
-        case 502:
-            slot.endCall(ok: true)  // the function failed, the container is fine
-            return .failure(CallErrors.functionFailed())
-        case 504:
-            slot.endCall(ok: true)
-            return .failure(CallErrors.callTimeout())
-        default:
-            slot.endCall(ok: false)  // outside the contract: Fn ends such containers
-            return .failure(CallErrors.invalidResponse())
+        case 200: return (.success(clean), true)
+        case 502: return (.failure(CallErrors.functionFailed()), true)  // the function failed, the container is fine
+        case 504: return (.failure(CallErrors.callTimeout()), true)
+        default: return (.failure(CallErrors.invalidResponse()), false)  // outside the contract: Fn ends such containers
         }
     }
 

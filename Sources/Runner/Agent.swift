@@ -203,7 +203,7 @@ public final class Agent: Sendable {
         } catch {
             result = .failure(error)
         }
-        if case .failure(let e) = result, call.record.status == .queued {
+        if case .failure(let e) = result, call.status == .queued {
             call.markEnded(e, startedWallNanos: nil, stats: nil)  // never started: busy, shutdown, launch failure
         }
         return try result.get()

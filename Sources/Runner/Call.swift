@@ -10,6 +10,8 @@ public final class Call: Sendable {
     public let request: FunctionRequest
     public let log: CallLog
     private let state: Mutex<CallRecord>
+    /// Wall-clock times, formatted only when the record is read (off the hot path).
+    private let times = Mutex<(created: UInt64, started: UInt64?, completed: UInt64?)>((0, nil, nil))
 
     init(id: String, function: FunctionDefinition, request: FunctionRequest, type: String, logLimit: Int) {
         self.id = id
@@ -23,26 +25,34 @@ public final class Call: Sendable {
                 id: id, status: .queued, appID: function.appID, appName: function.appName, fnID: function.fnID,
                 fnName: function.fnName, image: function.image, format: function.format, type: type,
                 memoryMB: function.memoryMB, cpuMillicores: function.cpuMillicores, timeoutSeconds: function.timeoutSeconds,
-                idleTimeoutSeconds: function.idleTimeoutSeconds, method: request.method, url: request.url,
-                createdAt: WallClock.rfc3339(WallClock.nowNanos(), millis: true)))
+                idleTimeoutSeconds: function.idleTimeoutSeconds, method: request.method, url: request.url, createdAt: ""))
+        times.withLock { $0.created = WallClock.nowNanos() }
     }
 
     /// The call's record as it is now.
-    public var record: CallRecord { state.withLock { $0 } }
+    public var record: CallRecord {
+        var r = state.withLock { $0 }
+        let t = times.withLock { $0 }
+        r.createdAt = WallClock.rfc3339(t.created, millis: true)
+        r.startedAt = t.started.map { WallClock.rfc3339($0, millis: true) }
+        r.completedAt = t.completed.map { WallClock.rfc3339($0, millis: true) }
+        return r
+    }
+
+    /// The call's status now.
+    public var status: CallRecord.Status { state.withLock { $0.status } }
 
     func markStarted() -> UInt64 {
         let now = WallClock.nowNanos()
-        state.withLock {
-            $0.status = .running
-            $0.startedAt = WallClock.rfc3339(now, millis: true)
-        }
+        state.withLock { $0.status = .running }
+        times.withLock { $0.started = now }
         return now
     }
 
     func markEnded(_ error: RunnerError?, startedWallNanos: UInt64?, stats: CallStats?) {
         let now = WallClock.nowNanos()
+        times.withLock { $0.completed = now }
         state.withLock { r in
-            r.completedAt = WallClock.rfc3339(now, millis: true)
             if let startedWallNanos { r.executionDurationNanos = now &- min(startedWallNanos, now) }
             if let stats { r.stats = stats }
             if let error {

@@ -47,8 +47,6 @@ public struct CallStats: Sendable, Equatable, Codable {
     public var cpuNanos: UInt64
     public var cpuThrottledPeriods: UInt64
     public var cpuThrottledNanos: UInt64
-    /// Memory in use when the call ended.
-    public var memoryBytes: UInt64
     /// The container's memory high-water mark so far (its whole life: the kernel keeps one).
     public var memoryPeakBytes: UInt64?
     /// Whether the call ran on a container that served calls before (a warm start).
@@ -57,7 +55,7 @@ public struct CallStats: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case cpuNanos = "cpu_ns", cpuThrottledPeriods = "cpu_throttled_periods", cpuThrottledNanos = "cpu_throttled_ns"
-        case memoryBytes = "memory_bytes", memoryPeakBytes = "memory_peak_bytes", reusedContainer = "reused_container"
+        case memoryPeakBytes = "memory_peak_bytes", reusedContainer = "reused_container"
         case container
     }
 
@@ -67,7 +65,6 @@ public struct CallStats: Sendable, Equatable, Codable {
         cpuNanos = a.cpuUsageNanos &- min(b.cpuUsageNanos, a.cpuUsageNanos)
         cpuThrottledPeriods = a.cpuThrottledPeriods &- min(b.cpuThrottledPeriods, a.cpuThrottledPeriods)
         cpuThrottledNanos = a.cpuThrottledNanos &- min(b.cpuThrottledNanos, a.cpuThrottledNanos)
-        memoryBytes = a.memoryCurrentBytes
         memoryPeakBytes = a.memoryPeakBytes
         self.reusedContainer = reusedContainer
         self.container = container

@@ -22,6 +22,7 @@ public final class HotContainer: HotContainerHandle {
     /// The host side of the container's /tmp/iofs.
     public let iofsDirectory: String
     let output: ContainerOutput
+    let counters: CgroupStatsReader
 
     private struct State {
         /// nil while a call has it, and for good after a call failed.
@@ -30,10 +31,11 @@ public final class HotContainer: HotContainerHandle {
     }
     private let state = Mutex(State())
 
-    init(container: Container, iofsDirectory: String, output: ContainerOutput) {
+    init(container: Container, iofsDirectory: String, output: ContainerOutput, throttling: Bool) {
         self.container = container
         self.iofsDirectory = iofsDirectory
         self.output = output
+        counters = container.statsReader(throttling: throttling)
     }
 
     /// Waits for the FDK's socket: watched (inotify) from before the container started, so it
@@ -44,17 +46,20 @@ public final class HotContainer: HotContainerHandle {
         let deadline = MonotonicClock.nowNanos() &+ timeout.nanoseconds
         let socket = iofsDirectory + "/lsnr.sock"
         while true {
-            if watch.sawCreation(of: "lsnr.sock") || FileSystem.exists(socket) {
+            let created = watch.nextCreation()
+            if FileSystem.exists(socket) {
                 try ListenerSocket.check(directory: iofsDirectory, name: "lsnr.sock")
                 break
             }
             if let exit = container.exit {
                 throw RunnerError(.containerInit, "the function exited before it listened (\(exit))", step: "wait for function")
             }
-            if MonotonicClock.nowNanos() > deadline {
+            let now = MonotonicClock.nowNanos()
+            if now > deadline {
                 throw RunnerError(.containerInitTimeout, "no \(FunctionDefinition.listenerPath) within \(timeout)", step: "wait for function")
             }
-            await watch.wait(upToMillis: 5)
+            // Woken by the socket's creation; the cap bounds how late an early exit is noticed.
+            await created.wait(upTo: .nanoseconds(Int64(min(deadline - now, 5_000_000))))
         }
         let connection = try HTTPStreamConnection(socketPath: socket)
         state.withLock { $0.connection = connection }
@@ -102,7 +107,7 @@ public final class HotContainer: HotContainerHandle {
         await container.diedOfOOM(waitingUpTo: timeout)
     }
 
-    public func stats() -> ContainerCounters? { container.counters }
+    public func stats() -> ContainerCounters? { ContainerCounters(counters.read()) }
 
     /// Ends the container and removes its iofs directory.
     public func close() async {
@@ -123,9 +128,12 @@ extension Container {
     }
 
     /// The cgroup counters a call's stats are made from; nil if they cannot be read.
-    var counters: ContainerCounters? {
-        guard let s = try? stats() else { return nil }
-        return ContainerCounters(
+    var counters: ContainerCounters? { (try? stats()).map(ContainerCounters.init) }
+}
+
+extension ContainerCounters {
+    init(_ s: CgroupStats) {
+        self.init(
             cpuUsageNanos: s.cpuUsageNanos, cpuThrottledPeriods: s.cpuThrottledPeriods, cpuThrottledNanos: s.cpuThrottledNanos,
             memoryCurrentBytes: s.memoryCurrentBytes, memoryPeakBytes: s.memoryPeakBytes)
     }

@@ -25,6 +25,7 @@ public final class NativeDriver: ContainerDriver {
 
     public let configuration: Configuration
     public let sandbox: Sandbox
+    let watcher: DirectoryWatcher
     public let store: ImageStore
     let puller: ImagePuller?
     let logger: Logger
@@ -32,7 +33,8 @@ public final class NativeDriver: ContainerDriver {
     public init(
         configuration: Configuration, sandbox: Sandbox, store: ImageStore, puller: ImagePuller? = nil,
         logger: Logger = Logger(label: "fnrunner.driver")
-    ) {
+    ) throws(RunnerError) {
+        watcher = try DirectoryWatcher()
         self.configuration = configuration
         self.sandbox = sandbox
         self.store = store
@@ -101,7 +103,7 @@ public final class NativeDriver: ContainerDriver {
         let watch: DirectoryWatch
         let container: Container
         do {
-            watch = try DirectoryWatch(iofs)
+            watch = try watcher.watch(iofs)
             output = try ContainerOutput(name: task.name, logger: logger)
         } catch {
             try? FileSystem.removeTree(iofs)
@@ -117,7 +119,7 @@ public final class NativeDriver: ContainerDriver {
             throw error
         }
         output.containerStarted()
-        let hot = HotContainer(container: container, iofsDirectory: iofs, output: output)
+        let hot = HotContainer(container: container, iofsDirectory: iofs, output: output, throttling: task.function.cpuMillicores > 0)
         do {
             try await hot.waitUntilReady(watch: watch, timeout: task.startTimeout)
         } catch {

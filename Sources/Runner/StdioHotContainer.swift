@@ -1,3 +1,4 @@
+import CgroupDriver
 import Foundation
 import CRunnerShim
 import RunnerOS
@@ -20,6 +21,7 @@ final class StdioHotContainer: HotContainerHandle {
     let container: Container
     let format: FunctionFormat
     let stderr: ContainerOutput
+    let counters: CgroupStatsReader
 
     private struct State {
         var connection: HTTPStreamConnection?
@@ -27,10 +29,11 @@ final class StdioHotContainer: HotContainerHandle {
     }
     private let state = Mutex(State())
 
-    private init(container: Container, format: FunctionFormat, connection: HTTPStreamConnection, stderr: ContainerOutput) {
+    private init(container: Container, format: FunctionFormat, connection: HTTPStreamConnection, stderr: ContainerOutput, throttling: Bool) {
         self.container = container
         self.format = format
         self.stderr = stderr
+        counters = container.statsReader(throttling: throttling)
         state.withLock { $0.connection = connection }
     }
 
@@ -66,7 +69,8 @@ final class StdioHotContainer: HotContainerHandle {
         Glibc.close(output[1])
         stderr.containerStarted()
         let connection = HTTPStreamConnection(readFD: output[0], writeFD: input[1])
-        return StdioHotContainer(container: container, format: format, connection: connection, stderr: stderr)
+        return StdioHotContainer(
+            container: container, format: format, connection: connection, stderr: stderr, throttling: task.function.cpuMillicores > 0)
     }
 
     func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError) -> FunctionResponse {
@@ -114,7 +118,7 @@ final class StdioHotContainer: HotContainerHandle {
 
     func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { await container.diedOfOOM(waitingUpTo: timeout) }
 
-    func stats() -> ContainerCounters? { container.counters }
+    func stats() -> ContainerCounters? { ContainerCounters(counters.read()) }
 
     func close() async {
         state.withLock { $0.connection = nil }

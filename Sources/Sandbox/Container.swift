@@ -133,6 +133,9 @@ public final class Container: Sendable {
 
     public func stats() throws(RunnerError) -> CgroupStats { try driver.stats(cgroup) }
 
+    /// A cheap, repeatable reader of the counters calls are measured by (see CgroupStatsReader).
+    public func statsReader(throttling: Bool) -> CgroupStatsReader { driver.statsReader(cgroup, throttling: throttling) }
+
     /// OOM counters of the container's cgroup (a kill for the memory limit shows here at once).
     public func memoryEvents() throws(RunnerError) -> MemoryEvents { try driver.memoryEvents(cgroup) }
 

@@ -181,7 +181,7 @@ struct BenchCommand: AsyncParsableCommand {
         func run(freezeIdleMillis: Int, _ body: @escaping @Sendable (Agent) async throws -> [UInt64]) async throws -> [UInt64] {
             var config = AgentConfiguration()
             config.freezeIdleMillis = freezeIdleMillis
-            let driver = NativeDriver(
+            let driver = try NativeDriver(
                 configuration: .init(iofsRoot: runtime.stateDirectory + "/bench-agent-\(getpid())"), sandbox: sandbox, store: images)
             let agent = Agent(
                 configuration: config, driver: driver, tracker: ResourceTracker(totalMemoryBytes: 4 << 30, totalCPUMillicores: 2000))

@@ -153,7 +153,7 @@ struct AgentFormatsTests {
             _ = try await agent.submit(call)
             await eventually("the log arrived") { call.log.text.contains("from the function") }
             let stats = try #require(call.record.stats)
-            #expect(stats.cpuNanos > 0 && stats.memoryBytes > 0 && !stats.reusedContainer)
+            #expect(stats.cpuNanos > 0 && (stats.memoryPeakBytes ?? 0) > 0 && !stats.reusedContainer)
             let second = try agent.makeCall(f, request("quiet"))
             _ = try await agent.submit(second)
             #expect(second.record.stats?.reusedContainer == true && second.log.text.isEmpty)

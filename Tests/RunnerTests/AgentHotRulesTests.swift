@@ -103,7 +103,7 @@ struct AgentHotRulesTests {
             _ = try await agent.submit(f, H.request("2"))
             await step(clock, by: .seconds(1), times: 9)
             #expect(driver.live.count == 1, "18 s after the first call but 9 s after the last: still alive")
-            await advance(clock, by: .seconds(1), until: "the idle timeout ended it", maxSteps: 5) { driver.live.isEmpty }
+            await advance(clock, by: .seconds(1), until: "the idle timeout ended it", maxSteps: 30) { driver.live.isEmpty }
             await eventually("its token was released") { agent.tracker.utilization.memoryUsedBytes == 0 }
             #expect(driver.starts == 1)
         }

@@ -1,0 +1,76 @@
+import RunnerOS
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The counters a call's stats are made from (CPU time, throttling, memory now and at peak),
+/// read through descriptors opened once per container: reading them after every call must cost
+/// a few microseconds, not an open and a close per file.
+public final class CgroupStatsReader: @unchecked Sendable {
+    private enum Source {
+        case v2CPU, v1CPU, v1CPUAcct, memoryCurrent, memoryPeak
+    }
+    /// Immutable after init; pread at offset 0 re-reads a cgroup file, from any thread.
+    private let files: [(Source, Int32)]
+
+    /// `throttling`: whether to read the CPU throttling counters (only meaningful, and only
+    /// worth a read per call, when the container has a CPU quota).
+    init(_ cg: CgroupSet, layout: CgroupLayout, throttling: Bool) {
+        var paths: [(Source, String)] = []
+        if let v2 = cg.v2Path { paths.append((.v2CPU, v2 + "/cpu.stat")) }
+        if layout.kind == .unified, let v2 = cg.v2Path {
+            paths += [(.memoryCurrent, v2 + "/memory.current"), (.memoryPeak, v2 + "/memory.peak")]
+        } else {
+            if throttling, let cpu = cg.v1Paths["cpu"] { paths.append((.v1CPU, cpu + "/cpu.stat")) }
+            if let acct = cg.v1Paths["cpuacct"], cg.v2Path == nil { paths.append((.v1CPUAcct, acct + "/cpuacct.usage")) }
+            if let mem = cg.v1Paths["memory"] {
+                paths.append((.memoryPeak, mem + "/memory.max_usage_in_bytes"))
+            }
+        }
+        files = paths.compactMap { source, path in
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            return fd < 0 ? nil : (source, fd)
+        }
+    }
+
+    deinit { for (_, fd) in files { close(fd) } }
+
+    /// The counters now (fields whose files are missing stay 0 or nil).
+    public func read() -> CgroupStats {
+        var s = CgroupStats()
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer in
+            for (source, fd) in files {
+                let n = pread(fd, buffer.baseAddress, buffer.count, 0)
+                if n <= 0 { continue }
+                let text = String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<n]), as: UTF8.self)
+                switch source {
+                case .v2CPU:
+                    let kv = CgroupFileFormat.keyValues(text)
+                    s.cpuUsageNanos = (kv["usage_usec"] ?? 0) * 1000
+                    if let p = kv["nr_periods"] { s.cpuPeriods = p }
+                    if let t = kv["nr_throttled"] { s.cpuThrottledPeriods = t }
+                    if let t = kv["throttled_usec"] { s.cpuThrottledNanos = t * 1000 }
+                case .v1CPU:
+                    let kv = CgroupFileFormat.keyValues(text)
+                    s.cpuPeriods = kv["nr_periods"] ?? 0
+                    s.cpuThrottledPeriods = kv["nr_throttled"] ?? 0
+                    s.cpuThrottledNanos = kv["throttled_time"] ?? 0
+                case .v1CPUAcct: s.cpuUsageNanos = CgroupFileFormat.number(text) ?? 0
+                case .memoryCurrent: s.memoryCurrentBytes = CgroupFileFormat.number(text) ?? 0
+                case .memoryPeak: s.memoryPeakBytes = CgroupFileFormat.number(text)
+                }
+            }
+        }
+        return s
+    }
+}
+
+extension CgroupDriver {
+    /// A reader of `cg`'s call counters; keep it for the container's life.
+    public func statsReader(_ cg: CgroupSet, throttling: Bool) -> CgroupStatsReader {
+        CgroupStatsReader(cg, layout: layout, throttling: throttling)
+    }
+}
