@@ -39,7 +39,7 @@ enum ColdContainer {
         spec.stderr = stderr.writeFD
         let container: Container
         do {
-            container = try driver.sandbox.start(spec, name: task.name)
+            container = try await driver.sandbox.startOnWorkerThread(spec, name: task.name)
         } catch {
             close(input[0])
             close(input[1])

@@ -80,7 +80,10 @@ final class ContainerOutput: Sendable {
 
     /// Output goes to `log` until `detach`.
     func attach(_ log: CallLog) { shared.state.withLock { $0.log = log } }
-    func detach() { shared.state.withLock { $0.log = nil } }
+    func detach() {
+        OutputPump.shared.drainNow(token)  // what was written during the call belongs to it
+        shared.state.withLock { $0.log = nil }
+    }
 
     /// What was collected, and whether more was written than the limit; waits (up to
     /// `timeout`) for the pipe to end, so nothing written before the container exited is lost.

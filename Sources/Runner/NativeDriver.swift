@@ -21,6 +21,25 @@ public final class NativeDriver: ContainerDriver {
         public var maxPids: Int = 50
 
         public init(iofsRoot: String) { self.iofsRoot = iofsRoot }
+
+        /// Reads FN_IOFS_PATH, FN_HOT_PULL_TIMEOUT_MSECS and FN_MAX_PIDS; a value that does not
+        /// parse is an error naming the variable.
+        public static func fromEnvironment(_ env: [String: String], defaultIOFSRoot: String) throws(RunnerError) -> Configuration {
+            var c = Configuration(iofsRoot: env["FN_IOFS_PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultIOFSRoot)
+            if let text = env["FN_HOT_PULL_TIMEOUT_MSECS"]?.trimmed, !text.isEmpty {
+                guard let v = Int(text) else {
+                    throw RunnerError(.invalidArgument, "FN_HOT_PULL_TIMEOUT_MSECS must be an integer, not \"\(text)\"", step: "read configuration")
+                }
+                c.pullTimeoutMillis = v
+            }
+            if let text = env["FN_MAX_PIDS"]?.trimmed, !text.isEmpty {
+                guard let v = Int(text), v > 0 else {
+                    throw RunnerError(.invalidArgument, "FN_MAX_PIDS must be a positive integer, not \"\(text)\"", step: "read configuration")
+                }
+                c.maxPids = v
+            }
+            return c
+        }
     }
 
     public let configuration: Configuration
@@ -112,7 +131,7 @@ public final class NativeDriver: ContainerDriver {
         spec.stdout = output.writeFD
         spec.stderr = output.writeFD
         do {
-            container = try sandbox.start(spec, name: task.name)
+            container = try await sandbox.startOnWorkerThread(spec, name: task.name)
         } catch {
             output.close()
             try? FileSystem.removeTree(iofs)
@@ -131,5 +150,14 @@ public final class NativeDriver: ContainerDriver {
 
     public func runCold(_ task: ContainerTask, request: FunctionRequest, log: CallLog) async throws(RunnerError) -> ColdResult {
         try await ColdContainer.run(task, request: request, log: log, driver: self)
+    }
+}
+
+/// Starts a container on a worker thread: a start blocks for milliseconds (clone, the child's
+/// set-up, on cgroup v1 an RCU grace period for the cgroup attach), and must not hold one of the
+/// few threads that run every call's tasks.
+extension Sandbox {
+    func startOnWorkerThread(_ spec: ContainerSpec, name: String) async throws(RunnerError) -> Container {
+        try await BlockingThread.run { () throws(RunnerError) in try self.start(spec, name: name) }
     }
 }

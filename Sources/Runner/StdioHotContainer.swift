@@ -59,7 +59,7 @@ final class StdioHotContainer: HotContainerHandle {
         spec.stderr = stderr.writeFD
         let container: Container
         do {
-            container = try driver.sandbox.start(spec, name: task.name)
+            container = try await driver.sandbox.startOnWorkerThread(spec, name: task.name)
         } catch {
             for fd in input + output { Glibc.close(fd) }
             stderr.close()

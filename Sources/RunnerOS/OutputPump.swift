@@ -64,6 +64,14 @@ public final class OutputPump: Sendable {
         }
     }
 
+    /// Reads what is in the pipe now, on the calling thread, and hands it to the sink: what a
+    /// function wrote before it answered must reach the log of that call, even if the pump
+    /// thread has not come round to it yet.
+    public func drainNow(_ token: UInt64) {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        drain(token, &buffer)
+    }
+
     private func startThread() {
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()

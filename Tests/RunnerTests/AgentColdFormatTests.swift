@@ -81,6 +81,14 @@ struct AgentConfigurationTests {
         #expect(try AgentConfiguration.fromEnvironment(["FN_FREEZE_IDLE_MSECS": ""]) == AgentConfiguration(), "empty keeps the default")
     }
 
+    @Test func theDriverReadsItsOwnVariables() throws {
+        let c = try NativeDriver.Configuration.fromEnvironment(
+            ["FN_IOFS_PATH": "/run/iofs", "FN_HOT_PULL_TIMEOUT_MSECS": "1000", "FN_MAX_PIDS": "99"], defaultIOFSRoot: "/tmp/x")
+        #expect(c.iofsRoot == "/run/iofs" && c.pullTimeoutMillis == 1000 && c.maxPids == 99)
+        #expect(try NativeDriver.Configuration.fromEnvironment([:], defaultIOFSRoot: "/tmp/x").iofsRoot == "/tmp/x")
+        #expect(throws: RunnerError.self) { try NativeDriver.Configuration.fromEnvironment(["FN_MAX_PIDS": "0"], defaultIOFSRoot: "/") }
+    }
+
     @Test func aBadValueNamesTheVariable() {
         for (name, value) in [
             ("FN_FREEZE_IDLE_MSECS", "soon"), ("FN_MAX_RESPONSE_SIZE", "-5"), ("FN_HOT_POLL_MSECS", "0"),

@@ -59,8 +59,10 @@ final class ManualClock: AgentClock {
 }
 
 /// Waits (in real time, polling) until `condition` holds; records an issue after `seconds`.
+/// Generous: when the whole suite runs in parallel, real-runtime tests can hold the two threads
+/// of the cooperative pool for seconds.
 func eventually(
-    _ what: String, within seconds: Double = 5, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool
+    _ what: String, within seconds: Double = 30, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool
 ) async {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while !condition() {
