@@ -74,20 +74,24 @@ func eventually(
     }
 }
 
-/// Advances `clock` `times` times by `step`, letting the agent run between steps.
+/// Advances `clock` `times` times by `step`, giving the agent a few milliseconds of real time
+/// after each step to react.
 func step(_ clock: ManualClock, by step: Duration, times: Int) async {
     for _ in 0..<times {
         clock.advance(by: step)
-        try? await Task.sleep(for: .milliseconds(2))
+        try? await Task.sleep(for: .milliseconds(5))
     }
 }
 
-/// Advances `clock` in `step`s until `condition` holds (letting the agent run between steps).
+/// Advances `clock` in `step`s until `condition` holds. After each step the agent gets up to
+/// 100 ms of real time to react before the next one: under a loaded test run a task can take
+/// that long to be scheduled, and a step taken before it set its timer would move its deadline.
 func advance(_ clock: ManualClock, by step: Duration, until what: String, maxSteps: Int = 1000, _ condition: () -> Bool) async {
     for _ in 0..<maxSteps {
         if condition() { return }
         clock.advance(by: step)
-        try? await Task.sleep(for: .milliseconds(1))
+        let settle = ContinuousClock.now + .milliseconds(100)
+        while !condition() && ContinuousClock.now < settle { try? await Task.sleep(for: .milliseconds(1)) }
     }
     if !condition() { Issue.record("clock moved \(maxSteps) × \(step) but still not: \(what)") }
 }
