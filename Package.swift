@@ -11,6 +11,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The only code that runs between clone and exec: raw syscalls, no malloc, no locks.
@@ -58,10 +61,23 @@ let package = Package(
             name: "Runner",
             dependencies: ["RunnerOS", "CgroupDriver", "Sandbox", "OCIImage", .product(name: "Logging", package: "swift-log")]
         ),
+        // The embedded store: apps, fns, triggers, call records and logs in SQLite (WAL).
+        .target(
+            name: "RunnerStore",
+            dependencies: ["Runner", "RunnerOS", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]
+        ),
+        // Fn's v2 API, invoke and HTTP triggers on Hummingbird.
+        .target(
+            name: "RunnerAPI",
+            dependencies: [
+                "Runner", "RunnerStore", "RunnerOS", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "fnrunner",
             dependencies: [
-                "Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "OCIImage", "Runner",
+                "Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "OCIImage", "Runner", "RunnerStore", "RunnerAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -80,6 +96,9 @@ let package = Package(
         .testTarget(name: "FnrunnerCLITests", dependencies: ["TestSupport", "RunnerOS"]),
         .testTarget(
             name: "RunnerTests", dependencies: ["Runner", "RunnerOS", "CgroupDriver", "Sandbox", "OCIImage", "TestSupport"]),
+        .testTarget(
+            name: "RunnerAPITests",
+            dependencies: ["Runner", "RunnerStore", "RunnerAPI", "RunnerOS", "Sandbox", "OCIImage", "TestSupport"]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage", "RunnerOS", "Sandbox", "TestSupport"]),
     ]
 )

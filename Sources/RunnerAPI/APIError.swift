@@ -1,0 +1,62 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Runner
+import RunnerOS
+import RunnerStore
+
+/// The edge where errors become statuses: every RunnerError a handler throws is answered as Fn
+/// answers it, `{"message": "…"}` with Fn's status (503 with `Retry-After: 15`).
+extension RunnerError: HTTPResponseError {
+    public var status: HTTPResponse.Status {
+        switch code {
+        case .invalidArgument, .resourceTooBig: .badRequest
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .unauthorized: .unauthorized
+        case .requestTooLarge: .contentTooLarge
+        case .methodNotAllowed: .methodNotAllowed
+        case .notImplemented: .notImplemented
+        case .serverBusy: .serviceUnavailable
+        case .callTimeout, .containerInitTimeout, .pullTimeout: .gatewayTimeout
+        case .functionFailed, .functionResponse, .functionInvalidResponse, .responseTooBig, .outOfMemory, .containerInit,
+            .containerExit, .unavailable:
+            .badGateway
+        default: .internalServerError
+        }
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response { httpResponse() }
+
+    /// Fn's error response for this error.
+    public func httpResponse() -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        if status == .serviceUnavailable { headers[.retryAfter] = "15" }
+        // Internal failures say what failed without leaking more than the message.
+        let message = status == .internalServerError ? "internal server error: \(message)" : message
+        let body = (try? JSONEncoder().encode(["message": message])) ?? Data("{}".utf8)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+extension RunnerError.Code {
+    /// The request body passed FN_MAX_REQUEST_SIZE (413).
+    public static let requestTooLarge = RunnerError.Code("request_too_large")
+    /// The endpoint does not take this method (405).
+    public static let methodNotAllowed = RunnerError.Code("method_not_allowed")
+}
+
+enum APIErrors {
+    static func badJSON(_ error: any Error) -> RunnerError {
+        let detail: String
+        switch error {
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+            detail = "wrong type for \(c.codingPath.map(\.stringValue).joined(separator: "."))"
+        case DecodingError.keyNotFound(let key, _): detail = "missing field \(key.stringValue)"
+        case DecodingError.dataCorrupted(let c): detail = c.debugDescription
+        default: detail = "\(error)"
+        }
+        return RunnerError(.invalidArgument, "Invalid JSON: \(detail)", step: "decode body")
+    }
+}

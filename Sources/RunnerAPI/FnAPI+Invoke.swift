@@ -1,0 +1,172 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Runner
+import RunnerOS
+import RunnerStore
+
+/// `POST /invoke/{fn_id}` and HTTP triggers `/t/{app}/{source…}`, and the call records.
+extension FnAPI {
+    static let otherMethods: [HTTPRequest.Method] = [.get, .put, .delete, .patch, .head, .options]
+    static let triggerMethods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .head, .options]
+
+    func addInvoke(to router: Router<BasicRequestContext>) {
+        router.post("/invoke/:fn_id") { request, context in
+            try await invoke(fnID: try Self.parameter(context, "fn_id"), request)
+        }
+        for method in Self.otherMethods {
+            router.on("/invoke/:fn_id", method: method) { _, _ -> Response in
+                throw RunnerError(.methodNotAllowed, "Method not allowed", step: "invoke")
+            }
+        }
+        for method in Self.triggerMethods {
+            router.on("/t/:app_name", method: method) { request, context in
+                try await trigger(appName: try Self.parameter(context, "app_name"), source: "/", request)
+            }
+            router.on("/t/:app_name/**", method: method) { request, context in
+                let source = "/" + context.parameters.getCatchAll().joined(separator: "/")
+                return try await trigger(appName: try Self.parameter(context, "app_name"), source: source, request)
+            }
+        }
+    }
+
+    func invoke(fnID: String, _ request: Request) async throws -> Response {
+        let fn = try await store.fn(id: fnID)
+        let app = try await store.app(id: fn.appID)
+        try refuseDetached(request)
+        var headers: [(String, String)] = []
+        for field in request.headers where Self.forwardable(field.name) { headers.append((field.name.canonicalName, field.value)) }
+        let functionRequest = FunctionRequest(
+            method: "POST", url: configuration.publicURL + request.uri.description, contentType: request.headers[.contentType],
+            headers: headers, body: try await body(request))
+        let (call, outcome) = await run(app: app, fn: fn, functionRequest)
+        switch outcome {
+        case .success(let r):
+            var out = HTTPFields()
+            for h in r.headers where Self.forwardable(HTTPField.Name(h.name)) {
+                if let name = HTTPField.Name(h.name) { out.append(HTTPField(name: name, value: h.value)) }
+            }
+            out[Self.callIDHeader] = call?.id
+            return Response(status: .ok, headers: out, body: .init(byteBuffer: ByteBuffer(bytes: r.body)))
+        case .failure(let e):
+            return try errorResponse(e, call: call, request)
+        }
+    }
+
+    func trigger(appName: String, source: String, _ request: Request) async throws -> Response {
+        let app = try await store.app(named: appName)
+        let trigger = try await store.trigger(appID: app.id, type: "http", source: source)
+        let fn = try await store.fn(id: trigger.fnID)
+        try refuseDetached(request)
+        // Fn's trigger encapsulation: the client's headers as Fn-Http-H-*, its method and URL.
+        var headers: [(String, String)] = []
+        for field in request.headers where Self.forwardable(field.name) && field.name != .contentType {
+            headers.append(("Fn-Http-H-\(field.name.canonicalName)", field.value))
+        }
+        headers += [
+            ("Fn-Http-Method", request.method.rawValue), ("Fn-Http-Request-Url", configuration.publicURL + request.uri.description),
+            ("Fn-Intent", "httprequest"),
+        ]
+        let functionRequest = FunctionRequest(
+            method: request.method.rawValue, url: configuration.publicURL + request.uri.description,
+            contentType: request.headers[.contentType], headers: headers, body: try await body(request))
+        let (call, outcome) = await run(app: app, fn: fn, functionRequest)
+        switch outcome {
+        case .success(let r):
+            var out = HTTPFields()
+            var status = HTTPResponse.Status.ok
+            for h in r.headers {
+                if h.name == "content-type" {
+                    out[.contentType] = h.value
+                } else if h.name == "fn-http-status", let code = Int(h.value), (100...999).contains(code) {
+                    status = HTTPResponse.Status(code: code)
+                } else if h.name.hasPrefix("fn-http-h-"), let name = HTTPField.Name(String(h.name.dropFirst(10))),
+                    Self.forwardable(name)
+                {
+                    out.append(HTTPField(name: name, value: h.value))
+                }
+            }
+            out[Self.callIDHeader] = call?.id
+            return Response(status: status, headers: out, body: .init(byteBuffer: ByteBuffer(bytes: r.body)))
+        case .failure(let e):
+            return try errorResponse(e, call: call, request)
+        }
+    }
+
+    /// Makes and runs the call; the call is nil when it could not even be made (400).
+    func run(app: App, fn: Fn, _ request: FunctionRequest) async -> (Call?, Result<FunctionResponse, RunnerError>) {
+        let definition = FunctionDefinition(
+            appID: app.id, appName: app.name, fnID: fn.id, fnName: fn.name, image: fn.image, format: fn.format, memoryMB: fn.memory,
+            cpuMillicores: fn.cpus, timeoutSeconds: fn.timeout, idleTimeoutSeconds: fn.idleTimeout, appConfig: app.config,
+            fnConfig: fn.config, annotations: fn.annotations.mapValues(\.jsonText))
+        let call: Call
+        do {
+            call = try agent.makeCall(definition, request)
+        } catch {
+            return (nil, .failure(error))
+        }
+        do {
+            return (call, .success(try await agent.submit(call)))
+        } catch {
+            return (call, .failure(error))
+        }
+    }
+
+    func errorResponse(_ error: RunnerError, call: Call?, _ request: Request) throws -> Response {
+        var response = error.httpResponse()
+        if let call { response.headers[Self.callIDHeader] = call.id }
+        return response
+    }
+
+    func refuseDetached(_ request: Request) throws {
+        if let type = request.headers[Self.invokeTypeHeader], type.lowercased() == "detached" {
+            throw RunnerError(.notImplemented, "Detach call functions are not supported on this server", step: "invoke")
+        }
+    }
+
+    static let callIDHeader = HTTPField.Name("Fn-Call-Id")!
+    static let invokeTypeHeader = HTTPField.Name("Fn-Invoke-Type")!
+
+    /// Not hop-by-hop, and not one the runner sets itself.
+    static func forwardable(_ name: HTTPField.Name?) -> Bool {
+        guard let name else { return false }
+        let lower = name.canonicalName.lowercased()
+        return !["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
+            "fn-call-id", "fn-deadline"].contains(lower)
+    }
+
+    // MARK: call records
+
+    func addCalls(to router: Router<BasicRequestContext>) {
+        router.get("/v2/fns/:fn_id/calls") { request, context in
+            let fnID = try Self.parameter(context, "fn_id")
+            _ = try await store.fn(id: fnID)
+            let (cursor, perPage) = try Self.paging(request)
+            let page = try await store.calls(
+                fnID: fnID, from: try Self.time(request, "from_time"), to: try Self.time(request, "to_time"), cursor: cursor,
+                perPage: perPage)
+            return try Self.list(page)
+        }
+        router.get("/v2/fns/:fn_id/calls/:call_id") { _, context in
+            try Self.json(try await store.call(fnID: try Self.parameter(context, "fn_id"), id: try Self.parameter(context, "call_id")))
+        }
+        router.get("/v2/fns/:fn_id/calls/:call_id/log") { _, context in
+            let log = try await store.callLog(fnID: try Self.parameter(context, "fn_id"), id: try Self.parameter(context, "call_id"))
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: log)))
+        }
+    }
+
+    /// A time bound in Unix seconds (Fn's from_time/to_time), as the stored RFC 3339 text.
+    static func time(_ request: Request, _ name: String) throws(RunnerError) -> String? {
+        guard let text = query(request, name) else { return nil }
+        guard let seconds = UInt64(text) else { throw Validation.invalid("\(name) must be Unix seconds") }
+        return WallClock.rfc3339(seconds * 1_000_000_000, millis: true)
+    }
+}
+
+extension RunnerError.Code {
+    /// Not supported by this server (501).
+    public static let notImplemented = RunnerError.Code("not_implemented")
+}

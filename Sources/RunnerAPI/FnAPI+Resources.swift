@@ -1,0 +1,161 @@
+import Foundation
+import Hummingbird
+import Runner
+import RunnerOS
+import RunnerStore
+
+/// Apps, fns and triggers: create (200 with the object), get, update (config and annotations
+/// merged, an empty value deletes), delete (204), list with filters and cursors.
+extension FnAPI {
+    func addApps(to router: Router<BasicRequestContext>) {
+        let allowed = AppInput.allowed
+        router.post("/v2/apps") { request, _ in
+            let input = try await decode(AppInput.self, request, allowed: allowed)
+            if input.id != nil { throw Validation.invalid("id cannot be set on create") }
+            let now = Self.now()
+            let app = App(
+                id: CallID.make(), name: try Validation.name(input.name, of: "app"), config: try Validation.config(input.config ?? [:]),
+                annotations: try Validation.annotations(input.annotations ?? [:]), syslogURL: input.syslogURL, createdAt: now, updatedAt: now)
+            try await store.insertApp(app)
+            return try Self.json(app)
+        }
+        router.get("/v2/apps") { request, _ in
+            let (cursor, perPage) = try Self.paging(request)
+            return try Self.list(try await store.apps(name: Self.query(request, "name"), cursor: cursor, perPage: perPage))
+        }
+        router.get("/v2/apps/:app_id") { _, context in
+            try Self.json(try await store.app(id: try Self.parameter(context, "app_id")))
+        }
+        router.put("/v2/apps/:app_id") { request, context in
+            let id = try Self.parameter(context, "app_id")
+            let input = try await decode(AppInput.self, request, allowed: allowed)
+            if let given = input.id, given != id { throw Validation.invalid("id in the body does not match the path") }
+            var app = try await store.app(id: id)
+            if let name = input.name, name != app.name { throw Validation.invalid("an app's name cannot be changed") }
+            app.config = try Validation.config(Validation.merge(app.config, input.config))
+            app.annotations = try Validation.annotations(Validation.merge(app.annotations, input.annotations))
+            if let s = input.syslogURL { app.syslogURL = s.isEmpty ? nil : s }
+            app.updatedAt = Self.now()
+            try await store.updateApp(app)
+            return try Self.json(app)
+        }
+        router.delete("/v2/apps/:app_id") { _, context in
+            try await store.deleteApp(id: try Self.parameter(context, "app_id"))
+            return Response(status: .noContent)
+        }
+    }
+
+    func addFns(to router: Router<BasicRequestContext>) {
+        let allowed = FnInput.allowed
+        router.post("/v2/fns") { request, _ in
+            let input = try await decode(FnInput.self, request, allowed: allowed)
+            if input.id != nil { throw Validation.invalid("id cannot be set on create") }
+            guard let appID = input.appID, !appID.isEmpty else { throw Validation.invalid("Missing app_id") }
+            guard let image = input.image, !image.isEmpty else { throw Validation.invalid("Missing image") }
+            let now = Self.now()
+            let fn = Fn(
+                id: CallID.make(), appID: appID, name: try Validation.name(input.name, of: "fn"), image: image,
+                format: try Validation.format(input.format ?? "http-stream"), memory: try Validation.memory(input.memory ?? 128),
+                cpus: try Validation.cpus(input.cpus ?? 0), timeout: try Validation.timeout(input.timeout ?? 30),
+                idleTimeout: try Validation.idleTimeout(input.idleTimeout ?? 30), config: try Validation.config(input.config ?? [:]),
+                annotations: try Validation.annotations(input.annotations ?? [:]), createdAt: now, updatedAt: now)
+            try await store.insertFn(fn)
+            return try Self.json(decorated(fn))
+        }
+        router.get("/v2/fns") { request, _ in
+            let (cursor, perPage) = try Self.paging(request)
+            let page = try await store.fns(
+                appID: Self.query(request, "app_id"), name: Self.query(request, "name"), cursor: cursor, perPage: perPage)
+            return try Self.list(Page(items: page.items.map(decorated), nextCursor: page.nextCursor))
+        }
+        router.get("/v2/fns/:fn_id") { _, context in
+            try Self.json(decorated(try await store.fn(id: try Self.parameter(context, "fn_id"))))
+        }
+        router.put("/v2/fns/:fn_id") { request, context in
+            let id = try Self.parameter(context, "fn_id")
+            let input = try await decode(FnInput.self, request, allowed: allowed)
+            if let given = input.id, given != id { throw Validation.invalid("id in the body does not match the path") }
+            var fn = try await store.fn(id: id)
+            if let appID = input.appID, appID != fn.appID { throw Validation.invalid("a fn's app_id cannot be changed") }
+            if let name = input.name, name != fn.name { throw Validation.invalid("a fn's name cannot be changed") }
+            if let image = input.image { fn.image = image.isEmpty ? fn.image : image }
+            if let format = input.format { fn.format = try Validation.format(format) }
+            if let memory = input.memory { fn.memory = try Validation.memory(memory) }
+            if let cpus = input.cpus { fn.cpus = try Validation.cpus(cpus) }
+            if let timeout = input.timeout { fn.timeout = try Validation.timeout(timeout) }
+            if let idle = input.idleTimeout { fn.idleTimeout = try Validation.idleTimeout(idle) }
+            fn.config = try Validation.config(Validation.merge(fn.config, input.config))
+            fn.annotations = try Validation.annotations(Validation.merge(fn.annotations, input.annotations))
+            fn.updatedAt = Self.now()
+            try await store.updateFn(fn)
+            return try Self.json(decorated(fn))
+        }
+        router.delete("/v2/fns/:fn_id") { _, context in
+            try await store.deleteFn(id: try Self.parameter(context, "fn_id"))
+            return Response(status: .noContent)
+        }
+    }
+
+    func addTriggers(to router: Router<BasicRequestContext>) {
+        let allowed = TriggerInput.allowed
+        router.post("/v2/triggers") { request, _ in
+            let input = try await decode(TriggerInput.self, request, allowed: allowed)
+            if input.id != nil { throw Validation.invalid("id cannot be set on create") }
+            guard let appID = input.appID, !appID.isEmpty else { throw Validation.invalid("Missing app_id") }
+            guard let fnID = input.fnID, !fnID.isEmpty else { throw Validation.invalid("Missing fn_id") }
+            guard (input.type ?? "http") == "http" else { throw Validation.invalid("Invalid trigger type: only http is supported") }
+            let now = Self.now()
+            let trigger = Trigger(
+                id: CallID.make(), name: try Validation.name(input.name, of: "trigger"), appID: appID, fnID: fnID,
+                source: try Validation.source(input.source), annotations: try Validation.annotations(input.annotations ?? [:]),
+                createdAt: now, updatedAt: now)
+            try await store.insertTrigger(trigger)
+            return try Self.json(try await decorated(trigger))
+        }
+        router.get("/v2/triggers") { request, _ in
+            guard let appID = Self.query(request, "app_id") else { throw Validation.invalid("Missing app_id") }
+            let (cursor, perPage) = try Self.paging(request)
+            let page = try await store.triggers(
+                appID: appID, fnID: Self.query(request, "fn_id"), name: Self.query(request, "name"), cursor: cursor, perPage: perPage)
+            var items: [Trigger] = []
+            for t in page.items { items.append(try await decorated(t)) }
+            return try Self.list(Page(items: items, nextCursor: page.nextCursor))
+        }
+        router.get("/v2/triggers/:trigger_id") { _, context in
+            try Self.json(try await decorated(try await store.trigger(id: try Self.parameter(context, "trigger_id"))))
+        }
+        router.put("/v2/triggers/:trigger_id") { request, context in
+            let id = try Self.parameter(context, "trigger_id")
+            let input = try await decode(TriggerInput.self, request, allowed: allowed)
+            if let given = input.id, given != id { throw Validation.invalid("id in the body does not match the path") }
+            var t = try await store.trigger(id: id)
+            if let appID = input.appID, appID != t.appID { throw Validation.invalid("a trigger's app_id cannot be changed") }
+            if let fnID = input.fnID, fnID != t.fnID { throw Validation.invalid("a trigger's fn_id cannot be changed") }
+            if let name = input.name { t.name = try Validation.name(name, of: "trigger") }
+            if let source = input.source { t.source = try Validation.source(source) }
+            t.annotations = try Validation.annotations(Validation.merge(t.annotations, input.annotations))
+            t.updatedAt = Self.now()
+            try await store.updateTrigger(t)
+            return try Self.json(try await decorated(t))
+        }
+        router.delete("/v2/triggers/:trigger_id") { _, context in
+            try await store.deleteTrigger(id: try Self.parameter(context, "trigger_id"))
+            return Response(status: .noContent)
+        }
+    }
+
+    /// A fn as clients see it: with its invoke endpoint annotation.
+    func decorated(_ fn: Fn) -> Fn {
+        var f = fn
+        f.annotations["fnproject.io/fn/invokeEndpoint"] = .string("\(configuration.publicURL)/invoke/\(fn.id)")
+        return f
+    }
+
+    /// A trigger as clients see it: with its HTTP endpoint annotation.
+    func decorated(_ t: Trigger) async throws -> Trigger {
+        var out = t
+        let app = try await store.app(id: t.appID)
+        out.annotations["fnproject.io/trigger/httpEndpoint"] = .string("\(configuration.publicURL)/t/\(app.name)\(t.source)")
+        return out
+    }
+}

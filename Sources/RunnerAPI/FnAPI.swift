@@ -1,0 +1,121 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Runner
+import RunnerOS
+import RunnerStore
+
+/// Fn's v2 API over the store and the agent: `/v2/apps`, `/v2/fns`, `/v2/triggers`, the call
+/// records Fn later dropped (`/v2/fns/{id}/calls…`), `POST /invoke/{fn_id}`, HTTP triggers under
+/// `/t/{app}/…`, and `/`, `/version`, `/health`.
+public struct FnAPI: Sendable {
+    public struct Configuration: Sendable {
+        /// FN_MAX_REQUEST_SIZE: the largest request body (→ 413); also bounds API bodies.
+        public var maxRequestBytes = 6 << 20
+        /// Where clients reach this node, for the invoke and trigger endpoint annotations.
+        public var publicURL = "http://127.0.0.1:8080"
+        public var version = "0.1.0"
+
+        public init() {}
+    }
+
+    let configuration: Configuration
+    let store: Store
+    let agent: Agent
+    let logger: Logger
+
+    public init(configuration: Configuration, store: Store, agent: Agent, logger: Logger = Logger(label: "fnrunner.api")) {
+        self.configuration = configuration
+        self.store = store
+        self.agent = agent
+        self.logger = logger
+    }
+
+    /// The router with every route.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/") { _, _ in try Self.json(["goto": "https://github.com/fnproject/fn", "hello": "world!"]) }
+        router.get("/version") { _, _ in try Self.json(["version": configuration.version]) }
+        router.get("/health") { _, _ in try Self.json(["status": "ok"]) }
+        addApps(to: router)
+        addFns(to: router)
+        addTriggers(to: router)
+        addCalls(to: router)
+        addInvoke(to: router)
+        return router
+    }
+
+    // MARK: shared helpers
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+
+    /// The request body, refused (413) past the limit.
+    func body(_ request: Request) async throws -> [UInt8] {
+        var request = request
+        do {
+            let buffer = try await request.collectBody(upTo: configuration.maxRequestBytes)
+            return Array(buffer.readableBytesView)
+        } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
+            throw RunnerError(.requestTooLarge, "Request content too large", step: "read request")
+        }
+    }
+
+    /// Decodes a JSON object body into `T`, refusing fields `T` does not know by name.
+    func decode<T: Decodable>(_ type: T.Type, _ request: Request, allowed: Set<String>) async throws -> T {
+        let bytes = try await body(request)
+        let data = Data(bytes)
+        let object: [String: JSONValue]
+        do {
+            object = try JSONDecoder().decode([String: JSONValue].self, from: data)
+        } catch {
+            throw APIErrors.badJSON(error)
+        }
+        if let unknown = object.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw RunnerError(.invalidArgument, "Invalid JSON: unknown field \"\(unknown.prefix(64))\"", step: "decode body")
+        }
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch {
+            throw APIErrors.badJSON(error)
+        }
+    }
+
+    static func query(_ request: Request, _ name: String) -> String? {
+        request.uri.queryParameters.get(name).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// per_page (default 30, at most 100) and the cursor (opaque: base64 of the last id).
+    static func paging(_ request: Request) throws(RunnerError) -> (cursor: String?, perPage: Int) {
+        var perPage = 30
+        if let text = query(request, "per_page") {
+            guard let n = Int(text), n > 0 else { throw Validation.invalid("per_page must be a positive integer") }
+            perPage = min(n, 100)
+        }
+        var cursor: String?
+        if let text = query(request, "cursor") {
+            guard let data = Data(base64Encoded: text), let id = String(data: data, encoding: .utf8) else {
+                throw Validation.invalid("invalid cursor")
+            }
+            cursor = id
+        }
+        return (cursor, perPage)
+    }
+
+    static func list<T: Encodable>(_ page: Page<T>) throws -> Response {
+        try json(ListBody(items: page.items, nextCursor: page.nextCursor.map { Data($0.utf8).base64EncodedString() }))
+    }
+
+    static func now() -> String { WallClock.rfc3339(WallClock.nowNanos(), millis: true) }
+
+    static func parameter(_ context: BasicRequestContext, _ name: String) throws -> String {
+        guard let v = context.parameters.get(name), !v.isEmpty else { throw Validation.invalid("missing \(name)") }
+        return v
+    }
+}

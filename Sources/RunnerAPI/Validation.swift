@@ -1,0 +1,90 @@
+import Runner
+import RunnerOS
+import RunnerStore
+
+/// Fn's validation rules for names, limits and annotations, with its messages.
+enum Validation {
+    static let maxNameLength = 255
+
+    static func name(_ value: String?, of kind: String) throws(RunnerError) -> String {
+        guard let value, !value.isEmpty else { throw invalid("\(kind) name is missing") }
+        guard value.utf8.count <= maxNameLength else { throw invalid("\(kind) name must be \(maxNameLength) characters or less") }
+        guard value.unicodeScalars.allSatisfy({ ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "_" || $0 == "-" })
+        else {
+            throw invalid("\(kind) name can only contain letters, digits, '_' and '-'")
+        }
+        return value
+    }
+
+    static func memory(_ v: UInt64) throws(RunnerError) -> UInt64 {
+        guard v >= 1 && v <= 8192 else { throw invalid("memory value is out of range. It should be between 0 and 8192") }
+        return v
+    }
+
+    static func timeout(_ v: Int) throws(RunnerError) -> Int {
+        guard v >= 1 && v <= 300 else { throw invalid("timeout value is out of range, must be between 0 and 300") }
+        return v
+    }
+
+    static func idleTimeout(_ v: Int) throws(RunnerError) -> Int {
+        guard v >= 1 && v <= 3600 else { throw invalid("idle_timeout value is out of range, must be between 0 and 3600") }
+        return v
+    }
+
+    static func format(_ v: String) throws(RunnerError) -> String {
+        guard FunctionFormat(rawValue: v) != nil else {
+            throw invalid("format must be one of http-stream, default, http, json (not \"\(v)\")")
+        }
+        return v
+    }
+
+    static func cpus(_ v: UInt64) throws(RunnerError) -> UInt64 {
+        guard v <= 1_024_000 else { throw invalid("cpus value is out of range, must be between 0 and 1024000 millicores") }
+        return v
+    }
+
+    /// Keys non-empty ASCII without spaces, ≤ 128 bytes; values non-empty, ≤ 512 bytes as
+    /// JSON; at most 100 keys.
+    static func annotations(_ a: [String: JSONValue]) throws(RunnerError) -> [String: JSONValue] {
+        if a.count > 100 { throw invalid("too many annotations (at most 100)") }
+        for (k, v) in a {
+            if k.isEmpty || k.utf8.count > 128 || !k.unicodeScalars.allSatisfy({ $0.isASCII && $0 != " " && $0.value > 32 }) {
+                throw invalid("invalid annotation key \"\(k.prefix(40))\": non-empty ASCII without spaces, at most 128 bytes")
+            }
+            if v.isEmpty { throw invalid("annotation \"\(k)\" has an empty value") }
+            if v.jsonText.utf8.count > 512 { throw invalid("annotation \"\(k)\" is larger than 512 bytes") }
+        }
+        return a
+    }
+
+    static func config(_ c: [String: String]) throws(RunnerError) -> [String: String] {
+        for k in c.keys where k.isEmpty || k.contains("=") || k.contains("\0") || k.contains(" ") {
+            throw invalid("invalid config key \"\(k.prefix(40))\"")
+        }
+        for (k, v) in c where v.contains("\0") { throw invalid("config value of \(k) contains a NUL byte") }
+        return c
+    }
+
+    static func source(_ s: String?) throws(RunnerError) -> String {
+        guard let s, s.hasPrefix("/") else { throw invalid("Invalid trigger source: it must start with '/'") }
+        let parts = s.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.contains(where: { $0 == ".." || $0 == "." }) { throw invalid("Invalid trigger source: no '.' or '..' segments") }
+        if s.utf8.count > 1024 { throw invalid("Invalid trigger source: at most 1024 bytes") }
+        return s
+    }
+
+    /// Fn's merge for updates: new entries replace, an empty value deletes.
+    static func merge(_ base: [String: String], _ update: [String: String]?) -> [String: String] {
+        var out = base
+        for (k, v) in update ?? [:] { out[k] = v.isEmpty ? nil : v }
+        return out
+    }
+
+    static func merge(_ base: [String: JSONValue], _ update: [String: JSONValue]?) -> [String: JSONValue] {
+        var out = base
+        for (k, v) in update ?? [:] { out[k] = v.isEmpty ? nil : v }
+        return out
+    }
+
+    static func invalid(_ message: String) -> RunnerError { RunnerError(.invalidArgument, message, step: "validate") }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import GRDB
+import Logging
+import Runner
+import RunnerOS
+
+/// Call records and their logs.
+extension Store {
+    /// Inserts or replaces a call's record (and its log, when given).
+    public func saveCall(_ record: CallRecord, log: [UInt8]? = nil) async throws(RunnerError) {
+        let body = try encoded(record)
+        try await write("save call") { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO call(id, fnID, createdAt, body) VALUES (?, ?, ?, ?)",
+                arguments: [record.id, record.fnID, record.createdAt, body])
+            if let log { try db.execute(sql: "INSERT OR REPLACE INTO log(callID, log) VALUES (?, ?)", arguments: [record.id, Data(log)]) }
+        }
+    }
+
+    public func call(fnID: String, id: String) async throws(RunnerError) -> CallRecord {
+        guard let r = try await fetchOne(CallRecord.self, "SELECT body FROM call WHERE id = ? AND fnID = ?", [id, fnID]) else {
+            throw RunnerError(.notFound, "Call not found", step: "get call")
+        }
+        return r
+    }
+
+    public func callLog(fnID: String, id: String) async throws(RunnerError) -> [UInt8] {
+        _ = try await call(fnID: fnID, id: id)
+        let data = try await read("get log") { db in
+            try Data.fetchOne(db, sql: "SELECT log FROM log WHERE callID = ?", arguments: [id])
+        }
+        guard let data else { throw RunnerError(.notFound, "Log not found", step: "get log") }
+        return Array(data)
+    }
+
+    /// A fn's calls, newest first; `cursor` is the id of the last call of the previous page.
+    /// `from`/`to` bound created_at (RFC 3339 text compares in time order).
+    public func calls(fnID: String, from: String?, to: String?, cursor: String?, perPage: Int) async throws(RunnerError) -> Page<CallRecord> {
+        var sql = "SELECT id, body FROM call WHERE fnID = ?"
+        var args: [any DatabaseValueConvertible & Sendable] = [fnID]
+        if let cursor {
+            sql += " AND id < ?"
+            args.append(cursor)
+        }
+        if let from {
+            sql += " AND createdAt >= ?"
+            args.append(from)
+        }
+        if let to {
+            sql += " AND createdAt < ?"
+            args.append(to)
+        }
+        let arguments = StatementArguments(args.map { Optional($0 as any DatabaseValueConvertible) } + [Optional(perPage + 1 as any DatabaseValueConvertible)])
+        let query = sql + " ORDER BY id DESC LIMIT ?"
+        let rows = try await read("list calls") { db in
+            try Row.fetchAll(db, sql: query, arguments: arguments).map { row -> (String, CallRecord) in
+                (row["id"], try Self.decode(CallRecord.self, row["body"]))
+            }
+        }
+        let items = rows.prefix(perPage)
+        return Page(items: items.map { $0.1 }, nextCursor: rows.count > perPage ? items.last?.0 : nil)
+    }
+
+    /// Deletes calls (and logs) older than `before` (RFC 3339), then all but the newest
+    /// `keep` of each fn. Returns how many were deleted.
+    @discardableResult
+    public func pruneCalls(before: String?, keepPerFn keep: Int?) async throws(RunnerError) -> Int {
+        try await write("prune calls") { db in
+            var deleted = 0
+            if let before {
+                try db.execute(sql: "DELETE FROM log WHERE callID IN (SELECT id FROM call WHERE createdAt < ?)", arguments: [before])
+                try db.execute(sql: "DELETE FROM call WHERE createdAt < ?", arguments: [before])
+                deleted += db.changesCount
+            }
+            if let keep {
+                let doomed = """
+                    SELECT id FROM call c WHERE (SELECT COUNT(*) FROM call n WHERE n.fnID = c.fnID AND n.id > c.id) >= ?
+                    """
+                try db.execute(sql: "DELETE FROM log WHERE callID IN (\(doomed))", arguments: [keep])
+                try db.execute(sql: "DELETE FROM call WHERE id IN (\(doomed))", arguments: [keep])
+                deleted += db.changesCount
+            }
+            return deleted
+        }
+    }
+}
+
+/// Writes every call's record and log to the store when the call ends. A failed write is
+/// logged, not turned into the call's error: the function ran, and its caller gets its answer.
+public struct StoreRecorder: CallListener {
+    let store: Store
+    let logger: Logger
+
+    public init(store: Store, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
+
+    public func beforeCall(_ call: Call) async throws(RunnerError) {}
+
+    public func afterCall(_ call: Call) async throws(RunnerError) {
+        do {
+            try await store.saveCall(call.record, log: call.log.bytes)
+        } catch {
+            logger.error("cannot record a call", metadata: ["call": "\(call.id)", "error": "\(error)"])
+        }
+    }
+}

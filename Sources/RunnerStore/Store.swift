@@ -1,0 +1,116 @@
+import Foundation
+import GRDB
+import Runner
+import RunnerOS
+
+/// The embedded store: apps, fns, triggers, call records and logs in one SQLite database (WAL,
+/// migrated on open). Survives restarts; a store that cannot be opened, is not a database, or
+/// cannot be written is a startup error that names the file.
+public final class Store: Sendable {
+    let pool: DatabasePool
+    public let path: String
+
+    public init(path: String) throws(RunnerError) {
+        self.path = path
+        do {
+            var config = Configuration()
+            config.busyMode = .timeout(5)
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            pool = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(pool)
+            // A read-only file or directory shows only on the first write: find out now.
+            try pool.write { db in try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('opened', ?)", arguments: [Date().description]) }
+        } catch let error as DatabaseError {
+            throw RunnerError(.unavailable, "cannot use the store \(path): \(error.message ?? error.description)", step: "open store")
+        } catch {
+            throw RunnerError(.unavailable, "cannot use the store \(path): \(error)", step: "open store")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.create(table: "meta") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text)
+            }
+            try db.create(table: "app") { t in
+                t.primaryKey("id", .text)
+                t.column("name", .text).notNull().unique()
+                t.column("body", .jsonText).notNull()
+            }
+            try db.create(table: "fn") { t in
+                t.primaryKey("id", .text)
+                t.column("appID", .text).notNull().indexed().references("app", onDelete: .restrict)
+                t.column("name", .text).notNull()
+                t.column("body", .jsonText).notNull()
+                t.uniqueKey(["appID", "name"])
+            }
+            try db.create(table: "trigger") { t in
+                t.primaryKey("id", .text)
+                t.column("appID", .text).notNull().indexed().references("app", onDelete: .restrict)
+                t.column("fnID", .text).notNull().indexed().references("fn", onDelete: .cascade)
+                t.column("name", .text).notNull()
+                t.column("type", .text).notNull()
+                t.column("source", .text).notNull()
+                t.column("body", .jsonText).notNull()
+                t.uniqueKey(["appID", "type", "source"])
+                t.uniqueKey(["appID", "name"])
+            }
+            try db.create(table: "call") { t in
+                t.primaryKey("id", .text)
+                t.column("fnID", .text).notNull()
+                t.column("createdAt", .text).notNull()
+                t.column("body", .jsonText).notNull()
+            }
+            try db.create(index: "call_by_fn", on: "call", columns: ["fnID", "id"])
+            try db.create(table: "log") { t in
+                t.primaryKey("callID", .text)
+                t.column("log", .blob).notNull()
+            }
+        }
+        return m
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    static func encode(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+
+    /// Runs `body` in a write transaction; SQLite errors become RunnerErrors (unique → conflict).
+    func write<T: Sendable>(_ step: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(RunnerError) -> T {
+        do {
+            return try await pool.write(body)
+        } catch let e as RunnerError {
+            throw e
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
+            throw RunnerError(.conflict, "already exists: \(e.message ?? "constraint")", step: step)
+        } catch {
+            throw RunnerError(.unavailable, "the store failed: \(error)", step: step)
+        }
+    }
+
+    func read<T: Sendable>(_ step: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(RunnerError) -> T {
+        do {
+            return try await pool.read(body)
+        } catch let e as RunnerError {
+            throw e
+        } catch {
+            throw RunnerError(.unavailable, "the store failed: \(error)", step: step)
+        }
+    }
+}
+
+extension RunnerError.Code {
+    /// A name or key that must be unique is taken (409).
+    public static let conflict = RunnerError.Code("conflict")
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import CgroupDriver
+import FoundationEssentials
+import Hummingbird
+import Logging
+import OCIImage
+import Runner
+import RunnerAPI
+import RunnerOS
+import RunnerStore
+import Sandbox
+
+/// `fnrunner serve`: one runner node speaking Fn's API, on its embedded store.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Serve Fn's v2 API, invoke and HTTP triggers from an embedded store.")
+
+    @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup var images: StoreOptions
+
+    @Option(help: "host:port to listen on (FN_PORT sets the port when this is not given).")
+    var listen: String?
+
+    mutating func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let logger = runtime.makeLogger(label: "fnrunner.serve")
+        let (host, port) = try Self.address(listen, fnPort: env["FN_PORT"])
+        let agentConfig = try AgentConfiguration.fromEnvironment(env)
+        let driverConfig = try NativeDriver.Configuration.fromEnvironment(env, defaultIOFSRoot: runtime.stateDirectory + "/iofs")
+        try FileSystem.makeDirectories(images.dataDirectory, mode: 0o700)
+        let store = try Store(path: images.dataDirectory + "/fnrunner.db")
+        let imageStore = try images.open(logger)
+        let puller = try images.puller(imageStore, logger)
+        let sandbox = try Sandbox(
+            configuration: SandboxConfiguration(stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger))
+        let totals = try NodeResources.detect(
+            layout: sandbox.driver.layout, maxMemoryBytes: Self.number(env, "FN_MAX_TOTAL_MEMORY_BYTES"),
+            maxCPUMillicores: Self.number(env, "FN_MAX_TOTAL_CPU_MCPUS"))
+        logger.notice(
+            "fnrunner serve starting",
+            metadata: [
+                "listen": "\(host):\(port)", "cgroups": "\(sandbox.driver.layout)", "memory_bytes": "\(totals.memoryBytes)",
+                "cpu_millicores": "\(totals.cpuMillicores)", "store": "\(store.path)",
+            ])
+        let tracker = ResourceTracker(totalMemoryBytes: totals.memoryBytes, totalCPUMillicores: totals.cpuMillicores)
+        let driver = try NativeDriver(configuration: driverConfig, sandbox: sandbox, store: imageStore, puller: puller, logger: logger)
+        let agent = Agent(configuration: agentConfig, driver: driver, tracker: tracker, logger: logger)
+        agent.addListener(StoreRecorder(store: store, logger: logger))
+        var apiConfig = FnAPI.Configuration()
+        if let max = Self.number(env, "FN_MAX_REQUEST_SIZE") { apiConfig.maxRequestBytes = Int(max) }
+        apiConfig.publicURL = env["FN_PUBLIC_URL"] ?? "http://\(host):\(port)"
+        let api = FnAPI(configuration: apiConfig, store: store, agent: agent, logger: logger)
+        let app = Application(
+            router: api.router(), configuration: .init(address: .hostname(host, port: port), serverName: "fnrunner"),
+            services: [AgentService(agent: agent)], logger: logger)
+        do {
+            try await app.runService()
+        } catch {
+            await sandbox.shutdown()
+            throw error
+        }
+        await sandbox.shutdown()
+        logger.notice("fnrunner serve stopped")
+    }
+
+    static func address(_ listen: String?, fnPort: String?) throws(RunnerError) -> (String, Int) {
+        if let listen {
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port)
+            else {
+                throw RunnerError(.invalidArgument, "--listen must be host:port, not \"\(listen)\"")
+            }
+            return (String(listen[..<colon]), port)
+        }
+        if let text = fnPort, !text.isEmpty {
+            guard let port = Int(text), (0...65535).contains(port) else {
+                throw RunnerError(.invalidArgument, "FN_PORT must be a port number, not \"\(text)\"")
+            }
+            return ("127.0.0.1", port)
+        }
+        return ("127.0.0.1", 8080)
+    }
+
+    static func number(_ env: [String: String], _ name: String) -> UInt64? {
+        env[name].flatMap { UInt64($0) }.flatMap { $0 == 0 ? nil : $0 }
+    }
+}

@@ -1,0 +1,109 @@
+import Hummingbird
+import Runner
+import RunnerAPI
+import RunnerOS
+import RunnerStore
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A stub container driver for API tests: a hot function that echoes, and says what the test
+/// asks through its body (`status:N`, `headers`, `stub`, `big:N`).
+final class EchoDriver: ContainerDriver {
+    func startHot(_ task: ContainerTask) async throws(RunnerError) -> any HotContainerHandle { EchoContainer(name: task.name) }
+
+    func runCold(_ task: ContainerTask, request: FunctionRequest, log: CallLog) async throws(RunnerError) -> ColdResult {
+        ColdResult(exitCode: 0, stdout: request.body)
+    }
+}
+
+final class EchoContainer: HotContainerHandle {
+    let name: String
+    init(name: String) { self.name = name }
+
+    func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError) -> FunctionResponse {
+        let body = String(decoding: request.body, as: UTF8.self)
+        log.write("called with \(request.body.count) bytes\n")
+        if body.hasPrefix("status:"), let n = Int(body.dropFirst(7)) { return FunctionResponse(status: n, headers: [], body: []) }
+        if body == "stub" {
+            return FunctionResponse(
+                status: 200,
+                headers: [
+                    HTTPHeader(name: "fn-http-status", value: "201"), HTTPHeader(name: "fn-http-h-x-stub", value: "yes"),
+                    HTTPHeader(name: "x-raw", value: "raw"), HTTPHeader(name: "content-type", value: "text/x-stub"),
+                ], body: Array("stubbed".utf8))
+        }
+        if body == "headers" {
+            // Answers with the headers it got, one per line.
+            let text = request.headers.map { "\($0.0.lowercased())=\($0.1)" }.sorted().joined(separator: "\n")
+            return FunctionResponse(status: 200, headers: [HTTPHeader(name: "x-fn", value: "echo")], body: Array(text.utf8))
+        }
+        return FunctionResponse(
+            status: 200, headers: [HTTPHeader(name: "x-fn", value: "echo"), HTTPHeader(name: "keep-alive", value: "timeout=5")],
+            body: Array("echo:\(body)".utf8))
+    }
+
+    func freeze() throws(RunnerError) {}
+    func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { false }
+    func stats() -> ContainerCounters? { ContainerCounters(cpuUsageNanos: 1000) }
+    func close() async {}
+}
+
+/// A live `FnAPI` server on an ephemeral loopback port, with its store in a scratch dir.
+enum APIHarness {
+    static func withServer(
+        maxRequestBytes: Int = 1 << 20, totalMemoryMB: UInt64 = 1024, _ body: (HTTPTestClient, Store) async throws -> Void
+    ) async throws {
+        let dir = "/tmp/fnrunner-api-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileSystem.makeDirectories(dir, mode: 0o700)
+        defer { try? FileSystem.removeTree(dir) }
+        let store = try Store(path: dir + "/fnrunner.db")
+        var agentConfig = AgentConfiguration()
+        agentConfig.shutdownGraceMillis = 1000
+        let agent = Agent(
+            configuration: agentConfig, driver: EchoDriver(),
+            tracker: ResourceTracker(totalMemoryBytes: totalMemoryMB << 20, totalCPUMillicores: 2000))
+        agent.addListener(StoreRecorder(store: store, logger: .init(label: "test")))
+        var config = FnAPI.Configuration()
+        config.maxRequestBytes = maxRequestBytes
+        config.publicURL = "http://fn.test"
+        let api = FnAPI(configuration: config, store: store, agent: agent)
+        let port = Mutex<Int?>(nil)
+        let app = Application(
+            router: api.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            services: [AgentService(agent: agent)],
+            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.run() }
+            var bound: Int?
+            for _ in 0..<5000 {
+                bound = port.withLock { $0 }
+                if bound != nil { break }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            let client = HTTPTestClient(port: try #require(bound))
+            do {
+                try await body(client, store)
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Creates an app and a fn through the API; returns their ids.
+    static func appAndFn(_ c: HTTPTestClient, app: String = "myapp", fn: String = "hello", extra: [String: Any] = [:]) async throws -> (String, String) {
+        let a = try await c.json("POST", "/v2/apps", ["name": app])
+        #expect(a.status == 200, "\(a.text)")
+        let appID = try #require(a.json["id"] as? String)
+        var body: [String: Any] = ["app_id": appID, "name": fn, "image": "fn-test/echo:1"]
+        for (k, v) in extra { body[k] = v }
+        let f = try await c.json("POST", "/v2/fns", body)
+        #expect(f.status == 200, "\(f.text)")
+        return (appID, try #require(f.json["id"] as? String))
+    }
+}

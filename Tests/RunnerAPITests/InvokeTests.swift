@@ -1,0 +1,96 @@
+import Foundation
+import Runner
+import RunnerOS
+import RunnerStore
+import Testing
+
+/// Invoke and HTTP triggers on a live server (stub driver), and the call records they leave.
+struct InvokeTests {
+    typealias H = APIHarness
+
+    @Test func invokeAnswersWithTheFunctionsBodyAndHeadersAndACallID() async throws {
+        try await H.withServer { c, _ in
+            let (_, fnID) = try await H.appAndFn(c)
+            let r = try await c.send("POST", "/invoke/\(fnID)", body: Array("hi".utf8), headers: [("Content-Type", "text/plain")])
+            #expect(r.status == 200 && r.text.hasSuffix(":hi"))
+            #expect(r.header("X-Fn") == "echo")
+            #expect(r.header("Keep-Alive") == nil, "hop-by-hop headers of the function are dropped")
+            #expect(r.header("Fn-Call-Id")?.count == 26)
+        }
+    }
+
+    @Test func invokeRefusesOtherMethodsUnknownFnsBigBodiesAndDetachedCalls() async throws {
+        try await H.withServer(maxRequestBytes: 1000) { c, _ in
+            let (_, fnID) = try await H.appAndFn(c)
+            let get = try await c.send("GET", "/invoke/\(fnID)")
+            #expect(get.status == 405 && get.message == "Method not allowed")
+            let unknown = try await c.send("POST", "/invoke/01NOPE")
+            #expect(unknown.status == 404 && unknown.message == "Fn not found")
+            let big = try await c.send("POST", "/invoke/\(fnID)", body: [UInt8](repeating: 0x61, count: 5000))
+            #expect(big.status == 413 && big.message == "Request content too large")
+            let detached = try await c.send("POST", "/invoke/\(fnID)", headers: [("Fn-Invoke-Type", "detached")])
+            #expect(detached.status == 501)
+        }
+    }
+
+    @Test func functionErrorsBecomeFnsStatusesWithTheCallID() async throws {
+        try await H.withServer(totalMemoryMB: 512) { c, _ in
+            let (appID, fnID) = try await H.appAndFn(c)
+            let failed = try await c.send("POST", "/invoke/\(fnID)", body: Array("status:502".utf8))
+            #expect(failed.status == 502 && failed.message == "function failed" && failed.header("Fn-Call-Id") != nil)
+            let timedOut = try await c.send("POST", "/invoke/\(fnID)", body: Array("status:504".utf8))
+            #expect(timedOut.status == 504 && timedOut.message == "Timed out")
+            let huge = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "huge", "image": "i", "memory": 4096])
+            let hugeID = try #require(huge.json["id"] as? String)
+            let tooBig = try await c.send("POST", "/invoke/\(hugeID)")
+            #expect(tooBig.status == 400 && tooBig.message == "Requested CPU/Memory cannot be allocated")
+        }
+    }
+
+    @Test func triggersTranslateHeadersBothWays() async throws {
+        try await H.withServer { c, _ in
+            let (appID, fnID) = try await H.appAndFn(c)
+            _ = try await c.json("POST", "/v2/triggers", ["app_id": appID, "fn_id": fnID, "name": "t", "type": "http", "source": "/greet/deep"])
+            let seen = try await c.send(
+                "PUT", "/t/myapp/greet/deep?x=1", body: Array("headers".utf8), headers: [("X-Custom", "v"), ("Content-Type", "text/plain")])
+            #expect(seen.status == 200)
+            let lines = Set(seen.text.split(separator: "\n").map(String.init))
+            #expect(lines.contains("fn-http-h-x-custom=v"))
+            #expect(lines.contains("fn-http-method=PUT"))
+            #expect(lines.contains("fn-http-request-url=http://fn.test/t/myapp/greet/deep?x=1"))
+            #expect(lines.contains("fn-intent=httprequest"))
+            #expect(!lines.contains { $0.hasPrefix("fn-http-h-content-type") }, "Content-Type is passed as itself")
+            #expect(seen.header("X-Fn") == nil, "a trigger drops the function's other headers")
+
+            let stub = try await c.send("POST", "/t/myapp/greet/deep", body: Array("stub".utf8))
+            #expect(stub.status == 201 && stub.header("X-Stub") == "yes" && stub.header("X-Raw") == nil)
+            #expect(stub.header("Content-Type") == "text/x-stub" && stub.text == "stubbed")
+            #expect(try await c.send("GET", "/t/myapp/nothing").status == 404)
+            #expect(try await c.send("GET", "/t/noapp/greet/deep").status == 404)
+        }
+    }
+
+    @Test func everyCallLeavesARecordAndALog() async throws {
+        try await H.withServer { c, _ in
+            let (_, fnID) = try await H.appAndFn(c)
+            let ok = try await c.send("POST", "/invoke/\(fnID)", body: Array("one".utf8))
+            let callID = try #require(ok.header("Fn-Call-Id"))
+            let failed = try await c.send("POST", "/invoke/\(fnID)", body: Array("status:502".utf8))
+            let failedID = try #require(failed.header("Fn-Call-Id"))
+
+            let record = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(callID)")
+            #expect(record.status == 200 && record.json["status"] as? String == "success")
+            #expect(record.json["fn_id"] as? String == fnID && record.json["completed_at"] as? String != nil)
+            #expect((record.json["stats"] as? [String: Any])?["cpu_ns"] as? Int == 1000)
+            let failedRecord = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(failedID)")
+            #expect(failedRecord.json["status"] as? String == "error" && failedRecord.json["error"] as? String == "function failed")
+
+            let log = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(callID)/log")
+            #expect(log.status == 200 && log.text == "called with 3 bytes\n")
+            let listed = try await c.send("GET", "/v2/fns/\(fnID)/calls?per_page=1")
+            #expect((listed.json["items"] as? [[String: Any]])?.first?["id"] as? String == failedID, "newest first")
+            #expect(listed.json["next_cursor"] as? String != nil)
+            #expect(try await c.send("GET", "/v2/fns/\(fnID)/calls/01NOPE").status == 404)
+        }
+    }
+}
