@@ -123,9 +123,12 @@ extension Agent {
             function: f, name: name, spawnCallID: launch.callerID,
             startTimeout: .milliseconds(max(0, configuration.hotStartTimeoutMillis)), timeout: .seconds(max(0, f.timeoutSeconds)))
         let hot: any HotContainerHandle
+        let startedAt = MonotonicClock.nowNanos()
         do {
             hot = try await driver.startHot(task)
+            metrics.observeContainerStart(seconds: Double(MonotonicClock.nowNanos() - startedAt) / 1e9)
         } catch {
+            metrics.countLaunchFailure()
             logger.warning("a hot container did not start", metadata: ["fn": "\(f.fnID)", "container": "\(name)", "error": "\(error)"])
             let reported: RunnerError =
                 switch error.code {
@@ -139,10 +142,11 @@ extension Agent {
             return
         }
         let slot = HotSlot(
-            hot: hot, name: name, queue: queue, evictor: evictor, memoryBytes: f.memoryMB << 20, cpuMillicores: f.cpuMillicores)
+            hot: hot, name: name, queue: queue, evictor: evictor, memoryBytes: f.memoryMB << 20, cpuMillicores: f.cpuMillicores,
+            metrics: metrics)
         let registered = state.withLock { s -> Bool in
             if s.shuttingDown { return false }
-            s.live[name] = slot
+            s.live[name] = (slot, f.fnID)
             return true
         }
         if registered {

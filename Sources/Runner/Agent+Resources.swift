@@ -28,6 +28,7 @@ extension Agent {
             let needCPU = f.cpuMillicores > free.cpuAvailableMillicores ? f.cpuMillicores - free.cpuAvailableMillicores : 0
             let evicted = evictor.evict(for: key, neededMemoryBytes: needMemory, neededCPUMillicores: needCPU)
             if !evicted.isEmpty {
+                metrics.countEvictions(evicted.count)
                 logger.info("evicted idle containers for another function", metadata: ["count": "\(evicted.count)", "fn": "\(f.fnID)"])
             } else if configuration.nonBlockingResources {
                 return .refused(CallErrors.serverBusy())

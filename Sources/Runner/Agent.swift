@@ -16,6 +16,8 @@ public final class Agent: Sendable {
     public let tracker: ResourceTracker
     /// Idle containers that may be ended to make room for another function's container.
     public let evictor = Evictor()
+    /// Counters and latency histograms for `/metrics`.
+    public let metrics = AgentMetrics()
     let clock: any AgentClock
     let logger: Logger
 
@@ -32,7 +34,7 @@ public final class Agent: Sendable {
         var idleSince: [SlotKey: (nanos: UInt64, activity: UInt64)] = [:]
         var launchErrors: [String: RunnerError] = [:]  // by caller (call id)
         var listeners: [any CallListener] = []
-        var live: [String: HotSlot] = [:]  // by container name
+        var live: [String: (slot: HotSlot, fnID: String)] = [:]  // by container name
         var shuttingDown = false
         var running = 0
         var nextContainer = 1
@@ -92,7 +94,7 @@ public final class Agent: Sendable {
             _ = await drained.wait()
         }
         // Calls still running after the grace period end with their containers.
-        let busy = state.withLock { $0.live.values.filter(\.isBusy).map(\.hot) }
+        let busy = state.withLock { $0.live.values.map(\.slot).filter(\.isBusy).map(\.hot) }
         if !busy.isEmpty {
             logger.warning("ending containers whose calls outlived the shutdown grace period", metadata: ["count": "\(busy.count)"])
         }
@@ -137,6 +139,23 @@ public final class Agent: Sendable {
             }
             return lines.joined(separator: "\n")
         }
+    }
+
+    /// The hot containers alive now, oldest name first.
+    public var containers: [ContainerInfo] {
+        let live = state.withLock { Array($0.live.values) }
+        return live.map { $0.slot.info(function: $0.fnID) }.sorted { $0.name.count != $1.name.count ? $0.name.count < $1.name.count : $0.name < $1.name }
+    }
+
+    /// Containers by state over every slot queue (none and done are not counted).
+    public var containerCounts: [SlotQueueStats.ContainerState: Int] {
+        let queues = state.withLock { Array($0.queues.values) }
+        var out: [SlotQueueStats.ContainerState: Int] = [:]
+        for q in queues {
+            let st = q.stats
+            for c in SlotQueueStats.ContainerState.allCases where c != .none && c != .done { out[c, default: 0] += st.count(c) }
+        }
+        return out
     }
 
     /// How many slot queues exist.
@@ -205,6 +224,7 @@ public final class Agent: Sendable {
         }
         if case .failure(let e) = result, call.status == .queued {
             call.markEnded(e, startedWallNanos: nil, stats: nil)  // never started: busy, shutdown, launch failure
+            metrics.observeCall(fnID: call.function.fnID, status: call.status.rawValue, waitSeconds: nil, executionSeconds: nil)
         }
         return try result.get()
     }
@@ -234,6 +254,10 @@ public final class Agent: Sendable {
         } else {
             call.markEnded(nil, startedWallNanos: started, stats: stats)
         }
+        let t = call.wallTimes
+        metrics.observeCall(
+            fnID: call.function.fnID, status: call.status.rawValue, waitSeconds: Double(started &- min(t.created, started)) / 1e9,
+            executionSeconds: t.completed.map { Double($0 &- min(started, $0)) / 1e9 })
         for listener in state.withLock({ $0.listeners }) {
             do {
                 try await listener.afterCall(call)

@@ -39,6 +39,9 @@ public final class Call: Sendable {
         return r
     }
 
+    /// Wall-clock nanoseconds of creation, start and completion.
+    var wallTimes: (created: UInt64, started: UInt64?, completed: UInt64?) { times.withLock { $0 } }
+
     /// The call's status now.
     public var status: CallRecord.Status { state.withLock { $0.status } }
 

@@ -32,6 +32,36 @@ public struct CallRecord: Sendable, Equatable, Codable {
     public var errorCode: String?
     public var stats: CallStats?
 
+    public init(
+        id: String, status: Status, appID: String, appName: String, fnID: String, fnName: String, image: String, format: String,
+        type: String, memoryMB: UInt64, cpuMillicores: UInt64, timeoutSeconds: Int, idleTimeoutSeconds: Int, method: String, url: String,
+        createdAt: String, startedAt: String? = nil, completedAt: String? = nil, executionDurationNanos: UInt64? = nil,
+        error: String? = nil, errorCode: String? = nil, stats: CallStats? = nil
+    ) {
+        self.id = id
+        self.status = status
+        self.appID = appID
+        self.appName = appName
+        self.fnID = fnID
+        self.fnName = fnName
+        self.image = image
+        self.format = format
+        self.type = type
+        self.memoryMB = memoryMB
+        self.cpuMillicores = cpuMillicores
+        self.timeoutSeconds = timeoutSeconds
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.method = method
+        self.url = url
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.completedAt = completedAt
+        self.executionDurationNanos = executionDurationNanos
+        self.error = error
+        self.errorCode = errorCode
+        self.stats = stats
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, status, image, format, type, method, url, error, stats
         case appID = "app_id", appName = "app_name", fnID = "fn_id", fnName = "fn_name"

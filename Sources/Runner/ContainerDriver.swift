@@ -94,3 +94,21 @@ public struct ContainerCounters: Sendable, Equatable, Codable {
         self.memoryPeakBytes = memoryPeakBytes
     }
 }
+
+/// One hot container as `fnrunner ps` lists it.
+public struct ContainerInfo: Sendable, Equatable, Codable {
+    public var name: String
+    public var fnID: String
+    /// idle, paused (frozen), busy, …
+    public var state: String
+    public var calls: Int
+    public var frozenForMillis: UInt64?
+    /// The container's memory high-water mark (or current use where there is no peak).
+    public var memoryBytes: UInt64?
+    public var memoryLimitBytes: UInt64
+
+    enum CodingKeys: String, CodingKey {
+        case name, state, calls
+        case fnID = "fn_id", frozenForMillis = "frozen_for_ms", memoryBytes = "memory_bytes", memoryLimitBytes = "memory_limit_bytes"
+    }
+}

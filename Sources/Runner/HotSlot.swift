@@ -18,6 +18,7 @@ public final class HotSlot: Sendable {
     let evictor: Evictor
     let memoryBytes: UInt64
     let cpuMillicores: UInt64
+    let metrics: AgentMetrics?
 
     enum Event: Sendable, Equatable {
         case taken
@@ -35,11 +36,17 @@ public final class HotSlot: Sendable {
         var calls = 0
         /// Counters after the previous call: the next call's stats are the difference.
         var counters: ContainerCounters?
+        /// When it was frozen (monotonic nanoseconds), while it is.
+        var frozenSince: UInt64?
     }
     private let state = Mutex(State())
 
     /// A slot for a container that has just started (counted as starting in `queue`).
-    init(hot: any HotContainerHandle, name: String, queue: SlotQueue<HotSlot>, evictor: Evictor, memoryBytes: UInt64, cpuMillicores: UInt64) {
+    init(
+        hot: any HotContainerHandle, name: String, queue: SlotQueue<HotSlot>, evictor: Evictor, memoryBytes: UInt64, cpuMillicores: UInt64,
+        metrics: AgentMetrics? = nil
+    ) {
+        self.metrics = metrics
         self.hot = hot
         self.name = name
         self.queue = queue
@@ -63,6 +70,16 @@ public final class HotSlot: Sendable {
             stopBeingEvictable(&s)
             move(&s, to: .busy)
         }
+    }
+
+    /// What `fnrunner ps` shows of this container.
+    func info(function: String) -> ContainerInfo {
+        let (state, calls, frozenSince) = self.state.withLock { ($0.container, $0.calls, $0.frozenSince) }
+        let counters = hot.stats()
+        return ContainerInfo(
+            name: name, fnID: function, state: "\(state)", calls: calls,
+            frozenForMillis: frozenSince.map { (MonotonicClock.nowNanos() &- $0) / 1_000_000 },
+            memoryBytes: counters?.memoryPeakBytes ?? counters?.memoryCurrentBytes, memoryLimitBytes: memoryBytes)
     }
 
     /// Whether a call is running here now.
@@ -110,6 +127,7 @@ public final class HotSlot: Sendable {
 
     private func move(_ s: inout State, to new: SlotQueueStats.ContainerState) {
         guard s.container != new, s.container != .done else { return }
+        s.frozenSince = new == .paused ? MonotonicClock.nowNanos() : nil
         queue.move(container: s.container, to: new)
         s.container = new
     }
@@ -133,7 +151,9 @@ public final class HotSlot: Sendable {
         let result: Result<Bool, RunnerError> = state.withLock { s in
             guard s.container == .idle else { return .success(false) }
             do throws(RunnerError) {
+                let t0 = MonotonicClock.nowNanos()
                 try hot.freeze()
+                metrics?.observeFreeze(seconds: Double(MonotonicClock.nowNanos() - t0) / 1e9)
                 move(&s, to: .paused)
                 return .success(true)
             } catch {

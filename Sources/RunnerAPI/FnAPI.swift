@@ -43,6 +43,7 @@ public struct FnAPI: Sendable {
         addTriggers(to: router)
         addCalls(to: router)
         addInvoke(to: router)
+        addMetrics(to: router)
         return router
     }
 

@@ -20,7 +20,7 @@ struct FnRunnerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fnrunner",
         abstract: "A container-runtime-native runner for Fn functions.",
-        subcommands: [RunCommand.self, PullCommand.self, ImportCommand.self, ImagesCommand.self, RemoveImageCommand.self, GarbageCollectCommand.self, UnpackCommand.self, BenchCommand.self, ServeCommand.self]
+        subcommands: [RunCommand.self, PullCommand.self, ImportCommand.self, ImagesCommand.self, RemoveImageCommand.self, GarbageCollectCommand.self, UnpackCommand.self, BenchCommand.self, ServeCommand.self, PsCommand.self]
     )
 }
 

@@ -26,6 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = runtime.makeLogger(label: "fnrunner.serve")
         let (host, port) = try Self.address(listen, fnPort: env["FN_PORT"])
         let agentConfig = try AgentConfiguration.fromEnvironment(env)
+        let retention = try CallPruner.Configuration.fromEnvironment(env)
         let driverConfig = try NativeDriver.Configuration.fromEnvironment(env, defaultIOFSRoot: runtime.stateDirectory + "/iofs")
         try FileSystem.makeDirectories(images.dataDirectory, mode: 0o700)
         let store = try Store(path: images.dataDirectory + "/fnrunner.db")
@@ -52,7 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
         let api = FnAPI(configuration: apiConfig, store: store, agent: agent, logger: logger)
         let app = Application(
             router: api.router(), configuration: .init(address: .hostname(host, port: port), serverName: "fnrunner"),
-            services: [AgentService(agent: agent)], logger: logger)
+            services: [AgentService(agent: agent), CallPruner(configuration: retention, store: store, logger: logger)], logger: logger)
         do {
             try await app.runService()
         } catch {

@@ -25,54 +25,9 @@ struct HTTPTestClient: Sendable {
     func send(_ method: String, _ path: String, body: [UInt8] = [], headers: [(String, String)] = []) async throws -> Answer {
         let port = self.port
         return try await BlockingThread.run { () throws(RunnerError) in
-            try Self.exchange(port: port, method, path, body: body, headers: headers)
+            let a = try LoopbackHTTP.exchange(port: port, method, path, body: body, headers: headers)
+            return Answer(status: a.status, headers: a.headers, body: a.body)
         }
-    }
-
-    static func exchange(port: Int, _ method: String, _ path: String, body: [UInt8], headers: [(String, String)]) throws(RunnerError) -> Answer {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        precondition(fd >= 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw RunnerError(.unavailable, "connect failed", step: "test client", errno: errno) }
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
-        for (n, v) in headers { head += "\(n): \(v)\r\n" }
-        let request = Array((head + "\r\n").utf8) + body
-        var sent = 0
-        while sent < request.count {
-            let n = request.withUnsafeBytes { write(fd, $0.baseAddress! + sent, $0.count - sent) }
-            if n <= 0 { break }  // the server may answer (413) and close before reading everything
-            sent += n
-        }
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            data += chunk[0..<n]
-        }
-        guard let end = find(data, Array("\r\n\r\n".utf8)) else { throw RunnerError(.invalidArgument, "no answer", step: "test client") }
-        let lines = String(decoding: data[0..<end], as: UTF8.self).components(separatedBy: "\r\n")
-        let status = Int(lines[0].split(separator: " ")[1]) ?? 0
-        var answerHeaders: [(String, String)] = []
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            answerHeaders.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
-        }
-        var rest = Array(data[(end + 4)...])
-        if answerHeaders.contains(where: { $0.0.lowercased() == "transfer-encoding" && $0.1.lowercased().contains("chunked") }) {
-            var decoded: [UInt8] = []
-            while let lineEnd = find(rest, [13, 10]), let size = Int(String(decoding: rest[0..<lineEnd], as: UTF8.self), radix: 16), size > 0 {
-                decoded += rest[(lineEnd + 2)..<(lineEnd + 2 + size)]
-                rest = Array(rest[(lineEnd + 2 + size + 2)...])
-            }
-            rest = decoded
-        }
-        return Answer(status: status, headers: answerHeaders, body: rest)
     }
 
     func json(_ method: String, _ path: String, _ object: Any, headers: [(String, String)] = []) async throws -> Answer {
@@ -80,9 +35,4 @@ struct HTTPTestClient: Sendable {
         return try await send(method, path, body: body, headers: [("Content-Type", "application/json")] + headers)
     }
 
-    private static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        for i in 0...(haystack.count - needle.count) where Array(haystack[i..<(i + needle.count)]) == needle { return i }
-        return nil
-    }
 }

@@ -93,4 +93,22 @@ struct InvokeTests {
             #expect(try await c.send("GET", "/v2/fns/\(fnID)/calls/01NOPE").status == 404)
         }
     }
+
+    @Test func metricsCountCallsContainersAndTokensInPrometheusText() async throws {
+        try await H.withServer { c, _ in
+            let (_, fnID) = try await H.appAndFn(c, extra: ["memory": 64])
+            _ = try await c.send("POST", "/invoke/\(fnID)", body: Array("one".utf8))
+            _ = try await c.send("POST", "/invoke/\(fnID)", body: Array("status:502".utf8))
+            let m = try await c.send("GET", "/metrics")
+            #expect(m.status == 200 && m.header("Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
+            let lines = Set(m.text.split(separator: "\n").map(String.init))
+            #expect(lines.contains("fn_calls_total{fn_id=\"\(fnID)\",status=\"success\"} 1"), "\(m.text)")
+            #expect(lines.contains("fn_calls_total{fn_id=\"\(fnID)\",status=\"error\"} 1"))
+            #expect(lines.contains("fn_container_start_seconds_count 1"))
+            #expect(lines.contains("fn_call_execution_seconds_count 2"))
+            #expect(lines.contains("fn_memory_bytes{kind=\"used\"} \(64 << 20)"), "one idle container holds its tokens")
+            #expect(lines.contains { $0.hasPrefix("fn_containers{state=\"idle\"} 1") || $0.hasPrefix("fn_containers{state=\"paused\"} 1") })
+            #expect(lines.contains("# TYPE fn_call_queue_wait_seconds histogram"))
+        }
+    }
 }

@@ -61,6 +61,14 @@ struct ServeCommandTests {
             let record = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(hotID)")
             #expect((record.json["stats"] as? [String: Any])?["reused_container"] as? Bool == true, "\(record.text)")
 
+            // `fnrunner ps` asks the server for its hot containers.
+            let ps = try Subprocess.fnrunner(["ps", "--port", "\(port)"])
+            #expect(ps.wait() == 0, "\(ps.stderr)")
+            let row = ps.stdout.split(separator: "\n").dropFirst().first.map { $0.split(separator: "\t").map(String.init) } ?? []
+            #expect(row.count == 6 && row[1] == fnID && ["idle", "frozen", "busy"].contains(row[2]) && row[5] == "2", "\(ps.stdout)")
+            let metrics = try await c.send("GET", "/metrics")
+            #expect(metrics.text.contains("fn_calls_total{fn_id=\"\(fnID)\",status=\"success\"} 2"))
+
             server.signal(SIGTERM)
             #expect(server.wait() == 0, "\(server.stderr)")
             #expect(env.cgroupDirectories().isEmpty, "the server ended its containers and removed their cgroups")
@@ -71,6 +79,43 @@ struct ServeCommandTests {
             #expect((apps.json["items"] as? [Any])?.count == 1)
             server.signal(SIGTERM)
             #expect(server.wait() == 0)
+        }
+    }
+
+    @Test func theRealPythonFDKAnswersThroughInvokeAndItsHTTPTrigger() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("serve")
+            defer { env.cleanUp() }
+            let data = env.stateDirectory + "-data"
+            defer { try? FileSystem.removeTree(data) }
+            let layout = try FDKImage.layout()
+            for tag in ["pyfdk", "pyfdk-teapot", "pyfdk-boom"] {
+                let imported = try Subprocess.fnrunner(["import", "--data-dir", data, layout, "--name", "fn-test/pyfdk:\(tag)"])
+                #expect(imported.wait() == 0, "\(imported.stderr)")
+            }
+            let (server, c) = try await startServer(env, data: data, port: try freePort())
+            defer {
+                server.signal(SIGTERM)
+                server.wait()
+            }
+            let appID = try #require(try await c.json("POST", "/v2/apps", ["name": "py"]).json["id"] as? String)
+            var fns: [String: String] = [:]
+            for tag in ["pyfdk", "pyfdk-teapot", "pyfdk-boom"] {
+                let f = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": tag, "image": "fn-test/pyfdk:\(tag)"])
+                fns[tag] = try #require(f.json["id"] as? String, "\(f.text)")
+                _ = try await c.json("POST", "/v2/triggers", ["app_id": appID, "fn_id": fns[tag]!, "name": tag, "type": "http", "source": "/\(tag)"])
+            }
+            let hello = try await c.send("POST", "/invoke/\(fns["pyfdk"]!)", body: Array("caller".utf8))
+            #expect(hello.status == 200 && hello.text == "Hello caller", "\(hello.text) \(server.stderr)")
+            #expect(hello.header("Fn-Fdk-Version")?.hasPrefix("fdk-python/") == true)
+
+            // Through the trigger the FDK's gateway status and headers become the HTTP answer.
+            let teapot = try await c.send("GET", "/t/py/pyfdk-teapot")
+            #expect(teapot.status == 418 && teapot.text == "short and stout", "\(teapot.status) \(teapot.text)")
+            let boom = try await c.send("POST", "/invoke/\(fns["pyfdk-boom"]!)")
+            #expect(boom.status == 502 && boom.message == "function failed")
+            let calls = try await c.send("GET", "/v2/fns/\(fns["pyfdk-boom"]!)/calls")
+            #expect((calls.json["items"] as? [[String: Any]])?.first?["status"] as? String == "error")
         }
     }
 
@@ -86,5 +131,8 @@ struct ServeCommandTests {
         let badListen = try Subprocess.fnrunner(["serve", "--listen", "nonsense", "--state-dir", env.stateDirectory])
         #expect(badListen.wait() != 0)
         #expect(badListen.stderr.contains("--listen must be host:port"), "\(badListen.stderr)")
+        let noServer = try Subprocess.fnrunner(["ps", "--port", "\(try freePort())"])
+        #expect(noServer.wait() != 0)
+        #expect(noServer.stderr.contains("cannot connect"), "\(noServer.stderr)")
     }
 }

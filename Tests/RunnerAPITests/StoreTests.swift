@@ -81,4 +81,23 @@ struct StoreTests {
             (error as? RunnerError)?.message.contains(path) == true
         }
     }
+
+    @Test func pruningKeepsTheNewestCallsOfEachFnAndDropsOldOnesWithTheirLogs() async throws {
+        try await withStore { store, _ in
+            func record(_ id: String, fn: String, at time: String) -> CallRecord {
+                CallRecord(
+                    id: id, status: .success, appID: "a", appName: "a", fnID: fn, fnName: fn, image: "i", format: "http-stream", type: "sync",
+                    memoryMB: 128, cpuMillicores: 0, timeoutSeconds: 30, idleTimeoutSeconds: 30, method: "POST", url: "/", createdAt: time)
+            }
+            for i in 0..<5 { try await store.saveCall(record("01A\(i)", fn: "f1", at: "2026-11-2\(i)T00:00:00.000Z"), log: Array("log\(i)".utf8)) }
+            try await store.saveCall(record("01B0", fn: "f2", at: "2026-11-28T00:00:00.000Z"), log: [])
+            #expect(try await store.pruneCalls(before: "2026-11-21T00:00:00.000Z", keepPerFn: nil) == 1)
+            #expect(try await store.pruneCalls(before: nil, keepPerFn: 2) == 2)
+            let left = try await store.calls(fnID: "f1", from: nil, to: nil, cursor: nil, perPage: 10).items.map(\.id)
+            #expect(left == ["01A4", "01A3"])
+            #expect(try await store.callLog(fnID: "f1", id: "01A4") == Array("log4".utf8))
+            await #expect(throws: RunnerError.self) { _ = try await store.callLog(fnID: "f1", id: "01A1") }
+            #expect(try await store.calls(fnID: "f2", from: nil, to: nil, cursor: nil, perPage: 10).items.count == 1)
+        }
+    }
 }

@@ -1,0 +1,61 @@
+import Synchronization
+
+/// What the agent counts for `/metrics`: calls by fn and status, latencies (queue wait,
+/// execution, container start, freeze), evictions. Containers by state and resource tokens are
+/// read live from the queues and the tracker (`Agent.metricsSnapshot`).
+public final class AgentMetrics: Sendable {
+    /// A cumulative histogram with fixed bounds in seconds, as Prometheus wants it.
+    public struct Histogram: Sendable, Equatable {
+        public let bounds: [Double]
+        /// counts[i]: observations ≤ bounds[i] (not cumulative; the renderer accumulates).
+        public private(set) var counts: [UInt64]
+        public private(set) var sum: Double = 0
+        public private(set) var count: UInt64 = 0
+
+        public init(bounds: [Double]) {
+            self.bounds = bounds
+            counts = [UInt64](repeating: 0, count: bounds.count)
+        }
+
+        mutating func observe(_ seconds: Double) {
+            sum += seconds
+            count += 1
+            if let i = bounds.firstIndex(where: { seconds <= $0 }) { counts[i] += 1 }
+        }
+
+        /// From 10 µs to 60 s.
+        static var latency: Histogram {
+            Histogram(bounds: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60])
+        }
+    }
+
+    public struct Counts: Sendable, Equatable {
+        /// calls[fnID][status]
+        public var calls: [String: [String: UInt64]] = [:]
+        public var queueWait = Histogram.latency
+        public var execution = Histogram.latency
+        public var containerStart = Histogram.latency
+        public var freeze = Histogram.latency
+        public var evictions: UInt64 = 0
+        public var launchFailures: UInt64 = 0
+    }
+
+    private let state = Mutex(Counts())
+
+    public init() {}
+
+    public var counts: Counts { state.withLock { $0 } }
+
+    func observeCall(fnID: String, status: String, waitSeconds: Double?, executionSeconds: Double?) {
+        state.withLock { s in
+            s.calls[fnID, default: [:]][status, default: 0] += 1
+            if let w = waitSeconds { s.queueWait.observe(w) }
+            if let e = executionSeconds { s.execution.observe(e) }
+        }
+    }
+
+    func observeContainerStart(seconds: Double) { state.withLock { $0.containerStart.observe(seconds) } }
+    func observeFreeze(seconds: Double) { state.withLock { $0.freeze.observe(seconds) } }
+    func countEvictions(_ n: Int) { state.withLock { $0.evictions += UInt64(n) } }
+    func countLaunchFailure() { state.withLock { $0.launchFailures += 1 } }
+}

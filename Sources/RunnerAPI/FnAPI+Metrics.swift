@@ -1,0 +1,61 @@
+import HTTPTypes
+import Hummingbird
+import Runner
+
+/// `GET /metrics`: the agent's counters in Prometheus' text format.
+extension FnAPI {
+    func addMetrics(to router: Router<BasicRequestContext>) {
+        // What `fnrunner ps` lists: the hot containers of this node.
+        router.get("/v2/runner/containers") { _, _ in try Self.json(["items": agent.containers]) }
+        router.get("/metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: renderMetrics())))
+        }
+    }
+
+    func renderMetrics() -> String {
+        let c = agent.metrics.counts
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) { out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
+        family("fn_calls_total", "counter", "Calls that ended, by fn and status.")
+        for fn in c.calls.keys.sorted() {
+            for (status, n) in c.calls[fn]!.sorted(by: { $0.key < $1.key }) {
+                out += "fn_calls_total{fn_id=\"\(Self.escape(fn))\",status=\"\(status)\"} \(n)\n"
+            }
+        }
+        histogram(&out, "fn_call_queue_wait_seconds", "Time from a call's arrival until it started on a container.", c.queueWait)
+        histogram(&out, "fn_call_execution_seconds", "Time a call ran on its container.", c.execution)
+        histogram(&out, "fn_container_start_seconds", "Time to start a hot container until it listens (cold start).", c.containerStart)
+        histogram(&out, "fn_container_freeze_seconds", "Time to freeze an idle container.", c.freeze)
+        family("fn_evictions_total", "counter", "Idle containers evicted to make room for another function.")
+        out += "fn_evictions_total \(c.evictions)\n"
+        family("fn_launch_failures_total", "counter", "Hot containers that failed to start.")
+        out += "fn_launch_failures_total \(c.launchFailures)\n"
+        family("fn_containers", "gauge", "Hot containers by state (wait: for resources; paused: frozen).")
+        let states = agent.containerCounts
+        for state in SlotQueueStats.ContainerState.allCases where state != .none && state != .done {
+            out += "fn_containers{state=\"\(state)\"} \(states[state] ?? 0)\n"
+        }
+        let u = agent.tracker.utilization
+        family("fn_memory_bytes", "gauge", "Memory tokens held by containers, and the node's total.")
+        out += "fn_memory_bytes{kind=\"used\"} \(u.memoryUsedBytes)\nfn_memory_bytes{kind=\"total\"} \(agent.tracker.totalMemoryBytes)\n"
+        family("fn_cpu_millicores", "gauge", "CPU tokens held by containers, and the node's total.")
+        out += "fn_cpu_millicores{kind=\"used\"} \(u.cpuUsedMillicores)\nfn_cpu_millicores{kind=\"total\"} \(agent.tracker.totalCPUMillicores)\n"
+        return out
+    }
+
+    private func histogram(_ out: inout String, _ name: String, _ help: String, _ h: AgentMetrics.Histogram) {
+        out += "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
+        var cumulative: UInt64 = 0
+        for (bound, n) in zip(h.bounds, h.counts) {
+            cumulative += n
+            out += "\(name)_bucket{le=\"\(bound)\"} \(cumulative)\n"
+        }
+        out += "\(name)_bucket{le=\"+Inf\"} \(h.count)\n\(name)_sum \(h.sum)\n\(name)_count \(h.count)\n"
+    }
+
+    static func escape(_ label: String) -> String {
+        label.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
