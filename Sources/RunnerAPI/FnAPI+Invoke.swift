@@ -141,6 +141,7 @@ extension FnAPI {
         router.get("/v2/fns/:fn_id/calls") { request, context in
             let fnID = try Self.parameter(context, "fn_id")
             _ = try await store.fn(id: fnID)
+            await recorder?.flush()
             let (cursor, perPage) = try Self.paging(request)
             let page = try await store.calls(
                 fnID: fnID, from: try Self.time(request, "from_time"), to: try Self.time(request, "to_time"), cursor: cursor,
@@ -148,9 +149,11 @@ extension FnAPI {
             return try Self.list(page)
         }
         router.get("/v2/fns/:fn_id/calls/:call_id") { _, context in
-            try Self.json(try await store.call(fnID: try Self.parameter(context, "fn_id"), id: try Self.parameter(context, "call_id")))
+            await recorder?.flush()
+            return try Self.json(try await store.call(fnID: try Self.parameter(context, "fn_id"), id: try Self.parameter(context, "call_id")))
         }
         router.get("/v2/fns/:fn_id/calls/:call_id/log") { _, context in
+            await recorder?.flush()
             let log = try await store.callLog(fnID: try Self.parameter(context, "fn_id"), id: try Self.parameter(context, "call_id"))
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; charset=utf-8"

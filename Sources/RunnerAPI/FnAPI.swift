@@ -23,12 +23,18 @@ public struct FnAPI: Sendable {
     let configuration: Configuration
     let store: Store
     let agent: Agent
+    /// Flushed before the calls API reads, so a finished call is always listed.
+    let recorder: StoreRecorder?
     let logger: Logger
 
-    public init(configuration: Configuration, store: Store, agent: Agent, logger: Logger = Logger(label: "fnrunner.api")) {
+    public init(
+        configuration: Configuration, store: Store, agent: Agent, recorder: StoreRecorder? = nil,
+        logger: Logger = Logger(label: "fnrunner.api")
+    ) {
         self.configuration = configuration
         self.store = store
         self.agent = agent
+        self.recorder = recorder
         self.logger = logger
     }
 

@@ -16,6 +16,8 @@ extension Store {
     }
 
     public func updateApp(_ app: App) async throws(RunnerError) {
+        appCache.withLock { _ = $0.removeValue(forKey: app.id) }
+        defer { appCache.withLock { _ = $0.removeValue(forKey: app.id) } }
         let body = try encoded(app)
         try await write("update app") { db in
             try db.execute(sql: "UPDATE app SET name = ?, body = ? WHERE id = ?", arguments: [app.name, body, app.id])
@@ -24,9 +26,11 @@ extension Store {
     }
 
     public func app(id: String) async throws(RunnerError) -> App {
+        if let cached = appCache.withLock({ $0[id] }) { return cached }
         guard let a = try await fetchOne(App.self, "SELECT body FROM app WHERE id = ?", [id]) else {
             throw RunnerError(.notFound, "App not found", step: "get app")
         }
+        appCache.withLock { $0[id] = a }
         return a
     }
 
@@ -39,6 +43,7 @@ extension Store {
 
     /// Deletes an app; refused (409) while it has fns.
     public func deleteApp(id: String) async throws(RunnerError) {
+        defer { appCache.withLock { _ = $0.removeValue(forKey: id) } }
         try await write("delete app") { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM fn WHERE appID = ? LIMIT 1", arguments: [id]) == true {
                 throw RunnerError(.conflict, "Cannot delete an app that has fns; delete its fns first", step: "delete app")
@@ -74,6 +79,8 @@ extension Store {
     }
 
     public func updateFn(_ fn: Fn) async throws(RunnerError) {
+        fnCache.withLock { _ = $0.removeValue(forKey: fn.id) }
+        defer { fnCache.withLock { _ = $0.removeValue(forKey: fn.id) } }
         let body = try encoded(fn)
         try await write("update fn") { db in
             try db.execute(sql: "UPDATE fn SET name = ?, body = ? WHERE id = ?", arguments: [fn.name, body, fn.id])
@@ -82,14 +89,17 @@ extension Store {
     }
 
     public func fn(id: String) async throws(RunnerError) -> Fn {
+        if let cached = fnCache.withLock({ $0[id] }) { return cached }
         guard let f = try await fetchOne(Fn.self, "SELECT body FROM fn WHERE id = ?", [id]) else {
             throw RunnerError(.notFound, "Fn not found", step: "get fn")
         }
+        fnCache.withLock { $0[id] = f }
         return f
     }
 
     /// Deletes a fn and its triggers.
     public func deleteFn(id: String) async throws(RunnerError) {
+        defer { fnCache.withLock { _ = $0.removeValue(forKey: id) } }
         try await write("delete fn") { db in
             try db.execute(sql: "DELETE FROM trigger WHERE fnID = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM fn WHERE id = ?", arguments: [id])

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Logging
+import Synchronization
 import Runner
 import RunnerOS
 
@@ -8,12 +9,21 @@ import RunnerOS
 extension Store {
     /// Inserts or replaces a call's record (and its log, when given).
     public func saveCall(_ record: CallRecord, log: [UInt8]? = nil) async throws(RunnerError) {
-        let body = try encoded(record)
-        try await write("save call") { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO call(id, fnID, createdAt, body) VALUES (?, ?, ?, ?)",
-                arguments: [record.id, record.fnID, record.createdAt, body])
-            if let log { try db.execute(sql: "INSERT OR REPLACE INTO log(callID, log) VALUES (?, ?)", arguments: [record.id, Data(log)]) }
+        try await saveCalls([(record, log)])
+    }
+
+    /// Inserts or replaces several calls in one transaction.
+    public func saveCalls(_ calls: [(CallRecord, [UInt8]?)]) async throws(RunnerError) {
+        var rows: [(CallRecord, String, Data?)] = []
+        for (record, log) in calls { rows.append((record, try encoded(record), log.map { Data($0) })) }
+        let batch = rows
+        try await write("save calls") { db in
+            for (record, body, log) in batch {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO call(id, fnID, createdAt, body) VALUES (?, ?, ?, ?)",
+                    arguments: [record.id, record.fnID, record.createdAt, body])
+                if let log { try db.execute(sql: "INSERT OR REPLACE INTO log(callID, log) VALUES (?, ?)", arguments: [record.id, log]) }
+            }
         }
     }
 
@@ -85,11 +95,14 @@ extension Store {
     }
 }
 
-/// Writes every call's record and log to the store when the call ends. A failed write is
-/// logged, not turned into the call's error: the function ran, and its caller gets its answer.
-public struct StoreRecorder: CallListener {
+/// Writes every call's record and log to the store, off the call's path: ended calls are
+/// queued and written in batches (`flush`, run every few milliseconds by the server, and by
+/// readers of the calls API before they read). A failed write is logged, not turned into the
+/// call's error: the function ran, and its caller gets its answer.
+public final class StoreRecorder: CallListener {
     let store: Store
     let logger: Logger
+    private let pending = Mutex<[(CallRecord, [UInt8]?)]>([])
 
     public init(store: Store, logger: Logger) {
         self.store = store
@@ -99,10 +112,23 @@ public struct StoreRecorder: CallListener {
     public func beforeCall(_ call: Call) async throws(RunnerError) {}
 
     public func afterCall(_ call: Call) async throws(RunnerError) {
-        do {
-            try await store.saveCall(call.record, log: call.log.bytes)
-        } catch {
-            logger.error("cannot record a call", metadata: ["call": "\(call.id)", "error": "\(error)"])
+        let entry = (call.record, Optional(call.log.bytes))
+        pending.withLock { $0.append(entry) }
+    }
+
+    /// Writes what is queued; returns how many calls were written.
+    @discardableResult
+    public func flush() async -> Int {
+        let batch = pending.withLock { p -> [(CallRecord, [UInt8]?)] in
+            defer { p = [] }
+            return p
         }
+        if batch.isEmpty { return 0 }
+        do {
+            try await store.saveCalls(batch)
+        } catch {
+            logger.error("cannot record calls", metadata: ["count": "\(batch.count)", "error": "\(error)"])
+        }
+        return batch.count
     }
 }

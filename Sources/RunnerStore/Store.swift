@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Runner
 import RunnerOS
+import Synchronization
 
 /// The embedded store: apps, fns, triggers, call records and logs in one SQLite database (WAL,
 /// migrated on open). Survives restarts; a store that cannot be opened, is not a database, or
@@ -9,6 +10,10 @@ import RunnerOS
 public final class Store: Sendable {
     let pool: DatabasePool
     public let path: String
+    /// Fns and apps by id, as last read or written: every invoke looks both up, and this
+    /// process is the store's only writer, so they are dropped on every change.
+    let fnCache = Mutex<[String: Fn]>([:])
+    let appCache = Mutex<[String: App]>([:])
 
     public init(path: String) throws(RunnerError) {
         self.path = path

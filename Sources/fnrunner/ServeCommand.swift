@@ -46,14 +46,18 @@ struct ServeCommand: AsyncParsableCommand {
         let tracker = ResourceTracker(totalMemoryBytes: totals.memoryBytes, totalCPUMillicores: totals.cpuMillicores)
         let driver = try NativeDriver(configuration: driverConfig, sandbox: sandbox, store: imageStore, puller: puller, logger: logger)
         let agent = Agent(configuration: agentConfig, driver: driver, tracker: tracker, logger: logger)
-        agent.addListener(StoreRecorder(store: store, logger: logger))
+        let recorder = StoreRecorder(store: store, logger: logger)
+        agent.addListener(recorder)
         var apiConfig = FnAPI.Configuration()
         if let max = Self.number(env, "FN_MAX_REQUEST_SIZE") { apiConfig.maxRequestBytes = Int(max) }
         apiConfig.publicURL = env["FN_PUBLIC_URL"] ?? "http://\(host):\(port)"
-        let api = FnAPI(configuration: apiConfig, store: store, agent: agent, logger: logger)
+        let api = FnAPI(configuration: apiConfig, store: store, agent: agent, recorder: recorder, logger: logger)
         let app = Application(
             router: api.router(), configuration: .init(address: .hostname(host, port: port), serverName: "fnrunner"),
-            services: [AgentService(agent: agent), CallPruner(configuration: retention, store: store, logger: logger)], logger: logger)
+            services: [
+                AgentService(agent: agent), RecordWriter(recorder: recorder),
+                CallPruner(configuration: retention, store: store, logger: logger),
+            ], logger: logger)
         do {
             try await app.runService()
         } catch {

@@ -66,15 +66,16 @@ enum APIHarness {
         let agent = Agent(
             configuration: agentConfig, driver: EchoDriver(),
             tracker: ResourceTracker(totalMemoryBytes: totalMemoryMB << 20, totalCPUMillicores: 2000))
-        agent.addListener(StoreRecorder(store: store, logger: .init(label: "test")))
+        let recorder = StoreRecorder(store: store, logger: .init(label: "test"))
+        agent.addListener(recorder)
         var config = FnAPI.Configuration()
         config.maxRequestBytes = maxRequestBytes
         config.publicURL = "http://fn.test"
-        let api = FnAPI(configuration: config, store: store, agent: agent)
+        let api = FnAPI(configuration: config, store: store, agent: agent, recorder: recorder)
         let port = Mutex<Int?>(nil)
         let app = Application(
             router: api.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            services: [AgentService(agent: agent)],
+            services: [AgentService(agent: agent), RecordWriter(recorder: recorder)],
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.run() }
