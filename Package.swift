@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "fnrunner", targets: ["fnrunner"]),
+        .executable(name: "fnrunner-serve", targets: ["fnrunner-serve"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
     ],
     dependencies: [
@@ -74,10 +75,27 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The options that fnrunner and fnrunner-serve share.
+        .target(
+            name: "CLIOptions",
+            dependencies: [
+                "OCIImage", "RunnerOS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The server in a binary of its own (see ServeMain), exec'd by `fnrunner serve`.
+        .executableTarget(
+            name: "fnrunner-serve",
+            dependencies: [
+                "CLIOptions", "Sandbox", "CgroupDriver", "RunnerOS", "OCIImage", "Runner", "RunnerStore", "RunnerAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "fnrunner",
             dependencies: [
-                "Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "OCIImage", "Runner", "RunnerStore", "RunnerAPI",
+                "CLIOptions", "Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "OCIImage", "Runner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

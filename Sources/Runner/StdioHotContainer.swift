@@ -1,5 +1,5 @@
 import CgroupDriver
-import Foundation
+import FoundationEssentials
 import CRunnerShim
 import RunnerOS
 import Sandbox
@@ -132,8 +132,9 @@ enum StdioFormats {
     /// `http`: an HTTP/1.1 request with the original method and path, and Fn's headers.
     static func httpRequest(_ r: FunctionRequest) -> [UInt8] {
         var path = "/"
-        if let schemeEnd = r.url.range(of: "://") {
-            let rest = r.url[schemeEnd.upperBound...]
+        let parts = r.url.split(separator: "://", maxSplits: 1)
+        if parts.count == 2 {
+            let rest = parts[1]
             if let slash = rest.firstIndex(of: "/") { path = String(rest[slash...]) }
         } else if r.url.hasPrefix("/") {
             path = r.url

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLIOptions
 import CgroupDriver
 import Logging
 import OCIImage

@@ -20,24 +20,7 @@ struct FnRunnerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fnrunner",
         abstract: "A container-runtime-native runner for Fn functions.",
-        subcommands: [RunCommand.self, PullCommand.self, ImportCommand.self, ImagesCommand.self, RemoveImageCommand.self, GarbageCollectCommand.self, UnpackCommand.self, BenchCommand.self, ServeCommand.self, PsCommand.self]
+        subcommands: [RunCommand.self, PullCommand.self, ImportCommand.self, ImagesCommand.self, RemoveImageCommand.self, GarbageCollectCommand.self, UnpackCommand.self, BenchCommand.self, ServeLauncher.self, PsCommand.self]
     )
 }
 
-/// Options every command that touches containers shares.
-struct RuntimeOptions: ParsableArguments {
-    @Option(name: .customLong("state-dir"), help: "Runtime state directory (instance locks, mount target).")
-    var stateDirectory = "/run/fnrunner"
-
-    @Option(name: .customLong("cgroup-root"), help: "Relative cgroup path under which the runner makes its cgroups, in every hierarchy.")
-    var cgroupRoot = "fnrunner"
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "notice"
-
-    func makeLogger(label: String) -> Logger {
-        var logger = Logger(label: label)
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
-        return logger
-    }
-}

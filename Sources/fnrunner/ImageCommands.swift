@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLIOptions
 import FoundationEssentials
 import Logging
 import OCIImage
@@ -10,28 +11,7 @@ import Glibc
 import Musl
 #endif
 
-/// Options of commands that use the image store.
-struct StoreOptions: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "Image store: blobs, unpacked layers, the catalog.")
-    var dataDirectory = "/var/lib/fnrunner"
-
-    @Option(name: .customLong("insecure-registry"), help: "host[:port] that may be pulled from over plain HTTP (repeatable; localhost always may).")
-    var insecureRegistries: [String] = []
-
-    @Option(name: .customLong("certs-dir"), help: "Per-registry CA files: DIR/<host[:port]>/ca.crt.")
-    var certsDirectory = "/etc/docker/certs.d"
-
-    func open(_ logger: Logger) throws(RunnerError) -> ImageStore {
-        try ImageStore(dataDirectory: dataDirectory, logger: logger)
-    }
-
-    func puller(_ store: ImageStore, _ logger: Logger) throws(RunnerError) -> ImagePuller {
-        let credentials = try RegistryCredentials.load(environment: ProcessInfo.processInfo.environment)
-        let options = RegistryOptions(
-            insecureRegistries: Set(insecureRegistries), certsDirectory: certsDirectory, credentials: credentials)
-        return ImagePuller(store: store, options: options, logger: logger)
-    }
-
+extension StoreOptions {
     /// The image's record, pulling it first if the store does not have it.
     func imageOrPull(_ reference: String, _ store: ImageStore, _ logger: Logger) throws(RunnerError) -> ImageRecord {
         do {

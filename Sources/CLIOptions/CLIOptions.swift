@@ -1,0 +1,51 @@
+import ArgumentParser
+import FoundationEssentials
+import Logging
+import OCIImage
+import RunnerOS
+
+/// Options every command that touches containers shares.
+public struct RuntimeOptions: ParsableArguments {
+    public init() {}
+
+    @Option(name: .customLong("state-dir"), help: "Runtime state directory (instance locks, mount target).")
+    public var stateDirectory = "/run/fnrunner"
+
+    @Option(name: .customLong("cgroup-root"), help: "Relative cgroup path under which the runner makes its cgroups, in every hierarchy.")
+    public var cgroupRoot = "fnrunner"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    public var logLevel: String = "notice"
+
+    public func makeLogger(label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
+        return logger
+    }
+}
+
+/// Options of commands that use the image store.
+public struct StoreOptions: ParsableArguments {
+    public init() {}
+
+    @Option(name: .customLong("data-dir"), help: "Image store: blobs, unpacked layers, the catalog.")
+    public var dataDirectory = "/var/lib/fnrunner"
+
+    @Option(name: .customLong("insecure-registry"), help: "host[:port] that may be pulled from over plain HTTP (repeatable; localhost always may).")
+    public var insecureRegistries: [String] = []
+
+    @Option(name: .customLong("certs-dir"), help: "Per-registry CA files: DIR/<host[:port]>/ca.crt.")
+    public var certsDirectory = "/etc/docker/certs.d"
+
+    public func open(_ logger: Logger) throws(RunnerError) -> ImageStore {
+        try ImageStore(dataDirectory: dataDirectory, logger: logger)
+    }
+
+    public func puller(_ store: ImageStore, _ logger: Logger) throws(RunnerError) -> ImagePuller {
+        let credentials = try RegistryCredentials.load(environment: ProcessInfo.processInfo.environment)
+        let options = RegistryOptions(
+            insecureRegistries: Set(insecureRegistries), certsDirectory: certsDirectory, credentials: credentials)
+        return ImagePuller(store: store, options: options, logger: logger)
+    }
+
+}

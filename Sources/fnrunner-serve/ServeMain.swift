@@ -1,0 +1,19 @@
+import ArgumentParser
+import FoundationEssentials
+import Logging
+
+/// The server, in a binary of its own: its HTTP and SQLite libraries (and full Foundation) would
+/// add ~3 ms to every start of `fnrunner run` (a larger static binary to map and relocate), so
+/// `fnrunner serve` execs this program instead of carrying them.
+@main
+enum ServeMain {
+    static func main() async {
+        let level = ProcessInfo.processInfo.environment["FNRUNNER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        await ServeCommand.main()
+    }
+}
