@@ -72,18 +72,7 @@ public final class OutputPump: Sendable {
         drain(token, &buffer)
     }
 
-    private func startThread() {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(
-            &thread, nil,
-            { raw in
-                Unmanaged<OutputPump>.fromOpaque(raw!).takeRetainedValue().run()
-                return nil
-            }, context)
-        precondition(rc == 0, "pthread_create for the output pump failed: \(rc)")
-        pthread_detach(thread)
-    }
+    private func startThread() { DedicatedThread.start("the output pump") { self.run() } }
 
     private func run() {
         let epfd = state.withLock { $0.epollFD }

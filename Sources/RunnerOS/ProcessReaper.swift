@@ -59,19 +59,7 @@ public final class ProcessReaper: Sendable {
         try result.get()
     }
 
-    private func startThread() {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(
-            &thread, nil,
-            { raw in
-                let reaper = Unmanaged<ProcessReaper>.fromOpaque(raw!).takeRetainedValue()
-                reaper.run()
-                return nil
-            }, context)
-        precondition(rc == 0, "pthread_create for the process reaper failed: \(rc)")
-        pthread_detach(thread)
-    }
+    private func startThread() { DedicatedThread.start("the process reaper") { self.run() } }
 
     private func run() {
         let epfd = state.withLock { $0.epollFD }
