@@ -20,6 +20,8 @@ extension Agent {
         var task = ContainerTask(
             function: f, name: nextContainerName(f), spawnCallID: call.id, startTimeout: timeout, timeout: timeout)
         task.maxOutputBytes = configuration.maxResponseBytes
+        let metrics = self.metrics
+        task.onPull = { metrics.observePull(seconds: $0) }
         task.extraEnvironment = Self.coldEnvironment(
             call.request, callID: call.id, deadline: WallClock.rfc3339(WallClock.nowNanos() &+ timeout.nanoseconds, millis: true))
         var stats: CallStats?

@@ -119,9 +119,12 @@ extension Agent {
         defer { token.release() }
         queue.move(container: .wait, to: .start)
         let name = nextContainerName(f)
-        let task = ContainerTask(
+        var task = ContainerTask(
             function: f, name: name, spawnCallID: launch.callerID,
             startTimeout: .milliseconds(max(0, configuration.hotStartTimeoutMillis)), timeout: .seconds(max(0, f.timeoutSeconds)))
+        let metrics = self.metrics
+        task.onThaw = { metrics.observeThaw(seconds: $0) }
+        task.onPull = { metrics.observePull(seconds: $0) }
         let hot: any HotContainerHandle
         let startedAt = MonotonicClock.nowNanos()
         do {

@@ -36,6 +36,9 @@ public final class AgentMetrics: Sendable {
         public var execution = Histogram.latency
         public var containerStart = Histogram.latency
         public var freeze = Histogram.latency
+        public var thaw = Histogram.latency
+        /// Image pulls a container start needed (their durations; count = how many).
+        public var pulls = Histogram(bounds: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600])
         public var evictions: UInt64 = 0
         public var launchFailures: UInt64 = 0
     }
@@ -56,6 +59,8 @@ public final class AgentMetrics: Sendable {
 
     func observeContainerStart(seconds: Double) { state.withLock { $0.containerStart.observe(seconds) } }
     func observeFreeze(seconds: Double) { state.withLock { $0.freeze.observe(seconds) } }
+    func observeThaw(seconds: Double) { state.withLock { $0.thaw.observe(seconds) } }
+    func observePull(seconds: Double) { state.withLock { $0.pulls.observe(seconds) } }
     func countEvictions(_ n: Int) { state.withLock { $0.evictions += UInt64(n) } }
     func countLaunchFailure() { state.withLock { $0.launchFailures += 1 } }
 }

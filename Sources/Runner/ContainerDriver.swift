@@ -49,6 +49,10 @@ public struct ContainerTask: Sendable {
     public var extraEnvironment: [String] = []
     /// For cold containers, the most stdout kept as the response (FN_MAX_RESPONSE_SIZE; 0 = no limit).
     public var maxOutputBytes = 0
+    /// Told how long each thaw of this container took (seconds), for the metrics.
+    public var onThaw: (@Sendable (Double) -> Void)?
+    /// Told when starting this container needed an image pull, and how long it took (seconds).
+    public var onPull: (@Sendable (Double) -> Void)?
 
     public init(function: FunctionDefinition, name: String, spawnCallID: String, startTimeout: Duration, timeout: Duration) {
         self.function = function

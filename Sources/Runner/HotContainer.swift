@@ -23,6 +23,7 @@ public final class HotContainer: HotContainerHandle {
     public let iofsDirectory: String
     let output: ContainerOutput
     let counters: CgroupStatsReader
+    let onThaw: (@Sendable (Double) -> Void)?
 
     private struct State {
         /// nil while a call has it, and for good after a call failed.
@@ -31,7 +32,11 @@ public final class HotContainer: HotContainerHandle {
     }
     private let state = Mutex(State())
 
-    init(container: Container, iofsDirectory: String, output: ContainerOutput, throttling: Bool) {
+    init(
+        container: Container, iofsDirectory: String, output: ContainerOutput, throttling: Bool,
+        onThaw: (@Sendable (Double) -> Void)? = nil
+    ) {
+        self.onThaw = onThaw
         self.container = container
         self.iofsDirectory = iofsDirectory
         self.output = output
@@ -92,7 +97,9 @@ public final class HotContainer: HotContainerHandle {
 
     private func thawIfFrozen() throws(RunnerError) {
         guard state.withLock({ $0.frozen }) else { return }
+        let t0 = MonotonicClock.nowNanos()
         try container.thaw()
+        onThaw?(Double(MonotonicClock.nowNanos() - t0) / 1e9)
         state.withLock { $0.frozen = false }
     }
 

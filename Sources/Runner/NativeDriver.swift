@@ -75,11 +75,13 @@ public final class NativeDriver: ContainerDriver {
     }
 
     /// The image of `reference`, pulled (bounded by the pull timeout) if the store lacks it.
-    func resolveImage(_ reference: String) async throws(RunnerError) -> ImageRecord {
+    func resolveImage(_ reference: String, onPull: (@Sendable (Double) -> Void)? = nil) async throws(RunnerError) -> ImageRecord {
         do {
             return try store.image(reference)
         } catch where error.code == .notFound && puller != nil {
             let puller = puller!
+            let t0 = MonotonicClock.nowNanos()
+            defer { onPull?(Double(MonotonicClock.nowNanos() - t0) / 1e9) }
             let limit = AgentConfiguration.duration(configuration.pullTimeoutMillis)
             guard let limit else { return try await puller.pull(reference) }
             // The pull cannot be cancelled half-way; after a timeout it goes on by itself (the
@@ -96,7 +98,7 @@ public final class NativeDriver: ContainerDriver {
 
     /// The container spec of a task: the image's process and the function's limits and config.
     func spec(for task: ContainerTask) async throws(RunnerError) -> (ContainerSpec, ImageProcess) {
-        let image = try await resolveImage(task.function.image)
+        let image = try await resolveImage(task.function.image, onPull: task.onPull)
         let layers = try store.rootfsLayers(image)
         let process = try ImageProcess.make(config: try store.config(of: image), layers: layers)
         var spec = ContainerSpec(layers: layers, argv: process.argv)
@@ -138,7 +140,8 @@ public final class NativeDriver: ContainerDriver {
             throw error
         }
         output.containerStarted()
-        let hot = HotContainer(container: container, iofsDirectory: iofs, output: output, throttling: task.function.cpuMillicores > 0)
+        let hot = HotContainer(
+            container: container, iofsDirectory: iofs, output: output, throttling: task.function.cpuMillicores > 0, onThaw: task.onThaw)
         do {
             try await hot.waitUntilReady(watch: watch, timeout: task.startTimeout)
         } catch {

@@ -22,6 +22,7 @@ final class StdioHotContainer: HotContainerHandle {
     let format: FunctionFormat
     let stderr: ContainerOutput
     let counters: CgroupStatsReader
+    let onThaw: (@Sendable (Double) -> Void)?
 
     private struct State {
         var connection: HTTPStreamConnection?
@@ -29,7 +30,10 @@ final class StdioHotContainer: HotContainerHandle {
     }
     private let state = Mutex(State())
 
-    private init(container: Container, format: FunctionFormat, connection: HTTPStreamConnection, stderr: ContainerOutput, throttling: Bool) {
+    private init(container: Container, format: FunctionFormat, connection: HTTPStreamConnection, stderr: ContainerOutput, throttling: Bool,
+        onThaw: (@Sendable (Double) -> Void)?
+    ) {
+        self.onThaw = onThaw
         self.container = container
         self.format = format
         self.stderr = stderr
@@ -70,12 +74,15 @@ final class StdioHotContainer: HotContainerHandle {
         stderr.containerStarted()
         let connection = HTTPStreamConnection(readFD: output[0], writeFD: input[1])
         return StdioHotContainer(
-            container: container, format: format, connection: connection, stderr: stderr, throttling: task.function.cpuMillicores > 0)
+            container: container, format: format, connection: connection, stderr: stderr, throttling: task.function.cpuMillicores > 0,
+            onThaw: task.onThaw)
     }
 
     func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError) -> FunctionResponse {
         if state.withLock({ $0.frozen }) {
+            let t0 = MonotonicClock.nowNanos()
             try container.thaw()
+            onThaw?(Double(MonotonicClock.nowNanos() - t0) / 1e9)
             state.withLock { $0.frozen = false }
         }
         guard let connection = state.withLock({ s -> HTTPStreamConnection? in

@@ -28,6 +28,8 @@ extension FnAPI {
         histogram(&out, "fn_call_execution_seconds", "Time a call ran on its container.", c.execution)
         histogram(&out, "fn_container_start_seconds", "Time to start a hot container until it listens (cold start).", c.containerStart)
         histogram(&out, "fn_container_freeze_seconds", "Time to freeze an idle container.", c.freeze)
+        histogram(&out, "fn_container_thaw_seconds", "Time to thaw a frozen container for a call.", c.thaw)
+        histogram(&out, "fn_image_pull_seconds", "Image pulls that container starts needed.", c.pulls)
         family("fn_evictions_total", "counter", "Idle containers evicted to make room for another function.")
         out += "fn_evictions_total \(c.evictions)\n"
         family("fn_launch_failures_total", "counter", "Hot containers that failed to start.")

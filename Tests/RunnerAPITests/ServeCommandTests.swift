@@ -66,8 +66,15 @@ struct ServeCommandTests {
             #expect(ps.wait() == 0, "\(ps.stderr)")
             let row = ps.stdout.split(separator: "\n").dropFirst().first.map { $0.split(separator: "\t").map(String.init) } ?? []
             #expect(row.count == 6 && row[1] == fnID && ["idle", "frozen", "busy"].contains(row[2]) && row[5] == "2", "\(ps.stdout)")
+            // Idle past the freeze delay (50 ms by default): the next call thaws the container first.
+            try await Task.sleep(for: .milliseconds(300))
+            let thawed = try await c.send("POST", "/invoke/\(fnID)", body: Array("thawed".utf8))
+            #expect(thawed.text == "Hello thawed")
             let metrics = try await c.send("GET", "/metrics")
-            #expect(metrics.text.contains("fn_calls_total{fn_id=\"\(fnID)\",status=\"success\"} 2"))
+            #expect(metrics.text.contains("fn_calls_total{fn_id=\"\(fnID)\",status=\"success\"} 3"))
+            let thaws = metrics.text.split(separator: "\n").first { $0.hasPrefix("fn_container_thaw_seconds_count ") }
+            #expect(thaws.flatMap { Int($0.split(separator: " ")[1]) } ?? 0 >= 1, "\(metrics.text)")
+            #expect(metrics.text.contains("fn_image_pull_seconds_count 0"), "the image was imported, not pulled")
 
             server.signal(SIGTERM)
             #expect(server.wait() == 0, "\(server.stderr)")
