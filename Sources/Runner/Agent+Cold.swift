@@ -60,7 +60,10 @@ extension Agent {
             }
         }
         if let ct = request.contentType { add("Content-Type", ct) }
-        for (name, value) in request.headers where !HopByHop.contains(name) { add(name, value) }
+        for (name, value) in request.headers where !HopByHop.contains(name) {
+            if request.contentType != nil && name.lowercased() == "content-type" { continue }  // given once, above
+            add(name, value)
+        }
         for (name, values) in headers where !name.contains("=") {
             env.append("FN_HEADER_\(name)=\(values.joined(separator: ", "))")
         }

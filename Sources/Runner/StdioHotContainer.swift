@@ -181,7 +181,10 @@ enum StdioFormats {
     /// `json`: one object per call, ended by a newline.
     static func jsonRequest(_ r: FunctionRequest) -> [UInt8] {
         var headers: [String: [String]] = [:]
-        for (name, value) in r.headers where !HopByHop.contains(name) { headers[name, default: []].append(value) }
+        for (name, value) in r.headers where !HopByHop.contains(name) {
+            if r.contentType != nil && name.lowercased() == "content-type" { continue }  // added once, below
+            headers[name, default: []].append(value)
+        }
         if let ct = r.contentType { headers["Content-Type", default: []].append(ct) }
         let input = JSONInput(
             call_id: r.callID, deadline: r.deadline, body: String(decoding: r.body, as: UTF8.self), content_type: r.contentType ?? "",

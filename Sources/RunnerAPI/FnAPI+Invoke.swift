@@ -35,7 +35,10 @@ extension FnAPI {
         let app = try await store.app(id: fn.appID)
         try refuseDetached(request)
         var headers: [(String, String)] = []
-        for field in request.headers where Self.forwardable(field.name) { headers.append((field.name.canonicalName, field.value)) }
+        // Content-Type travels as the request's content type, not a second time among the headers.
+        for field in request.headers where Self.forwardable(field.name) && field.name != .contentType {
+            headers.append((field.name.canonicalName, field.value))
+        }
         let functionRequest = FunctionRequest(
             method: "POST", url: configuration.publicURL + request.uri.description, contentType: request.headers[.contentType],
             headers: headers, body: try await body(request))

@@ -16,6 +16,9 @@ struct InvokeTests {
             #expect(r.header("X-Fn") == "echo")
             #expect(r.header("Keep-Alive") == nil, "hop-by-hop headers of the function are dropped")
             #expect(r.header("Fn-Call-Id")?.count == 26)
+            let seen = try await c.send("POST", "/invoke/\(fnID)", body: Array("headers".utf8), headers: [("Content-Type", "text/plain"), ("X-One", "1")])
+            let lines = seen.text.split(separator: "\n").map(String.init)
+            #expect(lines.contains("x-one=1") && !lines.contains { $0.hasPrefix("content-type=") }, "\(lines)")
         }
     }
 

@@ -21,7 +21,7 @@ struct AgentColdFormatTests {
     @Test func aColdFunctionSeesTheRequestInItsEnvironment() async throws {
         try await H.withAgent { agent, _, _ in
             var request = H.request("env")
-            request.headers = [("x-custom", "one"), ("X-Custom", "two"), ("Connection", "close")]
+            request.headers = [("x-custom", "one"), ("X-Custom", "two"), ("Connection", "close"), ("Content-Type", "text/plain")]
             let call = try agent.makeCall(H.function(format: "default", config: ["GREETING": "hi"]), request)
             let env = H.text(try await agent.submit(call)).split(separator: "\n").map(String.init)
             #expect(env.contains("FN_METHOD=POST"))
