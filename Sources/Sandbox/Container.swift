@@ -26,12 +26,10 @@ public final class Container: Sendable {
     private weak let sandbox: Sandbox?
 
     private struct State {
-        var exit: ContainerExit?
-        var waiters: [CheckedContinuation<ContainerExit, Never>] = []
-        var cancellableWaiters: [UInt64: CheckedContinuation<ContainerExit?, Never>] = [:]
-        var nextWaiter: UInt64 = 0
         var closed = false
     }
+    /// The init process's exit, once reaped.
+    private let exited = AsyncValue<ContainerExit>()
     private let state = Mutex(State())
 
     init(name: String, pid: Int32, pidfd: Int32, cgroup: CgroupSet, driver: CgroupDriver, freezer: Freezer?, sandbox: Sandbox) {
@@ -48,16 +46,7 @@ public final class Container: Sendable {
     func processExited(_ process: ProcessExit) {
         let oom = ((try? driver.memoryEvents(cgroup))?.oomKills ?? 0) > 0
         let exit = ContainerExit(process: process, outOfMemory: oom)
-        let (waiters, cancellable) = state.withLock { s in
-            s.exit = exit
-            defer {
-                s.waiters = []
-                s.cancellableWaiters = [:]
-            }
-            return (s.waiters, Array(s.cancellableWaiters.values))
-        }
-        for w in waiters { w.resume(returning: exit) }
-        for w in cancellable { w.resume(returning: exit) }
+        exited.set(exit)
     }
 
     /// Used when the container could not be handed out after its process started.
@@ -70,46 +59,14 @@ public final class Container: Sendable {
     }
 
     /// The exit, if the process has ended.
-    public var exit: ContainerExit? { state.withLock { $0.exit } }
+    public var exit: ContainerExit? { exited.value }
 
     /// Waits until the container's init process has exited.
-    public func wait() async -> ContainerExit {
-        await withCheckedContinuation { (c: CheckedContinuation<ContainerExit, Never>) in
-            let ready = state.withLock { s -> ContainerExit? in
-                if let e = s.exit { return e }
-                s.waiters.append(c)
-                return nil
-            }
-            if let ready { c.resume(returning: ready) }
-        }
-    }
+    public func wait() async -> ContainerExit { await exited.waitIgnoringCancellation() }
 
     /// Waits until the container's init process has exited, or returns nil once the task is
     /// cancelled (for waits raced against a deadline).
-    public func waitUnlessCancelled() async -> ContainerExit? {
-        let id = state.withLock { s -> UInt64 in
-            s.nextWaiter += 1
-            return s.nextWaiter
-        }
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<ContainerExit?, Never>) in
-                let ready = state.withLock { s -> ContainerExit? in
-                    if let e = s.exit { return e }
-                    s.cancellableWaiters[id] = c
-                    return nil
-                }
-                if let ready { c.resume(returning: ready) }
-                if Task.isCancelled { cancelWait(id) }
-            }
-        } onCancel: {
-            cancelWait(id)
-        }
-    }
-
-    private func cancelWait(_ id: UInt64) {
-        let w = state.withLock { $0.cancellableWaiters.removeValue(forKey: id) }
-        w?.resume(returning: nil)
-    }
+    public func waitUnlessCancelled() async -> ContainerExit? { await exited.wait() }
 
     /// Freezes every process of the container; returns how long the kernel took.
     @discardableResult
