@@ -28,39 +28,18 @@ public struct AgentConfiguration: Sendable, Equatable {
     public init() {}
 
     /// Reads the FN_* variables; an unparsable value is an error naming the variable.
-    public static func fromEnvironment(_ env: [String: String]) throws(RunnerError) -> AgentConfiguration {
+    public static func fromEnvironment(_ values: [String: String]) throws(RunnerError) -> AgentConfiguration {
+        let env = FnEnvironment(values)
         var c = AgentConfiguration()
-        func int(_ name: String, _ keep: Int) throws(RunnerError) -> Int {
-            guard let text = env[name]?.trimmed, !text.isEmpty else { return keep }
-            guard let v = Int(text) else {
-                throw RunnerError(.invalidArgument, "\(name) must be an integer, not \"\(text)\"", step: "read configuration")
-            }
-            return v
-        }
-        func size(_ name: String, _ keep: Int) throws(RunnerError) -> Int {
-            let v = try int(name, keep)
-            if v < 0 { throw RunnerError(.invalidArgument, "\(name) must not be negative (\(v))", step: "read configuration") }
-            return v
-        }
-        c.freezeIdleMillis = try int("FN_FREEZE_IDLE_MSECS", c.freezeIdleMillis)
-        c.hotPollMillis = try int("FN_HOT_POLL_MSECS", c.hotPollMillis)
-        if c.hotPollMillis <= 0 {
-            throw RunnerError(.invalidArgument, "FN_HOT_POLL_MSECS must be positive (\(c.hotPollMillis))", step: "read configuration")
-        }
-        c.hotLauncherTimeoutMillis = try int("FN_HOT_LAUNCHER_TIMEOUT_MSECS", c.hotLauncherTimeoutMillis)
-        c.hotStartTimeoutMillis = try int("FN_HOT_START_TIMEOUT_MSECS", c.hotStartTimeoutMillis)
-        if env["FN_MAX_WAIT_MSECS"] != nil { c.maxWaitMillis = try size("FN_MAX_WAIT_MSECS", 0) }
-        c.maxResponseBytes = try size("FN_MAX_RESPONSE_SIZE", c.maxResponseBytes)
-        c.maxLogBytes = try size("FN_MAX_LOG_SIZE_BYTES", c.maxLogBytes)
-        c.shutdownGraceMillis = try size("FN_SHUTDOWN_GRACE_MSECS", c.shutdownGraceMillis)
-        if let nb = env["FN_ENABLE_NB_RESOURCE_TRACKER"]?.trimmed.lowercased(), !nb.isEmpty {
-            switch nb {
-            case "1", "true", "yes", "on": c.nonBlockingResources = true
-            case "0", "false", "no", "off": c.nonBlockingResources = false
-            default:
-                throw RunnerError(.invalidArgument, "FN_ENABLE_NB_RESOURCE_TRACKER must be true or false, not \"\(nb)\"", step: "read configuration")
-            }
-        }
+        c.freezeIdleMillis = try env.int("FN_FREEZE_IDLE_MSECS", default: c.freezeIdleMillis)
+        c.hotPollMillis = try env.int("FN_HOT_POLL_MSECS", default: c.hotPollMillis, minimum: 1)
+        c.hotLauncherTimeoutMillis = try env.int("FN_HOT_LAUNCHER_TIMEOUT_MSECS", default: c.hotLauncherTimeoutMillis)
+        c.hotStartTimeoutMillis = try env.int("FN_HOT_START_TIMEOUT_MSECS", default: c.hotStartTimeoutMillis)
+        if env.string("FN_MAX_WAIT_MSECS") != nil { c.maxWaitMillis = try env.int("FN_MAX_WAIT_MSECS", default: 0, minimum: 0) }
+        c.maxResponseBytes = try env.int("FN_MAX_RESPONSE_SIZE", default: c.maxResponseBytes, minimum: 0)
+        c.maxLogBytes = try env.int("FN_MAX_LOG_SIZE_BYTES", default: c.maxLogBytes, minimum: 0)
+        c.shutdownGraceMillis = try env.int("FN_SHUTDOWN_GRACE_MSECS", default: c.shutdownGraceMillis, minimum: 0)
+        c.nonBlockingResources = try env.bool("FN_ENABLE_NB_RESOURCE_TRACKER", default: c.nonBlockingResources)
         return c
     }
 

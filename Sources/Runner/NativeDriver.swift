@@ -24,20 +24,11 @@ public final class NativeDriver: ContainerDriver {
 
         /// Reads FN_IOFS_PATH, FN_HOT_PULL_TIMEOUT_MSECS and FN_MAX_PIDS; a value that does not
         /// parse is an error naming the variable.
-        public static func fromEnvironment(_ env: [String: String], defaultIOFSRoot: String) throws(RunnerError) -> Configuration {
-            var c = Configuration(iofsRoot: env["FN_IOFS_PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultIOFSRoot)
-            if let text = env["FN_HOT_PULL_TIMEOUT_MSECS"]?.trimmed, !text.isEmpty {
-                guard let v = Int(text) else {
-                    throw RunnerError(.invalidArgument, "FN_HOT_PULL_TIMEOUT_MSECS must be an integer, not \"\(text)\"", step: "read configuration")
-                }
-                c.pullTimeoutMillis = v
-            }
-            if let text = env["FN_MAX_PIDS"]?.trimmed, !text.isEmpty {
-                guard let v = Int(text), v > 0 else {
-                    throw RunnerError(.invalidArgument, "FN_MAX_PIDS must be a positive integer, not \"\(text)\"", step: "read configuration")
-                }
-                c.maxPids = v
-            }
+        public static func fromEnvironment(_ values: [String: String], defaultIOFSRoot: String) throws(RunnerError) -> Configuration {
+            let env = FnEnvironment(values)
+            var c = Configuration(iofsRoot: env.string("FN_IOFS_PATH") ?? defaultIOFSRoot)
+            c.pullTimeoutMillis = try env.int("FN_HOT_PULL_TIMEOUT_MSECS", default: c.pullTimeoutMillis)
+            c.maxPids = try env.int("FN_MAX_PIDS", default: c.maxPids, minimum: 1)
             return c
         }
     }

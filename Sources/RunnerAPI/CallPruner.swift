@@ -16,20 +16,11 @@ public struct CallPruner: Service {
 
         public init() {}
 
-        public static func fromEnvironment(_ env: [String: String]) throws(RunnerError) -> Configuration {
+        public static func fromEnvironment(_ values: [String: String]) throws(RunnerError) -> Configuration {
+            let env = FnEnvironment(values)
             var c = Configuration()
-            if let text = env["FN_CALL_RETENTION_SECONDS"], !text.isEmpty {
-                guard let v = UInt64(text) else {
-                    throw RunnerError(.invalidArgument, "FN_CALL_RETENTION_SECONDS must be a number of seconds, not \"\(text)\"", step: "read configuration")
-                }
-                c.maxAgeSeconds = v
-            }
-            if let text = env["FN_CALL_RETENTION_PER_FN"], !text.isEmpty {
-                guard let v = Int(text), v >= 0 else {
-                    throw RunnerError(.invalidArgument, "FN_CALL_RETENTION_PER_FN must be a count, not \"\(text)\"", step: "read configuration")
-                }
-                c.maxPerFn = v
-            }
+            c.maxAgeSeconds = UInt64(try env.int("FN_CALL_RETENTION_SECONDS", default: Int(c.maxAgeSeconds), minimum: 0))
+            c.maxPerFn = try env.int("FN_CALL_RETENTION_PER_FN", default: c.maxPerFn, minimum: 0)
             return c
         }
     }

@@ -24,8 +24,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     mutating func run() async throws {
         let env = ProcessInfo.processInfo.environment
+        let fnEnv = FnEnvironment(env)
         let logger = runtime.makeLogger(label: "fnrunner.serve")
-        let (host, port) = try Self.address(listen, fnPort: env["FN_PORT"])
+        let (host, port) = try Self.address(listen, fnPort: try fnEnv.int("FN_PORT", default: 8080, minimum: 0))
         let agentConfig = try AgentConfiguration.fromEnvironment(env)
         let retention = try CallPruner.Configuration.fromEnvironment(env)
         let driverConfig = try NativeDriver.Configuration.fromEnvironment(env, defaultIOFSRoot: runtime.stateDirectory + "/iofs")
@@ -36,8 +37,8 @@ struct ServeCommand: AsyncParsableCommand {
         let sandbox = try Sandbox(
             configuration: SandboxConfiguration(stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger))
         let totals = try NodeResources.detect(
-            layout: sandbox.driver.layout, maxMemoryBytes: Self.number(env, "FN_MAX_TOTAL_MEMORY_BYTES"),
-            maxCPUMillicores: Self.number(env, "FN_MAX_TOTAL_CPU_MCPUS"))
+            layout: sandbox.driver.layout, maxMemoryBytes: try Self.limit(fnEnv, "FN_MAX_TOTAL_MEMORY_BYTES"),
+            maxCPUMillicores: try Self.limit(fnEnv, "FN_MAX_TOTAL_CPU_MCPUS"))
         logger.notice(
             "fnrunner serve starting",
             metadata: [
@@ -50,8 +51,8 @@ struct ServeCommand: AsyncParsableCommand {
         let recorder = StoreRecorder(store: store, logger: logger)
         agent.addListener(recorder)
         var apiConfig = FnAPI.Configuration()
-        if let max = Self.number(env, "FN_MAX_REQUEST_SIZE") { apiConfig.maxRequestBytes = Int(max) }
-        apiConfig.publicURL = env["FN_PUBLIC_URL"] ?? "http://\(host):\(port)"
+        apiConfig.maxRequestBytes = try fnEnv.int("FN_MAX_REQUEST_SIZE", default: apiConfig.maxRequestBytes, minimum: 1)
+        apiConfig.publicURL = fnEnv.string("FN_PUBLIC_URL") ?? "http://\(host):\(port)"
         let api = FnAPI(configuration: apiConfig, store: store, agent: agent, recorder: recorder, logger: logger)
         let app = Application(
             router: api.router(), configuration: .init(address: .hostname(host, port: port), serverName: "fnrunner"),
@@ -69,24 +70,20 @@ struct ServeCommand: AsyncParsableCommand {
         logger.notice("fnrunner serve stopped")
     }
 
-    static func address(_ listen: String?, fnPort: String?) throws(RunnerError) -> (String, Int) {
-        if let listen {
-            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port)
-            else {
-                throw RunnerError(.invalidArgument, "--listen must be host:port, not \"\(listen)\"")
-            }
-            return (String(listen[..<colon]), port)
+    static func address(_ listen: String?, fnPort: Int) throws(RunnerError) -> (String, Int) {
+        guard let listen else {
+            guard (0...65535).contains(fnPort) else { throw RunnerError(.invalidArgument, "FN_PORT must be a port number, not \(fnPort)") }
+            return ("127.0.0.1", fnPort)
         }
-        if let text = fnPort, !text.isEmpty {
-            guard let port = Int(text), (0...65535).contains(port) else {
-                throw RunnerError(.invalidArgument, "FN_PORT must be a port number, not \"\(text)\"")
-            }
-            return ("127.0.0.1", port)
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw RunnerError(.invalidArgument, "--listen must be host:port, not \"\(listen)\"")
         }
-        return ("127.0.0.1", 8080)
+        return (String(listen[..<colon]), port)
     }
 
-    static func number(_ env: [String: String], _ name: String) -> UInt64? {
-        env[name].flatMap { UInt64($0) }.flatMap { $0 == 0 ? nil : $0 }
+    /// A FN_MAX_TOTAL_* clamp: 0 or absent means none.
+    static func limit(_ env: FnEnvironment, _ name: String) throws(RunnerError) -> UInt64? {
+        let v = try env.int(name, default: 0, minimum: 0)
+        return v == 0 ? nil : UInt64(v)
     }
 }
