@@ -49,3 +49,16 @@ public struct StoreOptions: ParsableArguments {
     }
 
 }
+
+/// Logging for both executables: to stderr (stdout is a command's output), at notice unless
+/// FNRUNNER_LOG_LEVEL says otherwise.
+public enum CLILogging {
+    public static func bootstrap() {
+        let level = ProcessInfo.processInfo.environment["FNRUNNER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}

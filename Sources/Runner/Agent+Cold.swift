@@ -60,10 +60,8 @@ extension Agent {
             }
         }
         if let ct = request.contentType { add("Content-Type", ct) }
-        for (name, value) in request.headers where !HopByHop.contains(name) {
-            if request.contentType != nil && name.lowercased() == "content-type" { continue }  // given once, above
-            add(name, value)
-        }
+        // Every request header, as Fn's cold format gives them (Content-Type once, above).
+        for (name, value) in request.headers where !HopByHop.contains(name) && name.lowercased() != "content-type" { add(name, value) }
         for (name, values) in headers where !name.contains("=") {
             env.append("FN_HEADER_\(name)=\(values.joined(separator: ", "))")
         }

@@ -200,13 +200,3 @@ extension Agent {
         }
     }
 }
-
-/// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
-enum HopByHop {
-    static let names: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-        "transfer-encoding", "upgrade",
-    ]
-
-    static func contains(_ name: String) -> Bool { names.contains(name.lowercased()) }
-}

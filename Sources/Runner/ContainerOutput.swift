@@ -88,14 +88,12 @@ final class ContainerOutput: Sendable {
     /// What was collected, and whether more was written than the limit; waits (up to
     /// `timeout`) for the pipe to end, so nothing written before the container exited is lost.
     func collected(waitingUpTo timeout: Duration) async -> (bytes: [UInt8], overflowed: Bool) {
-        _ = await raceWithTimeout(timeout, { await self.shared.ended.wait() }, discard: { _ in })
+        await shared.ended.wait(upTo: timeout)
         return shared.state.withLock { ($0.collected, $0.overflowed) }
     }
 
     /// Waits (up to `timeout`) until the pipe has ended.
-    func waitForEnd(upTo timeout: Duration) async {
-        _ = await raceWithTimeout(timeout, { await self.shared.ended.wait() }, discard: { _ in })
-    }
+    func waitForEnd(upTo timeout: Duration) async { await shared.ended.wait(upTo: timeout) }
 
     func close() {
         containerStarted()

@@ -16,8 +16,19 @@ public struct FunctionRequest: Sendable {
     /// RFC 3339 deadline the FDK passes to the function (it does not enforce it; the runner does).
     public var deadline: String
     public var contentType: String?
-    /// Extra headers, sent as they are (the API layer translates trigger headers).
+    /// The caller's headers (the API layer translates trigger headers); a function gets
+    /// `passedHeaders` of them.
     public var headers: [(String, String)]
+
+    /// The headers a function is given: not hop-by-hop, not one the runner sets itself, not
+    /// Content-Type (it travels as `contentType`), and none whose name or value could break the
+    /// framing of an HTTP head.
+    public var passedHeaders: [(String, String)] {
+        headers.filter { name, value in
+            HopByHop.isPassedOn(name) && name.lowercased() != "content-type" && !name.isEmpty
+                && !name.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" }) && !value.contains(where: { $0 == "\r" || $0 == "\n" })
+        }
+    }
     public var body: [UInt8]
 
     public init(
@@ -127,7 +138,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         self.maxBodyBytes = maxBodyBytes
         var head = "POST /call HTTP/1.1\r\nHost: localhost\r\nFn-Call-Id: \(request.callID)\r\nFn-Deadline: \(request.deadline)\r\n"
         if let ct = request.contentType { head += "Content-Type: \(ct)\r\n" }
-        for (name, value) in request.headers where Self.isForwardable(name, value) {
+        for (name, value) in request.passedHeaders {
             head += "\(name): \(value)\r\n"
         }
         head += "Content-Length: \(request.body.count)\r\n\r\n"
@@ -135,17 +146,6 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         message.append(contentsOf: request.body)  // one write for head and body
         try send(message, deadlineNanos)
         return try receive(deadlineNanos)
-    }
-
-    /// Whether a caller's header may go to the function: not hop-by-hop, not one the runner
-    /// sets itself, and without line breaks that would forge others.
-    static func isForwardable(_ name: String, _ value: String) -> Bool {
-        if name.isEmpty || name.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" }) || value.contains(where: { $0 == "\r" || $0 == "\n" }) {
-            return false
-        }
-        let lower = name.lowercased()
-        return !HopByHop.contains(lower) && lower != "content-length" && lower != "host" && lower != "fn-call-id" && lower != "fn-deadline"
-            && lower != "content-type"
     }
 
     /// Writes `bytes` and reads one HTTP response (the stdio http format).
@@ -214,7 +214,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     private func receive(_ deadline: UInt64) throws(RunnerError) -> FunctionResponse {
         var headerEnd: Int?
         while headerEnd == nil {
-            headerEnd = Self.find(buffer, [13, 10, 13, 10])
+            headerEnd = buffer.firstOffset(of: [13, 10, 13, 10])
             if headerEnd == nil {
                 // A first line that is not a status line is garbage now, not at the deadline.
                 if let lineEnd = buffer.firstIndex(of: 10), !buffer[0..<lineEnd].starts(with: Array("HTTP/".utf8)) {
@@ -258,10 +258,10 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     private func readChunked(_ deadline: UInt64) throws(RunnerError) -> [UInt8] {
         var body: [UInt8] = []
         while true {
-            var lineEnd = Self.find(buffer, [13, 10])
+            var lineEnd = buffer.firstOffset(of: [13, 10])
             while lineEnd == nil {
                 try fill(deadline)
-                lineEnd = Self.find(buffer, [13, 10])
+                lineEnd = buffer.firstOffset(of: [13, 10])
             }
             let sizeText = String(decoding: buffer[0..<lineEnd!], as: UTF8.self).split(separator: ";")[0].trimmed
             guard let size = Int(sizeText, radix: 16) else {
@@ -277,15 +277,6 @@ public final class HTTPStreamConnection: @unchecked Sendable {
             buffer.removeFirst(size + 2)
             if maxBodyBytes > 0 && body.count > maxBodyBytes { throw CallErrors.responseTooBig() }
         }
-    }
-
-    static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        outer: for i in 0...(haystack.count - needle.count) {
-            for j in 0..<needle.count where haystack[i + j] != needle[j] { continue outer }
-            return i
-        }
-        return nil
     }
 }
 

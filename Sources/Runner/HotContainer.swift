@@ -18,29 +18,21 @@ import Musl
 /// One call at a time (the slot queue guarantees it); a failed or timed-out call leaves the
 /// connection unusable, and the container must then be closed, as Fn ends such containers.
 public final class HotContainer: HotContainerHandle {
-    public let container: Container
+    public var container: Container { control.container }
     /// The host side of the container's /tmp/iofs.
     public let iofsDirectory: String
     let output: ContainerOutput
-    let counters: CgroupStatsReader
-    let onThaw: (@Sendable (Double) -> Void)?
-
-    private struct State {
-        /// nil while a call has it, and for good after a call failed.
-        var connection: HTTPStreamConnection?
-        var frozen = false
-    }
-    private let state = Mutex(State())
+    let control: FrozenContainer
+    /// nil while a call has it, and for good after a call failed.
+    private let connection = Mutex<HTTPStreamConnection?>(nil)
 
     init(
         container: Container, iofsDirectory: String, output: ContainerOutput, throttling: Bool,
         onThaw: (@Sendable (Double) -> Void)? = nil
     ) {
-        self.onThaw = onThaw
-        self.container = container
+        control = FrozenContainer(container, throttling: throttling, onThaw: onThaw)
         self.iofsDirectory = iofsDirectory
         self.output = output
-        counters = container.statsReader(throttling: throttling)
     }
 
     /// Waits for the FDK's socket: watched (inotify) from before the container started, so it
@@ -66,17 +58,17 @@ public final class HotContainer: HotContainerHandle {
             // Woken by the socket's creation; the cap bounds how late an early exit is noticed.
             await created.wait(upTo: .nanoseconds(Int64(min(deadline - now, 5_000_000))))
         }
-        let connection = try HTTPStreamConnection(socketPath: socket)
-        state.withLock { $0.connection = connection }
+        let ready = try HTTPStreamConnection(socketPath: socket)
+        connection.withLock { $0 = ready }
     }
 
     public func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError)
         -> FunctionResponse
     {
-        try thawIfFrozen()
-        guard let connection = state.withLock({ s -> HTTPStreamConnection? in
-            defer { s.connection = nil }
-            return s.connection
+        try control.thawIfFrozen()
+        guard let connection = self.connection.withLock({ c -> HTTPStreamConnection? in
+            defer { c = nil }
+            return c
         }) else {
             throw RunnerError(.invalidState, "the function's connection is busy or broken", step: "call function")
         }
@@ -86,39 +78,26 @@ public final class HotContainer: HotContainerHandle {
         let response = try await BlockingThread.run { () throws(RunnerError) in
             try connection.call(request, deadlineNanos: deadline, maxBodyBytes: maxBodyBytes)
         }
-        state.withLock { $0.connection = connection }  // only a clean exchange makes it reusable
+        self.connection.withLock { $0 = connection }  // only a clean exchange makes it reusable
         return response
     }
 
-    public func freeze() throws(RunnerError) {
-        try container.freeze()
-        state.withLock { $0.frozen = true }
-    }
+    public func freeze() throws(RunnerError) { try control.freeze() }
 
-    private func thawIfFrozen() throws(RunnerError) {
-        guard state.withLock({ $0.frozen }) else { return }
-        let t0 = MonotonicClock.nowNanos()
-        try container.thaw()
-        onThaw?(Double(MonotonicClock.nowNanos() - t0) / 1e9)
-        state.withLock { $0.frozen = false }
-    }
-
-    public var isFrozen: Bool { state.withLock { $0.frozen } }
+    public var isFrozen: Bool { control.isFrozen }
 
     /// Fn's listener check (a socket, or a relative symlink to one in the same directory).
     public static func checkListener(directory: String, name: String) throws(RunnerError) {
         try ListenerSocket.check(directory: directory, name: name)
     }
 
-    public func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool {
-        await container.diedOfOOM(waitingUpTo: timeout)
-    }
+    public func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { await control.diedOfOOM(waitingUpTo: timeout) }
 
-    public func stats() -> ContainerCounters? { ContainerCounters(counters.read()) }
+    public func stats() -> ContainerCounters? { control.stats() }
 
     /// Ends the container and removes its iofs directory.
     public func close() async {
-        state.withLock { $0.connection = nil }
+        connection.withLock { $0 = nil }
         try? await container.close()
         output.close()
         try? FileSystem.removeTree(iofsDirectory)

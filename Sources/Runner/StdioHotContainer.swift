@@ -18,27 +18,21 @@ import Musl
 /// container: a late answer can never be read as the next call's. A json answer followed by
 /// more output succeeds but ends the container too (Fn's excess data rule).
 final class StdioHotContainer: HotContainerHandle {
-    let container: Container
+    var container: Container { control.container }
     let format: FunctionFormat
     let stderr: ContainerOutput
-    let counters: CgroupStatsReader
-    let onThaw: (@Sendable (Double) -> Void)?
+    let control: FrozenContainer
+    /// nil while a call has them, and for good after a call broke them.
+    private let connection: Mutex<HTTPStreamConnection?>
 
-    private struct State {
-        var connection: HTTPStreamConnection?
-        var frozen = false
-    }
-    private let state = Mutex(State())
-
-    private init(container: Container, format: FunctionFormat, connection: HTTPStreamConnection, stderr: ContainerOutput, throttling: Bool,
+    private init(
+        container: Container, format: FunctionFormat, connection: HTTPStreamConnection, stderr: ContainerOutput, throttling: Bool,
         onThaw: (@Sendable (Double) -> Void)?
     ) {
-        self.onThaw = onThaw
-        self.container = container
+        control = FrozenContainer(container, throttling: throttling, onThaw: onThaw)
         self.format = format
         self.stderr = stderr
-        counters = container.statsReader(throttling: throttling)
-        state.withLock { $0.connection = connection }
+        self.connection = Mutex(connection)
     }
 
     static func start(_ task: ContainerTask, format: FunctionFormat, driver: NativeDriver) async throws(RunnerError) -> StdioHotContainer {
@@ -79,15 +73,10 @@ final class StdioHotContainer: HotContainerHandle {
     }
 
     func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError) -> FunctionResponse {
-        if state.withLock({ $0.frozen }) {
-            let t0 = MonotonicClock.nowNanos()
-            try container.thaw()
-            onThaw?(Double(MonotonicClock.nowNanos() - t0) / 1e9)
-            state.withLock { $0.frozen = false }
-        }
-        guard let connection = state.withLock({ s -> HTTPStreamConnection? in
-            defer { s.connection = nil }
-            return s.connection
+        try control.thawIfFrozen()
+        guard let connection = self.connection.withLock({ c -> HTTPStreamConnection? in
+            defer { c = nil }
+            return c
         }) else {
             throw RunnerError(.invalidState, "the function's pipes are busy or broken", step: "call function")
         }
@@ -112,23 +101,20 @@ final class StdioHotContainer: HotContainerHandle {
                 }
             }
         }
-        if reusable { state.withLock { $0.connection = connection } }
+        if reusable { self.connection.withLock { $0 = connection } }
         var result = response
         result.endsContainer = !reusable
         return result
     }
 
-    func freeze() throws(RunnerError) {
-        try container.freeze()
-        state.withLock { $0.frozen = true }
-    }
+    func freeze() throws(RunnerError) { try control.freeze() }
 
-    func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { await container.diedOfOOM(waitingUpTo: timeout) }
+    func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { await control.diedOfOOM(waitingUpTo: timeout) }
 
-    func stats() -> ContainerCounters? { ContainerCounters(counters.read()) }
+    func stats() -> ContainerCounters? { control.stats() }
 
     func close() async {
-        state.withLock { $0.connection = nil }
+        connection.withLock { $0 = nil }
         try? await container.close()
         stderr.close()
     }
@@ -149,7 +135,7 @@ enum StdioFormats {
         var head = "\(r.method) \(path) HTTP/1.1\r\nHost: localhost\r\n"
         head += "Fn_deadline: \(r.deadline)\r\nFn_method: \(r.method)\r\nFn_request_url: \(r.url)\r\nFn_call_id: \(r.callID)\r\n"
         if let ct = r.contentType { head += "Content-Type: \(ct)\r\n" }
-        for (name, value) in r.headers where HTTPStreamConnection.isForwardable(name, value) { head += "\(name): \(value)\r\n" }
+        for (name, value) in r.passedHeaders { head += "\(name): \(value)\r\n" }
         head += "Content-Length: \(r.body.count)\r\n\r\n"
         return Array(head.utf8) + r.body
     }
@@ -181,10 +167,7 @@ enum StdioFormats {
     /// `json`: one object per call, ended by a newline.
     static func jsonRequest(_ r: FunctionRequest) -> [UInt8] {
         var headers: [String: [String]] = [:]
-        for (name, value) in r.headers where !HopByHop.contains(name) {
-            if r.contentType != nil && name.lowercased() == "content-type" { continue }  // added once, below
-            headers[name, default: []].append(value)
-        }
+        for (name, value) in r.passedHeaders { headers[name, default: []].append(value) }
         if let ct = r.contentType { headers["Content-Type", default: []].append(ct) }
         let input = JSONInput(
             call_id: r.callID, deadline: r.deadline, body: String(decoding: r.body, as: UTF8.self), content_type: r.contentType ?? "",

@@ -35,10 +35,7 @@ extension FnAPI {
         let app = try await store.app(id: fn.appID)
         try refuseDetached(request)
         var headers: [(String, String)] = []
-        // Content-Type travels as the request's content type, not a second time among the headers.
-        for field in request.headers where Self.forwardable(field.name) && field.name != .contentType {
-            headers.append((field.name.canonicalName, field.value))
-        }
+        for field in request.headers { headers.append((field.name.canonicalName, field.value)) }
         let functionRequest = FunctionRequest(
             method: "POST", url: configuration.publicURL + request.uri.description, contentType: request.headers[.contentType],
             headers: headers, body: try await body(request))
@@ -131,12 +128,7 @@ extension FnAPI {
     static let invokeTypeHeader = HTTPField.Name("Fn-Invoke-Type")!
 
     /// Not hop-by-hop, and not one the runner sets itself.
-    static func forwardable(_ name: HTTPField.Name?) -> Bool {
-        guard let name else { return false }
-        let lower = name.canonicalName.lowercased()
-        return !["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
-            "fn-call-id", "fn-deadline"].contains(lower)
-    }
+    static func forwardable(_ name: HTTPField.Name?) -> Bool { name.map { HopByHop.isPassedOn($0.canonicalName) } ?? false }
 
     // MARK: call records
 

@@ -73,14 +73,9 @@ enum Validation {
         return s
     }
 
-    /// Fn's merge for updates: new entries replace, an empty value deletes.
-    static func merge(_ base: [String: String], _ update: [String: String]?) -> [String: String] {
-        var out = base
-        for (k, v) in update ?? [:] { out[k] = v.isEmpty ? nil : v }
-        return out
-    }
-
-    static func merge(_ base: [String: JSONValue], _ update: [String: JSONValue]?) -> [String: JSONValue] {
+    /// Fn's merge for updates (config and annotations alike): new entries replace, an empty
+    /// value deletes.
+    static func merge<V: EmptiableValue>(_ base: [String: V], _ update: [String: V]?) -> [String: V] {
         var out = base
         for (k, v) in update ?? [:] { out[k] = v.isEmpty ? nil : v }
         return out
@@ -88,3 +83,8 @@ enum Validation {
 
     static func invalid(_ message: String) -> RunnerError { RunnerError(.invalidArgument, message, step: "validate") }
 }
+
+/// A value that can be empty, which in an update means "delete this key".
+protocol EmptiableValue { var isEmpty: Bool { get } }
+extension String: EmptiableValue {}
+extension JSONValue: EmptiableValue {}

@@ -43,7 +43,7 @@ public enum LoopbackHTTP {
             if n <= 0 { break }
             data += chunk[0..<n]
         }
-        guard let end = find(data, Array("\r\n\r\n".utf8)) else {
+        guard let end = data.firstOffset(of: Array("\r\n\r\n".utf8)) else {
             throw RunnerError(.unavailable, "127.0.0.1:\(port) sent no HTTP answer", step: "read response")
         }
         let lines = String(decoding: data[0..<end], as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
@@ -59,7 +59,7 @@ public enum LoopbackHTTP {
         var rest = Array(data[(end + 4)...])
         if answerHeaders.contains(where: { $0.0.lowercased() == "transfer-encoding" && $0.1.lowercased().contains("chunked") }) {
             var decoded: [UInt8] = []
-            while let lineEnd = find(rest, [13, 10]), let size = Int(String(decoding: rest[0..<lineEnd], as: UTF8.self), radix: 16), size > 0,
+            while let lineEnd = rest.firstOffset(of: [13, 10]), let size = Int(String(decoding: rest[0..<lineEnd], as: UTF8.self), radix: 16), size > 0,
                 rest.count >= lineEnd + 2 + size + 2
             {
                 decoded += rest[(lineEnd + 2)..<(lineEnd + 2 + size)]
@@ -68,11 +68,5 @@ public enum LoopbackHTTP {
             rest = decoded
         }
         return Answer(status: status, headers: answerHeaders, body: rest)
-    }
-
-    private static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        for i in 0...(haystack.count - needle.count) where Array(haystack[i..<(i + needle.count)]) == needle { return i }
-        return nil
     }
 }

@@ -210,14 +210,15 @@ extension Store {
         }
     }
 
-    /// Items after the cursor (an id) in id order, one more than asked to learn whether a next
-    /// page exists.
-    func page<T: Decodable & Sendable>(_ type: T.Type, _ sql: String, _ args: [any DatabaseValueConvertible & Sendable], perPage: Int)
-        async throws(RunnerError) -> Page<T>
-    {
+    /// One page of `sql`'s rows (id, body) in id order (`descending`: newest first), reading
+    /// one more than asked to learn whether a next page exists.
+    func page<T: Decodable & Sendable>(
+        _ type: T.Type, _ sql: String, _ args: [any DatabaseValueConvertible & Sendable], perPage: Int, descending: Bool = false
+    ) async throws(RunnerError) -> Page<T> {
         let arguments = StatementArguments(args.map { Optional($0 as any DatabaseValueConvertible) } + [Optional(perPage + 1 as any DatabaseValueConvertible)])
+        let query = sql + (descending ? " ORDER BY id DESC LIMIT ?" : " ORDER BY id LIMIT ?")
         let rows = try await read("list") { db in
-            try Row.fetchAll(db, sql: sql + " ORDER BY id LIMIT ?", arguments: arguments).map { row -> (String, T) in
+            try Row.fetchAll(db, sql: query, arguments: arguments).map { row -> (String, T) in
                 (row["id"], try Self.decode(T.self, row["body"]))
             }
         }

@@ -60,15 +60,7 @@ extension Store {
             sql += " AND createdAt < ?"
             args.append(to)
         }
-        let arguments = StatementArguments(args.map { Optional($0 as any DatabaseValueConvertible) } + [Optional(perPage + 1 as any DatabaseValueConvertible)])
-        let query = sql + " ORDER BY id DESC LIMIT ?"
-        let rows = try await read("list calls") { db in
-            try Row.fetchAll(db, sql: query, arguments: arguments).map { row -> (String, CallRecord) in
-                (row["id"], try Self.decode(CallRecord.self, row["body"]))
-            }
-        }
-        let items = rows.prefix(perPage)
-        return Page(items: items.map { $0.1 }, nextCursor: rows.count > perPage ? items.last?.0 : nil)
+        return try await page(CallRecord.self, sql, args, perPage: perPage, descending: true)
     }
 
     /// Deletes calls (and logs) older than `before` (RFC 3339), then all but the newest
@@ -102,7 +94,9 @@ extension Store {
 public final class StoreRecorder: CallListener {
     let store: Store
     let logger: Logger
-    private let pending = Mutex<[(CallRecord, [UInt8]?)]>([])
+    /// Ended calls not written yet; their records and logs are made at the write, not on the
+    /// call's path.
+    private let pending = Mutex<[Call]>([])
 
     public init(store: Store, logger: Logger) {
         self.store = store
@@ -112,20 +106,19 @@ public final class StoreRecorder: CallListener {
     public func beforeCall(_ call: Call) async throws(RunnerError) {}
 
     public func afterCall(_ call: Call) async throws(RunnerError) {
-        let entry = (call.record, Optional(call.log.bytes))
-        pending.withLock { $0.append(entry) }
+        pending.withLock { $0.append(call) }
     }
 
     /// Writes what is queued; returns how many calls were written.
     @discardableResult
     public func flush() async -> Int {
-        let batch = pending.withLock { p -> [(CallRecord, [UInt8]?)] in
+        let batch = pending.withLock { p -> [Call] in
             defer { p = [] }
             return p
         }
         if batch.isEmpty { return 0 }
         do {
-            try await store.saveCalls(batch)
+            try await store.saveCalls(batch.map { ($0.record, $0.log.bytes) })
         } catch {
             logger.error("cannot record calls", metadata: ["count": "\(batch.count)", "error": "\(error)"])
         }

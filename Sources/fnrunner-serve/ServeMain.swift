@@ -1,6 +1,4 @@
-import ArgumentParser
-import FoundationEssentials
-import Logging
+import CLIOptions
 
 /// The server, in a binary of its own: its HTTP and SQLite libraries (and full Foundation) would
 /// add ~3 ms to every start of `fnrunner run` (a larger static binary to map and relocate), so
@@ -8,12 +6,7 @@ import Logging
 @main
 enum ServeMain {
     static func main() async {
-        let level = ProcessInfo.processInfo.environment["FNRUNNER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        CLILogging.bootstrap()
         await ServeCommand.main()
     }
 }

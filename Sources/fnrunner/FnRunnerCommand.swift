@@ -1,17 +1,12 @@
 import ArgumentParser
+import CLIOptions
 import FoundationEssentials
 import Logging
 
 @main
 enum Entry {
-    /// Logs go to stderr (stdout is the command's output), at notice unless FNRUNNER_LOG_LEVEL says otherwise.
     static func main() async {
-        let level = ProcessInfo.processInfo.environment["FNRUNNER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        CLILogging.bootstrap()
         await FnRunnerCommand.main()
     }
 }

@@ -37,8 +37,8 @@ final class EchoContainer: HotContainerHandle {
                 ], body: Array("stubbed".utf8))
         }
         if body == "headers" {
-            // Answers with the headers it got, one per line.
-            let text = request.headers.map { "\($0.0.lowercased())=\($0.1)" }.sorted().joined(separator: "\n")
+            // Answers with the headers a function gets, one per line.
+            let text = request.passedHeaders.map { "\($0.0.lowercased())=\($0.1)" }.sorted().joined(separator: "\n")
             return FunctionResponse(status: 200, headers: [HTTPHeader(name: "x-fn", value: "echo")], body: Array(text.utf8))
         }
         return FunctionResponse(

@@ -1,0 +1,41 @@
+import CgroupDriver
+import RunnerOS
+import Sandbox
+import Synchronization
+
+/// What every hot container handle does the same way, whatever its wire format: freezes when
+/// idle, thaws (timed) before a call, reads its call counters, tells whether it died of OOM.
+final class FrozenContainer: Sendable {
+    let container: Container
+    private let counters: CgroupStatsReader
+    private let onThaw: (@Sendable (Double) -> Void)?
+    private let frozen = Mutex(false)
+
+    /// `throttling`: read the CPU throttling counters too (worth it only under a CPU quota).
+    init(_ container: Container, throttling: Bool, onThaw: (@Sendable (Double) -> Void)?) {
+        self.container = container
+        counters = container.statsReader(throttling: throttling)
+        self.onThaw = onThaw
+    }
+
+    var isFrozen: Bool { frozen.withLock { $0 } }
+
+    /// Freezes the idle container (a failed freeze means the container must be ended).
+    func freeze() throws(RunnerError) {
+        try container.freeze()
+        frozen.withLock { $0 = true }
+    }
+
+    /// Thaws it if frozen, before a call.
+    func thawIfFrozen() throws(RunnerError) {
+        guard isFrozen else { return }
+        let t0 = MonotonicClock.nowNanos()
+        try container.thaw()
+        onThaw?(Double(MonotonicClock.nowNanos() - t0) / 1e9)
+        frozen.withLock { $0 = false }
+    }
+
+    func stats() -> ContainerCounters? { ContainerCounters(counters.read()) }
+
+    func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { await container.diedOfOOM(waitingUpTo: timeout) }
+}
