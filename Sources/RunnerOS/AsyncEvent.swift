@@ -29,14 +29,17 @@ public final class AsyncEvent: Sendable {
     /// cut short, such as reaping a process).
     public func waitIgnoringCancellation() async {
         let id = nextID()
-        await withCheckedContinuation { (c: CheckedContinuation<Void?, Never>) in
-            let fired = state.withLock { s -> Bool in
-                if s.fired { return true }
-                s.waiters[id] = c
-                return false
-            }
-            if fired { c.resume(returning: ()) }
+        await withCheckedContinuation { (c: CheckedContinuation<Void?, Never>) in enroll(id, c) }
+    }
+
+    /// Resumes `c` at once if fired, else keeps it under `id` until `fire` or `cancel`.
+    private func enroll(_ id: UInt64, _ c: CheckedContinuation<Void?, Never>) {
+        let fired = state.withLock { s -> Bool in
+            if s.fired { return true }
+            s.waiters[id] = c
+            return false
         }
+        if fired { c.resume(returning: ()) }
     }
 
     private func nextID() -> UInt64 {
@@ -51,12 +54,7 @@ public final class AsyncEvent: Sendable {
         let id = nextID()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void?, Never>) in
-                let fired = state.withLock { s -> Bool in
-                    if s.fired { return true }
-                    s.waiters[id] = c
-                    return false
-                }
-                if fired { c.resume(returning: ()) }
+                enroll(id, c)
                 if Task.isCancelled { cancel(id) }
             }
         } onCancel: {
