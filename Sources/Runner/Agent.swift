@@ -40,6 +40,9 @@ public final class Agent: Sendable {
         var nextContainer = 1
     }
     let state = Mutex(State())
+    /// Sync calls waiting for a container or resources: while there are any, detached calls
+    /// are not started (sync calls keep priority).
+    private let syncCallsWaiting = Atomic<Int>(0)
     let shutdownBegan = AsyncEvent()
     let drained = AsyncEvent()
     private let launches: AsyncStream<Launch>
@@ -194,7 +197,7 @@ public final class Agent: Sendable {
 
     /// Fn's GetCall: a call of `function` for `request`, with an id (the request's, or a new
     /// one). Refuses, before anything waits, what this node can never run.
-    public func makeCall(_ function: FunctionDefinition, _ request: FunctionRequest, type: String = "sync") throws(RunnerError) -> Call {
+    public func makeCall(_ function: FunctionDefinition, _ request: FunctionRequest, type: String = Call.sync) throws(RunnerError) -> Call {
         guard FunctionFormat(rawValue: function.format) != nil else { throw CallErrors.unknownFormat(function.format) }
         guard tracker.isPossible(memoryBytes: function.memoryMB << 20, cpuMillicores: function.cpuMillicores) else {
             throw CallErrors.resourceTooBig()
@@ -212,6 +215,8 @@ public final class Agent: Sendable {
     /// (record, listeners) and returns the function's response or the call's error.
     public func submit(_ call: Call) async throws(RunnerError) -> FunctionResponse {
         if isShuttingDown { throw CallErrors.shuttingDown() }
+        if call.type != Call.detached { syncCallsWaiting.add(1, ordering: .relaxed) }
+        defer { stoppedWaiting(call) }
         let result: Result<FunctionResponse, RunnerError>
         do {
             if call.function.format == FunctionFormat.cold.rawValue {
@@ -231,6 +236,7 @@ public final class Agent: Sendable {
 
     /// Fn's call.Start: the record says running, and every listener's `beforeCall` passes.
     func start(_ call: Call) async throws(RunnerError) -> UInt64 {
+        stoppedWaiting(call)
         let started = call.markStarted()
         for listener in state.withLock({ $0.listeners }) {
             do {
@@ -267,6 +273,15 @@ public final class Agent: Sendable {
             }
         }
         return try result.get()
+    }
+
+    /// Whether a sync call is waiting for a container or resources now.
+    public var hasWaitingSyncCalls: Bool { syncCallsWaiting.load(ordering: .relaxed) > 0 }
+
+    private func stoppedWaiting(_ call: Call) {
+        if call.type != Call.detached && !call.leftWait.exchange(true, ordering: .relaxed) {
+            syncCallsWaiting.subtract(1, ordering: .relaxed)
+        }
     }
 
     /// Counts a call as running (shutdown waits for it); false once shutdown began.

@@ -9,6 +9,11 @@ public final class Call: Sendable {
     public let function: FunctionDefinition
     public let request: FunctionRequest
     public let log: CallLog
+    /// `sync`, or `detached` (accepted with 202 and run from the durable queue).
+    public let type: String
+    /// Set once the call stopped waiting (it started or failed): sync calls that wait hold
+    /// back detached ones.
+    let leftWait = Atomic<Bool>(false)
     private let state: Mutex<CallRecord>
     /// Wall-clock times, formatted only when the record is read (off the hot path).
     private let times = Mutex<(created: UInt64, started: UInt64?, completed: UInt64?)>((0, nil, nil))
@@ -19,6 +24,7 @@ public final class Call: Sendable {
         var request = request
         request.callID = id
         self.request = request
+        self.type = type
         log = CallLog(limitBytes: logLimit)
         state = Mutex(
             CallRecord(
@@ -28,6 +34,9 @@ public final class Call: Sendable {
                 idleTimeoutSeconds: function.idleTimeoutSeconds, method: request.method, url: request.url, createdAt: ""))
         times.withLock { $0.created = WallClock.nowNanos() }
     }
+
+    public static let sync = "sync"
+    public static let detached = "detached"
 
     /// The call's record as it is now.
     public var record: CallRecord {
@@ -41,6 +50,9 @@ public final class Call: Sendable {
 
     /// Wall-clock nanoseconds of creation, start and completion.
     var wallTimes: (created: UInt64, started: UInt64?, completed: UInt64?) { times.withLock { $0 } }
+
+    /// Whether the call reached its function (it started; it may have ended since).
+    public var hasStarted: Bool { times.withLock { $0.started != nil } }
 
     /// The call's status now.
     public var status: CallRecord.Status { state.withLock { $0.status } }
@@ -59,7 +71,7 @@ public final class Call: Sendable {
             if let startedWallNanos { r.executionDurationNanos = now &- min(startedWallNanos, now) }
             if let stats { r.stats = stats }
             if let error {
-                r.status = error.code == .callTimeout ? .timeout : .error
+                r.status = Self.status(of: error)
                 r.error = error.message
                 r.errorCode = error.code.name
             } else {
@@ -72,9 +84,17 @@ public final class Call: Sendable {
 
     func replaceError(_ error: RunnerError) {
         state.withLock { r in
-            r.status = error.code == .callTimeout ? .timeout : .error
+            r.status = Self.status(of: error)
             r.error = error.message
             r.errorCode = error.code.name
+        }
+    }
+
+    static func status(of error: RunnerError) -> CallRecord.Status {
+        switch error.code {
+        case .callTimeout: .timeout
+        case .callCancelled: .cancelled
+        default: .error
         }
     }
 }

@@ -20,6 +20,8 @@ extension RunnerError.Code {
     public static let responseTooBig = RunnerError.Code("response_too_big")
     /// The container was killed for its memory limit during the call (502).
     public static let outOfMemory = RunnerError.Code("out_of_memory")
+    /// The client went away before the answer (Fn: 444, no body).
+    public static let callCancelled = RunnerError.Code("call_cancelled")
 }
 
 /// Fn's messages, word for word, so clients that match on them keep working.
@@ -27,6 +29,7 @@ public enum CallErrors {
     public static func serverBusy() -> RunnerError { RunnerError(.serverBusy, "Timed out - server too busy", step: "wait for container") }
     public static func shuttingDown() -> RunnerError { RunnerError(.serverBusy, "Timed out - server too busy", step: "shutting down") }
     public static func callTimeout() -> RunnerError { RunnerError(.callTimeout, "Timed out", step: "call function") }
+    public static func cancelled(_ step: String) -> RunnerError { RunnerError(.callCancelled, "client cancelled", step: step) }
     public static func resourceTooBig() -> RunnerError {
         RunnerError(.resourceTooBig, "Requested CPU/Memory cannot be allocated", step: "submit")
     }

@@ -3,6 +3,8 @@
 public struct CallRecord: Sendable, Equatable, Codable {
     public enum Status: String, Sendable, Codable {
         case queued, running, success, error, timeout
+        /// The client went away before the function answered; the call was stopped.
+        case cancelled
     }
 
     public var id: String

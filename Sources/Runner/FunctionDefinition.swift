@@ -1,5 +1,5 @@
 /// What the agent knows about a function: identity, image, limits and configuration.
-public struct FunctionDefinition: Sendable, Equatable {
+public struct FunctionDefinition: Sendable, Equatable, Codable {
     public var appID: String
     public var appName: String
     public var fnID: String

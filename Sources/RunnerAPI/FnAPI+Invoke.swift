@@ -33,12 +33,12 @@ extension FnAPI {
     func invoke(fnID: String, _ request: Request) async throws -> Response {
         let fn = try await store.fn(id: fnID)
         let app = try await store.app(id: fn.appID)
-        try refuseDetached(request)
         var headers: [(String, String)] = []
         for field in request.headers { headers.append((field.name.canonicalName, field.value)) }
         let functionRequest = FunctionRequest(
             method: "POST", url: configuration.publicURL + request.uri.description, contentType: request.headers[.contentType],
             headers: headers, body: try await body(request))
+        if Self.isDetached(request) { return try await acceptDetached(app: app, fn: fn, functionRequest) }
         let (call, outcome) = await run(app: app, fn: fn, functionRequest)
         switch outcome {
         case .success(let r):
@@ -57,7 +57,6 @@ extension FnAPI {
         let app = try await store.app(named: appName)
         let trigger = try await store.trigger(appID: app.id, type: "http", source: source)
         let fn = try await store.fn(id: trigger.fnID)
-        try refuseDetached(request)
         // Fn's trigger encapsulation: the client's headers as Fn-Http-H-*, its method and URL.
         var headers: [(String, String)] = []
         for field in request.headers where Self.forwardable(field.name) && field.name != .contentType {
@@ -70,6 +69,7 @@ extension FnAPI {
         let functionRequest = FunctionRequest(
             method: request.method.rawValue, url: configuration.publicURL + request.uri.description,
             contentType: request.headers[.contentType], headers: headers, body: try await body(request))
+        if Self.isDetached(request) { return try await acceptDetached(app: app, fn: fn, functionRequest) }
         let (call, outcome) = await run(app: app, fn: fn, functionRequest)
         switch outcome {
         case .success(let r):
@@ -95,13 +95,9 @@ extension FnAPI {
 
     /// Makes and runs the call; the call is nil when it could not even be made (400).
     func run(app: App, fn: Fn, _ request: FunctionRequest) async -> (Call?, Result<FunctionResponse, RunnerError>) {
-        let definition = FunctionDefinition(
-            appID: app.id, appName: app.name, fnID: fn.id, fnName: fn.name, image: fn.image, format: fn.format, memoryMB: fn.memory,
-            cpuMillicores: fn.cpus, timeoutSeconds: fn.timeout, idleTimeoutSeconds: fn.idleTimeout, appConfig: app.config,
-            fnConfig: fn.config, annotations: fn.annotations.mapValues(\.jsonText))
         let call: Call
         do {
-            call = try agent.makeCall(definition, request)
+            call = try agent.makeCall(Self.definition(app: app, fn: fn), request)
         } catch {
             return (nil, .failure(error))
         }
@@ -118,10 +114,28 @@ extension FnAPI {
         return response
     }
 
-    func refuseDetached(_ request: Request) throws {
-        if let type = request.headers[Self.invokeTypeHeader], type.lowercased() == "detached" {
+    static func definition(app: App, fn: Fn) -> FunctionDefinition {
+        FunctionDefinition(
+            appID: app.id, appName: app.name, fnID: fn.id, fnName: fn.name, image: fn.image, format: fn.format, memoryMB: fn.memory,
+            cpuMillicores: fn.cpus, timeoutSeconds: fn.timeout, idleTimeoutSeconds: fn.idleTimeout, appConfig: app.config,
+            fnConfig: fn.config, annotations: fn.annotations.mapValues(\.jsonText))
+    }
+
+    static func isDetached(_ request: Request) -> Bool {
+        request.headers[invokeTypeHeader].map { $0.lowercased() == "detached" } ?? false
+    }
+
+    /// A detached call: 202 with its id once it is in the durable queue (the client does not
+    /// wait for it; its record and log tell how it went).
+    func acceptDetached(app: App, fn: Fn, _ request: FunctionRequest) async throws -> Response {
+        guard let detachedCalls else {
             throw RunnerError(.notImplemented, "Detach call functions are not supported on this server", step: "invoke")
         }
+        let call = try agent.makeCall(Self.definition(app: app, fn: fn), request, type: Call.detached)
+        try await detachedCalls.accept(call)
+        var response = try Self.json(["call_id": call.id], status: .accepted)
+        response.headers[Self.callIDHeader] = call.id
+        return response
     }
 
     static let callIDHeader = HTTPField.Name("Fn-Call-Id")!

@@ -25,16 +25,19 @@ public struct FnAPI: Sendable {
     let agent: Agent
     /// Flushed before the calls API reads, so a finished call is always listed.
     let recorder: StoreRecorder?
+    /// Takes detached calls (`Fn-Invoke-Type: detached`); without it they are refused (501).
+    let detachedCalls: AsyncCallConsumer?
     let logger: Logger
 
     public init(
         configuration: Configuration, store: Store, agent: Agent, recorder: StoreRecorder? = nil,
-        logger: Logger = Logger(label: "fnrunner.api")
+        detachedCalls: AsyncCallConsumer? = nil, logger: Logger = Logger(label: "fnrunner.api")
     ) {
         self.configuration = configuration
         self.store = store
         self.agent = agent
         self.recorder = recorder
+        self.detachedCalls = detachedCalls
         self.logger = logger
     }
 

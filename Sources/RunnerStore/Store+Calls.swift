@@ -12,12 +12,17 @@ extension Store {
         try await saveCalls([(record, log)])
     }
 
-    /// Inserts or replaces several calls in one transaction.
-    public func saveCalls(_ calls: [(CallRecord, [UInt8]?)]) async throws(RunnerError) {
+    /// Inserts or replaces several calls in one transaction; `started` are detached calls
+    /// that began running (their records are updated while they are still queued).
+    public func saveCalls(_ calls: [(CallRecord, [UInt8]?)], started: [CallRecord] = []) async throws(RunnerError) {
         var rows: [(CallRecord, String, Data?)] = []
         for (record, log) in calls { rows.append((record, try encoded(record), log.map { Data($0) })) }
+        var running: [(CallRecord, String)] = []
+        for record in started { running.append((record, try encoded(record))) }
         let batch = rows
+        let startedBatch = running
         try await write("save calls") { db in
+            for (record, body) in startedBatch { try self.markRunning(db, record, body: body) }
             for (record, body, log) in batch {
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO call(id, fnID, createdAt, body) VALUES (?, ?, ?, ?)",
@@ -64,19 +69,22 @@ extension Store {
     }
 
     /// Deletes calls (and logs) older than `before` (RFC 3339), then all but the newest
-    /// `keep` of each fn. Returns how many were deleted.
+    /// `keep` of each fn; never a detached call still queued or running. Returns how many
+    /// were deleted.
     @discardableResult
     public func pruneCalls(before: String?, keepPerFn keep: Int?) async throws(RunnerError) -> Int {
         try await write("prune calls") { db in
             var deleted = 0
             if let before {
-                try db.execute(sql: "DELETE FROM log WHERE callID IN (SELECT id FROM call WHERE createdAt < ?)", arguments: [before])
-                try db.execute(sql: "DELETE FROM call WHERE createdAt < ?", arguments: [before])
+                let doomed = "SELECT id FROM call WHERE createdAt < ? AND id NOT IN (SELECT id FROM queue)"
+                try db.execute(sql: "DELETE FROM log WHERE callID IN (\(doomed))", arguments: [before])
+                try db.execute(sql: "DELETE FROM call WHERE id IN (\(doomed))", arguments: [before])
                 deleted += db.changesCount
             }
             if let keep {
                 let doomed = """
                     SELECT id FROM call c WHERE (SELECT COUNT(*) FROM call n WHERE n.fnID = c.fnID AND n.id > c.id) >= ?
+                      AND id NOT IN (SELECT id FROM queue)
                     """
                 try db.execute(sql: "DELETE FROM log WHERE callID IN (\(doomed))", arguments: [keep])
                 try db.execute(sql: "DELETE FROM call WHERE id IN (\(doomed))", arguments: [keep])
@@ -96,32 +104,36 @@ public final class StoreRecorder: CallListener {
     let logger: Logger
     /// Ended calls not written yet; their records and logs are made at the write, not on the
     /// call's path.
-    private let pending = Mutex<[Call]>([])
+    private let pending = Mutex<(ended: [Call], started: [Call])>(([], []))
 
     public init(store: Store, logger: Logger) {
         self.store = store
         self.logger = logger
     }
 
-    public func beforeCall(_ call: Call) async throws(RunnerError) {}
+    /// A detached call's record says running once written; a sync call's is written when it ends.
+    public func beforeCall(_ call: Call) async throws(RunnerError) {
+        if call.type == Call.detached { pending.withLock { $0.started.append(call) } }
+    }
 
+    /// Sync calls only: a detached call's end is written by the queue with its removal.
     public func afterCall(_ call: Call) async throws(RunnerError) {
-        pending.withLock { $0.append(call) }
+        if call.type != Call.detached { pending.withLock { $0.ended.append(call) } }
     }
 
     /// Writes what is queued; returns how many calls were written.
     @discardableResult
     public func flush() async -> Int {
-        let batch = pending.withLock { p -> [Call] in
-            defer { p = [] }
+        let (ended, started) = pending.withLock { p -> ([Call], [Call]) in
+            defer { p = ([], []) }
             return p
         }
-        if batch.isEmpty { return 0 }
+        if ended.isEmpty && started.isEmpty { return 0 }
         do {
-            try await store.saveCalls(batch.map { ($0.record, $0.log.bytes) })
+            try await store.saveCalls(ended.map { ($0.record, $0.log.bytes) }, started: started.map(\.record))
         } catch {
-            logger.error("cannot record calls", metadata: ["count": "\(batch.count)", "error": "\(error)"])
+            logger.error("cannot record calls", metadata: ["count": "\(ended.count + started.count)", "error": "\(error)"])
         }
-        return batch.count
+        return ended.count + started.count
     }
 }

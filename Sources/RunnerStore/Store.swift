@@ -74,6 +74,17 @@ public final class Store: Sendable {
                 t.column("log", .blob).notNull()
             }
         }
+        m.registerMigration("v2 queue") { db in
+            // Detached calls until they end; the call's record sits in `call` from the start.
+            try db.create(table: "queue") { t in
+                t.primaryKey("id", .text)
+                t.column("claimed", .boolean).notNull().defaults(to: false)
+                t.column("attempts", .integer).notNull().defaults(to: 0)
+                t.column("function", .jsonText).notNull()
+                t.column("request", .jsonText).notNull()
+                t.column("body", .blob).notNull()
+            }
+        }
         return m
     }
 
@@ -89,6 +100,18 @@ public final class Store: Sendable {
 
     static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
         try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+
+    /// Makes this process the store's only server (the call queue's claims and the caches rely
+    /// on it): a second `fnrunner serve` on the same data directory is refused by name.
+    public func lockForServing() throws(RunnerError) -> FileLock {
+        do {
+            return try FileLock(path: path + ".lock")
+        } catch {
+            throw RunnerError(
+                .unavailable, "the store \(path) is in use by another fnrunner serve (\(error.message))", step: "lock store",
+                errno: error.errno)
+        }
     }
 
     /// Runs `body` in a write transaction; SQLite errors become RunnerErrors (unique → conflict).

@@ -32,6 +32,9 @@ struct ServeCommand: AsyncParsableCommand {
         let driverConfig = try NativeDriver.Configuration.fromEnvironment(env, defaultIOFSRoot: runtime.stateDirectory + "/iofs")
         try FileSystem.makeDirectories(images.dataDirectory, mode: 0o700)
         let store = try Store(path: images.dataDirectory + "/fnrunner.db")
+        let storeLock = try store.lockForServing()
+        defer { storeLock.release() }
+        let asyncConfig = try AsyncCallConsumer.Configuration.fromEnvironment(env)
         let imageStore = try images.open(logger)
         let puller = try images.puller(imageStore, logger)
         let sandbox = try Sandbox(
@@ -50,14 +53,17 @@ struct ServeCommand: AsyncParsableCommand {
         let agent = Agent(configuration: agentConfig, driver: driver, tracker: tracker, logger: logger)
         let recorder = StoreRecorder(store: store, logger: logger)
         agent.addListener(recorder)
+        let detachedCalls = AsyncCallConsumer(configuration: asyncConfig, agent: agent, queue: store, logger: logger)
+        agent.addListener(detachedCalls)
         var apiConfig = FnAPI.Configuration()
         apiConfig.maxRequestBytes = try fnEnv.int("FN_MAX_REQUEST_SIZE", default: apiConfig.maxRequestBytes, minimum: 1)
         apiConfig.publicURL = fnEnv.string("FN_PUBLIC_URL") ?? "http://\(host):\(port)"
-        let api = FnAPI(configuration: apiConfig, store: store, agent: agent, recorder: recorder, logger: logger)
+        let api = FnAPI(
+            configuration: apiConfig, store: store, agent: agent, recorder: recorder, detachedCalls: detachedCalls, logger: logger)
         let app = Application(
             router: api.router(), configuration: .init(address: .hostname(host, port: port), serverName: "fnrunner"),
             services: [
-                AgentService(agent: agent), RecordWriter(recorder: recorder),
+                AgentService(agent: agent, detachedCalls: detachedCalls), RecordWriter(recorder: recorder),
                 CallPruner(configuration: retention, store: store, logger: logger),
             ], logger: logger)
         do {

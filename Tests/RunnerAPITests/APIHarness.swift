@@ -11,7 +11,7 @@ import Glibc
 #endif
 
 /// A stub container driver for API tests: a hot function that echoes, and says what the test
-/// asks through its body (`status:N`, `headers`, `stub`, `big:N`).
+/// asks through its body (`status:N`, `sleep:MS`, `headers`, `stub`, `big:N`).
 final class EchoDriver: ContainerDriver {
     func startHot(_ task: ContainerTask) async throws(RunnerError) -> any HotContainerHandle { EchoContainer(name: task.name) }
 
@@ -28,6 +28,10 @@ final class EchoContainer: HotContainerHandle {
         let body = String(decoding: request.body, as: UTF8.self)
         log.write("called with \(request.body.count) bytes\n")
         if body.hasPrefix("status:"), let n = Int(body.dropFirst(7)) { return FunctionResponse(status: n, headers: [], body: []) }
+        if body.hasPrefix("sleep:"), let ms = Int(body.dropFirst(6)) {
+            try? await Task.sleep(for: .milliseconds(ms))
+            return FunctionResponse(status: 200, headers: [], body: Array("slept".utf8))
+        }
         if body == "stub" {
             return FunctionResponse(
                 status: 200,
@@ -55,7 +59,8 @@ final class EchoContainer: HotContainerHandle {
 /// A live `FnAPI` server on an ephemeral loopback port, with its store in a scratch dir.
 enum APIHarness {
     static func withServer(
-        maxRequestBytes: Int = 1 << 20, totalMemoryMB: UInt64 = 1024, _ body: (HTTPTestClient, Store) async throws -> Void
+        maxRequestBytes: Int = 1 << 20, totalMemoryMB: UInt64 = 1024, detached: Bool = true,
+        _ body: (HTTPTestClient, Store) async throws -> Void
     ) async throws {
         let dir = "/tmp/fnrunner-api-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileSystem.makeDirectories(dir, mode: 0o700)
@@ -71,11 +76,13 @@ enum APIHarness {
         var config = FnAPI.Configuration()
         config.maxRequestBytes = maxRequestBytes
         config.publicURL = "http://fn.test"
-        let api = FnAPI(configuration: config, store: store, agent: agent, recorder: recorder)
+        let consumer = detached ? AsyncCallConsumer(configuration: .init(), agent: agent, queue: store) : nil
+        if let consumer { agent.addListener(consumer) }
+        let api = FnAPI(configuration: config, store: store, agent: agent, recorder: recorder, detachedCalls: consumer)
         let port = Mutex<Int?>(nil)
         let app = Application(
             router: api.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            services: [AgentService(agent: agent), RecordWriter(recorder: recorder)],
+            services: [AgentService(agent: agent, detachedCalls: consumer), RecordWriter(recorder: recorder)],
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.run() }

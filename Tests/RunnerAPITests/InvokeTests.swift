@@ -22,7 +22,7 @@ struct InvokeTests {
         }
     }
 
-    @Test func invokeRefusesOtherMethodsUnknownFnsBigBodiesAndDetachedCalls() async throws {
+    @Test func invokeRefusesOtherMethodsUnknownFnsAndBigBodies() async throws {
         try await H.withServer(maxRequestBytes: 1000) { c, _ in
             let (_, fnID) = try await H.appAndFn(c)
             let get = try await c.send("GET", "/invoke/\(fnID)")
@@ -31,9 +31,61 @@ struct InvokeTests {
             #expect(unknown.status == 404 && unknown.message == "Fn not found")
             let big = try await c.send("POST", "/invoke/\(fnID)", body: [UInt8](repeating: 0x61, count: 5000))
             #expect(big.status == 413 && big.message == "Request content too large")
-            let detached = try await c.send("POST", "/invoke/\(fnID)", headers: [("Fn-Invoke-Type", "detached")])
-            #expect(detached.status == 501)
+            let detachedTooBig = try await c.send(
+                "POST", "/invoke/\(fnID)", body: [UInt8](repeating: 0x61, count: 5000), headers: [("Fn-Invoke-Type", "detached")])
+            #expect(detachedTooBig.status == 413)
         }
+    }
+
+    @Test func aDetachedCallIsAcceptedWith202AndItsRecordAndLogTellHowItWent() async throws {
+        try await H.withServer { c, store in
+            let (appID, fnID) = try await H.appAndFn(c)
+            let r = try await c.send("POST", "/invoke/\(fnID)", body: Array("later".utf8), headers: [("Fn-Invoke-Type", "detached")])
+            #expect(r.status == 202, "\(r.text)")
+            let id = try #require(r.json["call_id"] as? String)
+            #expect(r.header("Fn-Call-Id") == id)
+            let record = try await Self.waitForEnd(c, fnID: fnID, callID: id)
+            #expect(record["status"] as? String == "success" && record["type"] as? String == "detached", "\(record)")
+            let log = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(id)/log")
+            #expect(log.text.contains("HTTP/1.1 200") && log.text.contains("echo:later"), "the answer nobody waited for is in the log: \(log.text)")
+            #expect(try await store.queuedCount() == 0)
+
+            // Through a trigger too; a function error is the call's recorded error.
+            _ = try await c.json("POST", "/v2/triggers", ["app_id": appID, "fn_id": fnID, "name": "t", "type": "http", "source": "/later"])
+            let t = try await c.send("POST", "/t/myapp/later", body: Array("status:502".utf8), headers: [("Fn-Invoke-Type", "detached")])
+            #expect(t.status == 202)
+            let failed = try await Self.waitForEnd(c, fnID: fnID, callID: try #require(t.json["call_id"] as? String))
+            #expect(failed["status"] as? String == "error" && failed["error"] as? String == "function failed", "\(failed)")
+        }
+    }
+
+    @Test func detachedCallsAreRefusedWhereNoQueueTakesThemAndWhenTheyCanNeverFit() async throws {
+        try await H.withServer(totalMemoryMB: 512, detached: false) { c, store in
+            let (appID, fnID) = try await H.appAndFn(c)
+            let r = try await c.send("POST", "/invoke/\(fnID)", headers: [("Fn-Invoke-Type", "detached")])
+            #expect(r.status == 501 && r.message == "Detach call functions are not supported on this server")
+            _ = appID
+            #expect(try await store.queuedCount() == 0)
+        }
+        try await H.withServer(totalMemoryMB: 512) { c, store in
+            let (appID, _) = try await H.appAndFn(c)
+            let huge = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "huge", "image": "i", "memory": 4096])
+            let hugeID = try #require(huge.json["id"] as? String)
+            let r = try await c.send("POST", "/invoke/\(hugeID)", headers: [("Fn-Invoke-Type", "detached")])
+            #expect(r.status == 400 && r.message == "Requested CPU/Memory cannot be allocated", "refused before it is queued")
+            #expect(try await store.queuedCount() == 0)
+        }
+    }
+
+    /// Polls a call's record until it has ended.
+    static func waitForEnd(_ c: HTTPTestClient, fnID: String, callID: String) async throws -> [String: Any] {
+        for _ in 0..<1000 {
+            let r = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(callID)")
+            if r.status == 200, let status = r.json["status"] as? String, !["queued", "running"].contains(status) { return r.json }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("call \(callID) did not end")
+        return [:]
     }
 
     @Test func functionErrorsBecomeFnsStatusesWithTheCallID() async throws {

@@ -100,4 +100,77 @@ struct StoreTests {
             #expect(try await store.calls(fnID: "f2", from: nil, to: nil, cursor: nil, perPage: 10).items.count == 1)
         }
     }
+
+    // MARK: the queue of detached calls
+
+    func detachedCall(_ body: String = "payload") throws -> Call {
+        let agent = Agent(configuration: .init(), driver: EchoDriver(), tracker: ResourceTracker(totalMemoryBytes: 1 << 30, totalCPUMillicores: 1000))
+        let f = FunctionDefinition(appID: "a", appName: "app", fnID: "f1", fnName: "fn", image: "img:1", fnConfig: ["K": "v"])
+        return try agent.makeCall(
+            f, FunctionRequest(method: "PUT", url: "http://fn.test/t/app/x", contentType: "text/plain", headers: [("X-One", "1")], body: Array(body.utf8)),
+            type: Call.detached)
+    }
+
+    @Test func aQueuedCallKeepsItsRequestAndIsClaimedOnceUntilReleased() async throws {
+        try await withStore { store, _ in
+            let call = try detachedCall()
+            try await store.enqueue(call)
+            #expect(try await store.call(fnID: "f1", id: call.id).status == .queued, "visible as queued from the start")
+            let claimed = try #require(try await store.claim())
+            #expect(claimed.id == call.id && claimed.attempts == 1 && claimed.function == call.function)
+            #expect(claimed.method == "PUT" && claimed.contentType == "text/plain" && claimed.headers == [["X-One", "1"]] && claimed.body == Array("payload".utf8))
+            #expect(try await store.claim() == nil, "a claimed call is not handed out twice")
+            try await store.release(call.id)
+            #expect(try await store.claim()?.attempts == 2)
+        }
+    }
+
+    @Test func completingACallStoresItsEndAndLogAndRemovesItFromTheQueueInOneStep() async throws {
+        try await withStore { store, _ in
+            let call = try detachedCall()
+            try await store.enqueue(call)
+            _ = try await store.claim()
+            call.log.write("HTTP/1.1 200\r\n\r\nok")
+            try await store.complete(call)
+            #expect(try await store.queuedCount() == 0)
+            #expect(try await store.callLog(fnID: "f1", id: call.id) == Array("HTTP/1.1 200\r\n\r\nok".utf8))
+            // A late "running" write from the recorder's batch cannot undo the end.
+            let recorder = StoreRecorder(store: store, logger: .init(label: "test"))
+            try await recorder.beforeCall(call)
+            await recorder.flush()
+            #expect(try await store.call(fnID: "f1", id: call.id).status == call.record.status)
+        }
+    }
+
+    @Test func claimsOfADeadProcessAreQueuedAgainAndPruningNeverDropsAQueuedCall() async throws {
+        try await withStore { store, dir in
+            let call = try detachedCall()
+            try await store.enqueue(call)
+            _ = try await store.claim()
+            let recorder = StoreRecorder(store: store, logger: .init(label: "test"))
+            try await recorder.beforeCall(call)  // the record said running when the process died
+            await recorder.flush()
+            let reopened = try Store(path: dir + "/fnrunner.db")
+            #expect(try await reopened.recoverClaims() == 1)
+            let record = try await reopened.call(fnID: "f1", id: call.id)
+            #expect(record.status == .queued && record.startedAt == nil)
+            #expect(try await reopened.pruneCalls(before: "2999-01-01T00:00:00.000Z", keepPerFn: 0) == 0)
+            #expect(try await reopened.claim()?.id == call.id)
+        }
+    }
+
+    @Test func onlyOneServerMayOwnAStore() async throws {
+        try await withStore { store, dir in
+            let lock = try store.lockForServing()
+            // flock is per open file: a second open in this process is refused like another process would be.
+            let again = try Store(path: dir + "/fnrunner.db")
+            #expect {
+                _ = try again.lockForServing()
+            } throws: { error in
+                (error as? RunnerError)?.message.contains("in use by another fnrunner serve") == true
+            }
+            lock.release()
+            _ = try again.lockForServing()
+        }
+    }
 }
