@@ -23,10 +23,12 @@ struct ServeCommandTests {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    func startServer(_ env: TestEnvironment, data: String, port: Int) async throws -> (Subprocess, HTTPTestClient) {
-        let server = try Subprocess.fnrunner([
-            "serve", "--listen", "127.0.0.1:\(port)", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot,
-        ])
+    func startServer(
+        _ env: TestEnvironment, data: String, port: Int, environment: [String: String] = [:]
+    ) async throws -> (Subprocess, HTTPTestClient) {
+        let server = try Subprocess.fnrunner(
+            ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot],
+            environment: environment)
         let client = HTTPTestClient(port: port)
         for _ in 0..<3000 {
             if (try? await client.send("GET", "/health"))?.status == 200 { return (server, client) }
@@ -141,5 +143,89 @@ struct ServeCommandTests {
         let noServer = try Subprocess.fnrunner(["ps", "--port", "\(try freePort())"])
         #expect(noServer.wait() != 0)
         #expect(noServer.stderr.contains("cannot connect"), "\(noServer.stderr)")
+    }
+
+    @Test func acceptedDetachedCallsSurviveKill9AndEachEndsUpRunAndRecorded() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("serve")
+            defer { env.cleanUp() }
+            let data = env.stateDirectory + "-data"
+            defer { try? FileSystem.removeTree(data) }
+            let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:1"])
+            #expect(imported.wait() == 0, "\(imported.stderr)")
+            let port = try freePort()
+            let settings = ["FN_MAX_ASYNC_RUNNING": "2"]
+            var (server, c) = try await startServer(env, data: data, port: port, environment: settings)
+            let app = try await c.json("POST", "/v2/apps", ["name": "durable"])
+            let appID = try #require(app.json["id"] as? String, "\(app.text)")
+            let fn = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "slow", "image": "fn-test/hello-stream:1", "memory": 32])
+            let fnID = try #require(fn.json["id"] as? String, "\(fn.text)")
+
+            var ids: [String] = []
+            for i in 0..<10 {
+                let r = try await c.send("POST", "/invoke/\(fnID)", body: Array("!sleep \(100 + i)".utf8), headers: [("Fn-Invoke-Type", "detached")])
+                #expect(r.status == 202, "\(r.text)")
+                ids.append(try #require(r.json["call_id"] as? String))
+            }
+            // Killed while some calls run and the rest wait in the queue.
+            try await waitUntil("a detached call runs") {
+                try await c.send("GET", "/v2/fns/\(fnID)/calls/\(ids[0])").json["status"] as? String != "queued"
+            }
+            let last = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(ids[9])").json["status"] as? String
+            server.signal(SIGKILL)
+            #expect(server.wait() == 128 + SIGKILL)
+            #expect(last == "queued", "the kill found calls still waiting in the queue")
+            // And again right after the restart, while the recovered calls start.
+            (server, c) = try await startServer(env, data: data, port: port, environment: settings)
+            server.signal(SIGKILL)
+            #expect(server.wait() == 128 + SIGKILL)
+            let secondLog = server.stderr
+
+            (server, c) = try await startServer(env, data: data, port: port, environment: settings)
+            for (i, id) in ids.enumerated() {
+                var record: [String: Any] = [:]
+                try await waitUntil("call \(i) ended") {
+                    record = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(id)").json
+                    return !["queued", "running"].contains(record["status"] as? String ?? "queued")
+                }
+                #expect(record["status"] as? String == "success", "\(record)")
+                let log = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(id)/log")
+                #expect(log.text.contains("slept \(100 + i)"), "a call is reported successful only with the function's answer: \(log.text)")
+            }
+            #expect((secondLog + server.stderr).contains("detached calls of a previous run queued again"), "claims of a killed run were recovered")
+            let listed = try await c.send("GET", "/v2/fns/\(fnID)/calls?per_page=100")
+            #expect((listed.json["items"] as? [[String: Any]])?.count == ids.count, "one record per accepted call")
+            server.signal(SIGTERM)
+            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(env.cgroupDirectories().isEmpty, "the restarted server cleared what the killed ones left, and its own")
+        }
+    }
+
+    @Test func aSecondServerOnTheSameStoreIsRefused() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("serve")
+            defer { env.cleanUp() }
+            let data = env.stateDirectory + "-data"
+            defer { try? FileSystem.removeTree(data) }
+            let (server, _) = try await startServer(env, data: data, port: try freePort())
+            let other = TestEnvironment("serve2")
+            defer { other.cleanUp() }
+            let second = try Subprocess.fnrunner(
+                ["serve", "--listen", "127.0.0.1:\(try freePort())", "--data-dir", data, "--state-dir", other.stateDirectory, "--cgroup-root", other.cgroupRoot])
+            #expect(second.wait() != 0)
+            #expect(second.stderr.contains("in use by another fnrunner serve"), "\(second.stderr)")
+            server.signal(SIGTERM)
+            #expect(server.wait() == 0)
+        }
+    }
+
+    /// Polls `condition` every 20 ms for up to 60 s.
+    func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
+        for _ in 0..<3000 {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("timed out waiting until \(what)")
+        throw RunnerError(.timeout, what, step: "test")
     }
 }

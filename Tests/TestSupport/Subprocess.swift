@@ -19,7 +19,8 @@ public final class Subprocess: @unchecked Sendable {
         return Fixtures.packageRoot + "/.build/debug/fnrunner"
     }
 
-    public init(_ argv: [String]) throws {
+    /// Starts `argv` with this process's environment plus `environment`.
+    public init(_ argv: [String], environment: [String: String] = [:]) throws {
         let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         stdoutPath = "/tmp/fnrunner-test-out-\(tag)"
         stderrPath = "/tmp/fnrunner-test-err-\(tag)"
@@ -32,14 +33,24 @@ public final class Subprocess: @unchecked Sendable {
         var cArgs = argv.map { strdup($0) } + [nil]
         defer { for a in cArgs { free(a) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, argv[0], &actions, nil, &cArgs, environ)
+        var env: [UnsafeMutablePointer<CChar>?] = []
+        var p = environ
+        while let entry = p.pointee {
+            let text = String(cString: entry)
+            if let eq = text.firstIndex(of: "="), environment[String(text[..<eq])] == nil { env.append(strdup(text)) }
+            p += 1
+        }
+        for (k, v) in environment { env.append(strdup("\(k)=\(v)")) }
+        env.append(nil)
+        defer { for e in env { free(e) } }
+        let rc = posix_spawn(&child, argv[0], &actions, nil, &cArgs, &env)
         if rc != 0 { throw ShellError(command: argv.joined(separator: " "), status: rc) }
         pid = child
     }
 
     /// Runs `fnrunner` with arguments to completion.
-    public static func fnrunner(_ args: [String]) throws -> Subprocess {
-        try Subprocess([fnrunnerPath] + args)
+    public static func fnrunner(_ args: [String], environment: [String: String] = [:]) throws -> Subprocess {
+        try Subprocess([fnrunnerPath] + args, environment: environment)
     }
 
     /// Waits for exit; returns the shell-style status (128 + signal when killed).
