@@ -41,6 +41,7 @@ extension Agent {
         var token = queue.takeNewest()
         while token == nil {
             if isShuttingDown { throw CallErrors.shuttingDown() }
+            if Task.isCancelled { throw CallErrors.cancelled("wait for container") }
             if let error = state.withLock({ $0.launchErrors.removeValue(forKey: call.id) }) { throw error }
             if queue.claimLaunchIfNeeded() {
                 launchSink.yield(Launch(function: call.function, queue: queue, callerID: call.id))
@@ -74,10 +75,12 @@ extension Agent {
         request.deadline = WallClock.rfc3339(WallClock.nowNanos() &+ timeout.nanoseconds, millis: false)
         let response: FunctionResponse
         do {
-            response = try await slot.hot.call(request, timeout: timeout, maxBodyBytes: configuration.maxResponseBytes, log: call.log)
+            response = try await slot.hot.call(
+                request, timeout: timeout, maxBodyBytes: configuration.maxResponseBytes, log: call.log, stream: call.responseStream)
         } catch {
             // Any failure mid-call ends the container: its connection or pipes are unusable.
             if error.code == .timeout { return (.failure(CallErrors.callTimeout()), false) }
+            if error.code == .callCancelled { return (.failure(error), false) }
             if error.code == .responseTooBig || error.code == .functionInvalidResponse { return (.failure(error), false) }
             if await slot.hot.diedOfOOM(waitingUpTo: .milliseconds(250)) { return (.failure(CallErrors.outOfMemory(f.memoryMB)), false) }
             return (.failure(CallErrors.functionResponse(error)), false)

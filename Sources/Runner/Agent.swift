@@ -196,14 +196,17 @@ public final class Agent: Sendable {
     // MARK: - calls
 
     /// Fn's GetCall: a call of `function` for `request`, with an id (the request's, or a new
-    /// one). Refuses, before anything waits, what this node can never run.
-    public func makeCall(_ function: FunctionDefinition, _ request: FunctionRequest, type: String = Call.sync) throws(RunnerError) -> Call {
+    /// one). Refuses, before anything waits, what this node can never run. With a `stream`,
+    /// an http-stream answer is passed on as it arrives.
+    public func makeCall(
+        _ function: FunctionDefinition, _ request: FunctionRequest, type: String = Call.sync, stream: ResponseStream? = nil
+    ) throws(RunnerError) -> Call {
         guard FunctionFormat(rawValue: function.format) != nil else { throw CallErrors.unknownFormat(function.format) }
         guard tracker.isPossible(memoryBytes: function.memoryMB << 20, cpuMillicores: function.cpuMillicores) else {
             throw CallErrors.resourceTooBig()
         }
         let id = request.callID.isEmpty ? CallID.make() : request.callID
-        return Call(id: id, function: function, request: request, type: type, logLimit: configuration.maxLogBytes)
+        return Call(id: id, function: function, request: request, type: type, logLimit: configuration.maxLogBytes, stream: stream)
     }
 
     /// Makes and runs a call in one step.
@@ -228,8 +231,11 @@ public final class Agent: Sendable {
             result = .failure(error)
         }
         if case .failure(let e) = result, call.status == .queued {
-            call.markEnded(e, startedWallNanos: nil, stats: nil)  // never started: busy, shutdown, launch failure
+            // Never started (busy, shutdown, launch failure, client gone): still a call that
+            // ended, and the listeners (the store among them) hear of it.
+            call.markEnded(e, startedWallNanos: nil, stats: nil)
             metrics.observeCall(fnID: call.function.fnID, status: call.status.rawValue, waitSeconds: nil, executionSeconds: nil)
+            for listener in state.withLock({ $0.listeners }) { try? await listener.afterCall(call) }
         }
         return try result.get()
     }

@@ -11,6 +11,8 @@ public final class Call: Sendable {
     public let log: CallLog
     /// `sync`, or `detached` (accepted with 202 and run from the durable queue).
     public let type: String
+    /// Where the answer goes as it arrives, when the caller streams it to its client.
+    public let responseStream: ResponseStream?
     /// Set once the call stopped waiting (it started or failed): sync calls that wait hold
     /// back detached ones.
     let leftWait = Atomic<Bool>(false)
@@ -18,13 +20,14 @@ public final class Call: Sendable {
     /// Wall-clock times, formatted only when the record is read (off the hot path).
     private let times = Mutex<(created: UInt64, started: UInt64?, completed: UInt64?)>((0, nil, nil))
 
-    init(id: String, function: FunctionDefinition, request: FunctionRequest, type: String, logLimit: Int) {
+    init(id: String, function: FunctionDefinition, request: FunctionRequest, type: String, logLimit: Int, stream: ResponseStream? = nil) {
         self.id = id
         self.function = function
         var request = request
         request.callID = id
         self.request = request
         self.type = type
+        responseStream = stream
         log = CallLog(limitBytes: logLimit)
         state = Mutex(
             CallRecord(

@@ -15,10 +15,12 @@ public protocol ContainerDriver: Sendable {
 
 /// One started hot container, as the agent drives it. One call at a time.
 public protocol HotContainerHandle: AnyObject, Sendable {
-    /// Sends one call and reads the whole answer, thawing first if frozen. A thrown error
-    /// means the container can take no more calls; `.timeout` when `timeout` passed.
-    func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError)
-        -> FunctionResponse
+    /// Sends one call and reads the answer, thawing first if frozen. A thrown error means the
+    /// container can take no more calls; `.timeout` when `timeout` passed, `.callCancelled`
+    /// when the calling task was cancelled. With a `stream`, a container that can passes a
+    /// 200 answer's body on as it arrives (the result is then `streamed`, its body empty).
+    func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog, stream: ResponseStream?)
+        async throws(RunnerError) -> FunctionResponse
 
     /// Freezes the idle container; a failure means it must end.
     func freeze() throws(RunnerError)
@@ -32,6 +34,15 @@ public protocol HotContainerHandle: AnyObject, Sendable {
 
     /// Ends the container and everything made for it (thawing it first if need be).
     func close() async
+}
+
+extension HotContainerHandle {
+    /// A call whose answer is gathered whole.
+    public func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError)
+        -> FunctionResponse
+    {
+        try await call(request, timeout: timeout, maxBodyBytes: maxBodyBytes, log: log, stream: nil)
+    }
 }
 
 /// What the agent gives the driver to make a container.

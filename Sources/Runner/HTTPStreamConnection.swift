@@ -51,6 +51,8 @@ public struct FunctionResponse: Sendable, Equatable {
     /// Header names in lower case, in the order received.
     public var headers: [HTTPHeader]
     public var body: [UInt8]
+    /// The body went to the call's `ResponseStream` as it arrived (`body` is empty then).
+    public var streamed = false
     /// The answer is good but the container must not serve another call (json excess data).
     var endsContainer = false
 
@@ -89,6 +91,12 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     /// Reused for every read: a fresh 64 KiB array per read showed on the hot path.
     private var chunk = [UInt8](repeating: 0, count: 65536)
     private var maxBodyBytes = 0
+    /// Raised by `cancel()`; every wait polls it with the connection.
+    private let cancelSignal: EventSignal
+    /// Where this call's body goes as it arrives (http-stream calls whose client streams).
+    private var stream: ResponseStream?
+    private var streamHead: FunctionResponse?
+    private var streamed = false
     /// Fn's limit on a function's response headers.
     public static let maxHeaderBytes = 64 << 10
 
@@ -97,6 +105,12 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         fd = sock
         writeFD = sock
         if fd < 0 { throw .system("socket", errno: errno, "cannot create a unix socket") }
+        do {
+            cancelSignal = try EventSignal()
+        } catch {
+            close(fd)
+            throw error
+        }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(socketPath.utf8)
@@ -119,9 +133,16 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     }
 
     /// A connection over a pair of pipes (a hot function's stdout and stdin); owns both.
-    init(readFD: Int32, writeFD: Int32) {
+    init(readFD: Int32, writeFD: Int32) throws(RunnerError) {
         fd = readFD
         self.writeFD = writeFD
+        do {
+            cancelSignal = try EventSignal()
+        } catch {
+            close(readFD)
+            close(writeFD)
+            throw error
+        }
         _ = fcntl(readFD, F_SETFL, fcntl(readFD, F_GETFL) | O_NONBLOCK)
         _ = fcntl(writeFD, F_SETFL, fcntl(writeFD, F_GETFL) | O_NONBLOCK)
     }
@@ -131,11 +152,34 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         if writeFD != fd { close(writeFD) }
     }
 
+    /// Makes the call in progress (or the next one) fail with `callCancelled` at its next wait.
+    /// Safe from any thread.
+    public func cancel() { cancelSignal.raise() }
+
+    /// Runs `work` (an exchange on a blocking thread), cancelling the exchange when the task is
+    /// cancelled.
+    func cancellable<T: Sendable>(_ work: () async throws(RunnerError) -> T) async throws(RunnerError) -> T {
+        let result: Result<T, RunnerError> = await withTaskCancellationHandler {
+            do throws(RunnerError) { return .success(try await work()) } catch { return .failure(error) }
+        } onCancel: {
+            self.cancel()
+        }
+        return try result.get()
+    }
+
+    /// Forgets a cancel meant for an earlier call; before each call, ahead of any new `cancel`.
+    public func clearCancel() { cancelSignal.clear() }
+
     /// Sends one call and reads the whole response, or throws `.timeout` at `deadlineNanos`
     /// (MonotonicClock).
     /// `maxBodyBytes` (FN_MAX_RESPONSE_SIZE; 0 = unlimited) bounds the response body.
-    public func call(_ request: FunctionRequest, deadlineNanos: UInt64, maxBodyBytes: Int = 0) throws(RunnerError) -> FunctionResponse {
+    /// With a `stream`, a 200 answer whose body is not all there yet is passed on as it arrives.
+    public func call(
+        _ request: FunctionRequest, deadlineNanos: UInt64, maxBodyBytes: Int = 0, stream: ResponseStream? = nil
+    ) throws(RunnerError) -> FunctionResponse {
         self.maxBodyBytes = maxBodyBytes
+        self.stream = stream
+        defer { self.stream = nil }
         var head = "POST /call HTTP/1.1\r\nHost: localhost\r\nFn-Call-Id: \(request.callID)\r\nFn-Deadline: \(request.deadline)\r\n"
         if let ct = request.contentType { head += "Content-Type: \(ct)\r\n" }
         for (name, value) in request.passedHeaders {
@@ -203,12 +247,37 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         while true {
             let now = MonotonicClock.nowNanos()
             if now >= deadline { throw RunnerError(.timeout, "the function did not answer in time", step: "call function") }
-            var p = pollfd(fd: events == Int16(POLLOUT) ? writeFD : fd, events: events, revents: 0)
+            var p = (
+                pollfd(fd: events == Int16(POLLOUT) ? writeFD : fd, events: events, revents: 0),
+                pollfd(fd: cancelSignal.fd, events: Int16(POLLIN), revents: 0)
+            )
             let ms = Int32(min((deadline - now) / 1_000_000 + 1, UInt64(Int32.max)))
-            let r = poll(&p, 1, ms)
+            let r = withUnsafeMutablePointer(to: &p) { $0.withMemoryRebound(to: pollfd.self, capacity: 2) { poll($0, 2, ms) } }
+            if p.1.revents != 0 { throw CallErrors.cancelled("call function") }
             if r > 0 { return }
             if r < 0 && errno != EINTR { throw .system("poll", errno: errno, "waiting for the function failed") }
         }
+    }
+
+    /// Passes `body` on to the stream (the head first) when this call streams; false otherwise.
+    private func pass(_ body: inout [UInt8], _ deadline: UInt64) throws(RunnerError) -> Bool {
+        guard let stream, let head = streamHead else { return false }
+        if !streamed {
+            var first = head
+            first.body = body
+            try stream.begin(first)
+            streamed = true
+        } else {
+            try stream.write(body[...], deadlineNanos: deadline)
+        }
+        body.removeAll(keepingCapacity: true)
+        return true
+    }
+
+    /// Reads more; a streaming call first passes on what it has, since reading may wait.
+    private func fill(passing body: inout [UInt8], _ deadline: UInt64) throws(RunnerError) {
+        _ = try pass(&body, deadline)
+        try fill(deadline)
     }
 
     private func receive(_ deadline: UInt64) throws(RunnerError) -> FunctionResponse {
@@ -241,26 +310,48 @@ public final class HTTPStreamConnection: @unchecked Sendable {
             }
             headers.append(HTTPHeader(name: line[..<colon].lowercased(), value: line[line.index(after: colon)...].trimmed))
         }
-        let body: [UInt8]
+        streamed = false
+        streamHead = stream != nil && status == 200 ? FunctionResponse(status: status, headers: headers, body: []) : nil
+        var body: [UInt8]
         if headers.contains(where: { $0.name == "transfer-encoding" && $0.value.lowercased().contains("chunked") }) {
             body = try readChunked(deadline)
         } else if let length = headers.first(where: { $0.name == "content-length" }).flatMap({ Int($0.value) }) {
             if maxBodyBytes > 0 && length > maxBodyBytes { throw CallErrors.responseTooBig() }
-            while buffer.count < length { try fill(deadline) }
-            body = Array(buffer[0..<length])
-            buffer.removeFirst(length)
+            if buffer.count >= length {
+                body = Array(buffer[0..<length])
+                buffer.removeFirst(length)
+            } else {
+                // Not all there: stream it if the call streams, else gather it.
+                body = buffer
+                buffer.removeAll(keepingCapacity: true)
+                var remaining = length - body.count
+                while remaining > 0 {
+                    try fill(passing: &body, deadline)
+                    let n = min(buffer.count, remaining)
+                    body.append(contentsOf: buffer[0..<n])
+                    buffer.removeFirst(n)
+                    remaining -= n
+                }
+            }
         } else {
             body = []  // no length and not chunked: an empty body, as the FDKs send none without a length
         }
-        return FunctionResponse(status: status, headers: headers, body: body)
+        var response = FunctionResponse(status: status, headers: headers, body: body)
+        if streamed {
+            _ = try pass(&body, deadline)
+            response.body = []
+            response.streamed = true
+        }
+        return response
     }
 
     private func readChunked(_ deadline: UInt64) throws(RunnerError) -> [UInt8] {
         var body: [UInt8] = []
+        var total = 0
         while true {
             var lineEnd = buffer.firstOffset(of: [13, 10])
             while lineEnd == nil {
-                try fill(deadline)
+                try fill(passing: &body, deadline)
                 lineEnd = buffer.firstOffset(of: [13, 10])
             }
             let sizeText = String(decoding: buffer[0..<lineEnd!], as: UTF8.self).split(separator: ";")[0].trimmed
@@ -268,14 +359,24 @@ public final class HTTPStreamConnection: @unchecked Sendable {
                 throw RunnerError(.invalidArgument, "the function sent an invalid chunk size", step: "read response")
             }
             buffer.removeFirst(lineEnd! + 2)
-            while buffer.count < size + 2 { try fill(deadline) }
             if size == 0 {
+                while buffer.count < 2 { try fill(passing: &body, deadline) }
                 buffer.removeFirst(2)
                 return body
             }
-            body.append(contentsOf: buffer[0..<size])
-            buffer.removeFirst(size + 2)
-            if maxBodyBytes > 0 && body.count > maxBodyBytes { throw CallErrors.responseTooBig() }
+            total += size
+            if maxBodyBytes > 0 && total > maxBodyBytes { throw CallErrors.responseTooBig() }
+            // A big chunk is passed on in pieces as they arrive.
+            var left = size
+            while left > 0 {
+                if buffer.isEmpty { try fill(passing: &body, deadline) }
+                let n = min(left, buffer.count)
+                body.append(contentsOf: buffer[0..<n])
+                buffer.removeFirst(n)
+                left -= n
+            }
+            while buffer.count < 2 { try fill(passing: &body, deadline) }
+            buffer.removeFirst(2)
         }
     }
 }

@@ -62,8 +62,8 @@ public final class HotContainer: HotContainerHandle {
         connection.withLock { $0 = ready }
     }
 
-    public func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError)
-        -> FunctionResponse
+    public func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog, stream: ResponseStream?)
+        async throws(RunnerError) -> FunctionResponse
     {
         try control.thawIfFrozen()
         guard let connection = self.connection.withLock({ c -> HTTPStreamConnection? in
@@ -75,8 +75,11 @@ public final class HotContainer: HotContainerHandle {
         output.attach(log)
         defer { output.detach() }
         let deadline = MonotonicClock.nowNanos() &+ timeout.nanoseconds
-        let response = try await BlockingThread.run { () throws(RunnerError) in
-            try connection.call(request, deadlineNanos: deadline, maxBodyBytes: maxBodyBytes)
+        connection.clearCancel()
+        let response = try await connection.cancellable { () throws(RunnerError) in
+            try await BlockingThread.run { () throws(RunnerError) in
+                try connection.call(request, deadlineNanos: deadline, maxBodyBytes: maxBodyBytes, stream: stream)
+            }
         }
         self.connection.withLock { $0 = connection }  // only a clean exchange makes it reusable
         return response

@@ -66,13 +66,23 @@ final class StdioHotContainer: HotContainerHandle {
         Glibc.close(input[0])
         Glibc.close(output[1])
         stderr.containerStarted()
-        let connection = HTTPStreamConnection(readFD: output[0], writeFD: input[1])
+        let connection: HTTPStreamConnection
+        do {
+            connection = try HTTPStreamConnection(readFD: output[0], writeFD: input[1])
+        } catch {
+            try? await container.close()
+            stderr.close()
+            throw error
+        }
         return StdioHotContainer(
             container: container, format: format, connection: connection, stderr: stderr, throttling: task.function.cpuMillicores > 0,
             onThaw: task.onThaw)
     }
 
-    func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError) -> FunctionResponse {
+    /// Answers are gathered whole (`stream` is not used): the stdio formats are Fn's old ones.
+    func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog, stream: ResponseStream?)
+        async throws(RunnerError) -> FunctionResponse
+    {
         try control.thawIfFrozen()
         guard let connection = self.connection.withLock({ c -> HTTPStreamConnection? in
             defer { c = nil }
@@ -87,17 +97,20 @@ final class StdioHotContainer: HotContainerHandle {
         defer { stderr.detach() }
         let deadline = MonotonicClock.nowNanos() &+ timeout.nanoseconds
         let format = self.format
-        let (response, reusable) = try await BlockingThread.run { () throws(RunnerError) -> (FunctionResponse, Bool) in
-            switch format {
-            case .json:
-                let (object, excess) = try connection.exchangeJSON(
-                    StdioFormats.jsonRequest(request), deadlineNanos: deadline, maxBytes: maxBodyBytes)
-                return (try StdioFormats.jsonResponse(object, maxBodyBytes: maxBodyBytes), !excess)
-            default:
-                do throws(RunnerError) {
-                    return (try connection.exchange(StdioFormats.httpRequest(request), deadlineNanos: deadline, maxBodyBytes: maxBodyBytes), true)
-                } catch where error.code == .invalidArgument {
-                    throw RunnerError(.functionInvalidResponse, "invalid http response from function err: \(error.message)", step: "read response")
+        connection.clearCancel()
+        let (response, reusable) = try await connection.cancellable { () throws(RunnerError) in
+            try await BlockingThread.run { () throws(RunnerError) -> (FunctionResponse, Bool) in
+                switch format {
+                case .json:
+                    let (object, excess) = try connection.exchangeJSON(
+                        StdioFormats.jsonRequest(request), deadlineNanos: deadline, maxBytes: maxBodyBytes)
+                    return (try StdioFormats.jsonResponse(object, maxBodyBytes: maxBodyBytes), !excess)
+                default:
+                    do throws(RunnerError) {
+                        return (try connection.exchange(StdioFormats.httpRequest(request), deadlineNanos: deadline, maxBodyBytes: maxBodyBytes), true)
+                    } catch where error.code == .invalidArgument {
+                        throw RunnerError(.functionInvalidResponse, "invalid http response from function err: \(error.message)", step: "read response")
+                    }
                 }
             }
         }

@@ -10,9 +10,9 @@ extension FnAPI {
     static let otherMethods: [HTTPRequest.Method] = [.get, .put, .delete, .patch, .head, .options]
     static let triggerMethods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .head, .options]
 
-    func addInvoke(to router: Router<BasicRequestContext>) {
+    func addInvoke(to router: Router<FnRequestContext>) {
         router.post("/invoke/:fn_id") { request, context in
-            try await invoke(fnID: try Self.parameter(context, "fn_id"), request)
+            try await invoke(fnID: try Self.parameter(context, "fn_id"), request, context)
         }
         for method in Self.otherMethods {
             router.on("/invoke/:fn_id", method: method) { _, _ -> Response in
@@ -21,16 +21,16 @@ extension FnAPI {
         }
         for method in Self.triggerMethods {
             router.on("/t/:app_name", method: method) { request, context in
-                try await trigger(appName: try Self.parameter(context, "app_name"), source: "/", request)
+                try await trigger(appName: try Self.parameter(context, "app_name"), source: "/", request, context)
             }
             router.on("/t/:app_name/**", method: method) { request, context in
                 let source = "/" + context.parameters.getCatchAll().joined(separator: "/")
-                return try await trigger(appName: try Self.parameter(context, "app_name"), source: source, request)
+                return try await trigger(appName: try Self.parameter(context, "app_name"), source: source, request, context)
             }
         }
     }
 
-    func invoke(fnID: String, _ request: Request) async throws -> Response {
+    func invoke(fnID: String, _ request: Request, _ context: FnRequestContext) async throws -> Response {
         let fn = try await store.fn(id: fnID)
         let app = try await store.app(id: fn.appID)
         var headers: [(String, String)] = []
@@ -39,21 +39,19 @@ extension FnAPI {
             method: "POST", url: configuration.publicURL + request.uri.description, contentType: request.headers[.contentType],
             headers: headers, body: try await body(request))
         if Self.isDetached(request) { return try await acceptDetached(app: app, fn: fn, functionRequest) }
-        let (call, outcome) = await run(app: app, fn: fn, functionRequest)
-        switch outcome {
-        case .success(let r):
-            var out = HTTPFields()
-            for h in r.headers where Self.forwardable(HTTPField.Name(h.name)) {
-                if let name = HTTPField.Name(h.name) { out.append(HTTPField(name: name, value: h.value)) }
-            }
-            out[Self.callIDHeader] = call?.id
-            return Response(status: .ok, headers: out, body: .init(byteBuffer: ByteBuffer(bytes: r.body)))
-        case .failure(let e):
-            return try errorResponse(e, call: call, request)
-        }
+        return try await respond(app: app, fn: fn, functionRequest, context, shape: Self.invokeHead)
     }
 
-    func trigger(appName: String, source: String, _ request: Request) async throws -> Response {
+    /// Fn's invoke answer: 200 and the function's headers as they are (but hop-by-hop ones).
+    static func invokeHead(_ r: FunctionResponse) -> (HTTPResponse.Status, HTTPFields) {
+        var out = HTTPFields()
+        for h in r.headers where forwardable(HTTPField.Name(h.name)) {
+            if let name = HTTPField.Name(h.name) { out.append(HTTPField(name: name, value: h.value)) }
+        }
+        return (.ok, out)
+    }
+
+    func trigger(appName: String, source: String, _ request: Request, _ context: FnRequestContext) async throws -> Response {
         let app = try await store.app(named: appName)
         let trigger = try await store.trigger(appID: app.id, type: "http", source: source)
         let fn = try await store.fn(id: trigger.fnID)
@@ -70,48 +68,24 @@ extension FnAPI {
             method: request.method.rawValue, url: configuration.publicURL + request.uri.description,
             contentType: request.headers[.contentType], headers: headers, body: try await body(request))
         if Self.isDetached(request) { return try await acceptDetached(app: app, fn: fn, functionRequest) }
-        let (call, outcome) = await run(app: app, fn: fn, functionRequest)
-        switch outcome {
-        case .success(let r):
-            var out = HTTPFields()
-            var status = HTTPResponse.Status.ok
-            for h in r.headers {
-                if h.name == "content-type" {
-                    out[.contentType] = h.value
-                } else if h.name == "fn-http-status", let code = Int(h.value), (100...999).contains(code) {
-                    status = HTTPResponse.Status(code: code)
-                } else if h.name.hasPrefix("fn-http-h-"), let name = HTTPField.Name(String(h.name.dropFirst(10))),
-                    Self.forwardable(name)
-                {
-                    out.append(HTTPField(name: name, value: h.value))
-                }
+        return try await respond(app: app, fn: fn, functionRequest, context, shape: Self.triggerHead)
+    }
+
+    /// Fn's trigger answer: the status from Fn-Http-Status, the Fn-Http-H-* headers without
+    /// their prefix, Content-Type; every other function header dropped.
+    static func triggerHead(_ r: FunctionResponse) -> (HTTPResponse.Status, HTTPFields) {
+        var out = HTTPFields()
+        var status = HTTPResponse.Status.ok
+        for h in r.headers {
+            if h.name == "content-type" {
+                out[.contentType] = h.value
+            } else if h.name == "fn-http-status", let code = Int(h.value), (100...999).contains(code) {
+                status = HTTPResponse.Status(code: code)
+            } else if h.name.hasPrefix("fn-http-h-"), let name = HTTPField.Name(String(h.name.dropFirst(10))), forwardable(name) {
+                out.append(HTTPField(name: name, value: h.value))
             }
-            out[Self.callIDHeader] = call?.id
-            return Response(status: status, headers: out, body: .init(byteBuffer: ByteBuffer(bytes: r.body)))
-        case .failure(let e):
-            return try errorResponse(e, call: call, request)
         }
-    }
-
-    /// Makes and runs the call; the call is nil when it could not even be made (400).
-    func run(app: App, fn: Fn, _ request: FunctionRequest) async -> (Call?, Result<FunctionResponse, RunnerError>) {
-        let call: Call
-        do {
-            call = try agent.makeCall(Self.definition(app: app, fn: fn), request)
-        } catch {
-            return (nil, .failure(error))
-        }
-        do {
-            return (call, .success(try await agent.submit(call)))
-        } catch {
-            return (call, .failure(error))
-        }
-    }
-
-    func errorResponse(_ error: RunnerError, call: Call?, _ request: Request) throws -> Response {
-        var response = error.httpResponse()
-        if let call { response.headers[Self.callIDHeader] = call.id }
-        return response
+        return (status, out)
     }
 
     static func definition(app: App, fn: Fn) -> FunctionDefinition {
@@ -146,7 +120,7 @@ extension FnAPI {
 
     // MARK: call records
 
-    func addCalls(to router: Router<BasicRequestContext>) {
+    func addCalls(to router: Router<FnRequestContext>) {
         router.get("/v2/fns/:fn_id/calls") { request, context in
             let fnID = try Self.parameter(context, "fn_id")
             _ = try await store.fn(id: fnID)

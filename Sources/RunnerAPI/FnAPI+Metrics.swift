@@ -4,7 +4,7 @@ import Runner
 
 /// `GET /metrics`: the agent's counters in Prometheus' text format.
 extension FnAPI {
-    func addMetrics(to router: Router<BasicRequestContext>) {
+    func addMetrics(to router: Router<FnRequestContext>) {
         // What `fnrunner ps` lists: the hot containers of this node.
         router.get("/v2/runner/containers") { _, _ in try Self.json(["items": agent.containers]) }
         router.get("/metrics") { _, _ in

@@ -7,7 +7,7 @@ import RunnerStore
 /// Apps, fns and triggers: create (200 with the object), get, update (config and annotations
 /// merged, an empty value deletes), delete (204), list with filters and cursors.
 extension FnAPI {
-    func addApps(to router: Router<BasicRequestContext>) {
+    func addApps(to router: Router<FnRequestContext>) {
         let allowed = AppInput.allowed
         router.post("/v2/apps") { request, _ in
             let input = try await decode(AppInput.self, request, allowed: allowed)
@@ -45,7 +45,7 @@ extension FnAPI {
         }
     }
 
-    func addFns(to router: Router<BasicRequestContext>) {
+    func addFns(to router: Router<FnRequestContext>) {
         let allowed = FnInput.allowed
         router.post("/v2/fns") { request, _ in
             let input = try await decode(FnInput.self, request, allowed: allowed)
@@ -96,7 +96,7 @@ extension FnAPI {
         }
     }
 
-    func addTriggers(to router: Router<BasicRequestContext>) {
+    func addTriggers(to router: Router<FnRequestContext>) {
         let allowed = TriggerInput.allowed
         router.post("/v2/triggers") { request, _ in
             let input = try await decode(TriggerInput.self, request, allowed: allowed)

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Runner
 import RunnerOS
@@ -41,9 +42,14 @@ public struct FnAPI: Sendable {
         self.logger = logger
     }
 
+    /// HTTP/1.1 with a watcher on every connection, so a call learns when its client left.
+    public static var server: HTTPServerBuilder {
+        .http1(configuration: .init(additionalChannelHandlers: [ClientConnectionWatcher()]))
+    }
+
     /// The router with every route.
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    public func router() -> Router<FnRequestContext> {
+        let router = Router(context: FnRequestContext.self)
         router.get("/") { _, _ in try Self.json(["goto": "https://github.com/fnproject/fn", "hello": "world!"]) }
         router.get("/version") { _, _ in try Self.json(["version": configuration.version]) }
         router.get("/health") { _, _ in try Self.json(["status": "ok"]) }
@@ -124,7 +130,7 @@ public struct FnAPI: Sendable {
 
     static func now() -> String { WallClock.rfc3339(WallClock.nowNanos(), millis: true) }
 
-    static func parameter(_ context: BasicRequestContext, _ name: String) throws -> String {
+    static func parameter(_ context: FnRequestContext, _ name: String) throws -> String {
         guard let v = context.parameters.get(name), !v.isEmpty else { throw Validation.invalid("missing \(name)") }
         return v
     }

@@ -81,16 +81,25 @@ public enum BlockingThread {
     }
 }
 
-/// A counting semaphore (POSIX) with a timed wait.
-final class Semaphore: @unchecked Sendable {
+/// A counting semaphore (POSIX) with a timed wait, for threads outside Swift's concurrency
+/// pool that must block until another thread lets them go on.
+public final class Semaphore: @unchecked Sendable {
     private let sem = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
-    init() { sem_init(sem, 0, 0) }
-    func post() { sem_post(sem) }
+    public init() { sem_init(sem, 0, 0) }
+    deinit {
+        sem_destroy(sem)
+        sem.deallocate()
+    }
+    public func post() { sem_post(sem) }
     /// false on timeout.
-    func wait(seconds: Int) -> Bool {
+    public func wait(seconds: Int) -> Bool { wait(nanoseconds: UInt64(seconds) * 1_000_000_000) }
+    /// false on timeout.
+    public func wait(nanoseconds: UInt64) -> Bool {
         var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        ts.tv_sec += seconds
+        clock_gettime(CLOCK_REALTIME, &ts)  // sem_timedwait's clock
+        let total = UInt64(ts.tv_nsec) + nanoseconds % 1_000_000_000
+        ts.tv_sec += Int(nanoseconds / 1_000_000_000 + total / 1_000_000_000)
+        ts.tv_nsec = Int(total % 1_000_000_000)
         while sem_timedwait(sem, &ts) != 0 {
             if errno == EINTR { continue }
             return false

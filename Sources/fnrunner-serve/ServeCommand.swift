@@ -61,7 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
         let api = FnAPI(
             configuration: apiConfig, store: store, agent: agent, recorder: recorder, detachedCalls: detachedCalls, logger: logger)
         let app = Application(
-            router: api.router(), configuration: .init(address: .hostname(host, port: port), serverName: "fnrunner"),
+            router: api.router(), server: FnAPI.server, configuration: .init(address: .hostname(host, port: port), serverName: "fnrunner"),
             services: [
                 AgentService(agent: agent, detachedCalls: detachedCalls), RecordWriter(recorder: recorder),
                 CallPruner(configuration: retention, store: store, logger: logger),

@@ -11,6 +11,7 @@
 //   "!crash"         exit(3) without answering
 //   "!alloc MB"      touch MB MiB of memory, then answer
 //   "!big N"         answer N bytes of 'x'
+//   "!drip N MS"     answer N chunks "drip I\n", one every MS ms (chunked: a streaming answer)
 //   "!stderr TEXT"   write TEXT to stderr, answer "logged"
 //   "!env NAME"      answer the value of the environment variable NAME
 //   anything else    answer "Hello <body>" ("Hello World" for an empty body)
@@ -143,6 +144,26 @@ static int serve(int c) {
                 if (write_all(c, out, k) < 0) return -1;
                 n -= k;
             }
+            continue;
+        } else if (strncmp(body, "!drip ", 6) == 0) {
+            // Chunked, one chunk "drip I\n" every MS milliseconds: an answer that streams.
+            long n = 0, ms = 0;
+            sscanf(body + 6, "%ld %ld", &n, &ms);
+            const char *hdr = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+            if (write_all(c, hdr, strlen(hdr)) < 0) return -1;
+            for (long i = 0; i < n; i++) {
+                if (i > 0) {
+                    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+                    nanosleep(&ts, NULL);
+                }
+                char chunk[64];
+                int len = snprintf(chunk + 8, sizeof chunk - 8, "drip %ld\n", i);
+                int pre = snprintf(chunk, 8, "%x\r\n", len);
+                memmove(chunk + pre, chunk + 8, (size_t)len);
+                memcpy(chunk + pre + len, "\r\n", 2);
+                if (write_all(c, chunk, (size_t)(pre + len + 2)) < 0) return -1;
+            }
+            if (write_all(c, "0\r\n\r\n", 5) < 0) return -1;
             continue;
         } else if (strncmp(body, "!stderr ", 8) == 0) {
             dprintf(2, "%s\n", body + 8);

@@ -11,7 +11,7 @@ import Glibc
 #endif
 
 /// A stub container driver for API tests: a hot function that echoes, and says what the test
-/// asks through its body (`status:N`, `sleep:MS`, `headers`, `stub`, `big:N`).
+/// asks through its body (`status:N`, `sleep:MS`, `stream:NAME`, `hold:NAME`, `headers`, `stub`).
 final class EchoDriver: ContainerDriver {
     func startHot(_ task: ContainerTask) async throws(RunnerError) -> any HotContainerHandle { EchoContainer(name: task.name) }
 
@@ -24,10 +24,34 @@ final class EchoContainer: HotContainerHandle {
     let name: String
     init(name: String) { self.name = name }
 
-    func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError) -> FunctionResponse {
+    func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog, stream: ResponseStream?)
+        async throws(RunnerError) -> FunctionResponse
+    {
         let body = String(decoding: request.body, as: UTF8.self)
         log.write("called with \(request.body.count) bytes\n")
         if body.hasPrefix("status:"), let n = Int(body.dropFirst(7)) { return FunctionResponse(status: n, headers: [], body: []) }
+        if body.hasPrefix("stream:") {
+            // Streams "first", then waits for the test's go before "second": an answer that
+            // reached the client before the function finished.
+            let go = EchoSignals.event(String(body.dropFirst(7)) + ".go")
+            guard let stream else {
+                await go.waitIgnoringCancellation()
+                return FunctionResponse(status: 200, headers: [], body: Array("first\nsecond\n".utf8))
+            }
+            try stream.begin(FunctionResponse(status: 200, headers: [HTTPHeader(name: "x-fn", value: "echo")], body: Array("first\n".utf8)))
+            if await go.wait() == nil { throw CallErrors.cancelled("call function") }
+            try stream.write(Array("second\n".utf8)[...], deadlineNanos: MonotonicClock.nowNanos() + 1_000_000_000)
+            var r = FunctionResponse(status: 200, headers: [HTTPHeader(name: "x-fn", value: "echo")], body: [])
+            r.streamed = true
+            return r
+        }
+        if body.hasPrefix("hold:") {
+            // Says it started, then runs until the test's go, or until cancelled.
+            let name = String(body.dropFirst(5))
+            EchoSignals.event(name + ".started").fire()
+            if await EchoSignals.event(name + ".go").wait() == nil { throw CallErrors.cancelled("call function") }
+            return FunctionResponse(status: 200, headers: [], body: Array("held".utf8))
+        }
         if body.hasPrefix("sleep:"), let ms = Int(body.dropFirst(6)) {
             try? await Task.sleep(for: .milliseconds(ms))
             return FunctionResponse(status: 200, headers: [], body: Array("slept".utf8))
@@ -56,6 +80,20 @@ final class EchoContainer: HotContainerHandle {
     func close() async {}
 }
 
+/// Events shared by a test and the echo functions it calls, by name.
+enum EchoSignals {
+    static let events = Mutex<[String: AsyncEvent]>([:])
+
+    static func event(_ name: String) -> AsyncEvent {
+        events.withLock { e in
+            if let existing = e[name] { return existing }
+            let made = AsyncEvent()
+            e[name] = made
+            return made
+        }
+    }
+}
+
 /// A live `FnAPI` server on an ephemeral loopback port, with its store in a scratch dir.
 enum APIHarness {
     static func withServer(
@@ -81,7 +119,7 @@ enum APIHarness {
         let api = FnAPI(configuration: config, store: store, agent: agent, recorder: recorder, detachedCalls: consumer)
         let port = Mutex<Int?>(nil)
         let app = Application(
-            router: api.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            router: api.router(), server: FnAPI.server, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             services: [AgentService(agent: agent, detachedCalls: consumer), RecordWriter(recorder: recorder)],
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
         try await withThrowingTaskGroup(of: Void.self) { group in

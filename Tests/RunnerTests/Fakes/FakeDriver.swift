@@ -96,7 +96,9 @@ final class FakeContainer: HotContainerHandle {
     /// Calls that began while another was running here (must stay 0).
     var overlaps: Int { state.withLock { $0.overlaps } }
 
-    func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError) -> FunctionResponse {
+    func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog, stream: ResponseStream?)
+        async throws(RunnerError) -> FunctionResponse
+    {
         try state.withLock { s throws(RunnerError) in
             if closedEvent.hasFired || s.broken { throw RunnerError(.invalidState, "closed or broken", step: "call function") }
             if s.busy { s.overlaps += 1 }

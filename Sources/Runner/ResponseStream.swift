@@ -1,0 +1,123 @@
+import RunnerOS
+import Synchronization
+
+/// A function's answer on its way to the client while the function is still writing it. Fn
+/// buffered whole responses; this passes the head on as soon as the function sent it, then the
+/// body as it arrives.
+///
+/// The thread reading the function produces (`begin`, `write`); the HTTP edge consumes
+/// (`start`, `next`). It is bounded: past `limitBytes` not yet taken, the reader waits, so a
+/// slow client slows the function down instead of filling the runner's memory. A small answer
+/// that arrives whole never streams: the call returns it as usual and `start` says `.whole`.
+public final class ResponseStream: Sendable {
+    public enum Start: Sendable {
+        /// The head (status 200, the function's headers) and the body bytes read so far.
+        case streaming(FunctionResponse)
+        /// The call ended without streaming: its result is the whole answer (or its error).
+        case whole
+    }
+
+    private struct State {
+        var pending: [UInt8] = []
+        var ended = false
+        var error: RunnerError?
+        var cancelled = false
+        /// The consumer waits on it when nothing is pending.
+        var dataArrived: AsyncEvent?
+        var producerWaiting = false
+    }
+
+    public let limitBytes: Int
+    private let started = AsyncValue<Start>()
+    private let state = Mutex(State())
+    private let drained = Semaphore()
+
+    public init(limitBytes: Int = 256 << 10) { self.limitBytes = max(1, limitBytes) }
+
+    // MARK: producer (the thread reading the function)
+
+    /// The function sent a 200 head and its body is on the way.
+    public func begin(_ head: FunctionResponse) throws(RunnerError) {
+        if state.withLock({ $0.cancelled }) { throw CallErrors.cancelled("stream response") }
+        started.set(.streaming(head))
+    }
+
+    /// More body; waits while the client is `limitBytes` behind, until `deadlineNanos`
+    /// (MonotonicClock). Throws once the client went away.
+    public func write(_ bytes: ArraySlice<UInt8>, deadlineNanos: UInt64) throws(RunnerError) {
+        if bytes.isEmpty { return }
+        var wake: AsyncEvent?
+        var full = false
+        try state.withLock { s throws(RunnerError) in
+            if s.cancelled { throw CallErrors.cancelled("stream response") }
+            s.pending.append(contentsOf: bytes)
+            wake = s.dataArrived
+            s.dataArrived = nil
+            full = s.pending.count > limitBytes
+            s.producerWaiting = full
+        }
+        wake?.fire()
+        while full {
+            let now = MonotonicClock.nowNanos()
+            if now >= deadlineNanos { throw RunnerError(.timeout, "the client did not take the answer in time", step: "stream response") }
+            _ = drained.wait(nanoseconds: min(deadlineNanos - now, 100_000_000))
+            full = try state.withLock { s throws(RunnerError) -> Bool in
+                if s.cancelled { throw CallErrors.cancelled("stream response") }
+                s.producerWaiting = s.pending.count > limitBytes
+                return s.producerWaiting
+            }
+        }
+    }
+
+    /// The call ended: with `error` when it failed (after streaming began, the client's answer
+    /// is cut off rather than completed).
+    public func end(_ error: RunnerError?) {
+        let wake = state.withLock { s -> AsyncEvent? in
+            s.ended = true
+            s.error = error
+            defer { s.dataArrived = nil }
+            return s.dataArrived
+        }
+        started.set(.whole)  // no effect once streaming began
+        wake?.fire()
+    }
+
+    // MARK: consumer (the HTTP edge)
+
+    /// Whether the answer streams, once that is known.
+    public func start() async -> Start { await started.waitIgnoringCancellation() }
+
+    /// The body bytes that arrived since the last call; nil at the end. Throws the call's error
+    /// when it ended badly, and `callCancelled` when the consuming task was cancelled.
+    public func next() async throws(RunnerError) -> [UInt8]? {
+        while true {
+            let (chunk, wait) = try state.withLock { s throws(RunnerError) -> ([UInt8]?, AsyncEvent?) in
+                if !s.pending.isEmpty {
+                    defer {
+                        s.pending = []
+                        if s.producerWaiting { drained.post() }
+                    }
+                    return (s.pending, nil)
+                }
+                if s.ended {
+                    if let e = s.error { throw e }
+                    return (nil, nil)
+                }
+                let event = AsyncEvent()
+                s.dataArrived = event
+                return (nil, event)
+            }
+            guard let wait else { return chunk }
+            if await wait.wait() == nil {
+                cancel()
+                throw CallErrors.cancelled("stream response")
+            }
+        }
+    }
+
+    /// The client went away: the reader stops at its next write.
+    public func cancel() {
+        state.withLock { $0.cancelled = true }
+        drained.post()
+    }
+}

@@ -1,0 +1,67 @@
+import RunnerOS
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One loopback TCP connection driven by hand: write a request, read what has arrived so far,
+/// hang up in the middle. For what HTTPTestClient cannot show: an answer arriving piece by
+/// piece, and a client that goes away.
+final class RawHTTPConnection: @unchecked Sendable {
+    private let fd: Int32
+    private(set) var received: [UInt8] = []
+
+    init(port: Int) throws(RunnerError) {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw .system("socket", errno: errno, "cannot create a socket") }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        if rc != 0 {
+            let e = errno
+            Glibc.close(fd)
+            throw .system("connect", errno: e, "cannot connect to 127.0.0.1:\(port)")
+        }
+    }
+
+    deinit { Glibc.close(fd) }
+
+    /// Sends a request with a body (and Content-Length).
+    func send(_ method: String, _ path: String, body: String, headers: [(String, String)] = []) {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.utf8.count)\r\n"
+        for (n, v) in headers { head += "\(n): \(v)\r\n" }
+        let bytes = Array((head + "\r\n" + body).utf8)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+
+    /// Reads until what arrived contains `marker`, for up to `seconds`; true if it did.
+    func read(until marker: String, seconds: Int = 30) async -> Bool {
+        let fd = self.fd
+        let want = Array(marker.utf8)
+        let already = received
+        let (data, found) = (try? await BlockingThread.run { () throws(RunnerError) -> ([UInt8], Bool) in
+            var data = already
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let deadline = MonotonicClock.nowNanos() + UInt64(seconds) * 1_000_000_000
+            while data.firstOffset(of: want) == nil {
+                let now = MonotonicClock.nowNanos()
+                if now >= deadline { return (data, false) }
+                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&p, 1, Int32((deadline - now) / 1_000_000) + 1) <= 0 { continue }
+                let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { return (data, false) }
+                data += chunk[0..<n]
+            }
+            return (data, true)
+        }) ?? (already, false)
+        received = data
+        return found
+    }
+
+    var text: String { String(decoding: received, as: UTF8.self) }
+
+    /// Hangs up (both directions), as a client that gave up does.
+    func hangUp() { shutdown(fd, Int32(SHUT_RDWR)) }
+}
