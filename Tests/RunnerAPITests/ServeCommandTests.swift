@@ -201,6 +201,62 @@ struct ServeCommandTests {
         }
     }
 
+    @Test func realAnswersStreamAreCutAtTheSizeLimitAndAHungUpClientCancelsItsCall() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("serve")
+            defer { env.cleanUp() }
+            let data = env.stateDirectory + "-data"
+            defer { try? FileSystem.removeTree(data) }
+            let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:1"])
+            #expect(imported.wait() == 0, "\(imported.stderr)")
+            let port = try freePort()
+            let (server, c) = try await startServer(env, data: data, port: port, environment: ["FN_MAX_RESPONSE_SIZE": "60"])
+            let app = try await c.json("POST", "/v2/apps", ["name": "streams"])
+            let appID = try #require(app.json["id"] as? String, "\(app.text)")
+            let fn = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "drip", "image": "fn-test/hello-stream:1", "memory": 32])
+            let fnID = try #require(fn.json["id"] as? String, "\(fn.text)")
+            func containers() async throws -> [[String: Any]] {
+                (try await c.send("GET", "/v2/runner/containers").json["items"] as? [[String: Any]]) ?? []
+            }
+
+            // The first chunk arrives while the function is still busy writing the others.
+            let dripping = try RawHTTPConnection(port: port)
+            dripping.send("POST", "/invoke/\(fnID)", body: "!drip 3 400")
+            #expect(await dripping.read(until: "drip 0\n"), "\(dripping.text) \(server.stderr)")
+            #expect(!dripping.text.contains("drip 2"))
+            #expect(try await containers().first?["state"] as? String == "busy", "the call is still running")
+            #expect(await dripping.read(until: "\r\n0\r\n\r\n"), "\(dripping.text)")
+            #expect(dripping.text.contains("drip 1\n") && dripping.text.contains("drip 2\n"))
+
+            // Past FN_MAX_RESPONSE_SIZE the answer is cut off (no final chunk) and the call is an error.
+            let big = try RawHTTPConnection(port: port)
+            big.send("POST", "/invoke/\(fnID)", body: "!drip 30 5")
+            #expect(await big.read(until: "drip 0\n"))
+            _ = await big.read(until: "never arrives", seconds: 10)
+            #expect(!big.text.contains("\r\n0\r\n\r\n") && !big.text.contains("drip 29"), "\(big.text)")
+            let bigID = try #require(big.text.split(separator: "\r\n").first { $0.lowercased().hasPrefix("fn-call-id:") }.map { String($0.dropFirst(11)).trimmed })
+            try await waitUntil("the cut call is recorded") {
+                try await c.send("GET", "/v2/fns/\(fnID)/calls/\(bigID)").json["status"] as? String == "error"
+            }
+            #expect(try await c.send("GET", "/v2/fns/\(fnID)/calls/\(bigID)").json["error"] as? String == "function response body too large")
+
+            // A client that hangs up mid-call: the call is cancelled and its container ended.
+            let impatient = try RawHTTPConnection(port: port)
+            impatient.send("POST", "/invoke/\(fnID)", body: "!sleep 20000")
+            try await waitUntil("the sleeping call runs") { try await containers().contains { $0["state"] as? String == "busy" } }
+            impatient.hangUp()
+            try await waitUntil("the call is recorded as cancelled") {
+                let items = (try await c.send("GET", "/v2/fns/\(fnID)/calls").json["items"] as? [[String: Any]]) ?? []
+                return items.contains { $0["status"] as? String == "cancelled" }
+            }
+            try await waitUntil("its container ended") { try await containers().allSatisfy { $0["state"] as? String != "busy" } }
+            let after = try await c.send("POST", "/invoke/\(fnID)", body: Array("after".utf8))
+            #expect(after.status == 200 && after.text == "Hello after")
+            server.signal(SIGTERM)
+            #expect(server.wait() == 0, "\(server.stderr)")
+        }
+    }
+
     @Test func aSecondServerOnTheSameStoreIsRefused() async throws {
         try await withSharedGate {
             let env = TestEnvironment("serve")

@@ -10,7 +10,16 @@ import Musl
 /// busybox-static (from Debian) plus `probe` and `hello-stream` (an http-stream function), static
 /// C programs from Tests/Fixtures.
 public enum Fixtures {
-    static let version = "v2"
+    /// Changes with the C sources, so a machine that built the fixtures before an edit builds
+    /// them again instead of testing a stale binary.
+    static let version: String = {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for name in ["probe.c", "hello_stream.c"] {
+            let bytes = Array(((try? FileSystem.read(packageRoot + "/Tests/Fixtures/" + name)) ?? name).utf8)
+            for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        }
+        return "v2-" + String(hash, radix: 16)
+    }()
     static let base = "/tmp/fnrunner-test-fixtures-" + version
 
     /// The package's root directory, found from this file's path.
