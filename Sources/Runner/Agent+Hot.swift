@@ -4,7 +4,7 @@ import RunnerOS
 extension Agent {
     func submitHot(_ call: Call) async throws(RunnerError) -> FunctionResponse {
         let f = call.function
-        let queue = try enterQueue(for: f)
+        let queue = try enterQueue(for: call)
         let token: SlotToken<HotSlot>
         do {
             token = try await waitForSlot(queue, call: call)

@@ -106,10 +106,10 @@ public final class Agent: Sendable {
         }
     }
 
-    /// The slot queue of `function`, counting one more waiting call in it, in one step with the
+    /// The slot queue of the call's function, counting one more waiting call in it, in one step with the
     /// lookup, so the launcher sweep never drops a queue a call is about to wait on.
-    func enterQueue(for function: FunctionDefinition) throws(RunnerError) -> SlotQueue<HotSlot> {
-        let key = function.slotKey
+    func enterQueue(for call: Call) throws(RunnerError) -> SlotQueue<HotSlot> {
+        let key = call.slotKey
         return try state.withLock { s throws(RunnerError) -> SlotQueue<HotSlot> in
             if s.shuttingDown { throw CallErrors.shuttingDown() }
             let q: SlotQueue<HotSlot>

@@ -13,6 +13,8 @@ public final class Call: Sendable {
     public let type: String
     /// Where the answer goes as it arrives, when the caller streams it to its client.
     public let responseStream: ResponseStream?
+    /// The function's slot key, made once per call (it is a few dozen string operations).
+    let slotKey: SlotKey
     /// Set once the call stopped waiting (it started or failed): sync calls that wait hold
     /// back detached ones.
     let leftWait = Atomic<Bool>(false)
@@ -28,6 +30,7 @@ public final class Call: Sendable {
         self.request = request
         self.type = type
         responseStream = stream
+        slotKey = function.slotKey
         log = CallLog(limitBytes: logLimit)
         state = Mutex(
             CallRecord(

@@ -16,18 +16,19 @@ extension Store {
     /// that began running (their records are updated while they are still queued).
     public func saveCalls(_ calls: [(CallRecord, [UInt8]?)], started: [CallRecord] = []) async throws(RunnerError) {
         var rows: [(CallRecord, String, Data?)] = []
-        for (record, log) in calls { rows.append((record, try encoded(record), log.map { Data($0) })) }
+        for (record, log) in calls { rows.append((record, CallRecordJSON.encode(record), log.map { Data($0) })) }
         var running: [(CallRecord, String)] = []
-        for record in started { running.append((record, try encoded(record))) }
+        for record in started { running.append((record, CallRecordJSON.encode(record))) }
         let batch = rows
         let startedBatch = running
         try await write("save calls") { db in
             for (record, body) in startedBatch { try self.markRunning(db, record, body: body) }
             for (record, body, log) in batch {
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO call(id, fnID, createdAt, body) VALUES (?, ?, ?, ?)",
-                    arguments: [record.id, record.fnID, record.createdAt, body])
-                if let log { try db.execute(sql: "INSERT OR REPLACE INTO log(callID, log) VALUES (?, ?)", arguments: [record.id, log]) }
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO call(id, fnID, createdAt, body) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [record.id, record.fnID, record.createdAt, body])
+                if let log {
+                    try db.cachedStatement(sql: "INSERT OR REPLACE INTO log(callID, log) VALUES (?, ?)").execute(arguments: [record.id, log])
+                }
             }
         }
     }

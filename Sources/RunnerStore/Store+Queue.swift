@@ -21,7 +21,7 @@ extension Store: CallQueue {
         let function = try encoded(q.function)
         let request = try encoded(StoredRequest(method: q.method, url: q.url, contentType: q.contentType, headers: q.headers))
         let record = call.record
-        let body = try encoded(record)
+        let body = CallRecordJSON.encode(record)
         let payload = Data(q.body)
         try await write("enqueue call") { db in
             try db.execute(
@@ -61,7 +61,7 @@ extension Store: CallQueue {
 
     public func complete(_ call: Call) async throws(RunnerError) {
         let record = call.record
-        let body = try encoded(record)
+        let body = CallRecordJSON.encode(record)
         let log = Data(call.log.bytes)
         try await write("complete call") { db in
             try db.execute(

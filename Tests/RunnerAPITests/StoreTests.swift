@@ -101,6 +101,26 @@ struct StoreTests {
         }
     }
 
+    @Test func aCallRecordIsStoredAndReadBackExactlyWhateverItsTextHolds() async throws {
+        try await withStore { store, _ in
+            var full = CallRecord(
+                id: "01FULL", status: .error, appID: "a", appName: "app \"quoted\"", fnID: "f1", fnName: "fn\\back", image: "img:1",
+                format: "http-stream", type: "sync", memoryMB: 128, cpuMillicores: 250, timeoutSeconds: 30, idleTimeoutSeconds: 5,
+                method: "PUT", url: "http://fn.test/t/ü/ñ?x=1&y=\u{7f}", createdAt: "2026-11-29T00:00:00.000Z",
+                startedAt: "2026-11-29T00:00:00.001Z", completedAt: "2026-11-29T00:00:00.002Z", executionDurationNanos: 1_000_123,
+                error: "line one\nline\ttwo\r\u{01}\u{1f} 🎉", errorCode: "function_failed")
+            full.stats = CallStats(
+                before: ContainerCounters(cpuUsageNanos: 10), after: ContainerCounters(cpuUsageNanos: 50, cpuThrottledPeriods: 2, cpuThrottledNanos: 7, memoryPeakBytes: 4096),
+                reusedContainer: true, container: "hot\"1")
+            let bare = CallRecord(
+                id: "01BARE", status: .queued, appID: "a", appName: "app", fnID: "f1", fnName: "fn", image: "i", format: "default", type: "detached",
+                memoryMB: 1, cpuMillicores: 0, timeoutSeconds: 1, idleTimeoutSeconds: 1, method: "POST", url: "", createdAt: "2026-11-29T00:00:00.000Z")
+            try await store.saveCalls([(full, nil), (bare, nil)])
+            #expect(try await store.call(fnID: "f1", id: "01FULL") == full)
+            #expect(try await store.call(fnID: "f1", id: "01BARE") == bare)
+        }
+    }
+
     // MARK: the queue of detached calls
 
     func detachedCall(_ body: String = "payload") throws -> Call {
