@@ -1,4 +1,5 @@
 import CRunnerShim
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -11,6 +12,9 @@ import Musl
 public final class EventSignal: Sendable {
     /// Readable (POLLIN) while raised.
     public let fd: Int32
+    /// Whether the eventfd may hold a count: `clear` skips its read syscall when not (the
+    /// usual case, once per hot call).
+    private let raised = Atomic<Bool>(false)
 
     public init() throws(RunnerError) {
         fd = rn_eventfd()
@@ -21,11 +25,13 @@ public final class EventSignal: Sendable {
 
     /// Safe from any thread.
     public func raise() {
+        raised.store(true, ordering: .sequentiallyConsistent)
         var one: UInt64 = 1
         _ = write(fd, &one, 8)
     }
 
     public func clear() {
+        guard raised.exchange(false, ordering: .sequentiallyConsistent) else { return }
         var value: UInt64 = 0
         _ = read(fd, &value, 8)
     }
