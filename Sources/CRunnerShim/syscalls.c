@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -15,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef P_PIDFD
@@ -80,6 +82,18 @@ int rn_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms) {
 int rn_eventfd(void) {
     int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     return fd < 0 ? -errno : fd;
+}
+
+int rn_sem_wait_monotonic(void *sem, long long ns) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long total = (long long)ts.tv_nsec + ns % 1000000000LL;
+    ts.tv_sec += (time_t)(ns / 1000000000LL + total / 1000000000LL);
+    ts.tv_nsec = (long)(total % 1000000000LL);
+    while (sem_clockwait((sem_t *)sem, CLOCK_MONOTONIC, &ts) != 0) {
+        if (errno != EINTR) return -errno;
+    }
+    return 0;
 }
 
 int rn_memfd(const char *name) {

@@ -15,6 +15,7 @@ extension Agent {
         case .noLongerWanted: throw CallErrors.serverBusy()
         }
         defer { token.release() }
+        if Task.isCancelled { throw CallErrors.cancelled("wait for resources") }
         let started = try await start(call)
         let timeout = Duration.seconds(max(0, f.timeoutSeconds))
         var task = ContainerTask(

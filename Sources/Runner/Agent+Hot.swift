@@ -21,6 +21,10 @@ extension Agent {
             throw CallErrors.shuttingDown()
         }
         defer { leaveRunning() }
+        if Task.isCancelled {
+            slot.endCall(ok: true)  // the client left before its request was sent: the container stays
+            throw CallErrors.cancelled("wait for container")
+        }
         let started: UInt64
         do {
             started = try await start(call)

@@ -20,6 +20,9 @@ extension Agent {
     ) async -> Acquired {
         let memory = f.memoryMB << 20
         while true {
+            // A cancelled wait (the client left) stops at once: the waits below return
+            // immediately once cancelled, and would otherwise spin until the deadline.
+            if Task.isCancelled { return .refused(CallErrors.cancelled("wait for resources")) }
             if case .success(let token) = tracker.tryAcquire(memoryBytes: memory, cpuMillicores: f.cpuMillicores) {
                 return .granted(token)
             }

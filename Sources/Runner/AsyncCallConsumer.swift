@@ -15,6 +15,10 @@ public final class AsyncCallConsumer: CallListener {
         /// FN_ASYNC_CHEW_POLL_MSECS: how often the queue is looked at when nothing woke the
         /// consumer (an enqueue or a call ending wakes it at once).
         public var pollMillis = 1000
+        /// FN_ASYNC_MAX_ATTEMPTS: a call claimed this many times without ending (the runner
+        /// died while running it each time) ends as an error instead of running again: a call
+        /// that crashes its runner must not crash it at every start.
+        public var maxAttempts = 5
 
         public init() {}
 
@@ -23,6 +27,7 @@ public final class AsyncCallConsumer: CallListener {
             var c = Configuration()
             c.maxRunning = try env.int("FN_MAX_ASYNC_RUNNING", default: c.maxRunning, minimum: 1)
             c.pollMillis = try env.int("FN_ASYNC_CHEW_POLL_MSECS", default: c.pollMillis, minimum: 1)
+            c.maxAttempts = try env.int("FN_ASYNC_MAX_ATTEMPTS", default: c.maxAttempts, minimum: 1)
             return c
         }
     }
@@ -74,8 +79,10 @@ public final class AsyncCallConsumer: CallListener {
 
     public func beforeCall(_ call: Call) async throws(RunnerError) {}
 
-    /// A call ended: if detached calls were held back for sync ones, look again now.
+    /// A call ended: if detached calls were held back, look again now (not for a detached call
+    /// that never started: two such calls would wake each other in a loop).
     public func afterCall(_ call: Call) async throws(RunnerError) {
+        if call.type == Call.detached && !call.hasStarted { return }
         if state.withLock({ $0.heldBack }) { wake() }
     }
 
@@ -97,9 +104,14 @@ public final class AsyncCallConsumer: CallListener {
                 if state.withLock({ $0.stopping }) || agent.isShuttingDown || Task.isCancelled { break }
                 while let next = await claimIfAdmitted() {
                     group.addTask {
-                        await self.execute(next)
-                        self.state.withLock { $0.running -= 1 }
-                        self.wake()
+                        let gaveBack = await self.execute(next)
+                        self.state.withLock { s in
+                            s.running -= 1
+                            // Given back for lack of room: wait for a call to end (or the poll),
+                            // not straight back to the same call.
+                            if gaveBack { s.heldBack = true }
+                        }
+                        if !gaveBack { self.wake() }
                     }
                 }
                 let poll = Duration.milliseconds(configuration.pollMillis)
@@ -128,8 +140,10 @@ public final class AsyncCallConsumer: CallListener {
         }
         guard admitted else { return nil }
         var claimed: QueuedCall?
+        // Held back first, then looked: a sync call ending in between still wakes the consumer.
+        state.withLock { $0.heldBack = true }
         let syncWaiting = agent.hasWaitingSyncCalls
-        state.withLock { $0.heldBack = syncWaiting }
+        if !syncWaiting { state.withLock { $0.heldBack = false } }
         if !agent.isShuttingDown && !syncWaiting {
             do {
                 claimed = try await queue.claim()
@@ -141,41 +155,69 @@ public final class AsyncCallConsumer: CallListener {
         return claimed
     }
 
-    /// Runs one claimed call and stores its end, or gives it back if it never started because
-    /// the node was busy or shutting down.
-    func execute(_ queued: QueuedCall) async {
+    /// Runs one claimed call and stores its end, or gives it back (true) when it did not run to
+    /// an end of its own: the node was too busy to start it, or shutdown stopped it.
+    func execute(_ queued: QueuedCall) async -> Bool {
+        if queued.attempts > configuration.maxAttempts {
+            let failed = ended(
+                queued,
+                RunnerError(
+                    .invalidState, "given up after \(queued.attempts - 1) runs that the runner did not survive", step: "run detached call"))
+            await complete(failed)
+            return false
+        }
         let call: Call
         do {
             call = try agent.makeCall(queued.function, queued.request, type: Call.detached)
         } catch {
             // The node can no longer run it (too big for it now, unknown format): a final error.
-            let failed = Call(
-                id: queued.id, function: queued.function, request: queued.request, type: Call.detached,
-                logLimit: agent.configuration.maxLogBytes)
-            failed.markEnded(error, startedWallNanos: nil, stats: nil)
-            await complete(failed)
-            return
+            await complete(ended(queued, error))
+            return false
         }
         do {
             let response = try await agent.submit(call)
             call.log.write(Self.transcript(response))
-        } catch where error.code == .serverBusy && !call.hasStarted {
-            do {
-                try await queue.release(call.id)
-            } catch {
-                logger.error("cannot give a detached call back to the queue", metadata: ["call_id": "\(call.id)", "error": "\(error)"])
+        } catch {
+            // Nobody is waiting for it, so a cancellation or a shutdown is not its end: it runs
+            // again (at least once), as after a crash.
+            let notItsEnd = (error.code == .serverBusy && !call.hasStarted) || error.code == .callCancelled || agent.isShuttingDown
+            if notItsEnd {
+                await retrying("give a detached call back to the queue", call.id) { () throws(RunnerError) in try await self.queue.release(call.id) }
+                return true
             }
-            return
-        } catch {}
+        }
         await complete(call)
+        return false
+    }
+
+    /// A record for a queued call that ends without running.
+    private func ended(_ queued: QueuedCall, _ error: RunnerError) -> Call {
+        let call = Call(
+            id: queued.id, function: queued.function, request: queued.request, type: Call.detached, logLimit: agent.configuration.maxLogBytes)
+        call.markEnded(error, startedWallNanos: nil, stats: nil)
+        return call
     }
 
     private func complete(_ call: Call) async {
-        do {
-            try await queue.complete(call)
-        } catch {
-            // It stays claimed: the next start of the runner runs it again (at least once).
-            logger.error("cannot store a detached call's end", metadata: ["call_id": "\(call.id)", "error": "\(error)"])
+        await retrying("store a detached call's end", call.id) { () throws(RunnerError) in try await self.queue.complete(call) }
+    }
+
+    /// A store write, tried up to five times over about 1.5 s (a busy or briefly full disk).
+    /// If it still fails the call stays claimed, and the next start of the runner runs it again.
+    private func retrying(_ what: String, _ id: String, _ write: () async throws(RunnerError) -> Void) async {
+        var delay = Duration.milliseconds(100)
+        for attempt in 1...5 {
+            do throws(RunnerError) {
+                try await write()
+                return
+            } catch {
+                if attempt == 5 {
+                    logger.error("cannot \(what)", metadata: ["call_id": "\(id)", "error": "\(error)"])
+                    return
+                }
+            }
+            try? await Task.sleep(for: delay)
+            delay *= 2
         }
     }
 

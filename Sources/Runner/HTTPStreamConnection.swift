@@ -101,16 +101,27 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     public static let maxHeaderBytes = 64 << 10
 
     public init(socketPath: String) throws(RunnerError) {
-        let sock = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        fd = sock
-        writeFD = sock
-        if fd < 0 { throw .system("socket", errno: errno, "cannot create a unix socket") }
+        // Everything that can fail happens before the properties are set: a class whose init
+        // throws after that runs its deinit, which would close the descriptors a second time.
+        let sock = try Self.connect(socketPath)
+        let signal: EventSignal
         do {
-            cancelSignal = try EventSignal()
+            signal = try EventSignal()
         } catch {
-            close(fd)
+            close(sock)
             throw error
         }
+        fd = sock
+        writeFD = sock
+        cancelSignal = signal
+        // Non-blocking: read and write first, poll only when the socket says EAGAIN (one
+        // syscall less per direction on the hot path, and the deadline still holds).
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    }
+
+    private static func connect(_ socketPath: String) throws(RunnerError) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw .system("socket", errno: errno, "cannot create a unix socket") }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(socketPath.utf8)
@@ -120,29 +131,29 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         }
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         if rc != 0 {
             let e = errno
             close(fd)
             throw .system("connect", errno: e, "cannot connect to the function at \(socketPath)")
         }
-        // Non-blocking: read and write first, poll only when the socket says EAGAIN (one
-        // syscall less per direction on the hot path, and the deadline still holds).
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        return fd
     }
 
     /// A connection over a pair of pipes (a hot function's stdout and stdin); owns both.
     init(readFD: Int32, writeFD: Int32) throws(RunnerError) {
-        fd = readFD
-        self.writeFD = writeFD
+        let signal: EventSignal
         do {
-            cancelSignal = try EventSignal()
+            signal = try EventSignal()
         } catch {
             close(readFD)
             close(writeFD)
             throw error
         }
+        fd = readFD
+        self.writeFD = writeFD
+        cancelSignal = signal
         _ = fcntl(readFD, F_SETFL, fcntl(readFD, F_GETFL) | O_NONBLOCK)
         _ = fcntl(writeFD, F_SETFL, fcntl(writeFD, F_GETFL) | O_NONBLOCK)
     }
@@ -259,6 +270,18 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         }
     }
 
+    /// No body is larger than this (1 TiB), whatever a function says: sizes are digits only
+    /// and bounded, so no sum overflows and no slice is negative.
+    static let maxSize = 1 << 40
+
+    /// A length or chunk size: digits of `radix` only (no sign, no spaces), at most `maxSize`.
+    static func size(_ text: String, radix: Int) -> Int? {
+        guard !text.isEmpty, text.utf8.count <= 12, text.utf8.allSatisfy({ $0 < 0x80 && Character(UnicodeScalar($0)).isHexDigit }),
+            let n = Int(text, radix: radix), n >= 0, n <= maxSize
+        else { return nil }
+        return n
+    }
+
     /// Passes `body` on to the stream (the head first) when this call streams; false otherwise.
     private func pass(_ body: inout [UInt8], _ deadline: UInt64) throws(RunnerError) -> Bool {
         guard let stream, let head = streamHead else { return false }
@@ -315,7 +338,10 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         var body: [UInt8]
         if headers.contains(where: { $0.name == "transfer-encoding" && $0.value.lowercased().contains("chunked") }) {
             body = try readChunked(deadline)
-        } else if let length = headers.first(where: { $0.name == "content-length" }).flatMap({ Int($0.value) }) {
+        } else if let lengthText = headers.first(where: { $0.name == "content-length" })?.value {
+            guard let length = Self.size(lengthText, radix: 10) else {
+                throw RunnerError(.invalidArgument, "the function sent an invalid Content-Length: \(lengthText.prefix(40))", step: "read response")
+            }
             if maxBodyBytes > 0 && length > maxBodyBytes { throw CallErrors.responseTooBig() }
             if buffer.count >= length {
                 body = Array(buffer[0..<length])
@@ -354,9 +380,10 @@ public final class HTTPStreamConnection: @unchecked Sendable {
                 try fill(passing: &body, deadline)
                 lineEnd = buffer.firstOffset(of: [13, 10])
             }
-            let sizeText = String(decoding: buffer[0..<lineEnd!], as: UTF8.self).split(separator: ";")[0].trimmed
-            guard let size = Int(sizeText, radix: 16) else {
-                throw RunnerError(.invalidArgument, "the function sent an invalid chunk size", step: "read response")
+            let line = String(decoding: buffer[0..<lineEnd!], as: UTF8.self)
+            let sizeText = line.split(separator: ";", omittingEmptySubsequences: false).first.map { String($0).trimmed } ?? ""
+            guard let size = Self.size(sizeText, radix: 16) else {
+                throw RunnerError(.invalidArgument, "the function sent an invalid chunk size: \(line.prefix(40))", step: "read response")
             }
             buffer.removeFirst(lineEnd! + 2)
             if size == 0 {
@@ -364,8 +391,9 @@ public final class HTTPStreamConnection: @unchecked Sendable {
                 buffer.removeFirst(2)
                 return body
             }
-            total += size
+            total += size  // both at most 2^40: no overflow
             if maxBodyBytes > 0 && total > maxBodyBytes { throw CallErrors.responseTooBig() }
+            if total > Self.maxSize { throw CallErrors.responseTooBig() }
             // A big chunk is passed on in pieces as they arrive.
             var left = size
             while left > 0 {

@@ -1,3 +1,4 @@
+import CRunnerShim
 import Synchronization
 
 #if canImport(Glibc)
@@ -93,17 +94,8 @@ public final class Semaphore: @unchecked Sendable {
     public func post() { sem_post(sem) }
     /// false on timeout.
     public func wait(seconds: Int) -> Bool { wait(nanoseconds: UInt64(seconds) * 1_000_000_000) }
-    /// false on timeout.
+    /// false on timeout. Measured on CLOCK_MONOTONIC.
     public func wait(nanoseconds: UInt64) -> Bool {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)  // sem_timedwait's clock
-        let total = UInt64(ts.tv_nsec) + nanoseconds % 1_000_000_000
-        ts.tv_sec += Int(nanoseconds / 1_000_000_000 + total / 1_000_000_000)
-        ts.tv_nsec = Int(total % 1_000_000_000)
-        while sem_timedwait(sem, &ts) != 0 {
-            if errno == EINTR { continue }
-            return false
-        }
-        return true
+        rn_sem_wait_monotonic(sem, Int64(min(nanoseconds, UInt64(Int64.max)))) == 0
     }
 }

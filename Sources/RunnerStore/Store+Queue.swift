@@ -33,23 +33,35 @@ extension Store: CallQueue {
     }
 
     public func claim() async throws(RunnerError) -> QueuedCall? {
-        let row = try await write("claim call") { db -> (String, Int, String, String, Data)? in
-            guard let r = try Row.fetchOne(db, sql: "SELECT id, attempts, function, request, body FROM queue WHERE claimed = 0 ORDER BY id LIMIT 1")
-            else { return nil }
-            let id: String = r["id"]
-            try db.execute(sql: "UPDATE queue SET claimed = 1, attempts = attempts + 1 WHERE id = ?", arguments: [id])
-            return (id, (r["attempts"] as Int) + 1, r["function"], r["request"], r["body"])
+        try await write("claim call") { db -> QueuedCall? in
+            while let r = try Row.fetchOne(db, sql: "SELECT id, attempts, function, request, body FROM queue WHERE claimed = 0 ORDER BY id LIMIT 1") {
+                let id: String = r["id"]
+                do {
+                    let function = try Self.decode(FunctionDefinition.self, r["function"])
+                    let request = try Self.decode(StoredRequest.self, r["request"])
+                    let body: Data = r["body"]
+                    try db.execute(sql: "UPDATE queue SET claimed = 1, attempts = attempts + 1 WHERE id = ?", arguments: [id])
+                    return QueuedCall(
+                        id: id, function: function, method: request.method, url: request.url, contentType: request.contentType,
+                        headers: request.headers, body: Array(body), attempts: (r["attempts"] as Int) + 1)
+                } catch {
+                    // Written by a version that stored it differently: it can never run here.
+                    // It ends as an error instead of blocking the queue (or being lost).
+                    try Self.fail(db, id: id, message: "the queued call cannot be read: \(error)")
+                }
+            }
+            return nil
         }
-        guard let (id, attempts, functionText, requestText, body) = row else { return nil }
-        do {
-            let function = try Self.decode(FunctionDefinition.self, functionText)
-            let request = try Self.decode(StoredRequest.self, requestText)
-            return QueuedCall(
-                id: id, function: function, method: request.method, url: request.url, contentType: request.contentType,
-                headers: request.headers, body: Array(body), attempts: attempts)
-        } catch {
-            throw RunnerError(.invalidState, "queued call \(id) cannot be read: \(error)", step: "claim call")
-        }
+    }
+
+    /// Ends a queued call that cannot run with `message` as its error, and removes it.
+    static func fail(_ db: Database, id: String, message: String) throws {
+        try db.execute(
+            sql: """
+                UPDATE call SET body = json_set(body, '$.status', 'error', '$.error', ?, '$.error_code', 'invalid_state',
+                  '$.completed_at', strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) WHERE id = ?
+                """, arguments: [message, id])
+        try db.execute(sql: "DELETE FROM queue WHERE id = ?", arguments: [id])
     }
 
     public func release(_ id: String) async throws(RunnerError) {
@@ -89,7 +101,10 @@ extension Store: CallQueue {
     /// A call that did not start (or whose start a crash undid) reads `queued` again.
     static func markQueued(_ db: Database, _ condition: String, _ arguments: StatementArguments) throws {
         try db.execute(
-            sql: "UPDATE call SET body = json_remove(json_set(body, '$.status', 'queued'), '$.started_at') WHERE \(condition)",
+            sql: """
+                UPDATE call SET body = json_remove(json_set(body, '$.status', 'queued'), '$.started_at', '$.completed_at',
+                  '$.execution_duration', '$.error', '$.error_code', '$.stats') WHERE \(condition)
+                """,
             arguments: arguments)
     }
 

@@ -145,4 +145,37 @@ struct AsyncCallConsumerTests {
             }
         }
     }
+
+    @Test func aDetachedCallThatShutdownInterruptsGoesBackToTheQueue() async throws {
+        try await H.withAgent { agent, driver, _ in
+            let queue = MemoryCallQueue()
+            try await withConsumer(agent, queue) { consumer in
+                let d = try detached(agent, H.function("d"), "sleep:5000")
+                try await consumer.accept(d)
+                await eventually("d runs") { driver.containers.first?.calls == 1 }
+                consumer.stop()
+                await agent.shutdown()  // grace 0: its container ends mid-call
+                await eventually("d went back") { queue.releases == [d.id] }
+                #expect(queue.completed(d.id) == nil, "an interrupted call is not its end: it runs again at the next start")
+            }
+        }
+    }
+
+    @Test func aCallClaimedMoreTimesThanAllowedEndsAsAnErrorInsteadOfRunningAgain() async throws {
+        try await H.withAgent { agent, driver, _ in
+            let queue = MemoryCallQueue()
+            let call = try detached(agent, H.function(), "crashes its runner")
+            try await queue.enqueue(call)
+            for _ in 0..<5 {  // five runs the runner did not survive
+                _ = try await queue.claim()
+                _ = try await queue.recoverClaims()
+            }
+            try await withConsumer(agent, queue) { _ in
+                await eventually("the call ended") { queue.completed(call.id) != nil }
+                let record = try #require(queue.completed(call.id)?.record)
+                #expect(record.status == .error && record.error == "given up after 5 runs that the runner did not survive")
+                #expect(driver.starts == 0)
+            }
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Runner
 import RunnerOS
 import TestSupport
@@ -76,6 +77,46 @@ import Glibc
         let c = try f.connect()
         let error = #expect(throws: RunnerError.self) { try c.call(self.request("!crash"), deadlineNanos: self.soon) }
         #expect(error?.message.contains("closed the connection") == true, "\(String(describing: error))")
+    }
+
+    /// A one-shot function that answers whatever it is asked with `raw`, as bytes.
+    func answering(_ raw: String) throws -> (Subprocess, String, String) {
+        let dir = "/tmp/fnrunner-test-raw-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileSystem.makeDirectories(dir)
+        let path = dir + "/raw.sock"
+        let hex = Array(raw.utf8).map { String(format: "%02x", $0) }.joined()
+        let script = """
+            import socket
+            s = socket.socket(socket.AF_UNIX); s.bind("\(path)"); s.listen(1)
+            c, _ = s.accept(); c.recv(65536); c.sendall(bytes.fromhex("\(hex)")); c.close()
+            """
+        let p = try Subprocess(["/usr/bin/python3", "-c", script])
+        for _ in 0..<1000 where !FileSystem.exists(path) { usleep(2000) }
+        return (p, dir, path)
+    }
+
+    @Test(arguments: [
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nx\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+    ])
+    func aMalformedLengthOrChunkSizeIsAClearErrorNotACrash(answer: String) throws {
+        let (process, dir, path) = try answering(answer)
+        defer {
+            process.signal(SIGKILL)
+            process.wait()
+            try? FileSystem.removeTree(dir)
+        }
+        let c = try HTTPStreamConnection(socketPath: path)
+        #expect {
+            _ = try c.call(self.request("x"), deadlineNanos: self.soon, maxBodyBytes: 1 << 20)
+        } throws: { error in
+            guard let e = error as? RunnerError else { return false }
+            return e.code == .invalidArgument && (e.message.contains("chunk size") || e.message.contains("Content-Length"))
+        }
     }
 }
 

@@ -147,6 +147,9 @@ int rn_epoll_del(int epfd, int fd);
 /// Waits for up to `max` events; fills `tokens`. Returns count, or -errno.
 int rn_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
 int rn_eventfd(void);
+/// sem_clockwait on CLOCK_MONOTONIC for up to `ns` (a wall-clock step cannot stretch it).
+/// `sem` is a sem_t. 0 when posted, -errno (ETIMEDOUT) otherwise.
+int rn_sem_wait_monotonic(void *sem, long long ns);
 /// pipe2(O_CLOEXEC) (glibc hides it from Swift without _GNU_SOURCE). 0, or -errno.
 int rn_pipe_cloexec(int fds[2]);
 
