@@ -106,6 +106,8 @@ public final class StoreRecorder: CallListener {
     /// Ended calls not written yet; their records and logs are made at the write, not on the
     /// call's path.
     private let pending = Mutex<(ended: [Call], started: [Call])>(([], []))
+    /// Whether a flush runs, and the flushes waiting for their turn.
+    private let turns = Mutex<(busy: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
 
     public init(store: Store, logger: Logger) {
         self.store = store
@@ -122,9 +124,12 @@ public final class StoreRecorder: CallListener {
         if call.type != Call.detached { pending.withLock { $0.ended.append(call) } }
     }
 
-    /// Writes what is queued; returns how many calls were written.
+    /// Writes what is queued; returns how many calls were written. Flushes run one at a time:
+    /// a reader's flush returns only once a batch another flush took is committed too.
     @discardableResult
     public func flush() async -> Int {
+        await flushTurn()
+        defer { endFlushTurn() }
         let (ended, started) = pending.withLock { p -> ([Call], [Call]) in
             defer { p = ([], []) }
             return p
@@ -139,5 +144,30 @@ public final class StoreRecorder: CallListener {
             }
         }
         return ended.count + started.count
+    }
+
+    private func flushTurn() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = turns.withLock { t -> Bool in
+                if t.busy {
+                    t.waiting.append(c)
+                    return false
+                }
+                t.busy = true
+                return true
+            }
+            if now { c.resume() }
+        }
+    }
+
+    private func endFlushTurn() {
+        let next = turns.withLock { t -> CheckedContinuation<Void, Never>? in
+            if t.waiting.isEmpty {
+                t.busy = false
+                return nil
+            }
+            return t.waiting.removeFirst()  // the turn passes on; busy stays set
+        }
+        next?.resume()
     }
 }

@@ -40,7 +40,9 @@ struct ServeCommandTests {
         throw RunnerError(.unavailable, "no server", step: "test")
     }
 
-    @Test func aServedFunctionIsCreatedInvokedHotAndTheServerStopsCleanlyOnSIGTERM() async throws {
+    /// A scratch runner environment and data directory with hello-stream imported as
+    /// fn-test/hello-stream:1, both removed afterwards; one test of this kind at a time.
+    func withHelloStream(_ body: (TestEnvironment, String) async throws -> Void) async throws {
         try await withSharedGate {
             let env = TestEnvironment("serve")
             defer { env.cleanUp() }
@@ -48,13 +50,24 @@ struct ServeCommandTests {
             defer { try? FileSystem.removeTree(data) }
             let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:1"])
             #expect(imported.wait() == 0, "\(imported.stderr)")
+            try await body(env, data)
+        }
+    }
+
+    /// Creates an app and a hello-stream fn through the API; returns the fn's id.
+    func deploy(_ c: HTTPTestClient, app: String, fn: String, memory: Int) async throws -> String {
+        let a = try await c.json("POST", "/v2/apps", ["name": app])
+        let appID = try #require(a.json["id"] as? String, "\(a.text)")
+        let f = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": fn, "image": "fn-test/hello-stream:1", "memory": memory])
+        return try #require(f.json["id"] as? String, "\(f.text)")
+    }
+
+    @Test func aServedFunctionIsCreatedInvokedHotAndTheServerStopsCleanlyOnSIGTERM() async throws {
+        try await withHelloStream { env, data in
             let port = try freePort()
             var (server, c) = try await startServer(env, data: data, port: port)
 
-            let app = try await c.json("POST", "/v2/apps", ["name": "served"])
-            let appID = try #require(app.json["id"] as? String, "\(app.text)")
-            let fn = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "hello", "image": "fn-test/hello-stream:1", "memory": 64])
-            let fnID = try #require(fn.json["id"] as? String, "\(fn.text)")
+            let fnID = try await deploy(c, app: "served", fn: "hello", memory: 64)
             let cold = try await c.send("POST", "/invoke/\(fnID)", body: Array("cold".utf8))
             #expect(cold.status == 200 && cold.text == "Hello cold", "\(cold.text) \(server.stderr)")
             let hot = try await c.send("POST", "/invoke/\(fnID)", body: Array("hot".utf8))
@@ -146,20 +159,11 @@ struct ServeCommandTests {
     }
 
     @Test func acceptedDetachedCallsSurviveKill9AndEachEndsUpRunAndRecorded() async throws {
-        try await withSharedGate {
-            let env = TestEnvironment("serve")
-            defer { env.cleanUp() }
-            let data = env.stateDirectory + "-data"
-            defer { try? FileSystem.removeTree(data) }
-            let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:1"])
-            #expect(imported.wait() == 0, "\(imported.stderr)")
+        try await withHelloStream { env, data in
             let port = try freePort()
             let settings = ["FN_MAX_ASYNC_RUNNING": "2"]
             var (server, c) = try await startServer(env, data: data, port: port, environment: settings)
-            let app = try await c.json("POST", "/v2/apps", ["name": "durable"])
-            let appID = try #require(app.json["id"] as? String, "\(app.text)")
-            let fn = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "slow", "image": "fn-test/hello-stream:1", "memory": 32])
-            let fnID = try #require(fn.json["id"] as? String, "\(fn.text)")
+            let fnID = try await deploy(c, app: "durable", fn: "slow", memory: 32)
 
             var ids: [String] = []
             for i in 0..<10 {
@@ -202,19 +206,10 @@ struct ServeCommandTests {
     }
 
     @Test func realAnswersStreamAreCutAtTheSizeLimitAndAHungUpClientCancelsItsCall() async throws {
-        try await withSharedGate {
-            let env = TestEnvironment("serve")
-            defer { env.cleanUp() }
-            let data = env.stateDirectory + "-data"
-            defer { try? FileSystem.removeTree(data) }
-            let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:1"])
-            #expect(imported.wait() == 0, "\(imported.stderr)")
+        try await withHelloStream { env, data in
             let port = try freePort()
             let (server, c) = try await startServer(env, data: data, port: port, environment: ["FN_MAX_RESPONSE_SIZE": "60"])
-            let app = try await c.json("POST", "/v2/apps", ["name": "streams"])
-            let appID = try #require(app.json["id"] as? String, "\(app.text)")
-            let fn = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "drip", "image": "fn-test/hello-stream:1", "memory": 32])
-            let fnID = try #require(fn.json["id"] as? String, "\(fn.text)")
+            let fnID = try await deploy(c, app: "streams", fn: "drip", memory: 32)
             func containers() async throws -> [[String: Any]] {
                 (try await c.send("GET", "/v2/runner/containers").json["items"] as? [[String: Any]]) ?? []
             }
