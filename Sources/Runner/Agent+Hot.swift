@@ -173,7 +173,7 @@ extension Agent {
     private func serve(_ slot: HotSlot, function f: FunctionDefinition) async {
         defer { slot.markDone() }
         let idleTimeout = UInt64(max(0, f.idleTimeoutSeconds)) * 1_000_000_000
-        let freezeAfter = AgentConfiguration.duration(configuration.freezeIdleMillis)?.nanoseconds
+        let freezeAfter = AgentConfiguration.duration(f.freezeIdleMillis ?? configuration.freezeIdleMillis)?.nanoseconds
         slot.offer()
         while !isShuttingDown {
             let idleSince = clock.nowNanos

@@ -35,6 +35,18 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
         self.annotations = annotations
     }
 
+    /// The annotation that sets FN_FREEZE_IDLE_MSECS for one function (freeze experiments):
+    /// milliseconds of idleness before its containers are frozen; 0 at once, negative never.
+    public static let freezeIdleAnnotation = "fnrunner.io/freeze-idle-msecs"
+
+    /// The function's own freeze delay, if its annotation sets one. Annotation values are JSON
+    /// text: a number, or a string holding one.
+    public var freezeIdleMillis: Int? {
+        guard let raw = annotations[Self.freezeIdleAnnotation] else { return nil }
+        let text = raw.hasPrefix("\"") && raw.hasSuffix("\"") && raw.count >= 2 ? String(raw.dropFirst().dropLast()) : raw
+        return Int(text)
+    }
+
     /// Where the FDK listens inside the container (Fn's fixed path).
     public static let listenerPath = "/tmp/iofs/lsnr.sock"
 

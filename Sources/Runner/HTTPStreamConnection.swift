@@ -87,9 +87,9 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     private let fd: Int32
     /// Where requests are written: the socket, or a function's stdin for the stdio formats.
     private let writeFD: Int32
+    /// What was read and not consumed yet; emptied (and its memory given back when it grew
+    /// large) between calls, so an idle container holds next to nothing here.
     private var buffer: [UInt8] = []
-    /// Reused for every read: a fresh 64 KiB array per read showed on the hot path.
-    private var chunk = [UInt8](repeating: 0, count: 65536)
     private var maxBodyBytes = 0
     /// Raised by `cancel()`; every wait polls it with the connection.
     private let cancelSignal: EventSignal
@@ -200,13 +200,20 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         var message = Array(head.utf8)
         message.append(contentsOf: request.body)  // one write for head and body
         try send(message, deadlineNanos)
+        defer { trim() }
         return try receive(deadlineNanos)
+    }
+
+    /// Gives back a large buffer's memory once a call consumed it all.
+    private func trim() {
+        if buffer.isEmpty && buffer.capacity > 16 << 10 { buffer = [] }
     }
 
     /// Writes `bytes` and reads one HTTP response (the stdio http format).
     func exchange(_ bytes: [UInt8], deadlineNanos: UInt64, maxBodyBytes: Int) throws(RunnerError) -> FunctionResponse {
         self.maxBodyBytes = maxBodyBytes
         try send(bytes, deadlineNanos)
+        defer { trim() }
         return try receive(deadlineNanos)
     }
 
@@ -244,14 +251,16 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     }
 
     private func fill(_ deadline: UInt64) throws(RunnerError) {
-        var n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        while n < 0 && (errno == EAGAIN || errno == EINTR) {
-            if errno == EAGAIN { try waitFor(Int16(POLLIN), deadline) }
-            n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        try ReadBuffers.with { (chunk) throws(RunnerError) in
+            var n = read(fd, chunk.baseAddress, chunk.count)
+            while n < 0 && (errno == EAGAIN || errno == EINTR) {
+                if errno == EAGAIN { try waitFor(Int16(POLLIN), deadline) }
+                n = read(fd, chunk.baseAddress, chunk.count)
+            }
+            if n < 0 { throw .system("read", errno: errno, "the function's connection failed") }
+            if n == 0 { throw RunnerError(.unavailable, "the function closed the connection", step: "read response") }
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
         }
-        if n < 0 { throw .system("read", errno: errno, "the function's connection failed") }
-        if n == 0 { throw RunnerError(.unavailable, "the function closed the connection", step: "read response") }
-        buffer.append(contentsOf: chunk[0..<n])
     }
 
     private func waitFor(_ events: Int16, _ deadline: UInt64) throws(RunnerError) {

@@ -53,6 +53,11 @@ enum Validation {
             }
             if v.isEmpty { throw invalid("annotation \"\(k)\" has an empty value") }
             if v.jsonText.utf8.count > 512 { throw invalid("annotation \"\(k)\" is larger than 512 bytes") }
+            if k == FunctionDefinition.freezeIdleAnnotation,
+                FunctionDefinition(appID: "", appName: "", fnID: "", fnName: "", image: "", annotations: [k: v.jsonText]).freezeIdleMillis == nil
+            {
+                throw invalid("annotation \"\(k)\" must be a whole number of milliseconds (0 freezes at once, negative never)")
+            }
         }
         return a
     }

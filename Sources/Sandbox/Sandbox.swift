@@ -47,6 +47,15 @@ public final class Sandbox: Sendable {
         func lock(_ id: String) -> String { instance(id) + "/lock" }
     }
 
+    /// Raises this process's soft limit on open files to its hard limit (the containers get
+    /// their own limit, `ContainerSpec.rlimits`, in the child).
+    static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
     /// Opens a runner instance: detects the cgroup layout, reclaims what crashed runners left
     /// under the same state directory and cgroup root, and prepares this instance's cgroups.
     public init(configuration: SandboxConfiguration = SandboxConfiguration()) throws(RunnerError) {
@@ -60,6 +69,9 @@ public final class Sandbox: Sendable {
         self.lastCapability = Capabilities.lastCapability
         self.paths = StatePaths(root: configuration.stateDirectory)
         self.instanceID = Self.makeInstanceID()
+        // Each live container holds several descriptors here (pidfd, pipes, cgroup counters, its
+        // function's socket): 1024, a common soft limit, would cap a node at ~100 containers.
+        Self.raiseOpenFileLimit()
 
         try FileSystem.makeDirectories(paths.instances, mode: 0o700)
         try FileSystem.makeDirectory(paths.mountTarget, mode: 0o755)

@@ -41,6 +41,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Iterations per measurement.")
     var iterations = 200
 
+    @Option(help: "With --agent-image: hold this many frozen hot containers and measure what each costs (0 skips it).")
+    var density = 0
+
     @Option(name: .customLong("gap-ms"), help: "Idle gap before each start in the sporadic run (0 skips it).")
     var gapMillis = 50
 
@@ -112,6 +115,11 @@ struct BenchCommand: AsyncParsableCommand {
         if FileSystem.exists(rootfs + "/bin/hello-stream") { try await hotPath(sandbox, spec) }
 
         if let agentImage { try await agentCalls(sandbox, image: agentImage) }
+        if let agentImage, density > 0 {
+            print("\n| density (\(agentImage)) | |\n|---|---|")
+            let images = try store.open(Logger(label: "fnrunner.bench"))
+            try await DensityBench(sandbox: sandbox, images: images, image: agentImage, stateDirectory: runtime.stateDirectory, count: density).run()
+        }
 
         if let image {
             let images = try store.open(Logger(label: "fnrunner.bench"))

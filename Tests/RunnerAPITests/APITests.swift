@@ -67,6 +67,16 @@ struct APITests {
         }
     }
 
+    @Test func aFreezeAnnotationMustBeWholeMilliseconds() async throws {
+        try await H.withServer { c, _ in
+            let (appID, fnID) = try await H.appAndFn(c)
+            let bad = try await c.json("PUT", "/v2/fns/\(fnID)", ["annotations": ["fnrunner.io/freeze-idle-msecs": "soon"]])
+            #expect(bad.status == 400 && bad.message?.contains("whole number of milliseconds") == true, "\(bad.text)")
+            let good = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "frozen", "image": "i", "annotations": ["fnrunner.io/freeze-idle-msecs": 0]])
+            #expect(good.status == 200, "\(good.text)")
+        }
+    }
+
     @Test func fnLimitsAreCheckedWithFnsMessages() async throws {
         try await H.withServer { c, _ in
             let app = try #require(try await c.json("POST", "/v2/apps", ["name": "a"]).json["id"] as? String)

@@ -86,6 +86,28 @@ struct AgentHotRulesTests {
         }
     }
 
+    @Test func aFunctionsFreezeAnnotationOverridesTheNodesFreezeDelay() async throws {
+        func annotated(_ id: String, _ value: String) -> FunctionDefinition {
+            var f = H.function(id, idleTimeout: 3600)
+            f.annotations = [FunctionDefinition.freezeIdleAnnotation: value]
+            return f
+        }
+        try await H.withAgent(configure: { $0.freezeIdleMillis = -1 }) { agent, driver, clock in
+            _ = try await agent.submit(annotated("now", "0"), H.request("warm"))
+            _ = try await agent.submit(annotated("later", "\"500\""), H.request("warm"))
+            let now = try #require(driver.containers.first { $0.task.function.fnID == "now" })
+            let later = try #require(driver.containers.first { $0.task.function.fnID == "later" })
+            await eventually("the annotation's 0 froze it at once, though the node never freezes") { now.isFrozen }
+            #expect(!later.isFrozen)
+            await advance(clock, by: .milliseconds(100), until: "frozen after its own 500 ms") { later.isFrozen }
+        }
+        try await H.withAgent(configure: { $0.freezeIdleMillis = 0 }) { agent, driver, clock in
+            _ = try await agent.submit(annotated("never", "-1"), H.request("warm"))
+            await step(clock, by: .seconds(60), times: 20)
+            #expect(driver.containers.first?.freezes == 0, "its -1 wins over the node's 0")
+        }
+    }
+
     @Test func aFailedFreezeEndsTheContainerAndTheNextCallGetsANewOne() async throws {
         try await H.withAgent(failFreeze: true, configure: { $0.freezeIdleMillis = 10 }) { agent, driver, clock in
             _ = try await agent.submit(H.function(), H.request("warm"))

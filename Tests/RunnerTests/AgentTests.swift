@@ -35,6 +35,28 @@ struct AgentTests {
             }, body)
     }
 
+    @Test func aHundredFrozenContainersAreHeldAtOnceAndEachThawsForItsNextCall() async throws {
+        try await withAgent(freezeIdleMillis: 0, totalMemoryMB: 100 * 16 + 64) { agent, sandbox in
+            func fn(_ i: Int) -> FunctionDefinition {
+                FunctionDefinition(
+                    appID: "app1", appName: "myapp", fnID: "d\(i)", fnName: "d\(i)", image: "fn-test/hello-stream:1", memoryMB: 16,
+                    idleTimeoutSeconds: 3600)
+            }
+            for i in 0..<100 { #expect(bodyText(try await agent.submit(fn(i), request("n\(i)"))) == "Hello n\(i)") }
+            for _ in 0..<1000 where sandbox.liveContainers.contains(where: { (try? $0.freezerState()) != .frozen }) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let containers = sandbox.liveContainers
+            #expect(containers.count == 100)
+            #expect(try containers.allSatisfy { try $0.freezerState() == .frozen }, "every one sits frozen in its cgroup")
+            #expect(agent.containers.filter { $0.frozenForMillis != nil }.count == 100)
+            for i in stride(from: 99, through: 0, by: -7) {
+                #expect(bodyText(try await agent.submit(fn(i), request("again \(i)"))) == "Hello again \(i)")
+            }
+            #expect(sandbox.liveContainers.count == 100, "thawed and reused, none started anew")
+        }
+    }
+
     @Test func theSecondCallReusesTheHotContainer() async throws {
         try await withAgent { agent, sandbox in
             let first = try await agent.submit(function(), request("one"))

@@ -79,15 +79,16 @@ import Glibc
         #expect(error?.message.contains("closed the connection") == true, "\(String(describing: error))")
     }
 
-    /// A one-shot function that answers whatever it is asked with `raw`, as bytes.
+    /// A one-shot function that answers whatever it is asked with `raw`, as bytes. Its socket
+    /// appears under its name only once it listens (else a connect can come too early).
     func answering(_ raw: String) throws -> (Subprocess, String, String) {
         let dir = "/tmp/fnrunner-test-raw-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileSystem.makeDirectories(dir)
         let path = dir + "/raw.sock"
         let hex = Array(raw.utf8).map { String(format: "%02x", $0) }.joined()
         let script = """
-            import socket
-            s = socket.socket(socket.AF_UNIX); s.bind("\(path)"); s.listen(1)
+            import os, socket
+            s = socket.socket(socket.AF_UNIX); s.bind("\(path).new"); s.listen(1); os.rename("\(path).new", "\(path)")
             c, _ = s.accept(); c.recv(65536); c.sendall(bytes.fromhex("\(hex)")); c.close()
             """
         let p = try Subprocess(["/usr/bin/python3", "-c", script])
