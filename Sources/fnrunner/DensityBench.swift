@@ -101,7 +101,7 @@ struct DensityBench {
     static func field(in path: String, _ key: String) -> UInt64 {
         guard let text = try? FileSystem.read(path) else { return 0 }
         for line in text.split(separator: "\n") where line.hasPrefix(key) {
-            return UInt64(line.dropFirst(key.count).split(separator: " ").first ?? "") ?? 0
+            return UInt64(line.dropFirst(key.count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") ?? 0
         }
         return 0
     }
