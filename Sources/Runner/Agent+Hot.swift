@@ -131,6 +131,7 @@ extension Agent {
             startTimeout: .milliseconds(max(0, configuration.hotStartTimeoutMillis)), timeout: .seconds(max(0, f.timeoutSeconds)))
         let metrics = self.metrics
         task.onThaw = { metrics.observeThaw(seconds: $0) }
+        if f.freezeReclaim ?? configuration.freezeReclaim { task.onReclaim = { metrics.observeReclaim($0) } }
         task.onPull = { metrics.observePull(seconds: $0) }
         let hot: any HotContainerHandle
         let startedAt = MonotonicClock.nowNanos()

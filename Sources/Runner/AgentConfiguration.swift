@@ -5,6 +5,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// FN_FREEZE_IDLE_MSECS: how long an idle hot container waits before it is frozen;
     /// 0 freezes at once, negative never.
     public var freezeIdleMillis: Int = 50
+    /// FN_FREEZE_RECLAIM: after freezing an idle container, reclaim its memory (cgroup v2
+    /// `memory.reclaim`; a no-op elsewhere). A fn's annotation fnrunner.io/freeze-reclaim wins.
+    public var freezeReclaim = false
     /// FN_HOT_POLL_MSECS: how often a waiting call re-checks whether a container must be launched.
     public var hotPollMillis: Int = 200
     /// FN_HOT_LAUNCHER_TIMEOUT_MSECS: a slot queue with no calls and no containers for
@@ -32,6 +35,7 @@ public struct AgentConfiguration: Sendable, Equatable {
         let env = FnEnvironment(values)
         var c = AgentConfiguration()
         c.freezeIdleMillis = try env.int("FN_FREEZE_IDLE_MSECS", default: c.freezeIdleMillis)
+        c.freezeReclaim = try env.bool("FN_FREEZE_RECLAIM", default: c.freezeReclaim)
         c.hotPollMillis = try env.int("FN_HOT_POLL_MSECS", default: c.hotPollMillis, minimum: 1)
         c.hotLauncherTimeoutMillis = try env.int("FN_HOT_LAUNCHER_TIMEOUT_MSECS", default: c.hotLauncherTimeoutMillis)
         c.hotStartTimeoutMillis = try env.int("FN_HOT_START_TIMEOUT_MSECS", default: c.hotStartTimeoutMillis)

@@ -1,3 +1,4 @@
+import CgroupDriver
 import Synchronization
 
 /// What the agent counts for `/metrics`: calls by fn and status, latencies (queue wait,
@@ -41,6 +42,9 @@ public final class AgentMetrics: Sendable {
         public var pulls = Histogram(bounds: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600])
         public var evictions: UInt64 = 0
         public var launchFailures: UInt64 = 0
+        /// Reclaims after freezing (FN_FREEZE_RECLAIM), and the bytes they freed.
+        public var reclaims: UInt64 = 0
+        public var reclaimedBytes: UInt64 = 0
     }
 
     private let state = Mutex(Counts())
@@ -63,4 +67,10 @@ public final class AgentMetrics: Sendable {
     func observePull(seconds: Double) { state.withLock { $0.pulls.observe(seconds) } }
     func countEvictions(_ n: Int) { state.withLock { $0.evictions += UInt64(n) } }
     func countLaunchFailure() { state.withLock { $0.launchFailures += 1 } }
+    func observeReclaim(_ r: CgroupDriver.Reclaim) {
+        state.withLock {
+            $0.reclaims += 1
+            $0.reclaimedBytes += r.beforeBytes &- min(r.afterBytes, r.beforeBytes)
+        }
+    }
 }

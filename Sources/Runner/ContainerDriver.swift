@@ -1,3 +1,4 @@
+import CgroupDriver
 import RunnerOS
 
 /// How the agent sees containers: started for a function, called, frozen, thawed and closed.
@@ -64,6 +65,9 @@ public struct ContainerTask: Sendable {
     public var onThaw: (@Sendable (Double) -> Void)?
     /// Told when starting this container needed an image pull, and how long it took (seconds).
     public var onPull: (@Sendable (Double) -> Void)?
+    /// When set, each freeze is followed by a reclaim of the container's memory (where the
+    /// host can: cgroup v2), and this is told what it reclaimed.
+    public var onReclaim: (@Sendable (CgroupDriver.Reclaim) -> Void)?
 
     public init(function: FunctionDefinition, name: String, spawnCallID: String, startTimeout: Duration, timeout: Duration) {
         self.function = function

@@ -9,13 +9,19 @@ final class FrozenContainer: Sendable {
     let container: Container
     private let counters: CgroupStatsReader
     private let onThaw: (@Sendable (Double) -> Void)?
+    private let onReclaim: (@Sendable (CgroupDriver.Reclaim) -> Void)?
     private let frozen = Mutex(false)
 
     /// `throttling`: read the CPU throttling counters too (worth it only under a CPU quota).
-    init(_ container: Container, throttling: Bool, onThaw: (@Sendable (Double) -> Void)?) {
+    /// `onReclaim`: reclaim the container's memory after each freeze, and report it.
+    init(
+        _ container: Container, throttling: Bool, onThaw: (@Sendable (Double) -> Void)?,
+        onReclaim: (@Sendable (CgroupDriver.Reclaim) -> Void)? = nil
+    ) {
         self.container = container
         counters = container.statsReader(throttling: throttling)
         self.onThaw = onThaw
+        self.onReclaim = onReclaim
     }
 
     var isFrozen: Bool { frozen.withLock { $0 } }
@@ -24,6 +30,8 @@ final class FrozenContainer: Sendable {
     func freeze() throws(RunnerError) {
         try container.freeze()
         frozen.withLock { $0 = true }
+        // A failed reclaim costs only the memory it would have saved: the container stays.
+        if let onReclaim, container.canReclaimMemory, let reclaimed = try? container.reclaimMemory() { onReclaim(reclaimed) }
     }
 
     /// Thaws it if frozen, before a call.

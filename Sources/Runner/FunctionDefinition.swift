@@ -47,6 +47,19 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
         return Int(text)
     }
 
+    /// The annotation that turns reclaiming a frozen container's memory on (true) or off
+    /// (false) for one function, whatever FN_FREEZE_RECLAIM says.
+    public static let freezeReclaimAnnotation = "fnrunner.io/freeze-reclaim"
+
+    /// The function's own reclaim choice, if its annotation makes one (JSON true or false).
+    public var freezeReclaim: Bool? {
+        switch annotations[Self.freezeReclaimAnnotation] {
+        case "true", "\"true\"": true
+        case "false", "\"false\"": false
+        default: nil
+        }
+    }
+
     /// Where the FDK listens inside the container (Fn's fixed path).
     public static let listenerPath = "/tmp/iofs/lsnr.sock"
 

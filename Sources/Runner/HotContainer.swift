@@ -28,9 +28,9 @@ public final class HotContainer: HotContainerHandle {
 
     init(
         container: Container, iofsDirectory: String, output: ContainerOutput, throttling: Bool,
-        onThaw: (@Sendable (Double) -> Void)? = nil
+        onThaw: (@Sendable (Double) -> Void)? = nil, onReclaim: (@Sendable (CgroupDriver.Reclaim) -> Void)? = nil
     ) {
-        control = FrozenContainer(container, throttling: throttling, onThaw: onThaw)
+        control = FrozenContainer(container, throttling: throttling, onThaw: onThaw, onReclaim: onReclaim)
         self.iofsDirectory = iofsDirectory
         self.output = output
     }

@@ -132,7 +132,8 @@ public final class NativeDriver: ContainerDriver {
         }
         output.containerStarted()
         let hot = HotContainer(
-            container: container, iofsDirectory: iofs, output: output, throttling: task.function.cpuMillicores > 0, onThaw: task.onThaw)
+            container: container, iofsDirectory: iofs, output: output, throttling: task.function.cpuMillicores > 0, onThaw: task.onThaw,
+            onReclaim: task.onReclaim)
         do {
             try await hot.waitUntilReady(watch: watch, timeout: task.startTimeout)
         } catch {

@@ -27,9 +27,9 @@ final class StdioHotContainer: HotContainerHandle {
 
     private init(
         container: Container, format: FunctionFormat, connection: HTTPStreamConnection, stderr: ContainerOutput, throttling: Bool,
-        onThaw: (@Sendable (Double) -> Void)?
+        onThaw: (@Sendable (Double) -> Void)?, onReclaim: (@Sendable (CgroupDriver.Reclaim) -> Void)?
     ) {
-        control = FrozenContainer(container, throttling: throttling, onThaw: onThaw)
+        control = FrozenContainer(container, throttling: throttling, onThaw: onThaw, onReclaim: onReclaim)
         self.format = format
         self.stderr = stderr
         self.connection = Mutex(connection)
@@ -76,7 +76,7 @@ final class StdioHotContainer: HotContainerHandle {
         }
         return StdioHotContainer(
             container: container, format: format, connection: connection, stderr: stderr, throttling: task.function.cpuMillicores > 0,
-            onThaw: task.onThaw)
+            onThaw: task.onThaw, onReclaim: task.onReclaim)
     }
 
     /// Answers are gathered whole (`stream` is not used): the stdio formats are Fn's old ones.

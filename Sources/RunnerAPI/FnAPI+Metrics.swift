@@ -34,6 +34,10 @@ extension FnAPI {
         out += "fn_evictions_total \(c.evictions)\n"
         family("fn_launch_failures_total", "counter", "Hot containers that failed to start.")
         out += "fn_launch_failures_total \(c.launchFailures)\n"
+        family("fn_freeze_reclaims_total", "counter", "Memory reclaims of frozen containers (FN_FREEZE_RECLAIM, cgroup v2).")
+        out += "fn_freeze_reclaims_total \(c.reclaims)\n"
+        family("fn_freeze_reclaimed_bytes_total", "counter", "Bytes those reclaims freed.")
+        out += "fn_freeze_reclaimed_bytes_total \(c.reclaimedBytes)\n"
         family("fn_containers", "gauge", "Hot containers by state (wait: for resources; paused: frozen).")
         let states = agent.containerCounts
         for state in SlotQueueStats.ContainerState.allCases where state != .none && state != .done {

@@ -58,6 +58,11 @@ enum Validation {
             {
                 throw invalid("annotation \"\(k)\" must be a whole number of milliseconds (0 freezes at once, negative never)")
             }
+            if k == FunctionDefinition.freezeReclaimAnnotation,
+                FunctionDefinition(appID: "", appName: "", fnID: "", fnName: "", image: "", annotations: [k: v.jsonText]).freezeReclaim == nil
+            {
+                throw invalid("annotation \"\(k)\" must be true or false")
+            }
         }
         return a
     }

@@ -90,6 +90,12 @@ public final class Container: Sendable {
 
     public func stats() throws(RunnerError) -> CgroupStats { try driver.stats(cgroup) }
 
+    /// Whether this host can reclaim a container's memory on demand (cgroup v2).
+    public var canReclaimMemory: Bool { driver.canReclaimMemory }
+
+    /// Asks the kernel to reclaim the (frozen) container's memory; see CgroupDriver.reclaimMemory.
+    public func reclaimMemory() throws(RunnerError) -> CgroupDriver.Reclaim { try driver.reclaimMemory(cgroup) }
+
     /// A cheap, repeatable reader of the counters calls are measured by (see CgroupStatsReader).
     public func statsReader(throttling: Bool) -> CgroupStatsReader { driver.statsReader(cgroup, throttling: throttling) }
 

@@ -22,6 +22,32 @@ import Testing
         #expect(try fake.get("fnrunner/i1/c1/cpu.max") == "max 100000")
     }
 
+    @Test func aV2ReclaimAsksForEverythingTheCgroupHoldsAndReportsBeforeAndAfter() throws {
+        let fake = try FakeCgroupRoot()
+        try fake.makeV2Group("fnrunner/i1/c1")
+        try fake.put("fnrunner/i1/c1/memory.current", "1048576\n")
+        try fake.put("fnrunner/i1/c1/memory.reclaim", "")
+        let driver = try CgroupDriver(layout: fake.v2Layout)
+        let cg = driver.containerSet(instance: "i1", container: "c1")
+        #expect(driver.canReclaimMemory)
+        let r = try driver.reclaimMemory(cg)
+        #expect(try fake.get("fnrunner/i1/c1/memory.reclaim") == "1048576")
+        #expect(r == CgroupDriver.Reclaim(beforeBytes: 1_048_576, afterBytes: 1_048_576))
+    }
+
+    @Test func hybridAndV1HostsCannotReclaimAndSaySo() throws {
+        let fake = try FakeCgroupRoot()
+        for layout in [fake.hybridLayout, fake.legacyLayout] {
+            let driver = try CgroupDriver(layout: layout)
+            #expect(!driver.canReclaimMemory)
+            #expect {
+                _ = try driver.reclaimMemory(driver.containerSet(instance: "i1", container: "c1"))
+            } throws: { error in
+                (error as? RunnerError)?.code == .unsupported && (error as? RunnerError)?.message.contains("memory.reclaim needs the cgroup v2") == true
+            }
+        }
+    }
+
     @Test func v2UnlimitedIsWrittenAsMax() throws {
         let fake = try FakeCgroupRoot()
         try fake.makeV2Group("fnrunner/i1/c1")

@@ -74,6 +74,10 @@ struct APITests {
             #expect(bad.status == 400 && bad.message?.contains("whole number of milliseconds") == true, "\(bad.text)")
             let good = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "frozen", "image": "i", "annotations": ["fnrunner.io/freeze-idle-msecs": 0]])
             #expect(good.status == 200, "\(good.text)")
+            let badReclaim = try await c.json("PUT", "/v2/fns/\(fnID)", ["annotations": ["fnrunner.io/freeze-reclaim": "yes"]])
+            #expect(badReclaim.status == 400 && badReclaim.message?.contains("true or false") == true, "\(badReclaim.text)")
+            let reclaim = try await c.json("PUT", "/v2/fns/\(fnID)", ["annotations": ["fnrunner.io/freeze-reclaim": true]])
+            #expect(reclaim.status == 200, "\(reclaim.text)")
         }
     }
 

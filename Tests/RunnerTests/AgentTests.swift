@@ -57,6 +57,27 @@ struct AgentTests {
         }
     }
 
+    @Test func withReclaimOnAFrozenContainerStillServesItsNextCallAndIsCounted() async throws {
+        try await RunnerHarness.withAgent(
+            "agent", images: [(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1")], totalMemoryMB: 512,
+            configure: {
+                $0.freezeIdleMillis = 0
+                $0.freezeReclaim = true
+            }
+        ) { agent, sandbox in
+            _ = try await agent.submit(function(), request("warm"))
+            for _ in 0..<500 where (try? sandbox.liveContainers.first?.freezerState()) != .frozen { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(try sandbox.liveContainers.first?.freezerState() == .frozen)
+            #expect(bodyText(try await agent.submit(function(), request("after reclaim"))) == "Hello after reclaim")
+            let m = agent.metrics.counts
+            if sandbox.driver.canReclaimMemory {
+                #expect(m.reclaims >= 1, "the freeze was followed by a reclaim")
+            } else {
+                #expect(m.reclaims == 0, "this host (\(sandbox.driver.layout.kind)) has no memory.reclaim: nothing is attempted")
+            }
+        }
+    }
+
     @Test func theSecondCallReusesTheHotContainer() async throws {
         try await withAgent { agent, sandbox in
             let first = try await agent.submit(function(), request("one"))
