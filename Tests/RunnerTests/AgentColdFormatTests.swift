@@ -81,6 +81,25 @@ struct AgentConfigurationTests {
         #expect(try AgentConfiguration.fromEnvironment(["FN_FREEZE_IDLE_MSECS": ""]) == AgentConfiguration(), "empty keeps the default")
     }
 
+    @Test func theReclaimAndDetachedCallVariablesAreReadAndCheckedToo() throws {
+        #expect(try AgentConfiguration.fromEnvironment(["FN_FREEZE_RECLAIM": "true"]).freezeReclaim)
+        let a = try AsyncCallConsumer.Configuration.fromEnvironment(
+            ["FN_MAX_ASYNC_RUNNING": "3", "FN_ASYNC_CHEW_POLL_MSECS": "250", "FN_ASYNC_MAX_ATTEMPTS": "2"])
+        #expect(a.maxRunning == 3 && a.pollMillis == 250 && a.maxAttempts == 2)
+        for (name, value) in [("FN_MAX_ASYNC_RUNNING", "0"), ("FN_ASYNC_CHEW_POLL_MSECS", "often"), ("FN_ASYNC_MAX_ATTEMPTS", "0")] {
+            #expect {
+                _ = try AsyncCallConsumer.Configuration.fromEnvironment([name: value])
+            } throws: { error in
+                (error as? RunnerError)?.message.contains(name) == true
+            }
+        }
+        #expect {
+            _ = try AgentConfiguration.fromEnvironment(["FN_FREEZE_RECLAIM": "sometimes"])
+        } throws: { error in
+            (error as? RunnerError)?.message.contains("FN_FREEZE_RECLAIM") == true
+        }
+    }
+
     @Test func theDriverReadsItsOwnVariables() throws {
         let c = try NativeDriver.Configuration.fromEnvironment(
             ["FN_IOFS_PATH": "/run/iofs", "FN_HOT_PULL_TIMEOUT_MSECS": "1000", "FN_MAX_PIDS": "99"], defaultIOFSRoot: "/tmp/x")
