@@ -17,6 +17,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // Already in the graph through hummingbird; named for the one channel handler RunnerAPI adds.
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        // Fn's RunnerProtocol (module RunnerGRPC); its code is generated once and committed.
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.3.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.38.0", traits: []),
     ],
     targets: [
         // The only code that runs between clone and exec: raw syscalls, no malloc, no locks.
@@ -79,6 +83,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Fn's load balancer ↔ pure runner protocol (Protos/runner.proto; code from scripts/gen-grpc).
+        .target(
+            name: "RunnerGRPC",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"), .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         // The options that fnrunner and fnrunner-serve share.
         .target(
             name: "CLIOptions",
@@ -121,6 +133,7 @@ let package = Package(
         .testTarget(
             name: "RunnerAPITests",
             dependencies: ["Runner", "RunnerStore", "RunnerAPI", "RunnerOS", "Sandbox", "OCIImage", "TestSupport"]),
+        .testTarget(name: "RunnerGRPCTests", dependencies: ["RunnerGRPC", .product(name: "GRPCCore", package: "grpc-swift-2")]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage", "RunnerOS", "Sandbox", "TestSupport"]),
     ]
 )
