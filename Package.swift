@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.3.0"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.38.0", traits: []),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.0"),
     ],
     targets: [
         // The only code that runs between clone and exec: raw syscalls, no malloc, no locks.
@@ -87,8 +88,10 @@ let package = Package(
         .target(
             name: "RunnerGRPC",
             dependencies: [
-                .product(name: "GRPCCore", package: "grpc-swift-2"), .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                "Runner", "RunnerOS", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"), .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The options that fnrunner and fnrunner-serve share.
@@ -133,7 +136,12 @@ let package = Package(
         .testTarget(
             name: "RunnerAPITests",
             dependencies: ["Runner", "RunnerStore", "RunnerAPI", "RunnerOS", "Sandbox", "OCIImage", "TestSupport"]),
-        .testTarget(name: "RunnerGRPCTests", dependencies: ["RunnerGRPC", .product(name: "GRPCCore", package: "grpc-swift-2")]),
+        .testTarget(
+            name: "RunnerGRPCTests",
+            dependencies: [
+                "RunnerGRPC", "Runner", "RunnerOS", "TestSupport", "Sandbox", "OCIImage", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage", "RunnerOS", "Sandbox", "TestSupport"]),
     ]
 )

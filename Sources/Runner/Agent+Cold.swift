@@ -7,7 +7,7 @@ extension Agent {
         let f = call.function
         guard enterRunning() else { throw CallErrors.shuttingDown() }
         defer { leaveRunning() }
-        let acquired = await resources(for: f, key: f.slotKey.value, deadline: clock.nanos(after: waitLimit(f))) { true }
+        let acquired = await resources(for: f, key: call.slotKey.value, deadline: clock.nanos(after: waitLimit(f))) { true }
         let token: ResourceToken
         switch acquired {
         case .granted(let t): token = t

@@ -77,6 +77,9 @@ public final class Agent: Sendable {
 
     public var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
 
+    /// Calls running on containers now (Fn's "active" in a pure runner's status).
+    public var runningCount: Int { state.withLock { $0.running } }
+
     /// Stops taking calls (waiting ones get 503), waits up to `shutdownGraceMillis` for running
     /// calls, then ends every container; `run()` returns once they are gone.
     public func shutdown() async {
@@ -197,16 +200,20 @@ public final class Agent: Sendable {
 
     /// Fn's GetCall: a call of `function` for `request`, with an id (the request's, or a new
     /// one). Refuses, before anything waits, what this node can never run. With a `stream`,
-    /// an http-stream answer is passed on as it arrives.
+    /// an http-stream answer is passed on as it arrives; `slotKey` replaces the function's own
+    /// (Fn's LB may choose it); `onStart` runs when the call starts.
     public func makeCall(
-        _ function: FunctionDefinition, _ request: FunctionRequest, type: String = Call.sync, stream: ResponseStream? = nil
+        _ function: FunctionDefinition, _ request: FunctionRequest, type: String = Call.sync, stream: ResponseStream? = nil,
+        slotKey: SlotKey? = nil, onStart: (@Sendable () async -> Void)? = nil
     ) throws(RunnerError) -> Call {
         guard FunctionFormat(rawValue: function.format) != nil else { throw CallErrors.unknownFormat(function.format) }
         guard tracker.isPossible(memoryBytes: function.memoryMB << 20, cpuMillicores: function.cpuMillicores) else {
             throw CallErrors.resourceTooBig()
         }
         let id = request.callID.isEmpty ? CallID.make() : request.callID
-        return Call(id: id, function: function, request: request, type: type, logLimit: configuration.maxLogBytes, stream: stream)
+        return Call(
+            id: id, function: function, request: request, type: type, logLimit: configuration.maxLogBytes, stream: stream,
+            slotKey: slotKey, onStart: onStart)
     }
 
     /// Makes and runs a call in one step.
@@ -252,6 +259,7 @@ public final class Agent: Sendable {
                 throw error
             }
         }
+        await call.onStart?()
         return started
     }
 

@@ -13,8 +13,12 @@ public final class Call: Sendable {
     public let type: String
     /// Where the answer goes as it arrives, when the caller streams it to its client.
     public let responseStream: ResponseStream?
-    /// The function's slot key, made once per call (it is a few dozen string operations).
+    /// The function's slot key, made once per call (it is a few dozen string operations), or
+    /// the one Fn's load balancer chose (slot_hash_id).
     let slotKey: SlotKey
+    /// Run when the call starts (after the listeners): a pure runner answers a detached call's
+    /// 202 then.
+    let onStart: (@Sendable () async -> Void)?
     /// Set once the call stopped waiting (it started or failed): sync calls that wait hold
     /// back detached ones.
     let leftWait = Atomic<Bool>(false)
@@ -22,7 +26,10 @@ public final class Call: Sendable {
     /// Wall-clock times, formatted only when the record is read (off the hot path).
     private let times = Mutex<(created: UInt64, started: UInt64?, completed: UInt64?)>((0, nil, nil))
 
-    init(id: String, function: FunctionDefinition, request: FunctionRequest, type: String, logLimit: Int, stream: ResponseStream? = nil) {
+    init(
+        id: String, function: FunctionDefinition, request: FunctionRequest, type: String, logLimit: Int, stream: ResponseStream? = nil,
+        slotKey: SlotKey? = nil, onStart: (@Sendable () async -> Void)? = nil
+    ) {
         self.id = id
         self.function = function
         var request = request
@@ -30,7 +37,8 @@ public final class Call: Sendable {
         self.request = request
         self.type = type
         responseStream = stream
-        slotKey = function.slotKey
+        self.slotKey = slotKey ?? function.slotKey
+        self.onStart = onStart
         log = CallLog(limitBytes: logLimit)
         state = Mutex(
             CallRecord(

@@ -84,3 +84,31 @@ extension CallErrors {
         RunnerError(.invalidArgument, "unknown function format \"\(format)\" (use http-stream, default, http or json)", step: "make call")
     }
 }
+
+extension RunnerError {
+    /// Fn's status for a call's error: what `/invoke` answers and what a pure runner reports
+    /// in CallFinished.errorCode. Nil for errors that are not about a call (the API's own).
+    public var callStatus: Int? {
+        switch code {
+        case .invalidArgument, .resourceTooBig: 400
+        case .serverBusy: 503
+        case .callTimeout, .containerInitTimeout, .pullTimeout: 504
+        case .functionFailed, .functionResponse, .functionInvalidResponse, .responseTooBig, .outOfMemory, .containerInit,
+            .containerExit, .unavailable:
+            502
+        case .callCancelled: 444
+        default: nil
+        }
+    }
+
+    /// Whether the function caused the error (Fn's "user error": the LB reports it as the
+    /// function's failure, not the runner's).
+    public var isFunctionError: Bool {
+        switch code {
+        case .functionFailed, .functionResponse, .functionInvalidResponse, .responseTooBig, .outOfMemory, .containerInit,
+            .containerInitTimeout, .containerExit, .callTimeout:
+            true
+        default: false
+        }
+    }
+}

@@ -9,20 +9,15 @@ import RunnerStore
 /// answers it, `{"message": "…"}` with Fn's status (503 with `Retry-After: 15`).
 extension RunnerError: HTTPResponseError {
     public var status: HTTPResponse.Status {
+        if let s = callStatus { return HTTPResponse.Status(code: s) }
         switch code {
-        case .invalidArgument, .resourceTooBig: .badRequest
-        case .notFound: .notFound
-        case .conflict: .conflict
-        case .unauthorized: .unauthorized
-        case .requestTooLarge: .contentTooLarge
-        case .methodNotAllowed: .methodNotAllowed
-        case .notImplemented: .notImplemented
-        case .serverBusy: .serviceUnavailable
-        case .callTimeout, .containerInitTimeout, .pullTimeout: .gatewayTimeout
-        case .functionFailed, .functionResponse, .functionInvalidResponse, .responseTooBig, .outOfMemory, .containerInit,
-            .containerExit, .unavailable:
-            .badGateway
-        default: .internalServerError
+        case .notFound: return .notFound
+        case .conflict: return .conflict
+        case .unauthorized: return .unauthorized
+        case .requestTooLarge: return .contentTooLarge
+        case .methodNotAllowed: return .methodNotAllowed
+        case .notImplemented: return .notImplemented
+        default: return .internalServerError
         }
     }
 

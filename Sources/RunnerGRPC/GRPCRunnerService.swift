@@ -1,0 +1,32 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import ServiceLifecycle
+
+/// The pure runner's gRPC server (plaintext HTTP/2, as Fn's runners listen by default) as a
+/// service of the server's group: on graceful shutdown it stops taking streams and lets the
+/// open ones finish.
+public struct GRPCRunnerService: Service {
+    let server: GRPCServer<HTTP2ServerTransport.Posix>
+
+    public init(host: String, port: Int, runner: PureRunner) {
+        server = GRPCServer(
+            transport: .http2NIOPosix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext), services: [runner])
+    }
+
+    /// The port it listens on once started (useful with port 0); nil before that.
+    public var listeningPort: Int? {
+        get async { try? await server.transport.listeningAddress.ipv4?.port }
+    }
+
+    /// Stops taking streams; `run()` returns once the open ones finished.
+    public func stop() { server.beginGracefulShutdown() }
+
+    public func run() async throws {
+        let server = self.server
+        try await withGracefulShutdownHandler {
+            try await server.serve()
+        } onGracefulShutdown: {
+            server.beginGracefulShutdown()
+        }
+    }
+}

@@ -1,0 +1,245 @@
+import Foundation
+import GRPCCore
+import Runner
+import RunnerOS
+import SwiftProtobuf
+import Synchronization
+
+/// fnrunner as one of Fn's "pure runners": Fn's load balancer (fnserver, FN_NODE_TYPE=lb)
+/// places each call here over an Engage stream, and this node runs it on its agent.
+///
+/// Engage: the first message must be a TryCall (Fn's call model as JSON); the request body
+/// follows in DataFrames until eof; the answer goes back as `result_start` (status and
+/// headers), `data` frames of at most 10 KiB, and `finished`. A node too busy to take the call
+/// answers `finished` with 503, which tells the LB to try another runner. Detached calls answer
+/// 202 as they start; their output is dropped. A cancelled stream cancels the call.
+///
+/// The body is read whole before the call starts, so a function can never answer before its
+/// input ended (Fn's "premature write" cannot happen here).
+public final class PureRunner: RunnerProtocol.SimpleServiceProtocol {
+    let agent: Agent
+    /// FN_MAX_REQUEST_SIZE: the largest request body accepted.
+    let maxRequestBytes: Int
+    private let received = Atomic<UInt64>(0)
+    private let handled = Atomic<UInt64>(0)
+
+    /// Fn's limit on one data frame.
+    static let frameBytes = 10 << 10
+
+    public init(agent: Agent, maxRequestBytes: Int = 6 << 20) {
+        self.agent = agent
+        self.maxRequestBytes = maxRequestBytes
+    }
+
+    public func engage(
+        request: RPCAsyncSequence<ClientMsg, any Error>, response: RPCWriter<RunnerMsg>, context: ServerContext
+    ) async throws {
+        received.add(1, ordering: .relaxed)
+        var messages = request.makeAsyncIterator()
+        guard let first = try await messages.next() else {
+            throw RPCError(code: .unavailable, message: "the stream ended before its TryCall")
+        }
+        guard case .try(let tryCall)? = first.body else {
+            throw RPCError(code: .invalidArgument, message: "Protocol failure: expected ClientMsg_Try")
+        }
+        handled.add(1, ordering: .relaxed)
+        let model: FnCallModel
+        let body: [UInt8]
+        do {
+            model = try FnCallModel.parse(tryCall.modelsCallJson)
+            body = try await Self.readBody(&messages, limit: maxRequestBytes)
+        } catch let e as RunnerError {
+            try await response.write(Self.finished(error: e, call: nil))
+            return
+        }
+        let request = FunctionRequest(
+            callID: model.id, method: model.method, url: model.url, contentType: model.contentType, headers: model.headers, body: body)
+        let slotKey = tryCall.slotHashID.isEmpty ? nil : SlotKey(lbSlotHash: tryCall.slotHashID, idleTimeoutSeconds: model.function.idleTimeoutSeconds)
+        let stream = model.isDetached ? nil : ResponseStream()
+        // A detached call's LB answers its client as soon as the call starts.
+        var onStart: (@Sendable () async -> Void)?
+        if model.isDetached {
+            onStart = { @Sendable () async -> Void in _ = try? await response.write(Self.head(status: 202, headers: [])) }
+        }
+        let call: Call
+        do {
+            call = try agent.makeCall(model.function, request, type: model.type, stream: stream, slotKey: slotKey, onStart: onStart)
+        } catch {
+            try await response.write(Self.finished(error: error, call: nil))
+            return
+        }
+        let (outcome, streamed) = try await run(call, stream: stream, response: response)
+        if case .success(let r) = outcome, !model.isDetached, !streamed {
+            try await response.write(Self.head(status: r.status, headers: r.headers))
+            try await Self.write(r.body[...], to: response)
+        }
+        try await response.write(Self.finished(error: outcome.failure, call: call))
+    }
+
+    /// Runs the call, passing a streamed answer on while the call goes on; says whether it
+    /// streamed. A cancelled RPC (the LB went away, or gave up) cancels the call.
+    private func run(_ call: Call, stream: ResponseStream?, response: RPCWriter<RunnerMsg>) async throws
+        -> (Result<FunctionResponse, RunnerError>, Bool)
+    {
+        let agent = self.agent
+        enum Piece: Sendable {
+            case outcome(Result<FunctionResponse, RunnerError>)
+            case pumped(streamed: Bool)
+            case rpcCancelled
+        }
+        let rpcCancelled = AsyncEvent()
+        return try await withRPCCancellationHandler {
+            try await withThrowingTaskGroup(of: Piece?.self) { group in
+                group.addTask {
+                    let result: Result<FunctionResponse, RunnerError>
+                    do throws(RunnerError) {
+                        result = .success(try await agent.submit(call))
+                    } catch {
+                        result = .failure(error)
+                    }
+                    stream?.end(result.failure)
+                    return .outcome(result)
+                }
+                if let stream {
+                    group.addTask {
+                        guard case .streaming(let head) = await stream.start() else { return .pumped(streamed: false) }
+                        try await response.write(Self.head(status: head.status, headers: head.headers))
+                        try await Self.write(head.body[...], to: response)
+                        do {
+                            while let chunk = try await stream.next() { try await Self.write(chunk[...], to: response) }
+                        } catch is RunnerError {
+                            // The call failed after its answer began: `finished` says so.
+                        }
+                        return .pumped(streamed: true)
+                    }
+                }
+                group.addTask { await rpcCancelled.wait() == nil ? nil : .rpcCancelled }
+                var outcome: Result<FunctionResponse, RunnerError>?
+                var streamed = false
+                var pumped = stream == nil
+                do {
+                    for try await piece in group {
+                        switch piece {
+                        case .outcome(let r)?: outcome = r
+                        case .pumped(let s)?:
+                            streamed = s
+                            pumped = true
+                        case .rpcCancelled?:
+                            stream?.cancel()
+                            group.cancelAll()  // the call ends as cancelled; its outcome still arrives
+                        case nil: break
+                        }
+                        if outcome != nil && pumped {
+                            group.cancelAll()  // only the cancellation watch is left
+                            break
+                        }
+                    }
+                } catch {
+                    stream?.cancel()
+                    group.cancelAll()
+                    throw error
+                }
+                return (outcome ?? .failure(CallErrors.cancelled("call function")), streamed)
+            }
+        } onCancelRPC: {
+            rpcCancelled.fire()
+        }
+    }
+
+    /// The request body: DataFrames until one says eof (or the stream ends).
+    static func readBody(_ messages: inout RPCAsyncSequence<ClientMsg, any Error>.AsyncIterator, limit: Int) async throws -> [UInt8] {
+        var body: [UInt8] = []
+        while let message = try await messages.next() {
+            guard case .data(let frame)? = message.body else {
+                throw RunnerError(.invalidArgument, "Protocol failure: expected ClientMsg_Data after the TryCall", step: "read body")
+            }
+            body.append(contentsOf: frame.data)
+            if body.count > limit { throw RunnerError(.invalidArgument, "request body larger than \(limit) bytes", step: "read body") }
+            if frame.eof { break }
+        }
+        return body
+    }
+
+    static func head(status: Int, headers: [HTTPHeader]) -> RunnerMsg {
+        var meta = HttpRespMeta()
+        meta.statusCode = Int32(clamping: status)
+        meta.headers = headers.filter { !HopByHop.names.contains($0.name) }.map { h in HttpHeader.with { $0.key = h.name; $0.value = h.value } }
+        var msg = RunnerMsg()
+        msg.resultStart = CallResultStart.with { $0.http = meta }
+        return msg
+    }
+
+    /// Body bytes in frames of at most 10 KiB; never an eof frame (`finished` ends the answer).
+    static func write(_ bytes: ArraySlice<UInt8>, to response: RPCWriter<RunnerMsg>) async throws {
+        var rest = bytes
+        while !rest.isEmpty {
+            let piece = rest.prefix(frameBytes)
+            rest = rest.dropFirst(piece.count)
+            var msg = RunnerMsg()
+            msg.data = DataFrame.with { $0.data = Data(piece) }
+            try await response.write(msg)
+        }
+    }
+
+    /// The call's end as Fn's LB reads it: success, the call id, the error as Fn's status and
+    /// message, whether the function caused it, and the call's times.
+    static func finished(error: RunnerError?, call: Call?) -> RunnerMsg {
+        var f = CallFinished()
+        f.success = error == nil
+        if let error {
+            f.errorCode = Int32(error.callStatus ?? 500)
+            f.errorStr = error.message
+            f.errorUser = error.isFunctionError
+        }
+        if let call {
+            let r = call.record
+            f.details = r.id
+            f.image = r.image
+            f.createdAt = r.createdAt
+            f.startedAt = r.startedAt ?? ""
+            f.completedAt = r.completedAt ?? WallClock.rfc3339(WallClock.nowNanos(), millis: true)
+            f.executionDuration = Int64(clamping: r.executionDurationNanos ?? 0)
+        }
+        var msg = RunnerMsg()
+        msg.finished = f
+        return msg
+    }
+
+    // MARK: status and the rest of RunnerProtocol
+
+    /// What Fn's Status and Status2 report: calls in flight and engagements received and
+    /// handled. (No status image is run: none is configured.)
+    func currentStatus() -> RunnerStatus {
+        var s = RunnerStatus()
+        s.active = Int32(clamping: agent.runningCount)
+        s.requestsReceived = received.load(ordering: .relaxed)
+        s.requestsHandled = handled.load(ordering: .relaxed)
+        let now = WallClock.rfc3339(WallClock.nowNanos(), millis: true)
+        s.createdAt = now
+        s.startedAt = now
+        s.completedAt = now
+        return s
+    }
+
+    public func status(request: Google_Protobuf_Empty, context: ServerContext) async throws -> RunnerStatus { currentStatus() }
+
+    public func status2(request: Google_Protobuf_Struct, context: ServerContext) async throws -> RunnerStatus { currentStatus() }
+
+    /// Accepted and ignored: Fn hands the map to an extension hook that fnrunner does not have.
+    public func configureRunner(request: ConfigMsg, context: ServerContext) async throws -> ConfigStatus { ConfigStatus() }
+
+    /// A protocol-valid stream with no logs: calls' logs are in the node's own call records.
+    /// It stays open until the LB ends it, as Fn's does.
+    public func streamLogs(
+        request: RPCAsyncSequence<LogRequestMsg, any Error>, response: RPCWriter<LogResponseMsg>, context: ServerContext
+    ) async throws {
+        for try await _ in request {}
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let e) = self { return e }
+        return nil
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Runner
+import RunnerGRPC
+import RunnerOS
+import Synchronization
+import Testing
+
+/// A stub hot function for the pure runner's tests: its request body says what to do
+/// (`status:N`, `big:N` streamed, `sleep:MS`, `len`, anything else echoed).
+final class StubDriver: ContainerDriver {
+    func startHot(_ task: ContainerTask) async throws(RunnerError) -> any HotContainerHandle { StubContainer() }
+    func runCold(_ task: ContainerTask, request: FunctionRequest, log: CallLog) async throws(RunnerError) -> ColdResult {
+        ColdResult(exitCode: 0, stdout: request.body)
+    }
+}
+
+final class StubContainer: HotContainerHandle {
+    func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog, stream: ResponseStream?)
+        async throws(RunnerError) -> FunctionResponse
+    {
+        let body = String(decoding: request.body.prefix(64), as: UTF8.self)
+        if body.hasPrefix("status:"), let n = Int(body.dropFirst(7)) { return FunctionResponse(status: n, headers: [], body: []) }
+        if body.hasPrefix("len") {
+            return FunctionResponse(status: 200, headers: [], body: Array("len:\(request.body.count)".utf8))
+        }
+        if body.hasPrefix("sleep:"), let ms = Int(body.dropFirst(6)) {
+            do {
+                try await Task.sleep(for: .milliseconds(ms))
+            } catch {
+                throw CallErrors.cancelled("call function")
+            }
+            return FunctionResponse(status: 200, headers: [], body: Array("slept".utf8))
+        }
+        if body.hasPrefix("big:"), let n = Int(body.dropFirst(4)) {
+            let bytes = [UInt8](repeating: 0x78, count: n)
+            guard let stream else { return FunctionResponse(status: 200, headers: [], body: bytes) }
+            try stream.begin(FunctionResponse(status: 200, headers: [HTTPHeader(name: "content-type", value: "text/plain")], body: []))
+            var offset = 0
+            while offset < n {
+                let end = min(n, offset + 65536)
+                try stream.write(bytes[offset..<end], deadlineNanos: MonotonicClock.nowNanos() + 5_000_000_000)
+                offset = end
+            }
+            var r = FunctionResponse(status: 200, headers: [], body: [])
+            r.streamed = true
+            return r
+        }
+        return FunctionResponse(
+            status: 200, headers: [HTTPHeader(name: "x-fn", value: "stub"), HTTPHeader(name: "connection", value: "keep-alive")],
+            body: Array("echo:\(body)".utf8))
+    }
+    func freeze() throws(RunnerError) {}
+    func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { false }
+    func stats() -> ContainerCounters? { ContainerCounters() }
+    func close() async {}
+}
+
+/// Remembers every call that ended.
+final class EndedCalls: CallListener {
+    let records = Mutex<[CallRecord]>([])
+    func beforeCall(_ call: Call) async throws(RunnerError) {}
+    func afterCall(_ call: Call) async throws(RunnerError) { records.withLock { $0.append(call.record) } }
+}
+
+typealias RunnerClient = RunnerProtocol.Client<HTTP2ClientTransport.Posix>
+
+/// A pure runner on a loopback port, its agent on `driver`, and a gRPC client playing Fn's LB.
+enum GRPCHarness {
+    static func withRunner(
+        totalMemoryMB: UInt64 = 1024, nonBlocking: Bool = false, driver: any ContainerDriver = StubDriver(),
+        _ body: (RunnerClient, Agent, EndedCalls) async throws -> Void
+    ) async throws {
+        var config = AgentConfiguration()
+        config.nonBlockingResources = nonBlocking
+        config.shutdownGraceMillis = 1000
+        let agent = Agent(
+            configuration: config, driver: driver, tracker: ResourceTracker(totalMemoryBytes: totalMemoryMB << 20, totalCPUMillicores: 2000))
+        let ended = EndedCalls()
+        agent.addListener(ended)
+        let service = GRPCRunnerService(host: "127.0.0.1", port: 0, runner: PureRunner(agent: agent))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await agent.run() }
+            group.addTask { try await service.run() }
+            var port: Int?
+            for _ in 0..<500 {
+                port = await service.listeningPort
+                if port != nil { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let bound = try #require(port)
+            do {
+                try await withGRPCClient(
+                    transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: bound), transportSecurity: .plaintext)
+                ) { client in
+                    try await body(RunnerClient(wrapping: client), agent, ended)
+                }
+            } catch {
+                service.stop()
+                await agent.shutdown()
+                throw error
+            }
+            service.stop()
+            await agent.shutdown()
+            try await group.waitForAll()
+        }
+    }
+
+    /// Fn's call model as the LB sends it.
+    static func model(id: String = CallID.make(), type: String = "sync", memory: Int = 128) -> String {
+        """
+        {"id":"\(id)","image":"stub/echo:1","type":"\(type)","memory":\(memory),"timeout":30,"idle_timeout":30,"method":"POST",\
+        "url":"http://lb.test/invoke/f1","app_id":"a1","app_name":"app","fn_id":"f1","config":{"K":"v"},\
+        "headers":{"Content-Type":["text/plain"],"X-Client":["c1"]}}
+        """
+    }
+
+    /// One Engage: TryCall, the body in frames of `frameBytes` (the last with eof), and every
+    /// message the runner answered.
+    static func engage(
+        _ c: RunnerClient, model: String = model(), body: [UInt8], slot: String = "", frameBytes: Int = 10 << 10
+    ) async throws -> [RunnerMsg] {
+        try await c.engage { writer in
+            var first = ClientMsg()
+            first.try = TryCall.with {
+                $0.modelsCallJson = model
+                $0.slotHashID = slot
+            }
+            try await writer.write(first)
+            var offset = 0
+            repeat {
+                let end = min(body.count, offset + frameBytes)
+                var frame = ClientMsg()
+                frame.data = DataFrame.with {
+                    $0.data = Data(body[offset..<end])
+                    $0.eof = end == body.count
+                }
+                try await writer.write(frame)
+                offset = end
+            } while offset < body.count
+        } onResponse: { response in
+            var out: [RunnerMsg] = []
+            for try await m in response.messages { out.append(m) }
+            return out
+        }
+    }
+}
