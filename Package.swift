@@ -106,8 +106,9 @@ let package = Package(
         .executableTarget(
             name: "fnrunner-serve",
             dependencies: [
-                "CLIOptions", "Sandbox", "CgroupDriver", "RunnerOS", "OCIImage", "Runner", "RunnerStore", "RunnerAPI",
+                "CLIOptions", "Sandbox", "CgroupDriver", "RunnerOS", "OCIImage", "Runner", "RunnerStore", "RunnerAPI", "RunnerGRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -7,9 +7,11 @@ import Logging
 import OCIImage
 import Runner
 import RunnerAPI
+import RunnerGRPC
 import RunnerOS
 import RunnerStore
 import Sandbox
+import ServiceLifecycle
 
 /// `fnrunner serve`: one runner node speaking Fn's API, on its embedded store.
 struct ServeCommand: AsyncParsableCommand {
@@ -19,14 +21,31 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var images: StoreOptions
 
-    @Option(help: "host:port to listen on (FN_PORT sets the port when this is not given).")
+    @Option(help: "host:port to listen on (FN_PORT sets the port when this is not given); none for a pure runner without the HTTP API.")
     var listen: String?
+
+    @Option(
+        name: .customLong("grpc-listen"),
+        help: "host:port for Fn's RunnerProtocol (gRPC), so Fn's load balancer can place calls here (FN_GRPC_PORT: all interfaces).")
+    var grpcListen: String?
 
     mutating func run() async throws {
         let env = ProcessInfo.processInfo.environment
         let fnEnv = FnEnvironment(env)
         let logger = runtime.makeLogger(label: "fnrunner.serve")
-        let (host, port) = try Self.address(listen, fnPort: try fnEnv.int("FN_PORT", default: 8080, minimum: 0))
+        let httpOff = listen == "none"
+        let (host, port) = httpOff ? ("127.0.0.1", 0) : try Self.address(listen, fnPort: try fnEnv.int("FN_PORT", default: 8080, minimum: 0))
+        var grpcAddress: (String, Int)?
+        if let grpcListen {
+            grpcAddress = try Self.address(grpcListen, fnPort: 0, option: "--grpc-listen")
+        } else if fnEnv.string("FN_GRPC_PORT") != nil {
+            let p = try fnEnv.int("FN_GRPC_PORT", default: 9190, minimum: 0)
+            guard p <= 65535 else { throw RunnerError(.invalidArgument, "FN_GRPC_PORT must be a port number, not \(p)") }
+            grpcAddress = ("0.0.0.0", p)
+        }
+        if httpOff && grpcAddress == nil {
+            throw RunnerError(.invalidArgument, "--listen none needs --grpc-listen or FN_GRPC_PORT: the node would take no calls")
+        }
         let agentConfig = try AgentConfiguration.fromEnvironment(env)
         let retention = try CallPruner.Configuration.fromEnvironment(env)
         let driverConfig = try NativeDriver.Configuration.fromEnvironment(env, defaultIOFSRoot: runtime.stateDirectory + "/iofs")
@@ -60,14 +79,25 @@ struct ServeCommand: AsyncParsableCommand {
         apiConfig.publicURL = fnEnv.string("FN_PUBLIC_URL") ?? "http://\(host):\(port)"
         let api = FnAPI(
             configuration: apiConfig, store: store, agent: agent, recorder: recorder, detachedCalls: detachedCalls, logger: logger)
-        let app = Application(
-            router: api.router(), server: FnAPI.server, configuration: .init(address: .hostname(host, port: port), serverName: "fnrunner"),
-            services: [
-                AgentService(agent: agent, detachedCalls: detachedCalls), RecordWriter(recorder: recorder),
-                CallPruner(configuration: retention, store: store, logger: logger),
-            ], logger: logger)
+        var services: [any Service] = [
+            AgentService(agent: agent, detachedCalls: detachedCalls), RecordWriter(recorder: recorder),
+            CallPruner(configuration: retention, store: store, logger: logger),
+        ]
+        if let (gHost, gPort) = grpcAddress {
+            services.append(GRPCRunnerService(host: gHost, port: gPort, runner: PureRunner(agent: agent, maxRequestBytes: apiConfig.maxRequestBytes)))
+            logger.notice("Fn RunnerProtocol (gRPC) listening", metadata: ["grpc_listen": "\(gHost):\(gPort)"])
+        }
         do {
-            try await app.runService()
+            if httpOff {
+                let group = ServiceGroup(
+                    configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                try await group.run()
+            } else {
+                let app = Application(
+                    router: api.router(), server: FnAPI.server,
+                    configuration: .init(address: .hostname(host, port: port), serverName: "fnrunner"), services: services, logger: logger)
+                try await app.runService()
+            }
         } catch {
             await sandbox.shutdown()
             throw error
@@ -76,13 +106,13 @@ struct ServeCommand: AsyncParsableCommand {
         logger.notice("fnrunner serve stopped")
     }
 
-    static func address(_ listen: String?, fnPort: Int) throws(RunnerError) -> (String, Int) {
+    static func address(_ listen: String?, fnPort: Int, option: String = "--listen") throws(RunnerError) -> (String, Int) {
         guard let listen else {
             guard (0...65535).contains(fnPort) else { throw RunnerError(.invalidArgument, "FN_PORT must be a port number, not \(fnPort)") }
             return ("127.0.0.1", fnPort)
         }
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
-            throw RunnerError(.invalidArgument, "--listen must be host:port, not \"\(listen)\"")
+            throw RunnerError(.invalidArgument, "\(option) must be host:port, not \"\(listen)\"")
         }
         return (String(listen[..<colon]), port)
     }

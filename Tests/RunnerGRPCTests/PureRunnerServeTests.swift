@@ -1,0 +1,98 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Runner
+import RunnerGRPC
+import RunnerOS
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `fnrunner serve --listen none --grpc-listen …`: a pure runner with real containers, as Fn's
+/// load balancer would use it.
+@Suite(.enabled(if: Host.canRunContainers && Host.hasFreezer, "needs root, cgroups and a freezer"), .serialized)
+struct PureRunnerServeTests {
+    func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    func model(type: String = "sync") -> String {
+        """
+        {"id":"\(CallID.make())","image":"fn-test/hello-stream:1","type":"\(type)","memory":64,"timeout":30,"idle_timeout":30,\
+        "method":"POST","url":"http://lb.test/invoke/f1","app_id":"a1","app_name":"app","fn_id":"f1","headers":{}}
+        """
+    }
+
+    func text(_ msgs: [RunnerMsg]) -> String {
+        String(decoding: msgs.compactMap { m -> Data? in if case .data(let d)? = m.body { d.data } else { nil } }.reduce(Data(), +), as: UTF8.self)
+    }
+
+    @Test func aPureRunnerServesRealFunctionsOverGRPCAndStopsCleanly() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("grpc")
+            defer { env.cleanUp() }
+            let data = env.stateDirectory + "-data"
+            defer { try? FileSystem.removeTree(data) }
+            let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:1"])
+            #expect(imported.wait() == 0, "\(imported.stderr)")
+            let port = try freePort()
+            let server = try Subprocess.fnrunner([
+                "serve", "--listen", "none", "--grpc-listen", "127.0.0.1:\(port)", "--data-dir", data, "--state-dir", env.stateDirectory,
+                "--cgroup-root", env.cgroupRoot,
+            ])
+            try await withGRPCClient(
+                transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
+            ) { grpc in
+                let c = RunnerClient(wrapping: grpc)
+                var up = false
+                for _ in 0..<500 {
+                    if (try? await c.status2(.init())) != nil {
+                        up = true
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(up, "the pure runner answered Status2: \(server.stderr)")
+                let hello = try await GRPCHarness.engage(c, model: model(), body: Array("World".utf8))
+                #expect(text(hello) == "Hello World", "\(hello) \(server.stderr)")
+                if case .finished(let f)? = hello.last?.body { #expect(f.success && f.errorCode == 0) } else { Issue.record("no finished") }
+                let drip = try await GRPCHarness.engage(c, model: model(), body: Array("!drip 3 50".utf8))
+                #expect(text(drip) == "drip 0\ndrip 1\ndrip 2\n")
+                let detached = try await GRPCHarness.engage(c, model: model(type: "detached"), body: Array("later".utf8))
+                if case .resultStart(let s)? = detached.first?.body { #expect(s.http.statusCode == 202) } else { Issue.record("\(detached)") }
+                let crash = try await GRPCHarness.engage(c, model: model(), body: Array("!crash".utf8))
+                if case .finished(let f)? = crash.last?.body {
+                    #expect(!f.success && f.errorCode == 502 && f.errorUser, "\(f)")
+                } else {
+                    Issue.record("\(crash)")
+                }
+            }
+            server.signal(SIGTERM)
+            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(env.cgroupDirectories().isEmpty)
+        }
+    }
+
+    @Test func withoutHTTPAndWithoutGRPCAServerWouldTakeNoCallsAndRefusesToStart() async throws {
+        let env = TestEnvironment("grpc")
+        defer { env.cleanUp() }
+        let server = try Subprocess.fnrunner(["serve", "--listen", "none", "--state-dir", env.stateDirectory, "--data-dir", env.stateDirectory + "-data"])
+        #expect(server.wait() != 0)
+        #expect(server.stderr.contains("--listen none needs --grpc-listen"), "\(server.stderr)")
+        try? FileSystem.removeTree(env.stateDirectory + "-data")
+        let bad = try Subprocess.fnrunner(["serve", "--grpc-listen", "nowhere", "--state-dir", env.stateDirectory])
+        #expect(bad.wait() != 0)
+        #expect(bad.stderr.contains("--grpc-listen must be host:port"), "\(bad.stderr)")
+    }
+}
