@@ -112,6 +112,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Hot calls through Engage against a running pure runner (scripts/bench).
+        .executableTarget(
+            name: "fnrunner-grpc-bench",
+            dependencies: [
+                "RunnerGRPC", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ]
+        ),
         .executableTarget(
             name: "fnrunner",
             dependencies: [

@@ -2,15 +2,16 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import ServiceLifecycle
 
-/// The pure runner's gRPC server (plaintext HTTP/2, as Fn's runners listen by default) as a
-/// service of the server's group: on graceful shutdown it stops taking streams and lets the
-/// open ones finish.
+/// The pure runner's gRPC server (HTTP/2; plaintext unless `tls` is given, as Fn's runners)
+/// as a service of the server's group: on graceful shutdown it stops taking streams and lets
+/// the open ones finish.
 public struct GRPCRunnerService: Service {
     let server: GRPCServer<HTTP2ServerTransport.Posix>
 
-    public init(host: String, port: Int, runner: PureRunner) {
+    public init(host: String, port: Int, runner: PureRunner, tls: RunnerTLS? = nil) {
         server = GRPCServer(
-            transport: .http2NIOPosix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext), services: [runner])
+            transport: .http2NIOPosix(address: .ipv4(host: host, port: port), transportSecurity: tls?.transportSecurity ?? .plaintext),
+            services: [runner])
     }
 
     /// The port it listens on once started (useful with port 0); nil before that.

@@ -43,6 +43,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard p <= 65535 else { throw RunnerError(.invalidArgument, "FN_GRPC_PORT must be a port number, not \(p)") }
             grpcAddress = ("0.0.0.0", p)
         }
+        let grpcTLS = try RunnerTLS.fromEnvironment(env)
         if httpOff && grpcAddress == nil {
             throw RunnerError(.invalidArgument, "--listen none needs --grpc-listen or FN_GRPC_PORT: the node would take no calls")
         }
@@ -84,8 +85,12 @@ struct ServeCommand: AsyncParsableCommand {
             CallPruner(configuration: retention, store: store, logger: logger),
         ]
         if let (gHost, gPort) = grpcAddress {
-            services.append(GRPCRunnerService(host: gHost, port: gPort, runner: PureRunner(agent: agent, maxRequestBytes: apiConfig.maxRequestBytes)))
-            logger.notice("Fn RunnerProtocol (gRPC) listening", metadata: ["grpc_listen": "\(gHost):\(gPort)"])
+            services.append(
+                GRPCRunnerService(
+                    host: gHost, port: gPort, runner: PureRunner(agent: agent, maxRequestBytes: apiConfig.maxRequestBytes), tls: grpcTLS))
+            logger.notice(
+                "Fn RunnerProtocol (gRPC) listening",
+                metadata: ["grpc_listen": "\(gHost):\(gPort)", "tls": "\(grpcTLS == nil ? "off" : grpcTLS?.clientCA == nil ? "on" : "mutual")"])
         }
         do {
             if httpOff {

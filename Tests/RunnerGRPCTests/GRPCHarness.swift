@@ -92,7 +92,7 @@ enum GRPCHarness {
             let bound = try #require(port)
             do {
                 try await withGRPCClient(
-                    transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: bound), transportSecurity: .plaintext)
+                    transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: bound), transportSecurity: .plaintext)
                 ) { client in
                     try await body(RunnerClient(wrapping: client), agent, ended)
                 }

@@ -52,7 +52,7 @@ struct PureRunnerServeTests {
                 "--cgroup-root", env.cgroupRoot,
             ])
             try await withGRPCClient(
-                transport: try .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)
+                transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
             ) { grpc in
                 let c = RunnerClient(wrapping: grpc)
                 var up = false

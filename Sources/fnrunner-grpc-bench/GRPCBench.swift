@@ -1,0 +1,73 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import RunnerGRPC
+
+/// `fnrunner-grpc-bench HOST:PORT IMAGE [CALLS] [CONCURRENCY]`: hot calls through Engage, as
+/// Fn's load balancer makes them, against a running `fnrunner serve --grpc-listen`; prints
+/// calls/s and latency percentiles. `scripts/bench` runs it next to wrk on `POST /invoke`.
+@main
+struct GRPCBench {
+    static func main() async throws {
+        let args = CommandLine.arguments
+        guard args.count >= 3, let colon = args[1].lastIndex(of: ":"), let port = Int(args[1][args[1].index(after: colon)...]) else {
+            FileHandle.standardError.write(Data("usage: fnrunner-grpc-bench HOST:PORT IMAGE [CALLS] [CONCURRENCY]\n".utf8))
+            exit(2)
+        }
+        let host = String(args[1][..<colon])
+        let image = args[2]
+        let calls = args.count > 3 ? Int(args[3]) ?? 2000 : 2000
+        let concurrency = max(1, args.count > 4 ? Int(args[4]) ?? 1 : 1)
+        let model = """
+            {"id":"","image":"\(image)","type":"sync","memory":64,"timeout":30,"idle_timeout":30,"method":"POST",\
+            "url":"http://bench/invoke/bench","app_id":"bench","app_name":"bench","fn_id":"bench","headers":{}}
+            """
+        try await withGRPCClient(
+            transport: try .http2NIOPosix(target: .ipv4(address: host, port: port), transportSecurity: .plaintext)
+        ) { grpc in
+            let client = RunnerProtocol.Client(wrapping: grpc)
+            @Sendable func once() async throws -> UInt64 {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let ok = try await client.engage { writer in
+                    var first = ClientMsg()
+                    first.try = TryCall.with { $0.modelsCallJson = model }
+                    try await writer.write(first)
+                    var frame = ClientMsg()
+                    frame.data = DataFrame.with {
+                        $0.data = Data("World".utf8)
+                        $0.eof = true
+                    }
+                    try await writer.write(frame)
+                } onResponse: { response in
+                    var success = false
+                    for try await m in response.messages { if case .finished(let f)? = m.body { success = f.success } }
+                    return success
+                }
+                guard ok else { throw RPCError(code: .internalError, message: "a call did not succeed") }
+                return DispatchTime.now().uptimeNanoseconds - t0
+            }
+            for _ in 0..<50 { _ = try await once() }  // warm: the container exists
+            let start = DispatchTime.now().uptimeNanoseconds
+            let samples = try await withThrowingTaskGroup(of: [UInt64].self) { group in
+                for w in 0..<concurrency {
+                    let share = calls / concurrency + (w < calls % concurrency ? 1 : 0)
+                    group.addTask {
+                        var out: [UInt64] = []
+                        for _ in 0..<share { out.append(try await once()) }
+                        return out
+                    }
+                }
+                var all: [UInt64] = []
+                for try await part in group { all += part }
+                return all.sorted()
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            func ms(_ q: Double) -> String {
+                String(format: "%.3f", Double(samples[min(samples.count - 1, Int((q * Double(samples.count)).rounded(.up)) - 1)]) / 1e6)
+            }
+            print(
+                "engage: \(samples.count) calls, concurrency \(concurrency): \(String(format: "%.0f", Double(samples.count) / seconds)) calls/s, "
+                    + "p50 \(ms(0.5)) ms, p90 \(ms(0.9)) ms, p99 \(ms(0.99)) ms")
+        }
+    }
+}
