@@ -1,0 +1,40 @@
+import RunnerOS
+
+/// A request to a function over http-stream.
+public struct FunctionRequest: Sendable {
+    /// The client's method and URL: sent to cold functions (FN_METHOD, FN_REQUEST_URL) and in
+    /// the http and json formats; http-stream always sends POST /call.
+    public var method: String
+    public var url: String
+    public var callID: String
+    /// RFC 3339 deadline the FDK passes to the function (it does not enforce it; the runner does).
+    public var deadline: String
+    public var contentType: String?
+    /// The caller's headers (the API layer translates trigger headers); a function gets
+    /// `passedHeaders` of them.
+    public var headers: [(String, String)]
+
+    /// The headers a function is given: not hop-by-hop, not one the runner sets itself, not
+    /// Content-Type (it travels as `contentType`), and none whose name or value could break the
+    /// framing of an HTTP head.
+    public var passedHeaders: [(String, String)] {
+        headers.filter { name, value in
+            HopByHop.isPassedOn(name) && name.lowercased() != "content-type" && !name.isEmpty
+                && !name.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" }) && !value.contains(where: { $0 == "\r" || $0 == "\n" })
+        }
+    }
+    public var body: [UInt8]
+
+    public init(
+        callID: String = "", deadline: String = "", method: String = "POST", url: String = "", contentType: String? = nil,
+        headers: [(String, String)] = [], body: [UInt8] = []
+    ) {
+        self.method = method
+        self.url = url
+        self.callID = callID
+        self.deadline = deadline
+        self.contentType = contentType
+        self.headers = headers
+        self.body = body
+    }
+}
