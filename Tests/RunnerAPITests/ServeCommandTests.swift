@@ -29,20 +29,6 @@ struct ServeCommandTests {
         throw RunnerError(.unavailable, "no server", step: "test")
     }
 
-    /// A scratch runner environment and data directory with hello-stream imported as
-    /// fn-test/hello-stream:1, both removed afterwards; one test of this kind at a time.
-    func withHelloStream(_ body: (TestEnvironment, String) async throws -> Void) async throws {
-        try await withSharedGate {
-            let env = TestEnvironment("serve")
-            defer { env.cleanUp() }
-            let data = env.stateDirectory + "-data"
-            defer { try? FileSystem.removeTree(data) }
-            let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:1"])
-            #expect(imported.wait() == 0, "\(imported.stderr)")
-            try await body(env, data)
-        }
-    }
-
     /// Creates an app and a hello-stream fn through the API; returns the fn's id.
     func deploy(_ c: HTTPTestClient, app: String, fn: String, memory: Int) async throws -> String {
         let a = try await c.json("POST", "/v2/apps", ["name": app])
@@ -52,7 +38,7 @@ struct ServeCommandTests {
     }
 
     @Test func aServedFunctionIsCreatedInvokedHotAndTheServerStopsCleanlyOnSIGTERM() async throws {
-        try await withHelloStream { env, data in
+        try await withHelloStreamData("serve") { env, data in
             let port = try freePort()
             var (server, c) = try await startServer(env, data: data, port: port)
 
@@ -148,7 +134,7 @@ struct ServeCommandTests {
     }
 
     @Test func acceptedDetachedCallsSurviveKill9AndEachEndsUpRunAndRecorded() async throws {
-        try await withHelloStream { env, data in
+        try await withHelloStreamData("serve") { env, data in
             let port = try freePort()
             let settings = ["FN_MAX_ASYNC_RUNNING": "2"]
             var (server, c) = try await startServer(env, data: data, port: port, environment: settings)
@@ -195,7 +181,7 @@ struct ServeCommandTests {
     }
 
     @Test func realAnswersStreamAreCutAtTheSizeLimitAndAHungUpClientCancelsItsCall() async throws {
-        try await withHelloStream { env, data in
+        try await withHelloStreamData("serve") { env, data in
             let port = try freePort()
             let (server, c) = try await startServer(env, data: data, port: port, environment: ["FN_MAX_RESPONSE_SIZE": "60"])
             let fnID = try await deploy(c, app: "streams", fn: "drip", memory: 32)

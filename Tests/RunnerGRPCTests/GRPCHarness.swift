@@ -82,6 +82,26 @@ enum GRPCHarness {
         let service = GRPCRunnerService(host: "127.0.0.1", port: 0, runner: PureRunner(agent: agent))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await agent.run() }
+            do {
+                try await serving(service) { port in
+                    try await withGRPCClient(
+                        transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+                    ) { client in
+                        try await body(RunnerClient(wrapping: client), agent, ended)
+                    }
+                }
+            } catch {
+                await agent.shutdown()
+                throw error
+            }
+            await agent.shutdown()
+            try await group.waitForAll()
+        }
+    }
+
+    /// Runs `service` on its loopback port for the length of `body`, then stops it.
+    static func serving(_ service: GRPCRunnerService, _ body: (Int) async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await service.run() }
             var port: Int?
             for _ in 0..<500 {
@@ -89,20 +109,13 @@ enum GRPCHarness {
                 if port != nil { break }
                 try await Task.sleep(for: .milliseconds(10))
             }
-            let bound = try #require(port)
             do {
-                try await withGRPCClient(
-                    transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: bound), transportSecurity: .plaintext)
-                ) { client in
-                    try await body(RunnerClient(wrapping: client), agent, ended)
-                }
+                try await body(try #require(port))
             } catch {
                 service.stop()
-                await agent.shutdown()
                 throw error
             }
             service.stop()
-            await agent.shutdown()
             try await group.waitForAll()
         }
     }

@@ -29,13 +29,7 @@ struct PureRunnerServeTests {
     }
 
     @Test func aPureRunnerServesRealFunctionsOverGRPCAndStopsCleanly() async throws {
-        try await withSharedGate {
-            let env = TestEnvironment("grpc")
-            defer { env.cleanUp() }
-            let data = env.stateDirectory + "-data"
-            defer { try? FileSystem.removeTree(data) }
-            let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:1"])
-            #expect(imported.wait() == 0, "\(imported.stderr)")
+        try await withHelloStreamData("grpc") { env, data in
             let port = try freePort()
             let server = try Subprocess.fnrunner([
                 "serve", "--listen", "none", "--grpc-listen", "127.0.0.1:\(port)", "--data-dir", data, "--state-dir", env.stateDirectory,

@@ -36,24 +36,7 @@ struct TLSTests {
 
     func withServer(tls: RunnerTLS, _ body: (Int) async throws -> Void) async throws {
         let agent = Agent(configuration: .init(), driver: StubDriver(), tracker: ResourceTracker(totalMemoryBytes: 1 << 30, totalCPUMillicores: 1000))
-        let service = GRPCRunnerService(host: "127.0.0.1", port: 0, runner: PureRunner(agent: agent), tls: tls)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await service.run() }
-            var port: Int?
-            for _ in 0..<500 {
-                port = await service.listeningPort
-                if port != nil { break }
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            do {
-                try await body(try #require(port))
-            } catch {
-                service.stop()
-                throw error
-            }
-            service.stop()
-            try await group.waitForAll()
-        }
+        try await GRPCHarness.serving(GRPCRunnerService(host: "127.0.0.1", port: 0, runner: PureRunner(agent: agent), tls: tls), body)
     }
 
     func status(port: Int, _ security: HTTP2ClientTransport.Posix.TransportSecurity) async throws -> RunnerStatus {
