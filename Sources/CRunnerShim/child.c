@@ -275,7 +275,7 @@ static void close_other_fds(const int *keep, int n) {
     syscall(SYS_close_range, from, ~0U, 0);
 }
 
-__attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd, int ack_fd) {
+__attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd, int ack_fd, int network_ready) {
     // Signals: blocked (inherited from the parent's mask). Reset every disposition,
     // including ignored ones such as SIGPIPE, which would survive execve.
     struct rn_ksigaction dfl;
@@ -307,7 +307,7 @@ __attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd
     for (int i = 0; i < 3; i++) check(dup3(tmp[i], i, 0), report_fd, RN_STAGE_STDIO);
     if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) fail(report_fd, RN_STAGE_STDIO);
 
-    if (spec->new_network) bring_up_loopback(report_fd);
+    if (spec->new_network && !network_ready) bring_up_loopback(report_fd);
 
     check(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), report_fd, RN_STAGE_MOUNT_PRIVATE);
     if (spec->bind_source != NULL) {

@@ -4,6 +4,11 @@
 #include "rn_spawn.h"
 
 /// Sets up the container from `spec` and execs; never returns. Failures go to `report_fd`.
-__attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd, int ack_fd);
+/// `network_ready`: the network namespace was inherited from a launcher with loopback up.
+__attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd, int ack_fd, int network_ready);
+
+/// pipe2(O_CLOEXEC) with both ends moved to 3 or above (the child's stdio shuffle must never
+/// clobber them). 0 or -errno.
+int rn_spawn_pipe(int p[2]);
 
 #endif

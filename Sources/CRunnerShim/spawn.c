@@ -27,7 +27,7 @@ static int above_stdio(int fd) {
     return moved;
 }
 
-static int make_pipe(int p[2]) {
+int rn_spawn_pipe(int p[2]) {
     if (pipe2(p, O_CLOEXEC) < 0) return -errno;
     p[0] = above_stdio(p[0]);
     p[1] = above_stdio(p[1]);
@@ -42,9 +42,9 @@ static int make_pipe(int p[2]) {
 
 int rn_spawn(const rn_spawn_spec *spec, rn_spawned *out) {
     int report[2], ack[2] = {-1, -1};
-    int rc = make_pipe(report);
+    int rc = rn_spawn_pipe(report);
     if (rc < 0) return rc;
-    if (spec->wait_for_attach && (rc = make_pipe(ack)) < 0) {
+    if (spec->wait_for_attach && (rc = rn_spawn_pipe(ack)) < 0) {
         close(report[0]);
         close(report[1]);
         return rc;
@@ -66,7 +66,7 @@ int rn_spawn(const rn_spawn_spec *spec, rn_spawned *out) {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     long pid = syscall(SYS_clone3, &args, sizeof args);
-    if (pid == 0) rn_child(spec, report[1], ack[0]);
+    if (pid == 0) rn_child(spec, report[1], ack[0], 0);
     int saved = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 

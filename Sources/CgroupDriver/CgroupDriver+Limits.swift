@@ -47,7 +47,8 @@ extension CgroupDriver {
         return [(cpu + "/cpu.cfs_period_us", String(period)), (cpu + "/cpu.cfs_quota_us", quota.map(String.init) ?? "-1")]
     }
 
-    func applyMemoryAndPids(_ cg: CgroupSet, _ limits: ResourceLimits) throws(RunnerError) {
+    /// Applies memory and pids limits to an existing cgroup (a pooled one, at claim time).
+    public func applyMemoryAndPids(_ cg: CgroupSet, _ limits: ResourceLimits) throws(RunnerError) {
         for w in memoryAndPidsWrites(cg, limits) {
             do {
                 try FileSystem.write(w.path, w.value)

@@ -92,6 +92,10 @@ public final class Semaphore: @unchecked Sendable {
         sem.deallocate()
     }
     public func post() { sem_post(sem) }
+    /// Blocks until posted, however long that takes.
+    public func waitForever() {
+        while sem_wait(sem) != 0 && errno == EINTR {}
+    }
     /// false on timeout.
     public func wait(seconds: Int) -> Bool { wait(nanoseconds: UInt64(seconds) * 1_000_000_000) }
     /// false on timeout. Measured on CLOCK_MONOTONIC.

@@ -19,21 +19,50 @@ extension Sandbox {
 
     /// Starts a container and returns once its process has exec'd (or throws with the failing step).
     ///
-    /// On any failure everything created for it is removed again before the error is thrown.
+    /// A container with a network namespace of its own starts from the pool when a sandbox is
+    /// ready there, else directly. On any failure everything created for it is removed again
+    /// before the error is thrown.
     public func start(_ spec: ContainerSpec, name: String? = nil) throws(RunnerError) -> Container {
         try spec.validate(hostCPUs: hostCPUs)
         let keep = try Capabilities.mask(spec.capabilities)
         let containerName = name ?? nextName()
+        if spec.network == .none, let pool, let entry = pool.claim() {
+            do {
+                try driver.applyMemoryAndPids(entry.cgroup, spec.limits)
+            } catch {
+                pool.discard(entry)
+                throw error
+            }
+            if let container = try start(spec, name: containerName, cgroup: entry.cgroup, keep: keep, launcher: entry.launcher) {
+                countStart(pooled: true)
+                return container
+            }
+            logger.warning("a parked launcher was gone; starting directly", metadata: ["cgroup": "\(entry.cgroup)"])
+        }
         let cg = try driver.create(instance: instanceID, container: containerName, limits: spec.limits)
+        guard let container = try start(spec, name: containerName, cgroup: cg, keep: keep, launcher: nil) else {
+            throw RunnerError(.invalidState, "a direct start reported a missing launcher", step: "start container")
+        }
+        countStart(pooled: false)
+        return container
+    }
+
+    /// Starts the process in `cg` and hands the container out; nil when `launcher` was gone.
+    private func start(_ spec: ContainerSpec, name: String, cgroup cg: CgroupSet, keep: UInt64, launcher: ParkedLauncher?)
+        throws(RunnerError) -> Container?
+    {
         do throws(RunnerError) {
-            let container = try spawn(spec, name: containerName, cgroup: cg, keepCapabilities: keep)
+            guard let container = try spawn(spec, name: name, cgroup: cg, keepCapabilities: keep, launcher: launcher) else {
+                try driver.delete(cg)
+                return nil
+            }
             do throws(RunnerError) {
                 try register(container)
                 try ProcessReaper.shared.watch(pidfd: container.pidfd) { [container] exit in
                     container.processExited(exit)
                 }
             } catch {
-                deregister(containerName)
+                deregister(name)
                 container.abandon()
                 throw error
             }
@@ -56,11 +85,13 @@ extension Sandbox {
         return (nil, "lowerdir=" + ([paths.skeleton] + layers).joined(separator: ":"))
     }
 
-    private func spawn(_ spec: ContainerSpec, name: String, cgroup cg: CgroupSet, keepCapabilities: UInt64)
-        throws(RunnerError) -> Container
-    {
+    /// nil when `launcher` was gone before it could clone (nothing was started).
+    private func spawn(
+        _ spec: ContainerSpec, name: String, cgroup cg: CgroupSet, keepCapabilities: UInt64, launcher: ParkedLauncher?
+    ) throws(RunnerError) -> Container? {
+        // A launcher is already in every cgroup of its sandbox: the child inherits them.
         var cgroupFD: Int32 = -1
-        if let v2 = cg.v2Path {
+        if launcher == nil, let v2 = cg.v2Path {
             cgroupFD = rn_open_directory(v2)
             if cgroupFD < 0 { throw .system("open", errno: -cgroupFD, "cannot open cgroup \(v2)") }
         }
@@ -85,7 +116,7 @@ extension Sandbox {
         let groups = spec.additionalGroups.isEmpty ? [spec.gid] : spec.additionalGroups
         var tmpOptions = "mode=1777"
         if let size = spec.tmpSizeBytes { tmpOptions += ",size=\(size)" }
-        let needsAttach = !cg.v1AttachPaths.isEmpty
+        let needsAttach = launcher == nil && !cg.v1AttachPaths.isEmpty
 
         var cspec = rn_spawn_spec()
         cspec.rootfs_target = arena.string(paths.mountTarget)
@@ -120,8 +151,10 @@ extension Sandbox {
         let rc: Int32 = seccomp.program.withUnsafeBufferPointer { filter in
             cspec.seccomp_filter = spec.seccomp ? UnsafeRawPointer(filter.baseAddress) : nil
             cspec.seccomp_filter_len = spec.seccomp ? filter.count : 0
+            if let launcher { return launcher.launch(&cspec, into: &spawned) }
             return rn_spawn(&cspec, &spawned)
         }
+        if rc == -ECHILD, launcher != nil { return nil }
         if rc < 0 { throw .system("clone3", errno: -rc, "cannot create the container process") }
 
         if spawned.ack_fd >= 0 {

@@ -28,11 +28,14 @@ public final class Sandbox: Sendable {
     let lastCapability: Int32
     let lockFD: Int32
     let paths: StatePaths
+    /// Ready-made sandboxes (nil when `poolSize` is 0).
+    let pool: SandboxPool?
 
     private struct State {
         var nextContainer: UInt64 = 1
         var live: [String: Container] = [:]
         var shutDown = false
+        var starts = StartCounts()
     }
     private let state = Mutex(State())
 
@@ -108,6 +111,9 @@ public final class Sandbox: Sendable {
             close(fd)
             throw error
         }
+        self.pool =
+            configuration.poolSize > 0
+            ? SandboxPool(capacity: configuration.poolSize, driver: driver, instanceID: instanceID, logger: logger) : nil
         logger.debug(
             "sandbox opened",
             metadata: ["instance": "\(instanceID)", "cgroup.layout": "\(layout)", "state": "\(paths.root)"])
@@ -138,6 +144,38 @@ public final class Sandbox: Sendable {
         if !ok { throw RunnerError(.invalidState, "the sandbox is shut down", step: "start container") }
     }
 
+    /// How many starts came from the pool and how many took the direct path.
+    public struct StartCounts: Sendable, Equatable {
+        public var pooled = 0
+        public var direct = 0
+
+        public init(pooled: Int = 0, direct: Int = 0) {
+            self.pooled = pooled
+            self.direct = direct
+        }
+    }
+
+    public var startCounts: StartCounts { state.withLock { $0.starts } }
+
+    func countStart(pooled: Bool) {
+        state.withLock { s in
+            if pooled { s.starts.pooled += 1 } else { s.starts.direct += 1 }
+        }
+    }
+
+    /// Sandboxes ready in the pool now (0 without a pool).
+    public var pooledSandboxesReady: Int { pool?.readyCount ?? 0 }
+
+    /// The pids of the launchers parked in the pool.
+    public var parkedLauncherPIDs: [Int32] { pool?.launcherPIDs ?? [] }
+
+    /// The cgroups of the sandboxes ready in the pool (they belong to no container yet).
+    public var pooledCgroups: [CgroupSet] { pool?.readyCgroups ?? [] }
+
+    /// Whether the pool is full and idle (always true without one): what a caller comparing
+    /// the host's state before and after some starts waits for.
+    public var poolIsSettled: Bool { pool?.isSettled ?? true }
+
     func deregister(_ name: String) {
         _ = state.withLock { $0.live.removeValue(forKey: name) }
     }
@@ -149,6 +187,7 @@ public final class Sandbox: Sendable {
             s.shutDown = true
             return Array(s.live.values)
         }
+        pool?.drain()
         for c in containers {
             do { try await c.close() } catch { logger.error("closing container failed", metadata: ["container": "\(c.name)", "error": "\(error)"]) }
         }

@@ -11,16 +11,24 @@ public struct SandboxConfiguration: Sendable {
     /// The host's cgroup layout; nil detects it from /proc/self/mountinfo.
     public var layout: CgroupLayout?
     public var logger: Logger
+    /// Sandboxes kept ready (cgroups made, a launcher parked in them with a network namespace),
+    /// so starts skip the slow steps; 0 turns the pool off. Capped at `maximumPoolSize`.
+    public var poolSize: Int
+
+    /// Each pooled sandbox holds a process, a network namespace and a cgroup per hierarchy.
+    public static let maximumPoolSize = 64
 
     public init(
         stateDirectory: String = "/run/fnrunner",
         cgroupRoot: String = "fnrunner",
         layout: CgroupLayout? = nil,
-        logger: Logger = Logger(label: "fnrunner.sandbox")
+        logger: Logger = Logger(label: "fnrunner.sandbox"),
+        poolSize: Int = 0
     ) {
         self.stateDirectory = stateDirectory
         self.cgroupRoot = cgroupRoot
         self.layout = layout
         self.logger = logger
+        self.poolSize = poolSize
     }
 }

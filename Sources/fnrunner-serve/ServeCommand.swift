@@ -57,8 +57,14 @@ struct ServeCommand: AsyncParsableCommand {
         let asyncConfig = try AsyncCallConsumer.Configuration.fromEnvironment(env)
         let imageStore = try images.open(logger)
         let puller = try images.puller(imageStore, logger)
+        let poolSize = try fnEnv.int("FN_SANDBOX_POOL_SIZE", default: 4, minimum: 0)
+        guard poolSize <= SandboxConfiguration.maximumPoolSize else {
+            throw RunnerError(
+                .invalidArgument, "FN_SANDBOX_POOL_SIZE must be at most \(SandboxConfiguration.maximumPoolSize), not \(poolSize)")
+        }
         let sandbox = try Sandbox(
-            configuration: SandboxConfiguration(stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger))
+            configuration: SandboxConfiguration(
+                stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger, poolSize: poolSize))
         let totals = try NodeResources.detect(
             layout: sandbox.driver.layout, maxMemoryBytes: try Self.limit(fnEnv, "FN_MAX_TOTAL_MEMORY_BYTES"),
             maxCPUMillicores: try Self.limit(fnEnv, "FN_MAX_TOTAL_CPU_MCPUS"))
@@ -66,7 +72,7 @@ struct ServeCommand: AsyncParsableCommand {
             "fnrunner serve starting",
             metadata: [
                 "listen": "\(host):\(port)", "cgroups": "\(sandbox.driver.layout)", "memory_bytes": "\(totals.memoryBytes)",
-                "cpu_millicores": "\(totals.cpuMillicores)", "store": "\(store.path)",
+                "cpu_millicores": "\(totals.cpuMillicores)", "store": "\(store.path)", "sandbox_pool": "\(poolSize)",
             ])
         let tracker = ResourceTracker(totalMemoryBytes: totals.memoryBytes, totalCPUMillicores: totals.cpuMillicores)
         let driver = try NativeDriver(configuration: driverConfig, sandbox: sandbox, store: imageStore, puller: puller, logger: logger)

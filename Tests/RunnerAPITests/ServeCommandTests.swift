@@ -128,6 +128,15 @@ struct ServeCommandTests {
         let badListen = try Subprocess.fnrunner(["serve", "--listen", "nonsense", "--state-dir", env.stateDirectory])
         #expect(badListen.wait() != 0)
         #expect(badListen.stderr.contains("--listen must be host:port"), "\(badListen.stderr)")
+        for bad in ["65", "-1", "four"] {
+            let data = env.stateDirectory + "-data"
+            defer { try? FileSystem.removeTree(data) }
+            let badPool = try Subprocess.fnrunner(
+                ["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--state-dir", env.stateDirectory],
+                environment: ["FN_SANDBOX_POOL_SIZE": bad])
+            #expect(badPool.wait() != 0)
+            #expect(badPool.stderr.contains("FN_SANDBOX_POOL_SIZE"), "\(bad): \(badPool.stderr)")
+        }
         let noServer = try Subprocess.fnrunner(["ps", "--port", "\(try freePort())"])
         #expect(noServer.wait() != 0)
         #expect(noServer.stderr.contains("cannot connect"), "\(noServer.stderr)")

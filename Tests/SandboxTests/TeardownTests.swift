@@ -14,8 +14,9 @@ struct TeardownTests {
     }
 
     func footprint(_ env: TestEnvironment, _ sandbox: Sandbox) throws -> Footprint {
-        Footprint(
-            fds: Host.containerFDs(), zombies: Host.zombieChildren(), cgroups: env.cgroupDirectories().sorted(),
+        let cgroups = env.settledCgroupDirectories(sandbox).sorted()  // first: it waits for the pool
+        return Footprint(
+            fds: Host.containerFDs(), zombies: Host.zombieChildren(), cgroups: cgroups,
             mounts: Host.mounts(containing: env.stateDirectory) + Host.mounts(containing: "fnrunner"),
             stateEntries: try Shell.output("find \(env.stateDirectory) | sort").split(separator: "\n").map(String.init))
     }

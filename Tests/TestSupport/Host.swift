@@ -11,6 +11,12 @@ import Musl
 public enum Host {
     public static var isRoot: Bool { geteuid() == 0 }
 
+    /// The sandbox pool size tests run with: FN_SANDBOX_POOL_SIZE, else 0 (scripts/test runs the
+    /// container suites once without a pool and once with one).
+    public static var sandboxPoolSize: Int {
+        getenv("FN_SANDBOX_POOL_SIZE").flatMap { Int(String(cString: $0)) } ?? 0
+    }
+
     public static var layout: CgroupLayout? { try? CgroupLayout.detect() }
 
     /// Root, plus a cgroup layout with memory, cpu and pids somewhere.

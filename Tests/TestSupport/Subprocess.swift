@@ -49,8 +49,12 @@ public final class Subprocess: @unchecked Sendable {
     }
 
     /// Runs `fnrunner` with arguments to completion.
+    /// The sandbox pool is on or off as for in-process tests (Host.sandboxPoolSize) unless
+    /// `environment` says otherwise.
     public static func fnrunner(_ args: [String], environment: [String: String] = [:]) throws -> Subprocess {
-        try Subprocess([fnrunnerPath] + args, environment: environment)
+        var environment = environment
+        if environment["FN_SANDBOX_POOL_SIZE"] == nil { environment["FN_SANDBOX_POOL_SIZE"] = String(Host.sandboxPoolSize) }
+        return try Subprocess([fnrunnerPath] + args, environment: environment)
     }
 
     /// Waits for exit; returns the shell-style status (128 + signal when killed).

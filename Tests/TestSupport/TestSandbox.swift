@@ -21,10 +21,12 @@ public struct TestEnvironment: Sendable {
         cgroupRoot = "fnrunner-test-\(label)-\(tag)"
     }
 
-    public var configuration: SandboxConfiguration {
+    public var configuration: SandboxConfiguration { configuration(poolSize: Host.sandboxPoolSize) }
+
+    public func configuration(poolSize: Int) -> SandboxConfiguration {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        return SandboxConfiguration(stateDirectory: stateDirectory, cgroupRoot: cgroupRoot, logger: logger)
+        return SandboxConfiguration(stateDirectory: stateDirectory, cgroupRoot: cgroupRoot, logger: logger, poolSize: poolSize)
     }
 
     /// Every cgroup directory (any hierarchy) at or below this environment's root.
@@ -40,6 +42,14 @@ public struct TestEnvironment: Sendable {
         }
         for m in mounts.sorted() { walk(m + "/" + cgroupRoot) }
         return found
+    }
+
+    /// The cgroup directories that belong to containers or to the runner's levels: the pool's
+    /// ready sandboxes are left out, after waiting (bounded) until the pool is full and idle.
+    public func settledCgroupDirectories(_ sandbox: Sandbox) -> [String] {
+        for _ in 0..<5000 where !sandbox.poolIsSettled { usleep(2000) }
+        let pooled = Set(sandbox.pooledCgroups.flatMap(\.allPaths))
+        return cgroupDirectories().filter { !pooled.contains($0) }
     }
 
     /// Kills and removes whatever is left (after a failed test), deepest first.
@@ -59,18 +69,19 @@ public struct TestEnvironment: Sendable {
 }
 
 /// Runs `body` with a fresh sandbox in a fresh environment; always shuts down and cleans up.
-/// Holds the test gate shared unless `exclusive`.
+/// Holds the test gate shared unless `exclusive`. The pool size is Host.sandboxPoolSize unless
+/// `poolSize` is given.
 public func withSandbox<T>(
-    _ label: String = "t", exclusive: Bool = false, _ body: (Sandbox, TestEnvironment) async throws -> T
+    _ label: String = "t", exclusive: Bool = false, poolSize: Int? = nil, _ body: (Sandbox, TestEnvironment) async throws -> T
 ) async throws -> T {
-    if exclusive { return try await withExclusiveGate { try await sandboxed(label, body) } }
-    return try await withSharedGate { try await sandboxed(label, body) }
+    if exclusive { return try await withExclusiveGate { try await sandboxed(label, poolSize, body) } }
+    return try await withSharedGate { try await sandboxed(label, poolSize, body) }
 }
 
-private func sandboxed<T>(_ label: String, _ body: (Sandbox, TestEnvironment) async throws -> T) async throws -> T {
+private func sandboxed<T>(_ label: String, _ poolSize: Int?, _ body: (Sandbox, TestEnvironment) async throws -> T) async throws -> T {
     let env = TestEnvironment(label)
     defer { env.cleanUp() }
-    let sandbox = try Sandbox(configuration: env.configuration)
+    let sandbox = try Sandbox(configuration: env.configuration(poolSize: poolSize ?? Host.sandboxPoolSize))
     do {
         let result = try await body(sandbox, env)
         await sandbox.shutdown()

@@ -165,4 +165,6 @@ int rn_detach_mount(const char *path);
 #ifdef __cplusplus
 }
 #endif
+// The parked launcher of pooled sandboxes builds on the spawn spec above.
+#include "rn_launcher.h"
 #endif

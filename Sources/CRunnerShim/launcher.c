@@ -1,0 +1,284 @@
+// The parked launcher of a pooled sandbox (see rn_launcher.h).
+//
+// Rules for launcher_main(): it shares the runner's memory, so it must not touch anything
+// of the runner's but its own control block. It makes raw system calls only (glibc's
+// wrappers would write errno into the TLS of the runner thread that created it), takes no
+// locks and never allocates. The container it clones gets a copy of the memory and runs
+// rn_child() as a directly spawned one does.
+#define _GNU_SOURCE
+#include "rn_launcher.h"
+#include "child.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+
+enum {
+    STATE_GONE = 0,      // written by the kernel when the launcher exits (CLONE_CHILD_CLEARTID)
+    STATE_STARTING,
+    STATE_PARKED,
+    STATE_REQUEST,
+    STATE_DISMISSED,
+    STATE_ANSWERED,
+};
+
+struct rn_launcher {
+    _Atomic int32_t state;      // also the CLONE_CHILD_CLEARTID word
+    _Atomic int32_t answered;   // set before the state leaves REQUEST with an answer
+    pid_t parent;
+    pid_t pid;
+    int pidfd;
+    int with_network;
+    int setup_error;            // errno of the failed setup step, or 0
+    // The request.
+    const rn_spawn_spec *spec;
+    int report_fd;
+    int ack_fd;
+    // The answer.
+    long result;                // the container's pid, or -errno
+    int result_pidfd;
+    // The mapping that holds this block and the launcher's stack.
+    void *region;
+    size_t region_size;
+};
+
+enum { REGION_SIZE = 128 * 1024, GUARD_SIZE = 4096 };
+
+#if defined(__x86_64__)
+static inline long raw_syscall(long n, long a, long b, long c, long d, long e, long f) {
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#elif defined(__aarch64__)
+static inline long raw_syscall(long n, long a, long b, long c, long d, long e, long f) {
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
+    register long x5 __asm__("x5") = f;
+    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+    return x0;
+}
+#else
+#error "rn_launcher needs a raw system call for this architecture"
+#endif
+
+#define RAW0(n) raw_syscall((n), 0, 0, 0, 0, 0, 0)
+#define RAW1(n, a) raw_syscall((n), (long)(a), 0, 0, 0, 0, 0)
+#define RAW2(n, a, b) raw_syscall((n), (long)(a), (long)(b), 0, 0, 0, 0)
+#define RAW3(n, a, b, c) raw_syscall((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define RAW4(n, a, b, c, d) raw_syscall((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+// Shared (not FUTEX_PRIVATE) futex operations throughout: the kernel's wake at the launcher's
+// exit (CLONE_CHILD_CLEARTID) is a shared one, and a private waiter would never see it.
+static void raw_wake(_Atomic int32_t *word) { RAW3(SYS_futex, word, FUTEX_WAKE, 1); }
+static void raw_wait(_Atomic int32_t *word, int32_t seen) { RAW4(SYS_futex, word, FUTEX_WAIT, seen, 0); }
+
+__attribute__((noreturn)) static void raw_exit(int code) {
+    for (;;) RAW1(SYS_exit, code);
+}
+
+static long raw_loopback_up(void) {
+    long s = RAW3(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return s;
+    struct ifreq ifr;
+    for (size_t i = 0; i < sizeof ifr; i++) ((volatile char *)&ifr)[i] = 0;
+    ifr.ifr_name[0] = 'l';
+    ifr.ifr_name[1] = 'o';
+    long rc = RAW3(SYS_ioctl, s, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        rc = RAW3(SYS_ioctl, s, SIOCSIFFLAGS, &ifr);
+    }
+    RAW1(SYS_close, s);
+    return rc;
+}
+
+static int launcher_main(void *arg) {
+    rn_launcher *l = arg;
+    // Die with the runner (the thread that made us, which lives as long as the pool), and
+    // catch the race where it died before the prctl.
+    RAW2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+    if (RAW0(SYS_getppid) != l->parent) raw_exit(1);
+    if (l->with_network) {
+        long rc = RAW1(SYS_unshare, CLONE_NEWNET);
+        if (rc == 0) rc = raw_loopback_up();
+        if (rc < 0) {
+            l->setup_error = (int)-rc;
+            raw_exit(1);
+        }
+    }
+    atomic_store(&l->state, STATE_PARKED);
+    raw_wake(&l->state);
+
+    for (;;) {
+        int32_t s = atomic_load(&l->state);
+        if (s == STATE_REQUEST) break;
+        if (s == STATE_DISMISSED) raw_exit(0);
+        raw_wait(&l->state, s);
+    }
+
+    const rn_spawn_spec *spec = l->spec;
+    struct clone_args args;
+    for (size_t i = 0; i < sizeof args; i++) ((volatile char *)&args)[i] = 0;
+    // CLONE_PARENT: the runner becomes the parent; the exit signal is then ours (SIGCHLD),
+    // and clone3 requires exit_signal 0.
+    args.flags = CLONE_PARENT | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD;
+    if (spec->new_network && !l->with_network) args.flags |= CLONE_NEWNET;
+    if (spec->cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)spec->cgroup_fd;
+    }
+    args.pidfd = (uint64_t)(uintptr_t)&l->result_pidfd;
+    // Signals stay blocked (the launcher was born with all of them blocked); rn_child resets them.
+    long pid = RAW2(SYS_clone3, &args, sizeof args);
+    if (pid == 0) rn_child(spec, l->report_fd, l->ack_fd, l->with_network);
+    l->result = pid;
+    atomic_store(&l->answered, 1);
+    atomic_store(&l->state, STATE_ANSWERED);
+    raw_wake(&l->state);
+    raw_exit(0);
+}
+
+// Waits while the launcher's state is `from`; returns the state it moved to.
+static int32_t wait_while(rn_launcher *l, int32_t from) {
+    int32_t s;
+    while ((s = atomic_load(&l->state)) == from) {
+        long rc = syscall(SYS_futex, &l->state, FUTEX_WAIT, from, NULL, NULL, 0);
+        (void)rc;
+    }
+    return s;
+}
+
+static void reap(rn_launcher *l) {
+    siginfo_t info;
+    while (syscall(SYS_waitid, P_PIDFD, l->pidfd, &info, WEXITED, NULL) < 0 && errno == EINTR) {}
+}
+
+int rn_launcher_start(int with_network, rn_launcher **out, int *stage) {
+    *stage = RN_STAGE_CLONE;
+    void *region = mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (region == MAP_FAILED) return -errno;
+    // A guard page below the stack: an overflow faults instead of writing into runner memory.
+    if (mprotect(region, GUARD_SIZE, PROT_NONE) < 0) {
+        int e = errno;
+        munmap(region, REGION_SIZE);
+        return -e;
+    }
+    uintptr_t top = (uintptr_t)region + REGION_SIZE - sizeof(rn_launcher);
+    top &= ~(uintptr_t)63;
+    rn_launcher *l = (rn_launcher *)top;
+    memset(l, 0, sizeof *l);
+    atomic_store(&l->state, STATE_STARTING);
+    l->parent = getpid();
+    l->pidfd = -1;
+    l->report_fd = -1;
+    l->ack_fd = -1;
+    l->result_pidfd = -1;
+    l->with_network = with_network;
+    l->region = region;
+    l->region_size = REGION_SIZE;
+    void *stack_top = (void *)((top - 64) & ~(uintptr_t)15);
+
+    // Born with every signal blocked, so no runner handler ever runs on the launcher.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int pidfd = -1;
+    int pid = clone(launcher_main, stack_top,
+                    CLONE_VM | CLONE_FILES | CLONE_PIDFD | CLONE_CHILD_CLEARTID | SIGCHLD, l, &pidfd, NULL,
+                    (pid_t *)&l->state);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        munmap(region, REGION_SIZE);
+        return -saved;
+    }
+    l->pid = pid;
+    l->pidfd = pidfd;
+
+    if (wait_while(l, STATE_STARTING) != STATE_PARKED) {
+        reap(l);
+        close(l->pidfd);
+        int e = l->setup_error;
+        if (e != 0) *stage = RN_STAGE_LOOPBACK;
+        munmap(region, REGION_SIZE);
+        return -(e != 0 ? e : ECHILD);
+    }
+    *out = l;
+    return 0;
+}
+
+pid_t rn_launcher_pid(const rn_launcher *l) { return l->pid; }
+int rn_launcher_pidfd(const rn_launcher *l) { return l->pidfd; }
+
+int rn_launcher_launch(rn_launcher *l, const rn_spawn_spec *spec, rn_spawned *out) {
+    int report[2], ack[2] = {-1, -1};
+    int rc = rn_spawn_pipe(report);
+    if (rc < 0) return rc;
+    if (spec->wait_for_attach && (rc = rn_spawn_pipe(ack)) < 0) {
+        close(report[0]);
+        close(report[1]);
+        return rc;
+    }
+    l->spec = spec;
+    l->report_fd = report[1];
+    l->ack_fd = ack[0];
+    int32_t parked = STATE_PARKED;
+    int gone = !atomic_compare_exchange_strong(&l->state, &parked, STATE_REQUEST);
+    if (!gone) {
+        syscall(SYS_futex, &l->state, FUTEX_WAKE, 1, NULL, NULL, 0);
+        wait_while(l, STATE_REQUEST);
+        gone = !atomic_load(&l->answered);
+    }
+    close(report[1]);
+    if (ack[0] >= 0) close(ack[0]);
+    if (gone || l->result < 0) {
+        close(report[0]);
+        if (ack[1] >= 0) close(ack[1]);
+        return gone ? -ECHILD : (int)l->result;
+    }
+    out->pid = (pid_t)l->result;
+    out->pidfd = l->result_pidfd;
+    out->ack_fd = ack[1];
+    out->report_fd = report[0];
+    return 0;
+}
+
+int rn_launcher_dismiss(rn_launcher *l) {
+    int32_t parked = STATE_PARKED;
+    if (!atomic_compare_exchange_strong(&l->state, &parked, STATE_DISMISSED)) return -ECHILD;
+    syscall(SYS_futex, &l->state, FUTEX_WAKE, 1, NULL, NULL, 0);
+    return 0;
+}
+
+void rn_launcher_free(rn_launcher *l) { munmap(l->region, l->region_size); }

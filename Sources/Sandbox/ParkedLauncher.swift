@@ -1,0 +1,86 @@
+import CRunnerShim
+import RunnerOS
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A launcher process parked in a pooled sandbox (see rn_launcher.h): it clones one
+/// container, which inherits its cgroups and network namespace, and then exits.
+///
+/// Why a process and not just pre-made cgroups: on v1 and hybrid hosts only a process that is
+/// already in a cgroup can give it to a child without a `cgroup.procs` write, and that write
+/// costs an RCU grace period (6-14 ms) whenever the kernel was idle before it.
+final class ParkedLauncher: @unchecked Sendable {
+    // @unchecked: the handle is used by one owner at a time (the pool hands an entry out once).
+    private let handle: OpaquePointer
+    let pid: Int32
+    let pidfd: Int32
+    /// Called once the launcher has been reaped and its memory freed.
+    private let onFreed: @Sendable () -> Void
+
+    /// Makes a launcher and waits until it is parked; with `network`, in a network namespace of
+    /// its own with loopback up.
+    init(network: Bool, onFreed: @escaping @Sendable () -> Void) throws(RunnerError) {
+        var raw: OpaquePointer?
+        var stage: Int32 = 0
+        let rc = rn_launcher_start(network ? 1 : 0, &raw, &stage)
+        guard rc == 0, let raw else {
+            throw .system(
+                stage == Int32(RN_STAGE_LOOPBACK.rawValue) ? "unshare(CLONE_NEWNET)" : "clone",
+                errno: -rc, "cannot make a parked launcher for the sandbox pool")
+        }
+        handle = raw
+        self.onFreed = onFreed
+        pid = rn_launcher_pid(raw)
+        pidfd = rn_launcher_pidfd(raw)
+    }
+
+    /// Has the launcher clone the container; returns rn_launcher_launch's code (-ECHILD: the
+    /// launcher was gone, killed while parked, and nothing was started). Either way the
+    /// launcher has ended, and is reaped in the background.
+    func launch(_ spec: inout rn_spawn_spec, into spawned: inout rn_spawned) -> Int32 {
+        let rc = rn_launcher_launch(handle, &spec, &spawned)
+        reapInBackground()
+        return rc
+    }
+
+    /// Ends a launcher that was never used: asks it to exit, reaps it, frees its memory.
+    func dismiss() {
+        _ = rn_launcher_dismiss(handle)
+        var code: Int32 = 0
+        var kind: Int32 = 0
+        _ = rn_pidfd_wait(pidfd, 0, &code, &kind)
+        close(pidfd)
+        rn_launcher_free(handle)
+        onFreed()
+    }
+
+    private func reapInBackground() {
+        let handle = UncheckedHandle(handle)
+        let pidfd = self.pidfd
+        let onFreed = self.onFreed
+        do {
+            try ProcessReaper.shared.watch(pidfd: pidfd) { _ in
+                close(pidfd)
+                rn_launcher_free(handle.pointer)
+                onFreed()
+            }
+        } catch {
+            // No reaper: wait here (the launcher exits right after answering).
+            var code: Int32 = 0
+            var kind: Int32 = 0
+            _ = rn_pidfd_wait(pidfd, 0, &code, &kind)
+            close(pidfd)
+            rn_launcher_free(handle.pointer)
+            onFreed()
+        }
+    }
+
+    private struct UncheckedHandle: @unchecked Sendable {
+        let pointer: OpaquePointer
+        init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    }
+}
