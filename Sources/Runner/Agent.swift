@@ -12,7 +12,7 @@ import Synchronization
 /// (bounded), and ends every container.
 public final class Agent: Sendable {
     public let configuration: AgentConfiguration
-    let driver: any ContainerDriver
+    public let driver: any ContainerDriver
     public let tracker: ResourceTracker
     /// Idle containers that may be ended to make room for another function's container.
     public let evictor = Evictor()

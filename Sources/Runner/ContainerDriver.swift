@@ -12,6 +12,26 @@ public protocol ContainerDriver: Sendable {
     /// Runs a cold container (format `default`) for one call: the request body on stdin, the
     /// response from stdout, until it exits or `task.timeout` passes.
     func runCold(_ task: ContainerTask, request: FunctionRequest, log: CallLog) async throws(RunnerError) -> ColdResult
+
+    /// How container starts went so far, for /metrics (nil: the driver has no such thing).
+    var startPaths: ContainerStartPaths? { get }
+}
+
+/// Starts that came from the sandbox pool or took the direct path, and sandboxes ready now.
+public struct ContainerStartPaths: Sendable, Equatable {
+    public var pooled: Int
+    public var direct: Int
+    public var poolReady: Int
+
+    public init(pooled: Int, direct: Int, poolReady: Int) {
+        self.pooled = pooled
+        self.direct = direct
+        self.poolReady = poolReady
+    }
+}
+
+extension ContainerDriver {
+    public var startPaths: ContainerStartPaths? { nil }
 }
 
 /// One started hot container, as the agent drives it. One call at a time.

@@ -143,6 +143,11 @@ public final class NativeDriver: ContainerDriver {
         return hot
     }
 
+    public var startPaths: ContainerStartPaths? {
+        let counts = sandbox.startCounts
+        return ContainerStartPaths(pooled: counts.pooled, direct: counts.direct, poolReady: sandbox.pooledSandboxesReady)
+    }
+
     public func runCold(_ task: ContainerTask, request: FunctionRequest, log: CallLog) async throws(RunnerError) -> ColdResult {
         try await ColdContainer.run(task, request: request, log: log, driver: self)
     }

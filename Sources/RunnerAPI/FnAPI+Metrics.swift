@@ -43,6 +43,12 @@ extension FnAPI {
         for state in SlotQueueStats.ContainerState.allCases where state != .none && state != .done {
             out += "fn_containers{state=\"\(state)\"} \(states[state] ?? 0)\n"
         }
+        if let paths = agent.driver.startPaths {
+            family("fn_container_starts_total", "counter", "Container starts: from the sandbox pool, or direct (pool empty or off).")
+            out += "fn_container_starts_total{path=\"pooled\"} \(paths.pooled)\nfn_container_starts_total{path=\"direct\"} \(paths.direct)\n"
+            family("fn_sandbox_pool_ready", "gauge", "Sandboxes ready in the pool (FN_SANDBOX_POOL_SIZE).")
+            out += "fn_sandbox_pool_ready \(paths.poolReady)\n"
+        }
         let u = agent.tracker.utilization
         family("fn_memory_bytes", "gauge", "Memory tokens held by containers, and the node's total.")
         out += "fn_memory_bytes{kind=\"used\"} \(u.memoryUsedBytes)\nfn_memory_bytes{kind=\"total\"} \(agent.tracker.totalMemoryBytes)\n"

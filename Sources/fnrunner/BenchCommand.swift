@@ -50,21 +50,61 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("gap-iterations"), help: "Iterations of the sporadic run.")
     var gapIterations = 40
 
+    @Option(name: .customLong("pool-size"), help: "Sandbox pool of the pooled runs and of the agent's calls (0 skips the pooled runs).")
+    var poolSize = 4
+
     mutating func run() async throws {
         let logger = runtime.makeLogger(label: "fnrunner.bench")
-        let sandbox = try Sandbox(
-            configuration: SandboxConfiguration(
-                stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger))
+        let configuration = SandboxConfiguration(stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger)
+        var pooledConfiguration = configuration
+        pooledConfiguration.poolSize = poolSize
+        let sandbox = try Sandbox(configuration: configuration)
+        let pooled = try Sandbox(configuration: pooledConfiguration)
         do {
-            try await measure(sandbox)
+            try await measure(sandbox, pooled: pooled)
         } catch {
+            await pooled.shutdown()
             await sandbox.shutdown()
             throw error
         }
+        await pooled.shutdown()
         await sandbox.shutdown()
     }
 
-    private func measure(_ sandbox: Sandbox) async throws {
+    /// Starts to exit, back to back and after idle gaps, counting how many came from the pool.
+    private func startRuns(_ sandbox: Sandbox, _ spec: ContainerSpec, label: String) async throws {
+        let counted = sandbox.startCounts
+        for _ in 0..<5 { _ = try await startToExit(sandbox, spec) }  // warm-up
+        var starts: [UInt64] = []
+        var exits: [UInt64] = []
+        var closes: [UInt64] = []
+        for _ in 0..<iterations {
+            let t = try await startToExit(sandbox, spec)
+            starts.append(t.started)
+            exits.append(t.exited)
+            closes.append(t.closed)
+        }
+        let tight = sandbox.startCounts
+        row("start (clone → exec'd)\(label)", starts)
+        row("start-to-exit (start → init reaped)\(label)", exits)
+        row("teardown (close: cgroup removed)\(label)", closes)
+        var note = ""
+        if gapMillis > 0 && gapIterations > 0 {
+            var sporadic: [UInt64] = []
+            for _ in 0..<gapIterations {
+                usleep(UInt32(gapMillis) * 1000)
+                sporadic.append(try await startToExit(sandbox, spec).exited)
+            }
+            row("start-to-exit after \(gapMillis) ms idle\(label)", sporadic)
+            let gap = sandbox.startCounts
+            note = "; after idle: \(gap.pooled - tight.pooled) of \(gapIterations) from the pool"
+        }
+        if !label.isEmpty {
+            print("| (\(label.dropFirst(2))) back to back: \(tight.pooled - counted.pooled) of \(iterations + 5) from the pool\(note) | | | | |")
+        }
+    }
+
+    private func measure(_ sandbox: Sandbox, pooled: Sandbox) async throws {
         var spec = ContainerSpec(layers: [rootfs], argv: ["/bin/true"])
         spec.limits = ResourceLimits(memoryBytes: 128 << 20, cpuMillicores: 500, pids: 64)
         guard let net = ContainerSpec.Network(rawValue: network) else {
@@ -76,27 +116,10 @@ struct BenchCommand: AsyncParsableCommand {
         print("| measurement | n | median µs | p99 µs | min µs |")
         print("|---|---|---|---|---|")
 
-        for _ in 0..<5 { _ = try await startToExit(sandbox, spec) }  // warm-up
-        var starts: [UInt64] = []
-        var exits: [UInt64] = []
-        var closes: [UInt64] = []
-        for _ in 0..<iterations {
-            let t = try await startToExit(sandbox, spec)
-            starts.append(t.started)
-            exits.append(t.exited)
-            closes.append(t.closed)
-        }
-        row("start (clone → exec'd)", starts)
-        row("start-to-exit (start → init reaped)", exits)
-        row("teardown (close: cgroup removed)", closes)
-
-        if gapMillis > 0 && gapIterations > 0 {
-            var sporadic: [UInt64] = []
-            for _ in 0..<gapIterations {
-                usleep(UInt32(gapMillis) * 1000)
-                sporadic.append(try await startToExit(sandbox, spec).exited)
-            }
-            row("start-to-exit after \(gapMillis) ms idle", sporadic)
+        try await startRuns(sandbox, spec, label: "")
+        if poolSize > 0 {
+            for _ in 0..<2500 where !pooled.poolIsSettled { usleep(2000) }
+            try await startRuns(pooled, spec, label: ", pooled")
         }
 
         var sleeper = spec
@@ -114,7 +137,7 @@ struct BenchCommand: AsyncParsableCommand {
 
         if FileSystem.exists(rootfs + "/bin/hello-stream") { try await hotPath(sandbox, spec) }
 
-        if let agentImage { try await agentCalls(sandbox, image: agentImage) }
+        if let agentImage { try await agentCalls(poolSize > 0 ? pooled : sandbox, image: agentImage) }
         if let agentImage, density > 0 {
             print("\n| density (\(agentImage)) | |\n|---|---|")
             let images = try store.open(Logger(label: "fnrunner.bench"))
@@ -251,7 +274,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         row("agent: hot call (\(image))", hot)
         row("agent: thaw + call (frozen after every call)", thawed)
-        row("agent: cold call (launch a container, then call)", cold)
+        row("agent: cold call (launch a container, then call\(sandbox.pooledSandboxesReady > 0 ? ", pool of \(poolSize)" : ""))", cold)
     }
 
     private func startToExit(_ sandbox: Sandbox, _ spec: ContainerSpec) async throws -> (started: UInt64, exited: UInt64, closed: UInt64) {

@@ -116,6 +116,46 @@ struct ServeCommandTests {
         }
     }
 
+    /// Processes whose command line mentions this environment's state directory: the server and
+    /// its parked launchers (which share its memory, and so its command line).
+    func processes(of env: TestEnvironment) -> [Int32] {
+        ((try? FileSystem.list("/proc")) ?? []).compactMap { Int32($0) }.filter { pid in
+            ((try? FileSystem.read("/proc/\(pid)/cmdline")) ?? "").contains(env.stateDirectory)
+        }
+    }
+
+    @Test func coldCallsStartFromTheSandboxPoolAndKill9LeavesNoParkedLauncher() async throws {
+        try await withHelloStreamData("serve") { env, data in
+            let port = try freePort()
+            let pool = ["FN_SANDBOX_POOL_SIZE": "2"]
+            var (server, c) = try await startServer(env, data: data, port: port, environment: pool)
+            func metric(_ name: String) async throws -> Int? {
+                let text = try await c.send("GET", "/metrics").text
+                return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Int($0.split(separator: " ")[1]) }
+            }
+            try await waitUntil("the pool is full") { try await metric("fn_sandbox_pool_ready") == 2 }
+            let fnID = try await deploy(c, app: "pooled", fn: "hello", memory: 64)
+            let cold = try await c.send("POST", "/invoke/\(fnID)", body: Array("pool".utf8))
+            #expect(cold.status == 200 && cold.text == "Hello pool", "\(cold.text) \(server.stderr)")
+            #expect(try await metric("fn_container_starts_total{path=\"pooled\"}") == 1)
+            #expect(try await metric("fn_container_starts_total{path=\"direct\"}") == 0)
+            try await waitUntil("the pool refilled") { try await metric("fn_sandbox_pool_ready") == 2 }
+            #expect(processes(of: env).count == 3, "the server and two parked launchers")
+
+            // Killed: the launchers die with it (parent-death signal), the next server clears the rest.
+            server.signal(SIGKILL)
+            #expect(server.wait() == 128 + SIGKILL)
+            try await waitUntil("the launchers died with the server") { processes(of: env).isEmpty }
+            (server, c) = try await startServer(env, data: data, port: port, environment: ["FN_SANDBOX_POOL_SIZE": "0"])
+            let direct = try await c.send("POST", "/invoke/\(fnID)", body: Array("direct".utf8))
+            #expect(direct.text == "Hello direct")
+            #expect(try await metric("fn_container_starts_total{path=\"direct\"}") == 1)
+            server.signal(SIGTERM)
+            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(env.cgroupDirectories().isEmpty, "\(env.cgroupDirectories())")
+        }
+    }
+
     @Test func anUnusableStoreOrAddressIsAStartupError() async throws {
         let env = TestEnvironment("serve")
         defer { env.cleanUp() }
