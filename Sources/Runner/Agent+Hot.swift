@@ -3,7 +3,6 @@ import RunnerOS
 /// Hot calls: waiting for a slot, running on it, and each hot container's whole life.
 extension Agent {
     func submitHot(_ call: Call) async throws(RunnerError) -> FunctionResponse {
-        let f = call.function
         let queue = try enterQueue(for: call)
         let token: SlotToken<HotSlot>
         do {

@@ -125,9 +125,9 @@ public final class AsyncCallConsumer: CallListener {
         await withTaskGroup(of: Void?.self) { group in
             group.addTask { await a.wait() }
             group.addTask { await b.wait() }
-            let r = await group.next()!
+            let first: Void?? = await group.next()
             group.cancelAll()
-            return r
+            return first ?? nil
         }
     }
 

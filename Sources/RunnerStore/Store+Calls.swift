@@ -83,12 +83,22 @@ extension Store {
                 deleted += db.changesCount
             }
             if let keep {
-                let doomed = """
-                    SELECT id FROM call c WHERE (SELECT COUNT(*) FROM call n WHERE n.fnID = c.fnID AND n.id > c.id) >= ?
-                      AND id NOT IN (SELECT id FROM queue)
+                // Per fn, the id of its keep-th newest call is the cutoff (a walk of `keep` steps
+                // down the (fnID, id) index); older calls go. Counting the newer calls of every
+                // call instead is quadratic: minutes for a fn with 50,000 calls.
+                let doomed =
+                    keep <= 0
+                    ? "SELECT id FROM call WHERE id NOT IN (SELECT id FROM queue)"
+                    : """
+                    SELECT c.id FROM call c
+                      JOIN (SELECT f.fnID AS fnID,
+                                   (SELECT n.id FROM call n WHERE n.fnID = f.fnID ORDER BY n.id DESC LIMIT 1 OFFSET ?) AS cutoff
+                              FROM (SELECT DISTINCT fnID FROM call) f) k ON c.fnID = k.fnID
+                     WHERE k.cutoff IS NOT NULL AND c.id < k.cutoff AND c.id NOT IN (SELECT id FROM queue)
                     """
-                try db.execute(sql: "DELETE FROM log WHERE callID IN (\(doomed))", arguments: [keep])
-                try db.execute(sql: "DELETE FROM call WHERE id IN (\(doomed))", arguments: [keep])
+                let arguments: StatementArguments = keep <= 0 ? [] : [keep - 1]
+                try db.execute(sql: "DELETE FROM log WHERE callID IN (\(doomed))", arguments: arguments)
+                try db.execute(sql: "DELETE FROM call WHERE id IN (\(doomed))", arguments: arguments)
                 deleted += db.changesCount
             }
             return deleted

@@ -82,6 +82,26 @@ struct StoreTests {
         }
     }
 
+    @Test func pruningAFnWithTensOfThousandsOfCallsKeepsExactlyTheNewest() async throws {
+        // A node under load records thousands of calls a second; pruning them must not walk
+        // every pair of calls (that took minutes at 50,000 and held the store's writer).
+        try await withStore { store, _ in
+            func record(_ i: Int, fn: String) -> CallRecord {
+                CallRecord(
+                    id: "01C" + String(repeating: "0", count: 8 - String(i).count) + String(i), status: .success, appID: "a", appName: "a",
+                    fnID: fn, fnName: fn, image: "i", format: "http-stream", type: "sync", memoryMB: 128, cpuMillicores: 0,
+                    timeoutSeconds: 30, idleTimeoutSeconds: 30, method: "POST", url: "/", createdAt: "2026-11-29T00:00:00.000Z")
+            }
+            try await store.saveCalls((0..<30_000).map { (record($0, fn: "busy"), nil) } + (30_000..<30_003).map { (record($0, fn: "quiet"), nil) })
+            #expect(try await store.pruneCalls(before: nil, keepPerFn: 100) == 29_900)
+            let busy = try await store.calls(fnID: "busy", from: nil, to: nil, cursor: nil, perPage: 200).items.map(\.id)
+            #expect(busy.count == 100)
+            #expect(busy.first == record(29_999, fn: "busy").id && busy.last == record(29_900, fn: "busy").id)
+            #expect(try await store.calls(fnID: "quiet", from: nil, to: nil, cursor: nil, perPage: 10).items.count == 3)
+            #expect(try await store.pruneCalls(before: nil, keepPerFn: 0) == 103)
+        }
+    }
+
     @Test func pruningKeepsTheNewestCallsOfEachFnAndDropsOldOnesWithTheirLogs() async throws {
         try await withStore { store, _ in
             func record(_ id: String, fn: String, at time: String) -> CallRecord {
