@@ -3,13 +3,18 @@
 // Rules for everything reachable from rn_child():
 //   - no malloc, no stdio, no locks, no Swift: the parent is multithreaded and
 //     the child is a copy of one of its threads;
-//   - glibc's set*id() wrappers are never used (they signal threads that do not
-//     exist in the child); syscall(SYS_set*) is;
+//   - raw system calls only (raw_syscall.h), never glibc's wrappers: they write errno,
+//     and a child cloned by a parked launcher shares the runner's memory (CLONE_VM) until
+//     execve, so errno would land in the TLS of a runner thread. (glibc's set*id()
+//     wrappers would also signal threads that do not exist in the child.) Only pure
+//     string functions (strlen, strchr, memcpy) are called;
+//   - nothing outside the child's own stack is written;
 //   - signals stay blocked until just before execve, so no parent handler runs here;
-//   - a failure writes {stage, errno} to the report pipe and _exits.
+//   - a failure writes {stage, errno} to the report pipe and exits.
 #define _GNU_SOURCE
 #include "rn_spawn.h"
 #include "child.h"
+#include "raw_syscall.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -91,28 +96,33 @@ struct rn_ksigaction {
     uint64_t mask;
 };
 
-__attribute__((noreturn)) static void fail(int report_fd, int stage) {
-    rn_report r = {.stage = stage, .error = errno};
-    ssize_t ignored = write(report_fd, &r, sizeof r);
-    (void)ignored;
-    _exit(127);
+__attribute__((noreturn)) static void fail(int report_fd, int stage, long error) {
+    rn_report r = {.stage = stage, .error = (int32_t)error};
+    RAW3(SYS_write, report_fd, &r, sizeof r);
+    for (;;) RAW1(SYS_exit_group, 127);
 }
 
-static void check(int rc, int report_fd, int stage) {
-    if (rc < 0) fail(report_fd, stage);
+// `rc` is a raw system call's result: negative means -errno.
+static void check(long rc, int report_fd, int stage) {
+    if (rc < 0) fail(report_fd, stage, -rc);
 }
 
-// mkdir -p for a relative path, using a stack buffer.
-static int make_dirs(const char *path) {
+static long sys_mount(const char *source, const char *target, const char *type, unsigned long flags, const void *data) {
+    return RAW5(SYS_mount, source, target, type, flags, data);
+}
+
+// mkdir -p for a relative path, using a stack buffer. 0 or -errno.
+static long make_dirs(const char *path) {
     char buf[4096];
     size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) { errno = ENAMETOOLONG; return -1; }
+    if (n == 0 || n >= sizeof buf) return -ENAMETOOLONG;
     memcpy(buf, path, n + 1);
     for (size_t i = 1; i <= n; i++) {
         if (buf[i] == '/' || buf[i] == '\0') {
             char saved = buf[i];
             buf[i] = '\0';
-            if (mkdir(buf, 0755) < 0 && errno != EEXIST) return -1;
+            long rc = RAW3(SYS_mkdirat, AT_FDCWD, buf, 0755);
+            if (rc < 0 && rc != -EEXIST) return rc;
             buf[i] = saved;
         }
     }
@@ -120,27 +130,27 @@ static int make_dirs(const char *path) {
 }
 
 static void bring_up_loopback(int report_fd) {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    long s = RAW3(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     check(s, report_fd, RN_STAGE_LOOPBACK);
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     memcpy(ifr.ifr_name, "lo", 3);
-    check(ioctl(s, SIOCGIFFLAGS, &ifr), report_fd, RN_STAGE_LOOPBACK);
+    check(RAW3(SYS_ioctl, s, SIOCGIFFLAGS, &ifr), report_fd, RN_STAGE_LOOPBACK);
     ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    check(ioctl(s, SIOCSIFFLAGS, &ifr), report_fd, RN_STAGE_LOOPBACK);
-    close(s);
+    check(RAW3(SYS_ioctl, s, SIOCSIFFLAGS, &ifr), report_fd, RN_STAGE_LOOPBACK);
+    RAW1(SYS_close, s);
 }
 
 static void mount_dev(int report_fd) {
-    check(mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k"), report_fd,
+    check(sys_mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k"), report_fd,
           RN_STAGE_MOUNT_DEV);
     static const struct { const char *name; unsigned major, minor; } nodes[] = {
         {"dev/null", 1, 3}, {"dev/zero", 1, 5}, {"dev/full", 1, 7},
         {"dev/random", 1, 8}, {"dev/urandom", 1, 9}, {"dev/tty", 5, 0},
     };
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
-        check(mknod(nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)), report_fd,
-              RN_STAGE_DEVICE_NODES);
+        check(RAW4(SYS_mknodat, AT_FDCWD, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)),
+              report_fd, RN_STAGE_DEVICE_NODES);
     }
     static const struct { const char *target, *link; } links[] = {
         {"/proc/self/fd", "dev/fd"}, {"/proc/self/fd/0", "dev/stdin"},
@@ -148,39 +158,41 @@ static void mount_dev(int report_fd) {
         {"pts/ptmx", "dev/ptmx"},
     };
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-        check(symlink(links[i].target, links[i].link), report_fd, RN_STAGE_DEVICE_NODES);
+        check(RAW3(SYS_symlinkat, links[i].target, AT_FDCWD, links[i].link), report_fd, RN_STAGE_DEVICE_NODES);
     }
-    check(mkdir("dev/pts", 0755), report_fd, RN_STAGE_MOUNT_DEVPTS);
-    check(mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"),
+    check(RAW3(SYS_mkdirat, AT_FDCWD, "dev/pts", 0755), report_fd, RN_STAGE_MOUNT_DEVPTS);
+    check(sys_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"),
           report_fd, RN_STAGE_MOUNT_DEVPTS);
-    check(mkdir("dev/shm", 01777), report_fd, RN_STAGE_MOUNT_SHM);
-    check(mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"), report_fd,
+    check(RAW3(SYS_mkdirat, AT_FDCWD, "dev/shm", 01777), report_fd, RN_STAGE_MOUNT_SHM);
+    check(sys_mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"), report_fd,
           RN_STAGE_MOUNT_SHM);
 }
 
 static void mask_paths(const char *const *paths, int report_fd) {
     for (; paths != NULL && *paths != NULL; paths++) {
         struct stat st;
-        if (stat(*paths, &st) < 0) {
-            if (errno == ENOENT || errno == ENOTDIR) continue;
-            fail(report_fd, RN_STAGE_MASK_PATHS);
+        long rc = RAW4(SYS_newfstatat, AT_FDCWD, *paths, &st, 0);
+        if (rc < 0) {
+            if (rc == -ENOENT || rc == -ENOTDIR) continue;
+            fail(report_fd, RN_STAGE_MASK_PATHS, -rc);
         }
         if (S_ISDIR(st.st_mode)) {
-            check(mount("tmpfs", *paths, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0"), report_fd,
+            check(sys_mount("tmpfs", *paths, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0"), report_fd,
                   RN_STAGE_MASK_PATHS);
         } else {
-            check(mount("/dev/null", *paths, NULL, MS_BIND, NULL), report_fd, RN_STAGE_MASK_PATHS);
+            check(sys_mount("/dev/null", *paths, NULL, MS_BIND, NULL), report_fd, RN_STAGE_MASK_PATHS);
         }
     }
 }
 
 static void readonly_paths(const char *const *paths, int report_fd) {
     for (; paths != NULL && *paths != NULL; paths++) {
-        if (mount(*paths, *paths, NULL, MS_BIND | MS_REC, NULL) < 0) {
-            if (errno == ENOENT || errno == ENOTDIR) continue;
-            fail(report_fd, RN_STAGE_READONLY_PATHS);
+        long rc = sys_mount(*paths, *paths, NULL, MS_BIND | MS_REC, NULL);
+        if (rc < 0) {
+            if (rc == -ENOENT || rc == -ENOTDIR) continue;
+            fail(report_fd, RN_STAGE_READONLY_PATHS, -rc);
         }
-        check(mount(NULL, *paths, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
+        check(sys_mount(NULL, *paths, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
               report_fd, RN_STAGE_READONLY_PATHS);
     }
 }
@@ -188,15 +200,16 @@ static void readonly_paths(const char *const *paths, int report_fd) {
 static void drop_privileges(const rn_spawn_spec *spec, int report_fd) {
     for (int cap = 0; cap <= spec->last_capability; cap++) {
         if (cap < 64 && (spec->keep_capabilities & (1ULL << cap))) continue;
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) fail(report_fd, RN_STAGE_CAPABILITY_BOUNDING);
+        long rc = RAW2(SYS_prctl, PR_CAPBSET_DROP, cap);
+        if (rc < 0 && rc != -EINVAL) fail(report_fd, RN_STAGE_CAPABILITY_BOUNDING, -rc);
     }
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-        fail(report_fd, RN_STAGE_CAPABILITY_BOUNDING);
-    if (spec->keep_capabilities != 0) check(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), report_fd, RN_STAGE_CAPABILITIES);
+    long rc = RAW2(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL);
+    if (rc < 0 && rc != -EINVAL) fail(report_fd, RN_STAGE_CAPABILITY_BOUNDING, -rc);
+    if (spec->keep_capabilities != 0) check(RAW2(SYS_prctl, PR_SET_KEEPCAPS, 1), report_fd, RN_STAGE_CAPABILITIES);
 
-    check((int)syscall(SYS_setgroups, spec->ngroups, spec->groups), report_fd, RN_STAGE_SETGROUPS);
-    check((int)syscall(SYS_setresgid, spec->gid, spec->gid, spec->gid), report_fd, RN_STAGE_SETGID);
-    check((int)syscall(SYS_setresuid, spec->uid, spec->uid, spec->uid), report_fd, RN_STAGE_SETUID);
+    check(RAW2(SYS_setgroups, spec->ngroups, spec->groups), report_fd, RN_STAGE_SETGROUPS);
+    check(RAW3(SYS_setresgid, spec->gid, spec->gid, spec->gid), report_fd, RN_STAGE_SETGID);
+    check(RAW3(SYS_setresuid, spec->uid, spec->uid, spec->uid), report_fd, RN_STAGE_SETUID);
 
     struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct data[2];
@@ -207,30 +220,27 @@ static void drop_privileges(const rn_spawn_spec *spec, int report_fd) {
         data[i].permitted = bits;
         data[i].inheritable = bits;
     }
-    check((int)syscall(SYS_capset, &header, data), report_fd, RN_STAGE_CAPABILITIES);
+    check(RAW2(SYS_capset, &header, data), report_fd, RN_STAGE_CAPABILITIES);
     for (int cap = 0; cap <= spec->last_capability && cap < 64; cap++) {
         if (spec->keep_capabilities & (1ULL << cap))
-            check(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0), report_fd, RN_STAGE_CAPABILITIES);
+            check(RAW3(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap), report_fd, RN_STAGE_CAPABILITIES);
     }
 
-    check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), report_fd, RN_STAGE_NO_NEW_PRIVS);
+    check(RAW2(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1), report_fd, RN_STAGE_NO_NEW_PRIVS);
     if (spec->seccomp_filter != NULL) {
         struct sock_fprog prog = {
             .len = (unsigned short)spec->seccomp_filter_len,
             .filter = (struct sock_filter *)spec->seccomp_filter,
         };
-        check((int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog), report_fd, RN_STAGE_SECCOMP);
+        check(RAW3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog), report_fd, RN_STAGE_SECCOMP);
     }
 }
 
 // execvpe without malloc: try each PATH entry; EACCES wins over ENOENT, as in execvp.
 static void exec_program(const rn_spawn_spec *spec, int report_fd) {
     const char *file = spec->argv[0];
-    char *const *argv = (char *const *)spec->argv;
-    char *const *envp = (char *const *)spec->envp;
     if (strchr(file, '/') != NULL || spec->path_env == NULL) {
-        execve(file, argv, envp);
-        fail(report_fd, RN_STAGE_EXEC);
+        fail(report_fd, RN_STAGE_EXEC, -RAW3(SYS_execve, file, spec->argv, spec->envp));
     }
     char buf[4096];
     size_t flen = strlen(file);
@@ -243,16 +253,15 @@ static void exec_program(const rn_spawn_spec *spec, int report_fd) {
         if (dlen + 1 + flen + 1 <= sizeof buf) {
             buf[dlen] = '/';
             memcpy(buf + dlen + 1, file, flen + 1);
-            execve(buf, argv, envp);
-            if (errno == EACCES) saw_eacces = 1;
-            else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV && errno != ETIMEDOUT)
-                fail(report_fd, RN_STAGE_EXEC);  // as glibc's execvp: these end the search
+            long rc = RAW3(SYS_execve, buf, spec->argv, spec->envp);
+            if (rc == -EACCES) saw_eacces = 1;
+            else if (rc != -ENOENT && rc != -ENOTDIR && rc != -ESTALE && rc != -ENODEV && rc != -ETIMEDOUT)
+                fail(report_fd, RN_STAGE_EXEC, -rc);  // as glibc's execvp: these end the search
         }
         if (end == NULL) break;
         p = end + 1;
     }
-    errno = saw_eacces ? EACCES : ENOENT;
-    fail(report_fd, RN_STAGE_EXEC);
+    fail(report_fd, RN_STAGE_EXEC, saw_eacces ? EACCES : ENOENT);
 }
 
 // Closes every fd from 3 up except those in `keep` (at most 8). The child is a copy of a
@@ -269,10 +278,10 @@ static void close_other_fds(const int *keep, int n) {
     }
     unsigned int from = 3;
     for (int i = 0; i < m; i++) {
-        if ((unsigned int)sorted[i] > from) syscall(SYS_close_range, from, (unsigned int)sorted[i] - 1, 0);
+        if ((unsigned int)sorted[i] > from) RAW3(SYS_close_range, from, (unsigned int)sorted[i] - 1, 0);
         if ((unsigned int)sorted[i] >= from) from = (unsigned int)sorted[i] + 1;
     }
-    syscall(SYS_close_range, from, ~0U, 0);
+    RAW3(SYS_close_range, from, ~0U, 0);
 }
 
 __attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd, int ack_fd, int network_ready) {
@@ -282,80 +291,79 @@ __attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd
     memset(&dfl, 0, sizeof dfl);
     for (int sig = 1; sig < 65; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
-        syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
+        RAW4(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
     }
-    umask(0);
+    RAW1(SYS_umask, 0);
     int keep[5] = {report_fd, ack_fd, spec->stdio[0], spec->stdio[1], spec->stdio[2]};
     close_other_fds(keep, 5);
     // A session and process group of its own: otherwise kill(0, ...) or kill(-pgid, ...) in
     // one container would reach other containers (and the runner) sharing the runner's group.
-    check(setsid(), report_fd, RN_STAGE_SESSION);
+    check(RAW0(SYS_setsid), report_fd, RN_STAGE_SESSION);
 
     if (ack_fd >= 0) {
         char b;
-        ssize_t n;
-        do { n = read(ack_fd, &b, 1); } while (n < 0 && errno == EINTR);
-        if (n != 1) { if (n == 0) errno = EPIPE; fail(report_fd, RN_STAGE_WAIT_CGROUP_ATTACH); }
-        close(ack_fd);
+        long n;
+        do { n = RAW3(SYS_read, ack_fd, &b, 1); } while (n == -EINTR);
+        if (n != 1) fail(report_fd, RN_STAGE_WAIT_CGROUP_ATTACH, n == 0 ? EPIPE : -n);
+        RAW1(SYS_close, ack_fd);
     }
 
-    int tmp[3];
+    long tmp[3];
     for (int i = 0; i < 3; i++) {
-        tmp[i] = fcntl(spec->stdio[i], F_DUPFD_CLOEXEC, 3);
+        tmp[i] = RAW3(SYS_fcntl, spec->stdio[i], F_DUPFD_CLOEXEC, 3);
         check(tmp[i], report_fd, RN_STAGE_STDIO);
     }
-    for (int i = 0; i < 3; i++) check(dup3(tmp[i], i, 0), report_fd, RN_STAGE_STDIO);
-    if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) fail(report_fd, RN_STAGE_STDIO);
+    for (int i = 0; i < 3; i++) check(RAW3(SYS_dup3, tmp[i], i, 0), report_fd, RN_STAGE_STDIO);
+    check(RAW3(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC), report_fd, RN_STAGE_STDIO);
 
     if (spec->new_network && !network_ready) bring_up_loopback(report_fd);
 
-    check(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), report_fd, RN_STAGE_MOUNT_PRIVATE);
+    check(sys_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), report_fd, RN_STAGE_MOUNT_PRIVATE);
     if (spec->bind_source != NULL) {
-        check(mount(spec->bind_source, spec->rootfs_target, NULL, MS_BIND, NULL), report_fd, RN_STAGE_ROOTFS);
+        check(sys_mount(spec->bind_source, spec->rootfs_target, NULL, MS_BIND, NULL), report_fd, RN_STAGE_ROOTFS);
         if (spec->readonly_rootfs)
-            check(mount(NULL, spec->rootfs_target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV, NULL), report_fd,
+            check(sys_mount(NULL, spec->rootfs_target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV, NULL), report_fd,
                   RN_STAGE_ROOTFS_READONLY);
     } else {
-        check(mount("overlay", spec->rootfs_target, "overlay", MS_RDONLY | MS_NODEV, spec->overlay_options),
+        check(sys_mount("overlay", spec->rootfs_target, "overlay", MS_RDONLY | MS_NODEV, spec->overlay_options),
               report_fd, RN_STAGE_ROOTFS);
     }
-    check(chdir(spec->rootfs_target), report_fd, RN_STAGE_ROOTFS);
+    check(RAW1(SYS_chdir, spec->rootfs_target), report_fd, RN_STAGE_ROOTFS);
 
-    check(mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), report_fd, RN_STAGE_MOUNT_PROC);
+    check(sys_mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), report_fd, RN_STAGE_MOUNT_PROC);
     mount_dev(report_fd);
     if (spec->mount_sys)
-        check(mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), report_fd,
+        check(sys_mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), report_fd,
               RN_STAGE_MOUNT_SYS);
-    check(mount("tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, spec->tmp_options), report_fd,
+    check(sys_mount("tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, spec->tmp_options), report_fd,
           RN_STAGE_MOUNT_TMP);
 
     for (size_t i = 0; i < spec->nbinds; i++) {
         const rn_bind_mount *b = &spec->binds[i];
         if (b->create_target) check(make_dirs(b->target), report_fd, RN_STAGE_BIND_MOUNTS);
-        check(mount(b->source, b->target, NULL, MS_BIND | MS_REC, NULL), report_fd, RN_STAGE_BIND_MOUNTS);
+        check(sys_mount(b->source, b->target, NULL, MS_BIND | MS_REC, NULL), report_fd, RN_STAGE_BIND_MOUNTS);
         unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (b->read_only ? MS_RDONLY : 0);
-        check(mount(NULL, b->target, NULL, flags, NULL), report_fd, RN_STAGE_BIND_MOUNTS);
+        check(sys_mount(NULL, b->target, NULL, flags, NULL), report_fd, RN_STAGE_BIND_MOUNTS);
     }
     mask_paths(spec->masked_paths, report_fd);
     readonly_paths(spec->readonly_paths, report_fd);
 
-    check((int)syscall(SYS_pivot_root, ".", "."), report_fd, RN_STAGE_PIVOT_ROOT);
-    check(umount2(".", MNT_DETACH), report_fd, RN_STAGE_PIVOT_ROOT);
-    check(chdir("/"), report_fd, RN_STAGE_PIVOT_ROOT);
+    check(RAW2(SYS_pivot_root, ".", "."), report_fd, RN_STAGE_PIVOT_ROOT);
+    check(RAW2(SYS_umount2, ".", MNT_DETACH), report_fd, RN_STAGE_PIVOT_ROOT);
+    check(RAW1(SYS_chdir, "/"), report_fd, RN_STAGE_PIVOT_ROOT);
 
     if (spec->hostname != NULL)
-        check(sethostname(spec->hostname, strlen(spec->hostname)), report_fd, RN_STAGE_HOSTNAME);
+        check(RAW2(SYS_sethostname, spec->hostname, strlen(spec->hostname)), report_fd, RN_STAGE_HOSTNAME);
     for (size_t i = 0; i < spec->nrlimits; i++) {
         struct { uint64_t cur, max; } lim = {spec->rlimits[i].soft, spec->rlimits[i].hard};
-        check((int)syscall(SYS_prlimit64, 0, spec->rlimits[i].resource, &lim, NULL), report_fd, RN_STAGE_RLIMITS);
+        check(RAW4(SYS_prlimit64, 0, spec->rlimits[i].resource, &lim, NULL), report_fd, RN_STAGE_RLIMITS);
     }
-    check(chdir(spec->workdir), report_fd, RN_STAGE_CHDIR);
+    check(RAW1(SYS_chdir, spec->workdir), report_fd, RN_STAGE_CHDIR);
     drop_privileges(spec, report_fd);
-    umask(022);
+    RAW1(SYS_umask, 022);
 
     uint64_t empty = 0;
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof empty);
+    RAW4(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof empty);
     exec_program(spec, report_fd);
-    _exit(127);
+    for (;;) RAW1(SYS_exit_group, 127);
 }
-

@@ -3,11 +3,13 @@
 // Rules for launcher_main(): it shares the runner's memory, so it must not touch anything
 // of the runner's but its own control block. It makes raw system calls only (glibc's
 // wrappers would write errno into the TLS of the runner thread that created it), takes no
-// locks and never allocates. The container it clones gets a copy of the memory and runs
-// rn_child() as a directly spawned one does.
+// locks and never allocates. The container is cloned vfork-style (CLONE_VM|CLONE_VFORK) on
+// a stack of its own in the launcher's mapping: no page tables are copied, the launcher
+// sleeps until the child has exec'd, and rn_child() keeps to the same rules.
 #define _GNU_SOURCE
 #include "rn_launcher.h"
 #include "child.h"
+#include "raw_syscall.h"
 
 #include <errno.h>
 #include <linux/futex.h>
@@ -62,41 +64,49 @@ struct rn_launcher {
     size_t region_size;
 };
 
-enum { REGION_SIZE = 128 * 1024, GUARD_SIZE = 4096 };
+// The mapping: [guard page][the container's setup stack][the launcher's stack][control block].
+enum { REGION_SIZE = 128 * 1024, GUARD_SIZE = 4096, CHILD_STACK_END = 64 * 1024 };
 
+// clone3 with the child on its own stack: the child calls fn(arg), which never returns.
+// (glibc has no clone3 wrapper that does this; syscall() would return into a frame the new
+// stack does not have.)
+__attribute__((noinline)) static long clone3_calling(struct clone_args *args, void (*fn)(void *), void *arg) {
 #if defined(__x86_64__)
-static inline long raw_syscall(long n, long a, long b, long c, long d, long e, long f) {
     long ret;
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    __asm__ volatile("syscall"
+    register void (*r12)(void *) __asm__("r12") = fn;
+    register void *r13 __asm__("r13") = arg;
+    __asm__ volatile("syscall\n\t"
+                     "testq %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     "xorl %%ebp, %%ebp\n\t"
+                     "movq %%r13, %%rdi\n\t"
+                     "callq *%%r12\n\t"
+                     "ud2\n"
+                     "1:\n\t"
                      : "=a"(ret)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "a"(SYS_clone3), "D"(args), "S"(sizeof *args), "r"(r12), "r"(r13)
                      : "rcx", "r11", "memory");
     return ret;
-}
 #elif defined(__aarch64__)
-static inline long raw_syscall(long n, long a, long b, long c, long d, long e, long f) {
-    register long x8 __asm__("x8") = n;
-    register long x0 __asm__("x0") = a;
-    register long x1 __asm__("x1") = b;
-    register long x2 __asm__("x2") = c;
-    register long x3 __asm__("x3") = d;
-    register long x4 __asm__("x4") = e;
-    register long x5 __asm__("x5") = f;
-    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+    register long x8 __asm__("x8") = SYS_clone3;
+    register long x0 __asm__("x0") = (long)args;
+    register long x1 __asm__("x1") = (long)sizeof *args;
+    register void (*x19)(void *) __asm__("x19") = fn;
+    register void *x20 __asm__("x20") = arg;
+    __asm__ volatile("svc 0\n\t"
+                     "cbnz x0, 1f\n\t"
+                     "mov x0, x20\n\t"
+                     "blr x19\n\t"
+                     "brk #0\n"
+                     "1:\n\t"
+                     : "+r"(x0)
+                     : "r"(x8), "r"(x1), "r"(x19), "r"(x20)
+                     : "x30", "memory");
     return x0;
-}
-#else
-#error "rn_launcher needs a raw system call for this architecture"
 #endif
+}
 
-#define RAW0(n) raw_syscall((n), 0, 0, 0, 0, 0, 0)
-#define RAW1(n, a) raw_syscall((n), (long)(a), 0, 0, 0, 0, 0)
-#define RAW2(n, a, b) raw_syscall((n), (long)(a), (long)(b), 0, 0, 0, 0)
-#define RAW3(n, a, b, c) raw_syscall((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
-#define RAW4(n, a, b, c, d) raw_syscall((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
 
 // Shared (not FUTEX_PRIVATE) futex operations throughout: the kernel's wake at the launcher's
 // exit (CLONE_CHILD_CLEARTID) is a shared one, and a private waiter would never see it.
@@ -121,6 +131,12 @@ static long raw_loopback_up(void) {
     }
     RAW1(SYS_close, s);
     return rc;
+}
+
+// The container's first code: set up and exec, on its own stack in the runner's memory.
+static void launched_child(void *arg) {
+    rn_launcher *l = arg;
+    rn_child(l->spec, l->report_fd, l->ack_fd, l->with_network);
 }
 
 static int launcher_main(void *arg) {
@@ -151,18 +167,20 @@ static int launcher_main(void *arg) {
     struct clone_args args;
     for (size_t i = 0; i < sizeof args; i++) ((volatile char *)&args)[i] = 0;
     // CLONE_PARENT: the runner becomes the parent; the exit signal is then ours (SIGCHLD),
-    // and clone3 requires exit_signal 0.
-    args.flags = CLONE_PARENT | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD;
+    // and clone3 requires exit_signal 0. CLONE_VM|CLONE_VFORK: no copy of the runner's page
+    // tables (nor copy-on-write faults in the runner afterwards); we sleep until it exec'd.
+    args.flags = CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+                 CLONE_PIDFD;
     if (spec->new_network && !l->with_network) args.flags |= CLONE_NEWNET;
     if (spec->cgroup_fd >= 0) {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = (uint64_t)spec->cgroup_fd;
     }
     args.pidfd = (uint64_t)(uintptr_t)&l->result_pidfd;
+    args.stack = (uint64_t)(uintptr_t)l->region + GUARD_SIZE;
+    args.stack_size = CHILD_STACK_END - GUARD_SIZE;
     // Signals stay blocked (the launcher was born with all of them blocked); rn_child resets them.
-    long pid = RAW2(SYS_clone3, &args, sizeof args);
-    if (pid == 0) rn_child(spec, l->report_fd, l->ack_fd, l->with_network);
-    l->result = pid;
+    l->result = clone3_calling(&args, launched_child, l);
     atomic_store(&l->answered, 1);
     atomic_store(&l->state, STATE_ANSWERED);
     raw_wake(&l->state);
