@@ -260,14 +260,9 @@ pid_t rn_launcher_pid(const rn_launcher *l) { return l->pid; }
 int rn_launcher_pidfd(const rn_launcher *l) { return l->pidfd; }
 
 int rn_launcher_launch(rn_launcher *l, const rn_spawn_spec *spec, rn_spawned *out) {
-    int report[2], ack[2] = {-1, -1};
-    int rc = rn_spawn_pipe(report);
+    int report[2], ack[2];
+    int rc = rn_spawn_pipes(spec, report, ack);
     if (rc < 0) return rc;
-    if (spec->wait_for_attach && (rc = rn_spawn_pipe(ack)) < 0) {
-        close(report[0]);
-        close(report[1]);
-        return rc;
-    }
     l->spec = spec;
     l->report_fd = report[1];
     l->ack_fd = ack[0];

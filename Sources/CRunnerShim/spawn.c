@@ -27,7 +27,7 @@ static int above_stdio(int fd) {
     return moved;
 }
 
-int rn_spawn_pipe(int p[2]) {
+static int spawn_pipe(int p[2]) {
     if (pipe2(p, O_CLOEXEC) < 0) return -errno;
     p[0] = above_stdio(p[0]);
     p[1] = above_stdio(p[1]);
@@ -40,15 +40,22 @@ int rn_spawn_pipe(int p[2]) {
     return 0;
 }
 
-int rn_spawn(const rn_spawn_spec *spec, rn_spawned *out) {
-    int report[2], ack[2] = {-1, -1};
-    int rc = rn_spawn_pipe(report);
+int rn_spawn_pipes(const rn_spawn_spec *spec, int report[2], int ack[2]) {
+    ack[0] = ack[1] = -1;
+    int rc = spawn_pipe(report);
     if (rc < 0) return rc;
-    if (spec->wait_for_attach && (rc = rn_spawn_pipe(ack)) < 0) {
+    if (spec->wait_for_attach && (rc = spawn_pipe(ack)) < 0) {
         close(report[0]);
         close(report[1]);
         return rc;
     }
+    return 0;
+}
+
+int rn_spawn(const rn_spawn_spec *spec, rn_spawned *out) {
+    int report[2], ack[2];
+    int rc = rn_spawn_pipes(spec, report, ack);
+    if (rc < 0) return rc;
 
     int pidfd = -1;
     struct clone_args args;
