@@ -53,6 +53,9 @@ extension Sandbox {
     {
         do throws(RunnerError) {
             guard let container = try spawn(spec, name: name, cgroup: cg, keepCapabilities: keep, launcher: launcher) else {
+                // The launcher died without answering. If that happened mid-clone (its
+                // parent-death signal at shutdown), a child may exist in the cgroup: kill it.
+                try driver.kill(cg)
                 try driver.delete(cg)
                 return nil
             }
