@@ -140,7 +140,8 @@ struct ServeCommandTests {
             #expect(try await metric("fn_container_starts_total{path=\"pooled\"}") == 1)
             #expect(try await metric("fn_container_starts_total{path=\"direct\"}") == 0)
             try await waitUntil("the pool refilled") { try await metric("fn_sandbox_pool_ready") == 2 }
-            #expect(processes(of: env).count == 3, "the server and two parked launchers")
+            // The server and two parked launchers (the one that launched has exited).
+            try await waitUntil("three processes: the server and two parked launchers") { processes(of: env).count == 3 }
 
             // Killed: the launchers die with it (parent-death signal), the next server clears the rest.
             server.signal(SIGKILL)

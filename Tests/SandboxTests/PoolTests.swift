@@ -66,11 +66,12 @@ struct PoolTests {
             } else if let v2 = c.cgroup.v2Path {
                 #expect(try FileSystem.read(v2 + "/memory.max").trimmed == String(96 << 20))
             }
-            #expect(try sandbox.driver.livePids(c.cgroup) == [c.pid], "only the container, not its launcher")
-            // The launcher that cloned it has ended and been reaped; the other is still parked.
+            // The launcher that cloned it exits right after answering and is reaped; the other
+            // is still parked. Then the container is alone in its cgroup.
             let used = launchers.filter { !sandbox.parkedLauncherPIDs.contains($0) }
             #expect(used.count == 1)
             #expect(waitUntilGone(used[0]))
+            #expect(try sandbox.driver.livePids(c.cgroup) == [c.pid], "only the container, not its launcher")
             try await c.close()
             #expect(!env.cgroupDirectories().contains { $0.hasSuffix("/" + c.cgroup.relativePath) })
         }
