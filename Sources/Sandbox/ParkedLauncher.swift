@@ -18,6 +18,9 @@ final class ParkedLauncher: @unchecked Sendable {
     private let handle: OpaquePointer
     let pid: Int32
     let pidfd: Int32
+    /// The step of the error a start gets when the launcher was gone (killed while parked):
+    /// the start then goes direct.
+    static let goneStep = "parked launcher"
     /// Called once the launcher has been reaped and its memory freed.
     private let onFreed: @Sendable () -> Void
 
@@ -50,37 +53,30 @@ final class ParkedLauncher: @unchecked Sendable {
     /// Ends a launcher that was never used: asks it to exit, reaps it, frees its memory.
     func dismiss() {
         _ = rn_launcher_dismiss(handle)
-        var code: Int32 = 0
-        var kind: Int32 = 0
-        _ = rn_pidfd_wait(pidfd, 0, &code, &kind)
-        close(pidfd)
-        rn_launcher_free(handle)
-        onFreed()
+        waitForExit()
+        release()
     }
 
     private func reapInBackground() {
-        let handle = UncheckedHandle(handle)
-        let pidfd = self.pidfd
-        let onFreed = self.onFreed
         do {
-            try ProcessReaper.shared.watch(pidfd: pidfd) { _ in
-                close(pidfd)
-                rn_launcher_free(handle.pointer)
-                onFreed()
-            }
+            try ProcessReaper.shared.watch(pidfd: pidfd) { [self] _ in release() }
         } catch {
             // No reaper: wait here (the launcher exits right after answering).
-            var code: Int32 = 0
-            var kind: Int32 = 0
-            _ = rn_pidfd_wait(pidfd, 0, &code, &kind)
-            close(pidfd)
-            rn_launcher_free(handle.pointer)
-            onFreed()
+            waitForExit()
+            release()
         }
     }
 
-    private struct UncheckedHandle: @unchecked Sendable {
-        let pointer: OpaquePointer
-        init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    private func waitForExit() {
+        var code: Int32 = 0
+        var kind: Int32 = 0
+        _ = rn_pidfd_wait(pidfd, 0, &code, &kind)
+    }
+
+    /// Once the launcher has been reaped: its pidfd and mapping go.
+    private func release() {
+        close(pidfd)
+        rn_launcher_free(handle)
+        onFreed()
     }
 }

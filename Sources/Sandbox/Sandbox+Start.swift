@@ -33,32 +33,28 @@ extension Sandbox {
                 pool.discard(entry)
                 throw error
             }
-            if let container = try start(spec, name: containerName, cgroup: entry.cgroup, keep: keep, launcher: entry.launcher) {
+            do {
+                let container = try start(spec, name: containerName, cgroup: entry.cgroup, keep: keep, launcher: entry.launcher)
                 countStart(pooled: true)
                 return container
+            } catch where error.step == ParkedLauncher.goneStep {
+                // Its sandbox was removed like any failed start's (a child it may have begun
+                // cloning, killed at shutdown mid-clone, with it).
+                logger.warning("a parked launcher was gone; starting directly", metadata: ["cgroup": "\(entry.cgroup)"])
             }
-            logger.warning("a parked launcher was gone; starting directly", metadata: ["cgroup": "\(entry.cgroup)"])
         }
         let cg = try driver.create(instance: instanceID, container: containerName, limits: spec.limits)
-        guard let container = try start(spec, name: containerName, cgroup: cg, keep: keep, launcher: nil) else {
-            throw RunnerError(.invalidState, "a direct start reported a missing launcher", step: "start container")
-        }
+        let container = try start(spec, name: containerName, cgroup: cg, keep: keep, launcher: nil)
         countStart(pooled: false)
         return container
     }
 
-    /// Starts the process in `cg` and hands the container out; nil when `launcher` was gone.
+    /// Starts the process in `cg` (through `launcher` when given) and hands the container out.
     private func start(_ spec: ContainerSpec, name: String, cgroup cg: CgroupSet, keep: UInt64, launcher: ParkedLauncher?)
-        throws(RunnerError) -> Container?
+        throws(RunnerError) -> Container
     {
         do throws(RunnerError) {
-            guard let container = try spawn(spec, name: name, cgroup: cg, keepCapabilities: keep, launcher: launcher) else {
-                // The launcher died without answering. If that happened mid-clone (its
-                // parent-death signal at shutdown), a child may exist in the cgroup: kill it.
-                try driver.kill(cg)
-                try driver.delete(cg)
-                return nil
-            }
+            let container = try spawn(spec, name: name, cgroup: cg, keepCapabilities: keep, launcher: launcher)
             do throws(RunnerError) {
                 try register(container)
                 try ProcessReaper.shared.watch(pidfd: container.pidfd) { [container] exit in
@@ -88,10 +84,9 @@ extension Sandbox {
         return (nil, "lowerdir=" + ([paths.skeleton] + layers).joined(separator: ":"))
     }
 
-    /// nil when `launcher` was gone before it could clone (nothing was started).
     private func spawn(
         _ spec: ContainerSpec, name: String, cgroup cg: CgroupSet, keepCapabilities: UInt64, launcher: ParkedLauncher?
-    ) throws(RunnerError) -> Container? {
+    ) throws(RunnerError) -> Container {
         // A launcher is already in every cgroup of its sandbox: the child inherits them.
         var cgroupFD: Int32 = -1
         if launcher == nil, let v2 = cg.v2Path {
@@ -157,7 +152,9 @@ extension Sandbox {
             if let launcher { return launcher.launch(&cspec, into: &spawned) }
             return rn_spawn(&cspec, &spawned)
         }
-        if rc == -ECHILD, launcher != nil { return nil }
+        if rc == -ECHILD, launcher != nil {
+            throw RunnerError(.unavailable, "the parked launcher ended before it cloned", step: ParkedLauncher.goneStep)
+        }
         if rc < 0 { throw .system("clone3", errno: -rc, "cannot create the container process") }
 
         if spawned.ack_fd >= 0 {
