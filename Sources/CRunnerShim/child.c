@@ -42,6 +42,12 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
 #define PR_CAP_AMBIENT_RAISE 2
@@ -67,6 +73,7 @@ static const char *const stage_names[RN_STAGE_COUNT] = {
     [RN_STAGE_MOUNT_SYS] = "mount /sys",
     [RN_STAGE_MOUNT_TMP] = "mount /tmp",
     [RN_STAGE_BIND_MOUNTS] = "bind mounts",
+    [RN_STAGE_ATTACH_MOUNTS] = "attach private mounts",
     [RN_STAGE_MASK_PATHS] = "mask paths",
     [RN_STAGE_READONLY_PATHS] = "read-only paths",
     [RN_STAGE_PIVOT_ROOT] = "pivot_root",
@@ -294,8 +301,10 @@ __attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd
         RAW4(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
     }
     RAW1(SYS_umask, 0);
-    int keep[5] = {report_fd, ack_fd, spec->stdio[0], spec->stdio[1], spec->stdio[2]};
-    close_other_fds(keep, 5);
+    int keep[5 + RN_MAX_ATTACH_MOUNTS] = {report_fd, ack_fd, spec->stdio[0], spec->stdio[1], spec->stdio[2]};
+    size_t nattach = spec->nattach < RN_MAX_ATTACH_MOUNTS ? spec->nattach : RN_MAX_ATTACH_MOUNTS;
+    for (size_t i = 0; i < nattach; i++) keep[5 + i] = spec->attach[i].fd;
+    close_other_fds(keep, 5 + (int)nattach);
     // A session and process group of its own: otherwise kill(0, ...) or kill(-pgid, ...) in
     // one container would reach other containers (and the runner) sharing the runner's group.
     check(RAW0(SYS_setsid), report_fd, RN_STAGE_SESSION);
@@ -344,6 +353,14 @@ __attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd
         check(sys_mount(b->source, b->target, NULL, MS_BIND | MS_REC, NULL), report_fd, RN_STAGE_BIND_MOUNTS);
         unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (b->read_only ? MS_RDONLY : 0);
         check(sys_mount(NULL, b->target, NULL, flags, NULL), report_fd, RN_STAGE_BIND_MOUNTS);
+    }
+    // Only under the fresh /tmp tmpfs (the target's parents are made there, never in the image).
+    for (size_t i = 0; i < nattach; i++) {
+        const rn_attach_mount *a = &spec->attach[i];
+        if (strncmp(a->target, "tmp/", 4) != 0) fail(report_fd, RN_STAGE_ATTACH_MOUNTS, EINVAL);
+        check(make_dirs(a->target), report_fd, RN_STAGE_ATTACH_MOUNTS);
+        check(RAW5(SYS_move_mount, a->fd, "", AT_FDCWD, a->target, MOVE_MOUNT_F_EMPTY_PATH), report_fd,
+              RN_STAGE_ATTACH_MOUNTS);
     }
     mask_paths(spec->masked_paths, report_fd);
     readonly_paths(spec->readonly_paths, report_fd);

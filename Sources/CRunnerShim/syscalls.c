@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
+#include <stdio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -103,6 +104,52 @@ int rn_memfd(const char *name) {
 
 int rn_try_lock(int fd) {
     return flock(fd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
+}
+
+#ifndef FSOPEN_CLOEXEC
+#define FSOPEN_CLOEXEC 0x00000001
+#define FSCONFIG_SET_STRING 1
+#define FSCONFIG_CMD_CREATE 6
+#define FSMOUNT_CLOEXEC 0x00000001
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV 0x00000004
+#define MOUNT_ATTR_NOEXEC 0x00000008
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#define SYS_fsconfig 431
+#define SYS_fsmount 432
+#endif
+
+int rn_detached_tmpfs(uint64_t size_bytes, uint64_t inodes, uint32_t uid, uint32_t gid, uint32_t mode) {
+    int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+    if (fs < 0) return -errno;
+    char value[4][32];
+    snprintf(value[0], sizeof value[0], "%llu", (unsigned long long)size_bytes);
+    snprintf(value[1], sizeof value[1], "%llu", (unsigned long long)inodes);
+    snprintf(value[2], sizeof value[2], "%u", uid);
+    snprintf(value[3], sizeof value[3], "%u", gid);
+    char mode_text[16];
+    snprintf(mode_text, sizeof mode_text, "%o", mode & 07777);
+    const char *keys[5] = {"size", "nr_inodes", "uid", "gid", "mode"};
+    const char *values[5] = {value[0], value[1], value[2], value[3], mode_text};
+    int rc = 0;
+    for (int i = 0; i < 5 && rc == 0; i++) {
+        if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, keys[i], values[i], 0) < 0) rc = -errno;
+    }
+    if (rc == 0 && syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) rc = -errno;
+    int mnt = -1;
+    if (rc == 0) {
+        mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        if (mnt < 0) rc = -errno;
+    }
+    close(fs);
+    return rc < 0 ? rc : mnt;
+}
+
+int rn_open_path(int dirfd, const char *name, int directory) {
+    int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+    return fd < 0 ? -errno : fd;
 }
 
 int rn_detach_mount(const char *path) {

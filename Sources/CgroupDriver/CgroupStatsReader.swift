@@ -1,4 +1,5 @@
 import RunnerOS
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -9,12 +10,13 @@ import Musl
 /// The counters a call's stats are made from (CPU time, throttling, memory now and at peak),
 /// read through descriptors opened once per container: reading them after every call must cost
 /// a few microseconds, not an open and a close per file.
-public final class CgroupStatsReader: @unchecked Sendable {
+public final class CgroupStatsReader: Sendable {
     private enum Source {
         case v2CPU, v1CPU, v1CPUAcct, memoryCurrent, memoryPeak
     }
-    /// Immutable after init; pread at offset 0 re-reads a cgroup file, from any thread.
-    private let files: [(Source, Int32)]
+    /// pread at offset 0 re-reads a cgroup file; emptied by `close()`. Held across a read so
+    /// that a close never lets a read land on a descriptor number reused meanwhile.
+    private let files: Mutex<[(Source, Int32)]>
 
     /// `throttling`: whether to read the CPU throttling counters (only meaningful, and only
     /// worth a read per call, when the container has a CPU quota).
@@ -30,18 +32,29 @@ public final class CgroupStatsReader: @unchecked Sendable {
                 paths.append((.memoryPeak, mem + "/memory.max_usage_in_bytes"))
             }
         }
-        files = paths.compactMap { source, path in
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            return fd < 0 ? nil : (source, fd)
-        }
+        files = Mutex(
+            paths.compactMap { source, path in
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                return fd < 0 ? nil : (source, fd)
+            })
     }
 
-    deinit { for (_, fd) in files { close(fd) } }
+    /// Closes the descriptors, when the container ends: an open file of a removed cgroup pins
+    /// it in the kernel. Reads afterwards find nothing. Idempotent.
+    public func close() {
+        let open = files.withLock { f -> [(Source, Int32)] in
+            defer { f = [] }
+            return f
+        }
+        for (_, fd) in open { _ = Glibc.close(fd) }
+    }
+
+    deinit { close() }
 
     /// The counters now (fields whose files are missing stay 0 or nil).
     public func read() -> CgroupStats {
         var s = CgroupStats()
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer in
+        files.withLock { files in withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer in
             for (source, fd) in files {
                 let n = pread(fd, buffer.baseAddress, buffer.count, 0)
                 if n <= 0 { continue }
@@ -63,7 +76,7 @@ public final class CgroupStatsReader: @unchecked Sendable {
                 case .memoryPeak: s.memoryPeakBytes = CgroupFileFormat.number(text)
                 }
             }
-        }
+        } }
         return s
     }
 }

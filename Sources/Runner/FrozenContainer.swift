@@ -46,4 +46,11 @@ final class FrozenContainer: Sendable {
     func stats() -> ContainerCounters? { ContainerCounters(counters.read()) }
 
     func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { await container.diedOfOOM(waitingUpTo: timeout) }
+
+    /// Ends the container and releases what was kept open for it (its counters' descriptors),
+    /// now, not whenever the last reference goes.
+    func close() async {
+        try? await container.close()
+        counters.close()
+    }
 }

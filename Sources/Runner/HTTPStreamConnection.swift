@@ -28,10 +28,22 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     /// Fn's limit on a function's response headers.
     public static let maxHeaderBytes = 64 << 10
 
-    public init(socketPath: String) throws(RunnerError) {
+    /// Connects to a socket at a path the runner trusts (its own, or a test's).
+    public convenience init(socketPath: String) throws(RunnerError) {
+        try self.init(connectingTo: socketPath, shownAs: socketPath)
+    }
+
+    /// Connects to the socket behind an `O_PATH` descriptor (see `ListenerSocket`): the
+    /// kernel follows /proc/self/fd/N to that very inode, so no name a function controls is
+    /// resolved.
+    convenience init(listener: Int32) throws(RunnerError) {
+        try self.init(connectingTo: "/proc/self/fd/\(listener)", shownAs: FunctionDefinition.listenerPath)
+    }
+
+    private init(connectingTo socketPath: String, shownAs name: String) throws(RunnerError) {
         // Everything that can fail happens before the properties are set: a class whose init
         // throws after that runs its deinit, which would close the descriptors a second time.
-        let sock = try Self.connect(socketPath)
+        let sock = try Self.connect(socketPath, shownAs: name)
         let signal: EventSignal
         do {
             signal = try EventSignal()
@@ -47,7 +59,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     }
 
-    private static func connect(_ socketPath: String) throws(RunnerError) -> Int32 {
+    private static func connect(_ socketPath: String, shownAs name: String) throws(RunnerError) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if fd < 0 { throw .system("socket", errno: errno, "cannot create a unix socket") }
         var addr = sockaddr_un()
@@ -64,7 +76,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         if rc != 0 {
             let e = errno
             close(fd)
-            throw .system("connect", errno: e, "cannot connect to the function at \(socketPath)")
+            throw .system("connect", errno: e, "cannot connect to the function at \(name)")
         }
         return fd
     }

@@ -19,34 +19,44 @@ import Musl
 /// connection unusable, and the container must then be closed, as Fn ends such containers.
 public final class HotContainer: HotContainerHandle {
     public var container: Container { control.container }
-    /// The host side of the container's /tmp/iofs.
-    public let iofsDirectory: String
+    /// The container's /tmp/iofs, held by the runner as a descriptor (never a host path).
+    let iofs: PrivateTmpfs
     let output: ContainerOutput
     let control: FrozenContainer
     /// nil while a call has it, and for good after a call failed.
     private let connection = Mutex<HTTPStreamConnection?>(nil)
 
     init(
-        container: Container, iofsDirectory: String, output: ContainerOutput, throttling: Bool,
+        container: Container, iofs: PrivateTmpfs, output: ContainerOutput, throttling: Bool,
         onThaw: (@Sendable (Double) -> Void)? = nil, onReclaim: (@Sendable (CgroupDriver.Reclaim) -> Void)? = nil
     ) {
         control = FrozenContainer(container, throttling: throttling, onThaw: onThaw, onReclaim: onReclaim)
-        self.iofsDirectory = iofsDirectory
+        self.iofs = iofs
         self.output = output
     }
 
     /// Waits for the FDK's socket: watched (inotify) from before the container started, so it
-    /// cannot be missed; a plain socket or a relative symlink to one in the same directory is
-    /// accepted; anything else, or the container ending first, fails the start (502), and no
-    /// socket within `timeout` is an init timeout (504).
+    /// cannot be missed. A socket, or a symlink to one in the same directory, is accepted
+    /// (`ListenerSocket`); anything else, or the container ending first, fails the start (502).
+    /// A socket that is bound but not listening yet means "not ready yet", as does no socket:
+    /// only no connection within `timeout` is an init timeout (504).
     func waitUntilReady(watch: DirectoryWatch, timeout: Duration) async throws(RunnerError) {
         let deadline = MonotonicClock.nowNanos() &+ timeout.nanoseconds
-        let socket = iofsDirectory + "/lsnr.sock"
         while true {
             let created = watch.nextCreation()
-            if FileSystem.exists(socket) {
-                try ListenerSocket.check(directory: iofsDirectory, name: "lsnr.sock")
-                break
+            var bound = false
+            switch ListenerSocket.open(in: iofs.fd, name: "lsnr.sock") {
+            case .success(let listener):
+                defer { Glibc.close(listener) }
+                do {
+                    let ready = try HTTPStreamConnection(listener: listener)
+                    connection.withLock { $0 = ready }
+                    return
+                } catch where error.errno == ECONNREFUSED {
+                    bound = true
+                }
+            case .failure(.refused(let error)): throw error
+            case .failure(.absent): break
             }
             if let exit = container.exit {
                 throw RunnerError(.containerInit, "the function exited before it listened (\(exit))", step: "wait for function")
@@ -55,11 +65,11 @@ public final class HotContainer: HotContainerHandle {
             if now > deadline {
                 throw RunnerError(.containerInitTimeout, "no \(FunctionDefinition.listenerPath) within \(timeout)", step: "wait for function")
             }
-            // Woken by the socket's creation; the cap bounds how late an early exit is noticed.
-            await created.wait(upTo: .nanoseconds(Int64(min(deadline - now, 5_000_000))))
+            // Woken by a creation in iofs; a bound socket starts listening without one, so it is
+            // looked at again soon. The cap bounds how late an early exit is noticed.
+            let cap: UInt64 = bound ? 500_000 : 5_000_000
+            await created.wait(upTo: .nanoseconds(Int64(min(deadline - now, cap))))
         }
-        let ready = try HTTPStreamConnection(socketPath: socket)
-        connection.withLock { $0 = ready }
     }
 
     public func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog, stream: ResponseStream?)
@@ -89,7 +99,8 @@ public final class HotContainer: HotContainerHandle {
 
     public var isFrozen: Bool { control.isFrozen }
 
-    /// Fn's listener check (a socket, or a relative symlink to one in the same directory).
+    /// Fn's listener check (a socket, or a symlink to one in the same directory) on a directory
+    /// the caller trusts.
     public static func checkListener(directory: String, name: String) throws(RunnerError) {
         try ListenerSocket.check(directory: directory, name: name)
     }
@@ -98,12 +109,12 @@ public final class HotContainer: HotContainerHandle {
 
     public func stats() -> ContainerCounters? { control.stats() }
 
-    /// Ends the container and removes its iofs directory.
+    /// Ends the container and releases its iofs (the tmpfs goes with the container's mounts).
     public func close() async {
         connection.withLock { $0 = nil }
-        try? await container.close()
+        await control.close()
         output.close()
-        try? FileSystem.removeTree(iofsDirectory)
+        iofs.close()
     }
 }
 

@@ -13,22 +13,25 @@ import Musl
 /// when missing), containers from the sandbox.
 public final class NativeDriver: ContainerDriver {
     public struct Configuration: Sendable {
-        /// Where the containers' iofs directories are made (host side). FN_IOFS_PATH.
-        public var iofsRoot: String
         /// FN_HOT_PULL_TIMEOUT_MSECS: how long a missing image may take to pull (→ 504).
         public var pullTimeoutMillis: Int = 600_000
         /// FN_MAX_PIDS.
         public var maxPids: Int = 50
+        /// FN_USE_IMAGE_USER: run a function as its image's USER instead of Fn's 1000:1000.
+        /// Host uid 0 is refused either way (there are no user namespaces to make it safe).
+        public var useImageUser = false
 
-        public init(iofsRoot: String) { self.iofsRoot = iofsRoot }
+        public init() {}
 
-        /// Reads FN_IOFS_PATH, FN_HOT_PULL_TIMEOUT_MSECS and FN_MAX_PIDS; a value that does not
-        /// parse is an error naming the variable.
-        public static func fromEnvironment(_ values: [String: String], defaultIOFSRoot: String) throws(RunnerError) -> Configuration {
+        /// Reads FN_HOT_PULL_TIMEOUT_MSECS, FN_MAX_PIDS and FN_USE_IMAGE_USER; a value that does not parse is an
+        /// error naming the variable. (Fn's FN_IOFS_PATH has no use here: a container's iofs is
+        /// a private tmpfs on no host path.)
+        public static func fromEnvironment(_ values: [String: String]) throws(RunnerError) -> Configuration {
             let env = FnEnvironment(values)
-            var c = Configuration(iofsRoot: env.string("FN_IOFS_PATH") ?? defaultIOFSRoot)
+            var c = Configuration()
             c.pullTimeoutMillis = try env.int("FN_HOT_PULL_TIMEOUT_MSECS", default: c.pullTimeoutMillis)
             c.maxPids = try env.int("FN_MAX_PIDS", default: c.maxPids, minimum: 1)
+            c.useImageUser = try env.bool("FN_USE_IMAGE_USER", default: c.useImageUser)
             return c
         }
     }
@@ -91,10 +94,18 @@ public final class NativeDriver: ContainerDriver {
     func spec(for task: ContainerTask) async throws(RunnerError) -> (ContainerSpec, ImageProcess) {
         let image = try await resolveImage(task.function.image, onPull: task.onPull)
         let layers = try store.rootfsLayers(image)
-        let process = try ImageProcess.make(config: try store.config(of: image), layers: layers)
+        // Fn runs every function as 1000:1000 whatever the image says; the image's own USER
+        // is resolved only when the operator opted in.
+        let process = try ImageProcess.make(
+            config: try store.config(of: image), layers: layers, user: configuration.useImageUser ? nil : "1000:1000")
         var spec = ContainerSpec(layers: layers, argv: process.argv)
         spec.env = RunnerEnv.merge(process.env, task.function.environment + task.extraEnvironment)
         spec.workingDirectory = process.workingDirectory
+        if process.uid == 0 {
+            throw RunnerError(
+                .invalidArgument, "the image \(task.function.image) runs as root (uid 0), and functions never run as host root",
+                step: "resolve user")
+        }
         spec.uid = process.uid
         spec.gid = process.gid
         spec.limits.memoryBytes = task.function.memoryMB << 20
@@ -103,22 +114,23 @@ public final class NativeDriver: ContainerDriver {
         return (spec, process)
     }
 
+    /// Bounds of a container's /tmp/iofs: room for the FDK's sockets and links, not for data.
+    public static let iofsSizeBytes: UInt64 = 1 << 20
+    public static let iofsInodes: UInt64 = 64
+
     private func startHTTPStream(_ task: ContainerTask) async throws(RunnerError) -> HotContainer {
-        var (spec, process) = try await spec(for: task)
-        // A fresh iofs dir per container: FDKs leave their sockets behind when they exit.
-        let iofs = configuration.iofsRoot + "/" + task.name
-        try FileSystem.removeTree(iofs)
-        try FileSystem.makeDirectories(iofs, mode: 0o755)
-        chown(iofs, process.uid, process.gid)
-        spec.bindMounts = [.init(source: iofs, target: "/tmp/iofs")]
+        var (spec, _) = try await spec(for: task)
+        // A fresh private tmpfs per container, reached only through its descriptor.
+        let iofs = try PrivateTmpfs(sizeBytes: Self.iofsSizeBytes, inodes: Self.iofsInodes, uid: spec.uid, gid: spec.gid)
+        spec.attachedMounts = [.init(fd: iofs.fd, target: "/tmp/iofs")]
         let output: ContainerOutput
         let watch: DirectoryWatch
         let container: Container
         do {
-            watch = try watcher.watch(iofs)
+            watch = try watcher.watch(iofs.procPath)
             output = try ContainerOutput(name: task.name, logger: logger)
         } catch {
-            try? FileSystem.removeTree(iofs)
+            iofs.close()
             throw error
         }
         spec.stdout = output.writeFD
@@ -127,12 +139,12 @@ public final class NativeDriver: ContainerDriver {
             container = try await sandbox.startOnWorkerThread(spec, name: task.name)
         } catch {
             output.close()
-            try? FileSystem.removeTree(iofs)
+            iofs.close()
             throw error
         }
         output.containerStarted()
         let hot = HotContainer(
-            container: container, iofsDirectory: iofs, output: output, throttling: task.function.cpuMillicores > 0, onThaw: task.onThaw,
+            container: container, iofs: iofs, output: output, throttling: task.function.cpuMillicores > 0, onThaw: task.onThaw,
             onReclaim: task.onReclaim)
         do {
             try await hot.waitUntilReady(watch: watch, timeout: task.startTimeout)

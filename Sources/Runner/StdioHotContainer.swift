@@ -128,7 +128,7 @@ final class StdioHotContainer: HotContainerHandle {
 
     func close() async {
         connection.withLock { $0 = nil }
-        try? await container.close()
+        await control.close()
         stderr.close()
     }
 }

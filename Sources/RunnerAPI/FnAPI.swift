@@ -17,6 +17,10 @@ public struct FnAPI: Sendable {
         /// Where clients reach this node, for the invoke and trigger endpoint annotations.
         public var publicURL = "http://127.0.0.1:8080"
         public var version = "0.1.0"
+        /// FN_CLIENT_IDLE_TIMEOUT_MSECS: how long a client connection may send nothing while a
+        /// request's head or body is being read, or while it waits kept-alive between requests,
+        /// before it is closed (a call already running is never cut by it). 0 turns it off.
+        public var clientIdleTimeoutMillis = 60_000
 
         public init() {}
     }
@@ -42,10 +46,17 @@ public struct FnAPI: Sendable {
         self.logger = logger
     }
 
-    /// HTTP/1.1 with a watcher on every connection, so a call learns when its client left.
-    public static var server: HTTPServerBuilder {
-        .http1(configuration: .init(additionalChannelHandlers: [ClientConnectionWatcher()]))
+    /// HTTP/1.1 with a watcher on every connection, so a call learns when its client left, and
+    /// the client idle timeout, so half-open and stalled connections do not pile up.
+    public static func server(idleTimeoutMillis: Int = Configuration().clientIdleTimeoutMillis) -> HTTPServerBuilder {
+        .http1(
+            configuration: .init(
+                additionalChannelHandlers: [ClientConnectionWatcher()],
+                idleTimeout: idleTimeoutMillis > 0 ? .milliseconds(Int64(idleTimeoutMillis)) : nil))
     }
+
+    /// The server for this API's configuration.
+    public var server: HTTPServerBuilder { Self.server(idleTimeoutMillis: configuration.clientIdleTimeoutMillis) }
 
     /// The router with every route.
     public func router() -> Router<FnRequestContext> {
@@ -72,13 +83,22 @@ public struct FnAPI: Sendable {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 
-    /// The request body, refused (413) past the limit.
+    /// The request body, refused (413) past the limit: at once when the declared length is over
+    /// it, without waiting for a body that may never come.
     func body(_ request: Request) async throws -> [UInt8] {
+        try refuseDeclaredOversize(request)
         var request = request
         do {
             let buffer = try await request.collectBody(upTo: configuration.maxRequestBytes)
             return Array(buffer.readableBytesView)
         } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
+            throw RunnerError(.requestTooLarge, "Request content too large", step: "read request")
+        }
+    }
+
+    /// 413 for a Content-Length over FN_MAX_REQUEST_SIZE, before any of the body is read.
+    func refuseDeclaredOversize(_ request: Request) throws {
+        if let declared = request.headers[.contentLength], let n = UInt64(declared), n > UInt64(configuration.maxRequestBytes) {
             throw RunnerError(.requestTooLarge, "Request content too large", step: "read request")
         }
     }

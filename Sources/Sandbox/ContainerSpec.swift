@@ -23,6 +23,31 @@ public struct ContainerSpec: Sendable {
         }
     }
 
+    /// A runner-held mount (a `PrivateTmpfs`) attached at `target`, which must lie under /tmp
+    /// (its parents are made in the container's own /tmp, never in the image).
+    public struct AttachedMount: Sendable, Equatable {
+        public var fd: Int32
+        public var target: String
+        public init(fd: Int32, target: String) {
+            self.fd = fd
+            self.target = target
+        }
+
+        /// As many as the child can keep (RN_MAX_ATTACH_MOUNTS).
+        static let maximumCount = 3
+
+        static func validate(_ mounts: [AttachedMount]) throws(RunnerError) {
+            func invalid(_ message: String) -> RunnerError { RunnerError(.invalidArgument, message, step: "validate spec") }
+            if mounts.count > maximumCount { throw invalid("at most \(maximumCount) attached mounts") }
+            for m in mounts {
+                if !m.target.hasPrefix("/tmp/") || m.target.split(separator: "/").contains("..") {
+                    throw invalid("attached mount target \(m.target) must lie under /tmp and must not contain '..'")
+                }
+                if m.fd < 3 { throw invalid("attached mount descriptor \(m.fd) is not a mount the runner holds") }
+            }
+        }
+    }
+
     public struct Rlimit: Sendable, Equatable {
         public var resource: Int32
         public var soft: UInt64
@@ -46,6 +71,7 @@ public struct ContainerSpec: Sendable {
     public var limits: ResourceLimits
     public var network: Network
     public var bindMounts: [BindMount]
+    public var attachedMounts: [AttachedMount]
     public var hostname: String?
     public var rlimits: [Rlimit]
     /// Capability names (e.g. "CAP_NET_BIND_SERVICE") the process keeps. Empty: none, the default.
@@ -72,6 +98,7 @@ public struct ContainerSpec: Sendable {
         self.limits = ResourceLimits()
         self.network = .none
         self.bindMounts = []
+        self.attachedMounts = []
         self.hostname = nil
         self.rlimits = [Rlimit(resource: 7 /* RLIMIT_NOFILE */, soft: 350, hard: 350)]
         self.capabilities = []
@@ -126,6 +153,7 @@ public struct ContainerSpec: Sendable {
                 throw RunnerError(.notFound, "bind mount source \(m.source) does not exist", step: "validate spec")
             }
         }
+        try AttachedMount.validate(attachedMounts)
         try limits.validate(hostCPUs: hostCPUs)
     }
 }

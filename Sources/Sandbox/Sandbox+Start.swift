@@ -110,6 +110,9 @@ extension Sandbox {
                 source: arena.string(m.source), target: arena.string(target),
                 create_target: (target == "tmp" || target.hasPrefix("tmp/")) ? 1 : 0, read_only: m.readOnly ? 1 : 0)
         }
+        let attached = spec.attachedMounts.map { m in
+            rn_attach_mount(fd: m.fd, target: arena.string(String(m.target.drop { $0 == "/" })))
+        }
         let rlimits = spec.rlimits.map { rn_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
         let groups = spec.additionalGroups.isEmpty ? [spec.gid] : spec.additionalGroups
         var tmpOptions = "mode=1777"
@@ -138,6 +141,8 @@ extension Sandbox {
         cspec.mount_sys = 1
         cspec.binds = arena.array(binds)
         cspec.nbinds = binds.count
+        cspec.attach = arena.array(attached)
+        cspec.nattach = attached.count
         cspec.masked_paths = arena.stringArray(Self.maskedPaths)
         cspec.readonly_paths = arena.stringArray(Self.readonlyPaths)
         cspec.rlimits = arena.array(rlimits)
@@ -219,6 +224,8 @@ extension Sandbox {
         case (Int(RN_STAGE_CHDIR.rawValue), _):
             return RunnerError(
                 .containerStart, "cannot enter working directory \(spec.workingDirectory) in the rootfs", step: step, errno: err)
+        case (Int(RN_STAGE_ATTACH_MOUNTS.rawValue), _):
+            return RunnerError(.containerStart, "cannot attach the container's private mounts (/tmp/iofs)", step: step, errno: err)
         case (Int(RN_STAGE_BIND_MOUNTS.rawValue), _):
             return RunnerError(
                 .containerStart, "a bind mount failed (targets outside /tmp must exist in the read-only rootfs)",

@@ -49,7 +49,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let agentConfig = try AgentConfiguration.fromEnvironment(env)
         let retention = try CallPruner.Configuration.fromEnvironment(env)
-        let driverConfig = try NativeDriver.Configuration.fromEnvironment(env, defaultIOFSRoot: runtime.stateDirectory + "/iofs")
+        let driverConfig = try NativeDriver.Configuration.fromEnvironment(env)
+        // Host iofs directories of earlier versions (a crashed runner's could hold whatever its
+        // functions wrote): iofs is a private tmpfs now, so nothing here is in use.
+        try? FileSystem.removeTree(runtime.stateDirectory + "/iofs")
         try FileSystem.makeDirectories(images.dataDirectory, mode: 0o700)
         let store = try Store(path: images.dataDirectory + "/fnrunner.db")
         let storeLock = try store.lockForServing()
@@ -84,6 +87,8 @@ struct ServeCommand: AsyncParsableCommand {
         var apiConfig = FnAPI.Configuration()
         apiConfig.maxRequestBytes = try fnEnv.int("FN_MAX_REQUEST_SIZE", default: apiConfig.maxRequestBytes, minimum: 1)
         apiConfig.publicURL = fnEnv.string("FN_PUBLIC_URL") ?? "http://\(host):\(port)"
+        apiConfig.clientIdleTimeoutMillis = try fnEnv.int(
+            "FN_CLIENT_IDLE_TIMEOUT_MSECS", default: apiConfig.clientIdleTimeoutMillis, minimum: 0)
         let api = FnAPI(
             configuration: apiConfig, store: store, agent: agent, recorder: recorder, detachedCalls: detachedCalls, logger: logger)
         var services: [any Service] = [
@@ -105,7 +110,7 @@ struct ServeCommand: AsyncParsableCommand {
                 try await group.run()
             } else {
                 let app = Application(
-                    router: api.router(), server: FnAPI.server,
+                    router: api.router(), server: api.server,
                     configuration: .init(address: .hostname(host, port: port), serverName: "fnrunner"), services: services, logger: logger)
                 try await app.runService()
             }

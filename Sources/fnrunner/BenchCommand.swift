@@ -214,7 +214,7 @@ struct BenchCommand: AsyncParsableCommand {
             var config = AgentConfiguration()
             config.freezeIdleMillis = freezeIdleMillis
             let driver = try NativeDriver(
-                configuration: .init(iofsRoot: runtime.stateDirectory + "/bench-agent-\(getpid())"), sandbox: sandbox, store: images)
+                configuration: .init(), sandbox: sandbox, store: images)
             let agent = Agent(
                 configuration: config, driver: driver, tracker: ResourceTracker(totalMemoryBytes: 4 << 30, totalCPUMillicores: 2000))
             return try await withThrowingTaskGroup(of: [UInt64]?.self) { group in

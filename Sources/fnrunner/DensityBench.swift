@@ -27,7 +27,7 @@ struct DensityBench {
         var config = AgentConfiguration()
         config.freezeIdleMillis = 0
         config.hotStartTimeoutMillis = 30_000
-        let driver = try NativeDriver(configuration: .init(iofsRoot: stateDirectory + "/bench-density-\(getpid())"), sandbox: sandbox, store: images)
+        let driver = try NativeDriver(configuration: .init(), sandbox: sandbox, store: images)
         let memoryMB: UInt64 = 16
         let agent = Agent(
             configuration: config, driver: driver,

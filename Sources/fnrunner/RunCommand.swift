@@ -49,7 +49,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("workdir"), help: "Working directory inside the container (default: the image's, or /).")
     var workdir: String?
 
-    @Option(help: "UID:GID the command runs as (with an image also NAME[:GROUP]; default: the image's user, or 1000:1000).")
+    @Option(help: "UID:GID the command runs as (with an image also NAME[:GROUP]; default: the image's user, or 1000:1000; an image's root user only when given here).")
     var user: String?
 
     @Flag(name: .customLong("allow-volumes"), help: "Run images that declare volumes (Fn refuses them).")
@@ -211,6 +211,11 @@ struct RunCommand: AsyncParsableCommand {
         let layers = try images.rootfsLayers(record)
         let process = try ImageProcess.make(
             config: try images.config(of: record), layers: layers, command: command, user: user, allowVolumes: allowVolumes)
+        if process.uid == 0 && user == nil {
+            throw RunnerError(
+                .invalidArgument, "the image \(reference) runs as root (uid 0); pass --user to choose a user (--user 0:0 runs as host root)",
+                step: "resolve user")
+        }
         var spec = ContainerSpec(layers: layers, argv: process.argv)
         spec.env = process.env
         spec.workingDirectory = process.workingDirectory

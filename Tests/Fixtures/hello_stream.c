@@ -203,17 +203,29 @@ int main(void) {
         fprintf(stderr, "AF_UNIX path too long\n");
         return 1;
     }
-    strcpy(sa.sun_path, phony);
-    if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s, 100) < 0) {
+    // HELLO_BIND_DIRECT=1 binds the final name itself (as some FDKs do), and
+    // HELLO_LISTEN_DELAY_MS listens only that much later: the runner must wait, not fail.
+    const char *direct = getenv("HELLO_BIND_DIRECT");
+    const char *delay = getenv("HELLO_LISTEN_DELAY_MS");
+    int bind_direct = direct && strcmp(direct, "1") == 0;
+    strcpy(sa.sun_path, bind_direct ? path : phony);
+    if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
         perror("bind");
         return 1;
     }
-    chmod(phony, 0666);
-    snprintf(base, sizeof base, "%s", path);
-    char target[120];
-    snprintf(target, sizeof target, "phony%s", basename(base));
-    if (symlink(target, path) < 0) {
-        perror("symlink");
+    chmod(sa.sun_path, 0666);
+    if (!bind_direct) {
+        snprintf(base, sizeof base, "%s", path);
+        char target[120];
+        snprintf(target, sizeof target, "phony%s", basename(base));
+        if (symlink(target, path) < 0) {
+            perror("symlink");
+            return 1;
+        }
+    }
+    if (delay) usleep((useconds_t)atoi(delay) * 1000);
+    if (listen(s, 100) < 0) {
+        perror("listen");
         return 1;
     }
     for (;;) {

@@ -14,6 +14,39 @@
 #include <time.h>
 #include <unistd.h>
 
+
+// Every call the default seccomp profile denies, by number (new ones by their number, which
+// is the same on every architecture from 425 on), tried with arguments that would otherwise
+// be harmless. Names that do not exist on this architecture print "n/a".
+struct denied_call { const char *name; long nr; };
+#define CALL(n) {#n, SYS_##n}
+#define NA(n) {#n, -1}
+static const struct denied_call denied_calls[] = {
+    CALL(mount), CALL(umount2), CALL(pivot_root), CALL(chroot), {"move_mount", 429}, {"open_tree", 428},
+    {"open_tree_attr", 467}, {"fsopen", 430}, {"fsconfig", 431}, {"fsmount", 432}, {"fspick", 433},
+    {"mount_setattr", 442}, CALL(unshare), CALL(setns), {"listns", 470}, CALL(swapon), CALL(swapoff), CALL(reboot),
+    CALL(kexec_load), {"kexec_file_load", 320 /* x86_64; aarch64 294 */}, CALL(init_module), CALL(finit_module),
+    CALL(delete_module), CALL(ptrace), CALL(process_vm_readv), CALL(process_vm_writev), {"pidfd_getfd", 438},
+    {"process_madvise", 440}, CALL(kcmp), CALL(keyctl), CALL(add_key), CALL(request_key), CALL(bpf),
+    CALL(perf_event_open), CALL(userfaultfd), CALL(settimeofday), CALL(clock_settime), CALL(clock_adjtime),
+    CALL(adjtimex), CALL(acct), CALL(quotactl), {"quotactl_fd", 443}, CALL(lookup_dcookie), CALL(open_by_handle_at),
+    CALL(name_to_handle_at), CALL(syslog), CALL(vhangup), CALL(nfsservctl), CALL(fanotify_init),
+    {"io_uring_setup", 425}, {"io_uring_enter", 426}, {"io_uring_register", 427}, CALL(mbind), CALL(set_mempolicy),
+    CALL(get_mempolicy), {"set_mempolicy_home_node", 450}, CALL(migrate_pages), CALL(move_pages), CALL(sethostname),
+    CALL(setdomainname), {"lsm_get_self_attr", 459}, {"lsm_set_self_attr", 460}, {"lsm_list_modules", 461},
+    {"file_getattr", 468}, {"file_setattr", 469}, {"rseq_slice_yield", 471},
+#if defined(__x86_64__)
+    NA(umount), CALL(create_module), CALL(query_module), CALL(get_kernel_syms), CALL(iopl), CALL(ioperm),
+    CALL(uselib), CALL(_sysctl), CALL(sysfs), CALL(ustat), CALL(getpmsg), CALL(putpmsg),
+    CALL(afs_syscall), CALL(tuxcall), CALL(security), CALL(vserver),
+#else
+    NA(umount), NA(create_module), NA(query_module), NA(get_kernel_syms), NA(iopl), NA(ioperm), NA(uselib),
+    NA(_sysctl), NA(sysfs), NA(ustat), NA(getpmsg), NA(putpmsg), NA(afs_syscall), NA(tuxcall),
+    NA(security), NA(vserver),
+#endif
+    NA(pciconfig_read), NA(pciconfig_write), NA(pciconfig_iobase),
+};
+
 static const char *err_name(int e) {
     switch (e) {
     case 0: return "ok";
@@ -36,6 +69,44 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 2) { fprintf(stderr, "usage: probe syscalls|counter|burn S|alloc MB|forks N|exit N\n"); return 2; }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "denied")) {
+        // Some of these (sethostname, vhangup) act on whatever namespace runs them: only ever
+        // inside a container, as its PID 1.
+        if (getpid() != 1) { fprintf(stderr, "probe denied: runs only as a container's PID 1\n"); return 2; }
+        for (size_t i = 0; i < sizeof denied_calls / sizeof denied_calls[0]; i++) {
+            long nr = denied_calls[i].nr;
+#if defined(__aarch64__)
+            if (!strcmp(denied_calls[i].name, "kexec_file_load")) nr = 294;
+#endif
+            if (nr < 0) { printf("%s=n/a\n", denied_calls[i].name); continue; }
+            long rc = syscall(nr, -1L, 0L, 0L, 0L, 0L, 0L);
+            printf("%s=%s\n", denied_calls[i].name, err_name(rc < 0 ? errno : 0));
+        }
+        // Argument rules: socket families, personality values; and what stays allowed.
+        long rc = syscall(SYS_socket, 40L, 1L, 0L);
+        printf("socket_vsock=%s\n", err_name(rc < 0 ? errno : 0));
+        rc = syscall(SYS_socket, (1L << 32) | 40L, 1L, 0L);
+        printf("socket_vsock_high_bits=%s\n", err_name(rc < 0 ? errno : 0));
+        rc = syscall(SYS_socket, 38L, 5L, 0L);
+        printf("socket_alg=%s\n", err_name(rc < 0 ? errno : 0));
+        rc = syscall(SYS_socket, 1L, 1L, 0L);
+        printf("socket_unix=%s\n", err_name(rc < 0 ? errno : 0));
+        rc = syscall(SYS_personality, 0x0400000L);
+        printf("personality_read_implies_exec=%s\n", err_name(rc < 0 ? errno : 0));
+        rc = syscall(SYS_personality, 0x0040000L);
+        printf("personality_addr_no_randomize=%s\n", err_name(rc < 0 ? errno : 0));
+        rc = syscall(SYS_personality, 0xffffffffL);
+        printf("personality_query=%s\n", err_name(rc < 0 ? errno : 0));
+        rc = syscall(SYS_personality, 0x20008L);
+        printf("personality_linux32_uname26=%s\n", err_name(rc < 0 ? errno : 0));
+        rc = syscall(SYS_personality, 0L);
+        printf("personality_linux=%s\n", err_name(rc < 0 ? errno : 0));
+        rc = syscall(SYS_clone3, NULL, 0L);
+        printf("clone3=%s\n", err_name(rc < 0 ? errno : 0));
+        rc = syscall(600L);
+        printf("unreviewed_600=%s\n", err_name(rc < 0 ? errno : 0));
+        return 0;
+    }
     if (!strcmp(cmd, "syscalls")) {
         int rc;
         rc = mount("none", "/tmp", "tmpfs", 0, NULL);

@@ -119,7 +119,7 @@ enum APIHarness {
         let api = FnAPI(configuration: config, store: store, agent: agent, recorder: recorder, detachedCalls: consumer)
         let port = Mutex<Int?>(nil)
         let app = Application(
-            router: api.router(), server: FnAPI.server, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            router: api.router(), server: api.server, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             services: [AgentService(agent: agent, detachedCalls: consumer), RecordWriter(recorder: recorder)],
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -101,11 +101,9 @@ struct AgentConfigurationTests {
     }
 
     @Test func theDriverReadsItsOwnVariables() throws {
-        let c = try NativeDriver.Configuration.fromEnvironment(
-            ["FN_IOFS_PATH": "/run/iofs", "FN_HOT_PULL_TIMEOUT_MSECS": "1000", "FN_MAX_PIDS": "99"], defaultIOFSRoot: "/tmp/x")
-        #expect(c.iofsRoot == "/run/iofs" && c.pullTimeoutMillis == 1000 && c.maxPids == 99)
-        #expect(try NativeDriver.Configuration.fromEnvironment([:], defaultIOFSRoot: "/tmp/x").iofsRoot == "/tmp/x")
-        #expect(throws: RunnerError.self) { try NativeDriver.Configuration.fromEnvironment(["FN_MAX_PIDS": "0"], defaultIOFSRoot: "/") }
+        let c = try NativeDriver.Configuration.fromEnvironment(["FN_HOT_PULL_TIMEOUT_MSECS": "1000", "FN_MAX_PIDS": "99"])
+        #expect(c.pullTimeoutMillis == 1000 && c.maxPids == 99)
+        #expect(throws: RunnerError.self) { try NativeDriver.Configuration.fromEnvironment(["FN_MAX_PIDS": "0"]) }
     }
 
     @Test func aBadValueNamesTheVariable() {

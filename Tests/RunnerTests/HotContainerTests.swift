@@ -40,7 +40,6 @@ struct HotContainerTests {
             #expect(String(decoding: try await hot.call(request("!env GREETING"), timeout: .seconds(5), maxBodyBytes: 0, log: CallLog()).body, as: UTF8.self) == "hi")
             #expect(!hot.isFrozen)
             await hot.close()
-            #expect(!FileSystem.exists(hot.iofsDirectory))
         }
     }
 
@@ -72,7 +71,6 @@ struct HotContainerTests {
     @Test func aFunctionThatExitsBeforeListeningIsAClearErrorAndLeavesNothing() async throws {
         let layout = try ImageFixtures.helloStreamLayout()
         try await RunnerHarness.withImageStore("hot", images: [(layout, "fn-test/hello-stream:false")]) { sandbox, store, env in
-            let iofsRoot = env.stateDirectory + "/iofs"
             let driver = RunnerHarness.driver(sandbox, store, env)
             let error = await #expect(throws: RunnerError.self) {
                 _ = try await driver.startHot(RunnerHarness.task(function("fn-test/hello-stream:false"), name: "bad"))
@@ -80,7 +78,43 @@ struct HotContainerTests {
             #expect(error?.code == .containerInit, "\(String(describing: error))")
             #expect(error?.message.contains("exited before it listened") == true)
             #expect(sandbox.liveContainers.isEmpty)
-            #expect(!FileSystem.exists(iofsRoot + "/bad"))
+        }
+    }
+
+    /// This process's descriptors on files of `sandbox`'s cgroups.
+    func cgroupDescriptors(of sandbox: Sandbox) -> [String] {
+        var found: [String] = []
+        var buf = [CChar](repeating: 0, count: 4096)
+        for name in (try? FileSystem.list("/proc/self/fd")) ?? [] {
+            let n = readlink("/proc/self/fd/" + name, &buf, buf.count - 1)
+            guard n > 0 else { continue }
+            buf[n] = 0
+            let target = String(cString: buf)
+            if target.hasPrefix("/sys/fs/cgroup"), target.contains(sandbox.instanceID) { found.append(target) }
+        }
+        return found
+    }
+
+    @Test func anEndedHotContainerClosesItsDescriptorsAndIsReleasedWithAllItHeld() async throws {
+        let layout = try ImageFixtures.helloStreamLayout()
+        try await RunnerHarness.withImageStore("release", images: [(layout, "fn-test/hello-stream:1")]) { sandbox, store, env in
+            let driver = RunnerHarness.driver(sandbox, store, env)
+            weak var released: HotContainer?
+            weak var container: Container?
+            for i in 0..<20 {
+                let handle = try await driver.startHot(RunnerHarness.task(function("fn-test/hello-stream:1"), name: "release\(i)"))
+                let hot = try #require(handle as? HotContainer)
+                _ = try await hot.call(request("once"), timeout: .seconds(5), maxBodyBytes: 0, log: CallLog())
+                #expect(hot.stats() != nil)
+                try hot.freeze()
+                #expect(!cgroupDescriptors(of: sandbox).isEmpty, "the counters are read through kept descriptors")
+                await hot.close()
+                #expect(cgroupDescriptors(of: sandbox).isEmpty, "closed with the container: \(cgroupDescriptors(of: sandbox))")
+                released = hot
+                container = hot.container
+            }
+            #expect(released == nil, "nothing keeps an ended hot container alive")
+            #expect(container == nil, "nor its container")
         }
     }
 }

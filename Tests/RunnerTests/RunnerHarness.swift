@@ -34,7 +34,7 @@ enum RunnerHarness {
 
     /// The native driver over the test's sandbox and store, iofs dirs in its state directory.
     static func driver(_ sandbox: Sandbox, _ store: ImageStore, _ env: TestEnvironment) -> NativeDriver {
-        try! NativeDriver(configuration: .init(iofsRoot: env.stateDirectory + "/iofs"), sandbox: sandbox, store: store)
+        try! NativeDriver(configuration: .init(), sandbox: sandbox, store: store)
     }
 
     /// A container task for `function`.

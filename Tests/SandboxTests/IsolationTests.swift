@@ -69,6 +69,30 @@ struct IsolationTests {
         }
     }
 
+    @Test func everyCallTheProfileDeniesIsRefusedWithEPERMAndTheArgumentRulesHold() async throws {
+        try await withSandbox { sandbox, _ in
+            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/probe", "denied"], asRoot: true))
+            #expect(r.exit.process == .exited(0), "\(r.stderr)")
+            var seen: [String: String] = [:]
+            for line in r.stdout.split(separator: "\n") {
+                let kv = line.split(separator: "=", maxSplits: 1).map(String.init)
+                if kv.count == 2 { seen[kv[0]] = kv[1] }
+            }
+            for name in SeccompProfile.deniedSyscalls {
+                #expect(seen[name] == "EPERM" || seen[name] == "n/a", "\(name): \(seen[name] ?? "not tried")")
+            }
+            // vsock (even with junk above the 32 bits the kernel reads) and AF_ALG are refused;
+            // AF_UNIX is not.
+            #expect(seen["socket_vsock"] == "EPERM" && seen["socket_vsock_high_bits"] == "EPERM" && seen["socket_alg"] == "EPERM")
+            #expect(seen["socket_unix"] == "ok")
+            #expect(seen["personality_read_implies_exec"] == "EPERM" && seen["personality_addr_no_randomize"] == "EPERM")
+            for allowed in ["personality_query", "personality_linux32_uname26", "personality_linux"] {
+                #expect(seen[allowed] == "ok", "\(allowed): \(seen[allowed] ?? "not tried")")
+            }
+            #expect(seen["clone3"] == "ENOSYS" && seen["unreviewed_600"] == "ENOSYS")
+        }
+    }
+
     @Test func networkNoneHasOnlyLoopbackAndItIsUp() async throws {
         try await withSandbox { sandbox, _ in
             let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/sh", "-c", "cat /proc/net/dev; echo ---; ip link show lo"]))

@@ -35,6 +35,7 @@ typedef enum {
     RN_STAGE_MOUNT_SYS,
     RN_STAGE_MOUNT_TMP,
     RN_STAGE_BIND_MOUNTS,
+    RN_STAGE_ATTACH_MOUNTS,
     RN_STAGE_MASK_PATHS,
     RN_STAGE_READONLY_PATHS,
     RN_STAGE_PIVOT_ROOT,
@@ -55,6 +56,8 @@ typedef enum {
 /// A human-readable name for a stage ("mount /proc", "execve", ...).
 const char *rn_stage_name(int stage);
 
+#define RN_MAX_ATTACH_MOUNTS 3
+
 /// A read-write bind mount of a host directory into the container.
 typedef struct {
     const char *source;      // absolute host path
@@ -62,6 +65,14 @@ typedef struct {
     int create_target;       // mkdir -p the target first (only works on writable mounts such as /tmp)
     int read_only;
 } rn_bind_mount;
+
+/// A mount the runner made detached (fsmount) and holds by descriptor, attached in the
+/// container with move_mount: the runner keeps reaching its contents through that descriptor,
+/// never through a path a function could redirect.
+typedef struct {
+    int fd;                  // the fsmount(2) descriptor, kept open in the child until execve
+    const char *target;      // path inside the rootfs under tmp/, relative; created first
+} rn_attach_mount;
 
 typedef struct {
     int resource;            // RLIMIT_*
@@ -99,6 +110,8 @@ typedef struct {
     int mount_sys;
     const rn_bind_mount *binds;
     size_t nbinds;
+    const rn_attach_mount *attach;    // at most RN_MAX_ATTACH_MOUNTS
+    size_t nattach;
     const char *const *masked_paths;  // relative to the rootfs, NULL-terminated
     const char *const *readonly_paths;// relative to the rootfs, NULL-terminated
 
@@ -158,6 +171,16 @@ int rn_memfd(const char *name);
 
 /// flock(LOCK_EX|LOCK_NB): 0 when taken, -errno otherwise.
 int rn_try_lock(int fd);
+
+/// A tmpfs attached to no mount tree (fsopen, fsconfig, fsmount with nosuid, nodev, noexec),
+/// bounded in bytes and inodes, its root owned by uid:gid with `mode`. Returns the mount's
+/// descriptor (close-on-exec) or -errno.
+int rn_detached_tmpfs(uint64_t size_bytes, uint64_t inodes, uint32_t uid, uint32_t gid, uint32_t mode);
+
+/// openat(dirfd, name, O_PATH|O_NOFOLLOW|O_CLOEXEC): a descriptor of `name` itself (a link
+/// stays a link), which can be fstat'ed and, for a socket, connected through /proc/self/fd/N.
+/// With dirfd AT_FDCWD and O_DIRECTORY when `directory`. Returns the fd or -errno.
+int rn_open_path(int dirfd, const char *name, int directory);
 
 /// umount2(path, MNT_DETACH). Returns 0 or -errno.
 int rn_detach_mount(const char *path);
