@@ -224,6 +224,19 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     static let maxSize = 1 << 40
 
     /// A length or chunk size: digits of `radix` only (no sign, no spaces), at most `maxSize`.
+    /// The one Content-Length of an answer: repeated (as headers or a list) only with the same
+    /// value; different values make the framing ambiguous, and HTTP says to refuse the answer.
+    static func contentLength(_ headers: [HTTPHeader]) throws(RunnerError) -> String? {
+        let values = headers.filter { $0.name == "content-length" }.flatMap { $0.value.split(separator: ",").map { $0.trimmed } }
+        guard let first = values.first else { return nil }
+        if values.contains(where: { $0 != first }) {
+            throw RunnerError(
+                .invalidArgument, "the function sent conflicting Content-Length values: \(values.prefix(4).joined(separator: ", ").prefix(80))",
+                step: "read response")
+        }
+        return first
+    }
+
     static func size(_ text: String, radix: Int) -> Int? {
         guard !text.isEmpty, text.utf8.count <= 12, text.utf8.allSatisfy({ $0 < 0x80 && Character(UnicodeScalar($0)).isHexDigit }),
             let n = Int(text, radix: radix), n >= 0, n <= maxSize
@@ -287,7 +300,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         var body: [UInt8]
         if headers.contains(where: { $0.name == "transfer-encoding" && $0.value.lowercased().contains("chunked") }) {
             body = try readChunked(deadline)
-        } else if let lengthText = headers.first(where: { $0.name == "content-length" })?.value {
+        } else if let lengthText = try Self.contentLength(headers) {
             guard let length = Self.size(lengthText, radix: 10) else {
                 throw RunnerError(.invalidArgument, "the function sent an invalid Content-Length: \(lengthText.prefix(40))", step: "read response")
             }

@@ -17,6 +17,7 @@ extension RunnerError: HTTPResponseError {
         case .requestTooLarge: return .contentTooLarge
         case .methodNotAllowed: return .methodNotAllowed
         case .notImplemented: return .notImplemented
+        case .storeUnavailable: return .serviceUnavailable
         default: return .internalServerError
         }
     }

@@ -59,6 +59,7 @@ extension FnAPI {
                 cpus: try Validation.cpus(input.cpus ?? 0), timeout: try Validation.timeout(input.timeout ?? 30),
                 idleTimeout: try Validation.idleTimeout(input.idleTimeout ?? 30), config: try Validation.config(input.config ?? [:]),
                 annotations: try Validation.annotations(input.annotations ?? [:]), createdAt: now, updatedAt: now)
+            try Self.checkRunnable(fn)
             try await store.insertFn(fn)
             return try Self.json(decorated(fn))
         }
@@ -87,6 +88,7 @@ extension FnAPI {
             fn.config = try Validation.config(Validation.merge(fn.config, input.config))
             fn.annotations = try Validation.annotations(Validation.merge(fn.annotations, input.annotations))
             fn.updatedAt = Self.now()
+            try Self.checkRunnable(fn)
             try await store.updateFn(fn)
             return try Self.json(decorated(fn))
         }
@@ -94,6 +96,12 @@ extension FnAPI {
             try await store.deleteFn(id: try Self.parameter(context, "fn_id"))
             return Response(status: .noContent)
         }
+    }
+
+    /// A fn no container could ever start for is refused at create and update (400).
+    static func checkRunnable(_ fn: Fn) throws(RunnerError) {
+        try FunctionChecks.image(fn.image)
+        try FunctionChecks.limits(memoryMB: fn.memory, cpuMillicores: fn.cpus)
     }
 
     func addTriggers(to router: Router<FnRequestContext>) {

@@ -41,6 +41,23 @@ public enum FileSystem {
         return try result.get()
     }
 
+    /// The first `bytes` bytes of a file (fewer if it is shorter).
+    public static func readPrefix(_ path: String, bytes: Int) throws(RunnerError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw .system("open", errno: errno, "cannot open \(path)") }
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: bytes)
+        let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, bytes, 0) }
+        if n < 0 { throw .system("pread", errno: errno, "cannot read \(path)") }
+        return Array(out[0..<n])
+    }
+
+    /// A file's size in bytes, or nil if it cannot be stat'ed.
+    public static func size(_ path: String) -> UInt64? {
+        var st = stat()
+        return stat(path, &st) == 0 ? UInt64(st.st_size) : nil
+    }
+
     /// Writes `value` with a single write(2), as kernel interface files require (O_TRUNC is
     /// ignored by cgroupfs and keeps regular files, such as a fake cgroup tree, exact).
     public static func write(_ path: String, _ value: String) throws(RunnerError) {

@@ -17,6 +17,7 @@ public final class Store: Sendable {
 
     public init(path: String) throws(RunnerError) {
         self.path = path
+        try Self.checkExistingFile(path)
         do {
             var config = Configuration()
             config.busyMode = .timeout(5)
@@ -29,6 +30,29 @@ public final class Store: Sendable {
             throw RunnerError(.unavailable, "cannot use the store \(path): \(error.message ?? error.description)", step: "open store")
         } catch {
             throw RunnerError(.unavailable, "cannot use the store \(path): \(error)", step: "open store")
+        }
+    }
+
+    /// Refuses a file that is there but cannot be this store, before SQLite would quietly make a
+    /// new database of an empty file or serve a truncated one from its write-ahead log: the
+    /// operator must see it, by name, not lose the store.
+    static func checkExistingFile(_ path: String) throws(RunnerError) {
+        func refuse(_ why: String) -> RunnerError {
+            RunnerError(.unavailable, "the store \(path) \(why); move it away to start a new store", step: "open store")
+        }
+        guard let header = try? FileSystem.readPrefix(path, bytes: 100) else { return }  // no file yet: a new store
+        if header.isEmpty { throw refuse("is an empty file, not a database") }
+        guard header.count == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else {
+            throw refuse("is not an SQLite database")
+        }
+        func be(_ range: Range<Int>) -> UInt64 { header[range].reduce(0) { $0 << 8 | UInt64($1) } }
+        let pageSize = be(16..<18) == 1 ? 65_536 : be(16..<18)
+        let pages = be(28..<32)
+        // The page count in the header is valid when its "valid-for" counter matches the change
+        // counter (every SQLite since 3.7.0 keeps them so).
+        guard pages > 0, be(92..<96) == be(24..<28), let size = FileSystem.size(path) else { return }
+        if pageSize * pages > size {
+            throw refuse("is truncated: its header says \(pageSize * pages) bytes, the file has \(size)")
         }
     }
 
@@ -123,8 +147,17 @@ public final class Store: Sendable {
         } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
             throw RunnerError(.conflict, "already exists: \(e.message ?? "constraint")", step: step)
         } catch {
-            throw RunnerError(.unavailable, "the store failed: \(error)", step: step)
+            throw Self.failure(error, step: step)
         }
+    }
+
+    /// A store failure is the node's fault, never the function's: a full disk or a locked
+    /// database may pass (503), anything else (a damaged database) is an internal error (500).
+    static func failure(_ error: any Error, step: String) -> RunnerError {
+        if let e = error as? DatabaseError, [.SQLITE_FULL, .SQLITE_BUSY, .SQLITE_LOCKED].contains(e.resultCode) {
+            return RunnerError(.storeUnavailable, "the store cannot take writes now: \(e.message ?? e.description)", step: step)
+        }
+        return RunnerError(.storeFailed, "the store failed: \(error)", step: step)
     }
 
     func read<T: Sendable>(_ step: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(RunnerError) -> T {
@@ -133,7 +166,7 @@ public final class Store: Sendable {
         } catch let e as RunnerError {
             throw e
         } catch {
-            throw RunnerError(.unavailable, "the store failed: \(error)", step: step)
+            throw Self.failure(error, step: step)
         }
     }
 }
@@ -141,4 +174,8 @@ public final class Store: Sendable {
 extension RunnerError.Code {
     /// A name or key that must be unique is taken (409).
     public static let conflict = RunnerError.Code("conflict")
+    /// The store cannot be read or written: damaged, or an I/O error (500).
+    public static let storeFailed = RunnerError.Code("store_failed")
+    /// The store is full or busy for now (503, with Retry-After).
+    public static let storeUnavailable = RunnerError.Code("store_unavailable")
 }

@@ -65,12 +65,26 @@ struct ServeCommand: AsyncParsableCommand {
             throw RunnerError(
                 .invalidArgument, "FN_SANDBOX_POOL_SIZE must be at most \(SandboxConfiguration.maximumPoolSize), not \(poolSize)")
         }
+        // Every setting is read before the sandbox makes cgroups: a bad value leaves nothing.
+        let maxMemoryBytes = try Self.limit(fnEnv, "FN_MAX_TOTAL_MEMORY_BYTES")
+        let maxCPUMillicores = try Self.limit(fnEnv, "FN_MAX_TOTAL_CPU_MCPUS")
+        var apiConfig = FnAPI.Configuration()
+        apiConfig.maxRequestBytes = try fnEnv.int("FN_MAX_REQUEST_SIZE", default: apiConfig.maxRequestBytes, minimum: 1)
+        apiConfig.publicURL = fnEnv.string("FN_PUBLIC_URL") ?? "http://\(host):\(port)"
+        apiConfig.clientIdleTimeoutMillis = try fnEnv.int(
+            "FN_CLIENT_IDLE_TIMEOUT_MSECS", default: apiConfig.clientIdleTimeoutMillis, minimum: 0)
         let sandbox = try Sandbox(
             configuration: SandboxConfiguration(
                 stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger, poolSize: poolSize))
-        let totals = try NodeResources.detect(
-            layout: sandbox.driver.layout, maxMemoryBytes: try Self.limit(fnEnv, "FN_MAX_TOTAL_MEMORY_BYTES"),
-            maxCPUMillicores: try Self.limit(fnEnv, "FN_MAX_TOTAL_CPU_MCPUS"))
+        let totals: NodeResources
+        let driver: NativeDriver
+        do {
+            totals = try NodeResources.detect(layout: sandbox.driver.layout, maxMemoryBytes: maxMemoryBytes, maxCPUMillicores: maxCPUMillicores)
+            driver = try NativeDriver(configuration: driverConfig, sandbox: sandbox, store: imageStore, puller: puller, logger: logger)
+        } catch {
+            await sandbox.shutdown()  // what a failed start made goes again
+            throw error
+        }
         logger.notice(
             "fnrunner serve starting",
             metadata: [
@@ -78,17 +92,11 @@ struct ServeCommand: AsyncParsableCommand {
                 "cpu_millicores": "\(totals.cpuMillicores)", "store": "\(store.path)", "sandbox_pool": "\(poolSize)",
             ])
         let tracker = ResourceTracker(totalMemoryBytes: totals.memoryBytes, totalCPUMillicores: totals.cpuMillicores)
-        let driver = try NativeDriver(configuration: driverConfig, sandbox: sandbox, store: imageStore, puller: puller, logger: logger)
         let agent = Agent(configuration: agentConfig, driver: driver, tracker: tracker, logger: logger)
         let recorder = StoreRecorder(store: store, logger: logger)
         agent.addListener(recorder)
         let detachedCalls = AsyncCallConsumer(configuration: asyncConfig, agent: agent, queue: store, logger: logger)
         agent.addListener(detachedCalls)
-        var apiConfig = FnAPI.Configuration()
-        apiConfig.maxRequestBytes = try fnEnv.int("FN_MAX_REQUEST_SIZE", default: apiConfig.maxRequestBytes, minimum: 1)
-        apiConfig.publicURL = fnEnv.string("FN_PUBLIC_URL") ?? "http://\(host):\(port)"
-        apiConfig.clientIdleTimeoutMillis = try fnEnv.int(
-            "FN_CLIENT_IDLE_TIMEOUT_MSECS", default: apiConfig.clientIdleTimeoutMillis, minimum: 0)
         let api = FnAPI(
             configuration: apiConfig, store: store, agent: agent, recorder: recorder, detachedCalls: detachedCalls, logger: logger)
         var services: [any Service] = [

@@ -97,7 +97,7 @@ enum EchoSignals {
 /// A live `FnAPI` server on an ephemeral loopback port, with its store in a scratch dir.
 enum APIHarness {
     static func withServer(
-        maxRequestBytes: Int = 1 << 20, totalMemoryMB: UInt64 = 1024, detached: Bool = true,
+        maxRequestBytes: Int = 1 << 20, totalMemoryMB: UInt64 = 1024, detached: Bool = true, clientIdleTimeoutMillis: Int? = nil,
         _ body: (HTTPTestClient, Store) async throws -> Void
     ) async throws {
         let dir = "/tmp/fnrunner-api-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -113,6 +113,7 @@ enum APIHarness {
         agent.addListener(recorder)
         var config = FnAPI.Configuration()
         config.maxRequestBytes = maxRequestBytes
+        if let clientIdleTimeoutMillis { config.clientIdleTimeoutMillis = clientIdleTimeoutMillis }
         config.publicURL = "http://fn.test"
         let consumer = detached ? AsyncCallConsumer(configuration: .init(), agent: agent, queue: store) : nil
         if let consumer { agent.addListener(consumer) }

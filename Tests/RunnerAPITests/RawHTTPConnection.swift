@@ -36,6 +36,28 @@ final class RawHTTPConnection: @unchecked Sendable {
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
+    /// Sends bytes as they are (a partial head, say).
+    func sendRaw(_ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+
+    /// Waits up to `seconds` for the server to close the connection (reading what comes).
+    func waitForClose(seconds: Int) async -> Bool {
+        let fd = self.fd
+        return (try? await BlockingThread.run { () throws(RunnerError) -> Bool in
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let deadline = MonotonicClock.nowNanos() + UInt64(seconds) * 1_000_000_000
+            while MonotonicClock.nowNanos() < deadline {
+                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&p, 1, 100) <= 0 { continue }
+                let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { return true }
+            }
+            return false
+        }) ?? false
+    }
+
     /// Reads until what arrived contains `marker`, for up to `seconds`; true if it did.
     func read(until marker: String, seconds: Int = 30) async -> Bool {
         let fd = self.fd

@@ -96,6 +96,17 @@ import Glibc
         return (p, dir, path)
     }
 
+    @Test func aRepeatedContentLengthWithOneValueIsAccepted() throws {
+        let (process, dir, path) = try answering("HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\nhello")
+        defer {
+            process.signal(SIGKILL)
+            process.wait()
+            try? FileSystem.removeTree(dir)
+        }
+        let c = try HTTPStreamConnection(socketPath: path)
+        #expect(try c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("hello".utf8))
+    }
+
     @Test(arguments: [
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nx\r\n0\r\n\r\n",
@@ -103,6 +114,8 @@ import Glibc
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 2\r\n\r\nhello",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5, 2\r\n\r\nhello",
     ])
     func aMalformedLengthOrChunkSizeIsAClearErrorNotACrash(answer: String) throws {
         let (process, dir, path) = try answering(answer)
