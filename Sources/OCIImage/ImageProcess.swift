@@ -75,7 +75,11 @@ public struct ImageProcess: Sendable, Equatable {
         text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
     }
 
-    /// The contents of a file as the overlay of `layers` (top first) shows it, or nil.
+    static let maxAccountFileBytes = 4 << 20
+
+    /// The contents of a file as the overlay of `layers` (top first) shows it, or nil. Every
+    /// component is lstat'ed: a symlink anywhere hides the file rather than being followed
+    /// (the layers are the runner's own, unpacked and never written after).
     static func lookupFile(_ relative: String, in layers: [String]) throws(RunnerError) -> String? {
         let parts = relative.split(separator: "/").map(String.init)
         for layer in layers {
@@ -88,7 +92,15 @@ public struct ImageProcess: Sendable, Equatable {
                 if (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0 { hidden = true; break }  // whiteout
                 if i < parts.count - 1 && (st.st_mode & S_IFMT) != S_IFDIR { hidden = true; break }
                 if i == parts.count - 1 {
-                    if (st.st_mode & S_IFMT) == S_IFREG { return try FileSystem.read(path) }
+                    if (st.st_mode & S_IFMT) == S_IFREG {
+                        // An image's account files are small; a huge one is no reason to fill memory.
+                        if st.st_size > maxAccountFileBytes {
+                            throw RunnerError(
+                                .invalidArgument, "the image's /\(relative) is \(st.st_size) bytes, more than \(maxAccountFileBytes)",
+                                step: "resolve user")
+                        }
+                        return try FileSystem.read(path)
+                    }
                     hidden = true
                 }
             }

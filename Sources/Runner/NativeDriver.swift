@@ -152,6 +152,9 @@ public final class NativeDriver: ContainerDriver {
             await hot.close()
             throw error
         }
+        // Connected: the runner never looks in iofs again, so it keeps no descriptor of it (the
+        // mount lives on in the container's namespace for the FDK).
+        iofs.close()
         return hot
     }
 

@@ -38,9 +38,9 @@ public enum ImageFixtures {
 extension ImageFixtures {
     /// An OCI layout of the busybox fixture: tag "1" runs /bin/hello-stream, tag "false" exits at
     /// once, tag "sh" runs the shell script in its SCRIPT variable (set it in the fn's config),
-    /// tag "never" runs but never listens.
+    /// tag "never" runs but never listens, tag "root-sh" is "sh" with USER 0:0.
     public static func helloStreamLayout() throws -> String {
-        let dir = Fixtures.base + "/hello-stream-layout-v3"
+        let dir = Fixtures.base + "/hello-stream-layout-v4"
         if FileSystem.exists(dir + "/.complete") { return dir }
         let rootfs = try Fixtures.busybox()
         let staging = Fixtures.base + "/.hello-stream-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -55,6 +55,7 @@ extension ImageFixtures {
               --config.entrypoint -c --config.entrypoint 'eval "$SCRIPT"' >/dev/null
             umoci config --image \(staging):1 --tag never --clear=config.entrypoint --config.entrypoint /bin/sleep \\
               --config.entrypoint 3600 >/dev/null
+            umoci config --image \(staging):sh --tag root-sh --config.user 0:0 >/dev/null
             umoci gc --layout \(staging) >/dev/null; touch \(staging)/.complete
             """)
         if rename(staging, dir) != 0 { try FileSystem.removeTree(staging) }
