@@ -19,28 +19,26 @@ import Musl
 /// connection unusable, and the container must then be closed, as Fn ends such containers.
 public final class HotContainer: HotContainerHandle {
     public var container: Container { control.container }
-    /// The container's /tmp/iofs, held by the runner as a descriptor (never a host path).
-    let iofs: PrivateTmpfs
     let output: ContainerOutput
     let control: FrozenContainer
     /// nil while a call has it, and for good after a call failed.
     private let connection = Mutex<HTTPStreamConnection?>(nil)
 
     init(
-        container: Container, iofs: PrivateTmpfs, output: ContainerOutput, throttling: Bool,
+        container: Container, output: ContainerOutput, throttling: Bool,
         onThaw: (@Sendable (Double) -> Void)? = nil, onReclaim: (@Sendable (CgroupDriver.Reclaim) -> Void)? = nil
     ) {
         control = FrozenContainer(container, throttling: throttling, onThaw: onThaw, onReclaim: onReclaim)
-        self.iofs = iofs
         self.output = output
     }
 
-    /// Waits for the FDK's socket: watched (inotify) from before the container started, so it
+    /// Waits for the FDK's socket in `iofs` (the container's /tmp/iofs, reached only through
+    /// the runner's descriptor): watched (inotify) from before the container started, so it
     /// cannot be missed. A socket, or a symlink to one in the same directory, is accepted
     /// (`ListenerSocket`); anything else, or the container ending first, fails the start (502).
     /// A socket that is bound but not listening yet means "not ready yet", as does no socket:
     /// only no connection within `timeout` is an init timeout (504).
-    func waitUntilReady(watch: DirectoryWatch, timeout: Duration) async throws(RunnerError) {
+    func waitUntilReady(iofs: PrivateTmpfs, watch: DirectoryWatch, timeout: Duration) async throws(RunnerError) {
         let deadline = MonotonicClock.nowNanos() &+ timeout.nanoseconds
         while true {
             let created = watch.nextCreation()
@@ -109,12 +107,11 @@ public final class HotContainer: HotContainerHandle {
 
     public func stats() -> ContainerCounters? { control.stats() }
 
-    /// Ends the container and releases its iofs (the tmpfs goes with the container's mounts).
+    /// Ends the container (its iofs tmpfs goes with the container's mounts).
     public func close() async {
         connection.withLock { $0 = nil }
         await control.close()
         output.close()
-        iofs.close()
     }
 }
 

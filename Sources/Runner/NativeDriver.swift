@@ -120,41 +120,33 @@ public final class NativeDriver: ContainerDriver {
 
     private func startHTTPStream(_ task: ContainerTask) async throws(RunnerError) -> HotContainer {
         var (spec, _) = try await spec(for: task)
-        // A fresh private tmpfs per container, reached only through its descriptor.
+        // A fresh private tmpfs per container, reached only through its descriptor. Once the start
+        // is over, connected or not, the runner never looks there again and keeps no descriptor
+        // of it (the mount lives on in the container's namespace for the FDK).
         let iofs = try PrivateTmpfs(sizeBytes: Self.iofsSizeBytes, inodes: Self.iofsInodes, uid: spec.uid, gid: spec.gid)
+        defer { iofs.close() }
         spec.attachedMounts = [.init(fd: iofs.fd, target: "/tmp/iofs")]
-        let output: ContainerOutput
-        let watch: DirectoryWatch
+        let watch = try watcher.watch(iofs.procPath)
+        let output = try ContainerOutput(name: task.name, logger: logger)
         let container: Container
-        do {
-            watch = try watcher.watch(iofs.procPath)
-            output = try ContainerOutput(name: task.name, logger: logger)
-        } catch {
-            iofs.close()
-            throw error
-        }
         spec.stdout = output.writeFD
         spec.stderr = output.writeFD
         do {
             container = try await sandbox.startOnWorkerThread(spec, name: task.name)
         } catch {
             output.close()
-            iofs.close()
             throw error
         }
         output.containerStarted()
         let hot = HotContainer(
-            container: container, iofs: iofs, output: output, throttling: task.function.cpuMillicores > 0, onThaw: task.onThaw,
+            container: container, output: output, throttling: task.function.cpuMillicores > 0, onThaw: task.onThaw,
             onReclaim: task.onReclaim)
         do {
-            try await hot.waitUntilReady(watch: watch, timeout: task.startTimeout)
+            try await hot.waitUntilReady(iofs: iofs, watch: watch, timeout: task.startTimeout)
         } catch {
             await hot.close()
             throw error
         }
-        // Connected: the runner never looks in iofs again, so it keeps no descriptor of it (the
-        // mount lives on in the container's namespace for the FDK).
-        iofs.close()
         return hot
     }
 

@@ -29,8 +29,13 @@ extension ServeCommandTests {
                 """,
             ])
             for _ in 0..<500 where !FileSystem.exists(dir + "/secret.sock") { usleep(2000) }
+            // What a crashed earlier version left in its host iofs directory goes at startup.
+            let leftover = env.stateDirectory + "/iofs/old-container"
+            try FileSystem.makeDirectories(leftover)
+            try FileSystem.create(leftover + "/written-by-a-function", contents: "x")
             let port = try freePort()
             let (server, c) = try await startServer(env, data: data, port: port)
+            #expect(!FileSystem.exists(env.stateDirectory + "/iofs"))
             let a = try await c.json("POST", "/v2/apps", ["name": "redirect"])
             let appID = try #require(a.json["id"] as? String)
             let f = try await c.json(

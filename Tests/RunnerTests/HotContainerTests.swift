@@ -83,16 +83,7 @@ struct HotContainerTests {
 
     /// This process's descriptors on files of `sandbox`'s cgroups.
     func cgroupDescriptors(of sandbox: Sandbox) -> [String] {
-        var found: [String] = []
-        var buf = [CChar](repeating: 0, count: 4096)
-        for name in (try? FileSystem.list("/proc/self/fd")) ?? [] {
-            let n = readlink("/proc/self/fd/" + name, &buf, buf.count - 1)
-            guard n > 0 else { continue }
-            buf[n] = 0
-            let target = String(cString: buf)
-            if target.hasPrefix("/sys/fs/cgroup"), target.contains(sandbox.instanceID) { found.append(target) }
-        }
-        return found
+        Host.descriptorTargets().filter { $0.hasPrefix("/sys/fs/cgroup") && $0.contains(sandbox.instanceID) }
     }
 
     @Test func anEndedHotContainerClosesItsDescriptorsAndIsReleasedWithAllItHeld() async throws {

@@ -31,23 +31,25 @@ public enum Host {
         return layout.v2Mount != nil || layout.v1Mounts["freezer"] != nil
     }
 
-    /// Open fds of this process of the kinds a container start creates: pidfds, pipes,
-    /// directories in cgroupfs, /dev/null. (Test fixtures' own files are not counted.)
-    public static func containerFDs() -> [String] {
+    /// What each open descriptor of this process refers to (readlink of /proc/self/fd/N).
+    public static func descriptorTargets() -> [String] {
         var found: [String] = []
         var buf = [CChar](repeating: 0, count: 4096)
         for name in (try? FileSystem.list("/proc/self/fd")) ?? [] {
             let n = readlink("/proc/self/fd/" + name, &buf, buf.count - 1)
             guard n > 0 else { continue }
             buf[n] = 0
-            let target = String(cString: buf)
-            if target.contains("pidfd") || target.hasPrefix("pipe:") || target.hasPrefix("/sys/fs/cgroup")
-                || target == "/dev/null"
-            {
-                found.append(target.hasPrefix("pipe:") ? "pipe" : target)
-            }
+            found.append(String(cString: buf))
         }
-        return found.sorted()
+        return found
+    }
+
+    /// Open fds of this process of the kinds a container start creates: pidfds, pipes,
+    /// directories in cgroupfs, /dev/null. (Test fixtures' own files are not counted.)
+    public static func containerFDs() -> [String] {
+        descriptorTargets().filter { target in
+            target.contains("pidfd") || target.hasPrefix("pipe:") || target.hasPrefix("/sys/fs/cgroup") || target == "/dev/null"
+        }.map { $0.hasPrefix("pipe:") ? "pipe" : $0 }.sorted()
     }
 
     /// Zombie children of this process.
