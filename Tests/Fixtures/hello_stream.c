@@ -203,14 +203,20 @@ int main(void) {
         fprintf(stderr, "AF_UNIX path too long\n");
         return 1;
     }
-    // HELLO_BIND_DIRECT=1 binds the final name itself (as some FDKs do), and
-    // HELLO_LISTEN_DELAY_MS listens only that much later: the runner must wait, not fail.
+    // As FDKs do: bind a "phony" name, listen, then link the final name to it, so the name
+    // appears only once the socket listens. HELLO_BIND_DIRECT=1 binds the final name itself
+    // (as some FDKs do), and HELLO_LISTEN_DELAY_MS listens only that much later: the runner
+    // must wait for such a socket, not fail.
     const char *direct = getenv("HELLO_BIND_DIRECT");
     const char *delay = getenv("HELLO_LISTEN_DELAY_MS");
     int bind_direct = direct && strcmp(direct, "1") == 0;
     strcpy(sa.sun_path, bind_direct ? path : phony);
     if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
         perror("bind");
+        return 1;
+    }
+    if (!delay && listen(s, 100) < 0) {
+        perror("listen");
         return 1;
     }
     chmod(sa.sun_path, 0666);
@@ -223,10 +229,12 @@ int main(void) {
             return 1;
         }
     }
-    if (delay) usleep((useconds_t)atoi(delay) * 1000);
-    if (listen(s, 100) < 0) {
-        perror("listen");
-        return 1;
+    if (delay) {
+        usleep((useconds_t)atoi(delay) * 1000);
+        if (listen(s, 100) < 0) {
+            perror("listen");
+            return 1;
+        }
     }
     for (;;) {
         int c = accept4(s, NULL, NULL, SOCK_CLOEXEC);
