@@ -44,6 +44,8 @@ extension RunnerError.Code {
 }
 
 enum APIErrors {
+    /// Fn's answer to a body that does not decode, word for word; what was wrong goes into the
+    /// step (logged, not answered).
     static func badJSON(_ error: any Error) -> RunnerError {
         let detail: String
         switch error {
@@ -53,6 +55,6 @@ enum APIErrors {
         case DecodingError.dataCorrupted(let c): detail = c.debugDescription
         default: detail = "\(error)"
         }
-        return RunnerError(.invalidArgument, "Invalid JSON: \(detail)", step: "decode body")
+        return RunnerError(.invalidArgument, "Invalid JSON", step: "decode body: \(detail)")
     }
 }

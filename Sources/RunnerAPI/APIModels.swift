@@ -2,7 +2,7 @@ import Runner
 import RunnerStore
 
 /// What clients send to create or update an app; every field optional so that updates can say
-/// only what changes, and unknown fields are refused by name.
+/// only what changes. Fields not named here are ignored, as Fn ignores them.
 struct AppInput: Decodable {
     var id: String?
     var name: String?
@@ -13,8 +13,6 @@ struct AppInput: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id, name, config, annotations, syslogURL = "syslog_url"
     }
-    /// Fields a client may send back as it got them (ignored), besides the ones above.
-    static let allowed = Set(CodingKeys.allCases.map(\.rawValue) + ["created_at", "updated_at", "shape"])
 }
 
 struct FnInput: Decodable {
@@ -34,7 +32,6 @@ struct FnInput: Decodable {
         case id, name, image, format, memory, cpus, timeout, config, annotations
         case appID = "app_id", idleTimeout = "idle_timeout"
     }
-    static let allowed = Set(CodingKeys.allCases.map(\.rawValue) + ["created_at", "updated_at", "shape"])
 }
 
 struct TriggerInput: Decodable {
@@ -50,7 +47,6 @@ struct TriggerInput: Decodable {
         case id, name, type, source, annotations
         case appID = "app_id", fnID = "fn_id"
     }
-    static let allowed = Set(CodingKeys.allCases.map(\.rawValue) + ["created_at", "updated_at"])
 }
 
 /// A listing as Fn answers it.

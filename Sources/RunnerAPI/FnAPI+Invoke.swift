@@ -7,17 +7,11 @@ import RunnerStore
 
 /// `POST /invoke/{fn_id}` and HTTP triggers `/t/{app}/{source…}`, and the call records.
 extension FnAPI {
-    static let otherMethods: [HTTPRequest.Method] = [.get, .put, .delete, .patch, .head, .options]
     static let triggerMethods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .head, .options]
 
     func addInvoke(to router: Router<FnRequestContext>) {
         router.post("/invoke/:fn_id") { request, context in
             try await invoke(fnID: try Self.parameter(context, "fn_id"), request, context)
-        }
-        for method in Self.otherMethods {
-            router.on("/invoke/:fn_id", method: method) { _, _ -> Response in
-                throw RunnerError(.methodNotAllowed, "Method not allowed", step: "invoke")
-            }
         }
         for method in Self.triggerMethods {
             router.on("/t/:app_name", method: method) { request, context in

@@ -8,13 +8,12 @@ import RunnerStore
 /// merged, an empty value deletes), delete (204), list with filters and cursors.
 extension FnAPI {
     func addApps(to router: Router<FnRequestContext>) {
-        let allowed = AppInput.allowed
         router.post("/v2/apps") { request, _ in
-            let input = try await decode(AppInput.self, request, allowed: allowed)
-            if input.id != nil { throw Validation.invalid("id cannot be set on create") }
+            let input = try await decode(AppInput.self, request)
+            if input.id.map({ !$0.isEmpty }) == true { throw Validation.invalid("App ID cannot be supplied on create") }
             let now = Self.now()
             let app = App(
-                id: CallID.make(), name: try Validation.name(input.name, of: "app"), config: try Validation.config(input.config ?? [:]),
+                id: CallID.make(), name: try Validation.name(input.name, of: .app), config: try Validation.config(input.config ?? [:]),
                 annotations: try Validation.annotations(input.annotations ?? [:]), syslogURL: input.syslogURL, createdAt: now, updatedAt: now)
             try await store.insertApp(app)
             return try Self.json(app)
@@ -28,10 +27,12 @@ extension FnAPI {
         }
         router.put("/v2/apps/:app_id") { request, context in
             let id = try Self.parameter(context, "app_id")
-            let input = try await decode(AppInput.self, request, allowed: allowed)
-            if let given = input.id, given != id { throw Validation.invalid("id in the body does not match the path") }
+            let input = try await decode(AppInput.self, request)
+            if let given = input.id, !given.isEmpty, given != id { throw Validation.invalid("App ID in path does not match ID in body") }
             var app = try await store.app(id: id)
-            if let name = input.name, name != app.name { throw Validation.invalid("an app's name cannot be changed") }
+            if let name = input.name, !name.isEmpty, name != app.name {
+                throw RunnerError(.conflict, "Could not update - name is immutable", step: "update app")
+            }
             app.config = try Validation.config(Validation.merge(app.config, input.config))
             app.annotations = try Validation.annotations(Validation.merge(app.annotations, input.annotations))
             if let s = input.syslogURL { app.syslogURL = s.isEmpty ? nil : s }
@@ -46,27 +47,31 @@ extension FnAPI {
     }
 
     func addFns(to router: Router<FnRequestContext>) {
-        let allowed = FnInput.allowed
         router.post("/v2/fns") { request, _ in
-            let input = try await decode(FnInput.self, request, allowed: allowed)
-            if input.id != nil { throw Validation.invalid("id cannot be set on create") }
-            guard let appID = input.appID, !appID.isEmpty else { throw Validation.invalid("Missing app_id") }
-            guard let image = input.image, !image.isEmpty else { throw Validation.invalid("Missing image") }
+            // Fn's order of checks, and its messages.
+            let input = try await decode(FnInput.self, request)
+            if input.id.map({ !$0.isEmpty }) == true { throw Validation.invalid("ID cannot be provided for Fn creation") }
+            guard let appID = input.appID, !appID.isEmpty else { throw Validation.invalid("Missing AppID on Fn") }
+            let name = try Validation.name(input.name, of: .fn)
+            guard let image = input.image, !image.isEmpty else { throw Validation.invalid("Missing image on Fn") }
             let now = Self.now()
+            let timeout = try Validation.timeout(input.timeout.flatMap { $0 == 0 ? nil : $0 } ?? Validation.defaultTimeout)
+            let idle = try Validation.idleTimeout(input.idleTimeout.flatMap { $0 == 0 ? nil : $0 } ?? Validation.defaultIdleTimeout)
+            let memory = try Validation.memory(input.memory.flatMap { $0 == 0 ? nil : $0 } ?? Validation.defaultMemoryMB)
             let fn = Fn(
-                id: CallID.make(), appID: appID, name: try Validation.name(input.name, of: "fn"), image: image,
-                format: try Validation.format(input.format ?? "http-stream"), memory: try Validation.memory(input.memory ?? 128),
-                cpus: try Validation.cpus(input.cpus ?? 0), timeout: try Validation.timeout(input.timeout ?? 30),
-                idleTimeout: try Validation.idleTimeout(input.idleTimeout ?? 30), config: try Validation.config(input.config ?? [:]),
-                annotations: try Validation.annotations(input.annotations ?? [:]), createdAt: now, updatedAt: now)
+                id: CallID.make(), appID: appID, name: name, image: image, format: try Validation.format(input.format ?? "http-stream"),
+                memory: memory, cpus: try Validation.cpus(input.cpus ?? 0), timeout: timeout, idleTimeout: idle,
+                config: try Validation.config(input.config ?? [:]), annotations: try Validation.annotations(input.annotations ?? [:]),
+                createdAt: now, updatedAt: now)
             try Self.checkRunnable(fn)
             try await store.insertFn(fn)
             return try Self.json(decorated(fn))
         }
         router.get("/v2/fns") { request, _ in
+            guard let appID = Self.query(request, "app_id") else { throw Validation.invalid("Missing AppID on Fn") }
             let (cursor, perPage) = try Self.paging(request)
             let page = try await store.fns(
-                appID: Self.query(request, "app_id"), name: Self.query(request, "name"), cursor: cursor, perPage: perPage)
+                appID: appID, name: Self.query(request, "name"), cursor: cursor, perPage: perPage)
             return try Self.list(Page(items: page.items.map(decorated), nextCursor: page.nextCursor))
         }
         router.get("/v2/fns/:fn_id") { _, context in
@@ -74,17 +79,17 @@ extension FnAPI {
         }
         router.put("/v2/fns/:fn_id") { request, context in
             let id = try Self.parameter(context, "fn_id")
-            let input = try await decode(FnInput.self, request, allowed: allowed)
-            if let given = input.id, given != id { throw Validation.invalid("id in the body does not match the path") }
+            let input = try await decode(FnInput.self, request)
+            if let given = input.id, !given.isEmpty, given != id { throw Validation.invalid("Fn ID in path does not match that in body") }
             var fn = try await store.fn(id: id)
-            if let appID = input.appID, appID != fn.appID { throw Validation.invalid("a fn's app_id cannot be changed") }
-            if let name = input.name, name != fn.name { throw Validation.invalid("a fn's name cannot be changed") }
+            // As Fn: a fn's name and app_id stay what they are (a different value is ignored), and
+            // 0 means "no change" for the limits.
             if let image = input.image { fn.image = image.isEmpty ? fn.image : image }
             if let format = input.format { fn.format = try Validation.format(format) }
-            if let memory = input.memory { fn.memory = try Validation.memory(memory) }
+            if let memory = input.memory, memory != 0 { fn.memory = try Validation.memory(memory) }
             if let cpus = input.cpus { fn.cpus = try Validation.cpus(cpus) }
-            if let timeout = input.timeout { fn.timeout = try Validation.timeout(timeout) }
-            if let idle = input.idleTimeout { fn.idleTimeout = try Validation.idleTimeout(idle) }
+            if let timeout = input.timeout, timeout != 0 { fn.timeout = try Validation.timeout(timeout) }
+            if let idle = input.idleTimeout, idle != 0 { fn.idleTimeout = try Validation.idleTimeout(idle) }
             fn.config = try Validation.config(Validation.merge(fn.config, input.config))
             fn.annotations = try Validation.annotations(Validation.merge(fn.annotations, input.annotations))
             fn.updatedAt = Self.now()
@@ -105,23 +110,24 @@ extension FnAPI {
     }
 
     func addTriggers(to router: Router<FnRequestContext>) {
-        let allowed = TriggerInput.allowed
         router.post("/v2/triggers") { request, _ in
-            let input = try await decode(TriggerInput.self, request, allowed: allowed)
-            if input.id != nil { throw Validation.invalid("id cannot be set on create") }
-            guard let appID = input.appID, !appID.isEmpty else { throw Validation.invalid("Missing app_id") }
-            guard let fnID = input.fnID, !fnID.isEmpty else { throw Validation.invalid("Missing fn_id") }
-            guard (input.type ?? "http") == "http" else { throw Validation.invalid("Invalid trigger type: only http is supported") }
+            // Fn's order of checks, and its messages.
+            let input = try await decode(TriggerInput.self, request)
+            if input.id.map({ !$0.isEmpty }) == true { throw Validation.invalid("ID cannot be provided for Trigger creation") }
+            guard let appID = input.appID, !appID.isEmpty else { throw Validation.invalid("Missing App ID on Trigger") }
+            let name = try Validation.name(input.name, of: .trigger)
+            guard let fnID = input.fnID, !fnID.isEmpty else { throw Validation.invalid("Missing Fn ID on Trigger") }
+            guard input.type == "http" else { throw Validation.invalid("Trigger Type Not Supported") }
             let now = Self.now()
             let trigger = Trigger(
-                id: CallID.make(), name: try Validation.name(input.name, of: "trigger"), appID: appID, fnID: fnID,
+                id: CallID.make(), name: name, appID: appID, fnID: fnID,
                 source: try Validation.source(input.source), annotations: try Validation.annotations(input.annotations ?? [:]),
                 createdAt: now, updatedAt: now)
             try await store.insertTrigger(trigger)
             return try Self.json(try await decorated(trigger))
         }
         router.get("/v2/triggers") { request, _ in
-            guard let appID = Self.query(request, "app_id") else { throw Validation.invalid("Missing app_id") }
+            guard let appID = Self.query(request, "app_id") else { throw Validation.invalid("Missing App ID on Trigger") }
             let (cursor, perPage) = try Self.paging(request)
             let page = try await store.triggers(
                 appID: appID, fnID: Self.query(request, "fn_id"), name: Self.query(request, "name"), cursor: cursor, perPage: perPage)
@@ -134,12 +140,12 @@ extension FnAPI {
         }
         router.put("/v2/triggers/:trigger_id") { request, context in
             let id = try Self.parameter(context, "trigger_id")
-            let input = try await decode(TriggerInput.self, request, allowed: allowed)
-            if let given = input.id, given != id { throw Validation.invalid("id in the body does not match the path") }
+            let input = try await decode(TriggerInput.self, request)
+            if let given = input.id, !given.isEmpty, given != id { throw Validation.invalid("ID in path does not match ID in body") }
             var t = try await store.trigger(id: id)
             if let appID = input.appID, appID != t.appID { throw Validation.invalid("a trigger's app_id cannot be changed") }
             if let fnID = input.fnID, fnID != t.fnID { throw Validation.invalid("a trigger's fn_id cannot be changed") }
-            if let name = input.name { t.name = try Validation.name(name, of: "trigger") }
+            if let name = input.name { t.name = try Validation.name(name, of: .trigger) }
             if let source = input.source { t.source = try Validation.source(source) }
             t.annotations = try Validation.annotations(Validation.merge(t.annotations, input.annotations))
             t.updatedAt = Self.now()

@@ -58,9 +58,17 @@ public struct FnAPI: Sendable {
     /// The server for this API's configuration.
     public var server: HTTPServerBuilder { Self.server(idleTimeoutMillis: configuration.clientIdleTimeoutMillis) }
 
+    /// Every path the router serves (for Fn's 405 on a known path with another method).
+    static let routePaths = [
+        "/", "/version", "/health", "/metrics", "/v2/apps", "/v2/apps/:", "/v2/fns", "/v2/fns/:", "/v2/fns/:/calls",
+        "/v2/fns/:/calls/:", "/v2/fns/:/calls/:/log", "/v2/triggers", "/v2/triggers/:", "/v2/runner/containers", "/invoke/:",
+        "/t/:", "/t/:/**",
+    ]
+
     /// The router with every route.
     public func router() -> Router<FnRequestContext> {
         let router = Router(context: FnRequestContext.self)
+        router.add(middleware: UnknownRouteMiddleware(paths: Self.routePaths))
         router.get("/") { _, _ in try Self.json(["goto": "https://github.com/fnproject/fn", "hello": "world!"]) }
         router.get("/version") { _, _ in try Self.json(["version": configuration.version]) }
         router.get("/health") { _, _ in try Self.json(["status": "ok"]) }
@@ -103,21 +111,12 @@ public struct FnAPI: Sendable {
         }
     }
 
-    /// Decodes a JSON object body into `T`, refusing fields `T` does not know by name.
-    func decode<T: Decodable>(_ type: T.Type, _ request: Request, allowed: Set<String>) async throws -> T {
+    /// Decodes a JSON object body into `T`. As Fn's server: fields `T` does not know are
+    /// ignored, and anything that does not decode is "Invalid JSON".
+    func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
         let bytes = try await body(request)
-        let data = Data(bytes)
-        let object: [String: JSONValue]
         do {
-            object = try JSONDecoder().decode([String: JSONValue].self, from: data)
-        } catch {
-            throw APIErrors.badJSON(error)
-        }
-        if let unknown = object.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw RunnerError(.invalidArgument, "Invalid JSON: unknown field \"\(unknown.prefix(64))\"", step: "decode body")
-        }
-        do {
-            return try JSONDecoder().decode(type, from: data)
+            return try JSONDecoder().decode(type, from: Data(bytes))
         } catch {
             throw APIErrors.badJSON(error)
         }
@@ -127,25 +126,36 @@ public struct FnAPI: Sendable {
         request.uri.queryParameters.get(name).flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    /// per_page (default 30, at most 100) and the cursor (opaque: base64 of the last id).
+    /// per_page as Fn reads it (30 when missing, not a number or not positive; at most 100) and
+    /// the cursor (opaque: URL-safe base64 of where the last page ended).
     static func paging(_ request: Request) throws(RunnerError) -> (cursor: String?, perPage: Int) {
         var perPage = 30
-        if let text = query(request, "per_page") {
-            guard let n = Int(text), n > 0 else { throw Validation.invalid("per_page must be a positive integer") }
-            perPage = min(n, 100)
-        }
+        if let text = query(request, "per_page"), let n = Int(text), n > 0 { perPage = min(n, 100) }
         var cursor: String?
         if let text = query(request, "cursor") {
-            guard let data = Data(base64Encoded: text), let id = String(data: data, encoding: .utf8) else {
+            guard let data = decodeBase64URL(text), let position = String(data: data, encoding: .utf8) else {
                 throw Validation.invalid("invalid cursor")
             }
-            cursor = id
+            cursor = position
         }
         return (cursor, perPage)
     }
 
+    /// Base64 in the URL alphabet without padding (Go's RawURLEncoding, as Fn's cursors), or the
+    /// standard alphabet with padding.
+    static func decodeBase64URL(_ text: String) -> Data? {
+        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while standard.count % 4 != 0 { standard += "=" }
+        return Data(base64Encoded: standard)
+    }
+
+    static func encodeBase64URL(_ text: String) -> String {
+        Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
     static func list<T: Encodable>(_ page: Page<T>) throws -> Response {
-        try json(ListBody(items: page.items, nextCursor: page.nextCursor.map { Data($0.utf8).base64EncodedString() }))
+        try json(ListBody(items: page.items, nextCursor: page.nextCursor.map(encodeBase64URL)))
     }
 
     static func now() -> String { WallClock.rfc3339(WallClock.nowNanos(), millis: true) }

@@ -6,15 +6,42 @@ import RunnerStore
 enum Validation {
     static let maxNameLength = 255
 
-    static func name(_ value: String?, of kind: String) throws(RunnerError) -> String {
-        guard let value, !value.isEmpty else { throw invalid("\(kind) name is missing") }
-        guard value.utf8.count <= maxNameLength else { throw invalid("\(kind) name must be \(maxNameLength) characters or less") }
-        guard value.unicodeScalars.allSatisfy({ ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "_" || $0 == "-" })
-        else {
-            throw invalid("\(kind) name can only contain letters, digits, '_' and '-'")
+    /// Fn's name rules and messages, which differ by kind: app and trigger names are letters,
+    /// numbers, '_' and '-'; a fn name is anything a URL path carries unescaped.
+    enum NameKind {
+        case app, fn, trigger
+
+        var missing: String { [.app: "Missing Name", .fn: "Missing Fn name", .trigger: "Missing name on Trigger"][self]! }
+        var tooLong: String {
+            [.app: "App name", .fn: "Fn name", .trigger: "Trigger name"][self]! + " must be \(Validation.maxNameLength) characters or less"
         }
+        var invalid: String { [.app: "Invalid app name", .fn: "name must be a valid string", .trigger: "Invalid name for Trigger"][self]! }
+
+        func allows(_ c: Unicode.Scalar) -> Bool {
+            switch self {
+            case .app, .trigger:
+                switch c.properties.generalCategory {
+                case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
+                case .decimalNumber, .letterNumber, .otherNumber: return true
+                default: return c == "_" || c == "-"
+                }
+            case .fn:
+                return c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c) || "-_.~$&+:=@".unicodeScalars.contains(c))
+            }
+        }
+    }
+
+    static func name(_ value: String?, of kind: NameKind) throws(RunnerError) -> String {
+        guard let value, !value.isEmpty else { throw invalid(kind.missing) }
+        guard value.utf8.count <= maxNameLength else { throw invalid(kind.tooLong) }
+        guard value.unicodeScalars.allSatisfy(kind.allows) else { throw invalid(kind.invalid) }
         return value
     }
+
+    /// Fn's defaults for what a create leaves out or sets to 0.
+    static let defaultMemoryMB: UInt64 = 128
+    static let defaultTimeout = 30
+    static let defaultIdleTimeout = 30
 
     static func memory(_ v: UInt64) throws(RunnerError) -> UInt64 {
         guard v >= 1 && v <= 8192 else { throw invalid("memory value is out of range. It should be between 0 and 8192") }
@@ -76,7 +103,8 @@ enum Validation {
     }
 
     static func source(_ s: String?) throws(RunnerError) -> String {
-        guard let s, s.hasPrefix("/") else { throw invalid("Invalid trigger source: it must start with '/'") }
+        guard let s, !s.isEmpty else { throw invalid("Missing Trigger Source") }
+        guard s.hasPrefix("/") else { throw invalid("Missing Trigger Source Prefix '/'") }
         let parts = s.split(separator: "/", omittingEmptySubsequences: false)
         if parts.contains(where: { $0 == ".." || $0 == "." }) { throw invalid("Invalid trigger source: no '.' or '..' segments") }
         if s.utf8.count > 1024 { throw invalid("Invalid trigger source: at most 1024 bytes") }

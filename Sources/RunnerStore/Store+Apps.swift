@@ -41,26 +41,29 @@ extension Store {
         return a
     }
 
-    /// Deletes an app; refused (409) while it has fns.
+    /// Deletes an app with its fns and triggers in one transaction, as Fn does. A call already
+    /// running keeps its definition and finishes.
     public func deleteApp(id: String) async throws(RunnerError) {
-        defer { appCache.withLock { _ = $0.removeValue(forKey: id) } }
+        defer {
+            appCache.withLock { _ = $0.removeValue(forKey: id) }
+            fnCache.withLock { $0 = $0.filter { $0.value.appID != id } }
+        }
         try await write("delete app") { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM fn WHERE appID = ? LIMIT 1", arguments: [id]) == true {
-                throw RunnerError(.conflict, "Cannot delete an app that has fns; delete its fns first", step: "delete app")
-            }
+            try db.execute(sql: "DELETE FROM trigger WHERE appID = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM fn WHERE appID = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM app WHERE id = ?", arguments: [id])
             if db.changesCount == 0 { throw RunnerError(.notFound, "App not found", step: "delete app") }
         }
     }
 
     public func apps(name: String?, cursor: String?, perPage: Int) async throws(RunnerError) -> Page<App> {
-        var sql = "SELECT id, body FROM app WHERE id > ?"
-        var args: [any DatabaseValueConvertible & Sendable] = [cursor ?? ""]
+        var sql = "SELECT id, name, body FROM app WHERE " + Self.afterCursor
+        var args = Self.cursorArguments(cursor)
         if let name {
             sql += " AND name = ?"
             args.append(name)
         }
-        return try await page(App.self, sql, args, perPage: perPage)
+        return try await pageByName(App.self, sql, args, perPage: perPage)
     }
 
     // MARK: fns
@@ -108,8 +111,8 @@ extension Store {
     }
 
     public func fns(appID: String?, name: String?, cursor: String?, perPage: Int) async throws(RunnerError) -> Page<Fn> {
-        var sql = "SELECT id, body FROM fn WHERE id > ?"
-        var args: [any DatabaseValueConvertible & Sendable] = [cursor ?? ""]
+        var sql = "SELECT id, name, body FROM fn WHERE " + Self.afterCursor
+        var args = Self.cursorArguments(cursor)
         if let appID {
             sql += " AND appID = ?"
             args.append(appID)
@@ -118,7 +121,7 @@ extension Store {
             sql += " AND name = ?"
             args.append(name)
         }
-        return try await page(Fn.self, sql, args, perPage: perPage)
+        return try await pageByName(Fn.self, sql, args, perPage: perPage)
     }
 
     // MARK: triggers
@@ -130,15 +133,18 @@ extension Store {
                 throw RunnerError(.notFound, "App not found", step: "create trigger")
             }
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM fn WHERE id = ? AND appID = ?", arguments: [t.fnID, t.appID]) != true {
+                if try Bool.fetchOne(db, sql: "SELECT 1 FROM fn WHERE id = ?", arguments: [t.fnID]) == true {
+                    throw RunnerError(.invalidArgument, "Invalid Fn ID - not owned by specified app", step: "create trigger")
+                }
                 throw RunnerError(.notFound, "Fn not found", step: "create trigger")
-            }
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM trigger WHERE appID = ? AND name = ?", arguments: [t.appID, t.name]) == true {
-                throw RunnerError(.conflict, "Trigger with specified name already exists", step: "create trigger")
             }
             if try Bool.fetchOne(
                 db, sql: "SELECT 1 FROM trigger WHERE appID = ? AND type = ? AND source = ?", arguments: [t.appID, t.type, t.source]) == true
             {
-                throw RunnerError(.conflict, "Trigger with the same type and source exists", step: "create trigger")
+                throw RunnerError(.conflict, "Trigger with the same type and source exists on this app", step: "create trigger")
+            }
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM trigger WHERE appID = ? AND name = ?", arguments: [t.appID, t.name]) == true {
+                throw RunnerError(.conflict, "Trigger already exists", step: "create trigger")
             }
             try db.execute(
                 sql: "INSERT INTO trigger(id, appID, fnID, name, type, source, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -179,8 +185,8 @@ extension Store {
     }
 
     public func triggers(appID: String, fnID: String?, name: String?, cursor: String?, perPage: Int) async throws(RunnerError) -> Page<Trigger> {
-        var sql = "SELECT id, body FROM trigger WHERE id > ? AND appID = ?"
-        var args: [any DatabaseValueConvertible & Sendable] = [cursor ?? "", appID]
+        var sql = "SELECT id, name, body FROM trigger WHERE " + Self.afterCursor + " AND appID = ?"
+        var args = Self.cursorArguments(cursor) + [appID]
         if let fnID {
             sql += " AND fnID = ?"
             args.append(fnID)
@@ -189,7 +195,7 @@ extension Store {
             sql += " AND name = ?"
             args.append(name)
         }
-        return try await page(Trigger.self, sql, args, perPage: perPage)
+        return try await pageByName(Trigger.self, sql, args, perPage: perPage)
     }
 
     // MARK: helpers
@@ -208,6 +214,31 @@ extension Store {
             guard let text = try String.fetchOne(db, sql: sql, arguments: arguments) else { return nil }
             return try Self.decode(T.self, text)
         }
+    }
+
+    /// Lists of apps, fns and triggers go by name, as Fn's; the cursor is the last item's name
+    /// and id (names of triggers are unique only per app here, but the id makes any order total).
+    static let afterCursor = "(name > ? OR (name = ? AND id > ?))"
+
+    static func cursorArguments(_ cursor: String?) -> [any DatabaseValueConvertible & Sendable] {
+        let parts = (cursor ?? "").split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let name = parts[0]
+        let id = parts.count > 1 ? parts[1] : ""
+        return cursor == nil ? ["", "", ""] : [name, name, id]
+    }
+
+    /// One page of `sql`'s rows (id, name, body) in name order; the next cursor is "name\0id".
+    func pageByName<T: Decodable & Sendable>(
+        _ type: T.Type, _ sql: String, _ args: [any DatabaseValueConvertible & Sendable], perPage: Int
+    ) async throws(RunnerError) -> Page<T> {
+        let arguments = StatementArguments(args.map { Optional($0 as any DatabaseValueConvertible) } + [Optional(perPage + 1 as any DatabaseValueConvertible)])
+        let rows = try await read("list") { db in
+            try Row.fetchAll(db, sql: sql + " ORDER BY name, id LIMIT ?", arguments: arguments).map { row -> (String, T) in
+                (row["name"] as String + "\u{0}" + (row["id"] as String), try Self.decode(T.self, row["body"]))
+            }
+        }
+        let items = rows.prefix(perPage)
+        return Page(items: items.map { $0.1 }, nextCursor: rows.count > perPage ? items.last?.0 : nil)
     }
 
     /// One page of `sql`'s rows (id, body) in id order (`descending`: newest first), reading

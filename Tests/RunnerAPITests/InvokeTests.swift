@@ -26,7 +26,7 @@ struct InvokeTests {
         try await H.withServer(maxRequestBytes: 1000) { c, _ in
             let (_, fnID) = try await H.appAndFn(c)
             let get = try await c.send("GET", "/invoke/\(fnID)")
-            #expect(get.status == 405 && get.message == "Method not allowed")
+            #expect(get.status == 405 && get.message == "Method not allowed: GET /invoke/\(fnID)")
             let unknown = try await c.send("POST", "/invoke/01NOPE")
             #expect(unknown.status == 404 && unknown.message == "Fn not found")
             let big = try await c.send("POST", "/invoke/\(fnID)", body: [UInt8](repeating: 0x61, count: 5000))

@@ -31,7 +31,7 @@ struct StoreTests {
         }
     }
 
-    @Test func namesAreUniqueAndAnAppWithFnsCannotBeDeleted() async throws {
+    @Test func namesAreUniqueAndDeletingAnAppDeletesItsFnsAndTriggers() async throws {
         try await withStore { store, _ in
             let a = app("myapp")
             try await store.insertApp(a)
@@ -45,15 +45,15 @@ struct StoreTests {
             } catch {
                 #expect(error.code == .conflict && error.message == "Fn with specified name already exists")
             }
-            do throws(RunnerError) {
-                try await store.deleteApp(id: a.id)
-                Issue.record("an app with fns must not be deleted")
-            } catch {
-                #expect(error.code == .conflict)
-            }
-            try await store.deleteFn(id: f.id)
+            let t = Trigger(
+                id: CallID.make(), name: "t", appID: a.id, fnID: f.id, source: "/t", annotations: [:], createdAt: a.createdAt, updatedAt: a.createdAt)
+            try await store.insertTrigger(t)
+            _ = try await store.fn(id: f.id)  // cached now
             try await store.deleteApp(id: a.id)
             await #expect(throws: RunnerError.self) { _ = try await store.app(id: a.id) }
+            await #expect(throws: RunnerError.self) { _ = try await store.fn(id: f.id) }
+            await #expect(throws: RunnerError.self) { _ = try await store.trigger(id: t.id) }
+            await #expect(throws: RunnerError.self) { try await store.deleteApp(id: a.id) }
         }
     }
 

@@ -1,0 +1,135 @@
+import Foundation
+import Runner
+import RunnerOS
+import RunnerStore
+import Testing
+
+/// The v2 API answers as Fn's own server (v0.3.753) does, message for message: what Fn's CLI
+/// and other clients rely on.
+struct FnConformanceTests {
+    typealias H = APIHarness
+
+    @Test func unknownPathsAre404AndKnownPathsWithAnotherMethod405WithFnsMessages() async throws {
+        try await H.withServer { c, _ in
+            for (method, path, status, message) in [
+                ("GET", "/nope", 404, "Path not found: GET /nope"),
+                ("GET", "/v2/nope", 404, "Path not found: GET /v2/nope"),
+                ("DELETE", "/v2/apps", 405, "Method not allowed: DELETE /v2/apps"),
+                ("PATCH", "/v2/fns/x", 405, "Method not allowed: PATCH /v2/fns/x"),
+                ("POST", "/v2/triggers/x", 405, "Method not allowed: POST /v2/triggers/x"),
+            ] {
+                let r = try await c.send(method, path)
+                #expect(r.status == status && r.message == message, "\(method) \(path): \(r.status) \(r.text)")
+                #expect(r.header("Content-Type")?.hasPrefix("application/json") == true)
+            }
+        }
+    }
+
+    @Test func unknownFieldsAreIgnoredAndZeroLimitsTakeFnsDefaults() async throws {
+        try await H.withServer { c, _ in
+            let app = try await c.json("POST", "/v2/apps", ["name": "lenient", "colour": "blue", "shape": "GENERIC_X86"])
+            #expect(app.status == 200, "\(app.text)")
+            let appID = try #require(app.json["id"] as? String)
+            let fn = try await c.json(
+                "POST", "/v2/fns", ["app_id": appID, "name": "zero", "image": "img:1", "memory": 0, "timeout": 0, "idle_timeout": 0, "extra": [1]])
+            #expect(fn.status == 200, "\(fn.text)")
+            #expect(fn.json["memory"] as? Int == 128 && fn.json["timeout"] as? Int == 30 && fn.json["idle_timeout"] as? Int == 30)
+            let fnID = try #require(fn.json["id"] as? String)
+            // On update, 0 changes nothing; a different name or app_id is ignored, as in Fn.
+            let updated = try await c.json("PUT", "/v2/fns/\(fnID)", ["memory": 0, "timeout": 45, "name": "other", "app_id": "elsewhere"])
+            #expect(updated.status == 200, "\(updated.text)")
+            #expect(updated.json["memory"] as? Int == 128 && updated.json["timeout"] as? Int == 45)
+            #expect(updated.json["name"] as? String == "zero" && updated.json["app_id"] as? String == appID)
+        }
+    }
+
+    @Test func renamingAnAppIs409AndIDsThatDoNotMatchAre400() async throws {
+        try await H.withServer { c, _ in
+            let (appID, fnID) = try await H.appAndFn(c)
+            let rename = try await c.json("PUT", "/v2/apps/\(appID)", ["name": "renamed"])
+            #expect(rename.status == 409 && rename.message == "Could not update - name is immutable", "\(rename.text)")
+            let same = try await c.json("PUT", "/v2/apps/\(appID)", ["name": "myapp", "config": ["A": "1"]])
+            #expect(same.status == 200, "the same name is no rename")
+            let appMismatch = try await c.json("PUT", "/v2/apps/\(appID)", ["id": "other"])
+            #expect(appMismatch.status == 400 && appMismatch.message == "App ID in path does not match ID in body")
+            let fnMismatch = try await c.json("PUT", "/v2/fns/\(fnID)", ["id": "other"])
+            #expect(fnMismatch.status == 400 && fnMismatch.message == "Fn ID in path does not match that in body")
+        }
+    }
+
+    @Test func namesAndRequiredFieldsAreCheckedInFnsOrderWithFnsMessages() async throws {
+        try await H.withServer { c, _ in
+            let (appID, fnID) = try await H.appAndFn(c)
+            let fnCases: [([String: Any], String)] = [
+                (["app_id": appID, "name": "x", "image": "i", "id": "given"], "ID cannot be provided for Fn creation"),
+                (["name": "x", "image": "i"], "Missing AppID on Fn"),
+                (["app_id": appID, "image": "i"], "Missing Fn name"),
+                (["app_id": appID, "name": "has space", "image": "i"], "name must be a valid string"),
+                (["app_id": appID, "name": "slash/y", "image": "i"], "name must be a valid string"),
+                (["app_id": appID, "name": String(repeating: "f", count: 256), "image": "i"], "Fn name must be 255 characters or less"),
+                (["app_id": appID, "name": "x"], "Missing image on Fn"),
+            ]
+            for (body, message) in fnCases {
+                let r = try await c.json("POST", "/v2/fns", body)
+                #expect(r.status == 400 && r.message == message, "\(body): \(r.text)")
+            }
+            // Fn's fn names take what a URL path carries unescaped.
+            #expect(try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "v1.2~a$b&c+d:e=f@g", "image": "img:1"]).status == 200)
+            #expect(try await c.json("POST", "/v2/apps", ["name": "Ünïcode_app-1"]).status == 200, "app names are Unicode letters and numbers")
+            let unlisted = try await c.send("GET", "/v2/fns")
+            #expect(unlisted.status == 400 && unlisted.message == "Missing AppID on Fn")
+
+            let other = try #require(try await c.json("POST", "/v2/apps", ["name": "other"]).json["id"] as? String)
+            let base: [String: Any] = ["app_id": appID, "fn_id": fnID, "name": "t", "type": "http", "source": "/s"]
+            let triggerCases: [([String: Any], Int, String)] = [
+                (["id": "given"], 400, "ID cannot be provided for Trigger creation"),
+                (["app_id": ""], 400, "Missing App ID on Trigger"),
+                (["name": ""], 400, "Missing name on Trigger"),
+                (["name": "bad name"], 400, "Invalid name for Trigger"),
+                (["fn_id": ""], 400, "Missing Fn ID on Trigger"),
+                (["type": "cloudevent"], 400, "Trigger Type Not Supported"),
+                (["type": ""], 400, "Trigger Type Not Supported"),
+                (["source": ""], 400, "Missing Trigger Source"),
+                (["source": "s"], 400, "Missing Trigger Source Prefix '/'"),
+                (["app_id": other], 400, "Invalid Fn ID - not owned by specified app"),
+                (["fn_id": "01NOPE"], 404, "Fn not found"),
+            ]
+            for (change, status, message) in triggerCases {
+                var body = base
+                body.merge(change) { $1 }
+                let r = try await c.json("POST", "/v2/triggers", body)
+                #expect(r.status == status && r.message == message, "\(change): \(r.text)")
+            }
+            #expect(try await c.json("POST", "/v2/triggers", base).status == 200)
+            var sameSource = base
+            sameSource["name"] = "t2"
+            let dupSource = try await c.json("POST", "/v2/triggers", sameSource)
+            #expect(dupSource.status == 409 && dupSource.message == "Trigger with the same type and source exists on this app")
+            var sameName = base
+            sameName["source"] = "/other"
+            let dupName = try await c.json("POST", "/v2/triggers", sameName)
+            #expect(dupName.status == 409 && dupName.message == "Trigger already exists")
+        }
+    }
+
+    @Test func listsGoByNameWithAnOpaqueCursorAndFnsDefaultsForPerPage() async throws {
+        try await H.withServer { c, _ in
+            let app = try #require(try await c.json("POST", "/v2/apps", ["name": "lists"]).json["id"] as? String)
+            for name in ["delta", "alpha", "echo", "charlie", "bravo"] {
+                #expect(try await c.json("POST", "/v2/fns", ["app_id": app, "name": name, "image": "img:1"]).status == 200)
+            }
+            var names: [String] = []
+            var path = "/v2/fns?app_id=\(app)&per_page=2"
+            while true {
+                let r = try await c.send("GET", path)
+                names += (r.json["items"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+                guard let cursor = r.json["next_cursor"] as? String else { break }
+                #expect(!cursor.contains("=") && !cursor.contains("/") && !cursor.contains("+"), "URL-safe: \(cursor)")
+                path = "/v2/fns?app_id=\(app)&per_page=2&cursor=\(cursor)"
+            }
+            #expect(names == ["alpha", "bravo", "charlie", "delta", "echo"])
+            let all = try await c.send("GET", "/v2/fns?app_id=\(app)&per_page=1000")
+            #expect((all.json["items"] as? [Any])?.count == 5 && all.json["next_cursor"] == nil)
+        }
+    }
+}
