@@ -92,8 +92,10 @@ struct ListenerRedirectTests {
     @Test func aListenerSwappedForAHostLinkAfterTheStartIsNeverFollowed() async throws {
         let host = try HostSocket()
         let script = """
-            /bin/hello-stream & while [ ! -S /tmp/iofs/phonylsnr.sock ]; do sleep 0.01; done
-            sleep 0.3; rm -f /tmp/iofs/lsnr.sock /tmp/iofs/phonylsnr.sock
+            /bin/hello-stream &
+            # Once the runner is connected (the accepted socket shows as connected, state 03):
+            until grep phonylsnr /proc/net/unix | grep -q ' 03 '; do sleep 0.01; done
+            rm -f /tmp/iofs/lsnr.sock /tmp/iofs/phonylsnr.sock
             ln -s $SECRET /tmp/iofs/phonylsnr.sock; ln -s phonylsnr.sock /tmp/iofs/lsnr.sock; touch /tmp/iofs/swapped; wait
             """
         let f = hostileFunction(script, secret: host.path)
