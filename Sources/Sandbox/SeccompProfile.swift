@@ -65,7 +65,7 @@ public struct SeccompProfile: Sendable {
     /// personality(2) values allowed, as in Docker: PER_LINUX, PER_LINUX32, UNAME26, both,
     /// and the query 0xffffffff. Everything else (READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE, ...)
     /// is refused.
-    static let allowedPersonalityBits: UInt64 = 0x0002_0008
+    static let allowedPersonalities: [UInt32] = [0, 0x0008, 0x2_0000, 0x2_0008, 0xffff_ffff]
 
     /// clone flags that create namespaces; clone with any of them is refused. (CLONE_NEWTIME
     /// is not among them: on clone(2) its bit is part of the exit signal; only clone3 and
@@ -116,7 +116,6 @@ public struct SeccompProfile: Sendable {
             var cmp = scmp_arg_cmp(arg: 0, op: SCMP_CMP_MASKED_EQ, datum_a: 0xffff_ffff, datum_b: family)
             try check(seccomp_rule_add_array(ctx, actErrno(EPERM), socketCall, 1, &cmp), "seccomp_rule_add socket")
         }
-        try addPersonalityRules(ctx)
 
         let fd = rn_memfd("fnrunner-seccomp")
         if fd < 0 { throw .system("memfd_create", errno: -fd, "cannot export the seccomp profile") }
@@ -129,35 +128,17 @@ public struct SeccompProfile: Sendable {
         var program = [UInt64](repeating: 0, count: size / 8)
         let n = program.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         if n != size { throw .system("pread", errno: errno, "cannot read back the seccomp profile") }
-        return SeccompProfile(program: unreviewedCallsPrefix + program)
+        return SeccompProfile(program: prefix(personality: seccomp_syscall_resolve_name("personality")) + program)
     }
 
-    /// Refuses every personality(2) value but the allowed ones, with rules of one masked
-    /// comparison each (libseccomp takes one comparison per argument and rule, and "not one of
-    /// these" needs more). Over the 32 bits the kernel reads: a value whose bit 0 is clear and
-    /// that sets any other bit outside `allowedPersonalityBits` is refused by a rule "bit b set,
-    /// bit 0 clear"; a value with bit 0 set that is not 0xffffffff has some clear bit c and is
-    /// refused by "bit 0 set, bit c clear". 0, the allowed combinations and 0xffffffff match no
-    /// rule.
-    private static func addPersonalityRules(_ ctx: scmp_filter_ctx) throws(RunnerError) {
-        let personality = seccomp_syscall_resolve_name("personality")
-        if personality < 0 { return }
-        func deny(set: Int, clear: Int) throws(RunnerError) {
-            let mask: UInt64 = (1 << UInt64(set)) | (1 << UInt64(clear))
-            var cmp = scmp_arg_cmp(arg: 0, op: SCMP_CMP_MASKED_EQ, datum_a: mask, datum_b: 1 << UInt64(set))
-            let rc = seccomp_rule_add_array(ctx, actErrno(EPERM), personality, 1, &cmp)
-            if rc < 0 { throw .system("seccomp_rule_add personality", errno: -rc, "building the seccomp profile failed") }
-        }
-        for bit in 1..<32 where allowedPersonalityBits & (1 << UInt64(bit)) == 0 { try deny(set: bit, clear: 0) }
-        for bit in 1..<32 { try deny(set: 0, clear: bit) }
-    }
-
-    /// Five instructions in front of libseccomp's program: on the native architecture, a
-    /// system call numbered above `newestReviewedCall` answers ENOSYS (a libseccomp rule per
-    /// number would cost milliseconds to compile in every `fnrunner run` and hundreds of
-    /// instructions to load per container). Other architectures fall through to libseccomp's
-    /// own check, which kills them.
-    static var unreviewedCallsPrefix: [UInt64] {
+    /// A few instructions in front of libseccomp's program, for what its rules express poorly:
+    /// on the native architecture, a system call numbered above `newestReviewedCall` answers
+    /// ENOSYS (a libseccomp rule per number cost ~6 ms to compile in every `fnrunner run` and
+    /// ~700 instructions to load per container), and personality(2) takes only
+    /// `allowedPersonalities`, compared on the 32 bits the kernel reads (libseccomp takes one
+    /// comparison per argument and rule, so "none of these" would need 60 rules). Everything
+    /// else, and every other architecture, goes on to libseccomp's program.
+    static func prefix(personality: Int32) -> [UInt64] {
         #if arch(x86_64)
         let nativeArch: UInt32 = 0xC000_003E  // AUDIT_ARCH_X86_64
         #elseif arch(arm64)
@@ -166,16 +147,26 @@ public struct SeccompProfile: Sendable {
         return []
         #endif
         // struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }, little-endian in one UInt64.
-        func insn(_ code: UInt16, _ jt: UInt8, _ jf: UInt8, _ k: UInt32) -> UInt64 {
-            UInt64(code) | UInt64(jt) << 16 | UInt64(jf) << 24 | UInt64(k) << 32
+        func insn(_ code: UInt16, _ jt: Int, _ jf: Int, _ k: UInt32) -> UInt64 {
+            UInt64(code) | UInt64(UInt8(jt)) << 16 | UInt64(UInt8(jf)) << 24 | UInt64(k) << 32
         }
         let ldAbsW: UInt16 = 0x20, jeqK: UInt16 = 0x15, jgeK: UInt16 = 0x35, retK: UInt16 = 0x06
-        return [
-            insn(ldAbsW, 0, 0, 4),  // A = seccomp_data.arch
-            insn(jeqK, 0, 3, nativeArch),  // not native: on to libseccomp's program
-            insn(ldAbsW, 0, 0, 0),  // A = seccomp_data.nr
-            insn(jgeK, 0, 1, newestReviewedCall + 1),
-            insn(retK, 0, 0, actErrno(ENOSYS)),
+        // seccomp_data: nr at 0, arch at 4, args[0] at 16 (its low half, on these little-endian machines).
+        let checks = allowedPersonalities.count
+        let enosys = 6 + checks + 1  // index of "return ENOSYS"; libseccomp's program follows it
+        let library = enosys + 1
+        func to(_ target: Int, from index: Int) -> Int { target - index - 1 }
+        var p: [UInt64] = [
+            insn(ldAbsW, 0, 0, 4),
+            insn(jeqK, 0, to(library, from: 1), nativeArch),
+            insn(ldAbsW, 0, 0, 0),
+            insn(jgeK, to(enosys, from: 3), 0, newestReviewedCall + 1),
+            insn(jeqK, 0, to(library, from: 4), UInt32(bitPattern: personality)),
+            insn(ldAbsW, 0, 0, 16),
         ]
+        for (i, value) in allowedPersonalities.enumerated() { p.append(insn(jeqK, to(library, from: 6 + i), 0, value)) }
+        p.append(insn(retK, 0, 0, actErrno(EPERM)))
+        p.append(insn(retK, 0, 0, actErrno(ENOSYS)))
+        return p
     }
 }
