@@ -95,7 +95,7 @@ extension Agent {
             return (.success(clean), !response.endsContainer)
         }
         switch response.status {
-        case 200: return (.success(clean), true)
+        case 200: return (.success(clean), !response.endsContainer)  // a body ended by close ends it
         case 502: return (.failure(CallErrors.functionFailed()), true)  // the function failed, the container is fine
         case 504: return (.failure(CallErrors.callTimeout()), true)
         default: return (.failure(CallErrors.invalidResponse()), false)  // outside the contract: Fn ends such containers

@@ -8,8 +8,9 @@ public struct FunctionResponse: Sendable, Equatable {
     public var body: [UInt8]
     /// The body went to the call's `ResponseStream` as it arrived (`body` is empty then).
     public var streamed = false
-    /// The answer is good but the container must not serve another call (json excess data).
-    var endsContainer = false
+    /// The answer is good but the container must not serve another call (json excess data, an
+    /// http-stream body ended by closing the connection).
+    public internal(set) var endsContainer = false
 
     public init(status: Int, headers: [HTTPHeader], body: [UInt8]) {
         self.status = status

@@ -191,15 +191,23 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     }
 
     private func fill(_ deadline: UInt64) throws(RunnerError) {
-        try ReadBuffers.with { (chunk) throws(RunnerError) in
+        if try !fillUnlessClosed(deadline) {
+            throw RunnerError(.unavailable, "the function closed the connection", step: "read response")
+        }
+    }
+
+    /// Reads more into the buffer; false when the function closed the connection.
+    private func fillUnlessClosed(_ deadline: UInt64) throws(RunnerError) -> Bool {
+        try ReadBuffers.with { (chunk) throws(RunnerError) -> Bool in
             var n = read(fd, chunk.baseAddress, chunk.count)
             while n < 0 && (errno == EAGAIN || errno == EINTR) {
                 if errno == EAGAIN { try waitFor(Int16(POLLIN), deadline) }
                 n = read(fd, chunk.baseAddress, chunk.count)
             }
             if n < 0 { throw .system("read", errno: errno, "the function's connection failed") }
-            if n == 0 { throw RunnerError(.unavailable, "the function closed the connection", step: "read response") }
+            if n == 0 { return false }
             buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+            return true
         }
     }
 
@@ -223,7 +231,6 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     /// and bounded, so no sum overflows and no slice is negative.
     static let maxSize = 1 << 40
 
-    /// A length or chunk size: digits of `radix` only (no sign, no spaces), at most `maxSize`.
     /// The one Content-Length of an answer: repeated (as headers or a list) only with the same
     /// value; different values make the framing ambiguous, and HTTP says to refuse the answer.
     static func contentLength(_ headers: [HTTPHeader]) throws(RunnerError) -> String? {
@@ -237,6 +244,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         return first
     }
 
+    /// A length or chunk size: digits of `radix` only (no sign, no spaces), at most `maxSize`.
     static func size(_ text: String, radix: Int) -> Int? {
         guard !text.isEmpty, text.utf8.count <= 12, text.utf8.allSatisfy({ $0 < 0x80 && Character(UnicodeScalar($0)).isHexDigit }),
             let n = Int(text, radix: radix), n >= 0, n <= maxSize
@@ -298,6 +306,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         streamed = false
         streamHead = stream != nil && status == 200 ? FunctionResponse(status: status, headers: headers, body: []) : nil
         var body: [UInt8]
+        var closeDelimited = false
         if headers.contains(where: { $0.name == "transfer-encoding" && $0.value.lowercased().contains("chunked") }) {
             body = try readChunked(deadline)
         } else if let lengthText = try Self.contentLength(headers) {
@@ -321,16 +330,37 @@ public final class HTTPStreamConnection: @unchecked Sendable {
                     remaining -= n
                 }
             }
+        } else if status == 204 || status == 304 || (100..<200).contains(status) {
+            body = []  // no body by definition
         } else {
-            body = []  // no length and not chunked: an empty body, as the FDKs send none without a length
+            // Neither a length nor chunks: the body ends when the function closes the
+            // connection (HTTP/1.1's last resort), so this container serves no other call.
+            body = try readUntilClosed(deadline)
+            closeDelimited = true
         }
         var response = FunctionResponse(status: status, headers: headers, body: body)
+        response.endsContainer = closeDelimited
         if streamed {
             _ = try pass(&body, deadline)
             response.body = []
             response.streamed = true
         }
         return response
+    }
+
+    /// The body of an answer that ends when the function closes the connection.
+    private func readUntilClosed(_ deadline: UInt64) throws(RunnerError) -> [UInt8] {
+        var body = buffer
+        buffer.removeAll(keepingCapacity: true)
+        var total = body.count
+        while true {
+            if (maxBodyBytes > 0 && total > maxBodyBytes) || total > Self.maxSize { throw CallErrors.responseTooBig() }
+            _ = try pass(&body, deadline)
+            if try !fillUnlessClosed(deadline) { return body }
+            total += buffer.count
+            body.append(contentsOf: buffer)
+            buffer.removeAll(keepingCapacity: true)
+        }
     }
 
     private func readChunked(_ deadline: UInt64) throws(RunnerError) -> [UInt8] {
@@ -349,9 +379,21 @@ public final class HTTPStreamConnection: @unchecked Sendable {
             }
             buffer.removeFirst(lineEnd! + 2)
             if size == 0 {
-                while buffer.count < 2 { try fill(passing: &body, deadline) }
-                buffer.removeFirst(2)
-                return body
+                // Trailer fields, if any (dropped, as Fn's proxy drops them), up to the empty line
+                // that ends the message: nothing of this answer may be left for the next call.
+                var trailerBytes = 0
+                while true {
+                    var end = buffer.firstOffset(of: [13, 10])
+                    while end == nil {
+                        if buffer.count > Self.maxHeaderBytes { throw CallErrors.headerTooBig() }
+                        try fill(passing: &body, deadline)
+                        end = buffer.firstOffset(of: [13, 10])
+                    }
+                    trailerBytes += end! + 2
+                    if trailerBytes > Self.maxHeaderBytes { throw CallErrors.headerTooBig() }
+                    buffer.removeFirst(end! + 2)
+                    if end! == 0 { return body }
+                }
             }
             total += size  // both at most 2^40: no overflow
             if maxBodyBytes > 0 && total > maxBodyBytes { throw CallErrors.responseTooBig() }
