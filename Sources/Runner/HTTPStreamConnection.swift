@@ -227,31 +227,6 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         }
     }
 
-    /// No body is larger than this (1 TiB), whatever a function says: sizes are digits only
-    /// and bounded, so no sum overflows and no slice is negative.
-    static let maxSize = 1 << 40
-
-    /// The one Content-Length of an answer: repeated (as headers or a list) only with the same
-    /// value; different values make the framing ambiguous, and HTTP says to refuse the answer.
-    static func contentLength(_ headers: [HTTPHeader]) throws(RunnerError) -> String? {
-        let values = headers.filter { $0.name == "content-length" }.flatMap { $0.value.split(separator: ",").map { $0.trimmed } }
-        guard let first = values.first else { return nil }
-        if values.contains(where: { $0 != first }) {
-            throw RunnerError(
-                .invalidArgument, "the function sent conflicting Content-Length values: \(values.prefix(4).joined(separator: ", ").prefix(80))",
-                step: "read response")
-        }
-        return first
-    }
-
-    /// A length or chunk size: digits of `radix` only (no sign, no spaces), at most `maxSize`.
-    static func size(_ text: String, radix: Int) -> Int? {
-        guard !text.isEmpty, text.utf8.count <= 12, text.utf8.allSatisfy({ $0 < 0x80 && Character(UnicodeScalar($0)).isHexDigit }),
-            let n = Int(text, radix: radix), n >= 0, n <= maxSize
-        else { return nil }
-        return n
-    }
-
     /// Passes `body` on to the stream (the head first) when this call streams; false otherwise.
     private func pass(_ body: inout [UInt8], _ deadline: UInt64) throws(RunnerError) -> Bool {
         guard let stream, let head = streamHead else { return false }
@@ -309,8 +284,8 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         var closeDelimited = false
         if headers.contains(where: { $0.name == "transfer-encoding" && $0.value.lowercased().contains("chunked") }) {
             body = try readChunked(deadline)
-        } else if let lengthText = try Self.contentLength(headers) {
-            guard let length = Self.size(lengthText, radix: 10) else {
+        } else if let lengthText = try HTTPFraming.contentLength(headers) {
+            guard let length = HTTPFraming.size(lengthText, radix: 10) else {
                 throw RunnerError(.invalidArgument, "the function sent an invalid Content-Length: \(lengthText.prefix(40))", step: "read response")
             }
             if maxBodyBytes > 0 && length > maxBodyBytes { throw CallErrors.responseTooBig() }
@@ -354,7 +329,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         buffer.removeAll(keepingCapacity: true)
         var total = body.count
         while true {
-            if (maxBodyBytes > 0 && total > maxBodyBytes) || total > Self.maxSize { throw CallErrors.responseTooBig() }
+            if (maxBodyBytes > 0 && total > maxBodyBytes) || total > HTTPFraming.maxSize { throw CallErrors.responseTooBig() }
             _ = try pass(&body, deadline)
             if try !fillUnlessClosed(deadline) { return body }
             total += buffer.count
@@ -374,7 +349,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
             }
             let line = String(decoding: buffer[0..<lineEnd!], as: UTF8.self)
             let sizeText = line.split(separator: ";", omittingEmptySubsequences: false).first.map { String($0).trimmed } ?? ""
-            guard let size = Self.size(sizeText, radix: 16) else {
+            guard let size = HTTPFraming.size(sizeText, radix: 16) else {
                 throw RunnerError(.invalidArgument, "the function sent an invalid chunk size: \(line.prefix(40))", step: "read response")
             }
             buffer.removeFirst(lineEnd! + 2)
@@ -397,7 +372,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
             }
             total += size  // both at most 2^40: no overflow
             if maxBodyBytes > 0 && total > maxBodyBytes { throw CallErrors.responseTooBig() }
-            if total > Self.maxSize { throw CallErrors.responseTooBig() }
+            if total > HTTPFraming.maxSize { throw CallErrors.responseTooBig() }
             // A big chunk is passed on in pieces as they arrive.
             var left = size
             while left > 0 {

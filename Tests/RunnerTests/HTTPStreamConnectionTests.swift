@@ -79,93 +79,72 @@ import Glibc
         #expect(error?.message.contains("closed the connection") == true, "\(String(describing: error))")
     }
 
-    /// A one-shot function that answers whatever it is asked with `raw`, as bytes. Its socket
-    /// appears under its name only once it listens (else a connect can come too early).
-    func answering(_ raw: String) throws -> (Subprocess, String, String) {
+    /// A function that answers each request on one connection with the next of `answers`, as
+    /// bytes, then closes; killed and removed when dropped. Its socket appears under its name
+    /// only once it listens (else a connect can come too early).
+    final class RawFunction {
         let dir = "/tmp/fnrunner-test-raw-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileSystem.makeDirectories(dir)
-        let path = dir + "/raw.sock"
-        let hex = Array(raw.utf8).map { String(format: "%02x", $0) }.joined()
-        let script = """
-            import os, socket
-            s = socket.socket(socket.AF_UNIX); s.bind("\(path).new"); s.listen(1); os.rename("\(path).new", "\(path)")
-            c, _ = s.accept(); c.recv(65536); c.sendall(bytes.fromhex("\(hex)")); c.close()
-            """
-        let p = try Subprocess(["/usr/bin/python3", "-c", script])
-        for _ in 0..<1000 where !FileSystem.exists(path) { usleep(2000) }
-        return (p, dir, path)
-    }
+        let process: Subprocess
+        var path: String { dir + "/raw.sock" }
 
-    /// A function that answers each request on one connection with the next of `answers`, then
-    /// closes.
-    func answeringInTurn(_ answers: [String]) throws -> (Subprocess, String, String) {
-        let dir = "/tmp/fnrunner-test-raw-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileSystem.makeDirectories(dir)
-        let path = dir + "/raw.sock"
-        let hexes = answers.map { "bytes.fromhex(\"" + Array($0.utf8).map { String(format: "%02x", $0) }.joined() + "\")" }
-        let script = """
-            import os, socket
-            s = socket.socket(socket.AF_UNIX); s.bind("\(path).new"); s.listen(1); os.rename("\(path).new", "\(path)")
-            c, _ = s.accept()
-            for a in [\(hexes.joined(separator: ", "))]:
-                c.recv(65536); c.sendall(a)
-            c.close()
-            """
-        let p = try Subprocess(["/usr/bin/python3", "-c", script])
-        for _ in 0..<1000 where !FileSystem.exists(path) { usleep(2000) }
-        return (p, dir, path)
-    }
+        init(_ answers: [String]) throws {
+            try FileSystem.makeDirectories(dir)
+            let hexes = answers.map { "bytes.fromhex(\"" + Array($0.utf8).map { String(format: "%02x", $0) }.joined() + "\")" }
+            let script = """
+                import os, socket
+                s = socket.socket(socket.AF_UNIX); s.bind("\(dir)/raw.sock.new"); s.listen(1); os.rename("\(dir)/raw.sock.new", "\(dir)/raw.sock")
+                c, _ = s.accept()
+                for a in [\(hexes.joined(separator: ", "))]:
+                    c.recv(65536); c.sendall(a)
+                c.close()
+                """
+            process = try Subprocess(["/usr/bin/python3", "-c", script])
+            for _ in 0..<1000 where !FileSystem.exists(dir + "/raw.sock") { usleep(2000) }
+        }
 
-    @Test func trailersAfterAChunkedAnswerAreConsumedSoTheNextCallParses() throws {
-        let (process, dir, path) = try answeringInTurn([
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n",
-            "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond",
-        ])
-        defer {
+        func connect() throws -> HTTPStreamConnection { try HTTPStreamConnection(socketPath: path) }
+
+        deinit {
             process.signal(SIGKILL)
             process.wait()
             try? FileSystem.removeTree(dir)
         }
-        let c = try HTTPStreamConnection(socketPath: path)
+    }
+
+    @Test func trailersAfterAChunkedAnswerAreConsumedSoTheNextCallParses() throws {
+        let f = try RawFunction([
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond",
+        ])
+        defer { withExtendedLifetime(f) {} }
+        let c = try f.connect()
         #expect(try c.call(request("one"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("hello".utf8))
         let second = try c.call(request("two"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
         #expect(second.body == Array("second".utf8) && !second.endsContainer)
     }
 
     @Test func aBodyEndedByCloseIsReadWholeAndEndsTheContainer() throws {
-        let (process, dir, path) = try answering("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
-        defer {
-            process.signal(SIGKILL)
-            process.wait()
-            try? FileSystem.removeTree(dir)
-        }
-        let c = try HTTPStreamConnection(socketPath: path)
+        let f = try RawFunction(["HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end"])
+        defer { withExtendedLifetime(f) {} }
+        let c = try f.connect()
         let r = try c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
         #expect(r.status == 200 && r.body == Array("until the end".utf8))
         #expect(r.endsContainer, "the connection is gone: the container serves no other call")
     }
 
     @Test func aNoContentAnswerHasNoBodyAndKeepsTheConnection() throws {
-        let (process, dir, path) = try answeringInTurn(["HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
-        defer {
-            process.signal(SIGKILL)
-            process.wait()
-            try? FileSystem.removeTree(dir)
-        }
-        let c = try HTTPStreamConnection(socketPath: path)
+        let f = try RawFunction(["HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+        defer { withExtendedLifetime(f) {} }
+        let c = try f.connect()
         let r = try c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
         #expect(r.status == 204 && r.body.isEmpty && !r.endsContainer)
         #expect(try c.call(request("y"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("ok".utf8))
     }
 
     @Test func aRepeatedContentLengthWithOneValueIsAccepted() throws {
-        let (process, dir, path) = try answering("HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\nhello")
-        defer {
-            process.signal(SIGKILL)
-            process.wait()
-            try? FileSystem.removeTree(dir)
-        }
-        let c = try HTTPStreamConnection(socketPath: path)
+        let f = try RawFunction(["HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\nhello"])
+        defer { withExtendedLifetime(f) {} }
+        let c = try f.connect()
         #expect(try c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("hello".utf8))
     }
 
@@ -180,13 +159,9 @@ import Glibc
         "HTTP/1.1 200 OK\r\nContent-Length: 5, 2\r\n\r\nhello",
     ])
     func aMalformedLengthOrChunkSizeIsAClearErrorNotACrash(answer: String) throws {
-        let (process, dir, path) = try answering(answer)
-        defer {
-            process.signal(SIGKILL)
-            process.wait()
-            try? FileSystem.removeTree(dir)
-        }
-        let c = try HTTPStreamConnection(socketPath: path)
+        let f = try RawFunction([answer])
+        defer { withExtendedLifetime(f) {} }
+        let c = try f.connect()
         #expect {
             _ = try c.call(self.request("x"), deadlineNanos: self.soon, maxBodyBytes: 1 << 20)
         } throws: { error in
