@@ -55,9 +55,9 @@ extension FnAPI {
             let name = try Validation.name(input.name, of: .fn)
             guard let image = input.image, !image.isEmpty else { throw Validation.invalid("Missing image on Fn") }
             let now = Self.now()
-            let timeout = try Validation.timeout(input.timeout.flatMap { $0 == 0 ? nil : $0 } ?? Validation.defaultTimeout)
-            let idle = try Validation.idleTimeout(input.idleTimeout.flatMap { $0 == 0 ? nil : $0 } ?? Validation.defaultIdleTimeout)
-            let memory = try Validation.memory(input.memory.flatMap { $0 == 0 ? nil : $0 } ?? Validation.defaultMemoryMB)
+            let timeout = try Validation.timeout(Validation.given(input.timeout, else: Validation.defaultTimeout))
+            let idle = try Validation.idleTimeout(Validation.given(input.idleTimeout, else: Validation.defaultIdleTimeout))
+            let memory = try Validation.memory(Validation.given(input.memory, else: Validation.defaultMemoryMB))
             let fn = Fn(
                 id: CallID.make(), appID: appID, name: name, image: image, format: try Validation.format(input.format ?? "http-stream"),
                 memory: memory, cpus: try Validation.cpus(input.cpus ?? 0), timeout: timeout, idleTimeout: idle,
@@ -86,10 +86,10 @@ extension FnAPI {
             // 0 means "no change" for the limits.
             if let image = input.image { fn.image = image.isEmpty ? fn.image : image }
             if let format = input.format { fn.format = try Validation.format(format) }
-            if let memory = input.memory, memory != 0 { fn.memory = try Validation.memory(memory) }
+            fn.memory = try Validation.memory(Validation.given(input.memory, else: fn.memory))
             if let cpus = input.cpus { fn.cpus = try Validation.cpus(cpus) }
-            if let timeout = input.timeout, timeout != 0 { fn.timeout = try Validation.timeout(timeout) }
-            if let idle = input.idleTimeout, idle != 0 { fn.idleTimeout = try Validation.idleTimeout(idle) }
+            fn.timeout = try Validation.timeout(Validation.given(input.timeout, else: fn.timeout))
+            fn.idleTimeout = try Validation.idleTimeout(Validation.given(input.idleTimeout, else: fn.idleTimeout))
             fn.config = try Validation.config(Validation.merge(fn.config, input.config))
             fn.annotations = try Validation.annotations(Validation.merge(fn.annotations, input.annotations))
             fn.updatedAt = Self.now()

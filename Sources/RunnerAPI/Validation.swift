@@ -11,11 +11,29 @@ enum Validation {
     enum NameKind {
         case app, fn, trigger
 
-        var missing: String { [.app: "Missing Name", .fn: "Missing Fn name", .trigger: "Missing name on Trigger"][self]! }
-        var tooLong: String {
-            [.app: "App name", .fn: "Fn name", .trigger: "Trigger name"][self]! + " must be \(Validation.maxNameLength) characters or less"
+        var missing: String {
+            switch self {
+            case .app: "Missing Name"
+            case .fn: "Missing Fn name"
+            case .trigger: "Missing name on Trigger"
+            }
         }
-        var invalid: String { [.app: "Invalid app name", .fn: "name must be a valid string", .trigger: "Invalid name for Trigger"][self]! }
+        var tooLong: String {
+            let noun =
+                switch self {
+                case .app: "App name"
+                case .fn: "Fn name"
+                case .trigger: "Trigger name"
+                }
+            return noun + " must be \(Validation.maxNameLength) characters or less"
+        }
+        var invalid: String {
+            switch self {
+            case .app: "Invalid app name"
+            case .fn: "name must be a valid string"
+            case .trigger: "Invalid name for Trigger"
+            }
+        }
 
         func allows(_ c: Unicode.Scalar) -> Bool {
             switch self {
@@ -42,6 +60,12 @@ enum Validation {
     static let defaultMemoryMB: UInt64 = 128
     static let defaultTimeout = 30
     static let defaultIdleTimeout = 30
+
+    /// `value`, unless it is missing or 0, which in Fn both mean "the default".
+    static func given<T: BinaryInteger>(_ value: T?, else fallback: T) -> T {
+        guard let value, value != 0 else { return fallback }
+        return value
+    }
 
     static func memory(_ v: UInt64) throws(RunnerError) -> UInt64 {
         guard v >= 1 && v <= 8192 else { throw invalid("memory value is out of range. It should be between 0 and 8192") }
