@@ -25,7 +25,9 @@ let package = Package(
     ],
     targets: [
         // The only code that runs between clone and exec: raw syscalls, no malloc, no locks.
-        .target(name: "CRunnerShim"),
+        .target(name: "CRunnerShim", exclude: ["init"]),
+        // fnrunner-init, the PID 1 of every container, built without libc and embedded in Sandbox.
+        .plugin(name: "InitImage", capability: .buildTool()),
         .systemLibrary(
             name: "CSeccomp",
             pkgConfig: "libseccomp",
@@ -57,7 +59,8 @@ let package = Package(
             dependencies: [
                 "CRunnerShim", "CSeccomp", "CCap", "RunnerOS", "CgroupDriver", "Freezer",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            plugins: ["InitImage"]
         ),
         // libcurl's setopt/getinfo are variadic: a few C wrappers make them callable from Swift.
         .target(name: "CCurlShim"),

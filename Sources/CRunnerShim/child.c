@@ -15,6 +15,7 @@
 #include "rn_spawn.h"
 #include "child.h"
 #include "raw_syscall.h"
+#include "exec_search.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -88,6 +89,7 @@ static const char *const stage_names[RN_STAGE_COUNT] = {
     [RN_STAGE_SECCOMP] = "load seccomp filter",
     [RN_STAGE_CHDIR] = "chdir to working directory",
     [RN_STAGE_EXEC] = "execve",
+    [RN_STAGE_INIT] = "start the init process",
 };
 
 const char *rn_stage_name(int stage) {
@@ -243,41 +245,49 @@ static void drop_privileges(const rn_spawn_spec *spec, int report_fd) {
     }
 }
 
-// execvpe without malloc: try each PATH entry; EACCES wins over ENOENT, as in execvp.
 static void exec_program(const rn_spawn_spec *spec, int report_fd) {
-    const char *file = spec->argv[0];
-    if (strchr(file, '/') != NULL || spec->path_env == NULL) {
-        fail(report_fd, RN_STAGE_EXEC, -RAW3(SYS_execve, file, spec->argv, spec->envp));
-    }
-    char buf[4096];
-    size_t flen = strlen(file);
-    int saw_eacces = 0;
-    const char *p = spec->path_env;
-    for (;;) {
-        const char *end = strchr(p, ':');
-        size_t dlen = end ? (size_t)(end - p) : strlen(p);
-        if (dlen == 0) { buf[0] = '.'; dlen = 1; } else if (dlen < sizeof buf) memcpy(buf, p, dlen);
-        if (dlen + 1 + flen + 1 <= sizeof buf) {
-            buf[dlen] = '/';
-            memcpy(buf + dlen + 1, file, flen + 1);
-            long rc = RAW3(SYS_execve, buf, spec->argv, spec->envp);
-            if (rc == -EACCES) saw_eacces = 1;
-            else if (rc != -ENOENT && rc != -ENOTDIR && rc != -ESTALE && rc != -ENODEV && rc != -ETIMEDOUT)
-                fail(report_fd, RN_STAGE_EXEC, -rc);  // as glibc's execvp: these end the search
-        }
-        if (end == NULL) break;
-        p = end + 1;
-    }
-    fail(report_fd, RN_STAGE_EXEC, saw_eacces ? EACCES : ENOENT);
+    fail(report_fd, RN_STAGE_EXEC,
+         rn_exec_search(spec->argv[0], (char *const *)spec->argv, (char *const *)spec->envp, spec->path_env));
 }
 
-// Closes every fd from 3 up except those in `keep` (at most 8). The child is a copy of a
+// Writes `n` in decimal to `buf` (at least 12 bytes).
+static void decimal(int n, char *buf) {
+    char tmp[12];
+    int len = 0;
+    do { tmp[len++] = (char)('0' + n % 10); n /= 10; } while (n > 0 && len < 11);
+    for (int i = 0; i < len; i++) buf[i] = tmp[len - 1 - i];
+    buf[len] = '\0';
+}
+
+// Execs fnrunner-init from `spec->init_fd` with the report pipe left open across the exec:
+// init forks, and its child execs the function or reports the failure on that pipe.
+static void exec_init(const rn_spawn_spec *spec, int report_fd) {
+    enum { MAX_ARGS = 1024 };
+    const char *argv[MAX_ARGS + 4];
+    char fd_text[12];
+    size_t argc = 0;
+    while (spec->argv[argc] != NULL) {
+        if (argc == MAX_ARGS) fail(report_fd, RN_STAGE_INIT, E2BIG);
+        argc++;
+    }
+    decimal(report_fd, fd_text);
+    argv[0] = "fnrunner-init";
+    argv[1] = fd_text;
+    argv[2] = spec->path_env != NULL ? spec->path_env : "";
+    for (size_t i = 0; i <= argc; i++) argv[3 + i] = spec->argv[i];
+    check(RAW3(SYS_fcntl, report_fd, F_SETFD, 0), report_fd, RN_STAGE_INIT);
+    long rc = RAW5(SYS_execveat, spec->init_fd, "", argv, spec->envp, AT_EMPTY_PATH);
+    RAW3(SYS_fcntl, report_fd, F_SETFD, FD_CLOEXEC);
+    fail(report_fd, RN_STAGE_INIT, -rc);
+}
+
+// Closes every fd from 3 up except those in `keep` (at most 12). The child is a copy of a
 // multithreaded parent: it holds the parent's ends of its own pipes and the pipes of starts
 // running concurrently in other threads, which must not wait for this child's exec.
 static void close_other_fds(const int *keep, int n) {
-    int sorted[8];
+    int sorted[12];
     int m = 0;
-    for (int i = 0; i < n && m < 8; i++) {
+    for (int i = 0; i < n && m < 12; i++) {
         if (keep[i] < 3) continue;
         int j = m++;
         while (j > 0 && sorted[j - 1] > keep[i]) { sorted[j] = sorted[j - 1]; j--; }
@@ -301,10 +311,10 @@ __attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd
         RAW4(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
     }
     RAW1(SYS_umask, 0);
-    int keep[5 + RN_MAX_ATTACH_MOUNTS] = {report_fd, ack_fd, spec->stdio[0], spec->stdio[1], spec->stdio[2]};
+    int keep[6 + RN_MAX_ATTACH_MOUNTS] = {report_fd, ack_fd, spec->stdio[0], spec->stdio[1], spec->stdio[2], spec->init_fd};
     size_t nattach = spec->nattach < RN_MAX_ATTACH_MOUNTS ? spec->nattach : RN_MAX_ATTACH_MOUNTS;
-    for (size_t i = 0; i < nattach; i++) keep[5 + i] = spec->attach[i].fd;
-    close_other_fds(keep, 5 + (int)nattach);
+    for (size_t i = 0; i < nattach; i++) keep[6 + i] = spec->attach[i].fd;
+    close_other_fds(keep, 6 + (int)nattach);
     // A session and process group of its own: otherwise kill(0, ...) or kill(-pgid, ...) in
     // one container would reach other containers (and the runner) sharing the runner's group.
     check(RAW0(SYS_setsid), report_fd, RN_STAGE_SESSION);
@@ -381,6 +391,7 @@ __attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd
 
     uint64_t empty = 0;
     RAW4(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof empty);
+    if (spec->init_fd >= 0) exec_init(spec, report_fd);
     exec_program(spec, report_fd);
     for (;;) RAW1(SYS_exit_group, 127);
 }

@@ -14,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -100,6 +101,36 @@ int rn_sem_wait_monotonic(void *sem, long long ns) {
 int rn_memfd(const char *name) {
     int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);
     return fd < 0 ? -errno : fd;
+}
+
+int rn_sealed_executable_memfd(const char *name, const void *bytes, size_t length) {
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+    // MFD_EXEC: kernels with vm.memfd_noexec (6.3+) make memfds non-executable unless asked;
+    // older kernels refuse the flag (EINVAL) and every memfd is executable there.
+    int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+    if (fd < 0 && errno == EINVAL) fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return -errno;
+    const char *p = bytes;
+    size_t left = length;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            close(fd);
+            return -e;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fchmod(fd, 0555) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
 }
 
 int rn_try_lock(int fd) {

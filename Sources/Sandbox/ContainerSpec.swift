@@ -57,6 +57,27 @@ public struct ContainerSpec: Sendable {
             self.soft = soft
             self.hard = hard
         }
+
+        /// RLIMIT_NOFILE, RLIMIT_MEMLOCK, RLIMIT_SIGPENDING, RLIMIT_MSGQUEUE (the same numbers on
+        /// every Linux architecture fnrunner builds for).
+        public static let openFiles: Int32 = 7
+        public static let lockedMemory: Int32 = 8
+        public static let pendingSignals: Int32 = 11
+        public static let messageQueue: Int32 = 12
+
+        /// Fn's four per-container rlimits (FN_MAX_OPEN_FILES, FN_MAX_LOCKED_MEMORY,
+        /// FN_MAX_PENDING_SIGNALS, FN_MAX_MESSAGE_QUEUE), soft = hard, with Fn's defaults.
+        public static func fnDefaults(
+            openFiles files: UInt64 = 350, lockedMemory memlock: UInt64 = 64 << 10, pendingSignals signals: UInt64 = 5000,
+            messageQueue queue: UInt64 = 819_200
+        ) -> [Rlimit] {
+            [
+                Rlimit(resource: openFiles, soft: files, hard: files),
+                Rlimit(resource: lockedMemory, soft: memlock, hard: memlock),
+                Rlimit(resource: pendingSignals, soft: signals, hard: signals),
+                Rlimit(resource: messageQueue, soft: queue, hard: queue),
+            ]
+        }
     }
 
     /// The rootfs as layer directories, top first. One layer is bound read-only; several are
@@ -80,12 +101,15 @@ public struct ContainerSpec: Sendable {
     public var tmpSizeBytes: UInt64?
     /// Load the default seccomp profile (on unless relaxed by configuration).
     public var seccomp: Bool
+    /// Run argv under fnrunner-init as PID 1, which reaps orphaned processes and passes on
+    /// signals (Fn runs functions under docker-init). Off, argv itself is PID 1.
+    public var runsInit: Bool
     /// Host fds that become the container's stdin, stdout and stderr; nil means /dev/null.
     public var stdin: Int32?
     public var stdout: Int32?
     public var stderr: Int32?
 
-    /// The security defaults of ARCHITECTURE.md: uid:gid 1000:1000, no capabilities, nofile 350,
+    /// The security defaults of ARCHITECTURE.md: uid:gid 1000:1000, no capabilities, Fn's rlimits,
     /// own network namespace, seccomp on, read-only rootfs.
     public init(layers: [String], argv: [String]) {
         self.layers = layers
@@ -100,10 +124,11 @@ public struct ContainerSpec: Sendable {
         self.bindMounts = []
         self.attachedMounts = []
         self.hostname = nil
-        self.rlimits = [Rlimit(resource: 7 /* RLIMIT_NOFILE */, soft: 350, hard: 350)]
+        self.rlimits = Rlimit.fnDefaults()
         self.capabilities = []
         self.tmpSizeBytes = nil
         self.seccomp = true
+        self.runsInit = true
     }
 
     public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

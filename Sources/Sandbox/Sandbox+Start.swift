@@ -149,6 +149,7 @@ extension Sandbox {
         cspec.nrlimits = rlimits.count
         cspec.keep_capabilities = keepCapabilities
         cspec.last_capability = lastCapability
+        cspec.init_fd = spec.runsInit ? try InitProcess.descriptor() : -1
 
         var spawned = rn_spawned()
         let rc: Int32 = seccomp.program.withUnsafeBufferPointer { filter in
@@ -218,6 +219,12 @@ extension Sandbox {
         case (Int(RN_STAGE_EXEC.rawValue), EACCES):
             return RunnerError(
                 .containerStart, "\(program) is not executable (not a regular file with an execute bit, or a directory)",
+                step: step, errno: err)
+        case (Int(RN_STAGE_INIT.rawValue), E2BIG):
+            return RunnerError(.containerStart, "\(program) has more than 1024 arguments", step: step, errno: err)
+        case (Int(RN_STAGE_INIT.rawValue), _):
+            return RunnerError(
+                .containerStart, "cannot exec fnrunner-init as the container's PID 1 (vm.memfd_noexec=2 refuses executable memfds)",
                 step: step, errno: err)
         case (Int(RN_STAGE_EXEC.rawValue), ENOEXEC):
             return RunnerError(.containerStart, "\(program) is not a valid executable for this machine", step: step, errno: err)

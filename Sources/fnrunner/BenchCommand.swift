@@ -117,6 +117,7 @@ struct BenchCommand: AsyncParsableCommand {
         print("|---|---|---|---|---|")
 
         try await startRuns(sandbox, spec, label: "")
+        try await initCost(sandbox, spec)
         if poolSize > 0 {
             for _ in 0..<2500 where !pooled.poolIsSettled { usleep(2000) }
             try await startRuns(pooled, spec, label: ", pooled")
@@ -275,6 +276,28 @@ struct BenchCommand: AsyncParsableCommand {
         row("agent: hot call (\(image))", hot)
         row("agent: thaw + call (frozen after every call)", thawed)
         row("agent: cold call (launch a container, then call\(sandbox.pooledSandboxesReady > 0 ? ", pool of \(poolSize)" : ""))", cold)
+    }
+
+    /// What fnrunner-init as PID 1 adds to a start-to-exit: the same container with and without
+    /// it, interleaved so that drift on the machine lands on both equally.
+    private func initCost(_ sandbox: Sandbox, _ spec: ContainerSpec) async throws {
+        var bare = spec
+        bare.runsInit = false
+        var with: [UInt64] = []
+        var without: [UInt64] = []
+        for _ in 0..<iterations {
+            with.append(try await startToExit(sandbox, spec).exited)
+            without.append(try await startToExit(sandbox, bare).exited)
+        }
+        row("start-to-exit, /bin/true under fnrunner-init (interleaved)", with)
+        row("start-to-exit, /bin/true as PID 1, no init (interleaved)", without)
+        let cost = (Double(median(with)) - Double(median(without))) / 1000
+        print("| init's cost: difference of the medians | | \(Double(Int((cost * 10).rounded())) / 10) | | |")
+    }
+
+    private func median(_ samples: [UInt64]) -> UInt64 {
+        let s = samples.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
     private func startToExit(_ sandbox: Sandbox, _ spec: ContainerSpec) async throws -> (started: UInt64, exited: UInt64, closed: UInt64) {

@@ -69,6 +69,9 @@ struct RunCommand: AsyncParsableCommand {
         help: "Freeze the container (after --freeze-after-ms), keep it frozen this long, report, thaw, let it finish.")
     var keepFrozenMillis: Int?
 
+    @Flag(name: .customLong("no-init"), help: "Make the command PID 1 itself, without fnrunner-init to reap orphans and pass on signals.")
+    var noInit = false
+
     @Flag(help: "Print the cgroup's CPU, memory and pids counters when the command ends.")
     var stats = false
 
@@ -177,6 +180,7 @@ struct RunCommand: AsyncParsableCommand {
         spec.env = Self.merge(spec.env, env)
         if let workdir { spec.workingDirectory = workdir }
         spec.hostname = hostname
+        spec.runsInit = !noInit
         guard let net = ContainerSpec.Network(rawValue: network) else {
             throw invalid("--network \"\(network)\" is not one of none, host")
         }

@@ -27,9 +27,9 @@ struct RecoveryTests {
                 let sets = try instances.flatMap { i in try driver.containers(ofInstance: i).map { driver.containerSet(instance: i, container: $0) } }
                 guard sets.count == 2 else { return false }
                 containerPids = try sets.flatMap { try driver.livePids($0) }
-                // Both have exec'd `sleep` (a child still in set-up briefly holds its runner's lock).
-                let execd = containerPids.allSatisfy { (try? FileSystem.read("/proc/\($0)/comm"))?.trimmed == "sleep" }
-                return containerPids.count == 2 && execd && frozen.stderr.contains("frozen in")
+                // Both inits have exec'd `sleep` (a child still in set-up briefly holds its runner's lock).
+                let sleeping = containerPids.filter { (try? FileSystem.read("/proc/\($0)/comm"))?.trimmed == "sleep" }
+                return containerPids.count == 4 && sleeping.count == 2 && frozen.stderr.contains("frozen in")
             }
             live.signal(SIGKILL)
             frozen.signal(SIGKILL)

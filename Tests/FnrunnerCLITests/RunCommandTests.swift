@@ -86,7 +86,7 @@ struct RunCommandTests {
         }
     }
 
-    @Test func aSecondInterruptKillsTheContainerAndCleansUp() async throws {
+    @Test func aFirstInterruptReachesTheCommandThroughInit() async throws {
         try await withSharedGate {
             let env = TestEnvironment("cli")
             defer { env.cleanUp() }
@@ -95,20 +95,44 @@ struct RunCommandTests {
                  "--", "/bin/sleep", "60"])
             try await waitUntil { env.cgroupDirectories().count >= 3 }
             try await Task.sleep(nanoseconds: 100_000_000)
-            p.signal(SIGINT)  // PID 1 without a handler ignores it, as in Docker
+            p.signal(SIGINT)
+            #expect(p.wait() == 130, "\(p.stderr)")  // sleep ended by SIGINT, as under docker run --init
+            #expect(env.cgroupDirectories().isEmpty)
+        }
+    }
+
+    @Test func aSecondInterruptKillsTheContainerAndCleansUp() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("cli")
+            defer { env.cleanUp() }
+            let p = try Subprocess.fnrunner(
+                ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--rootfs", try Fixtures.busybox(),
+                 "--", "/bin/sh", "-c", "trap '' INT; sleep 60"])
+            try await waitUntil { env.cgroupDirectories().count >= 3 }
+            try await Task.sleep(nanoseconds: 100_000_000)
+            p.signal(SIGINT)  // passed on to sh, which ignores it
             try await Task.sleep(nanoseconds: 100_000_000)
             p.signal(SIGINT)
             #expect(p.wait() == 137)
             #expect(env.cgroupDirectories().isEmpty)
         }
     }
-}
 
-/// Polls `condition` every 10 ms for up to `timeoutMillis`.
-func waitUntil(timeoutMillis: Int = 10_000, _ condition: () throws -> Bool) async throws {
-    let deadline = MonotonicClock.nowNanos() + UInt64(timeoutMillis) * 1_000_000
-    while try !condition() {
-        if MonotonicClock.nowNanos() > deadline { throw RunnerError(.timeout, "condition not met in \(timeoutMillis) ms") }
-        try await Task.sleep(nanoseconds: 10_000_000)
+    @Test func withNoInitTheCommandIsPID1AndIgnoresAnInterrupt() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("cli")
+            defer { env.cleanUp() }
+            let p = try Subprocess.fnrunner(
+                ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--rootfs", try Fixtures.busybox(),
+                 "--no-init", "--", "/bin/sh", "-c", "echo $$; sleep 60"])
+            try await waitUntil { env.cgroupDirectories().count >= 3 }
+            try await Task.sleep(nanoseconds: 100_000_000)
+            p.signal(SIGINT)  // PID 1 without a handler ignores it, as in Docker without --init
+            try await Task.sleep(nanoseconds: 100_000_000)
+            p.signal(SIGINT)
+            #expect(p.wait() == 137)
+            #expect(p.stdout == "1\n")
+            #expect(env.cgroupDirectories().isEmpty)
+        }
     }
 }

@@ -5,11 +5,13 @@ import Testing
 
 @Suite(.enabled(if: Host.canRunContainers, "needs root and cgroup memory/pids controllers"))
 struct IsolationTests {
-    @Test func theCommandIsPID1AndSeesNoHostProcess() async throws {
+    @Test func theCommandIsPID2UnderInitAndSeesNoHostProcess() async throws {
         try await withSandbox { sandbox, _ in
-            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"]))
+            let r = try await runToCompletion(
+                sandbox, try busyboxSpec(["/bin/sh", "-c", "echo $$; cat /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'"]))
             let lines = r.stdout.split(separator: "\n")
-            #expect(lines.first == "1")
+            #expect(lines.first == "2")
+            #expect(lines.dropFirst().first?.hasPrefix("fnrunner-init") == true, "PID 1: \(r.stdout)")
             #expect((Int(lines.last ?? "") ?? 99) <= 4, "processes visible: \(r.stdout)")
             #expect(r.exit.process == .exited(0))
         }
@@ -65,7 +67,7 @@ struct IsolationTests {
             for call in ["mount", "ptrace", "unshare", "keyctl", "clone_newns"] {
                 #expect(r.stdout.contains("\(call)=EPERM"), "\(call): \(r.stdout)")
             }
-            #expect(r.stdout.contains("getpid=1"))
+            #expect(r.stdout.contains("getpid=2"))
         }
     }
 

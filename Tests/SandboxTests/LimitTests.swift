@@ -11,7 +11,7 @@ struct LimitTests {
             spec.limits.memoryBytes = 32 << 20
             let r = try await runToCompletion(sandbox, spec)
             #expect(r.exit.outOfMemory)
-            #expect(r.exit.process == .signaled(9))
+            #expect(r.exit.process == .exited(137))  // init reports its child's SIGKILL as 128 + 9
             #expect(r.exit.shellStatus == 137)
             #expect(!r.stdout.contains("allocated"))
         }
@@ -70,6 +70,17 @@ struct LimitTests {
             let share = Double(s.cpuUsageNanos) / (Double(s.cpuPeriods) * 100_000_000)
             #expect(share > 0.12 && share < 0.28, "share of one CPU: \(share), \(s)")
             #expect(s.cpuThrottledPeriods > s.cpuPeriods / 2)
+        }
+    }
+
+    @Test func aContainerHasFnsRlimitsByDefault() async throws {
+        try await withSandbox { sandbox, _ in
+            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/cat", "/proc/self/limits"]))
+            let limits = r.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+            #expect(limits.contains("Max open files 350 350 files"), "\(r.stdout)")
+            #expect(limits.contains("Max locked memory 65536 65536 bytes"), "\(r.stdout)")
+            #expect(limits.contains("Max pending signals 5000 5000 signals"), "\(r.stdout)")
+            #expect(limits.contains("Max msgqueue size 819200 819200 bytes"), "\(r.stdout)")
         }
     }
 }

@@ -50,6 +50,7 @@ typedef enum {
     RN_STAGE_SECCOMP,
     RN_STAGE_CHDIR,
     RN_STAGE_EXEC,
+    RN_STAGE_INIT,
     RN_STAGE_COUNT
 } rn_stage;
 
@@ -122,6 +123,9 @@ typedef struct {
     int last_capability;              // highest capability number the kernel knows
     const void *seccomp_filter;       // struct sock_filter[] built in the parent (or NULL)
     size_t seccomp_filter_len;        // number of instructions
+    // The container's PID 1: a sealed memfd holding fnrunner-init, exec'd with execveat after
+    // every setup step; it starts argv as its child. -1: argv itself becomes PID 1.
+    int init_fd;
 } rn_spawn_spec;
 
 typedef struct {
@@ -169,6 +173,9 @@ int rn_pipe_cloexec(int fds[2]);
 /// memfd_create, for exporting the seccomp BPF program from libseccomp.
 int rn_memfd(const char *name);
 
+/// A close-on-exec memfd holding `bytes`, mode 0555, sealed against any change: an executable
+/// that exists on no filesystem and that nothing can alter once made. fd, or -errno.
+int rn_sealed_executable_memfd(const char *name, const void *bytes, size_t length);
 /// flock(LOCK_EX|LOCK_NB): 0 when taken, -errno otherwise.
 int rn_try_lock(int fd);
 

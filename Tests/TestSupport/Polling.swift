@@ -1,0 +1,10 @@
+import RunnerOS
+
+/// Polls `condition` every 10 ms for up to `timeoutMillis`; throws `.timeout` when it never holds.
+public func waitUntil(timeoutMillis: Int = 10_000, _ condition: () throws -> Bool) async throws {
+    let deadline = MonotonicClock.nowNanos() + UInt64(timeoutMillis) * 1_000_000
+    while try !condition() {
+        if MonotonicClock.nowNanos() > deadline { throw RunnerError(.timeout, "condition not met in \(timeoutMillis) ms") }
+        try await Task.sleep(nanoseconds: 10_000_000)
+    }
+}
