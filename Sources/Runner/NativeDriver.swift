@@ -20,10 +20,13 @@ public final class NativeDriver: ContainerDriver {
         /// FN_USE_IMAGE_USER: run a function as its image's USER instead of Fn's 1000:1000.
         /// Host uid 0 is refused either way (there are no user namespaces to make it safe).
         public var useImageUser = false
+        /// FN_MAX_OPEN_FILES, FN_MAX_LOCKED_MEMORY, FN_MAX_PENDING_SIGNALS, FN_MAX_MESSAGE_QUEUE:
+        /// each container's rlimits (soft = hard), Fn's defaults unless set.
+        public var rlimits: [ContainerSpec.Rlimit] = ContainerSpec.Rlimit.fnDefaults()
 
         public init() {}
 
-        /// Reads FN_HOT_PULL_TIMEOUT_MSECS, FN_MAX_PIDS and FN_USE_IMAGE_USER; a value that does not parse is an
+        /// Reads FN_HOT_PULL_TIMEOUT_MSECS, FN_MAX_PIDS, FN_USE_IMAGE_USER and the four rlimits; a value that does not parse is an
         /// error naming the variable. (Fn's FN_IOFS_PATH has no use here: a container's iofs is
         /// a private tmpfs on no host path.)
         public static func fromEnvironment(_ values: [String: String]) throws(RunnerError) -> Configuration {
@@ -32,6 +35,11 @@ public final class NativeDriver: ContainerDriver {
             c.pullTimeoutMillis = try env.int("FN_HOT_PULL_TIMEOUT_MSECS", default: c.pullTimeoutMillis)
             c.maxPids = try env.int("FN_MAX_PIDS", default: c.maxPids, minimum: 1)
             c.useImageUser = try env.bool("FN_USE_IMAGE_USER", default: c.useImageUser)
+            c.rlimits = ContainerSpec.Rlimit.fnDefaults(
+                openFiles: UInt64(try env.int("FN_MAX_OPEN_FILES", default: 350, minimum: 1)),
+                lockedMemory: UInt64(try env.int("FN_MAX_LOCKED_MEMORY", default: 64 << 10, minimum: 0)),
+                pendingSignals: UInt64(try env.int("FN_MAX_PENDING_SIGNALS", default: 5000, minimum: 0)),
+                messageQueue: UInt64(try env.int("FN_MAX_MESSAGE_QUEUE", default: 819_200, minimum: 0)))
             return c
         }
     }
@@ -111,6 +119,7 @@ public final class NativeDriver: ContainerDriver {
         spec.limits.memoryBytes = task.function.memoryMB << 20
         spec.limits.cpuMillicores = task.function.cpuMillicores > 0 ? Int(task.function.cpuMillicores) : nil
         spec.limits.pids = configuration.maxPids
+        spec.rlimits = configuration.rlimits
         return (spec, process)
     }
 

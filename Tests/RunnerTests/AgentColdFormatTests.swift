@@ -61,9 +61,12 @@ struct AgentColdFormatTests {
     }
 
     @Test func headerNamesAreInGosCanonicalForm() {
-        #expect(Agent.canonicalHeaderName("content-type") == "Content-Type")
-        #expect(Agent.canonicalHeaderName("X-FOO-bar") == "X-Foo-Bar")
-        #expect(Agent.canonicalHeaderName("fn_path") == "Fn_path")
+        #expect(GoHeaderName.canonical("content-type") == "Content-Type")
+        #expect(GoHeaderName.canonical("X-FOO-bar") == "X-Foo-Bar")
+        #expect(GoHeaderName.canonical("fn_path") == "Fn_path")
+        #expect(GoHeaderName.canonical("x-1st--header") == "X-1st--Header")
+        #expect(GoHeaderName.canonical("bad name") == "bad name", "not a token: left as it is, as Go does")
+        #expect(GoHeaderName.canonical("é-x") == "é-x")
     }
 }
 
@@ -104,6 +107,23 @@ struct AgentConfigurationTests {
         let c = try NativeDriver.Configuration.fromEnvironment(["FN_HOT_PULL_TIMEOUT_MSECS": "1000", "FN_MAX_PIDS": "99"])
         #expect(c.pullTimeoutMillis == 1000 && c.maxPids == 99)
         #expect(throws: RunnerError.self) { try NativeDriver.Configuration.fromEnvironment(["FN_MAX_PIDS": "0"]) }
+    }
+
+    @Test func theDriverTakesFnsFourRlimitsWithFnsDefaults() throws {
+        let defaults = try NativeDriver.Configuration.fromEnvironment([:]).rlimits
+        #expect(defaults.map(\.soft) == [350, 65536, 5000, 819_200])
+        #expect(defaults.allSatisfy { $0.soft == $0.hard })
+        let set = try NativeDriver.Configuration.fromEnvironment([
+            "FN_MAX_OPEN_FILES": "1024", "FN_MAX_LOCKED_MEMORY": "0", "FN_MAX_PENDING_SIGNALS": "64", "FN_MAX_MESSAGE_QUEUE": "4096",
+        ]).rlimits
+        #expect(set.map(\.soft) == [1024, 0, 64, 4096])
+        for (name, value) in [("FN_MAX_OPEN_FILES", "0"), ("FN_MAX_LOCKED_MEMORY", "-1"), ("FN_MAX_MESSAGE_QUEUE", "lots")] {
+            #expect {
+                _ = try NativeDriver.Configuration.fromEnvironment([name: value])
+            } throws: { error in
+                (error as? RunnerError)?.message.contains(name) == true
+            }
+        }
     }
 
     @Test func aBadValueNamesTheVariable() {
