@@ -53,7 +53,7 @@ extension Agent {
         var env = ["FN_DEADLINE=\(deadline)", "FN_METHOD=\(request.method)", "FN_REQUEST_URL=\(request.url)", "FN_CALL_ID=\(callID)"]
         var headers: [(String, [String])] = []
         func add(_ name: String, _ value: String) {
-            let canonical = canonicalHeaderName(name)
+            let canonical = GoHeaderName.canonical(name)
             if let i = headers.firstIndex(where: { $0.0 == canonical }) {
                 headers[i].1.append(value)
             } else {
@@ -67,16 +67,5 @@ extension Agent {
             env.append("FN_HEADER_\(name)=\(values.joined(separator: ", "))")
         }
         return env
-    }
-
-    /// Go's canonical header form, which Fn's FN_HEADER_ names use: `content-type` → `Content-Type`.
-    static func canonicalHeaderName(_ name: String) -> String {
-        var out = ""
-        var upper = true
-        for c in name {
-            out.append(upper ? Character(c.uppercased()) : Character(c.lowercased()))
-            upper = c == "-"
-        }
-        return out
     }
 }

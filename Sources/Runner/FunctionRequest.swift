@@ -16,12 +16,12 @@ public struct FunctionRequest: Sendable {
 
     /// The headers a function is given: not hop-by-hop, not one the runner sets itself, not
     /// Content-Type (it travels as `contentType`), and none whose name or value could break the
-    /// framing of an HTTP head.
+    /// framing of an HTTP head; names in Go's canonical form, as Fn's agent passes them.
     public var passedHeaders: [(String, String)] {
         headers.filter { name, value in
             HopByHop.isPassedOn(name) && name.lowercased() != "content-type" && !name.isEmpty
                 && !name.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" }) && !value.contains(where: { $0 == "\r" || $0 == "\n" })
-        }
+        }.map { (GoHeaderName.canonical($0.0), $0.1) }
     }
     public var body: [UInt8]
 

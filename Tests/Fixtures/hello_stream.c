@@ -14,6 +14,10 @@
 //   "!drip N MS"     answer N chunks "drip I\n", one every MS ms (chunked: a streaming answer)
 //   "!stderr TEXT"   write TEXT to stderr, answer "logged"
 //   "!env NAME"      answer the value of the environment variable NAME
+//   "!headers"       answer the request's header lines as they arrived
+//   "!framing ..."   answer how the request body came: "framing chunked|length|none, N bytes"
+//
+// Request bodies may come with a Content-Length or chunked (as Fn's own agent sends them).
 //   anything else    answer "Hello <body>" ("Hello World" for an empty body)
 #define _GNU_SOURCE
 #include <errno.h>
@@ -78,6 +82,64 @@ static int header(const char *headers, const char *name, char *out, size_t outle
     return 0;
 }
 
+// Reads from `c` until `buf` holds at least `n` bytes. 0, or -1 on EOF or error.
+static int fill(int c, size_t n) {
+    while (have < n) {
+        if (have == sizeof buf) return -1;
+        ssize_t r = read(c, buf + have, sizeof buf - have);
+        if (r <= 0) return -1;
+        have += (size_t)r;
+    }
+    return 0;
+}
+
+static void consume(size_t n) {
+    memmove(buf, buf + n, have - n);
+    have -= n;
+}
+
+// Offset of the first CRLF at or after `from` in `buf`, reading more as needed; -1 on EOF.
+static long line_end(int c, size_t from) {
+    for (;;) {
+        char *e = have > from ? memmem(buf + from, have - from, "\r\n", 2) : NULL;
+        if (e) return e - buf;
+        if (have == sizeof buf) return -1;
+        ssize_t r = read(c, buf + have, sizeof buf - have);
+        if (r <= 0) return -1;
+        have += (size_t)r;
+    }
+}
+
+// A chunked request body after a head of `head_len` bytes: chunk sizes in hex (extensions after
+// ';' ignored), then trailer lines up to an empty line. Returns the body length (kept up to
+// `cap`), or -1 for a malformed body; consumes the whole request from `buf`.
+static long read_chunked(int c, size_t head_len, char *out, size_t cap) {
+    consume(head_len);
+    size_t kept = 0;
+    for (;;) {
+        long e = line_end(c, 0);
+        if (e < 0) return -1;
+        char *endp;
+        unsigned long size = strtoul(buf, &endp, 16);
+        if (endp == buf || (*endp != ';' && *endp != '\r')) return -1;
+        consume((size_t)e + 2);
+        if (size == 0) break;
+        if (size > sizeof buf - 2 || fill(c, size + 2) < 0) return -1;
+        if (buf[size] != '\r' || buf[size + 1] != '\n') return -1;
+        size_t take = size < cap - kept ? size : cap - kept;
+        memcpy(out + kept, buf, take);
+        kept += take;
+        consume(size + 2);
+    }
+    for (;;) {  // trailers
+        long e = line_end(c, 0);
+        if (e < 0) return -1;
+        consume((size_t)e + 2);
+        if (e == 0) break;
+    }
+    return (long)kept;
+}
+
 static int serve(int c) {
     for (;;) {
         char *end;
@@ -93,20 +155,25 @@ static int serve(int c) {
         memcpy(headers, buf, hl);
         headers[hl] = 0;
         char value[256];
-        size_t body_len = header(headers, "Content-Length", value, sizeof value) ? strtoul(value, NULL, 10) : 0;
         int gateway = header(headers, "Fn-Intent", value, sizeof value) && strcasecmp(value, "httprequest") == 0;
-        if (head_len + body_len > sizeof buf) return -1;
-        while (have < head_len + body_len) {
-            ssize_t r = read(c, buf + have, sizeof buf - have);
-            if (r <= 0) return -1;
-            have += (size_t)r;
-        }
         static char body[65536];
-        size_t bl = body_len < sizeof body - 1 ? body_len : sizeof body - 1;
-        memcpy(body, buf + head_len, bl);
+        size_t bl;
+        const char *framing;
+        if (header(headers, "Transfer-Encoding", value, sizeof value) && strcasecmp(value, "chunked") == 0) {
+            framing = "chunked";
+            long n = read_chunked(c, head_len, body, sizeof body - 1);
+            if (n < 0) return -1;
+            bl = (size_t)n;
+        } else {
+            size_t body_len = header(headers, "Content-Length", value, sizeof value) ? strtoul(value, NULL, 10) : 0;
+            framing = header(headers, "Content-Length", value, sizeof value) ? "length" : "none";
+            if (head_len + body_len > sizeof buf) return -1;
+            if (fill(c, head_len + body_len) < 0) return -1;
+            bl = body_len < sizeof body - 1 ? body_len : sizeof body - 1;
+            memcpy(body, buf + head_len, bl);
+            consume(head_len + body_len);
+        }
         body[bl] = 0;
-        memmove(buf, buf + head_len + body_len, have - head_len - body_len);
-        have -= head_len + body_len;
 
         if (strncmp(headers, "POST /call ", 11) != 0) {
             const char *msg = "only POST /call";
@@ -116,7 +183,13 @@ static int serve(int c) {
         static char out[1 << 16];
         int status = 200;
         size_t out_len;
-        if (strncmp(body, "!sleep ", 7) == 0) {
+        if (strcmp(body, "!headers") == 0) {
+            // The request's header lines as they arrived (the request line left out).
+            const char *first = strstr(headers, "\r\n");
+            out_len = (size_t)snprintf(out, sizeof out, "%s", first ? first + 2 : "");
+        } else if (strncmp(body, "!framing", 8) == 0) {
+            out_len = (size_t)snprintf(out, sizeof out, "framing %s, %zu bytes", framing, bl);
+        } else if (strncmp(body, "!sleep ", 7) == 0) {
             long ms = atol(body + 7);
             struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
             nanosleep(&ts, NULL);

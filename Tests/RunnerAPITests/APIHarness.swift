@@ -11,7 +11,8 @@ import Glibc
 #endif
 
 /// A stub container driver for API tests: a hot function that echoes, and says what the test
-/// asks through its body (`status:N`, `sleep:MS`, `stream:NAME`, `hold:NAME`, `headers`, `stub`).
+/// asks through its body (`status:N`, `sleep:MS`, `stream:NAME`, `hold:NAME`, `headers`, `rawheaders`,
+/// `stub`).
 final class EchoDriver: ContainerDriver {
     func startHot(_ task: ContainerTask) async throws(RunnerError) -> any HotContainerHandle { EchoContainer(name: task.name) }
 
@@ -63,6 +64,11 @@ final class EchoContainer: HotContainerHandle {
                     HTTPHeader(name: "fn-http-status", value: "201"), HTTPHeader(name: "fn-http-h-x-stub", value: "yes"),
                     HTTPHeader(name: "x-raw", value: "raw"), HTTPHeader(name: "content-type", value: "text/x-stub"),
                 ], body: Array("stubbed".utf8))
+        }
+        if body == "rawheaders" {
+            // The headers a function gets, names exactly as passed, one per line.
+            let text = request.passedHeaders.map { "\($0.0)=\($0.1)" }.sorted().joined(separator: "\n")
+            return FunctionResponse(status: 200, headers: [], body: Array(text.utf8))
         }
         if body == "headers" {
             // Answers with the headers a function gets, one per line.

@@ -132,4 +132,18 @@ struct FnConformanceTests {
             #expect((all.json["items"] as? [Any])?.count == 5 && all.json["next_cursor"] == nil)
         }
     }
+
+    @Test func functionsSeeHeaderNamesInGosCanonicalFormThroughInvokeAndTriggers() async throws {
+        try await H.withServer { c, _ in
+            let (appID, fnID) = try await H.appAndFn(c)
+            _ = try await c.json("POST", "/v2/triggers", ["app_id": appID, "fn_id": fnID, "name": "t", "type": "http", "source": "/hdr"])
+            let invoked = try await c.send("POST", "/invoke/\(fnID)", body: Array("rawheaders".utf8), headers: [("x-foo-BAR", "1")])
+            #expect(invoked.text.split(separator: "\n").contains("X-Foo-Bar=1"), "\(invoked.text)")
+            let triggered = try await c.send("POST", "/t/myapp/hdr", body: Array("rawheaders".utf8), headers: [("x-foo-BAR", "1")])
+            let lines = triggered.text.split(separator: "\n").map(String.init)
+            #expect(lines.contains("Fn-Http-H-X-Foo-Bar=1"), "\(triggered.text)")
+            #expect(lines.contains("Fn-Http-Method=POST") && lines.contains("Fn-Intent=httprequest"), "\(triggered.text)")
+            #expect(!lines.contains { $0.lowercased() == $0 && $0.hasPrefix("fn-") }, "no lowercased names: \(triggered.text)")
+        }
+    }
 }
