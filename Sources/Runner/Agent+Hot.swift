@@ -4,14 +4,28 @@ import RunnerOS
 extension Agent {
     func submitHot(_ call: Call) async throws(RunnerError) -> FunctionResponse {
         let queue = try enterQueue(for: call)
-        let token: SlotToken<HotSlot>
-        do {
-            token = try await waitForSlot(queue, call: call)
-        } catch {
-            queue.move(request: .wait, to: .done)
-            throw error
+        let slot: HotSlot
+        while true {
+            let token: SlotToken<HotSlot>
+            do {
+                token = try await waitForSlot(queue, call: call)
+            } catch {
+                queue.move(request: .wait, to: .done)
+                throw error
+            }
+            // Fn unfreezes at acquisition: a container that cannot be thawed is ended (a
+            // runner fault, never the function's), and the call waits for another one.
+            do {
+                try token.slot.hot.thaw()
+                slot = token.slot
+                break
+            } catch {
+                logger.warning(
+                    "a frozen container could not be thawed; it is ended and the call waits for another",
+                    metadata: ["container": "\(token.slot.name)", "error": "\(error)"])
+                token.slot.endCall(ok: false)
+            }
         }
-        let slot = token.slot
         queue.move(request: .wait, to: .exec)
         defer { queue.move(request: .exec, to: .done) }
         slot.beginCall()
@@ -40,14 +54,24 @@ extension Agent {
     /// failed launch this call asked for (its error).
     private func waitForSlot(_ queue: SlotQueue<HotSlot>, call: Call) async throws(RunnerError) -> SlotToken<HotSlot> {
         let deadline = clock.nanos(after: waitLimit(call.function))
-        defer { state.withLock { _ = $0.launchErrors.removeValue(forKey: call.id) } }
+        let wait = state.withLock { s -> UInt64 in
+            defer { s.nextWait += 1 }
+            s.waits.insert(s.nextWait)
+            return s.nextWait
+        }
+        defer {
+            state.withLock {
+                $0.waits.remove(wait)
+                _ = $0.launchErrors.removeValue(forKey: wait)
+            }
+        }
         var token = queue.takeNewest()
         while token == nil {
             if isShuttingDown { throw CallErrors.shuttingDown() }
             if Task.isCancelled { throw CallErrors.cancelled("wait for container") }
-            if let error = state.withLock({ $0.launchErrors.removeValue(forKey: call.id) }) { throw error }
+            if let error = state.withLock({ $0.launchErrors.removeValue(forKey: wait) }) { throw error }
             if queue.claimLaunchIfNeeded() {
-                launchSink.yield(Launch(function: call.function, queue: queue, callerID: call.id))
+                launchSink.yield(Launch(function: call.function, queue: queue, callerID: call.id, wait: wait))
             }
             let now = clock.nowNanos
             if now >= deadline { throw CallErrors.serverBusy() }
@@ -102,6 +126,13 @@ extension Agent {
         }
     }
 
+    /// Hands a failed launch's error to the wait that asked for it, if that wait goes on.
+    private func report(_ error: RunnerError, to launch: Launch) {
+        state.withLock { s in
+            if s.waits.contains(launch.wait) { s.launchErrors[launch.wait] = error }
+        }
+    }
+
     /// One hot container's whole life: resources, start, idle/busy cycles, freeze, end.
     func runHot(_ launch: Launch) async {
         let f = launch.function
@@ -114,7 +145,7 @@ extension Agent {
         case .granted(let t):
             token = t
         case .refused(let error):
-            state.withLock { $0.launchErrors[launch.callerID] = error }
+            report(error, to: launch)
             queue.move(container: .wait, to: .done)
             queue.wakeWaiters()  // the caller learns it now; the others look again
             return
@@ -146,7 +177,7 @@ extension Agent {
                 case .containerInitTimeout: CallErrors.containerInitTimeout()
                 default: error
                 }
-            state.withLock { $0.launchErrors[launch.callerID] = reported }  // goes to the caller that asked for it
+            report(reported, to: launch)
             queue.move(container: .start, to: .done)
             queue.wakeWaiters()
             return

@@ -24,15 +24,20 @@ public final class Agent: Sendable {
     struct Launch: Sendable {
         let function: FunctionDefinition
         let queue: SlotQueue<HotSlot>
-        /// The call whose wait asked for this container: a launch error goes to it alone.
+        /// The call whose wait asked for this container.
         let callerID: String
+        /// That wait: a launch error goes to it alone, and only while it still waits (a call
+        /// that left, or a retried detached call with the same id, never gets a stale one).
+        let wait: UInt64
     }
 
     struct State {
         var queues: [SlotKey: SlotQueue<HotSlot>] = [:]
         /// When the launcher sweep first saw a queue idle, and its activity count then.
         var idleSince: [SlotKey: (nanos: UInt64, activity: UInt64)] = [:]
-        var launchErrors: [String: RunnerError] = [:]  // by caller (call id)
+        var launchErrors: [UInt64: RunnerError] = [:]  // by wait, for waits still going on
+        var waits: Set<UInt64> = []
+        var nextWait: UInt64 = 1
         var listeners: [any CallListener] = []
         var live: [String: (slot: HotSlot, fnID: String)] = [:]  // by container name
         var shuttingDown = false

@@ -46,6 +46,11 @@ public protocol HotContainerHandle: AnyObject, Sendable {
     /// Freezes the idle container; a failure means it must end.
     func freeze() throws(RunnerError)
 
+    /// Thaws it if frozen, when a call has taken it and before the call starts (as Fn
+    /// unfreezes at slot acquisition); a failure means it must end and the call waits for
+    /// another container.
+    func thaw() throws(RunnerError)
+
     /// Whether the kernel killed something in it for its memory limit, waiting up to `timeout`
     /// for a dying process to become visible.
     func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool
@@ -58,6 +63,9 @@ public protocol HotContainerHandle: AnyObject, Sendable {
 }
 
 extension HotContainerHandle {
+    /// Containers that are never frozen have nothing to thaw.
+    public func thaw() throws(RunnerError) {}
+
     /// A call whose answer is gathered whole.
     public func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError)
         -> FunctionResponse

@@ -95,6 +95,8 @@ public final class HotContainer: HotContainerHandle {
 
     public func freeze() throws(RunnerError) { try control.freeze() }
 
+    public func thaw() throws(RunnerError) { try control.thawIfFrozen() }
+
     public var isFrozen: Bool { control.isFrozen }
 
     /// Fn's listener check (a socket, or a symlink to one in the same directory) on a directory

@@ -122,6 +122,9 @@ final class StdioHotContainer: HotContainerHandle {
 
     func freeze() throws(RunnerError) { try control.freeze() }
 
+
+    func thaw() throws(RunnerError) { try control.thawIfFrozen() }
+
     func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { await control.diedOfOOM(waitingUpTo: timeout) }
 
     func stats() -> ContainerCounters? { control.stats() }

@@ -14,7 +14,8 @@ extension FnAPI {
             let now = Self.now()
             let app = App(
                 id: CallID.make(), name: try Validation.name(input.name, of: .app), config: try Validation.config(input.config ?? [:]),
-                annotations: try Validation.annotations(input.annotations ?? [:]), syslogURL: input.syslogURL, createdAt: now, updatedAt: now)
+                annotations: try Validation.annotations(input.annotations ?? [:]), syslogURL: try Validation.syslogURL(input.syslogURL),
+                createdAt: now, updatedAt: now)
             try await store.insertApp(app)
             return try Self.json(app)
         }
@@ -35,7 +36,7 @@ extension FnAPI {
             }
             app.config = try Validation.config(Validation.merge(app.config, input.config))
             app.annotations = try Validation.annotations(Validation.merge(app.annotations, input.annotations))
-            if let s = input.syslogURL { app.syslogURL = s.isEmpty ? nil : s }
+            if let s = try Validation.syslogURL(input.syslogURL) { app.syslogURL = s.isEmpty ? nil : s }
             app.updatedAt = Self.now()
             try await store.updateApp(app)
             return try Self.json(app)

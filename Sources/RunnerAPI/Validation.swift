@@ -96,6 +96,23 @@ enum Validation {
 
     /// Keys non-empty ASCII without spaces, ≤ 128 bytes; values non-empty, ≤ 512 bytes as
     /// JSON; at most 100 keys.
+    /// Fn's check of an app's syslog_url: a scheme Docker's syslog driver knows (empty: none).
+    static func syslogURL(_ url: String?) throws(RunnerError) -> String? {
+        guard let url, !url.isEmpty else { return url }
+        var trimmed = Substring(url).trimmingPrefix(while: \.isWhitespace)
+        while trimmed.last?.isWhitespace == true { trimmed = trimmed.dropLast() }
+        var scheme = ""
+        if let colon = trimmed.firstIndex(of: ":"), let first = trimmed.first, first.isASCII, first.isLetter,
+            trimmed[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == ".") })
+        {
+            scheme = trimmed[..<colon].lowercased()
+        }
+        guard ["udp", "tcp", "unix", "unixgram", "tcp+tls"].contains(scheme) else {
+            throw invalid("invalid syslog url: \"\(url)\" invalid scheme, only [tcp, udp, unix, unixgram, tcp+tls] are supported")
+        }
+        return url
+    }
+
     static func annotations(_ a: [String: JSONValue]) throws(RunnerError) -> [String: JSONValue] {
         if a.count > 100 { throw invalid("too many annotations (at most 100)") }
         for (k, v) in a {

@@ -146,4 +146,24 @@ struct FnConformanceTests {
             #expect(!lines.contains { $0.lowercased() == $0 && $0.hasPrefix("fn-") }, "no lowercased names: \(triggered.text)")
         }
     }
+
+    @Test func anAppsSyslogURLNeedsASchemeDockersSyslogDriverKnowsWithFnsMessage() async throws {
+        try await H.withServer { c, _ in
+            for bad in ["notaurl", "yo://sup.com:1", "http://logs:514"] {
+                let r = try await c.json("POST", "/v2/apps", ["name": "a1", "syslog_url": bad])
+                #expect(r.status == 400, "\(bad)")
+                #expect(
+                    r.message == "invalid syslog url: \"\(bad)\" invalid scheme, only [tcp, udp, unix, unixgram, tcp+tls] are supported",
+                    "\(r.text)")
+            }
+            for (i, good) in ["tcp://logs:514", "UDP://10.0.0.1:514", "unix:///dev/log", "tcp+tls://logs:6514", ""].enumerated() {
+                let r = try await c.json("POST", "/v2/apps", ["name": "ok\(i)", "syslog_url": good])
+                #expect(r.status == 200, "\(good): \(r.text)")
+            }
+            let app = try await c.json("POST", "/v2/apps", ["name": "upd"])
+            let id = try #require(app.json["id"] as? String)
+            let put = try await c.json("PUT", "/v2/apps/\(id)", ["syslog_url": "notaurl"])
+            #expect(put.status == 400 && put.message?.hasPrefix("invalid syslog url: \"notaurl\"") == true)
+        }
+    }
 }

@@ -70,6 +70,30 @@ struct AgentCallTests {
         }
     }
 
+    @Test func aLaunchThatFailsAfterItsCallerLeftLeavesNoErrorForARetryWithTheSameID() async throws {
+        let release = AsyncEvent()
+        try await H.withAgent(onStart: { _, n throws(RunnerError) in
+            if n == 1 {
+                await release.waitIgnoringCancellation()
+                throw RunnerError(.containerInit, "the first start fails late", step: "wait for function")
+            }
+        }) { agent, driver, _ in
+            var request = H.request("x")
+            request.callID = "01JRETRYRETRYRETRYRETRYRET"
+            let first = Task { try await agent.submit(H.function(), request) }
+            await eventually("the launch began") { driver.starts == 1 }
+            first.cancel()
+            #expect(await (try? first.value) == nil, "the first caller left")
+            release.fire()
+            await eventually("the late launch failure was handled") { agent.metrics.counts.launchFailures == 1 }
+            #expect(agent.state.withLock { $0.launchErrors.isEmpty && $0.waits.isEmpty }, "nobody waits for that error: not kept")
+            // A detached call retried under the same id gets a container, not the first attempt's error.
+            let retried = try await agent.submit(H.function(), request)
+            #expect(retried.status == 200)
+            #expect(driver.starts == 2)
+        }
+    }
+
     @Test func aCallRecordTellsWhatHappened() async throws {
         try await H.withAgent { agent, _, _ in
             let call = try agent.makeCall(H.function(), H.request("log:hello from the function\n"))

@@ -117,6 +117,19 @@ struct AgentHotRulesTests {
         }
     }
 
+    @Test func aContainerThatCannotBeThawedIsEndedAndTheCallIsServedByANewOne() async throws {
+        try await H.withAgent(failFirstThaw: true, configure: { $0.freezeIdleMillis = 10 }) { agent, driver, clock in
+            _ = try await agent.submit(H.function(), H.request("warm"))
+            await advance(clock, by: .milliseconds(10), until: "the container froze") { driver.containers.first?.isFrozen == true }
+            // Not 504 "Timed out" as if the function were slow: the runner's fault, hidden from the call.
+            let r = try await agent.submit(H.function(), H.request("again"))
+            #expect(H.text(r) == "\(driver.containers[1].name):again")
+            #expect(driver.starts == 2)
+            #expect(driver.containers[0].isClosed)
+            #expect(driver.containers[0].calls == 1)
+        }
+    }
+
     @Test func theIdleTimeoutRestartsWithEveryIdlePeriodThenEndsTheContainer() async throws {
         try await H.withAgent(configure: { $0.freezeIdleMillis = -1 }) { agent, driver, clock in
             let f = H.function(idleTimeout: 10)

@@ -10,6 +10,8 @@ final class FakeDriver: ContainerDriver {
     /// Runs before each start (numbered from 1); throwing fails that start.
     let onStart: @Sendable (ContainerTask, Int) async throws(RunnerError) -> Void
     let failFreeze: Bool
+    /// The first container's thaw fails as a freezer that never reports thawed would.
+    let failFirstThaw: Bool
 
     private struct State {
         var starts = 0
@@ -19,11 +21,12 @@ final class FakeDriver: ContainerDriver {
     private let state = Mutex(State())
 
     init(
-        clock: ManualClock, failFreeze: Bool = false,
+        clock: ManualClock, failFreeze: Bool = false, failFirstThaw: Bool = false,
         onStart: @escaping @Sendable (ContainerTask, Int) async throws(RunnerError) -> Void = { _, _ throws(RunnerError) in }
     ) {
         self.clock = clock
         self.failFreeze = failFreeze
+        self.failFirstThaw = failFirstThaw
         self.onStart = onStart
     }
 
@@ -38,7 +41,7 @@ final class FakeDriver: ContainerDriver {
             return s.starts
         }
         try await onStart(task, n)
-        let c = FakeContainer(task: task, clock: clock, failFreeze: failFreeze)
+        let c = FakeContainer(task: task, clock: clock, failFreeze: failFreeze, failThaw: failFirstThaw && n == 1)
         state.withLock { $0.containers.append(c) }
         return c
     }
@@ -67,6 +70,7 @@ final class FakeContainer: HotContainerHandle {
     let task: ContainerTask
     let clock: ManualClock
     let failFreeze: Bool
+    let failThaw: Bool
     private let closedEvent = AsyncEvent()
 
     private struct State {
@@ -81,10 +85,11 @@ final class FakeContainer: HotContainerHandle {
     }
     private let state = Mutex(State())
 
-    init(task: ContainerTask, clock: ManualClock, failFreeze: Bool) {
+    init(task: ContainerTask, clock: ManualClock, failFreeze: Bool, failThaw: Bool = false) {
         self.task = task
         self.clock = clock
         self.failFreeze = failFreeze
+        self.failThaw = failThaw
     }
 
     var name: String { task.name }
@@ -151,6 +156,15 @@ final class FakeContainer: HotContainerHandle {
         state.withLock {
             $0.frozen = true
             $0.freezes += 1
+        }
+    }
+
+    func thaw() throws(RunnerError) {
+        try state.withLock { s throws(RunnerError) in
+            guard s.frozen else { return }
+            if failThaw { throw RunnerError(.timeout, "cgroup did not thaw within 2000 ms", step: "thaw") }
+            s.frozen = false
+            s.thaws += 1
         }
     }
 
