@@ -30,7 +30,7 @@ extension FnAPI {
         var headers: [(String, String)] = []
         for field in request.headers { headers.append((GoHeaderName.canonical(field.name.rawName), field.value)) }
         let functionRequest = FunctionRequest(
-            method: "POST", url: configuration.publicURL + request.uri.description, contentType: request.headers[.contentType],
+            method: "POST", url: baseURL(request) + request.uri.description, contentType: request.headers[.contentType],
             headers: headers, body: try await body(request))
         if Self.isDetached(request) { return try await acceptDetached(app: app, fn: fn, functionRequest) }
         return try await respond(app: app, fn: fn, functionRequest, context, shape: Self.invokeHead)
@@ -55,11 +55,11 @@ extension FnAPI {
             headers.append(("Fn-Http-H-\(GoHeaderName.canonical(field.name.rawName))", field.value))
         }
         headers += [
-            ("Fn-Http-Method", request.method.rawValue), ("Fn-Http-Request-Url", configuration.publicURL + request.uri.description),
+            ("Fn-Http-Method", request.method.rawValue), ("Fn-Http-Request-Url", baseURL(request) + request.uri.description),
             ("Fn-Intent", "httprequest"),
         ]
         let functionRequest = FunctionRequest(
-            method: request.method.rawValue, url: configuration.publicURL + request.uri.description,
+            method: request.method.rawValue, url: baseURL(request) + request.uri.description,
             contentType: request.headers[.contentType], headers: headers, body: try await body(request))
         if Self.isDetached(request) { return try await acceptDetached(app: app, fn: fn, functionRequest) }
         return try await respond(app: app, fn: fn, functionRequest, context, shape: Self.triggerHead)

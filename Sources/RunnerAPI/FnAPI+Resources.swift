@@ -66,17 +66,17 @@ extension FnAPI {
                 createdAt: now, updatedAt: now)
             try Self.checkRunnable(fn)
             try await store.insertFn(fn)
-            return try Self.json(decorated(fn))
+            return try Self.json(decorated(fn, for: request))
         }
         router.get("/v2/fns") { request, _ in
             guard let appID = Self.query(request, "app_id") else { throw Validation.invalid("Missing AppID on Fn") }
             let (cursor, perPage) = try Self.paging(request)
             let page = try await store.fns(
                 appID: appID, name: Self.query(request, "name"), cursor: cursor, perPage: perPage)
-            return try Self.list(Page(items: page.items.map(decorated), nextCursor: page.nextCursor))
+            return try Self.list(Page(items: page.items.map { decorated($0, for: request) }, nextCursor: page.nextCursor))
         }
-        router.get("/v2/fns/:fn_id") { _, context in
-            try Self.json(decorated(try await store.fn(id: try Self.parameter(context, "fn_id"))))
+        router.get("/v2/fns/:fn_id") { request, context in
+            try Self.json(decorated(try await store.fn(id: try Self.parameter(context, "fn_id")), for: request))
         }
         router.put("/v2/fns/:fn_id") { request, context in
             let id = try Self.parameter(context, "fn_id")
@@ -96,7 +96,7 @@ extension FnAPI {
             fn.updatedAt = Self.now()
             try Self.checkRunnable(fn)
             try await store.updateFn(fn)
-            return try Self.json(decorated(fn))
+            return try Self.json(decorated(fn, for: request))
         }
         router.delete("/v2/fns/:fn_id") { _, context in
             try await store.deleteFn(id: try Self.parameter(context, "fn_id"))
@@ -125,7 +125,7 @@ extension FnAPI {
                 source: try Validation.source(input.source), annotations: try Validation.annotations(input.annotations ?? [:]),
                 createdAt: now, updatedAt: now)
             try await store.insertTrigger(trigger)
-            return try Self.json(try await decorated(trigger))
+            return try Self.json(try await decorated(trigger, for: request))
         }
         router.get("/v2/triggers") { request, _ in
             guard let appID = Self.query(request, "app_id") else { throw Validation.invalid("Missing App ID on Trigger") }
@@ -133,11 +133,11 @@ extension FnAPI {
             let page = try await store.triggers(
                 appID: appID, fnID: Self.query(request, "fn_id"), name: Self.query(request, "name"), cursor: cursor, perPage: perPage)
             var items: [Trigger] = []
-            for t in page.items { items.append(try await decorated(t)) }
+            for t in page.items { items.append(try await decorated(t, for: request)) }
             return try Self.list(Page(items: items, nextCursor: page.nextCursor))
         }
-        router.get("/v2/triggers/:trigger_id") { _, context in
-            try Self.json(try await decorated(try await store.trigger(id: try Self.parameter(context, "trigger_id"))))
+        router.get("/v2/triggers/:trigger_id") { request, context in
+            try Self.json(try await decorated(try await store.trigger(id: try Self.parameter(context, "trigger_id")), for: request))
         }
         router.put("/v2/triggers/:trigger_id") { request, context in
             let id = try Self.parameter(context, "trigger_id")
@@ -151,7 +151,7 @@ extension FnAPI {
             t.annotations = try Validation.annotations(Validation.merge(t.annotations, input.annotations))
             t.updatedAt = Self.now()
             try await store.updateTrigger(t)
-            return try Self.json(try await decorated(t))
+            return try Self.json(try await decorated(t, for: request))
         }
         router.delete("/v2/triggers/:trigger_id") { _, context in
             try await store.deleteTrigger(id: try Self.parameter(context, "trigger_id"))
@@ -159,18 +159,25 @@ extension FnAPI {
         }
     }
 
+    /// FN_PUBLIC_LB_URL, or the scheme and Host the client used (Fn's request-based annotator).
+    func baseURL(_ request: Request) -> String {
+        if let url = configuration.publicURL { return url }
+        let host = request.head.authority ?? "localhost"
+        return "http://\(host)"
+    }
+
     /// A fn as clients see it: with its invoke endpoint annotation.
-    func decorated(_ fn: Fn) -> Fn {
+    func decorated(_ fn: Fn, for request: Request) -> Fn {
         var f = fn
-        f.annotations["fnproject.io/fn/invokeEndpoint"] = .string("\(configuration.publicURL)/invoke/\(fn.id)")
+        f.annotations["fnproject.io/fn/invokeEndpoint"] = .string("\(baseURL(request))/invoke/\(fn.id)")
         return f
     }
 
     /// A trigger as clients see it: with its HTTP endpoint annotation.
-    func decorated(_ t: Trigger) async throws -> Trigger {
+    func decorated(_ t: Trigger, for request: Request) async throws -> Trigger {
         var out = t
         let app = try await store.app(id: t.appID)
-        out.annotations["fnproject.io/trigger/httpEndpoint"] = .string("\(configuration.publicURL)/t/\(app.name)\(t.source)")
+        out.annotations["fnproject.io/trigger/httpEndpoint"] = .string("\(baseURL(request))/t/\(app.name)\(t.source)")
         return out
     }
 }

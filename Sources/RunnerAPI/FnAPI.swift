@@ -14,8 +14,9 @@ public struct FnAPI: Sendable {
     public struct Configuration: Sendable {
         /// FN_MAX_REQUEST_SIZE: the largest request body (→ 413); also bounds API bodies.
         public var maxRequestBytes = 6 << 20
-        /// Where clients reach this node, for the invoke and trigger endpoint annotations.
-        public var publicURL = "http://127.0.0.1:8080"
+        /// FN_PUBLIC_LB_URL: where clients reach this node, for the endpoint annotations and the
+        /// request URL a function is told. Nil: taken from each request's Host, as Fn does.
+        public var publicURL: String?
         public var version = "0.1.0"
         /// FN_CLIENT_IDLE_TIMEOUT_MSECS: how long a client connection may send nothing while a
         /// request's head or body is being read, or while it waits kept-alive between requests,

@@ -27,7 +27,9 @@ public enum LoopbackHTTP {
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard rc == 0 else { throw RunnerError(.unavailable, "cannot connect to 127.0.0.1:\(port)", step: "connect", errno: errno) }
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
+        // A Host among `headers` replaces the default one.
+        let host = headers.contains { $0.0.lowercased() == "host" } ? "" : "Host: 127.0.0.1:\(port)\r\n"
+        var head = "\(method) \(path) HTTP/1.1\r\n\(host)Connection: close\r\nContent-Length: \(body.count)\r\n"
         for (n, v) in headers { head += "\(n): \(v)\r\n" }
         let request = Array((head + "\r\n").utf8) + body
         var sent = 0

@@ -70,7 +70,8 @@ struct ServeCommand: AsyncParsableCommand {
         let maxCPUMillicores = try Self.limit(fnEnv, "FN_MAX_TOTAL_CPU_MCPUS")
         var apiConfig = FnAPI.Configuration()
         apiConfig.maxRequestBytes = try fnEnv.int("FN_MAX_REQUEST_SIZE", default: apiConfig.maxRequestBytes, minimum: 1)
-        apiConfig.publicURL = fnEnv.string("FN_PUBLIC_URL") ?? "http://\(host):\(port)"
+        // Fn's name first; FN_PUBLIC_URL is this runner's older name for it. Unset: each request's Host.
+        apiConfig.publicURL = fnEnv.string("FN_PUBLIC_LB_URL") ?? fnEnv.string("FN_PUBLIC_URL")
         apiConfig.clientIdleTimeoutMillis = try fnEnv.int(
             "FN_CLIENT_IDLE_TIMEOUT_MSECS", default: apiConfig.clientIdleTimeoutMillis, minimum: 0)
         let sandbox = try Sandbox(

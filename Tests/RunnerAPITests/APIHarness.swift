@@ -104,7 +104,7 @@ enum EchoSignals {
 enum APIHarness {
     static func withServer(
         maxRequestBytes: Int = 1 << 20, totalMemoryMB: UInt64 = 1024, detached: Bool = true, clientIdleTimeoutMillis: Int? = nil,
-        _ body: (HTTPTestClient, Store) async throws -> Void
+        publicURL: String? = "http://fn.test", _ body: (HTTPTestClient, Store) async throws -> Void
     ) async throws {
         let dir = "/tmp/fnrunner-api-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileSystem.makeDirectories(dir, mode: 0o700)
@@ -120,7 +120,7 @@ enum APIHarness {
         var config = FnAPI.Configuration()
         config.maxRequestBytes = maxRequestBytes
         if let clientIdleTimeoutMillis { config.clientIdleTimeoutMillis = clientIdleTimeoutMillis }
-        config.publicURL = "http://fn.test"
+        config.publicURL = publicURL
         let consumer = detached ? AsyncCallConsumer(configuration: .init(), agent: agent, queue: store) : nil
         if let consumer { agent.addListener(consumer) }
         let api = FnAPI(configuration: config, store: store, agent: agent, recorder: recorder, detachedCalls: consumer)

@@ -166,4 +166,20 @@ struct FnConformanceTests {
             #expect(put.status == 400 && put.message?.hasPrefix("invalid syslog url: \"notaurl\"") == true)
         }
     }
+
+    @Test func withoutAPublicURLEndpointsAndRequestURLsFollowTheRequestsHost() async throws {
+        try await H.withServer(publicURL: nil) { c, _ in
+            let (appID, fnID) = try await H.appAndFn(c)
+            let trigger = try await c.json(
+                "POST", "/v2/triggers", ["app_id": appID, "fn_id": fnID, "name": "t", "type": "http", "source": "/hostly"],
+                headers: [("Host", "node7.example:9000")])
+            let annotations = trigger.json["annotations"] as? [String: Any]
+            #expect(annotations?["fnproject.io/trigger/httpEndpoint"] as? String == "http://node7.example:9000/t/myapp/hostly")
+            let fn = try await c.send("GET", "/v2/fns/\(fnID)", headers: [("Host", "api.example")])
+            let fnAnnotations = fn.json["annotations"] as? [String: Any]
+            #expect(fnAnnotations?["fnproject.io/fn/invokeEndpoint"] as? String == "http://api.example/invoke/\(fnID)")
+            let seen = try await c.send("POST", "/t/myapp/hostly", body: Array("rawheaders".utf8), headers: [("Host", "edge.example")])
+            #expect(seen.text.split(separator: "\n").contains("Fn-Http-Request-Url=http://edge.example/t/myapp/hostly"), "\(seen.text)")
+        }
+    }
 }
