@@ -4,11 +4,13 @@ import RunnerOS
 extension Agent {
     func submitHot(_ call: Call) async throws(RunnerError) -> FunctionResponse {
         let queue = try enterQueue(for: call)
+        // One wait limit for the call, however many containers it has to pass over.
+        let deadline = clock.nanos(after: waitLimit(call.function))
         let slot: HotSlot
         while true {
             let token: SlotToken<HotSlot>
             do {
-                token = try await waitForSlot(queue, call: call)
+                token = try await waitForSlot(queue, call: call, deadline: deadline)
             } catch {
                 queue.move(request: .wait, to: .done)
                 throw error
@@ -52,8 +54,9 @@ extension Agent {
     /// Waits for a free container of the call's queue, asking for a launch whenever the waiting
     /// calls need one, every FN_HOT_POLL_MSECS, until the wait limit (503), shutdown (503) or a
     /// failed launch this call asked for (its error).
-    private func waitForSlot(_ queue: SlotQueue<HotSlot>, call: Call) async throws(RunnerError) -> SlotToken<HotSlot> {
-        let deadline = clock.nanos(after: waitLimit(call.function))
+    private func waitForSlot(
+        _ queue: SlotQueue<HotSlot>, call: Call, deadline: UInt64
+    ) async throws(RunnerError) -> SlotToken<HotSlot> {
         let wait = state.withLock { s -> UInt64 in
             defer { s.nextWait += 1 }
             s.waits.insert(s.nextWait)

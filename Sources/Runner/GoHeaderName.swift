@@ -7,9 +7,18 @@ public enum GoHeaderName {
     /// `X-Foo-Bar` for `x-FOO-bar`; a name with a byte that is not an HTTP token character (a
     /// space, say) comes back unchanged, as Go leaves it.
     public static func canonical(_ name: String) -> String {
-        var bytes = Array(name.utf8)
-        guard bytes.allSatisfy(isTokenByte) else { return name }
+        // Every call passes each header through here: a name already in this form (the usual
+        // case) comes back as it is, without a copy.
         var upper = true
+        var changes = false
+        for c in name.utf8 {
+            guard isTokenByte(c) else { return name }
+            if (upper && c >= 0x61 && c <= 0x7A) || (!upper && c >= 0x41 && c <= 0x5A) { changes = true }
+            upper = c == 0x2D
+        }
+        guard changes else { return name }
+        var bytes = Array(name.utf8)
+        upper = true
         for i in bytes.indices {
             let c = bytes[i]
             if upper, c >= 0x61, c <= 0x7A {

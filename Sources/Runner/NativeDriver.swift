@@ -35,11 +35,15 @@ public final class NativeDriver: ContainerDriver {
             c.pullTimeoutMillis = try env.int("FN_HOT_PULL_TIMEOUT_MSECS", default: c.pullTimeoutMillis)
             c.maxPids = try env.int("FN_MAX_PIDS", default: c.maxPids, minimum: 1)
             c.useImageUser = try env.bool("FN_USE_IMAGE_USER", default: c.useImageUser)
-            c.rlimits = ContainerSpec.Rlimit.fnDefaults(
-                openFiles: UInt64(try env.int("FN_MAX_OPEN_FILES", default: 350, minimum: 1)),
-                lockedMemory: UInt64(try env.int("FN_MAX_LOCKED_MEMORY", default: 64 << 10, minimum: 0)),
-                pendingSignals: UInt64(try env.int("FN_MAX_PENDING_SIGNALS", default: 5000, minimum: 0)),
-                messageQueue: UInt64(try env.int("FN_MAX_MESSAGE_QUEUE", default: 819_200, minimum: 0)))
+            typealias R = ContainerSpec.Rlimit
+            func value(_ name: String, _ fnDefault: UInt64, minimum: Int) throws(RunnerError) -> UInt64 {
+                UInt64(try env.int(name, default: Int(fnDefault), minimum: minimum))
+            }
+            c.rlimits = R.fnDefaults(
+                openFiles: try value("FN_MAX_OPEN_FILES", R.fnOpenFiles, minimum: 1),
+                lockedMemory: try value("FN_MAX_LOCKED_MEMORY", R.fnLockedMemory, minimum: 0),
+                pendingSignals: try value("FN_MAX_PENDING_SIGNALS", R.fnPendingSignals, minimum: 0),
+                messageQueue: try value("FN_MAX_MESSAGE_QUEUE", R.fnMessageQueue, minimum: 0))
             return c
         }
     }

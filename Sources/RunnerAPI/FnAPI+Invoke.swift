@@ -28,7 +28,7 @@ extension FnAPI {
         let fn = try await store.fn(id: fnID)
         let app = try await store.app(id: fn.appID)
         var headers: [(String, String)] = []
-        for field in request.headers { headers.append((GoHeaderName.canonical(field.name.rawName), field.value)) }
+        for field in request.headers { headers.append((field.name.rawName, field.value)) }
         let functionRequest = FunctionRequest(
             method: "POST", url: baseURL(request) + request.uri.description, contentType: request.headers[.contentType],
             headers: headers, body: try await body(request))
@@ -52,7 +52,7 @@ extension FnAPI {
         // Fn's trigger encapsulation: the client's headers as Fn-Http-H-*, its method and URL.
         var headers: [(String, String)] = []
         for field in request.headers where Self.forwardable(field.name) && field.name != .contentType {
-            headers.append(("Fn-Http-H-\(GoHeaderName.canonical(field.name.rawName))", field.value))
+            headers.append(("Fn-Http-H-\(field.name.rawName)", field.value))
         }
         headers += [
             ("Fn-Http-Method", request.method.rawValue), ("Fn-Http-Request-Url", baseURL(request) + request.uri.description),

@@ -65,11 +65,17 @@ public struct ContainerSpec: Sendable {
         public static let pendingSignals: Int32 = 11
         public static let messageQueue: Int32 = 12
 
+        /// Fn's defaults for them (its agent config.go).
+        public static let fnOpenFiles: UInt64 = 350
+        public static let fnLockedMemory: UInt64 = 64 << 10
+        public static let fnPendingSignals: UInt64 = 5000
+        public static let fnMessageQueue: UInt64 = 819_200
+
         /// Fn's four per-container rlimits (FN_MAX_OPEN_FILES, FN_MAX_LOCKED_MEMORY,
         /// FN_MAX_PENDING_SIGNALS, FN_MAX_MESSAGE_QUEUE), soft = hard, with Fn's defaults.
         public static func fnDefaults(
-            openFiles files: UInt64 = 350, lockedMemory memlock: UInt64 = 64 << 10, pendingSignals signals: UInt64 = 5000,
-            messageQueue queue: UInt64 = 819_200
+            openFiles files: UInt64 = fnOpenFiles, lockedMemory memlock: UInt64 = fnLockedMemory,
+            pendingSignals signals: UInt64 = fnPendingSignals, messageQueue queue: UInt64 = fnMessageQueue
         ) -> [Rlimit] {
             [
                 Rlimit(resource: openFiles, soft: files, hard: files),

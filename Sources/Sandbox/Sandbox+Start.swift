@@ -220,14 +220,16 @@ extension Sandbox {
             return RunnerError(
                 .containerStart, "\(program) is not executable (not a regular file with an execute bit, or a directory)",
                 step: step, errno: err)
-        case (Int(RN_STAGE_INIT.rawValue), E2BIG):
-            return RunnerError(.containerStart, "\(program) has more than 1024 arguments", step: step, errno: err)
-        case (Int(RN_STAGE_INIT.rawValue), _):
-            return RunnerError(
-                .containerStart, "cannot exec fnrunner-init as the container's PID 1 (vm.memfd_noexec=2 refuses executable memfds)",
-                step: step, errno: err)
         case (Int(RN_STAGE_EXEC.rawValue), ENOEXEC):
             return RunnerError(.containerStart, "\(program) is not a valid executable for this machine", step: step, errno: err)
+        case (Int(RN_STAGE_INIT.rawValue), E2BIG):
+            return RunnerError(.containerStart, "\(program) has more than 1024 arguments", step: step, errno: err)
+        case (Int(RN_STAGE_INIT.rawValue), EACCES):
+            return RunnerError(
+                .containerStart, "cannot exec fnrunner-init from its memfd (vm.memfd_noexec=2 refuses executable memfds)",
+                step: step, errno: err)
+        case (Int(RN_STAGE_INIT.rawValue), _):
+            return RunnerError(.containerStart, "cannot start fnrunner-init as the container's PID 1", step: step, errno: err)
         case (Int(RN_STAGE_CHDIR.rawValue), _):
             return RunnerError(
                 .containerStart, "cannot enter working directory \(spec.workingDirectory) in the rootfs", step: step, errno: err)

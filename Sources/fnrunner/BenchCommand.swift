@@ -291,13 +291,13 @@ struct BenchCommand: AsyncParsableCommand {
         }
         row("start-to-exit, /bin/true under fnrunner-init (interleaved)", with)
         row("start-to-exit, /bin/true as PID 1, no init (interleaved)", without)
-        let cost = (Double(median(with)) - Double(median(without))) / 1000
+        let cost = (median(with) - median(without)) / 1000
         print("| init's cost: difference of the medians | | \(Double(Int((cost * 10).rounded())) / 10) | | |")
     }
 
-    private func median(_ samples: [UInt64]) -> UInt64 {
+    private func median(_ samples: [UInt64]) -> Double {
         let s = samples.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        return s.count % 2 == 1 ? Double(s[s.count / 2]) : Double(s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
     private func startToExit(_ sandbox: Sandbox, _ spec: ContainerSpec) async throws -> (started: UInt64, exited: UInt64, closed: UInt64) {
@@ -314,7 +314,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     private func row(_ name: String, _ samples: [UInt64]) {
         let s = samples.sorted()
-        let median = s.count % 2 == 1 ? Double(s[s.count / 2]) : Double(s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        let median = median(samples)
         let p99 = s[max(0, Int((0.99 * Double(s.count)).rounded(.up)) - 1)]
         func us(_ ns: Double) -> String {
             let v = ns / 1000

@@ -64,6 +64,7 @@ struct AgentColdFormatTests {
         #expect(GoHeaderName.canonical("content-type") == "Content-Type")
         #expect(GoHeaderName.canonical("X-FOO-bar") == "X-Foo-Bar")
         #expect(GoHeaderName.canonical("fn_path") == "Fn_path")
+        #expect(GoHeaderName.canonical("Fn-Call-Id") == "Fn-Call-Id", "already canonical: unchanged")
         #expect(GoHeaderName.canonical("x-1st--header") == "X-1st--Header")
         #expect(GoHeaderName.canonical("bad name") == "bad name", "not a token: left as it is, as Go does")
         #expect(GoHeaderName.canonical("é-x") == "é-x")

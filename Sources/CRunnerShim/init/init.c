@@ -98,8 +98,7 @@ __attribute__((noreturn, used)) void init_main(long *sp) {
         report(report_fd, RN_STAGE_INIT, -child);
         exit_with(127);
     }
-    // The function holds what it needs; this process keeps none of it open.
-    RAW1(SYS_close, report_fd);
+    // The function holds what it needs (the report pipe among it); this process keeps nothing.
     RAW3(SYS_close_range, 0, ~0U, 0);
 
     for (;;) {
