@@ -29,7 +29,8 @@ public struct ImageProcess: Sendable, Equatable {
         let run = config.config ?? ImageConfig.RunConfig()
         if let volumes = run.Volumes, !volumes.isEmpty, !allowVolumes {
             throw RunnerError(
-                .unsupported, "the image declares volumes (\(volumes.keys.sorted().joined(separator: ", "))), which functions cannot use",
+                .imageHasVolume,
+                "image has Volume definition (\(volumes.keys.sorted().joined(separator: ", "))): functions cannot use volumes",
                 step: "image config")
         }
         let argv = (run.Entrypoint ?? []) + (command.isEmpty ? (run.Cmd ?? []) : command)
@@ -115,4 +116,10 @@ public struct ImageProcess: Sendable, Equatable {
         }
         return nil
     }
+}
+
+extension RunnerError.Code {
+    /// The image declares a VOLUME, which Fn refuses (400: the fn's image is wrong, not the
+    /// function's run).
+    public static let imageHasVolume = RunnerError.Code("image_has_volume")
 }

@@ -38,7 +38,9 @@ final class RegistryClient {
         if options.allowsPlainHTTP(registry) { candidates.append("http://" + apiHost) }
         var lastError: RunnerError?
         for base in candidates {
-            let r = try withRetries("GET \(base)/v2/") { () -> HTTPTransfer.Response in
+            // A first contact that is refused means no registry listens there: Fn (and Docker)
+            // fail at once, so the call's error is not held back by retries.
+            let r = try withRetries("GET \(base)/v2/", retryingRefused: false) { () -> HTTPTransfer.Response in
                 transfer.perform(url: base + "/v2/", caFile: caFile)
             }
             if !r.ok {
@@ -151,12 +153,16 @@ final class RegistryClient {
 
     /// Runs `perform` up to maxAttempts times while it fails transiently (connection errors,
     /// timeouts, 429 and 5xx), backing off exponentially.
-    private func withRetries(_ what: String, _ perform: () throws(RunnerError) -> HTTPTransfer.Response) throws(RunnerError) -> HTTPTransfer.Response {
+    private func withRetries(
+        _ what: String, retryingRefused: Bool = true, _ perform: () throws(RunnerError) -> HTTPTransfer.Response
+    ) throws(RunnerError) -> HTTPTransfer.Response {
         var attempt = 0
         while true {
             let r = try perform()
             attempt += 1
-            let transient = (!r.ok && isTransientCurl(r.curlCode)) || [429, 500, 502, 503, 504].contains(r.status)
+            let refused = !r.ok && r.curlCode == Self.curlCouldNotConnect
+            let transient =
+                (!r.ok && isTransientCurl(r.curlCode) && (retryingRefused || !refused)) || [429, 500, 502, 503, 504].contains(r.status)
             if !transient || attempt >= options.maxAttempts { return r }
             usleep(UInt32(options.retryBaseDelayMillis * 1000 << min(attempt - 1, 5)))
         }
@@ -261,6 +267,8 @@ final class RegistryClient {
     }
 
     private func isTransientCurl(_ code: Int32) -> Bool { cc_is_transient(code) != 0 }
+    /// libcurl's CURLE_COULDNT_CONNECT: refused, or no route.
+    static let curlCouldNotConnect: Int32 = 7
 
     private func percentEncode(_ s: String) -> String {
         var out = ""

@@ -118,7 +118,8 @@ extension Agent {
         var clean = response
         clean.headers.removeAll { HopByHop.names.contains($0.name) }  // names arrive in lower case
         if f.format == FunctionFormat.http.rawValue || f.format == FunctionFormat.json.rawValue {
-            // The stdio formats carry the function's own status: every parsed answer is one.
+            // The stdio formats carry the function's own status: every parsed final status is one.
+            guard (200...999).contains(response.status) else { return (.failure(CallErrors.invalidResponse()), false) }
             return (.success(clean), !response.endsContainer)
         }
         switch response.status {
@@ -162,6 +163,7 @@ extension Agent {
         var task = ContainerTask(
             function: f, name: name, spawnCallID: launch.callerID,
             startTimeout: .milliseconds(max(0, configuration.hotStartTimeoutMillis)), timeout: .seconds(max(0, f.timeoutSeconds)))
+        task.maxResponseHeaderBytes = configuration.maxResponseHeaderBytes
         let metrics = self.metrics
         task.onThaw = { metrics.observeThaw(seconds: $0) }
         if f.freezeReclaim ?? configuration.freezeReclaim { task.onReclaim = { metrics.observeReclaim($0) } }

@@ -20,6 +20,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var maxWaitMillis: Int?
     /// FN_MAX_RESPONSE_SIZE: the largest response body a function may send; 0 = unlimited.
     public var maxResponseBytes: Int = 0
+    /// FN_MAX_HDR_RESPONSE_SIZE: the largest response head a function may send (→ 502
+    /// "function response header too large"); 0 = the default, 64 KiB.
+    public var maxResponseHeaderBytes: Int = HTTPStreamConnection.defaultMaxHeaderBytes
     /// FN_MAX_LOG_SIZE_BYTES: how much of a call's log is kept.
     public var maxLogBytes: Int = CallLog.defaultLimit
     /// FN_ENABLE_NB_RESOURCE_TRACKER: answer 503 at once when nothing fits and nothing can be
@@ -41,6 +44,8 @@ public struct AgentConfiguration: Sendable, Equatable {
         c.hotStartTimeoutMillis = try env.int("FN_HOT_START_TIMEOUT_MSECS", default: c.hotStartTimeoutMillis)
         if env.string("FN_MAX_WAIT_MSECS") != nil { c.maxWaitMillis = try env.int("FN_MAX_WAIT_MSECS", default: 0, minimum: 0) }
         c.maxResponseBytes = try env.int("FN_MAX_RESPONSE_SIZE", default: c.maxResponseBytes, minimum: 0)
+        let headerBytes = try env.int("FN_MAX_HDR_RESPONSE_SIZE", default: 0, minimum: 0)
+        if headerBytes > 0 { c.maxResponseHeaderBytes = headerBytes }
         c.maxLogBytes = try env.int("FN_MAX_LOG_SIZE_BYTES", default: c.maxLogBytes, minimum: 0)
         c.shutdownGraceMillis = try env.int("FN_SHUTDOWN_GRACE_MSECS", default: c.shutdownGraceMillis, minimum: 0)
         c.nonBlockingResources = try env.bool("FN_ENABLE_NB_RESOURCE_TRACKER", default: c.nonBlockingResources)

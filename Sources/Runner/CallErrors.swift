@@ -1,3 +1,4 @@
+import OCIImage
 import RunnerOS
 
 /// The error codes of a call, with Fn's messages. The API edge turns them into statuses:
@@ -22,6 +23,8 @@ extension RunnerError.Code {
     public static let outOfMemory = RunnerError.Code("out_of_memory")
     /// The client went away before the answer (Fn: 444, no body).
     public static let callCancelled = RunnerError.Code("call_cancelled")
+    /// The request body passed FN_MAX_REQUEST_SIZE (413).
+    public static let requestTooLarge = RunnerError.Code("request_too_large")
 }
 
 /// Fn's messages, word for word, so clients that match on them keep working.
@@ -46,6 +49,9 @@ public enum CallErrors {
     public static func headerTooBig() -> RunnerError {
         RunnerError(.responseTooBig, "function response header too large", step: "call function")
     }
+    public static func requestTooLarge(_ step: String) -> RunnerError {
+        RunnerError(.requestTooLarge, "Request content too large", step: step)
+    }
     public static func outOfMemory(_ memoryMB: UInt64) -> RunnerError {
         RunnerError(
             .outOfMemory, "container out of memory, you may want to raise fn.memory for this function (now \(memoryMB)MB)",
@@ -62,6 +68,14 @@ extension RunnerError.Code {
     public static let pullTimeout = RunnerError.Code("pull_timeout")
     /// A cold container exited with a code other than 0 (502).
     public static let containerExit = RunnerError.Code("container_exit")
+    /// The registry has no such image, or refused the credentials (Fn passes the registry's
+    /// 4xx on: 404 or 401).
+    public static let imageNotFound = RunnerError.Code("image_not_found")
+    public static let imageUnauthorized = RunnerError.Code("image_unauthorized")
+    /// Any other pull failure: the registry unreachable, a broken image (502).
+    public static let pullFailed = RunnerError.Code("pull_failed")
+    /// The app's syslog_url could not be reached when the container was made (Fn: 500).
+    public static let syslogUnavailable = RunnerError.Code("syslog_unavailable")
 }
 
 extension CallErrors {
@@ -77,6 +91,20 @@ extension CallErrors {
             step: "wait for function")
     }
     public static func pullTimeout() -> RunnerError { RunnerError(.pullTimeout, "Image pull timed out", step: "pull image") }
+    /// Fn's "Failed to pull image '<image>': <what the registry said>", with the registry's 404
+    /// or 401 passed on, else 502.
+    public static func pullFailed(_ image: String, _ cause: RunnerError) -> RunnerError {
+        let code: RunnerError.Code =
+            switch cause.code {
+            case .notFound: .imageNotFound
+            case .unauthorized: .imageUnauthorized
+            default: .pullFailed
+            }
+        return RunnerError(code, "Failed to pull image '\(image)': \(cause.message)", step: cause.step ?? "pull image", errno: cause.errno)
+    }
+    public static func syslogUnavailable(_ cause: RunnerError) -> RunnerError {
+        RunnerError(.syslogUnavailable, "Syslog Unavailable: \(cause.message)", step: cause.step ?? "connect syslog", errno: cause.errno)
+    }
     public static func containerExit(_ code: Int32) -> RunnerError {
         RunnerError(.containerExit, "container exit code \(code)", step: "run container")
     }
@@ -90,11 +118,15 @@ extension RunnerError {
     /// in CallFinished.errorCode. Nil for errors that are not about a call (the API's own).
     public var callStatus: Int? {
         switch code {
-        case .invalidArgument, .resourceTooBig: 400
+        case .invalidArgument, .resourceTooBig, .imageHasVolume: 400
+        case .imageUnauthorized: 401
+        case .imageNotFound: 404
+        case .requestTooLarge: 413
+        case .syslogUnavailable: 500
         case .serverBusy: 503
         case .callTimeout, .containerInitTimeout, .pullTimeout: 504
         case .functionFailed, .functionResponse, .functionInvalidResponse, .responseTooBig, .outOfMemory, .containerInit,
-            .containerExit, .unavailable:
+            .containerExit, .unavailable, .pullFailed:
             502
         case .callCancelled: 444
         default: nil
@@ -106,7 +138,8 @@ extension RunnerError {
     public var isFunctionError: Bool {
         switch code {
         case .functionFailed, .functionResponse, .functionInvalidResponse, .responseTooBig, .outOfMemory, .containerInit,
-            .containerInitTimeout, .containerExit, .callTimeout:
+            .containerInitTimeout, .containerExit, .callTimeout, .imageNotFound, .imageUnauthorized, .pullFailed, .pullTimeout,
+            .syslogUnavailable:
             true
         default: false
         }

@@ -23,7 +23,7 @@ enum ColdContainer {
             stdout = try ContainerOutput(
                 name: task.name, logger: driver.logger, collectLimit: task.maxOutputBytes > 0 ? task.maxOutputBytes : Int.max)
             do throws(RunnerError) {
-                stderr = try ContainerOutput(name: task.name, logger: driver.logger)
+                stderr = try ContainerOutput(name: task.name, logger: driver.logger, syslog: try await driver.syslog(for: task, .err))
             } catch {
                 stdout.close()
                 throw error

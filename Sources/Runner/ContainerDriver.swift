@@ -87,6 +87,8 @@ public struct ContainerTask: Sendable {
     public var timeout: Duration
     /// Extra environment (cold calls: FN_DEADLINE, FN_METHOD, ...), added to the function's.
     public var extraEnvironment: [String] = []
+    /// For hot containers, the largest response head a call may get (FN_MAX_HDR_RESPONSE_SIZE).
+    public var maxResponseHeaderBytes = HTTPStreamConnection.defaultMaxHeaderBytes
     /// For cold containers, the most stdout kept as the response (FN_MAX_RESPONSE_SIZE; 0 = no limit).
     public var maxOutputBytes = 0
     /// Told how long each thaw of this container took (seconds), for the metrics.

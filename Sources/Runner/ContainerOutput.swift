@@ -10,13 +10,15 @@ import Musl
 #endif
 
 /// A container's output pipe: what the function writes goes to the log of the call it is
-/// serving, and between calls to the runner's debug log (Fn's ghost writer). Read by the
-/// shared output pump, so thousands of idle containers cost no threads.
+/// serving, and between calls to the runner's debug log (Fn's ghost writer); all of it also
+/// to the app's syslog, when it has one. Read by the shared output pump, so thousands of idle
+/// containers cost no threads.
 final class ContainerOutput: Sendable {
     /// The end the container writes to; closed in the runner once the container has it.
     let writeFD: Int32
     private let token: UInt64
     private let shared = Shared()
+    private let syslog: SyslogWriter?
 
     private final class Shared: Sendable {
         let state = Mutex(State())
@@ -33,19 +35,26 @@ final class ContainerOutput: Sendable {
     private let state = Mutex(State())
 
     /// `collectLimit` > 0 keeps what is written (a cold call's stdout) up to that many bytes,
-    /// instead of sending it to a log; `Int.max` for no limit.
-    init(name: String, logger: Logger, collectLimit: Int = 0) throws(RunnerError) {
+    /// instead of sending it to a log; `Int.max` for no limit. The output owns `syslog`, and
+    /// closes it with itself (also when it cannot be made).
+    init(name: String, logger: Logger, collectLimit: Int = 0, syslog: SyslogWriter? = nil) throws(RunnerError) {
+        self.syslog = syslog
         var fds: [Int32] = [-1, -1]
-        if let e = Pipes.make(&fds) { throw .system("pipe2", errno: e, "cannot create an output pipe for \(name)") }
+        if let e = Pipes.make(&fds) {
+            syslog?.close()
+            throw .system("pipe2", errno: e, "cannot create an output pipe for \(name)")
+        }
         writeFD = fds[1]
         let shared = self.shared
         shared.state.withLock { $0.collectLimit = collectLimit }
         do {
             token = try OutputPump.shared.watch(fd: fds[0]) { chunk in
                 guard let chunk else {
+                    syslog?.close()
                     shared.ended.fire()
                     return
                 }
+                syslog?.write(chunk)
                 let log = shared.state.withLock { s -> CallLog? in
                     if s.collectLimit > 0 {
                         let room = s.collectLimit - s.collected.count
@@ -64,6 +73,7 @@ final class ContainerOutput: Sendable {
         } catch {
             Glibc.close(fds[0])
             Glibc.close(fds[1])
+            syslog?.close()
             throw error
         }
     }
@@ -98,6 +108,7 @@ final class ContainerOutput: Sendable {
     func close() {
         containerStarted()
         OutputPump.shared.stop(token)
+        syslog?.close()
     }
 }
 

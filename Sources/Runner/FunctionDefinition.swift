@@ -14,11 +14,14 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
     public var appConfig: [String: String]
     public var fnConfig: [String: String]
     public var annotations: [String: String]
+    /// The app's syslog_url: where the function's output goes besides the call's log.
+    public var syslogURL: String?
 
     public init(
         appID: String, appName: String, fnID: String, fnName: String, image: String, format: String = "http-stream",
         memoryMB: UInt64 = 128, cpuMillicores: UInt64 = 0, timeoutSeconds: Int = 30, idleTimeoutSeconds: Int = 30,
-        appConfig: [String: String] = [:], fnConfig: [String: String] = [:], annotations: [String: String] = [:]
+        appConfig: [String: String] = [:], fnConfig: [String: String] = [:], annotations: [String: String] = [:],
+        syslogURL: String? = nil
     ) {
         self.appID = appID
         self.appName = appName
@@ -33,6 +36,7 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
         self.appConfig = appConfig
         self.fnConfig = fnConfig
         self.annotations = annotations
+        self.syslogURL = syslogURL
     }
 
     /// The annotation that sets FN_FREEZE_IDLE_MSECS for one function (freeze experiments):
@@ -86,6 +90,7 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
         for (k, v) in fnConfig { config[k] = v }
         return SlotKey(
             appID: appID, fnID: fnID, image: image, format: format, memoryMB: memoryMB, cpuMillicores: cpuMillicores,
-            timeoutSeconds: timeoutSeconds, idleTimeoutSeconds: idleTimeoutSeconds, config: config, annotations: annotations)
+            timeoutSeconds: timeoutSeconds, idleTimeoutSeconds: idleTimeoutSeconds, config: config, annotations: annotations,
+            syslogURL: syslogURL ?? "")
     }
 }

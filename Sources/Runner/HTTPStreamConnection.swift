@@ -25,8 +25,11 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     private var stream: ResponseStream?
     private var streamHead: FunctionResponse?
     private var streamed = false
-    /// Fn's limit on a function's response headers.
-    public static let maxHeaderBytes = 64 << 10
+    /// The default limit on a function's response head (FN_MAX_HDR_RESPONSE_SIZE unset or 0).
+    public static let defaultMaxHeaderBytes = 64 << 10
+    /// The most bytes a response head (or a chunked answer's trailers) may take: a function
+    /// cannot make the runner buffer without bound before its body.
+    public var maxHeaderBytes = HTTPStreamConnection.defaultMaxHeaderBytes
 
     /// Connects to a socket at a path the runner trusts (its own, or a test's).
     public convenience init(socketPath: String) throws(RunnerError) {
@@ -259,10 +262,12 @@ public final class HTTPStreamConnection: @unchecked Sendable {
                         .invalidArgument, "the function sent an invalid status line: \(String(decoding: buffer[0..<min(lineEnd, 80)], as: UTF8.self))",
                         step: "read response")
                 }
-                if buffer.count > Self.maxHeaderBytes { throw CallErrors.headerTooBig() }
+                if buffer.count > maxHeaderBytes { throw CallErrors.headerTooBig() }
                 try fill(deadline)
             }
         }
+        // A head that arrived whole in one read is held to the same limit.
+        if headerEnd! + 4 > maxHeaderBytes { throw CallErrors.headerTooBig() }
         let head = String(decoding: buffer[0..<headerEnd!], as: UTF8.self)
         buffer.removeFirst(headerEnd! + 4)
         var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
@@ -360,12 +365,12 @@ public final class HTTPStreamConnection: @unchecked Sendable {
                 while true {
                     var end = buffer.firstOffset(of: [13, 10])
                     while end == nil {
-                        if buffer.count > Self.maxHeaderBytes { throw CallErrors.headerTooBig() }
+                        if buffer.count > maxHeaderBytes { throw CallErrors.headerTooBig() }
                         try fill(passing: &body, deadline)
                         end = buffer.firstOffset(of: [13, 10])
                     }
                     trailerBytes += end! + 2
-                    if trailerBytes > Self.maxHeaderBytes { throw CallErrors.headerTooBig() }
+                    if trailerBytes > maxHeaderBytes { throw CallErrors.headerTooBig() }
                     buffer.removeFirst(end! + 2)
                     if end! == 0 { return body }
                 }

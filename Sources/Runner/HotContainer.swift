@@ -37,8 +37,11 @@ public final class HotContainer: HotContainerHandle {
     /// cannot be missed. A socket, or a symlink to one in the same directory, is accepted
     /// (`ListenerSocket`); anything else, or the container ending first, fails the start (502).
     /// A socket that is bound but not listening yet means "not ready yet", as does no socket:
-    /// only no connection within `timeout` is an init timeout (504).
-    func waitUntilReady(iofs: PrivateTmpfs, watch: DirectoryWatch, timeout: Duration) async throws(RunnerError) {
+    /// only no connection within `timeout` is an init timeout (504). Answers on the connection
+    /// may have heads of at most `maxHeaderBytes`.
+    func waitUntilReady(
+        iofs: PrivateTmpfs, watch: DirectoryWatch, timeout: Duration, maxHeaderBytes: Int = HTTPStreamConnection.defaultMaxHeaderBytes
+    ) async throws(RunnerError) {
         let deadline = MonotonicClock.nowNanos() &+ timeout.nanoseconds
         while true {
             let created = watch.nextCreation()
@@ -48,6 +51,7 @@ public final class HotContainer: HotContainerHandle {
                 defer { Glibc.close(listener) }
                 do {
                     let ready = try HTTPStreamConnection(listener: listener)
+                    ready.maxHeaderBytes = maxHeaderBytes
                     connection.withLock { $0 = ready }
                     return
                 } catch where error.errno == ECONNREFUSED {

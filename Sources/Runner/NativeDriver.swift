@@ -80,21 +80,25 @@ public final class NativeDriver: ContainerDriver {
         }
     }
 
-    /// The image of `reference`, pulled (bounded by the pull timeout) if the store lacks it.
+    /// The image of `reference`, pulled (bounded by the pull timeout) if the store lacks it. A
+    /// failed pull is Fn's "Failed to pull image" with the registry's 404 or 401, else 502.
     func resolveImage(_ reference: String, onPull: (@Sendable (Double) -> Void)? = nil) async throws(RunnerError) -> ImageRecord {
         do {
             return try store.image(reference)
-        } catch where error.code == .notFound && puller != nil {
-            let puller = puller!
+        } catch where error.code == .notFound {
+            guard let puller else { throw CallErrors.pullFailed(reference, error) }
             let t0 = MonotonicClock.nowNanos()
             defer { onPull?(Double(MonotonicClock.nowNanos() - t0) / 1e9) }
+            let pull = { () async throws(RunnerError) -> ImageRecord in
+                do throws(RunnerError) { return try await puller.pull(reference) } catch { throw CallErrors.pullFailed(reference, error) }
+            }
             let limit = AgentConfiguration.duration(configuration.pullTimeoutMillis)
-            guard let limit else { return try await puller.pull(reference) }
+            guard let limit else { return try await pull() }
             // The pull cannot be cancelled half-way; after a timeout it goes on by itself (the
             // image is still wanted, and the puller shares it with the next launch).
             let pulled = AsyncValue<Result<ImageRecord, RunnerError>>()
             Task {
-                do throws(RunnerError) { pulled.set(.success(try await puller.pull(reference))) } catch { pulled.set(.failure(error)) }
+                do throws(RunnerError) { pulled.set(.success(try await pull())) } catch { pulled.set(.failure(error)) }
             }
             let outcome = await raceWithTimeout(limit, { await pulled.wait() }, discard: { _ in })
             guard let outcome else { throw CallErrors.pullTimeout() }
@@ -127,6 +131,18 @@ public final class NativeDriver: ContainerDriver {
         return (spec, process)
     }
 
+    /// A connection to the app's syslog for a new container's output, or nil without a
+    /// syslog_url; one that cannot be made is Fn's "Syslog Unavailable" (500).
+    func syslog(for task: ContainerTask, _ severity: SyslogWriter.Severity) async throws(RunnerError) -> SyslogWriter? {
+        guard let url = task.function.syslogURL, !url.isEmpty else { return nil }
+        do {
+            return try await SyslogWriter.connect(
+                url: url, tag: "app_id=\(task.function.appID),fn_id=\(task.function.fnID)", severity: severity, logger: logger)
+        } catch {
+            throw CallErrors.syslogUnavailable(error)
+        }
+    }
+
     /// Bounds of a container's /tmp/iofs: room for the FDK's sockets and links, not for data.
     public static let iofsSizeBytes: UInt64 = 1 << 20
     public static let iofsInodes: UInt64 = 64
@@ -140,7 +156,8 @@ public final class NativeDriver: ContainerDriver {
         defer { iofs.close() }
         spec.attachedMounts = [.init(fd: iofs.fd, target: "/tmp/iofs")]
         let watch = try watcher.watch(iofs.procPath)
-        let output = try ContainerOutput(name: task.name, logger: logger)
+        // stdout and stderr share one pipe here, so syslog gets them at one severity: info.
+        let output = try ContainerOutput(name: task.name, logger: logger, syslog: try await syslog(for: task, .info))
         let container: Container
         spec.stdout = output.writeFD
         spec.stderr = output.writeFD
@@ -155,7 +172,7 @@ public final class NativeDriver: ContainerDriver {
             container: container, output: output, throttling: task.function.cpuMillicores > 0, onThaw: task.onThaw,
             onReclaim: task.onReclaim)
         do {
-            try await hot.waitUntilReady(iofs: iofs, watch: watch, timeout: task.startTimeout)
+            try await hot.waitUntilReady(iofs: iofs, watch: watch, timeout: task.startTimeout, maxHeaderBytes: task.maxResponseHeaderBytes)
         } catch {
             await hot.close()
             throw error

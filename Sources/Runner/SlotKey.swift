@@ -12,7 +12,8 @@ public struct SlotKey: Sendable, Hashable, CustomStringConvertible {
 
     public init(
         appID: String, fnID: String, image: String, format: String, memoryMB: UInt64, cpuMillicores: UInt64,
-        timeoutSeconds: Int, idleTimeoutSeconds: Int, tmpfsMB: UInt64 = 0, config: [String: String], annotations: [String: String]
+        timeoutSeconds: Int, idleTimeoutSeconds: Int, tmpfsMB: UInt64 = 0, config: [String: String], annotations: [String: String],
+        syslogURL: String = ""
     ) {
         self.idleTimeoutSeconds = idleTimeoutSeconds
         var parts: [String] = [appID, fnID, image, format]
@@ -21,6 +22,7 @@ public struct SlotKey: Sendable, Hashable, CustomStringConvertible {
         for k in config.keys.sorted() { parts += [k, config[k]!] }
         parts.append("annotations")
         for k in annotations.keys.sorted() { parts += [k, annotations[k]!] }
+        parts += ["syslog", syslogURL]
         // Length-prefixing each field makes the encoding injective whatever the fields contain.
         value = parts.map { "\($0.utf8.count):\($0)" }.joined()
     }

@@ -47,7 +47,7 @@ final class StdioHotContainer: HotContainerHandle {
         }
         let stderr: ContainerOutput
         do {
-            stderr = try ContainerOutput(name: task.name, logger: driver.logger)
+            stderr = try ContainerOutput(name: task.name, logger: driver.logger, syslog: try await driver.syslog(for: task, .err))
         } catch {
             for fd in input + output { Glibc.close(fd) }
             throw error
@@ -69,6 +69,7 @@ final class StdioHotContainer: HotContainerHandle {
         let connection: HTTPStreamConnection
         do {
             connection = try HTTPStreamConnection(readFD: output[0], writeFD: input[1])
+            connection.maxHeaderBytes = task.maxResponseHeaderBytes
         } catch {
             try? await container.close()
             stderr.close()

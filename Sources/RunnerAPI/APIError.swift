@@ -14,7 +14,6 @@ extension RunnerError: HTTPResponseError {
         case .notFound: return .notFound
         case .conflict: return .conflict
         case .unauthorized: return .unauthorized
-        case .requestTooLarge: return .contentTooLarge
         case .methodNotAllowed: return .methodNotAllowed
         case .notImplemented: return .notImplemented
         case .storeUnavailable: return .serviceUnavailable
@@ -29,16 +28,15 @@ extension RunnerError: HTTPResponseError {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         if status == .serviceUnavailable { headers[.retryAfter] = "15" }
-        // Internal failures say what failed without leaking more than the message.
-        let message = status == .internalServerError ? "internal server error: \(message)" : message
+        // Internal failures say what failed without leaking more than the message; a call's
+        // own 500 (Fn's "Syslog Unavailable") is answered in Fn's words.
+        let message = status == .internalServerError && callStatus == nil ? "internal server error: \(message)" : message
         let body = (try? JSONEncoder().encode(["message": message])) ?? Data("{}".utf8)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
 
 extension RunnerError.Code {
-    /// The request body passed FN_MAX_REQUEST_SIZE (413).
-    public static let requestTooLarge = RunnerError.Code("request_too_large")
     /// The endpoint does not take this method (405).
     public static let methodNotAllowed = RunnerError.Code("method_not_allowed")
 }

@@ -36,33 +36,43 @@ extension FnAPI {
         return try await respond(app: app, fn: fn, functionRequest, context, shape: Self.invokeHead)
     }
 
-    /// Fn's invoke answer: 200 and the function's headers as they are (but hop-by-hop ones).
+    /// Fn's invoke answer: 200 and the function's headers (but hop-by-hop ones), named as Go
+    /// names them. An http-stream function's own status travels in `Fn-Http-Status` (a
+    /// success is always 200 on its wire); a stdio-format function's status is its own.
     static func invokeHead(_ r: FunctionResponse) -> (HTTPResponse.Status, HTTPFields) {
         var out = HTTPFields()
         for h in r.headers where forwardable(HTTPField.Name(h.name)) {
-            if let name = HTTPField.Name(h.name) { out.append(HTTPField(name: name, value: h.value)) }
+            if let name = HTTPField.Name(GoHeaderName.canonical(h.name)) { out.append(HTTPField(name: name, value: h.value)) }
         }
-        return (.ok, out)
+        return (HTTPResponse.Status(code: r.status), out)
     }
 
     func trigger(appName: String, source: String, _ request: Request, _ context: FnRequestContext) async throws -> Response {
         let app = try await store.app(named: appName)
         let trigger = try await store.trigger(appID: app.id, type: "http", source: source)
         let fn = try await store.fn(id: trigger.fnID)
-        // Fn's trigger encapsulation: the client's headers as Fn-Http-H-*, its method and URL.
         var headers: [(String, String)] = []
-        for field in request.headers where Self.forwardable(field.name) && field.name != .contentType {
-            headers.append(("Fn-Http-H-\(field.name.rawName)", field.value))
+        let wrapped = fn.format == FunctionFormat.httpStream.rawValue
+        if wrapped {
+            // Fn's trigger encapsulation: the client's headers as Fn-Http-H-*, its method and URL.
+            for field in request.headers where Self.forwardable(field.name) && field.name != .contentType {
+                headers.append(("Fn-Http-H-\(field.name.rawName)", field.value))
+            }
+            headers += [
+                ("Fn-Http-Method", request.method.rawValue), ("Fn-Http-Request-Url", baseURL(request) + request.uri.description),
+                ("Fn-Intent", "httprequest"),
+            ]
+        } else {
+            // The stdio and cold formats predate triggers: their functions read the request as
+            // a route passed it (method and URL in the format's own fields) and answer with their
+            // own status and headers.
+            for field in request.headers { headers.append((field.name.rawName, field.value)) }
         }
-        headers += [
-            ("Fn-Http-Method", request.method.rawValue), ("Fn-Http-Request-Url", baseURL(request) + request.uri.description),
-            ("Fn-Intent", "httprequest"),
-        ]
         let functionRequest = FunctionRequest(
             method: request.method.rawValue, url: baseURL(request) + request.uri.description,
             contentType: request.headers[.contentType], headers: headers, body: try await body(request))
         if Self.isDetached(request) { return try await acceptDetached(app: app, fn: fn, functionRequest) }
-        return try await respond(app: app, fn: fn, functionRequest, context, shape: Self.triggerHead)
+        return try await respond(app: app, fn: fn, functionRequest, context, shape: wrapped ? Self.triggerHead : Self.invokeHead)
     }
 
     /// Fn's trigger answer: the status from Fn-Http-Status, the Fn-Http-H-* headers without
@@ -75,7 +85,9 @@ extension FnAPI {
                 out[.contentType] = h.value
             } else if h.name == "fn-http-status", let code = Int(h.value), (100...999).contains(code) {
                 status = HTTPResponse.Status(code: code)
-            } else if h.name.hasPrefix("fn-http-h-"), let name = HTTPField.Name(String(h.name.dropFirst(10))), forwardable(name) {
+            } else if h.name.hasPrefix("fn-http-h-"), let name = HTTPField.Name(GoHeaderName.canonical(String(h.name.dropFirst(10)))),
+                forwardable(name)
+            {
                 out.append(HTTPField(name: name, value: h.value))
             }
         }
@@ -86,7 +98,7 @@ extension FnAPI {
         FunctionDefinition(
             appID: app.id, appName: app.name, fnID: fn.id, fnName: fn.name, image: fn.image, format: fn.format, memoryMB: fn.memory,
             cpuMillicores: fn.cpus, timeoutSeconds: fn.timeout, idleTimeoutSeconds: fn.idleTimeout, appConfig: app.config,
-            fnConfig: fn.config, annotations: fn.annotations.mapValues(\.jsonText))
+            fnConfig: fn.config, annotations: fn.annotations.mapValues(\.jsonText), syslogURL: app.syslogURL)
     }
 
     static func isDetached(_ request: Request) -> Bool {

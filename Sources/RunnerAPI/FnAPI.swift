@@ -101,14 +101,14 @@ public struct FnAPI: Sendable {
             let buffer = try await request.collectBody(upTo: configuration.maxRequestBytes)
             return Array(buffer.readableBytesView)
         } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
-            throw RunnerError(.requestTooLarge, "Request content too large", step: "read request")
+            throw CallErrors.requestTooLarge("read request")
         }
     }
 
     /// 413 for a Content-Length over FN_MAX_REQUEST_SIZE, before any of the body is read.
     func refuseDeclaredOversize(_ request: Request) throws {
         if let declared = request.headers[.contentLength], let n = UInt64(declared), n > UInt64(configuration.maxRequestBytes) {
-            throw RunnerError(.requestTooLarge, "Request content too large", step: "read request")
+            throw CallErrors.requestTooLarge("read request")
         }
     }
 

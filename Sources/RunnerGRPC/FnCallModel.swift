@@ -48,7 +48,8 @@ struct FnCallModel: Sendable {
             appID: string("app_id") ?? "", appName: string("app_name") ?? "", fnID: string("fn_id") ?? "",
             fnName: string("fn_name") ?? string("fn_id") ?? "", image: image, format: string("format") ?? "http-stream",
             memoryMB: UInt64(max(0, memory)), cpuMillicores: Self.millicores(object["cpus"]), timeoutSeconds: int("timeout") ?? 30,
-            idleTimeoutSeconds: int("idle_timeout") ?? 30, fnConfig: config, annotations: annotations)
+            idleTimeoutSeconds: int("idle_timeout") ?? 30, fnConfig: config, annotations: annotations,
+            syslogURL: string("syslog_url").flatMap { $0.isEmpty ? nil : $0 })
         return FnCallModel(
             id: string("id") ?? "", type: string("type") ?? Call.sync, function: function, method: string("method") ?? "POST",
             url: string("url") ?? "", headers: headers)

@@ -154,7 +154,7 @@ public final class PureRunner: RunnerProtocol.SimpleServiceProtocol {
                 throw RunnerError(.invalidArgument, "Protocol failure: expected ClientMsg_Data after the TryCall", step: "read body")
             }
             body.append(contentsOf: frame.data)
-            if body.count > limit { throw RunnerError(.invalidArgument, "request body larger than \(limit) bytes", step: "read body") }
+            if body.count > limit { throw CallErrors.requestTooLarge("read body") }
             if frame.eof { break }
         }
         return body

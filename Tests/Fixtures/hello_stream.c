@@ -16,11 +16,14 @@
 //   "!env NAME"      answer the value of the environment variable NAME
 //   "!headers"       answer the request's header lines as they arrived
 //   "!framing ..."   answer how the request body came: "framing chunked|length|none, N bytes"
+//   "!hdr N"         answer with a header X-Big of N bytes
+//   "!fill PATH KB"  write KB KiB to PATH, answer "wrote N bytes: ok" or the error
 //
 // Request bodies may come with a Content-Length or chunked (as Fn's own agent sends them).
 //   anything else    answer "Hello <body>" ("Hello World" for an empty body)
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -244,6 +247,36 @@ static int serve(int c) {
         } else if (strncmp(body, "!env ", 5) == 0) {
             const char *v = getenv(body + 5);
             out_len = (size_t)snprintf(out, sizeof out, "%s", v ? v : "");
+        } else if (strncmp(body, "!hdr ", 5) == 0) {
+            // A header X-Big of N bytes: a response head of about N + 100 bytes.
+            size_t n = strtoul(body + 5, NULL, 10);
+            if (n > sizeof out - 200) n = sizeof out - 200;
+            int m = snprintf(out, sizeof out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nX-Big: ");
+            memset(out + m, 'h', n);
+            memcpy(out + m + n, "\r\n\r\nbig", 7);
+            if (write_all(c, out, (size_t)m + n + 7) < 0) return -1;
+            continue;
+        } else if (strncmp(body, "!fill ", 6) == 0) {
+            // Writes KB KiB to PATH: how much fitted, and why the rest did not.
+            char target[200];
+            long kb = 0;
+            if (sscanf(body + 6, "%199s %ld", target, &kb) != 2) kb = -1;
+            long written = 0;
+            int err = 0;
+            int fd = kb < 0 ? -1 : open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            if (fd < 0) err = kb < 0 ? EINVAL : errno;
+            static char block[1024];
+            memset(block, 'f', sizeof block);
+            while (fd >= 0 && written < kb * 1024) {
+                ssize_t w = write(fd, block, sizeof block);
+                if (w <= 0) {
+                    err = w < 0 ? errno : ENOSPC;
+                    break;
+                }
+                written += w;
+            }
+            if (fd >= 0) close(fd);
+            out_len = (size_t)snprintf(out, sizeof out, "wrote %ld bytes: %s", written, err ? strerror(err) : "ok");
         } else {
             out_len = (size_t)snprintf(out, sizeof out, "Hello %s", bl ? body : "World");
         }

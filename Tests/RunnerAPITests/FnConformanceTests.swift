@@ -147,6 +147,38 @@ struct FnConformanceTests {
         }
     }
 
+    @Test func stdioFormatsAnswerWithTheFunctionsOwnStatusAndHeadersHTTPStreamThroughFnHTTPStatus() async throws {
+        try await H.withServer { c, _ in
+            let (appID, jsonID) = try await H.appAndFn(c, fn: "json", extra: ["format": "json"])
+            _ = try await c.json("POST", "/v2/triggers", ["app_id": appID, "fn_id": jsonID, "name": "j", "type": "http", "source": "/j"])
+            for path in ["/invoke/\(jsonID)", "/t/myapp/j"] {
+                let created = try await c.send("POST", path, body: Array("status:201".utf8))
+                #expect(created.status == 201, "\(path): \(created.status) \(created.text)")
+                // The function's headers as they are, named as Go names them; Fn-Http-* mean nothing here.
+                let stub = try await c.send("POST", path, body: Array("stub".utf8))
+                #expect(stub.status == 200 && stub.headers.contains { $0.0 == "X-Raw" && $0.1 == "raw" }, "\(path): \(stub.headers)")
+                #expect(stub.header("Fn-Http-Status") == "201" && stub.header("X-Stub") == nil, "\(path): \(stub.headers)")
+                let odd = try await c.send("POST", path, body: Array("status:150".utf8))
+                #expect(odd.status == 502 && odd.message == "invalid function response", "\(path): \(odd.status) \(odd.text)")
+            }
+            // A trigger passes a stdio function the client's headers as they are, not Fn-Http-H-*.
+            let headers = try await c.send("POST", "/t/myapp/j", body: Array("rawheaders".utf8), headers: [("x-custom", "v")])
+            let lines = headers.text.split(separator: "\n").map(String.init)
+            #expect(lines.contains("X-Custom=v") && !lines.contains { $0.hasPrefix("Fn-Http-") || $0.hasPrefix("Fn-Intent") }, "\(lines)")
+
+            // http-stream: a success is 200 on the wire; the user's status rides in Fn-Http-Status.
+            let made = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "stream", "image": "fn-test/echo:1"])
+            let streamID = try #require(made.json["id"] as? String, "\(made.text)")
+            _ = try await c.json("POST", "/v2/triggers", ["app_id": appID, "fn_id": streamID, "name": "s", "type": "http", "source": "/s"])
+            let stubbed = try await c.send("POST", "/invoke/\(streamID)", body: Array("stub".utf8))
+            #expect(stubbed.status == 200 && stubbed.headers.contains { $0.0 == "Fn-Http-Status" }, "\(stubbed.headers)")
+            let triggered = try await c.send("POST", "/t/myapp/s", body: Array("stub".utf8))
+            #expect(triggered.status == 201 && triggered.headers.contains { $0.0 == "X-Stub" } && triggered.header("X-Raw") == nil)
+            let wrong = try await c.send("POST", "/invoke/\(streamID)", body: Array("status:201".utf8))
+            #expect(wrong.status == 502 && wrong.message == "invalid function response")
+        }
+    }
+
     @Test func anAppsSyslogURLNeedsASchemeDockersSyslogDriverKnowsWithFnsMessage() async throws {
         try await H.withServer { c, _ in
             for bad in ["notaurl", "yo://sup.com:1", "http://logs:514"] {

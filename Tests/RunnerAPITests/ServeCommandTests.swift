@@ -15,26 +15,11 @@ struct ServeCommandTests {
     func startServer(
         _ env: TestEnvironment, data: String, port: Int, environment: [String: String] = [:]
     ) async throws -> (Subprocess, HTTPTestClient) {
-        let server = try Subprocess.fnrunner(
-            ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot],
-            environment: environment)
-        let client = HTTPTestClient(port: port)
-        for _ in 0..<3000 {
-            if (try? await client.send("GET", "/health"))?.status == 200 { return (server, client) }
-            if kill(server.pid, 0) != 0 { break }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        server.signal(SIGKILL)
-        Issue.record("the server did not come up: \(server.stderr)")
-        throw RunnerError(.unavailable, "no server", step: "test")
+        try await ServeHarness.start(env, data: data, port: port, environment: environment)
     }
 
-    /// Creates an app and a hello-stream fn through the API; returns the fn's id.
     func deploy(_ c: HTTPTestClient, app: String, fn: String, memory: Int) async throws -> String {
-        let a = try await c.json("POST", "/v2/apps", ["name": app])
-        let appID = try #require(a.json["id"] as? String, "\(a.text)")
-        let f = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": fn, "image": "fn-test/hello-stream:1", "memory": memory])
-        return try #require(f.json["id"] as? String, "\(f.text)")
+        try await ServeHarness.deploy(c, app: app, fn: fn, memory: memory)
     }
 
     @Test func aServedFunctionIsCreatedInvokedHotAndTheServerStopsCleanlyOnSIGTERM() async throws {

@@ -79,4 +79,48 @@ struct PureRunnerServeTests {
         #expect(bad.wait() != 0)
         #expect(bad.stderr.contains("--grpc-listen must be host:port"), "\(bad.stderr)")
     }
+
+    @Test func pullFailuresVolumesAndOversizedBodiesReachTheLBWithFnsStatusesAndUserFlags() async throws {
+        try await withHelloStreamData("grpc-errors") { env, data in
+            let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.directory() + "/layers", "--name", "t/layers:volumes"])
+            #expect(imported.wait() == 0, "\(imported.stderr)")
+            let registry = try RegistryServer(.plain)
+            defer { registry.stop() }
+            let guarded = try RegistryServer(.basicAuth)
+            defer { guarded.stop() }
+            let port = try freePort()
+            let server = try Subprocess.fnrunner(
+                [
+                    "serve", "--listen", "none", "--grpc-listen", "127.0.0.1:\(port)", "--data-dir", data, "--state-dir", env.stateDirectory,
+                    "--cgroup-root", env.cgroupRoot,
+                ], environment: ["FN_MAX_REQUEST_SIZE": "1000"])
+            try await withGRPCClient(
+                transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+            ) { grpc in
+                let c = RunnerClient(wrapping: grpc)
+                for _ in 0..<500 {
+                    if (try? await c.status2(.init())) != nil { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let cases: [(image: String, body: Int, code: Int32, user: Bool, prefix: String)] = [
+                    ("\(registry.host)/nope/missing:1", 1, 404, true, "Failed to pull image '\(registry.host)/nope/missing:1': "),
+                    ("\(guarded.host)/nope/guarded:1", 1, 401, true, "Failed to pull image '\(guarded.host)/nope/guarded:1': "),
+                    ("t/layers:volumes", 1, 400, false, "image has Volume definition (/data)"),
+                    ("fn-test/hello-stream:1", 5000, 413, false, "Request content too large"),
+                ]
+                for t in cases {
+                    let model = model().replacingOccurrences(of: "fn-test/hello-stream:1", with: t.image)
+                    let msgs = try await GRPCHarness.engage(c, model: model, body: [UInt8](repeating: 0x61, count: t.body))
+                    guard case .finished(let f)? = msgs.last?.body else {
+                        Issue.record("\(t.image): \(msgs)")
+                        continue
+                    }
+                    #expect(!f.success && f.errorCode == t.code && f.errorUser == t.user && f.errorStr.hasPrefix(t.prefix), "\(t.image): \(f)")
+                }
+            }
+            server.signal(SIGTERM)
+            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(env.cgroupDirectories().isEmpty)
+        }
+    }
 }

@@ -78,11 +78,15 @@ struct AgentConfigurationTests {
             "FN_FREEZE_IDLE_MSECS": "-1", "FN_HOT_POLL_MSECS": "50", "FN_HOT_LAUNCHER_TIMEOUT_MSECS": "1000",
             "FN_HOT_START_TIMEOUT_MSECS": "2000", "FN_MAX_RESPONSE_SIZE": "2048", "FN_MAX_LOG_SIZE_BYTES": "10",
             "FN_ENABLE_NB_RESOURCE_TRACKER": "1", "FN_MAX_WAIT_MSECS": "300", "FN_SHUTDOWN_GRACE_MSECS": "5",
+            "FN_MAX_HDR_RESPONSE_SIZE": "1024",
         ])
         #expect(c.freezeIdleMillis == -1 && c.hotPollMillis == 50 && c.hotLauncherTimeoutMillis == 1000)
         #expect(c.hotStartTimeoutMillis == 2000 && c.maxResponseBytes == 2048 && c.maxLogBytes == 10)
         #expect(c.nonBlockingResources && c.maxWaitMillis == 300 && c.shutdownGraceMillis == 5)
+        #expect(c.maxResponseHeaderBytes == 1024)
         #expect(try AgentConfiguration.fromEnvironment(["FN_FREEZE_IDLE_MSECS": ""]) == AgentConfiguration(), "empty keeps the default")
+        let zero = try AgentConfiguration.fromEnvironment(["FN_MAX_HDR_RESPONSE_SIZE": "0"])
+        #expect(zero.maxResponseHeaderBytes == HTTPStreamConnection.defaultMaxHeaderBytes, "0 is the default, as Go's 0 is")
     }
 
     @Test func theReclaimAndDetachedCallVariablesAreReadAndCheckedToo() throws {
