@@ -31,7 +31,8 @@ extension RunnerError: HTTPResponseError {
         // Internal failures say what failed without leaking more than the message; a call's
         // own 500 (Fn's "Syslog Unavailable") is answered in Fn's words.
         let message = status == .internalServerError && callStatus == nil ? "internal server error: \(message)" : message
-        let body = (try? JSONEncoder().encode(["message": message])) ?? Data("{}".utf8)
+        // Fn writes its errors with Go's json.Encoder, which ends them with a newline.
+        let body = ((try? JSONEncoder().encode(["message": message])) ?? Data("{}".utf8)) + Data("\n".utf8)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

@@ -31,14 +31,18 @@ extension FnAPI {
             let input = try await decode(AppInput.self, request)
             if let given = input.id, !given.isEmpty, given != id { throw Validation.invalid("App ID in path does not match ID in body") }
             var app = try await store.app(id: id)
+            let before = app
             if let name = input.name, !name.isEmpty, name != app.name {
                 throw RunnerError(.conflict, "Could not update - name is immutable", step: "update app")
             }
             app.config = try Validation.config(Validation.merge(app.config, input.config))
             app.annotations = try Validation.annotations(Validation.merge(app.annotations, input.annotations))
             if let s = try Validation.syslogURL(input.syslogURL) { app.syslogURL = s.isEmpty ? nil : s }
-            app.updatedAt = Self.now()
-            try await store.updateApp(app)
+            // As Fn: only a change moves updated_at (and is written).
+            if app != before {
+                app.updatedAt = Self.now()
+                try await store.updateApp(app)
+            }
             return try Self.json(app)
         }
         router.delete("/v2/apps/:app_id") { _, context in
@@ -83,6 +87,7 @@ extension FnAPI {
             let input = try await decode(FnInput.self, request)
             if let given = input.id, !given.isEmpty, given != id { throw Validation.invalid("Fn ID in path does not match that in body") }
             var fn = try await store.fn(id: id)
+            let before = fn
             // As Fn: a fn's name and app_id stay what they are (a different value is ignored), and
             // 0 means "no change" for the limits.
             if let image = input.image { fn.image = image.isEmpty ? fn.image : image }
@@ -93,9 +98,11 @@ extension FnAPI {
             fn.idleTimeout = try Validation.idleTimeout(Validation.given(input.idleTimeout, else: fn.idleTimeout))
             fn.config = try Validation.config(Validation.merge(fn.config, input.config))
             fn.annotations = try Validation.annotations(Validation.merge(fn.annotations, input.annotations))
-            fn.updatedAt = Self.now()
             try Self.checkRunnable(fn)
-            try await store.updateFn(fn)
+            if fn != before {
+                fn.updatedAt = Self.now()
+                try await store.updateFn(fn)
+            }
             return try Self.json(decorated(fn, for: request))
         }
         router.delete("/v2/fns/:fn_id") { _, context in
@@ -144,13 +151,16 @@ extension FnAPI {
             let input = try await decode(TriggerInput.self, request)
             if let given = input.id, !given.isEmpty, given != id { throw Validation.invalid("ID in path does not match ID in body") }
             var t = try await store.trigger(id: id)
+            let before = t
             if let appID = input.appID, appID != t.appID { throw Validation.invalid("a trigger's app_id cannot be changed") }
             if let fnID = input.fnID, fnID != t.fnID { throw Validation.invalid("a trigger's fn_id cannot be changed") }
             if let name = input.name { t.name = try Validation.name(name, of: .trigger) }
             if let source = input.source { t.source = try Validation.source(source) }
             t.annotations = try Validation.annotations(Validation.merge(t.annotations, input.annotations))
-            t.updatedAt = Self.now()
-            try await store.updateTrigger(t)
+            if t != before {
+                t.updatedAt = Self.now()
+                try await store.updateTrigger(t)
+            }
             return try Self.json(try await decorated(t, for: request))
         }
         router.delete("/v2/triggers/:trigger_id") { _, context in

@@ -112,3 +112,60 @@ public struct Page<Item: Sendable>: Sendable {
         self.nextCursor = nextCursor
     }
 }
+
+// Fn leaves an empty config or annotations out of its JSON (`omitempty`), and so do these;
+// a missing one reads as empty.
+extension App {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try c.decode(String.self, forKey: .id), name: try c.decode(String.self, forKey: .name),
+            config: try c.decodeIfPresent([String: String].self, forKey: .config) ?? [:],
+            annotations: try c.decodeIfPresent([String: JSONValue].self, forKey: .annotations) ?? [:],
+            syslogURL: try c.decodeIfPresent(String.self, forKey: .syslogURL), createdAt: try c.decode(String.self, forKey: .createdAt),
+            updatedAt: try c.decode(String.self, forKey: .updatedAt))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(name, forKey: .name)
+        if !config.isEmpty { try c.encode(config, forKey: .config) }
+        if !annotations.isEmpty { try c.encode(annotations, forKey: .annotations) }
+        try c.encodeIfPresent(syslogURL, forKey: .syslogURL)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(updatedAt, forKey: .updatedAt)
+    }
+}
+
+extension Fn {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try c.decode(String.self, forKey: .id), appID: try c.decode(String.self, forKey: .appID),
+            name: try c.decode(String.self, forKey: .name), image: try c.decode(String.self, forKey: .image),
+            format: try c.decode(String.self, forKey: .format), memory: try c.decode(UInt64.self, forKey: .memory),
+            cpus: try c.decode(UInt64.self, forKey: .cpus), timeout: try c.decode(Int.self, forKey: .timeout),
+            idleTimeout: try c.decode(Int.self, forKey: .idleTimeout),
+            config: try c.decodeIfPresent([String: String].self, forKey: .config) ?? [:],
+            annotations: try c.decodeIfPresent([String: JSONValue].self, forKey: .annotations) ?? [:],
+            createdAt: try c.decode(String.self, forKey: .createdAt), updatedAt: try c.decode(String.self, forKey: .updatedAt))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(appID, forKey: .appID)
+        try c.encode(name, forKey: .name)
+        try c.encode(image, forKey: .image)
+        try c.encode(format, forKey: .format)
+        try c.encode(memory, forKey: .memory)
+        try c.encode(cpus, forKey: .cpus)
+        try c.encode(timeout, forKey: .timeout)
+        try c.encode(idleTimeout, forKey: .idleTimeout)
+        if !config.isEmpty { try c.encode(config, forKey: .config) }
+        if !annotations.isEmpty { try c.encode(annotations, forKey: .annotations) }
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(updatedAt, forKey: .updatedAt)
+    }
+}

@@ -120,7 +120,7 @@ struct ServeCommand: AsyncParsableCommand {
             } else {
                 let app = Application(
                     router: api.router(), server: api.server,
-                    configuration: .init(address: .hostname(host, port: port), serverName: "fnrunner"), services: services, logger: logger)
+                    configuration: .init(address: .hostname(host, port: port)), services: services, logger: logger)
                 try await app.runService()
             }
         } catch {

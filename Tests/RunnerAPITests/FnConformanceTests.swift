@@ -147,6 +147,30 @@ struct FnConformanceTests {
         }
     }
 
+    @Test func emptyMapsAreLeftOutANoOpUpdateKeepsUpdatedAtAndErrorsEndWithANewline() async throws {
+        try await H.withServer { c, _ in
+            let app = try await c.json("POST", "/v2/apps", ["name": "plain"])
+            #expect(app.json["config"] == nil && app.json["annotations"] == nil, "\(app.text)")
+            let appID = try #require(app.json["id"] as? String)
+            let updatedAt = try #require(app.json["updated_at"] as? String)
+            try await Task.sleep(for: .milliseconds(5))
+            let same = try await c.json("PUT", "/v2/apps/\(appID)", ["config": [String: String]()])
+            #expect(same.status == 200 && same.json["updated_at"] as? String == updatedAt, "\(same.text)")
+            #expect(try await c.send("GET", "/v2/apps/\(appID)").json["updated_at"] as? String == updatedAt)
+            let changed = try await c.json("PUT", "/v2/apps/\(appID)", ["config": ["K": "v"]])
+            #expect(changed.json["updated_at"] as? String != updatedAt && (changed.json["config"] as? [String: String]) == ["K": "v"])
+
+            let fn = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "f", "image": "fn-test/echo:1"])
+            #expect(fn.json["config"] == nil && fn.json["annotations"] != nil, "only the endpoint annotation: \(fn.text)")
+            let fnID = try #require(fn.json["id"] as? String)
+            let fnSame = try await c.json("PUT", "/v2/fns/\(fnID)", ["memory": 0, "image": ""])
+            #expect(fnSame.json["updated_at"] as? String == fn.json["updated_at"] as? String, "\(fnSame.text)")
+
+            let missing = try await c.send("GET", "/v2/apps/nope")
+            #expect(missing.status == 404 && missing.text.hasSuffix("}\n"), "\(missing.text)")
+        }
+    }
+
     @Test func stdioFormatsAnswerWithTheFunctionsOwnStatusAndHeadersHTTPStreamThroughFnHTTPStatus() async throws {
         try await H.withServer { c, _ in
             let (appID, jsonID) = try await H.appAndFn(c, fn: "json", extra: ["format": "json"])

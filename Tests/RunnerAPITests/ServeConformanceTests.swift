@@ -29,6 +29,7 @@ struct ServeConformanceTests {
             // No body in, and no body out.
             let noBody = try await c.send("POST", "/invoke/\(fnID)")
             #expect(noBody.status == 200 && noBody.text == "Hello World")
+            #expect(noBody.header("Server") == nil, "Fn's server names itself nowhere")
             for path in ["/invoke/\(fnID)", "/t/wire/hello"] {
                 let empty = try await c.send("POST", path, body: Array("!big 0".utf8))
                 #expect(empty.status == 200 && empty.body.isEmpty && empty.header("Content-Length") == "0", "\(path): \(empty.status) \(empty.text)")
