@@ -113,8 +113,8 @@ public struct Page<Item: Sendable>: Sendable {
     }
 }
 
-// Fn leaves an empty config or annotations out of its JSON (`omitempty`), and so do these;
-// a missing one reads as empty.
+// Fn leaves an empty app config and empty annotations out of its JSON (`omitempty`), but
+// always writes a fn's config; so do these. A missing one reads as empty.
 extension App {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -163,7 +163,7 @@ extension Fn {
         try c.encode(cpus, forKey: .cpus)
         try c.encode(timeout, forKey: .timeout)
         try c.encode(idleTimeout, forKey: .idleTimeout)
-        if !config.isEmpty { try c.encode(config, forKey: .config) }
+        try c.encode(config, forKey: .config)
         if !annotations.isEmpty { try c.encode(annotations, forKey: .annotations) }
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(updatedAt, forKey: .updatedAt)

@@ -13,6 +13,48 @@ import Glibc
 struct ServeConformanceTests {
     typealias S = ServeHarness
 
+    /// The API rules FnConformanceTests check in depth (in process, on a stub driver), sampled
+    /// here through the binary, so the served router is the one tested.
+    @Test func theServedV2APIAnswersAsFnsOwnServer() async throws {
+        try await withHelloStreamData("conform-api") { env, data in
+            let port = try Host.freeLoopbackPort()
+            let (server, c) = try await S.start(env, data: data, port: port)
+            let notFound = try await c.send("GET", "/v2/nope")
+            #expect(notFound.status == 404 && notFound.message == "Path not found: GET /v2/nope" && notFound.text.hasSuffix("}\n"))
+            let notAllowed = try await c.send("DELETE", "/v2/apps")
+            #expect(notAllowed.status == 405 && notAllowed.message == "Method not allowed: DELETE /v2/apps")
+            let garbage = try await c.send("POST", "/v2/apps", body: Array("{".utf8))
+            #expect(garbage.status == 400 && garbage.message == "Invalid JSON")
+
+            let app = try await c.json("POST", "/v2/apps", ["name": "api", "colour": "blue"])
+            #expect(app.status == 200 && app.json["config"] == nil && app.json["annotations"] == nil, "\(app.text)")
+            let appID = try #require(app.json["id"] as? String)
+            let rename = try await c.json("PUT", "/v2/apps/\(appID)", ["name": "renamed"])
+            #expect(rename.status == 409 && rename.message == "Could not update - name is immutable")
+            for name in ["delta", "alpha", "charlie", "bravo"] {
+                let fn = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": name, "image": "fn-test/hello-stream:1", "memory": 0])
+                #expect(fn.status == 200 && fn.json["memory"] as? Int == 128 && fn.json["timeout"] as? Int == 30, "\(fn.text)")
+            }
+            let unlisted = try await c.send("GET", "/v2/fns")
+            #expect(unlisted.status == 400 && unlisted.message == "Missing AppID on Fn")
+            let firstPage = try await c.send("GET", "/v2/fns?app_id=\(appID)&per_page=2")
+            let names = (firstPage.json["items"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+            let cursor = try #require(firstPage.json["next_cursor"] as? String)
+            let rest = try await c.send("GET", "/v2/fns?app_id=\(appID)&per_page=2&cursor=\(cursor)")
+            let more = (rest.json["items"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+            #expect(names + more == ["alpha", "bravo", "charlie", "delta"])
+
+            // Deleting an app with fns and a trigger deletes them with it.
+            let fnID = try #require((firstPage.json["items"] as? [[String: Any]])?.first?["id"] as? String)
+            let trigger = try await c.json("POST", "/v2/triggers", ["app_id": appID, "fn_id": fnID, "name": "t", "type": "http", "source": "/t"])
+            let triggerID = try #require(trigger.json["id"] as? String, "\(trigger.text)")
+            #expect(try await c.send("DELETE", "/v2/apps/\(appID)").status == 204)
+            #expect(try await c.send("GET", "/v2/fns/\(fnID)").status == 404)
+            #expect(try await c.send("GET", "/v2/triggers/\(triggerID)").status == 404)
+            S.stop(server, env)
+        }
+    }
+
     @Test func chunkedBodiesEmptyAnswersAndTheResponseHeaderLimitAreFns() async throws {
         try await withHelloStreamData("conform-wire") { env, data in
             let port = try Host.freeLoopbackPort()
