@@ -7,10 +7,11 @@ extension Agent {
         // One wait limit for the call, however many containers it has to pass over.
         let deadline = clock.nanos(after: waitLimit(call.function))
         let slot: HotSlot
+        var waited = false
         while true {
             let token: SlotToken<HotSlot>
             do {
-                token = try await waitForSlot(queue, call: call, deadline: deadline)
+                token = try await waitForSlot(queue, call: call, deadline: deadline, waited: &waited)
             } catch {
                 queue.move(request: .wait, to: .done)
                 throw error
@@ -31,6 +32,12 @@ extension Agent {
         queue.move(request: .wait, to: .exec)
         defer { queue.move(request: .exec, to: .done) }
         slot.beginCall()
+        if prewarmTarget(for: call.function) != nil {
+            // A hit found an instance ready; a miss had to wait for one. Either way the target
+            // is made whole again behind this call.
+            metrics.countPrewarm(hit: !waited)
+            topUpPrewarm(fnID: call.function.fnID)
+        }
         guard enterRunning() else {
             slot.endCall(ok: false)
             throw CallErrors.shuttingDown()
@@ -55,7 +62,7 @@ extension Agent {
     /// calls need one, every FN_HOT_POLL_MSECS, until the wait limit (503), shutdown (503) or a
     /// failed launch this call asked for (its error).
     private func waitForSlot(
-        _ queue: SlotQueue<HotSlot>, call: Call, deadline: UInt64
+        _ queue: SlotQueue<HotSlot>, call: Call, deadline: UInt64, waited: inout Bool
     ) async throws(RunnerError) -> SlotToken<HotSlot> {
         let wait = state.withLock { s -> UInt64 in
             defer { s.nextWait += 1 }
@@ -73,6 +80,7 @@ extension Agent {
             if isShuttingDown { throw CallErrors.shuttingDown() }
             if Task.isCancelled { throw CallErrors.cancelled("wait for container") }
             if let error = state.withLock({ $0.launchErrors.removeValue(forKey: wait) }) { throw error }
+            waited = true
             if queue.claimLaunchIfNeeded() {
                 launchSink.yield(Launch(function: call.function, queue: queue, callerID: call.id, wait: wait))
             }
@@ -141,8 +149,17 @@ extension Agent {
     func runHot(_ launch: Launch) async {
         let f = launch.function
         let queue = launch.queue
-        let acquired = await resources(for: f, key: queue.key, deadline: clock.nanos(after: waitLimit(f))) {
-            queue.stats.count(SlotQueueStats.RequestState.wait) > 0
+        let acquired: Acquired
+        if launch.prewarm {
+            // Ahead of demand: only room that is free now, never a wait or an eviction.
+            switch tracker.tryAcquire(memoryBytes: f.memoryMB << 20, cpuMillicores: f.cpuMillicores) {
+            case .success(let t): acquired = .granted(t)
+            case .failure: acquired = .noLongerWanted
+            }
+        } else {
+            acquired = await resources(for: f, key: queue.key, deadline: clock.nanos(after: waitLimit(f))) {
+                queue.stats.count(SlotQueueStats.RequestState.wait) > 0
+            }
         }
         let token: ResourceToken
         switch acquired {
@@ -189,7 +206,7 @@ extension Agent {
         }
         let slot = HotSlot(
             hot: hot, name: name, queue: queue, evictor: evictor, memoryBytes: f.memoryMB << 20, cpuMillicores: f.cpuMillicores,
-            metrics: metrics)
+            metrics: metrics, prewarmed: launch.prewarm)
         let registered = state.withLock { s -> Bool in
             if s.shuttingDown { return false }
             s.live[name] = (slot, f.fnID)
@@ -202,6 +219,9 @@ extension Agent {
             slot.markDone()
         }
         await hot.close()
+        // An instance kept ahead of demand that was evicted or failed is replaced (when there is
+        // room: a prewarm launch never waits or evicts).
+        if prewarmTarget(for: f) != nil { topUpPrewarm(fnID: f.fnID) }
     }
 
     /// Offers the slot until the idle timeout, a failed call, a failed freeze, eviction or
@@ -213,7 +233,7 @@ extension Agent {
         slot.offer()
         while !isShuttingDown {
             let idleSince = clock.nowNanos
-            let idleDeadline = idleSince &+ idleTimeout
+            var idleDeadline = idleSince &+ idleTimeout
             let freezeAt = freezeAfter.map { idleSince &+ $0 }
             var frozen = false
             while true {
@@ -233,7 +253,9 @@ extension Agent {
                         frozen = true  // a call took it meanwhile: serve that call, do not try again
                     }
                 }
-                if later >= idleDeadline || isShuttingDown {
+                if later >= idleDeadline && !isShuttingDown && keepsAheadOfDemand(slot.queue, fnID: f.fnID) {
+                    idleDeadline = later &+ idleTimeout  // one of the fn's prewarmed idle instances: it stays
+                } else if later >= idleDeadline || isShuttingDown {
                     if slot.endIfIdle() { return }  // we won the race: the container ends
                     // A call took it at the same moment: serve it.
                 }

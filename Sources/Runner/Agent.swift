@@ -29,6 +29,8 @@ public final class Agent: Sendable {
         /// That wait: a launch error goes to it alone, and only while it still waits (a call
         /// that left, or a retried detached call with the same id, never gets a stale one).
         let wait: UInt64
+        /// Started ahead of demand (the fn's prewarm target), not for a waiting call.
+        var prewarm = false
     }
 
     struct State {
@@ -40,6 +42,8 @@ public final class Agent: Sendable {
         var nextWait: UInt64 = 1
         var listeners: [any CallListener] = []
         var live: [String: (slot: HotSlot, fnID: String)] = [:]  // by container name
+        /// Fns that keep instances ahead of demand, by fn id (see Agent+Prewarm).
+        var prewarm: [String: FunctionDefinition] = [:]
         var shuttingDown = false
         var running = 0
         var nextContainer = 1
@@ -69,6 +73,7 @@ public final class Agent: Sendable {
     public func run() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.sweepIdleQueues() }
+            group.addTask { await self.keepPrewarmTargets() }
             for await launch in launches {
                 group.addTask { await self.runHot(launch) }
             }
@@ -90,6 +95,7 @@ public final class Agent: Sendable {
     public func shutdown() async {
         let queues = state.withLock { s -> [SlotQueue<HotSlot>] in
             s.shuttingDown = true
+            s.prewarm = [:]
             return Array(s.queues.values)
         }
         shutdownBegan.fire()

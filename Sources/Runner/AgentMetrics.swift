@@ -41,6 +41,10 @@ public final class AgentMetrics: Sendable {
         /// Image pulls a container start needed (their durations; count = how many).
         public var pulls = Histogram(bounds: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600])
         public var evictions: UInt64 = 0
+        /// Calls of prewarmed fns that found an instance started ahead for them, or had to wait
+        /// for a new one.
+        public var prewarmHits: UInt64 = 0
+        public var prewarmMisses: UInt64 = 0
         public var launchFailures: UInt64 = 0
         /// Reclaims after freezing (FN_FREEZE_RECLAIM), and the bytes they freed.
         public var reclaims: UInt64 = 0
@@ -67,6 +71,7 @@ public final class AgentMetrics: Sendable {
     func observePull(seconds: Double) { state.withLock { $0.pulls.observe(seconds) } }
     func countEvictions(_ n: Int) { state.withLock { $0.evictions += UInt64(n) } }
     func countLaunchFailure() { state.withLock { $0.launchFailures += 1 } }
+    func countPrewarm(hit: Bool) { state.withLock { if hit { $0.prewarmHits += 1 } else { $0.prewarmMisses += 1 } } }
     func observeReclaim(_ r: CgroupDriver.Reclaim) {
         state.withLock {
             $0.reclaims += 1

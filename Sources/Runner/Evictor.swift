@@ -2,7 +2,8 @@ import Synchronization
 
 /// Frees memory and CPU for a waiting call by ending idle hot containers of other functions:
 /// Fn's later evictor. Only when the whole shortfall can be covered is anything evicted, oldest
-/// first; the caller then waits for the evicted containers to be gone before trying again.
+/// first (but instances prewarmed and never used before all others); the caller then waits for
+/// the evicted containers to be gone before trying again.
 public final class Evictor: Sendable {
     /// One idle container's offer to be evicted. `evict` is how the evictor tells it to end.
     public struct Registration: Sendable {
@@ -10,6 +11,8 @@ public final class Evictor: Sendable {
         public let slotKey: String
         public let memoryBytes: UInt64
         public let cpuMillicores: UInt64
+        /// Started ahead of demand and never used: evicted before the others.
+        public let first: Bool
         let evict: @Sendable () -> Void
     }
 
@@ -22,12 +25,15 @@ public final class Evictor: Sendable {
     public init() {}
 
     /// An idle container registers; nil for one that holds nothing (it could never help).
-    public func register(slotKey: String, memoryBytes: UInt64, cpuMillicores: UInt64, evict: @escaping @Sendable () -> Void) -> UInt64? {
+    public func register(
+        slotKey: String, memoryBytes: UInt64, cpuMillicores: UInt64, first: Bool = false, evict: @escaping @Sendable () -> Void
+    ) -> UInt64? {
         if memoryBytes == 0 && cpuMillicores == 0 { return nil }
         return state.withLock { s in
             let id = s.nextID
             s.nextID += 1
-            s.entries.append(Registration(id: id, slotKey: slotKey, memoryBytes: memoryBytes, cpuMillicores: cpuMillicores, evict: evict))
+            s.entries.append(
+                Registration(id: id, slotKey: slotKey, memoryBytes: memoryBytes, cpuMillicores: cpuMillicores, first: first, evict: evict))
             return id
         }
     }
@@ -50,7 +56,7 @@ public final class Evictor: Sendable {
             var memory: UInt64 = 0
             var cpu: UInt64 = 0
             var picked: [Registration] = []
-            for e in s.entries where e.slotKey != slotKey {
+            for e in s.entries.filter(\.first) + s.entries.filter({ !$0.first }) where e.slotKey != slotKey {
                 if memory >= neededMemoryBytes && cpu >= neededCPUMillicores { break }
                 picked.append(e)
                 memory += e.memoryBytes

@@ -45,11 +45,7 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
 
     /// The function's own freeze delay, if its annotation sets one. Annotation values are JSON
     /// text: a number, or a string holding one.
-    public var freezeIdleMillis: Int? {
-        guard let raw = annotations[Self.freezeIdleAnnotation] else { return nil }
-        let text = raw.hasPrefix("\"") && raw.hasSuffix("\"") && raw.count >= 2 ? String(raw.dropFirst().dropLast()) : raw
-        return Int(text)
-    }
+    public var freezeIdleMillis: Int? { Self.wholeNumber(annotations[Self.freezeIdleAnnotation]) }
 
     /// The annotation that turns reclaiming a frozen container's memory on (true) or off
     /// (false) for one function, whatever FN_FREEZE_RECLAIM says.
@@ -62,6 +58,26 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
         case "false", "\"false\"": false
         default: nil
         }
+    }
+
+    /// The annotation (of the fn, or of its app) that keeps this many instances started, and
+    /// frozen, ahead of demand: a first call is a thaw, not a cold start.
+    public static let prewarmAnnotation = "fnrunner.io/prewarm"
+    /// The most instances one fn may keep prewarmed.
+    public static let maxPrewarm = 32
+
+    /// How many instances to keep ahead of demand; 0 without the annotation. Values are
+    /// checked when a fn or app is saved, so one out of range here counts as none.
+    public var prewarmCount: Int {
+        guard let n = Self.wholeNumber(annotations[Self.prewarmAnnotation]), (0...Self.maxPrewarm).contains(n) else { return 0 }
+        return n
+    }
+
+    /// An annotation value (JSON text) that is a whole number, or a string holding one.
+    public static func wholeNumber(_ raw: String?) -> Int? {
+        guard let raw else { return nil }
+        let text = raw.hasPrefix("\"") && raw.hasSuffix("\"") && raw.count >= 2 ? String(raw.dropFirst().dropLast()) : raw
+        return Int(text)
     }
 
     /// Where the FDK listens inside the container (Fn's fixed path).
@@ -88,9 +104,12 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
     public var slotKey: SlotKey {
         var config = appConfig
         for (k, v) in fnConfig { config[k] = v }
+        // How many instances are kept ahead changes no container: it is not part of the key.
+        var made = annotations
+        made[Self.prewarmAnnotation] = nil
         return SlotKey(
             appID: appID, fnID: fnID, image: image, format: format, memoryMB: memoryMB, cpuMillicores: cpuMillicores,
-            timeoutSeconds: timeoutSeconds, idleTimeoutSeconds: idleTimeoutSeconds, config: config, annotations: annotations,
+            timeoutSeconds: timeoutSeconds, idleTimeoutSeconds: idleTimeoutSeconds, config: config, annotations: made,
             syslogURL: syslogURL ?? "")
     }
 }

@@ -19,6 +19,8 @@ public final class HotSlot: Sendable {
     let memoryBytes: UInt64
     let cpuMillicores: UInt64
     let metrics: AgentMetrics?
+    /// Started ahead of demand (a fn's prewarm annotation), not for a waiting call.
+    let prewarmed: Bool
 
     enum Event: Sendable, Equatable {
         case taken
@@ -44,9 +46,10 @@ public final class HotSlot: Sendable {
     /// A slot for a container that has just started (counted as starting in `queue`).
     init(
         hot: any HotContainerHandle, name: String, queue: SlotQueue<HotSlot>, evictor: Evictor, memoryBytes: UInt64, cpuMillicores: UInt64,
-        metrics: AgentMetrics? = nil
+        metrics: AgentMetrics? = nil, prewarmed: Bool = false
     ) {
         self.metrics = metrics
+        self.prewarmed = prewarmed
         self.hot = hot
         self.name = name
         self.queue = queue
@@ -59,6 +62,7 @@ public final class HotSlot: Sendable {
     var history: (reused: Bool, counters: ContainerCounters?) { state.withLock { ($0.calls > 1, $0.counters) } }
 
     func recordCounters(_ c: ContainerCounters?) { state.withLock { $0.counters = c } }
+
 
     /// Offers the slot for the first time.
     func offer() { state.withLock { becomeIdle(&$0) } }
@@ -109,7 +113,9 @@ public final class HotSlot: Sendable {
         move(&s, to: .idle)
         s.token = queue.queue(self)
         if s.evictionID == nil {
-            s.evictionID = evictor.register(slotKey: queue.key, memoryBytes: memoryBytes, cpuMillicores: cpuMillicores) { [weak self] in
+            s.evictionID = evictor.register(
+                slotKey: queue.key, memoryBytes: memoryBytes, cpuMillicores: cpuMillicores, first: prewarmed && s.calls == 0
+            ) { [weak self] in
                 _ = self?.endIfIdle()
             }
         }

@@ -142,6 +142,22 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         }
     }
 
+    /// The launches needed to keep `n` containers ready or on their way (idle, frozen, starting
+    /// or waiting for resources), each counted as waiting for resources, in one step: two
+    /// top-ups at once never launch for the same need.
+    public func claimLaunches(keeping n: Int) -> Int {
+        state.withLock { s in
+            let st = s.stats
+            let ready = st.count(.idle) + st.count(.paused) + st.count(.start) + st.count(SlotQueueStats.ContainerState.wait)
+            let more = max(0, n - ready)
+            for _ in 0..<more { s.stats.move(container: .none, to: .wait) }
+            return more
+        }
+    }
+
+    /// Idle and frozen containers now.
+    public var idleCount: Int { state.withLock { $0.stats.count(.idle) + $0.stats.count(.paused) } }
+
     /// Whether the waiting calls need another container: Fn's rule, on a consistent snapshot.
     public var isNewContainerNeeded: Bool { stats.isNewContainerNeeded }
 

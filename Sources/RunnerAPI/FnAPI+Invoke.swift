@@ -94,11 +94,16 @@ extension FnAPI {
         return (status, out)
     }
 
+    /// The agent's view of a fn: the app's config under the fn's, and the app's prewarm
+    /// annotation when the fn has none of its own.
     static func definition(app: App, fn: Fn) -> FunctionDefinition {
-        FunctionDefinition(
+        var annotations = fn.annotations.mapValues(\.jsonText)
+        let prewarm = FunctionDefinition.prewarmAnnotation
+        if annotations[prewarm] == nil, let inherited = app.annotations[prewarm] { annotations[prewarm] = inherited.jsonText }
+        return FunctionDefinition(
             appID: app.id, appName: app.name, fnID: fn.id, fnName: fn.name, image: fn.image, format: fn.format, memoryMB: fn.memory,
             cpuMillicores: fn.cpus, timeoutSeconds: fn.timeout, idleTimeoutSeconds: fn.idleTimeout, appConfig: app.config,
-            fnConfig: fn.config, annotations: fn.annotations.mapValues(\.jsonText), syslogURL: app.syslogURL)
+            fnConfig: fn.config, annotations: annotations, syslogURL: app.syslogURL)
     }
 
     static func isDetached(_ request: Request) -> Bool {

@@ -32,6 +32,10 @@ extension FnAPI {
         histogram(&out, "fn_image_pull_seconds", "Image pulls that container starts needed.", c.pulls)
         family("fn_evictions_total", "counter", "Idle containers evicted to make room for another function.")
         out += "fn_evictions_total \(c.evictions)\n"
+        family("fn_prewarm_hits_total", "counter", "Calls of prewarmed fns that found an instance started ahead for them.")
+        out += "fn_prewarm_hits_total \(c.prewarmHits)\n"
+        family("fn_prewarm_misses_total", "counter", "Calls of prewarmed fns that had to wait for a new instance.")
+        out += "fn_prewarm_misses_total \(c.prewarmMisses)\n"
         family("fn_launch_failures_total", "counter", "Hot containers that failed to start.")
         out += "fn_launch_failures_total \(c.launchFailures)\n"
         family("fn_freeze_reclaims_total", "counter", "Memory reclaims of frozen containers (FN_FREEZE_RECLAIM, cgroup v2).")

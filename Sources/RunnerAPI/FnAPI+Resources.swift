@@ -42,11 +42,15 @@ extension FnAPI {
             if app != before {
                 app.updatedAt = Self.now()
                 try await store.updateApp(app)
+                try await prewarmFns(of: app)
             }
             return try Self.json(app)
         }
         router.delete("/v2/apps/:app_id") { _, context in
-            try await store.deleteApp(id: try Self.parameter(context, "app_id"))
+            let id = try Self.parameter(context, "app_id")
+            let fns = try await allFns(appID: id)
+            try await store.deleteApp(id: id)
+            for fn in fns { agent.stopPrewarming(fnID: fn.id) }
             return Response(status: .noContent)
         }
     }
@@ -70,6 +74,7 @@ extension FnAPI {
                 createdAt: now, updatedAt: now)
             try Self.checkRunnable(fn)
             try await store.insertFn(fn)
+            try await prewarm(fn)
             return try Self.json(decorated(fn, for: request))
         }
         router.get("/v2/fns") { request, _ in
@@ -102,11 +107,14 @@ extension FnAPI {
             if fn != before {
                 fn.updatedAt = Self.now()
                 try await store.updateFn(fn)
+                try await prewarm(fn)
             }
             return try Self.json(decorated(fn, for: request))
         }
         router.delete("/v2/fns/:fn_id") { _, context in
-            try await store.deleteFn(id: try Self.parameter(context, "fn_id"))
+            let id = try Self.parameter(context, "fn_id")
+            try await store.deleteFn(id: id)
+            agent.stopPrewarming(fnID: id)
             return Response(status: .noContent)
         }
     }

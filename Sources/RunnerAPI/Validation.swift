@@ -126,6 +126,11 @@ enum Validation {
             {
                 throw invalid("annotation \"\(k)\" must be a whole number of milliseconds (0 freezes at once, negative never)")
             }
+            if k == FunctionDefinition.prewarmAnnotation,
+                !(0...FunctionDefinition.maxPrewarm).contains(FunctionDefinition.wholeNumber(v.jsonText) ?? -1)
+            {
+                throw invalid("annotation \"\(k)\" must be a whole number of instances from 0 to \(FunctionDefinition.maxPrewarm)")
+            }
             if k == FunctionDefinition.freezeReclaimAnnotation,
                 FunctionDefinition(appID: "", appName: "", fnID: "", fnName: "", image: "", annotations: [k: v.jsonText]).freezeReclaim == nil
             {

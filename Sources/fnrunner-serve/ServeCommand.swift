@@ -100,6 +100,12 @@ struct ServeCommand: AsyncParsableCommand {
         agent.addListener(detachedCalls)
         let api = FnAPI(
             configuration: apiConfig, store: store, agent: agent, recorder: recorder, detachedCalls: detachedCalls, logger: logger)
+        // Fns that keep instances ahead of demand get them back (they start once the agent runs).
+        do {
+            try await api.prewarmAll()
+        } catch {
+            logger.warning("prewarm targets could not be read from the store", metadata: ["error": "\(error)"])
+        }
         var services: [any Service] = [
             AgentService(agent: agent, detachedCalls: detachedCalls), RecordWriter(recorder: recorder),
             CallPruner(configuration: retention, store: store, logger: logger),

@@ -2,6 +2,7 @@ import Foundation
 import Runner
 import RunnerOS
 import RunnerStore
+import TestSupport
 import Testing
 
 /// Fn's v2 API on a live server (stub driver): resources, validation, paging, errors.
@@ -63,6 +64,34 @@ struct APITests {
             let garbage = try await c.send("POST", "/v2/apps", body: Array("{not json".utf8))
             #expect(garbage.status == 400 && garbage.message == "Invalid JSON")
             #expect(try await store.apps(name: nil, cursor: nil, perPage: 10).items.isEmpty)
+        }
+    }
+
+    @Test func aPrewarmAnnotationIsAWholeNumberOfInstancesOnAFnOrItsAppAndStartsThem() async throws {
+        try await H.withServer { c, _ in
+            let (appID, fnID) = try await H.appAndFn(c)
+            for bad in ["many", -1, 33, 1.5] as [Any] {
+                let r = try await c.json("PUT", "/v2/fns/\(fnID)", ["annotations": ["fnrunner.io/prewarm": bad]])
+                #expect(r.status == 400 && r.message?.contains("whole number of instances from 0 to 32") == true, "\(bad): \(r.text)")
+                let a = try await c.json("PUT", "/v2/apps/\(appID)", ["annotations": ["fnrunner.io/prewarm": bad]])
+                #expect(a.status == 400, "app \(bad): \(a.text)")
+            }
+            // On the app: every fn of it keeps one instance ahead of demand, before any call.
+            #expect(try await c.json("PUT", "/v2/apps/\(appID)", ["annotations": ["fnrunner.io/prewarm": 1]]).status == 200)
+            try await pollUntil { (try? await c.send("GET", "/v2/runner/containers"))?.text.contains(fnID) == true }
+            // The fn's own annotation wins: "2" (a string holding a number) keeps two.
+            #expect(try await c.json("PUT", "/v2/fns/\(fnID)", ["annotations": ["fnrunner.io/prewarm": "2"]]).status == 200)
+            try await pollUntil {
+                let list = (try? await c.send("GET", "/v2/runner/containers"))?.json["items"] as? [[String: Any]] ?? []
+                return list.filter { $0["fn_id"] as? String == fnID }.count == 2
+            }
+            let hit = try await c.send("POST", "/invoke/\(fnID)", body: Array("x".utf8))
+            #expect(hit.status == 200)
+            let metrics = try await c.send("GET", "/metrics")
+            #expect(metrics.text.contains("fn_prewarm_hits_total 1") && metrics.text.contains("fn_prewarm_misses_total 0"), "\(metrics.text)")
+            // Deleting the fn ends its instances.
+            #expect(try await c.send("DELETE", "/v2/fns/\(fnID)").status == 204)
+            try await pollUntil { (try? await c.send("GET", "/v2/runner/containers"))?.text.contains(fnID) == false }
         }
     }
 

@@ -262,6 +262,34 @@ struct ServeCommandTests {
         }
     }
 
+    @Test func aPrewarmedFnHasAFrozenInstanceBeforeItsFirstCallAndAgainAfterARestart() async throws {
+        try await withHelloStreamData("prewarm") { env, data in
+            let port = try freePort()
+            var (server, c) = try await startServer(env, data: data, port: port)
+            let (_, fnID) = try await ServeHarness.deployApp(
+                c, app: "warm", fn: "hello", fnFields: ["annotations": ["fnrunner.io/prewarm": 1]])
+            func frozenInstances() async -> Int {
+                let items = (try? await c.send("GET", "/v2/runner/containers"))?.json["items"] as? [[String: Any]] ?? []
+                return items.filter { $0["fn_id"] as? String == fnID && $0["state"] as? String == "paused" && $0["calls"] as? Int == 0 }.count
+            }
+            try await pollUntil { await frozenInstances() == 1 }
+            let first = try await c.send("POST", "/invoke/\(fnID)", body: Array("first".utf8))
+            #expect(first.status == 200 && first.text == "Hello first")
+            let id = try #require(first.header("Fn-Call-Id"))
+            let record = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(id)")
+            #expect((record.json["stats"] as? [String: Any])?["reused_container"] as? Bool == false, "a prewarmed instance's first call")
+            #expect(try await c.send("GET", "/metrics").text.contains("fn_prewarm_hits_total 1"))
+            // The target is whole again behind the call, and comes back after a restart.
+            try await pollUntil { await frozenInstances() == 1 }
+            server.signal(SIGTERM)
+            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(env.cgroupDirectories().isEmpty)
+            (server, c) = try await startServer(env, data: data, port: port)
+            try await pollUntil { await frozenInstances() == 1 }
+            ServeHarness.stop(server, env)
+        }
+    }
+
     @Test func aSecondServerOnTheSameStoreIsRefused() async throws {
         try await withSharedGate {
             let env = TestEnvironment("serve")

@@ -8,3 +8,12 @@ public func waitUntil(timeoutMillis: Int = 10_000, _ condition: () throws -> Boo
         try await Task.sleep(nanoseconds: 10_000_000)
     }
 }
+
+/// `waitUntil` for a condition that must itself wait (an HTTP request, say).
+public func pollUntil(timeoutMillis: Int = 10_000, _ condition: () async throws -> Bool) async throws {
+    let deadline = MonotonicClock.nowNanos() + UInt64(timeoutMillis) * 1_000_000
+    while try await !condition() {
+        if MonotonicClock.nowNanos() > deadline { throw RunnerError(.timeout, "condition not met in \(timeoutMillis) ms") }
+        try await Task.sleep(nanoseconds: 10_000_000)
+    }
+}
