@@ -16,6 +16,8 @@
 //   "!env NAME"      answer the value of the environment variable NAME
 //   "!headers"       answer the request's header lines as they arrived
 //   "!framing ..."   answer how the request body came: "framing chunked|length|none, N bytes"
+//   "!trailers"      answer chunked, with a trailer field
+//   "!close"         answer with a body ended by closing the connection
 //   "!hdr N"         answer with a header X-Big of N bytes
 //   "!fill PATH KB"  write KB KiB to PATH, answer "wrote N bytes: ok" or the error
 //
@@ -247,6 +249,17 @@ static int serve(int c) {
         } else if (strncmp(body, "!env ", 5) == 0) {
             const char *v = getenv(body + 5);
             out_len = (size_t)snprintf(out, sizeof out, "%s", v ? v : "");
+        } else if (strcmp(body, "!trailers") == 0) {
+            // A chunked answer with a trailer field: nothing of it may be left for the next call.
+            const char *a = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"
+                            "5\r\nchunk\r\n4\r\ned!\n\r\n0\r\nX-Sum: 9\r\n\r\n";
+            if (write_all(c, a, strlen(a)) < 0) return -1;
+            continue;
+        } else if (strcmp(body, "!close") == 0) {
+            // Neither Content-Length nor chunked: the body ends when the connection closes.
+            const char *a = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nended by close";
+            write_all(c, a, strlen(a));
+            return -1;
         } else if (strncmp(body, "!hdr ", 5) == 0) {
             // A header X-Big of N bytes: a response head of about N + 100 bytes.
             size_t n = strtoul(body + 5, NULL, 10);

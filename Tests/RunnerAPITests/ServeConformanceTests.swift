@@ -76,6 +76,23 @@ struct ServeConformanceTests {
                 let empty = try await c.send("POST", path, body: Array("!big 0".utf8))
                 #expect(empty.status == 200 && empty.body.isEmpty && empty.header("Content-Length") == "0", "\(path): \(empty.status) \(empty.text)")
             }
+            // A chunked answer with trailers leaves nothing behind: the next call reuses the
+            // container. A body ended by close is read whole, and the container ends with it.
+            func reused(_ r: HTTPTestClient.Answer) async throws -> Bool? {
+                let id = try #require(r.header("Fn-Call-Id"))
+                let record = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(id)")
+                return (record.json["stats"] as? [String: Any])?["reused_container"] as? Bool
+            }
+            let trailers = try await c.send("POST", "/invoke/\(fnID)", body: Array("!trailers".utf8))
+            #expect(trailers.status == 200 && trailers.text == "chunked!\n" && trailers.header("X-Sum") == nil, "\(trailers.text)")
+            let behind = try await c.send("POST", "/invoke/\(fnID)", body: Array("behind".utf8))
+            let behindReused = try await reused(behind)
+            #expect(behind.text == "Hello behind" && behindReused == true)
+            let closed = try await c.send("POST", "/invoke/\(fnID)", body: Array("!close".utf8))
+            #expect(closed.status == 200 && closed.text == "ended by close", "\(closed.status) \(closed.text)")
+            let fresh = try await c.send("POST", "/invoke/\(fnID)", body: Array("fresh".utf8))
+            let freshReused = try await reused(fresh)
+            #expect(fresh.text == "Hello fresh" && freshReused == false, "a new container after a close-ended body")
             // FN_MAX_HDR_RESPONSE_SIZE bounds the function's response head.
             let small = try await c.send("POST", "/invoke/\(fnID)", body: Array("!hdr 1000".utf8))
             #expect(small.status == 200 && small.header("X-Big")?.count == 1000 && small.text == "big")
