@@ -16,6 +16,7 @@
 //   "!env NAME"      answer the value of the environment variable NAME
 //   "!headers"       answer the request's header lines as they arrived
 //   "!framing ..."   answer how the request body came: "framing chunked|length|none, N bytes"
+//   "!file PATH"     answer the contents of PATH
 //   "!trailers"      answer chunked, with a trailer field
 //   "!close"         answer with a body ended by closing the connection
 //   "!hdr N"         answer with a header X-Big of N bytes
@@ -249,6 +250,12 @@ static int serve(int c) {
         } else if (strncmp(body, "!env ", 5) == 0) {
             const char *v = getenv(body + 5);
             out_len = (size_t)snprintf(out, sizeof out, "%s", v ? v : "");
+        } else if (strncmp(body, "!file ", 6) == 0) {
+            // The contents of a file (/proc/self/limits, say), as far as they fit.
+            int fd = open(body + 6, O_RDONLY | O_CLOEXEC);
+            ssize_t n = fd < 0 ? -1 : read(fd, out, sizeof out - 1);
+            if (fd >= 0) close(fd);
+            out_len = n < 0 ? (size_t)snprintf(out, sizeof out, "cannot read %s: %s", body + 6, strerror(errno)) : (size_t)n;
         } else if (strcmp(body, "!trailers") == 0) {
             // A chunked answer with a trailer field: nothing of it may be left for the next call.
             const char *a = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"

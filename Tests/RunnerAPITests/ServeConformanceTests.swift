@@ -106,6 +106,29 @@ struct ServeConformanceTests {
         }
     }
 
+    @Test func aFunctionRunsUnderAnInitWithFnsRlimitsAndMayListenLate() async throws {
+        try await withHelloStreamData("conform-init") { env, data in
+            let port = try Host.freeLoopbackPort()
+            let (server, c) = try await S.start(env, data: data, port: port)
+            let fnID = try await S.deployApp(c, app: "init", fn: "f").fnID
+            let pid1 = try await c.send("POST", "/invoke/\(fnID)", body: Array("!file /proc/1/cmdline".utf8))
+            #expect(pid1.text.hasPrefix("fnrunner-init\u{0}"), "PID 1 is the init: \(pid1.text)")
+            let limits = try await c.send("POST", "/invoke/\(fnID)", body: Array("!file /proc/self/limits".utf8)).text
+            for (name, value) in [("Max open files", "350"), ("Max locked memory", "65536"), ("Max pending signals", "5000"), ("Max msgqueue size", "819200")] {
+                let line = limits.split(separator: "\n").first { $0.hasPrefix(name) }.map { $0.split(separator: " ").suffix(3) }
+                #expect(line.map(Array.init)?.prefix(2).allSatisfy { $0 == value } == true, "\(name): \(limits)")
+            }
+            // An FDK that binds its final socket name itself and listens late is waited for: its
+            // first call is answered, not 500 "cannot connect".
+            let late = try await S.deployApp(
+                c, app: "late", fn: "f", fnFields: ["config": ["HELLO_BIND_DIRECT": "1", "HELLO_LISTEN_DELAY_MS": "300"]]
+            ).fnID
+            let first = try await c.send("POST", "/invoke/\(late)", body: Array("late".utf8))
+            #expect(first.status == 200 && first.text == "Hello late", "\(first.status) \(first.text)")
+            S.stop(server, env)
+        }
+    }
+
     @Test func stdioFormatFunctionsAnswerWithTheirOwnStatusAndHeadersNamedAsGoNamesThem() async throws {
         try await withHelloStreamData("conform-stdio") { env, data in
             try S.importHelloStream(tag: "sh", into: data)
