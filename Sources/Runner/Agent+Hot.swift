@@ -32,12 +32,12 @@ extension Agent {
         queue.move(request: .wait, to: .exec)
         defer { queue.move(request: .exec, to: .done) }
         slot.beginCall()
-        if prewarmTarget(for: call.function) != nil {
-            // A hit found an instance ready; a miss had to wait for one. Either way the target
-            // is made whole again behind this call.
-            metrics.countPrewarm(hit: !waited)
-            topUpPrewarm(fnID: call.function.fnID)
-        }
+        let prewarmed = prewarmTarget(for: call.function) != nil
+        // A hit found an instance ready; a miss had to wait for one.
+        if prewarmed { metrics.countPrewarm(hit: !waited) }
+        // The target is made whole once the call has ended (its container is usually idle
+        // again by then): a start running beside the call would slow it on a small node.
+        defer { if prewarmed { topUpPrewarm(fnID: call.function.fnID) } }
         guard enterRunning() else {
             slot.endCall(ok: false)
             throw CallErrors.shuttingDown()

@@ -268,9 +268,11 @@ struct ServeCommandTests {
             var (server, c) = try await startServer(env, data: data, port: port)
             let (_, fnID) = try await ServeHarness.deployApp(
                 c, app: "warm", fn: "hello", fnFields: ["annotations": ["fnrunner.io/prewarm": 1]])
-            func frozenInstances() async -> Int {
+            func frozenInstances(unused: Bool = true) async -> Int {
                 let items = (try? await c.send("GET", "/v2/runner/containers"))?.json["items"] as? [[String: Any]] ?? []
-                return items.filter { $0["fn_id"] as? String == fnID && $0["state"] as? String == "paused" && $0["calls"] as? Int == 0 }.count
+                return items.filter {
+                    $0["fn_id"] as? String == fnID && $0["state"] as? String == "paused" && (!unused || $0["calls"] as? Int == 0)
+                }.count
             }
             try await pollUntil { await frozenInstances() == 1 }
             let first = try await c.send("POST", "/invoke/\(fnID)", body: Array("first".utf8))
@@ -279,8 +281,9 @@ struct ServeCommandTests {
             let record = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(id)")
             #expect((record.json["stats"] as? [String: Any])?["reused_container"] as? Bool == false, "a prewarmed instance's first call")
             #expect(try await c.send("GET", "/metrics").text.contains("fn_prewarm_hits_total 1"))
-            // The target is whole again behind the call, and comes back after a restart.
-            try await pollUntil { await frozenInstances() == 1 }
+            // The used instance is the one kept ahead of demand now (frozen again after the call),
+            // and a restart brings an instance back.
+            try await pollUntil { await frozenInstances(unused: false) == 1 }
             server.signal(SIGTERM)
             #expect(server.wait() == 0, "\(server.stderr)")
             #expect(env.cgroupDirectories().isEmpty)

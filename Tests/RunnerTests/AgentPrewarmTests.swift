@@ -27,7 +27,9 @@ struct AgentPrewarmTests {
             let r = try await agent.submit(f, H.request("first"))
             #expect(driver.containers.contains { $0.name == r.header("x-container") && $0.thaws == 1 }, "the call thawed a prewarmed one")
             #expect(agent.metrics.counts.prewarmHits == 1 && agent.metrics.counts.prewarmMisses == 0)
-            await eventually("the target is whole again") { driver.starts == 3 && idle(agent, f) == 3 }
+            await eventually("the instance is idle again") { idle(agent, f) == 2 }
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(driver.starts == 2, "the used instance counts towards the target: nothing else started")
             // The key ignores the count: a changed count keeps the instances, a lower one lets the
             // extra ones end at their idle timeout.
             #expect(f.slotKey == prewarmed(1).slotKey)
