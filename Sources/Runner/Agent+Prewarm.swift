@@ -30,9 +30,12 @@ extension Agent {
         endIdleContainers(of: old.slotKey)
     }
 
-    /// The prewarm target of the fn of `call`, if it has one for the call's definition.
+    /// The prewarm target of the fn of `call`, if it has one for the call's definition. Asked
+    /// on every hot call: a definition without the annotation (nearly all) is answered without
+    /// the agent's lock.
     func prewarmTarget(for f: FunctionDefinition) -> Int? {
-        state.withLock { s in
+        guard f.prewarmCount > 0 else { return nil }
+        return state.withLock { s in
             guard let target = s.prewarm[f.fnID], target.slotKey == f.slotKey else { return nil }
             return target.prewarmCount
         }
@@ -53,11 +56,7 @@ extension Agent {
     func topUpPrewarm(fnID: String) {
         let launch = state.withLock { s -> (FunctionDefinition, SlotQueue<HotSlot>)? in
             guard !s.shuttingDown, let f = s.prewarm[fnID] else { return nil }
-            let key = f.slotKey
-            if let q = s.queues[key] { return (f, q) }
-            let q = SlotQueue<HotSlot>(key: key.value)
-            s.queues[key] = q
-            return (f, q)
+            return (f, s.queue(for: f.slotKey))
         }
         guard let (f, queue) = launch else { return }
         let more = queue.claimLaunches(keeping: f.prewarmCount)

@@ -47,6 +47,14 @@ public final class Agent: Sendable {
         var shuttingDown = false
         var running = 0
         var nextContainer = 1
+
+        /// The slot queue of `key`, made if there is none yet.
+        mutating func queue(for key: SlotKey) -> SlotQueue<HotSlot> {
+            if let existing = queues[key] { return existing }
+            let made = SlotQueue<HotSlot>(key: key.value)
+            queues[key] = made
+            return made
+        }
     }
     let state = Mutex(State())
     /// Sync calls waiting for a container or resources: while there are any, detached calls
@@ -126,13 +134,7 @@ public final class Agent: Sendable {
         let key = call.slotKey
         return try state.withLock { s throws(RunnerError) -> SlotQueue<HotSlot> in
             if s.shuttingDown { throw CallErrors.shuttingDown() }
-            let q: SlotQueue<HotSlot>
-            if let existing = s.queues[key] {
-                q = existing
-            } else {
-                q = SlotQueue<HotSlot>(key: key.value)
-                s.queues[key] = q
-            }
+            let q = s.queue(for: key)
             q.move(request: .none, to: .wait)
             return q
         }

@@ -50,6 +50,7 @@ final class SyslogWriter: Sendable {
     let destination: Destination
     private let address: SocketAddress
     private let prefix: [UInt8]
+    private let header: String
     private let logger: Logger
     private let state: Mutex<State>
 
@@ -62,7 +63,6 @@ final class SyslogWriter: Sendable {
         header = " \(Self.hostname) \(tag) \(getpid()) \(tag) - "
         state = Mutex(State(fd: fd, lastConnect: MonotonicClock.nowNanos()))
     }
-    private let header: String
 
     /// Reads Fn's `syslog_url`; the transports fnrunner delivers to are udp and tcp (port 514
     /// when none is given).
