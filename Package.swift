@@ -41,6 +41,8 @@ let package = Package(
         // libarchive and libcrypto are loaded on first use (see their forward.c), not linked,
         // so that commands which never touch an image do not pay for loading them.
         .target(name: "CArchive"),
+        // Route netlink, namespace entry and nftables (libnftables loaded on first use).
+        .target(name: "CNetlink"),
         .target(name: "COpenSSL"),
         .target(
             name: "RunnerOS",
@@ -54,10 +56,15 @@ let package = Package(
             name: "Freezer",
             dependencies: ["CgroupDriver", "RunnerOS"]
         ),
+        // The node's bridge for functions: veths, leased addresses, NAT and walls (nftables).
+        .target(
+            name: "NodeNetwork",
+            dependencies: ["CNetlink", "RunnerOS", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "Sandbox",
             dependencies: [
-                "CRunnerShim", "CSeccomp", "CCap", "RunnerOS", "CgroupDriver", "Freezer",
+                "CRunnerShim", "CSeccomp", "CCap", "RunnerOS", "CgroupDriver", "Freezer", "NodeNetwork",
                 .product(name: "Logging", package: "swift-log"),
             ],
             plugins: ["InitImage"]
@@ -133,7 +140,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["Sandbox", "CgroupDriver", "RunnerOS"],
+            dependencies: ["Sandbox", "CgroupDriver", "RunnerOS", "NodeNetwork"],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "CgroupDriverTests", dependencies: ["CgroupDriver", "RunnerOS", "TestSupport"]),
@@ -142,6 +149,7 @@ let package = Package(
             name: "SandboxTests",
             dependencies: ["Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "TestSupport"]
         ),
+        .testTarget(name: "NodeNetworkTests", dependencies: ["NodeNetwork", "RunnerOS", "TestSupport"]),
         .testTarget(name: "FnrunnerCLITests", dependencies: ["TestSupport", "RunnerOS"]),
         .testTarget(
             name: "RunnerTests", dependencies: ["Runner", "RunnerOS", "CgroupDriver", "Sandbox", "OCIImage", "TestSupport"]),

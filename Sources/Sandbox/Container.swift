@@ -1,6 +1,7 @@
 import CRunnerShim
 import CgroupDriver
 import Freezer
+import NodeNetwork
 import RunnerOS
 import Synchronization
 
@@ -24,6 +25,9 @@ public final class Container: Sendable {
     let driver: CgroupDriver
     let freezer: Freezer?
     private weak let sandbox: Sandbox?
+    /// Its place on the function bridge (nil off the bridge).
+    public let network: NetworkAttachment?
+    private let bridge: BridgeNetwork?
 
     private struct State {
         var closed = false
@@ -32,7 +36,12 @@ public final class Container: Sendable {
     private let exited = AsyncValue<ContainerExit>()
     private let state = Mutex(State())
 
-    init(name: String, pid: Int32, pidfd: Int32, cgroup: CgroupSet, driver: CgroupDriver, freezer: Freezer?, sandbox: Sandbox) {
+    init(
+        name: String, pid: Int32, pidfd: Int32, cgroup: CgroupSet, driver: CgroupDriver, freezer: Freezer?, sandbox: Sandbox,
+        network: NetworkAttachment? = nil
+    ) {
+        self.network = network
+        self.bridge = network == nil ? nil : sandbox.functionNetwork
         self.name = name
         self.pid = pid
         self.pidfd = pidfd
@@ -90,6 +99,9 @@ public final class Container: Sendable {
 
     public func stats() throws(RunnerError) -> CgroupStats { try driver.stats(cgroup) }
 
+    /// Bytes through its bridge link so far (nil off the bridge).
+    public func networkCounters() -> NetworkCounters? { network.flatMap { bridge?.counters($0) } }
+
     /// Whether this host can reclaim a container's memory on demand (cgroup v2).
     public var canReclaimMemory: Bool { driver.canReclaimMemory }
 
@@ -127,6 +139,7 @@ public final class Container: Sendable {
         _ = await wait()
         Glibc.close(pidfd)
         sandbox?.deregister(name)
+        if let network { bridge?.detach(network) }
         try driver.delete(cgroup)
     }
 }

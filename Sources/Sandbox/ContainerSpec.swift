@@ -4,9 +4,13 @@ import RunnerOS
 /// What to run and how to confine it: the input of `Sandbox.start`.
 public struct ContainerSpec: Sendable {
     /// Network namespaces: `none` gives the container its own with only loopback (up);
-    /// `host` shares the runner's.
+    /// `bridge` its own on the node's function bridge (a veth, an address, outbound NAT; the
+    /// sandbox needs a `FunctionNetworkConfiguration`); `host` shares the runner's.
     public enum Network: String, Sendable, CaseIterable {
-        case none, host
+        case none, bridge, host
+
+        /// Whether the container gets a network namespace of its own.
+        public var isOwnNamespace: Bool { self != .host }
     }
 
     /// A host directory bound into the container (read-write unless `readOnly`).

@@ -1,6 +1,7 @@
 import CRunnerShim
 import CgroupDriver
 import Freezer
+import NodeNetwork
 import RunnerOS
 
 #if canImport(Glibc)
@@ -19,22 +20,22 @@ extension Sandbox {
 
     /// Starts a container and returns once its process has exec'd (or throws with the failing step).
     ///
-    /// A container with a network namespace of its own starts from the pool when a sandbox is
-    /// ready there, else directly. On any failure everything created for it is removed again
-    /// before the error is thrown.
+    /// A container with a network namespace of its own starts from the pool when a sandbox for
+    /// its network is ready there, else directly; a `bridge` container's direct start makes its
+    /// sandbox on the spot (its namespace must be on the bridge before the program runs). On any
+    /// failure everything created for it is removed again before the error is thrown.
     public func start(_ spec: ContainerSpec, name: String? = nil) throws(RunnerError) -> Container {
         try spec.validate(hostCPUs: hostCPUs)
+        if spec.network == .bridge && functionNetwork == nil {
+            throw RunnerError(
+                .invalidArgument, "network bridge needs the node's function bridge, and this runner has none configured",
+                step: "validate spec")
+        }
         let keep = try Capabilities.mask(spec.capabilities)
         let containerName = name ?? nextName()
-        if spec.network == .none, let pool, let entry = pool.claim() {
+        if spec.network == configuration.poolNetwork, let pool, let entry = pool.claim() {
             do {
-                try driver.applyMemoryAndPids(entry.cgroup, spec.limits)
-            } catch {
-                pool.discard(entry)
-                throw error
-            }
-            do {
-                let container = try start(spec, name: containerName, cgroup: entry.cgroup, keep: keep, launcher: entry.launcher)
+                let container = try start(spec, name: containerName, prepared: entry, keep: keep)
                 countStart(pooled: true)
                 return container
             } catch where error.step == ParkedLauncher.goneStep {
@@ -43,18 +44,41 @@ extension Sandbox {
                 logger.warning("a parked launcher was gone; starting directly", metadata: ["cgroup": "\(entry.cgroup)"])
             }
         }
+        if spec.network == .bridge {
+            let prepared = try PreparedSandbox.make(
+                name: containerName, driver: driver, instanceID: instanceID, network: functionNetwork)
+            let container = try start(spec, name: containerName, prepared: prepared, keep: keep)
+            countStart(pooled: false)
+            return container
+        }
         let cg = try driver.create(instance: instanceID, container: containerName, limits: spec.limits)
-        let container = try start(spec, name: containerName, cgroup: cg, keep: keep, launcher: nil)
+        let container = try start(spec, name: containerName, cgroup: cg, keep: keep, launcher: nil, attachment: nil)
         countStart(pooled: false)
         return container
     }
 
-    /// Starts the process in `cg` (through `launcher` when given) and hands the container out.
-    private func start(_ spec: ContainerSpec, name: String, cgroup cg: CgroupSet, keep: UInt64, launcher: ParkedLauncher?)
-        throws(RunnerError) -> Container
+    /// Starts the container in a prepared sandbox: only its limits are written here.
+    private func start(_ spec: ContainerSpec, name: String, prepared: PreparedSandbox, keep: UInt64) throws(RunnerError)
+        -> Container
     {
+        do {
+            try driver.applyMemoryAndPids(prepared.cgroup, spec.limits)
+        } catch {
+            prepared.discard(driver: driver, network: functionNetwork)
+            throw error
+        }
+        return try start(
+            spec, name: name, cgroup: prepared.cgroup, keep: keep, launcher: prepared.launcher, attachment: prepared.attachment)
+    }
+
+    /// Starts the process in `cg` (through `launcher` when given) and hands the container out.
+    private func start(
+        _ spec: ContainerSpec, name: String, cgroup cg: CgroupSet, keep: UInt64, launcher: ParkedLauncher?,
+        attachment: NetworkAttachment?
+    ) throws(RunnerError) -> Container {
         do throws(RunnerError) {
-            let container = try spawn(spec, name: name, cgroup: cg, keepCapabilities: keep, launcher: launcher)
+            let container = try spawn(
+                spec, name: name, cgroup: cg, keepCapabilities: keep, launcher: launcher, attachment: attachment)
             do throws(RunnerError) {
                 try register(container)
                 try ProcessReaper.shared.watch(pidfd: container.pidfd) { [container] exit in
@@ -69,7 +93,21 @@ extension Sandbox {
         } catch {
             try? driver.kill(cg)
             try? driver.delete(cg)
+            if let attachment { functionNetwork?.detach(attachment) }
             throw error
+        }
+    }
+
+    /// Which of the image's name files (/etc/resolv.conf, /etc/hosts) a bridge container's
+    /// own can be laid over: only regular files under a real /etc, as the topmost layer that
+    /// has each shows it (a bind follows symlinks, and one in an image could point anywhere).
+    static func nameFileTargets(_ layers: [String]) -> [String] {
+        func topmost(_ relative: String) -> String? {
+            layers.first { FileSystem.exists($0 + "/" + relative) }.map { $0 + "/" + relative }
+        }
+        guard let etc = topmost("etc"), FileSystem.isRealDirectory(etc) else { return [] }
+        return ["etc/resolv.conf", "etc/hosts"].filter { relative in
+            topmost(relative).map(FileSystem.isRegularFile) ?? false
         }
     }
 
@@ -85,8 +123,18 @@ extension Sandbox {
     }
 
     private func spawn(
-        _ spec: ContainerSpec, name: String, cgroup cg: CgroupSet, keepCapabilities: UInt64, launcher: ParkedLauncher?
+        _ spec: ContainerSpec, name: String, cgroup cg: CgroupSet, keepCapabilities: UInt64, launcher: ParkedLauncher?,
+        attachment: NetworkAttachment?
     ) throws(RunnerError) -> Container {
+        let hostname = spec.hostname ?? (attachment == nil ? name : nodeHostname)
+        var bindMounts = spec.bindMounts
+        if let attachment, let functionNetwork {
+            try functionNetwork.writeHosts(attachment, hostname: hostname)
+            for target in Self.nameFileTargets(spec.layers) {
+                let source = target == "etc/hosts" ? attachment.hostsFile : attachment.resolvConf
+                bindMounts.append(ContainerSpec.BindMount(source: source, target: "/" + target, readOnly: true))
+            }
+        }
         // A launcher is already in every cgroup of its sandbox: the child inherits them.
         var cgroupFD: Int32 = -1
         if launcher == nil, let v2 = cg.v2Path {
@@ -104,7 +152,7 @@ extension Sandbox {
 
         let arena = CStringArena()
         let rootfs = rootfsMount(spec.layers)
-        let binds = spec.bindMounts.map { m in
+        let binds = bindMounts.map { m in
             let target = String(m.target.drop { $0 == "/" })
             return rn_bind_mount(
                 source: arena.string(m.source), target: arena.string(target),
@@ -128,13 +176,13 @@ extension Sandbox {
         cspec.envp = arena.stringArray(spec.effectiveEnv)
         cspec.path_env = arena.string(spec.searchPath)
         cspec.workdir = arena.string(spec.workingDirectory)
-        cspec.hostname = arena.string(spec.hostname ?? name)
+        cspec.hostname = arena.string(hostname)
         cspec.uid = spec.uid
         cspec.gid = spec.gid
         cspec.groups = arena.array(groups)
         cspec.ngroups = groups.count
         cspec.stdio = (spec.stdin ?? devNull, spec.stdout ?? devNull, spec.stderr ?? devNull)
-        cspec.new_network = spec.network == .none ? 1 : 0
+        cspec.new_network = spec.network.isOwnNamespace ? 1 : 0
         cspec.cgroup_fd = cgroupFD
         cspec.wait_for_attach = needsAttach ? 1 : 0
         cspec.tmp_options = arena.string(tmpOptions)
@@ -189,7 +237,7 @@ extension Sandbox {
 
         let container = Container(
             name: name, pid: spawned.pid, pidfd: spawned.pidfd, cgroup: cg, driver: driver,
-            freezer: try? Freezer(cgroup: cg), sandbox: self)
+            freezer: try? Freezer(cgroup: cg), sandbox: self, network: attachment)
         do {
             // The quota is applied only now, so it never throttled the setup above.
             if spec.limits.cpuMillicores != nil { try driver.applyCPU(cg, millicores: spec.limits.cpuMillicores) }

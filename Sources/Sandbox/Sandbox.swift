@@ -1,6 +1,7 @@
 import CRunnerShim
 import CgroupDriver
 import Logging
+import NodeNetwork
 import RunnerOS
 import Synchronization
 
@@ -30,6 +31,10 @@ public final class Sandbox: Sendable {
     let paths: StatePaths
     /// Ready-made sandboxes (nil when `poolSize` is 0).
     let pool: SandboxPool?
+    /// The node's bridge for `bridge` containers (nil when none is configured).
+    public let functionNetwork: BridgeNetwork?
+    /// What `bridge` containers are called by default: the node's hostname, as Fn sets it.
+    let nodeHostname: String
 
     private struct State {
         var nextContainer: UInt64 = 1
@@ -102,21 +107,45 @@ public final class Sandbox: Sendable {
         }
         self.lockFD = fd
 
-        do {
+        do throws(RunnerError) {
             self.recovered = try Self.recover(driver: driver, paths: paths, ownInstance: instanceID, logger: logger)
             try driver.prepareInstance(instanceID)
+            if configuration.poolNetwork == .host {
+                throw RunnerError(.invalidArgument, "the sandbox pool prepares namespaces for none or bridge, not host", step: "open sandbox")
+            }
+            if configuration.poolNetwork == .bridge && configuration.functionNetwork == nil {
+                throw RunnerError(.invalidArgument, "a pool for bridge starts needs a function network", step: "open sandbox")
+            }
+            if let net = configuration.functionNetwork {
+                let paths = paths
+                self.functionNetwork = try BridgeNetwork(
+                    configuration: net, stateDirectory: paths.root, runtimeDirectory: paths.instance(instanceID) + "/network",
+                    instanceID: instanceID, isLive: { owner in (try? Self.isLive(paths.lock(owner))) ?? true }, logger: logger)
+            } else {
+                self.functionNetwork = nil
+            }
         } catch {
             _ = try? driver.delete(driver.instanceSet(instanceID))
             try? FileSystem.removeTree(paths.instance(instanceID))
             close(fd)
             throw error
         }
+        self.nodeHostname = Self.hostname()
         self.pool =
             configuration.poolSize > 0
-            ? SandboxPool(capacity: configuration.poolSize, driver: driver, instanceID: instanceID, logger: logger) : nil
+            ? SandboxPool(
+                capacity: configuration.poolSize, driver: driver, instanceID: instanceID,
+                network: configuration.poolNetwork == .bridge ? functionNetwork : nil, logger: logger) : nil
         logger.debug(
             "sandbox opened",
             metadata: ["instance": "\(instanceID)", "cgroup.layout": "\(layout)", "state": "\(paths.root)"])
+    }
+
+    static func hostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "localhost" : name
     }
 
     static func makeInstanceID() -> String {
@@ -196,6 +225,7 @@ public final class Sandbox: Sendable {
         } catch {
             logger.error("removing instance cgroups failed", metadata: ["error": "\(error)"])
         }
+        functionNetwork?.close()
         driver.removeRootIfEmpty()
         try? FileSystem.removeTree(paths.instance(instanceID))
         close(lockFD)

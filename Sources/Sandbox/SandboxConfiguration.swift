@@ -1,5 +1,6 @@
 import CgroupDriver
 import Logging
+import NodeNetwork
 
 /// Where a sandbox keeps its state and cgroups.
 public struct SandboxConfiguration: Sendable {
@@ -17,18 +18,27 @@ public struct SandboxConfiguration: Sendable {
 
     /// Each pooled sandbox holds a process, a network namespace and a cgroup per hierarchy.
     public static let maximumPoolSize = 64
+    /// The node's function bridge; nil: containers cannot use `ContainerSpec.Network.bridge`.
+    public var functionNetwork: FunctionNetworkConfiguration?
+    /// The network the pool prepares its namespaces for (`none` or `bridge`): starts on that
+    /// network come from the pool, others take the direct path.
+    public var poolNetwork: ContainerSpec.Network
 
     public init(
         stateDirectory: String = "/run/fnrunner",
         cgroupRoot: String = "fnrunner",
         layout: CgroupLayout? = nil,
         logger: Logger = Logger(label: "fnrunner.sandbox"),
-        poolSize: Int = 0
+        poolSize: Int = 0,
+        functionNetwork: FunctionNetworkConfiguration? = nil,
+        poolNetwork: ContainerSpec.Network = .none
     ) {
         self.stateDirectory = stateDirectory
         self.cgroupRoot = cgroupRoot
         self.layout = layout
         self.logger = logger
         self.poolSize = poolSize
+        self.functionNetwork = functionNetwork
+        self.poolNetwork = poolNetwork
     }
 }

@@ -1,5 +1,6 @@
 import CgroupDriver
 import Logging
+import NodeNetwork
 import RunnerOS
 import Synchronization
 
@@ -10,23 +11,23 @@ import Musl
 #endif
 
 /// Ready-made sandboxes, refilled in the background: cgroups made in every hierarchy and a
-/// launcher parked in them with a network namespace of its own.
+/// launcher parked in them with a network namespace of its own (on the bridge when the pool
+/// serves bridge starts).
 ///
 /// Why: the slow parts of a start do not depend on the function. A `cgroup.procs` write waits
 /// for an RCU grace period after the kernel was idle, and a network namespace costs ~1 ms with a
 /// p99 of several. The pool pays both off the call path; a start only writes the limits and has
 /// the launcher clone the container. When the pool is empty, starts take the direct path.
 final class SandboxPool: Sendable {
-    struct Entry: Sendable {
-        let cgroup: CgroupSet
-        let launcher: ParkedLauncher
-    }
+    typealias Entry = PreparedSandbox
 
     /// How many sandboxes it keeps ready at most.
     let capacity: Int
     private let driver: CgroupDriver
     private let instanceID: String
     private let logger: Logger
+    /// Set when the pool serves bridge starts: each namespace is put on it ahead.
+    let network: BridgeNetwork?
 
     private struct State {
         var ready: [Entry] = []
@@ -39,8 +40,9 @@ final class SandboxPool: Sendable {
     private let wake = Semaphore()
     private let refillEnded = Semaphore()
 
-    init(capacity: Int, driver: CgroupDriver, instanceID: String, logger: Logger) {
+    init(capacity: Int, driver: CgroupDriver, instanceID: String, network: BridgeNetwork?, logger: Logger) {
         self.capacity = min(capacity, SandboxConfiguration.maximumPoolSize)
+        self.network = network
         self.driver = driver
         self.instanceID = instanceID
         self.logger = logger
@@ -68,13 +70,8 @@ final class SandboxPool: Sendable {
     /// Full, and every launcher that was used is reaped: nothing of the pool is in motion.
     var isSettled: Bool { state.withLock { $0.draining || ($0.ready.count == capacity && $0.launchersAlive == capacity) } }
 
-    /// Ends an entry that will not be used: its launcher exits, its cgroups go.
-    func discard(_ entry: Entry) {
-        entry.launcher.dismiss()
-        do { try driver.delete(entry.cgroup) } catch {
-            logger.warning("removing a pooled cgroup failed", metadata: ["cgroup": "\(entry.cgroup)", "error": "\(error)"])
-        }
-    }
+    /// Ends an entry that will not be used: its launcher exits, its veth and cgroups go.
+    func discard(_ entry: Entry) { entry.discard(driver: driver, network: network) }
 
     /// Stops refilling and ends every ready sandbox. Blocks until the refill thread has stopped,
     /// which is what the launchers' parent-death signal is tied to.
@@ -125,22 +122,9 @@ final class SandboxPool: Sendable {
     }
 
     private func makeEntry(name: String) throws(RunnerError) -> Entry {
-        let cgroup = try driver.create(instance: instanceID, container: name, limits: ResourceLimits())
-        let launcher: ParkedLauncher
-        do {
-            launcher = try ParkedLauncher(network: true) { [weak self] in self?.state.withLock { $0.launchersAlive -= 1 } }
-            state.withLock { $0.launchersAlive += 1 }
-        } catch {
-            try? driver.delete(cgroup)
-            throw error
-        }
-        do {
-            // The write that may wait for a grace period: here, and never again for this sandbox.
-            try driver.attach(pid: launcher.pid, to: cgroup, includeV2: true)
-        } catch {
-            discard(Entry(cgroup: cgroup, launcher: launcher))
-            throw error
-        }
-        return Entry(cgroup: cgroup, launcher: launcher)
+        try PreparedSandbox.make(
+            name: name, driver: driver, instanceID: instanceID, network: network,
+            onLauncherMade: { state.withLock { $0.launchersAlive += 1 } },
+            onLauncherFreed: { [weak self] in self?.state.withLock { $0.launchersAlive -= 1 } })
     }
 }

@@ -18,7 +18,7 @@ public enum Fixtures {
             let bytes = Array(((try? FileSystem.read(packageRoot + "/Tests/Fixtures/" + name)) ?? name).utf8)
             for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
         }
-        return "v2-" + String(hash, radix: 16)
+        return "v3-" + String(hash, radix: 16)
     }()
     static let base = "/tmp/fnrunner-test-fixtures-" + version
 
@@ -31,7 +31,7 @@ public enum Fixtures {
 
     static let applets = [
         "sh", "true", "false", "cat", "echo", "sleep", "ls", "id", "hostname", "ps", "mount", "touch", "dd", "seq",
-        "grep", "wc", "head", "ip", "unshare", "env", "pwd", "stat",
+        "grep", "wc", "head", "ip", "unshare", "env", "pwd", "stat", "nc", "nslookup", "printf",
     ]
 
     /// A complete rootfs: /bin with busybox applets and probe, and the proc/dev/sys/tmp mount points.
@@ -55,6 +55,9 @@ public enum Fixtures {
         try Shell.run("cc -static -O2 -o \(staging)/bin/probe \(packageRoot)/Tests/Fixtures/probe.c 2>/dev/null")
         try Shell.run("cc -static -O2 -o \(staging)/bin/hello-stream \(packageRoot)/Tests/Fixtures/hello_stream.c 2>/dev/null")
         try FileSystem.create(staging + "/etc/not-executable", contents: "#!/bin/sh\necho no\n", mode: 0o644)
+        // As image builders leave them: files a runner lays its own over.
+        try FileSystem.create(staging + "/etc/hosts", contents: "# from the image\n")
+        try FileSystem.create(staging + "/etc/resolv.conf", contents: "# from the image\n")
         if rename(staging, dir) != 0 {
             // Another test process won the race: use its copy.
             try FileSystem.removeTree(staging)

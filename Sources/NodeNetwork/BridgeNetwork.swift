@@ -1,0 +1,256 @@
+import CNetlink
+import Logging
+import RunnerOS
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The node's bridge for functions: opened once per runner, it gives each container a veth
+/// pair with a leased address, a default route through the bridge, and name files; outbound
+/// traffic leaves through NAT, and nftables keeps functions off the node, each other and
+/// link-local addresses unless the operator opts in.
+///
+/// Everything per container happens with netlink on descriptors (no shell-outs), so a pool
+/// can do it ahead of the call.
+public final class BridgeNetwork: Sendable {
+    public let configuration: FunctionNetworkConfiguration
+    /// The links' MTU (the configured one, else the uplink's).
+    public let mtu: Int
+    /// Whether this runner made the bridge (and so removes it when it closes).
+    public let madeBridge: Bool
+    /// Stale leases of crashed runners whose veths this one removed when it opened.
+    public let reclaimed: [IPv4Address]
+    let node: RouteSocket
+    let nodeNamespaceFD: Int32
+    let bridgeIndex: Int32
+    let leases: AddressLeases
+    let firewall: NodeFirewall
+    let runtimeDirectory: String
+    let madeMarker: String
+    let resolvConf: String
+    let logger: Logger
+
+    /// Opens the bridge: makes it (or takes the operator's), refuses a subnet that a route of
+    /// the node already covers, turns on forwarding, installs the rules, and removes what
+    /// crashed runners left (leases whose owner `isLive` says is gone, and their veths).
+    ///
+    /// - Parameters:
+    ///   - stateDirectory: shared by runner instances (the leases live here).
+    ///   - runtimeDirectory: this instance's own (resolv.conf and hosts files).
+    public init(
+        configuration: FunctionNetworkConfiguration, stateDirectory: String, runtimeDirectory: String, instanceID: String,
+        isLive: (String) -> Bool, logger: Logger
+    ) throws(RunnerError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.logger = logger
+        self.runtimeDirectory = runtimeDirectory
+        var nsFD: Int32 = -1
+        if let path = configuration.nodeNamespacePath {
+            nsFD = open(path, O_RDONLY | O_CLOEXEC)
+            if nsFD < 0 { throw .system("open", errno: errno, "cannot open the node network namespace \(path)") }
+        }
+        self.nodeNamespaceFD = nsFD
+        var cleanup = Cleanup(namespaceFD: nsFD)
+        do throws(RunnerError) {
+            let node = try RouteSocket(namespaceFD: nsFD < 0 ? nil : nsFD, purpose: "for the node's bridge")
+            self.node = node
+            let directory = stateDirectory + "/network/" + configuration.bridgeName
+            try FileSystem.makeDirectories(directory, mode: 0o700)
+            self.madeMarker = directory + "/made-by-fnrunner"
+            self.leases = try AddressLeases(directory: directory + "/leases", subnet: configuration.subnet, owner: instanceID)
+
+            var stale: [IPv4Address] = []
+            for lease in try leases.all() where lease.owner != instanceID && !isLive(lease.owner) {
+                try node.deleteLink(named: NetworkAttachment.linkName(for: lease.address))
+                leases.release(lease.address)
+                stale.append(lease.address)
+            }
+            self.reclaimed = stale
+
+            let existing = try node.linkIndex(configuration.bridgeName)
+            let index: Int32
+            if let existing {
+                index = existing
+                madeBridge = FileSystem.exists(madeMarker)
+            } else {
+                try node.call("RTM_NEWLINK", "cannot create bridge \(configuration.bridgeName)") {
+                    rn_nl_bridge_create($0, configuration.bridgeName)
+                }
+                try FileSystem.create(madeMarker, contents: instanceID + "\n")
+                cleanup.bridge = configuration.bridgeName
+                guard let made = try node.linkIndex(configuration.bridgeName) else {
+                    throw RunnerError(.notFound, "bridge \(configuration.bridgeName) vanished after it was made", step: "RTM_GETLINK")
+                }
+                index = made
+                madeBridge = true
+            }
+            self.bridgeIndex = index
+            try Self.refuseClashingRoutes(node.routes(), subnet: configuration.subnet, bridgeIndex: index, bridge: configuration.bridgeName)
+            if let mtu = configuration.mtu { self.mtu = mtu } else { self.mtu = try Self.uplinkMTU(node) }
+
+            let gateway = configuration.subnet.gateway
+            try node.call("RTM_NEWADDR", "cannot give bridge \(configuration.bridgeName) address \(gateway)") { fd in
+                let r = rn_nl_addr_add(fd, index, gateway.networkOrder, Int32(configuration.subnet.prefix))
+                return r == -EEXIST ? 0 : r
+            }
+            try node.call("RTM_NEWLINK", "cannot bring bridge \(configuration.bridgeName) up") { rn_nl_link_set($0, index, 1, 0) }
+            let forwarding = rn_netns_sysctl(nsFD, "/proc/sys/net/ipv4/ip_forward", "1")
+            if forwarding < 0 {
+                throw .system("write /proc/sys/net/ipv4/ip_forward", errno: -forwarding, "cannot turn on IPv4 forwarding for functions")
+            }
+            self.firewall = NodeFirewall(configuration: configuration, namespaceFD: nsFD)
+            try firewall.install()
+            cleanup.firewall = firewall
+
+            try FileSystem.makeDirectories(runtimeDirectory + "/hosts", mode: 0o755)
+            self.resolvConf = runtimeDirectory + "/resolv.conf"
+            let names = NameFiles.resolvConf(
+                from: configuration.resolvConfSource, upstreamSource: "/run/systemd/resolve/resolv.conf")
+            try FileSystem.create(resolvConf, contents: names.text)
+            if names.servers.isEmpty {
+                logger.warning(
+                    "functions get no name server: \(configuration.resolvConfSource) lists none that a container can reach")
+            }
+        } catch {
+            cleanup.undo(node: try? RouteSocket(namespaceFD: nsFD < 0 ? nil : nsFD, purpose: "to undo"))
+            throw error
+        }
+        logger.info(
+            "function bridge ready",
+            metadata: [
+                "bridge": "\(configuration.bridgeName)", "subnet": "\(configuration.subnet)", "mtu": "\(mtu)",
+                "made": "\(madeBridge)", "reclaimed": "\(reclaimed.count)",
+            ])
+    }
+
+    /// What a failed open undoes: rules it installed, a bridge it made.
+    private struct Cleanup {
+        let namespaceFD: Int32
+        var bridge: String?
+        var firewall: NodeFirewall?
+
+        func undo(node: RouteSocket?) {
+            try? firewall?.remove()
+            if let bridge, let node { _ = try? node.deleteLink(named: bridge) }
+            if namespaceFD >= 0 { Glibc.close(namespaceFD) }
+        }
+    }
+
+    static func refuseClashingRoutes(_ routes: [RouteSocket.Route], subnet: IPv4Network, bridgeIndex: Int32, bridge: String)
+        throws(RunnerError)
+    {
+        for route in routes where route.linkIndex != bridgeIndex && route.destination.prefix > 0 {
+            if route.destination.overlaps(subnet) {
+                throw RunnerError(
+                    .invalidArgument,
+                    "the function subnet \(subnet) overlaps the node's route to \(route.destination) (link \(route.linkIndex)); "
+                        + "choose another subnet for bridge \(bridge)", step: "check function subnet")
+            }
+        }
+    }
+
+    static func uplinkMTU(_ node: RouteSocket) throws(RunnerError) -> Int {
+        guard let uplink = try node.routes().first(where: { $0.destination.prefix == 0 }) else { return 1500 }
+        let mtu = try node.linkInfo(uplink.linkIndex).mtu
+        return mtu >= 576 ? Int(mtu) : 1500
+    }
+
+    /// Puts the network namespace of process `pid` on the bridge: a veth pair (its end in the
+    /// namespace named eth0), a leased address and the default route through the bridge. On
+    /// failure nothing of it is left.
+    public func attach(namespaceOf pid: Int32) throws(RunnerError) -> NetworkAttachment {
+        let path = "/proc/\(pid)/ns/net"
+        let nsFD = open(path, O_RDONLY | O_CLOEXEC)
+        if nsFD < 0 { throw .system("open", errno: errno, "cannot open the container's network namespace \(path)") }
+        defer { Glibc.close(nsFD) }
+        let address = try leases.acquire()
+        let link = NetworkAttachment.linkName(for: address)
+        let attachment = NetworkAttachment(
+            address: address, hostLink: link, hostsFile: runtimeDirectory + "/hosts/" + address.description, resolvConf: resolvConf)
+        var made = false
+        do throws(RunnerError) {
+            let bridge = bridgeIndex
+            let mtu = UInt32(mtu)
+            try node.call("RTM_NEWLINK", "cannot make veth \(link) on \(configuration.bridgeName)") {
+                rn_nl_veth_create($0, link, "eth0", nsFD, bridge, mtu)
+            }
+            made = true
+            if !configuration.allowFunctions {
+                guard let index = try node.linkIndex(link) else {
+                    throw RunnerError(.notFound, "veth \(link) vanished after it was made", step: "RTM_GETLINK")
+                }
+                try node.call("RTM_NEWLINK", "cannot isolate bridge port \(link)") { rn_nl_port_isolate($0, index) }
+            }
+            let inside = try RouteSocket(namespaceFD: nsFD, purpose: "in the container's namespace")
+            guard let eth0 = try inside.linkIndex("eth0") else {
+                throw RunnerError(.notFound, "eth0 is missing in the container's namespace", step: "RTM_GETLINK")
+            }
+            let subnet = configuration.subnet
+            try inside.call("RTM_NEWADDR", "cannot give eth0 address \(address)") {
+                rn_nl_addr_add($0, eth0, address.networkOrder, Int32(subnet.prefix))
+            }
+            try inside.call("RTM_NEWLINK", "cannot bring eth0 up") { rn_nl_link_set($0, eth0, 1, 0) }
+            try inside.call("RTM_NEWROUTE", "cannot route through \(subnet.gateway)") {
+                rn_nl_route_default($0, eth0, subnet.gateway.networkOrder)
+            }
+            return attachment
+        } catch {
+            if made { _ = try? node.deleteLink(named: link) }
+            leases.release(address)
+            throw error
+        }
+    }
+
+    /// Writes the attachment's hosts file naming `hostname` (known only when its container
+    /// starts, while the attachment may have been made ahead in a pool).
+    public func writeHosts(_ attachment: NetworkAttachment, hostname: String) throws(RunnerError) {
+        try FileSystem.create(attachment.hostsFile, contents: NameFiles.hosts(address: attachment.address, hostname: hostname))
+    }
+
+    /// Takes a container off the bridge: its veth pair goes at once (not when the kernel gets
+    /// round to the namespace), then its hosts file and its lease.
+    public func detach(_ attachment: NetworkAttachment) {
+        do {
+            try node.deleteLink(named: attachment.hostLink)
+        } catch {
+            // The lease stays, so the address is never handed out while its veth may exist.
+            logger.error("cannot remove veth; its address stays leased", metadata: ["link": "\(attachment.hostLink)", "error": "\(error)"])
+            return
+        }
+        _ = unlink(attachment.hostsFile)
+        leases.release(attachment.address)
+    }
+
+    /// Bytes through the container's link so far (nil when the link is gone).
+    public func counters(_ attachment: NetworkAttachment) -> NetworkCounters? {
+        guard let index = try? node.linkIndex(attachment.hostLink), let info = try? node.linkInfo(index) else { return nil }
+        // The host end receives what the function sends.
+        return NetworkCounters(receivedBytes: info.tx_bytes, sentBytes: info.rx_bytes)
+    }
+
+    /// Addresses this runner holds now.
+    public var leasedAddresses: [IPv4Address] {
+        ((try? leases.all()) ?? []).filter { $0.owner == leases.owner }.map(\.address)
+    }
+
+    /// Removes the rules and, if this runner made it and no other runner holds an address on
+    /// it, the bridge. Containers must be detached first.
+    public func close() {
+        do { try firewall.remove() } catch { logger.error("cannot remove the function network's rules", metadata: ["error": "\(error)"]) }
+        let othersHold = ((try? leases.all()) ?? []).contains { $0.owner != leases.owner }
+        if madeBridge && !othersHold {
+            do {
+                try node.deleteLink(named: configuration.bridgeName)
+                _ = unlink(madeMarker)
+            } catch {
+                logger.error("cannot remove bridge", metadata: ["bridge": "\(configuration.bridgeName)", "error": "\(error)"])
+            }
+        }
+        _ = unlink(resolvConf)
+        if nodeNamespaceFD >= 0 { Glibc.close(nodeNamespaceFD) }
+    }
+}

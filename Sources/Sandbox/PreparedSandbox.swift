@@ -1,0 +1,49 @@
+import CgroupDriver
+import NodeNetwork
+import RunnerOS
+
+/// A sandbox made before its container: cgroups in every hierarchy, a launcher parked in them
+/// with a network namespace of its own, and, for the bridge, that namespace already on it.
+///
+/// The pool keeps these ready; a bridge start without one makes one on the spot, because the
+/// namespace must be on the bridge before the function's first instruction runs.
+struct PreparedSandbox: Sendable {
+    let cgroup: CgroupSet
+    let launcher: ParkedLauncher
+    let attachment: NetworkAttachment?
+
+    /// Makes one. `onLauncherMade` runs as soon as its launcher exists, `onLauncherFreed` once
+    /// the launcher has been reaped (also when this fails later on).
+    static func make(
+        name: String, driver: CgroupDriver, instanceID: String, network: BridgeNetwork?, limits: ResourceLimits = ResourceLimits(),
+        onLauncherMade: () -> Void = {}, onLauncherFreed: @escaping @Sendable () -> Void = {}
+    ) throws(RunnerError) -> PreparedSandbox {
+        let cgroup = try driver.create(instance: instanceID, container: name, limits: limits)
+        let launcher: ParkedLauncher
+        do {
+            launcher = try ParkedLauncher(network: true, onFreed: onLauncherFreed)
+            onLauncherMade()
+        } catch {
+            try? driver.delete(cgroup)
+            throw error
+        }
+        let bare = PreparedSandbox(cgroup: cgroup, launcher: launcher, attachment: nil)
+        do {
+            // The write that may wait for a grace period: here, and never again for this sandbox.
+            try driver.attach(pid: launcher.pid, to: cgroup, includeV2: true)
+            guard let network else { return bare }
+            let attachment = try network.attach(namespaceOf: launcher.pid)
+            return PreparedSandbox(cgroup: cgroup, launcher: launcher, attachment: attachment)
+        } catch {
+            bare.discard(driver: driver, network: network)
+            throw error
+        }
+    }
+
+    /// Ends one that will not be used: the launcher exits, the veth, address and cgroups go.
+    func discard(driver: CgroupDriver, network: BridgeNetwork?) {
+        launcher.dismiss()
+        if let attachment { network?.detach(attachment) }
+        try? driver.delete(cgroup)
+    }
+}

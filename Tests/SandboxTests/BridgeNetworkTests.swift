@@ -1,0 +1,134 @@
+import NodeNetwork
+import RunnerOS
+import Sandbox
+import TestSupport
+import Testing
+
+/// The function bridge on the real kernel, inside namespaces each test makes (NetworkLab).
+@Suite(.enabled(if: Host.canRunContainers && NetworkLab.isAvailable, "needs root, cgroups, ip and nsenter"))
+struct BridgeNetworkTests {
+    static let fetch = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 "
+
+    func bridgeSpec(_ script: String) throws -> ContainerSpec {
+        var spec = try busyboxSpec(["/bin/sh", "-c", script])
+        spec.network = .bridge
+        return spec
+    }
+
+    @Test func aFunctionOnTheBridgeReachesARemoteHostThroughTheNodesNAT() async throws {
+        try await withBridgeSandbox("nat") { sandbox, lab, _ in
+            try await lab.startRemoteServices()
+            let r = try await runToCompletion(sandbox, try bridgeSpec(Self.fetch + "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)"))
+            #expect(r.stdout.contains("from \(NetworkLab.nodeUplinkAddress)"), "stdout: \(r.stdout) stderr: \(r.stderr)")
+            #expect(r.exit.process == .exited(0))
+        }
+    }
+
+    @Test func aFunctionResolvesNamesThroughTheNodesNameServerAndSeesItsOwnName() async throws {
+        try await withBridgeSandbox("dns") { sandbox, lab, _ in
+            try await lab.startRemoteServices()
+            let script = "cat /etc/resolv.conf; cat /etc/hosts; hostname; nslookup svc.test; "
+                + Self.fetch + "svc.test \(NetworkLab.httpPort)"
+            let r = try await runToCompletion(sandbox, try bridgeSpec(script))
+            #expect(r.stdout.contains("nameserver \(NetworkLab.remoteAddress)"), "\(r.stdout)")
+            #expect(r.stdout.contains("search test"))
+            #expect(!r.stdout.contains("from the image"), "the image's name files are covered: \(r.stdout)")
+            #expect(r.stdout.contains("Address: 192.0.2.1") || r.stdout.contains("Address 1: 192.0.2.1"), "\(r.stdout) \(r.stderr)")
+            #expect(r.stdout.contains("from \(NetworkLab.nodeUplinkAddress)"), "\(r.stdout) \(r.stderr)")
+            let hostname = try Shell.output("hostname").trimmed
+            #expect(r.stdout.contains("\t\(hostname)\n"), "hosts names the container: \(r.stdout)")
+        }
+    }
+
+    @Test func theImageOutsideItsNameFilesIsUntouched() async throws {
+        try await withBridgeSandbox("names") { sandbox, _, _ in
+            let r = try await runToCompletion(
+                sandbox, try bridgeSpec("grep -c ' /etc/' /proc/self/mountinfo; cat /etc/not-executable; touch /etc/hosts"))
+            #expect(r.stdout.hasPrefix("2\n"), "two mounts under /etc: \(r.stdout)")
+            #expect(r.stdout.contains("echo no"))
+            #expect(r.stderr.contains("Read-only file system"), "\(r.stderr)")
+        }
+    }
+
+    @Test func theNodeAnotherFunctionAndLinkLocalAddressesAreRefusedByDefault() async throws {
+        try await withBridgeSandbox("walls") { sandbox, lab, _ in
+            try await lab.startRemoteServices()
+            try await lab.startNodeService(port: 9090)
+            let gateway = FunctionNetworkConfiguration.defaultSubnet.gateway
+            var neighbour = try bridgeSpec("nc -l -p 7070 -e echo neighbour")
+            neighbour.uid = 0
+            let other = try sandbox.start(neighbour)
+            defer { Task { try? await other.close() } }
+            let otherAddress = try #require(other.network?.address)
+            let script = [
+                "\(gateway) 9090", "\(NetworkLab.nodeUplinkAddress) 9090", "\(otherAddress) 7070", "\(NetworkLab.metadataAddress) \(NetworkLab.httpPort)",
+                "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)",
+            ].map { target in "echo \"== \(target)\"; " + Self.fetch + target + " 2>&1" }.joined(separator: "; ")
+            let r = try await runToCompletion(sandbox, try bridgeSpec(script))
+            let answers = Self.answers(r.stdout)
+            // The node and link-local addresses refuse at once (a reset); a neighbour on the
+            // bridge is never even found (isolated ports see no ARP of each other).
+            for refused in ["\(gateway) 9090", "\(NetworkLab.nodeUplinkAddress) 9090", "\(NetworkLab.metadataAddress) \(NetworkLab.httpPort)"] {
+                #expect(answers[refused]?.contains("Connection refused") == true, "\(refused): \(r.stdout)")
+            }
+            let neighbourAnswer = answers["\(otherAddress) 7070"] ?? ""
+            #expect(!neighbourAnswer.contains("neighbour") && neighbourAnswer.contains("nc:"), "\(r.stdout)")
+            #expect((answers["\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)"] ?? "").contains("from"), "\(r.stdout)")
+        }
+    }
+
+    @Test(arguments: ["node", "functions", "metadata"])
+    func eachOptInOpensOnlyItsOwnHole(_ hole: String) async throws {
+        try await withBridgeSandbox("hole-\(hole)", configure: { try! $0.allow(hole) }) { sandbox, lab, _ in
+            try await lab.startRemoteServices()
+            try await lab.startNodeService(port: 9090)
+            let gateway = FunctionNetworkConfiguration.defaultSubnet.gateway
+            var neighbour = try bridgeSpec("nc -l -p 7070 -e echo neighbour")
+            neighbour.uid = 0
+            let other = try sandbox.start(neighbour)
+            defer { Task { try? await other.close() } }
+            let otherAddress = try #require(other.network?.address)
+            let targets = ["node": "\(gateway) 9090", "functions": "\(otherAddress) 7070", "metadata": "\(NetworkLab.metadataAddress) \(NetworkLab.httpPort)"]
+            let script = targets.values.sorted().map { "echo \"== \($0)\"; " + Self.fetch + $0 + " 2>&1" }.joined(separator: "; ")
+            let r = try await runToCompletion(sandbox, try bridgeSpec(script))
+            let answers = Self.answers(r.stdout)
+            let expected = ["node": "node service", "functions": "neighbour", "metadata": "from"]
+            for (name, target) in targets {
+                let reached = (answers[target] ?? "").contains(expected[name]!)
+                #expect(reached == (name == hole), "\(name) via \(target) with \(hole) open: \(r.stdout)")
+            }
+        }
+    }
+
+    @Test func noneStillHasOnlyLoopback() async throws {
+        try await withBridgeSandbox("none") { sandbox, _, _ in
+            var spec = try busyboxSpec(["/bin/sh", "-c", "cat /proc/net/dev | tail -n +3 | cut -d: -f1"])
+            spec.network = .none
+            let r = try await runToCompletion(sandbox, spec)
+            #expect(r.stdout.split(separator: "\n").map(\.trimmed) == ["lo"], "\(r.stdout)")
+        }
+    }
+
+    @Test func aBridgeStartWithoutAConfiguredBridgeIsRefusedByName() async throws {
+        try await withSandbox { sandbox, _ in
+            #expect {
+                _ = try sandbox.start(try bridgeSpec("true"))
+            } throws: { ($0 as? RunnerError)?.message.contains("bridge") == true }
+        }
+    }
+
+    /// The text each "== target" section of a probe script printed.
+    static func answers(_ output: String) -> [String: String] {
+        var result: [String: String] = [:]
+        var current: String?
+        for line in output.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("== ") {
+                current = String(line.dropFirst(3))
+                result[current!] = ""
+            } else if let c = current {
+                result[c, default: ""] += line + "\n"
+            }
+        }
+        return result
+    }
+}
