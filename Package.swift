@@ -117,6 +117,7 @@ let package = Package(
             name: "fnrunner-serve",
             dependencies: [
                 "CLIOptions", "Sandbox", "CgroupDriver", "RunnerOS", "OCIImage", "Runner", "RunnerStore", "RunnerAPI", "RunnerGRPC",
+                "NodeNetwork",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -133,7 +134,7 @@ let package = Package(
         .executableTarget(
             name: "fnrunner",
             dependencies: [
-                "CLIOptions", "Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "OCIImage", "Runner",
+                "CLIOptions", "Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "OCIImage", "Runner", "NodeNetwork",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -73,6 +73,17 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
         return n
     }
 
+    /// The annotation (of the fn, or of its app) that picks the function's network: "none"
+    /// (loopback only), "bridge" (the node's function bridge) or "host" (where the operator
+    /// allows it). Without it, the node's default.
+    public static let networkAnnotation = "fnrunner.io/network"
+
+    /// The network the annotation asks for, if any (its JSON string's text).
+    public var requestedNetwork: String? {
+        guard let raw = annotations[Self.networkAnnotation] else { return nil }
+        return raw.hasPrefix("\"") && raw.hasSuffix("\"") && raw.count >= 2 ? String(raw.dropFirst().dropLast()) : raw
+    }
+
     /// An annotation value (JSON text) that is a whole number, or a string holding one.
     public static func wholeNumber(_ raw: String?) -> Int? {
         guard let raw else { return nil }

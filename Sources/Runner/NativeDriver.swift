@@ -23,8 +23,29 @@ public final class NativeDriver: ContainerDriver {
         /// FN_MAX_OPEN_FILES, FN_MAX_LOCKED_MEMORY, FN_MAX_PENDING_SIGNALS, FN_MAX_MESSAGE_QUEUE:
         /// each container's rlimits (soft = hard), Fn's defaults unless set.
         public var rlimits: [ContainerSpec.Rlimit] = ContainerSpec.Rlimit.fnDefaults()
+        /// FN_FUNCTION_NETWORK: what a function gets unless its `fnrunner.io/network`
+        /// annotation asks otherwise. `none` here; `fnrunner serve` defaults to `bridge`.
+        public var defaultNetwork: ContainerSpec.Network = .none
+        /// Whether a function may ask for `host` (FN_FUNCTION_NETWORK_ALLOW lists host).
+        public var allowHostNetwork = false
 
         public init() {}
+
+        /// The network a function gets: its annotation's, else the node's default.
+        public func network(for function: FunctionDefinition) throws(RunnerError) -> ContainerSpec.Network {
+            guard let asked = function.requestedNetwork else { return defaultNetwork }
+            guard let network = ContainerSpec.Network(rawValue: asked) else {
+                throw RunnerError(
+                    .invalidArgument, "annotation \(FunctionDefinition.networkAnnotation) \"\(asked)\" is not one of none, bridge, host",
+                    step: "function network")
+            }
+            if network == .host && !allowHostNetwork && defaultNetwork != .host {
+                throw RunnerError(
+                    .invalidArgument, "this node does not allow functions on its host network (FN_FUNCTION_NETWORK_ALLOW=host)",
+                    step: "function network")
+            }
+            return network
+        }
 
         /// Reads FN_HOT_PULL_TIMEOUT_MSECS, FN_MAX_PIDS, FN_USE_IMAGE_USER and the four rlimits; a value that does not parse is an
         /// error naming the variable. (Fn's FN_IOFS_PATH has no use here: a container's iofs is
@@ -128,6 +149,7 @@ public final class NativeDriver: ContainerDriver {
         spec.limits.cpuMillicores = task.function.cpuMillicores > 0 ? Int(task.function.cpuMillicores) : nil
         spec.limits.pids = configuration.maxPids
         spec.rlimits = configuration.rlimits
+        spec.network = try configuration.network(for: task.function)
         return (spec, process)
     }
 

@@ -14,7 +14,7 @@ extension FnAPI {
             let now = Self.now()
             let app = App(
                 id: CallID.make(), name: try Validation.name(input.name, of: .app), config: try Validation.config(input.config ?? [:]),
-                annotations: try Validation.annotations(input.annotations ?? [:]), syslogURL: try Validation.syslogURL(input.syslogURL),
+                annotations: try Validation.annotations(input.annotations ?? [:], networks: configuration.functionNetworks), syslogURL: try Validation.syslogURL(input.syslogURL),
                 createdAt: now, updatedAt: now)
             try await store.insertApp(app)
             return try Self.json(app)
@@ -36,7 +36,8 @@ extension FnAPI {
                 throw RunnerError(.conflict, "Could not update - name is immutable", step: "update app")
             }
             app.config = try Validation.config(Validation.merge(app.config, input.config))
-            app.annotations = try Validation.annotations(Validation.merge(app.annotations, input.annotations))
+            app.annotations = try Validation.annotations(
+                Validation.merge(app.annotations, input.annotations), networks: configuration.functionNetworks)
             if let s = try Validation.syslogURL(input.syslogURL) { app.syslogURL = s.isEmpty ? nil : s }
             // As Fn: only a change moves updated_at (and is written).
             if app != before {
@@ -70,7 +71,8 @@ extension FnAPI {
             let fn = Fn(
                 id: CallID.make(), appID: appID, name: name, image: image, format: try Validation.format(input.format ?? "http-stream"),
                 memory: memory, cpus: try Validation.cpus(input.cpus ?? 0), timeout: timeout, idleTimeout: idle,
-                config: try Validation.config(input.config ?? [:]), annotations: try Validation.annotations(input.annotations ?? [:]),
+                config: try Validation.config(input.config ?? [:]),
+                annotations: try Validation.annotations(input.annotations ?? [:], networks: configuration.functionNetworks),
                 createdAt: now, updatedAt: now)
             try Self.checkRunnable(fn)
             try await store.insertFn(fn)
@@ -102,7 +104,8 @@ extension FnAPI {
             fn.timeout = try Validation.timeout(Validation.given(input.timeout, else: fn.timeout))
             fn.idleTimeout = try Validation.idleTimeout(Validation.given(input.idleTimeout, else: fn.idleTimeout))
             fn.config = try Validation.config(Validation.merge(fn.config, input.config))
-            fn.annotations = try Validation.annotations(Validation.merge(fn.annotations, input.annotations))
+            fn.annotations = try Validation.annotations(
+                Validation.merge(fn.annotations, input.annotations), networks: configuration.functionNetworks)
             try Self.checkRunnable(fn)
             if fn != before {
                 fn.updatedAt = Self.now()

@@ -22,6 +22,8 @@ public struct FnAPI: Sendable {
         /// request's head or body is being read, or while it waits kept-alive between requests,
         /// before it is closed (a call already running is never cut by it). 0 turns it off.
         public var clientIdleTimeoutMillis = 60_000
+        /// The networks a function may ask for with `fnrunner.io/network` on this node.
+        public var functionNetworks: Set<String> = ["none", "bridge"]
 
         public init() {}
     }

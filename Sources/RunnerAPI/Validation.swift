@@ -113,7 +113,10 @@ enum Validation {
         return url
     }
 
-    static func annotations(_ a: [String: JSONValue]) throws(RunnerError) -> [String: JSONValue] {
+    /// `networks`: what a function on this node may ask for with `fnrunner.io/network`.
+    static func annotations(_ a: [String: JSONValue], networks: Set<String> = ["none", "bridge"]) throws(RunnerError)
+        -> [String: JSONValue]
+    {
         if a.count > 100 { throw invalid("too many annotations (at most 100)") }
         for (k, v) in a {
             if k.isEmpty || k.utf8.count > 128 || !k.unicodeScalars.allSatisfy({ $0.isASCII && $0 != " " && $0.value > 32 }) {
@@ -130,6 +133,14 @@ enum Validation {
                 !(0...FunctionDefinition.maxPrewarm).contains(FunctionDefinition.wholeNumber(v.jsonText) ?? -1)
             {
                 throw invalid("annotation \"\(k)\" must be a whole number of instances from 0 to \(FunctionDefinition.maxPrewarm)")
+            }
+            if k == FunctionDefinition.networkAnnotation {
+                let asked = FunctionDefinition(appID: "", appName: "", fnID: "", fnName: "", image: "", annotations: [k: v.jsonText])
+                    .requestedNetwork ?? ""
+                guard networks.contains(asked) else {
+                    throw invalid(
+                        "annotation \"\(k)\" must be one of \(networks.sorted().joined(separator: ", ")) on this node, not \(v.jsonText)")
+                }
             }
             if k == FunctionDefinition.freezeReclaimAnnotation,
                 FunctionDefinition(appID: "", appName: "", fnID: "", fnName: "", image: "", annotations: [k: v.jsonText]).freezeReclaim == nil

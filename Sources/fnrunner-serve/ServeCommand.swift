@@ -20,6 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var images: StoreOptions
+    @OptionGroup var network: FunctionNetworkOptions
 
     @Option(help: "host:port to listen on (FN_PORT sets the port when this is not given); none for a pure runner without the HTTP API.")
     var listen: String?
@@ -49,7 +50,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let agentConfig = try AgentConfiguration.fromEnvironment(env)
         let retention = try CallPruner.Configuration.fromEnvironment(env)
-        let driverConfig = try NativeDriver.Configuration.fromEnvironment(env)
+        var driverConfig = try NativeDriver.Configuration.fromEnvironment(env)
+        let networkSettings = try network.settings(env)
+        driverConfig.defaultNetwork = ContainerSpec.Network(rawValue: networkSettings.defaultNetwork) ?? .none
+        driverConfig.allowHostNetwork = networkSettings.allowHost
         // Host iofs directories of earlier versions (a crashed runner's could hold whatever its
         // functions wrote): iofs is a private tmpfs now, so nothing here is in use.
         try? FileSystem.removeTree(runtime.stateDirectory + "/iofs")
@@ -74,9 +78,12 @@ struct ServeCommand: AsyncParsableCommand {
         apiConfig.publicURL = fnEnv.string("FN_PUBLIC_LB_URL") ?? fnEnv.string("FN_PUBLIC_URL")
         apiConfig.clientIdleTimeoutMillis = try fnEnv.int(
             "FN_CLIENT_IDLE_TIMEOUT_MSECS", default: apiConfig.clientIdleTimeoutMillis, minimum: 0)
+        apiConfig.functionNetworks = networkSettings.available
         let sandbox = try Sandbox(
             configuration: SandboxConfiguration(
-                stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger, poolSize: poolSize))
+                stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger, poolSize: poolSize,
+                functionNetwork: networkSettings.usesBridge ? networkSettings.bridge : nil,
+                poolNetwork: networkSettings.usesBridge ? .bridge : .none))
         let totals: NodeResources
         let driver: NativeDriver
         do {
@@ -91,6 +98,7 @@ struct ServeCommand: AsyncParsableCommand {
             metadata: [
                 "listen": "\(host):\(port)", "cgroups": "\(sandbox.driver.layout)", "memory_bytes": "\(totals.memoryBytes)",
                 "cpu_millicores": "\(totals.cpuMillicores)", "store": "\(store.path)", "sandbox_pool": "\(poolSize)",
+                "function_network": "\(networkSettings.defaultNetwork)",
             ])
         let tracker = ResourceTracker(totalMemoryBytes: totals.memoryBytes, totalCPUMillicores: totals.cpuMillicores)
         let agent = Agent(configuration: agentConfig, driver: driver, tracker: tracker, logger: logger)

@@ -2,7 +2,9 @@ import ArgumentParser
 import CLIOptions
 import CgroupDriver
 import Dispatch
+import FoundationEssentials
 import Logging
+import NodeNetwork
 import OCIImage
 import RunnerOS
 import Sandbox
@@ -40,7 +42,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Maximum number of processes and threads.")
     var pids: Int?
 
-    @Option(help: "none (own network namespace with loopback) or host.")
+    @Option(help: "none (own network namespace with loopback), bridge (the node's function bridge, set by FN_FUNCTION_* variables) or host.")
     var network: String = "none"
 
     @Option(name: .customLong("env"), help: "Environment variable NAME=VALUE (repeatable).")
@@ -90,9 +92,12 @@ struct RunCommand: AsyncParsableCommand {
         defer { lease?.release() }
         let sandbox: Sandbox
         do {
-            sandbox = try Sandbox(
-                configuration: SandboxConfiguration(
-                    stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger))
+            var configuration = SandboxConfiguration(
+                stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger)
+            if spec.network == .bridge {
+                configuration.functionNetwork = try FunctionNetworkSettings.fromEnvironment(ProcessInfo.processInfo.environment).bridge
+            }
+            sandbox = try Sandbox(configuration: configuration)
         } catch {
             fail("\(error)")
         }
@@ -182,7 +187,7 @@ struct RunCommand: AsyncParsableCommand {
         spec.hostname = hostname
         spec.runsInit = !noInit
         guard let net = ContainerSpec.Network(rawValue: network) else {
-            throw invalid("--network \"\(network)\" is not one of none, host")
+            throw invalid("--network \"\(network)\" is not one of none, bridge, host")
         }
         spec.network = net
         if let memory {

@@ -54,6 +54,8 @@ public final class Subprocess: @unchecked Sendable {
     public static func fnrunner(_ args: [String], environment: [String: String] = [:]) throws -> Subprocess {
         var environment = environment
         if environment["FN_SANDBOX_POOL_SIZE"] == nil { environment["FN_SANDBOX_POOL_SIZE"] = String(Host.sandboxPoolSize) }
+        // Tests never touch the machine's own network: a bridge goes only into a namespace a test made.
+        if environment["FN_FUNCTION_NETWORK"] == nil { environment["FN_FUNCTION_NETWORK"] = "none" }
         return try Subprocess([fnrunnerPath] + args, environment: environment)
     }
 

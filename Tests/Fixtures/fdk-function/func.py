@@ -52,3 +52,11 @@ def noisy(ctx, data=None):
     print("to stdout from noisy", flush=True)
     print("to stderr from noisy", file=sys.stderr, flush=True)
     return "noisy done"
+
+
+def fetch(ctx, data=None):
+    """GETs the URL in the body (names resolved as any Python program resolves them)."""
+    import urllib.request
+    url = (data.getvalue() if data else b"").decode().strip()
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        return reply.read().decode()

@@ -1,0 +1,115 @@
+import Foundation
+import RunnerOS
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `fnrunner serve` with its function bridge in a namespace the test made (FN_FUNCTION_NODE_NETNS):
+/// real functions reach a remote host through the node's NAT, and nothing outlives the runner.
+@Suite(
+    .enabled(if: Host.canRunContainers && NetworkLab.isAvailable, "needs root, cgroups, ip and nsenter"), .serialized)
+struct ServeNetworkTests {
+    func bridgeEnvironment(_ lab: NetworkLab, _ env: TestEnvironment, pool: Int = 0) throws -> [String: String] {
+        let resolv = env.stateDirectory + "-resolv.conf"
+        try lab.writeResolvConf(at: resolv)
+        return [
+            "FN_FUNCTION_NETWORK": "bridge", "FN_FUNCTION_NODE_NETNS": lab.nodePath, "FN_FUNCTION_RESOLV_CONF": resolv,
+            "FN_SANDBOX_POOL_SIZE": String(pool),
+        ]
+    }
+
+    @Test func aDefaultFormatFunctionAndAPythonFDKFunctionFetchThroughTheNodesNAT() async throws {
+        try await withSharedGate {
+            let lab = try NetworkLab("serve")
+            defer { lab.cleanUp() }
+            let env = TestEnvironment("servenet")
+            defer { env.cleanUp() }
+            let data = env.stateDirectory + "-data"
+            defer { try? FileSystem.removeTree(data) }
+            try await lab.startRemoteServices()
+            try ServeHarness.importHelloStream(tag: "sh", into: data)
+            let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try FDKImage.layout(), "--name", "fn-test/pyfdk:pyfdk-fetch"])
+            #expect(imported.wait() == 0, "\(imported.stderr)")
+            let (server, c) = try await ServeHarness.start(
+                env, data: data, port: try Host.freeLoopbackPort(), environment: try bridgeEnvironment(lab, env, pool: 2))
+            defer { ServeHarness.stop(server, env) }
+
+            let script = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 svc.test \(NetworkLab.httpPort)"
+            let (appID, shFn) = try await ServeHarness.deployApp(
+                c, app: "net", fn: "nc", image: "fn-test/hello-stream:sh", fnFields: ["format": "default", "config": ["SCRIPT": script]])
+            let nc = try await c.send("POST", "/invoke/\(shFn)")
+            #expect(nc.status == 200 && nc.text.contains("from \(NetworkLab.nodeUplinkAddress)"), "\(nc.status) \(nc.text)")
+
+            let py = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "py", "image": "fn-test/pyfdk:pyfdk-fetch", "memory": 128])
+            let pyFn = try #require(py.json["id"] as? String, "\(py.text)")
+            let fetched = try await c.send("POST", "/invoke/\(pyFn)", body: Array("http://svc.test:\(NetworkLab.httpPort)/".utf8))
+            #expect(fetched.status == 200 && fetched.text.contains("from \(NetworkLab.nodeUplinkAddress)"), "\(fetched.status) \(fetched.text)")
+        }
+    }
+
+    @Test func aFunctionMayAskForNoNetworkButNotForTheHostsUnlessTheNodeAllowsIt() async throws {
+        try await withSharedGate {
+            let lab = try NetworkLab("servepolicy")
+            defer { lab.cleanUp() }
+            let env = TestEnvironment("servepolicy")
+            defer { env.cleanUp() }
+            let data = env.stateDirectory + "-data"
+            defer { try? FileSystem.removeTree(data) }
+            try ServeHarness.importHelloStream(tag: "sh", into: data)
+            let (server, c) = try await ServeHarness.start(
+                env, data: data, port: try Host.freeLoopbackPort(), environment: try bridgeEnvironment(lab, env))
+            defer { ServeHarness.stop(server, env) }
+            let key = "fnrunner.io/network"
+            let links = "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '"
+            let (appID, bridged) = try await ServeHarness.deployApp(
+                c, app: "policy", fn: "bridged", image: "fn-test/hello-stream:sh", fnFields: ["format": "default", "config": ["SCRIPT": links]])
+            let lonely = try await c.json(
+                "POST", "/v2/fns",
+                ["app_id": appID, "name": "lonely", "image": "fn-test/hello-stream:sh", "format": "default", "config": ["SCRIPT": links],
+                 "annotations": [key: "none"]])
+            let lonelyID = try #require(lonely.json["id"] as? String, "\(lonely.text)")
+            #expect(try await c.send("POST", "/invoke/\(bridged)").text == "eth0 lo ")
+            #expect(try await c.send("POST", "/invoke/\(lonelyID)").text == "lo ")
+
+            let host = try await c.json(
+                "POST", "/v2/fns", ["app_id": appID, "name": "hosted", "image": "fn-test/hello-stream:sh", "annotations": [key: "host"]])
+            #expect(host.status == 400 && host.message?.contains(key) == true, "\(host.status) \(host.text)")
+            let odd = try await c.json("PUT", "/v2/apps/\(appID)", ["annotations": [key: "internet"]])
+            #expect(odd.status == 400 && odd.message?.contains("bridge, none") == true, "\(odd.status) \(odd.text)")
+        }
+    }
+
+    @Test func afterAKillOfTheRunnerTheNextStartLeavesNothingOfTheOldInstance() async throws {
+        try await withSharedGate {
+            let lab = try NetworkLab("servekill")
+            defer { lab.cleanUp() }
+            let env = TestEnvironment("servekill")
+            defer { env.cleanUp() }
+            let data = env.stateDirectory + "-data"
+            defer { try? FileSystem.removeTree(data) }
+            try ServeHarness.importHelloStream(tag: "1", into: data)
+            let environment = try bridgeEnvironment(lab, env, pool: 2)
+            let port = try Host.freeLoopbackPort()
+            var (server, c) = try await ServeHarness.start(env, data: data, port: port, environment: environment)
+            let fn = try await ServeHarness.deploy(c, app: "kill", fn: "hello", memory: 32)
+            #expect(try await c.send("POST", "/invoke/\(fn)").status == 200)
+            let leases = env.stateDirectory + "/network/fnrunner0/leases"
+            try await waitUntil { ((try? FileSystem.list(leases)) ?? []).count >= 3 }  // the hot container and two pooled
+            #expect(lab.nodeIP("link show").contains("fv"))
+            server.signal(SIGKILL)
+            _ = server.wait()
+
+            (server, c) = try await ServeHarness.start(env, data: data, port: port, environment: environment.merging(["FN_SANDBOX_POOL_SIZE": "0"]) { $1 })
+            #expect(((try? FileSystem.list(leases)) ?? []).isEmpty, "the old instance's leases went")
+            #expect(!lab.nodeIP("link show").contains(" fv"), "and its veths: \(lab.nodeIP("link show"))")
+            #expect(try await c.send("POST", "/invoke/\(fn)").status == 200)
+            ServeHarness.stop(server, env)
+            #expect(!lab.nodeIP("link show").contains("fnrunner0"), "the bridge it made went: \(lab.nodeIP("link show"))")
+            #expect(!lab.nodeRuleset().contains("fnrunner"), "and its rules: \(lab.nodeRuleset())")
+            #expect(((try? FileSystem.list(leases)) ?? []).isEmpty)
+        }
+    }
+}
