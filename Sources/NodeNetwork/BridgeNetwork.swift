@@ -1,6 +1,7 @@
 import CNetlink
 import Logging
 import RunnerOS
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -32,6 +33,7 @@ public final class BridgeNetwork: Sendable {
     let madeMarker: String
     let resolvConf: String
     let logger: Logger
+    private let closed = Mutex(false)
 
     /// Opens the bridge: makes it (or takes the operator's), refuses a subnet that a route of
     /// the node already covers, turns on forwarding, installs the rules, and removes what
@@ -237,11 +239,19 @@ public final class BridgeNetwork: Sendable {
         ((try? leases.all()) ?? []).filter { $0.owner == leases.owner }.map(\.address)
     }
 
-    /// Removes the rules and, if this runner made it and no other runner holds an address on
-    /// it, the bridge. Containers must be detached first.
+    /// Removes the rules and, if this runner made it, the bridge, unless another runner holds
+    /// an address on it. Containers must be detached first. Only the first call does anything.
     public func close() {
-        do { try firewall.remove() } catch { logger.error("cannot remove the function network's rules", metadata: ["error": "\(error)"]) }
+        let first = closed.withLock { c -> Bool in
+            defer { c = true }
+            return !c
+        }
+        guard first else { return }
+        // Another live runner on the same bridge keeps its rules and bridge.
         let othersHold = ((try? leases.all()) ?? []).contains { $0.owner != leases.owner }
+        if !othersHold {
+            do { try firewall.remove() } catch { logger.error("cannot remove the function network's rules", metadata: ["error": "\(error)"]) }
+        }
         if madeBridge && !othersHold {
             do {
                 try node.deleteLink(named: configuration.bridgeName)

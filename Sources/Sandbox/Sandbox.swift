@@ -210,12 +210,13 @@ public final class Sandbox: Sendable {
     }
 
     /// Closes every live container, then removes this instance's cgroups, state and lock, and the
-    /// cgroup root if no other runner uses it.
+    /// cgroup root if no other runner uses it. Only the first call does anything.
     public func shutdown() async {
-        let containers = state.withLock { s -> [Container] in
-            s.shutDown = true
-            return Array(s.live.values)
+        let (containers, already) = state.withLock { s -> ([Container], Bool) in
+            defer { s.shutDown = true }
+            return (Array(s.live.values), s.shutDown)
         }
+        guard !already else { return }  // a second shutdown must not close descriptors again
         pool?.drain()
         for c in containers {
             do { try await c.close() } catch { logger.error("closing container failed", metadata: ["container": "\(c.name)", "error": "\(error)"]) }

@@ -117,6 +117,55 @@ struct BridgeNetworkTests {
         }
     }
 
+    @Test func aPooledSandboxIsOnTheBridgeBeforeItsContainerStarts() async throws {
+        try await withBridgeSandbox("pooled", poolSize: 2) { sandbox, lab, _ in
+            try await lab.startRemoteServices()
+            try await waitUntil { sandbox.pooledSandboxesReady == 2 }
+            #expect(sandbox.functionNetwork?.leasedAddresses.count == 2, "the pool's namespaces hold their addresses")
+            let r = try await runToCompletion(sandbox, try bridgeSpec(Self.fetch + "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)"))
+            #expect(r.stdout.contains("from \(NetworkLab.nodeUplinkAddress)"), "\(r.stdout) \(r.stderr)")
+            #expect(sandbox.startCounts.pooled == 1)
+            var none = try busyboxSpec(["/bin/true"])
+            none.network = .none
+            _ = try await runToCompletion(sandbox, none)
+            #expect(sandbox.startCounts.direct == 1, "a none start does not take a bridge sandbox")
+        }
+    }
+
+    @Test func twoHundredConcurrentStartsGetTwoHundredDifferentAddresses() async throws {
+        try await withBridgeSandbox("many") { sandbox, lab, _ in
+            let containers = try await withThrowingTaskGroup(of: Container.self) { group in
+                for _ in 0..<200 { group.addTask { try sandbox.start(try bridgeSpec("sleep 60")) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let addresses = containers.compactMap { $0.network?.address }
+            #expect(addresses.count == 200 && Set(addresses).count == 200, "\(addresses.count) addresses, \(Set(addresses).count) distinct")
+            #expect(lab.nodeIP("-o link show").split(separator: "\n").filter { $0.contains(": fv") }.count == 200)
+            for c in containers { try await c.close() }
+            #expect(!lab.nodeIP("-o link show").contains(": fv"))
+            #expect(sandbox.functionNetwork?.leasedAddresses.isEmpty == true)
+        }
+    }
+
+    @Test func threeHundredStartsAndStopsLeaveNoLinkAddressRouteOrRule() async throws {
+        try await withBridgeSandbox("cycles") { sandbox, lab, env in
+            for _ in 0..<300 {
+                let c = try sandbox.start(try bridgeSpec("true"))
+                _ = await c.wait()
+                try await c.close()
+            }
+            #expect(!lab.nodeIP("-o link show").contains(": fv"))
+            #expect(sandbox.functionNetwork?.leasedAddresses.isEmpty == true)
+            #expect((try? FileSystem.list(env.stateDirectory + "/instances/\(sandbox.instanceID)/network/hosts"))?.isEmpty == true)
+            await sandbox.shutdown()  // (the helper's own shutdown after this does nothing)
+            let links = lab.nodeIP("-o link show")
+            #expect(!links.contains("fnrunner0") && !links.contains(": fv"), "\(links)")
+            #expect(!lab.nodeIP("-o addr show").contains("10.89."), "\(lab.nodeIP("-o addr show"))")
+            #expect(!lab.nodeIP("route show").contains("10.89."), "\(lab.nodeIP("route show"))")
+            #expect(!lab.nodeRuleset().contains("fnrunner"), "\(lab.nodeRuleset())")
+        }
+    }
+
     /// The text each "== target" section of a probe script printed.
     static func answers(_ output: String) -> [String: String] {
         var result: [String: String] = [:]
