@@ -77,7 +77,7 @@ let package = Package(
         ),
         .target(
             name: "Runner",
-            dependencies: ["RunnerOS", "CgroupDriver", "Sandbox", "OCIImage", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["RunnerOS", "CgroupDriver", "Sandbox", "NodeNetwork", "OCIImage", .product(name: "Logging", package: "swift-log")]
         ),
         // The embedded store: apps, fns, triggers, call records and logs in SQLite (WAL).
         .target(

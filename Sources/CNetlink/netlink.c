@@ -205,6 +205,8 @@ int rn_nl_link_index(int nl, const char *name) {
 
 int rn_nl_link_info(int nl, int index, rn_link_info *out) { return get_link(nl, index, NULL, NULL, out); }
 
+int rn_nl_link_info_named(int nl, const char *name, rn_link_info *out) { return get_link(nl, 0, name, NULL, out); }
+
 int rn_nl_bridge_create(int nl, const char *name) {
     if (strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;
     _Alignas(struct nlmsghdr) char buffer[512];

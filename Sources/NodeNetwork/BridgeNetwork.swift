@@ -229,7 +229,7 @@ public final class BridgeNetwork: Sendable {
 
     /// Bytes through the container's link so far (nil when the link is gone).
     public func counters(_ attachment: NetworkAttachment) -> NetworkCounters? {
-        guard let index = try? node.linkIndex(attachment.hostLink), let info = try? node.linkInfo(index) else { return nil }
+        guard let info = try? node.linkInfo(named: attachment.hostLink) else { return nil }
         // The host end receives what the function sends.
         return NetworkCounters(receivedBytes: info.tx_bytes, sentBytes: info.rx_bytes)
     }

@@ -46,6 +46,13 @@ final class RouteSocket: Sendable {
         return info
     }
 
+    /// A link's counters by name, in one request (what a call's stats read twice).
+    func linkInfo(named name: String) throws(RunnerError) -> rn_link_info {
+        var info = rn_link_info()
+        try call("RTM_GETLINK", "cannot read link \(name)") { rn_nl_link_info_named($0, name, &info) }
+        return info
+    }
+
     /// Deletes a link by name; false when there was none.
     @discardableResult
     func deleteLink(named name: String) throws(RunnerError) -> Bool {

@@ -290,7 +290,7 @@ public final class Agent: Sendable {
         let t = call.wallTimes
         metrics.observeCall(
             fnID: call.function.fnID, status: call.status.rawValue, waitSeconds: Double(started &- min(t.created, started)) / 1e9,
-            executionSeconds: t.completed.map { Double($0 &- min(started, $0)) / 1e9 })
+            executionSeconds: t.completed.map { Double($0 &- min(started, $0)) / 1e9 }, stats: stats)
         for listener in state.withLock({ $0.listeners }) {
             do {
                 try await listener.afterCall(call)

@@ -49,6 +49,8 @@ public final class AgentMetrics: Sendable {
         /// Reclaims after freezing (FN_FREEZE_RECLAIM), and the bytes they freed.
         public var reclaims: UInt64 = 0
         public var reclaimedBytes: UInt64 = 0
+        /// Network bytes of calls on the bridge, by fn: [received, sent].
+        public var networkBytes: [String: [UInt64]] = [:]
     }
 
     private let state = Mutex(Counts())
@@ -57,9 +59,13 @@ public final class AgentMetrics: Sendable {
 
     public var counts: Counts { state.withLock { $0 } }
 
-    func observeCall(fnID: String, status: String, waitSeconds: Double?, executionSeconds: Double?) {
+    func observeCall(fnID: String, status: String, waitSeconds: Double?, executionSeconds: Double?, stats: CallStats? = nil) {
         state.withLock { s in
             s.calls[fnID, default: [:]][status, default: 0] += 1
+            if let rx = stats?.networkReceivedBytes, let tx = stats?.networkSentBytes {
+                s.networkBytes[fnID, default: [0, 0]][0] += rx
+                s.networkBytes[fnID, default: [0, 0]][1] += tx
+            }
             if let w = waitSeconds { s.queueWait.observe(w) }
             if let e = executionSeconds { s.execution.observe(e) }
         }

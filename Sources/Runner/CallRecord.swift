@@ -84,11 +84,15 @@ public struct CallStats: Sendable, Equatable, Codable {
     /// Whether the call ran on a container that served calls before (a warm start).
     public var reusedContainer: Bool
     public var container: String
+    /// Network bytes the function received and sent during the call (on the bridge only).
+    public var networkReceivedBytes: UInt64?
+    public var networkSentBytes: UInt64?
 
     enum CodingKeys: String, CodingKey {
         case cpuNanos = "cpu_ns", cpuThrottledPeriods = "cpu_throttled_periods", cpuThrottledNanos = "cpu_throttled_ns"
         case memoryPeakBytes = "memory_peak_bytes", reusedContainer = "reused_container"
         case container
+        case networkReceivedBytes = "net_rx_bytes", networkSentBytes = "net_tx_bytes"
     }
 
     public init(before: ContainerCounters?, after: ContainerCounters?, reusedContainer: Bool, container: String) {
@@ -98,6 +102,10 @@ public struct CallStats: Sendable, Equatable, Codable {
         cpuThrottledPeriods = a.cpuThrottledPeriods &- min(b.cpuThrottledPeriods, a.cpuThrottledPeriods)
         cpuThrottledNanos = a.cpuThrottledNanos &- min(b.cpuThrottledNanos, a.cpuThrottledNanos)
         memoryPeakBytes = a.memoryPeakBytes
+        // A cold container's "before" is its start: everything it moved was this call's.
+        func delta(_ after: UInt64?, _ before: UInt64?) -> UInt64? { after.map { $0 &- min(before ?? 0, $0) } }
+        networkReceivedBytes = delta(a.networkReceivedBytes, b.networkReceivedBytes)
+        networkSentBytes = delta(a.networkSentBytes, b.networkSentBytes)
         self.reusedContainer = reusedContainer
         self.container = container
     }

@@ -131,6 +131,10 @@ public struct ContainerCounters: Sendable, Equatable, Codable {
     public var cpuThrottledNanos: UInt64
     public var memoryCurrentBytes: UInt64
     public var memoryPeakBytes: UInt64?
+    /// Bytes through the container's bridge link so far, from the function's side (nil off
+    /// the bridge).
+    public var networkReceivedBytes: UInt64?
+    public var networkSentBytes: UInt64?
 
     public init(
         cpuUsageNanos: UInt64 = 0, cpuThrottledPeriods: UInt64 = 0, cpuThrottledNanos: UInt64 = 0, memoryCurrentBytes: UInt64 = 0,

@@ -43,7 +43,11 @@ final class FrozenContainer: Sendable {
         frozen.withLock { $0 = false }
     }
 
-    func stats() -> ContainerCounters? { ContainerCounters(counters.read()) }
+    func stats() -> ContainerCounters? {
+        var c = ContainerCounters(counters.read())
+        if container.network != nil { c.addNetwork(container.networkCounters()) }
+        return c
+    }
 
     func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { await container.diedOfOOM(waitingUpTo: timeout) }
 

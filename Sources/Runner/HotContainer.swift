@@ -1,5 +1,6 @@
 import CgroupDriver
 import Logging
+import NodeNetwork
 import RunnerOS
 import Sandbox
 import Synchronization
@@ -131,10 +132,19 @@ extension Container {
     }
 
     /// The cgroup counters a call's stats are made from; nil if they cannot be read.
-    var counters: ContainerCounters? { (try? stats()).map(ContainerCounters.init) }
+    var counters: ContainerCounters? {
+        guard var c = (try? stats()).map(ContainerCounters.init) else { return nil }
+        c.addNetwork(networkCounters())
+        return c
+    }
 }
 
 extension ContainerCounters {
+    mutating func addNetwork(_ n: NetworkCounters?) {
+        networkReceivedBytes = n?.receivedBytes
+        networkSentBytes = n?.sentBytes
+    }
+
     init(_ s: CgroupStats) {
         self.init(
             cpuUsageNanos: s.cpuUsageNanos, cpuThrottledPeriods: s.cpuThrottledPeriods, cpuThrottledNanos: s.cpuThrottledNanos,

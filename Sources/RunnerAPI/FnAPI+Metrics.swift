@@ -24,6 +24,10 @@ extension FnAPI {
                 out += "fn_calls_total{fn_id=\"\(Self.escape(fn))\",status=\"\(status)\"} \(n)\n"
             }
         }
+        family("fn_network_received_bytes_total", "counter", "Bytes functions on the bridge received during calls, by fn.")
+        for fn in c.networkBytes.keys.sorted() { out += "fn_network_received_bytes_total{fn_id=\"\(Self.escape(fn))\"} \(c.networkBytes[fn]![0])\n" }
+        family("fn_network_sent_bytes_total", "counter", "Bytes functions on the bridge sent during calls, by fn.")
+        for fn in c.networkBytes.keys.sorted() { out += "fn_network_sent_bytes_total{fn_id=\"\(Self.escape(fn))\"} \(c.networkBytes[fn]![1])\n" }
         histogram(&out, "fn_call_queue_wait_seconds", "Time from a call's arrival until it started on a container.", c.queueWait)
         histogram(&out, "fn_call_execution_seconds", "Time a call ran on its container.", c.execution)
         histogram(&out, "fn_container_start_seconds", "Time to start a hot container until it listens (cold start).", c.containerStart)

@@ -51,6 +51,8 @@ enum CallRecordJSON {
             key("stats")
             out += "{\"cpu_ns\":\(s.cpuNanos),\"cpu_throttled_periods\":\(s.cpuThrottledPeriods),\"cpu_throttled_ns\":\(s.cpuThrottledNanos)"
             if let peak = s.memoryPeakBytes { out += ",\"memory_peak_bytes\":\(peak)" }
+            if let rx = s.networkReceivedBytes { out += ",\"net_rx_bytes\":\(rx)" }
+            if let tx = s.networkSentBytes { out += ",\"net_tx_bytes\":\(tx)" }
             out += ",\"reused_container\":\(s.reusedContainer ? "true" : "false"),\"container\":"
             appendQuoted(s.container, to: &out)
             out += "}"

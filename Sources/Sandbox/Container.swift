@@ -28,6 +28,7 @@ public final class Container: Sendable {
     /// Its place on the function bridge (nil off the bridge).
     public let network: NetworkAttachment?
     private let bridge: BridgeNetwork?
+    private let namespace: NamespaceHold?
 
     private struct State {
         var closed = false
@@ -38,9 +39,10 @@ public final class Container: Sendable {
 
     init(
         name: String, pid: Int32, pidfd: Int32, cgroup: CgroupSet, driver: CgroupDriver, freezer: Freezer?, sandbox: Sandbox,
-        network: NetworkAttachment? = nil
+        network: NetworkAttachment? = nil, namespace: NamespaceHold? = nil
     ) {
         self.network = network
+        self.namespace = namespace
         self.bridge = network == nil ? nil : sandbox.functionNetwork
         self.name = name
         self.pid = pid
@@ -140,6 +142,7 @@ public final class Container: Sendable {
         Glibc.close(pidfd)
         sandbox?.deregister(name)
         if let network { bridge?.detach(network) }
+        namespace?.release()
         try driver.delete(cgroup)
     }
 }

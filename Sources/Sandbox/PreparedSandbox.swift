@@ -11,6 +11,8 @@ struct PreparedSandbox: Sendable {
     let cgroup: CgroupSet
     let launcher: ParkedLauncher
     let attachment: NetworkAttachment?
+    /// Keeps the namespace (and its veth) while the attachment lives.
+    let namespace: NamespaceHold?
 
     /// Makes one. `onLauncherMade` runs as soon as its launcher exists, `onLauncherFreed` once
     /// the launcher has been reaped (also when this fails later on).
@@ -27,13 +29,14 @@ struct PreparedSandbox: Sendable {
             try? driver.delete(cgroup)
             throw error
         }
-        let bare = PreparedSandbox(cgroup: cgroup, launcher: launcher, attachment: nil)
+        let bare = PreparedSandbox(cgroup: cgroup, launcher: launcher, attachment: nil, namespace: nil)
         do {
             // The write that may wait for a grace period: here, and never again for this sandbox.
             try driver.attach(pid: launcher.pid, to: cgroup, includeV2: true)
             guard let network else { return bare }
+            let namespace = try NamespaceHold(pid: launcher.pid)
             let attachment = try network.attach(namespaceOf: launcher.pid)
-            return PreparedSandbox(cgroup: cgroup, launcher: launcher, attachment: attachment)
+            return PreparedSandbox(cgroup: cgroup, launcher: launcher, attachment: attachment, namespace: namespace)
         } catch {
             bare.discard(driver: driver, network: network)
             throw error
@@ -44,6 +47,7 @@ struct PreparedSandbox: Sendable {
     func discard(driver: CgroupDriver, network: BridgeNetwork?) {
         launcher.dismiss()
         if let attachment { network?.detach(attachment) }
+        namespace?.release()
         try? driver.delete(cgroup)
     }
 }

@@ -68,17 +68,18 @@ extension Sandbox {
             throw error
         }
         return try start(
-            spec, name: name, cgroup: prepared.cgroup, keep: keep, launcher: prepared.launcher, attachment: prepared.attachment)
+            spec, name: name, cgroup: prepared.cgroup, keep: keep, launcher: prepared.launcher, attachment: prepared.attachment,
+            namespace: prepared.namespace)
     }
 
     /// Starts the process in `cg` (through `launcher` when given) and hands the container out.
     private func start(
         _ spec: ContainerSpec, name: String, cgroup cg: CgroupSet, keep: UInt64, launcher: ParkedLauncher?,
-        attachment: NetworkAttachment?
+        attachment: NetworkAttachment?, namespace: NamespaceHold? = nil
     ) throws(RunnerError) -> Container {
         do throws(RunnerError) {
             let container = try spawn(
-                spec, name: name, cgroup: cg, keepCapabilities: keep, launcher: launcher, attachment: attachment)
+                spec, name: name, cgroup: cg, keepCapabilities: keep, launcher: launcher, attachment: attachment, namespace: namespace)
             do throws(RunnerError) {
                 try register(container)
                 try ProcessReaper.shared.watch(pidfd: container.pidfd) { [container] exit in
@@ -94,6 +95,7 @@ extension Sandbox {
             try? driver.kill(cg)
             try? driver.delete(cg)
             if let attachment { functionNetwork?.detach(attachment) }
+            namespace?.release()
             throw error
         }
     }
@@ -124,7 +126,7 @@ extension Sandbox {
 
     private func spawn(
         _ spec: ContainerSpec, name: String, cgroup cg: CgroupSet, keepCapabilities: UInt64, launcher: ParkedLauncher?,
-        attachment: NetworkAttachment?
+        attachment: NetworkAttachment?, namespace: NamespaceHold?
     ) throws(RunnerError) -> Container {
         let hostname = spec.hostname ?? (attachment == nil ? name : nodeHostname)
         var bindMounts = spec.bindMounts
@@ -237,7 +239,7 @@ extension Sandbox {
 
         let container = Container(
             name: name, pid: spawned.pid, pidfd: spawned.pidfd, cgroup: cg, driver: driver,
-            freezer: try? Freezer(cgroup: cg), sandbox: self, network: attachment)
+            freezer: try? Freezer(cgroup: cg), sandbox: self, network: attachment, namespace: namespace)
         do {
             // The quota is applied only now, so it never throttled the setup above.
             if spec.limits.cpuMillicores != nil { try driver.applyCPU(cg, millicores: spec.limits.cpuMillicores) }

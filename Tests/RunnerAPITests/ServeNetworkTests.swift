@@ -42,6 +42,16 @@ struct ServeNetworkTests {
                 c, app: "net", fn: "nc", image: "fn-test/hello-stream:sh", fnFields: ["format": "default", "config": ["SCRIPT": script]])
             let nc = try await c.send("POST", "/invoke/\(shFn)")
             #expect(nc.status == 200 && nc.text.contains("from \(NetworkLab.nodeUplinkAddress)"), "\(nc.status) \(nc.text)")
+            // The call's record and /metrics count what it moved: at least the request it sent
+            // and the answer it got.
+            let calls = try await c.send("GET", "/v2/fns/\(shFn)/calls")
+            let stats = ((calls.json["items"] as? [[String: Any]])?.first?["stats"] as? [String: Any]) ?? [:]
+            let rx = (stats["net_rx_bytes"] as? Int) ?? 0
+            let tx = (stats["net_tx_bytes"] as? Int) ?? 0
+            #expect(rx >= 60 && tx >= 18, "call stats: \(stats)")
+            let metrics = try await c.send("GET", "/metrics").text
+            #expect(metrics.contains("fn_network_received_bytes_total{fn_id=\"\(shFn)\"} \(rx)"), "\(metrics.prefix(600))")
+            #expect(metrics.contains("fn_network_sent_bytes_total{fn_id=\"\(shFn)\"} \(tx)"))
 
             let py = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "py", "image": "fn-test/pyfdk:pyfdk-fetch", "memory": 128])
             let pyFn = try #require(py.json["id"] as? String, "\(py.text)")

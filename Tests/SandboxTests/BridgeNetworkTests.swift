@@ -100,6 +100,20 @@ struct BridgeNetworkTests {
         }
     }
 
+    @Test func whatAContainerMovedIsCountedAndStillReadableAfterItExits() async throws {
+        try await withBridgeSandbox("bytes") { sandbox, lab, _ in
+            try await lab.startRemoteServices()
+            let container = try sandbox.start(try bridgeSpec(Self.fetch + "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)"))
+            let early = container.networkCounters()
+            #expect(early != nil)
+            _ = await container.wait()
+            let counters = try #require(container.networkCounters(), "counters after the exit")
+            #expect(counters.sentBytes >= 18 && counters.receivedBytes >= 60, "\(counters)")
+            try await container.close()
+            #expect(container.networkCounters() == nil)
+        }
+    }
+
     @Test func noneStillHasOnlyLoopback() async throws {
         try await withBridgeSandbox("none") { sandbox, _, _ in
             var spec = try busyboxSpec(["/bin/sh", "-c", "cat /proc/net/dev | tail -n +3 | cut -d: -f1"])
