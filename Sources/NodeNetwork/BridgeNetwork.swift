@@ -24,7 +24,11 @@ public final class BridgeNetwork: Sendable {
     public let madeBridge: Bool
     /// Stale leases of crashed runners whose veths this one removed when it opened.
     public let reclaimed: [IPv4Address]
+    /// For changes (one request at a time, some of them slow).
     let node: RouteSocket
+    /// For counters, read on the call path: never queued behind a change.
+    let reader: RouteSocket
+    let retiring: RetiringLinks
     let nodeNamespaceFD: Int32
     let bridgeIndex: Int32
     let leases: AddressLeases
@@ -64,6 +68,8 @@ public final class BridgeNetwork: Sendable {
             try FileSystem.makeDirectories(directory, mode: 0o700)
             self.madeMarker = directory + "/made-by-fnrunner"
             self.leases = try AddressLeases(directory: directory + "/leases", subnet: configuration.subnet, owner: instanceID)
+            self.reader = try RouteSocket(namespaceFD: nsFD < 0 ? nil : nsFD, purpose: "for link counters")
+            self.retiring = RetiringLinks(socket: node, leases: leases, logger: logger)
 
             var stale: [IPv4Address] = []
             for lease in try leases.all() where lease.owner != instanceID && !isLive(lease.owner) {
@@ -169,6 +175,7 @@ public final class BridgeNetwork: Sendable {
         let nsFD = open(path, O_RDONLY | O_CLOEXEC)
         if nsFD < 0 { throw .system("open", errno: errno, "cannot open the container's network namespace \(path)") }
         defer { Glibc.close(nsFD) }
+        if retiring.count > 0 { retiring.reap() }
         let address = try leases.acquire()
         let link = NetworkAttachment.linkName(for: address)
         let attachment = NetworkAttachment(
@@ -213,23 +220,21 @@ public final class BridgeNetwork: Sendable {
         try FileSystem.create(attachment.hostsFile, contents: NameFiles.hosts(address: attachment.address, hostname: hostname))
     }
 
-    /// Takes a container off the bridge: its veth pair goes at once (not when the kernel gets
-    /// round to the namespace), then its hosts file and its lease.
+    /// Takes a container off the bridge once its namespace is let go (the caller's part): the
+    /// kernel removes the veth pair with the namespace, and the address is leased out again
+    /// only after that (see RetiringLinks).
     public func detach(_ attachment: NetworkAttachment) {
-        do {
-            try node.deleteLink(named: attachment.hostLink)
-        } catch {
-            // The lease stays, so the address is never handed out while its veth may exist.
-            logger.error("cannot remove veth; its address stays leased", metadata: ["link": "\(attachment.hostLink)", "error": "\(error)"])
-            return
-        }
         _ = unlink(attachment.hostsFile)
-        leases.release(attachment.address)
+        retiring.add(attachment.address, link: attachment.hostLink)
     }
+
+    /// Waits (bounded) until the veths of detached containers are gone and their addresses
+    /// free; deletes those still there after `timeoutMillis`.
+    public func settle(timeoutMillis: Int = 3000) { retiring.settle(timeoutMillis: timeoutMillis) }
 
     /// Bytes through the container's link so far (nil when the link is gone).
     public func counters(_ attachment: NetworkAttachment) -> NetworkCounters? {
-        guard let info = try? node.linkInfo(named: attachment.hostLink) else { return nil }
+        guard let info = try? reader.linkInfo(named: attachment.hostLink) else { return nil }
         // The host end receives what the function sends.
         return NetworkCounters(receivedBytes: info.tx_bytes, sentBytes: info.rx_bytes)
     }
@@ -247,6 +252,7 @@ public final class BridgeNetwork: Sendable {
             return !c
         }
         guard first else { return }
+        retiring.settle(timeoutMillis: 3000)
         // Another live runner on the same bridge keeps its rules and bridge.
         let othersHold = ((try? leases.all()) ?? []).contains { $0.owner != leases.owner }
         if !othersHold {

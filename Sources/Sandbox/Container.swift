@@ -101,8 +101,11 @@ public final class Container: Sendable {
 
     public func stats() throws(RunnerError) -> CgroupStats { try driver.stats(cgroup) }
 
-    /// Bytes through its bridge link so far (nil off the bridge).
-    public func networkCounters() -> NetworkCounters? { network.flatMap { bridge?.counters($0) } }
+    /// Bytes through its bridge link so far (nil off the bridge, and once closed).
+    public func networkCounters() -> NetworkCounters? {
+        guard let network, !state.withLock({ $0.closed }) else { return nil }
+        return bridge?.counters(network)
+    }
 
     /// Whether this host can reclaim a container's memory on demand (cgroup v2).
     public var canReclaimMemory: Bool { driver.canReclaimMemory }

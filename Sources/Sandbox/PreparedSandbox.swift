@@ -15,9 +15,11 @@ struct PreparedSandbox: Sendable {
     let namespace: NamespaceHold?
 
     /// Makes one. `onLauncherMade` runs as soon as its launcher exists, `onLauncherFreed` once
-    /// the launcher has been reaped (also when this fails later on).
+    /// the launcher has been reaped (also when this fails later on). On the bridge, the hosts
+    /// file names `hostname` (a start that names another rewrites it).
     static func make(
-        name: String, driver: CgroupDriver, instanceID: String, network: BridgeNetwork?, limits: ResourceLimits = ResourceLimits(),
+        name: String, driver: CgroupDriver, instanceID: String, network: BridgeNetwork?, hostname: String,
+        limits: ResourceLimits = ResourceLimits(),
         onLauncherMade: () -> Void = {}, onLauncherFreed: @escaping @Sendable () -> Void = {}
     ) throws(RunnerError) -> PreparedSandbox {
         let cgroup = try driver.create(instance: instanceID, container: name, limits: limits)
@@ -30,12 +32,19 @@ struct PreparedSandbox: Sendable {
             throw error
         }
         let bare = PreparedSandbox(cgroup: cgroup, launcher: launcher, attachment: nil, namespace: nil)
-        do {
+        do throws(RunnerError) {
             // The write that may wait for a grace period: here, and never again for this sandbox.
             try driver.attach(pid: launcher.pid, to: cgroup, includeV2: true)
             guard let network else { return bare }
             let namespace = try NamespaceHold(pid: launcher.pid)
             let attachment = try network.attach(namespaceOf: launcher.pid)
+            do throws(RunnerError) {
+                try network.writeHosts(attachment, hostname: hostname)
+            } catch {
+                network.detach(attachment)
+                namespace.release()
+                throw error
+            }
             return PreparedSandbox(cgroup: cgroup, launcher: launcher, attachment: attachment, namespace: namespace)
         } catch {
             bare.discard(driver: driver, network: network)

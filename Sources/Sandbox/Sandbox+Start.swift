@@ -46,7 +46,7 @@ extension Sandbox {
         }
         if spec.network == .bridge {
             let prepared = try PreparedSandbox.make(
-                name: containerName, driver: driver, instanceID: instanceID, network: functionNetwork)
+                name: containerName, driver: driver, instanceID: instanceID, network: functionNetwork, hostname: nodeHostname)
             let container = try start(spec, name: containerName, prepared: prepared, keep: keep)
             countStart(pooled: false)
             return container
@@ -131,7 +131,8 @@ extension Sandbox {
         let hostname = spec.hostname ?? (attachment == nil ? name : nodeHostname)
         var bindMounts = spec.bindMounts
         if let attachment, let functionNetwork {
-            try functionNetwork.writeHosts(attachment, hostname: hostname)
+            // Prepared naming the node; only another name costs a write here.
+            if hostname != nodeHostname { try functionNetwork.writeHosts(attachment, hostname: hostname) }
             for target in Self.nameFileTargets(spec.layers) {
                 let source = target == "etc/hosts" ? attachment.hostsFile : attachment.resolvConf
                 bindMounts.append(ContainerSpec.BindMount(source: source, target: "/" + target, readOnly: true))

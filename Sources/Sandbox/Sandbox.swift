@@ -135,7 +135,7 @@ public final class Sandbox: Sendable {
             configuration.poolSize > 0
             ? SandboxPool(
                 capacity: configuration.poolSize, driver: driver, instanceID: instanceID,
-                network: configuration.poolNetwork == .bridge ? functionNetwork : nil, logger: logger) : nil
+                network: configuration.poolNetwork == .bridge ? functionNetwork : nil, hostname: nodeHostname, logger: logger) : nil
         logger.debug(
             "sandbox opened",
             metadata: ["instance": "\(instanceID)", "cgroup.layout": "\(layout)", "state": "\(paths.root)"])

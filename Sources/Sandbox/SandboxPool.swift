@@ -28,6 +28,8 @@ final class SandboxPool: Sendable {
     private let logger: Logger
     /// Set when the pool serves bridge starts: each namespace is put on it ahead.
     let network: BridgeNetwork?
+    /// What the hosts files of the bridge namespaces name (the node's hostname).
+    let hostname: String
 
     private struct State {
         var ready: [Entry] = []
@@ -40,8 +42,9 @@ final class SandboxPool: Sendable {
     private let wake = Semaphore()
     private let refillEnded = Semaphore()
 
-    init(capacity: Int, driver: CgroupDriver, instanceID: String, network: BridgeNetwork?, logger: Logger) {
+    init(capacity: Int, driver: CgroupDriver, instanceID: String, network: BridgeNetwork?, hostname: String, logger: Logger) {
         self.capacity = min(capacity, SandboxConfiguration.maximumPoolSize)
+        self.hostname = hostname
         self.network = network
         self.driver = driver
         self.instanceID = instanceID
@@ -123,7 +126,7 @@ final class SandboxPool: Sendable {
 
     private func makeEntry(name: String) throws(RunnerError) -> Entry {
         try PreparedSandbox.make(
-            name: name, driver: driver, instanceID: instanceID, network: network,
+            name: name, driver: driver, instanceID: instanceID, network: network, hostname: hostname,
             onLauncherMade: { state.withLock { $0.launchersAlive += 1 } },
             onLauncherFreed: { [weak self] in self?.state.withLock { $0.launchersAlive -= 1 } })
     }

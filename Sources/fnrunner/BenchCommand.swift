@@ -30,6 +30,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "none (own network namespace, the default for functions) or host.")
     var network: String = "none"
 
+    @Option(
+        name: .customLong("bridge-netns"),
+        help: "A network namespace (e.g. /run/netns/NAME) to measure bridge starts in: the bridge, its rules and veths go there.")
+    var bridgeNamespace: String?
+
     @Option(help: "Also measure preparing a container rootfs from this (already pulled) image.")
     var image: String?
 
@@ -72,7 +77,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     /// Starts to exit, back to back and after idle gaps, counting how many came from the pool.
-    private func startRuns(_ sandbox: Sandbox, _ spec: ContainerSpec, label: String) async throws {
+    func startRuns(_ sandbox: Sandbox, _ spec: ContainerSpec, label: String) async throws {
         let counted = sandbox.startCounts
         for _ in 0..<5 { _ = try await startToExit(sandbox, spec) }  // warm-up
         var starts: [UInt64] = []
@@ -104,13 +109,19 @@ struct BenchCommand: AsyncParsableCommand {
         }
     }
 
-    private func measure(_ sandbox: Sandbox, pooled: Sandbox) async throws {
+    /// /bin/true under the bench's limits, on `--network`.
+    func benchSpec() throws(RunnerError) -> ContainerSpec {
         var spec = ContainerSpec(layers: [rootfs], argv: ["/bin/true"])
         spec.limits = ResourceLimits(memoryBytes: 128 << 20, cpuMillicores: 500, pids: 64)
-        guard let net = ContainerSpec.Network(rawValue: network) else {
-            throw RunnerError(.invalidArgument, "--network \"\(network)\" is not one of none, host")
+        guard let net = ContainerSpec.Network(rawValue: network), net != .bridge else {
+            throw RunnerError(.invalidArgument, "--network \"\(network)\" is not one of none, host (bridge rows: --bridge-netns)")
         }
         spec.network = net
+        return spec
+    }
+
+    private func measure(_ sandbox: Sandbox, pooled: Sandbox) async throws {
+        let spec = try benchSpec()
         print("host: \(sandbox.driver.layout)")
         print("container: /bin/true, memory 128 MiB, cpu 500m, pids 64, network \(network), seccomp on\n")
         print("| measurement | n | median µs | p99 µs | min µs |")
@@ -122,6 +133,7 @@ struct BenchCommand: AsyncParsableCommand {
             for _ in 0..<2500 where !pooled.poolIsSettled { usleep(2000) }
             try await startRuns(pooled, spec, label: ", pooled")
         }
+        try await bridgeRuns(spec, configuration: sandbox.configuration)
 
         var sleeper = spec
         sleeper.argv = ["/bin/sleep", "3600"]

@@ -156,6 +156,7 @@ struct BridgeNetworkTests {
             #expect(addresses.count == 200 && Set(addresses).count == 200, "\(addresses.count) addresses, \(Set(addresses).count) distinct")
             #expect(lab.nodeIP("-o link show").split(separator: "\n").filter { $0.contains(": fv") }.count == 200)
             for c in containers { try await c.close() }
+            sandbox.functionNetwork?.settle()
             #expect(!lab.nodeIP("-o link show").contains(": fv"))
             #expect(sandbox.functionNetwork?.leasedAddresses.isEmpty == true)
         }
@@ -168,6 +169,7 @@ struct BridgeNetworkTests {
                 _ = await c.wait()
                 try await c.close()
             }
+            sandbox.functionNetwork?.settle()
             #expect(!lab.nodeIP("-o link show").contains(": fv"))
             #expect(sandbox.functionNetwork?.leasedAddresses.isEmpty == true)
             #expect((try? FileSystem.list(env.stateDirectory + "/instances/\(sandbox.instanceID)/network/hosts"))?.isEmpty == true)
