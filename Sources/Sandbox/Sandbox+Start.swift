@@ -34,6 +34,7 @@ extension Sandbox {
         let keep = try Capabilities.mask(spec.capabilities)
         let containerName = name ?? nextName()
         if spec.network == configuration.poolNetwork, let pool, let entry = pool.claim() {
+            defer { pool.refill() }
             do {
                 let container = try start(spec, name: containerName, prepared: entry, keep: keep)
                 countStart(pooled: true)

@@ -52,14 +52,17 @@ final class SandboxPool: Sendable {
         DedicatedThread.start("sandbox pool refill") { [self] in refillLoop() }
     }
 
-    /// Takes a ready sandbox, or nil when none is ready; the pool refills behind it.
+    /// Takes a ready sandbox, or nil when none is ready. The caller calls `refill()` once its
+    /// start is over: on a small node a refill beside the start it just served slows that start
+    /// (measured here: a bridge namespace's refill added ~0.35 ms to a pooled start).
     func claim() -> Entry? {
-        let entry = state.withLock { s -> Entry? in
+        state.withLock { s -> Entry? in
             s.draining || s.ready.isEmpty ? nil : s.ready.removeFirst()
         }
-        if entry != nil { wake.post() }
-        return entry
     }
+
+    /// Makes up for claimed sandboxes in the background.
+    func refill() { wake.post() }
 
     /// Sandboxes ready now.
     var readyCount: Int { state.withLock { $0.ready.count } }

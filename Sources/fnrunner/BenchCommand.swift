@@ -133,7 +133,7 @@ struct BenchCommand: AsyncParsableCommand {
             for _ in 0..<2500 where !pooled.poolIsSettled { usleep(2000) }
             try await startRuns(pooled, spec, label: ", pooled")
         }
-        try await bridgeRuns(spec, configuration: sandbox.configuration)
+        try await bridgeRuns(spec, configuration: sandbox.configuration, pooledNone: poolSize > 0 ? pooled : nil)
 
         var sleeper = spec
         sleeper.argv = ["/bin/sleep", "3600"]
@@ -307,12 +307,12 @@ struct BenchCommand: AsyncParsableCommand {
         print("| init's cost: difference of the medians | | \(Double(Int((cost * 10).rounded())) / 10) | | |")
     }
 
-    private func median(_ samples: [UInt64]) -> Double {
+    func median(_ samples: [UInt64]) -> Double {
         let s = samples.sorted()
         return s.count % 2 == 1 ? Double(s[s.count / 2]) : Double(s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
-    private func startToExit(_ sandbox: Sandbox, _ spec: ContainerSpec) async throws -> (started: UInt64, exited: UInt64, closed: UInt64) {
+    func startToExit(_ sandbox: Sandbox, _ spec: ContainerSpec) async throws -> (started: UInt64, exited: UInt64, closed: UInt64) {
         let t0 = MonotonicClock.nowNanos()
         let c = try sandbox.start(spec)
         let t1 = MonotonicClock.nowNanos()
@@ -324,7 +324,7 @@ struct BenchCommand: AsyncParsableCommand {
         return (t1 - t0, t2 - t0, t3 - t2)
     }
 
-    private func row(_ name: String, _ samples: [UInt64]) {
+    func row(_ name: String, _ samples: [UInt64]) {
         let s = samples.sorted()
         let median = median(samples)
         let p99 = s[max(0, Int((0.99 * Double(s.count)).rounded(.up)) - 1)]

@@ -122,4 +122,34 @@ struct ServeNetworkTests {
             #expect(((try? FileSystem.list(leases)) ?? []).isEmpty)
         }
     }
+
+    @Test func aSubnetTheNodeAlreadyRoutesOrABadSettingStopsServeByNameAndLeavesNothing() async throws {
+        try await withSharedGate {
+            let lab = try NetworkLab("serveclash")
+            defer { lab.cleanUp() }
+            let env = TestEnvironment("serveclash")
+            defer { env.cleanUp() }
+            let data = env.stateDirectory + "-data"
+            defer { try? FileSystem.removeTree(data) }
+            var base = try bridgeEnvironment(lab, env)
+            base["FN_PORT"] = String(try Host.freeLoopbackPort())
+            let cases: [(String, String, String)] = [
+                ("FN_FUNCTION_SUBNET", "192.0.2.0/25", "overlaps the node's route to 192.0.2.0/24"),
+                ("FN_FUNCTION_SUBNET", "10.89.0.7/16", "did you mean 10.89.0.0/16"),
+                ("FN_FUNCTION_NETWORK", "internet", "FN_FUNCTION_NETWORK \"internet\" is not one of none, bridge, host"),
+                ("FN_FUNCTION_NETWORK_ALLOW", "node,everything", "\"everything\""),
+                ("FN_FUNCTION_BRIDGE", "a-bridge-name-too-long", "must be 1-15"),
+            ]
+            for (name, value, message) in cases {
+                let server = try Subprocess.fnrunner(
+                    ["serve", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot],
+                    environment: base.merging([name: value]) { $1 })
+                #expect(server.wait() != 0, "\(name)=\(value) must stop serve")
+                #expect(server.stderr.contains(message), "\(name)=\(value): \(server.stderr)")
+                #expect(!lab.nodeIP("link show").contains("fnrunner0"), "no bridge is left: \(lab.nodeIP("link show"))")
+                #expect(!lab.nodeRuleset().contains("fnrunner"), "no rules are left")
+                #expect(env.cgroupDirectories().isEmpty)
+            }
+        }
+    }
 }
