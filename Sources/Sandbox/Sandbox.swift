@@ -126,6 +126,7 @@ public final class Sandbox: Sendable {
             }
         } catch {
             _ = try? driver.delete(driver.instanceSet(instanceID))
+            driver.removeRootIfEmpty()
             try? FileSystem.removeTree(paths.instance(instanceID))
             close(fd)
             throw error
