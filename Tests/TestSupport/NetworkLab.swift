@@ -31,7 +31,8 @@ public final class NetworkLab: @unchecked Sendable {
             && ["/usr/bin/nsenter", "/bin/nsenter"].contains(where: FileSystem.exists)
     }
 
-    public init(_ label: String) throws {
+    /// `uplinkMTU`: the MTU of the node's uplink (what a bridge without a configured MTU takes).
+    public init(_ label: String, uplinkMTU: Int = 1500) throws {
         let tag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         node = "fnt-\(label)-n-\(tag)"
         remote = "fnt-\(label)-r-\(tag)"
@@ -41,6 +42,7 @@ public final class NetworkLab: @unchecked Sendable {
                 """
                 ip -n \(node) link set lo up && ip -n \(remote) link set lo up && \
                 ip -n \(node) link add up0 type veth peer name down0 netns \(remote) && \
+                ip -n \(node) link set up0 mtu \(uplinkMTU) && ip -n \(remote) link set down0 mtu \(uplinkMTU) && \
                 ip -n \(node) addr add \(Self.nodeUplinkAddress)/24 dev up0 && ip -n \(node) link set up0 up && \
                 ip -n \(remote) addr add \(Self.remoteAddress)/24 dev down0 && ip -n \(remote) link set down0 up && \
                 ip -n \(node) route add default via \(Self.remoteAddress) && \

@@ -48,14 +48,21 @@ public final class Subprocess: @unchecked Sendable {
         pid = child
     }
 
+    /// The node namespace every spawned `fnrunner` gets unless its test made one: it never
+    /// exists, so nothing can put a bridge into the machine's own network.
+    public static let noNodeNamespace = "/run/netns/fnrunner-tests-have-no-such-namespace"
+
     /// Runs `fnrunner` with arguments to completion.
     /// The sandbox pool is on or off as for in-process tests (Host.sandboxPoolSize) unless
     /// `environment` says otherwise.
     public static func fnrunner(_ args: [String], environment: [String: String] = [:]) throws -> Subprocess {
         var environment = environment
         if environment["FN_SANDBOX_POOL_SIZE"] == nil { environment["FN_SANDBOX_POOL_SIZE"] = String(Host.sandboxPoolSize) }
-        // Tests never touch the machine's own network: a bridge goes only into a namespace a test made.
+        // Tests never touch the machine's own network: a bridge goes only into a namespace a
+        // test made. Without one, a bridge start fails on a namespace that does not exist
+        // instead of falling back to the runner's own (the host's).
         if environment["FN_FUNCTION_NETWORK"] == nil { environment["FN_FUNCTION_NETWORK"] = "none" }
+        if environment["FN_FUNCTION_NODE_NETNS"] == nil { environment["FN_FUNCTION_NODE_NETNS"] = noNodeNamespace }
         return try Subprocess([fnrunnerPath] + args, environment: environment)
     }
 
