@@ -11,6 +11,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -152,6 +153,29 @@ int rn_netns_sysctl(int nsfd, const char *path, const char *value) {
     return rn_netns_run(nsfd, write_sysctl, &job);
 }
 
+typedef struct {
+    const char *path;
+    char *buffer;
+    size_t len;
+} rn_sysctl_read_job;
+
+static int read_sysctl(void *p) {
+    rn_sysctl_read_job *job = p;
+    int fd = open(job->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    ssize_t n = read(fd, job->buffer, job->len - 1);
+    int rc = n < 0 ? -errno : 0;
+    job->buffer[n < 0 ? 0 : n] = 0;
+    close(fd);
+    return rc;
+}
+
+int rn_netns_sysctl_read(int nsfd, const char *path, char *buffer, size_t len) {
+    if (len == 0) return -EINVAL;
+    rn_sysctl_read_job job = {path, buffer, len};
+    return rn_netns_run(nsfd, read_sysctl, &job);
+}
+
 /// A GETLINK by index or name; fills `out` from the reply (or returns -errno).
 static int get_link(int nl, int index, const char *name, int *found_index, rn_link_info *out) {
     if (name && strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;
@@ -184,11 +208,21 @@ static int get_link(int nl, int index, const char *name, int *found_index, rn_li
                 for (struct rtattr *a = IFLA_RTA(info); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
                     if (a->rta_type == IFLA_MTU) memcpy(&out->mtu, RTA_DATA(a), sizeof out->mtu);
                     if (a->rta_type == IFLA_MASTER) memcpy(&out->master, RTA_DATA(a), sizeof out->master);
-                    if (a->rta_type == IFLA_STATS64 && RTA_PAYLOAD(a) >= sizeof(struct rtnl_link_stats64)) {
+                    // Kernels send their own struct's size (192 bytes before 5.19, more since):
+                    // only the fields read here must be there.
+                    if (a->rta_type == IFLA_STATS64 &&
+                        RTA_PAYLOAD(a) >= offsetof(struct rtnl_link_stats64, tx_bytes) + sizeof(uint64_t)) {
                         struct rtnl_link_stats64 stats;
-                        memcpy(&stats, RTA_DATA(a), sizeof stats);
+                        memset(&stats, 0, sizeof stats);
+                        size_t n = RTA_PAYLOAD(a) < sizeof stats ? RTA_PAYLOAD(a) : sizeof stats;
+                        memcpy(&stats, RTA_DATA(a), n);
                         out->rx_bytes = stats.rx_bytes;
                         out->tx_bytes = stats.tx_bytes;
+                    }
+                    if (a->rta_type == IFLA_IFNAME) {
+                        size_t n = RTA_PAYLOAD(a) < sizeof out->name - 1 ? RTA_PAYLOAD(a) : sizeof out->name - 1;
+                        memcpy(out->name, RTA_DATA(a), n);
+                        out->name[n] = 0;
                     }
                 }
             }

@@ -22,11 +22,18 @@ static struct {
     int (*run)(struct nft_ctx *, const char *);
 } nft;
 static int nft_loaded;
+static char nft_load_error[256];
 static pthread_once_t nft_once = PTHREAD_ONCE_INIT;
+// Older libnftables keep global state (the parser's, the cache's): one run at a time.
+static pthread_mutex_t nft_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void load_nftables(void) {
     void *h = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!h) return;
+    if (!h) {
+        const char *why = dlerror();  // per thread and read once: kept for every caller
+        snprintf(nft_load_error, sizeof nft_load_error, "%s", why ? why : "unknown error");
+        return;
+    }
     nft.ctx_new = (struct nft_ctx * (*)(uint32_t)) dlsym(h, "nft_ctx_new");
     nft.ctx_free = (void (*)(struct nft_ctx *))dlsym(h, "nft_ctx_free");
     nft.buffer_output = (int (*)(struct nft_ctx *))dlsym(h, "nft_ctx_buffer_output");
@@ -61,9 +68,12 @@ int rn_nft_run(int nsfd, const char *commands, char *error, size_t error_len) {
     pthread_once(&nft_once, load_nftables);
     if (error && error_len > 0) error[0] = 0;
     if (!nft_loaded) {
-        if (error && error_len > 0) snprintf(error, error_len, "libnftables.so.1 cannot be loaded: %s", dlerror());
+        if (error && error_len > 0) snprintf(error, error_len, "libnftables.so.1 cannot be loaded: %s", nft_load_error);
         return -ENOSYS;
     }
     rn_nft_job job = {commands, error, error_len};
-    return rn_netns_run(nsfd, run_nft, &job);
+    pthread_mutex_lock(&nft_lock);
+    int rc = rn_netns_run(nsfd, run_nft, &job);
+    pthread_mutex_unlock(&nft_lock);
+    return rc;
 }

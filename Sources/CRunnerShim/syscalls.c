@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <stdio.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,6 +132,11 @@ int rn_sealed_executable_memfd(const char *name, const void *bytes, size_t lengt
         return -e;
     }
     return fd;
+}
+
+int rn_overlay_opaque(const char *path) {
+    char value = 0;
+    return lgetxattr(path, "trusted.overlay.opaque", &value, 1) == 1 && value == 'y';
 }
 
 int rn_try_lock(int fd) {

@@ -21,13 +21,24 @@ final class AddressLeases: Sendable {
     /// just released is the last to be reused (a peer's ARP cache may still name its old MAC).
     private let cursor: Mutex<UInt32>
 
+    /// A file holding the owner's id, linked to each lease's name.
+    private let ownerFile: String
+
     init(directory: String, subnet: IPv4Network, owner: String) throws(RunnerError) {
         self.directory = directory
         self.subnet = subnet
         self.owner = owner
         self.cursor = Mutex(subnet.containerAddresses.lowerBound)
-        try FileSystem.makeDirectories(directory, mode: 0o700)
+        try FileSystem.makeDirectories(directory + "/.owners", mode: 0o700)
+        ownerFile = directory + "/.owners/" + owner
+        try FileSystem.create(ownerFile, contents: owner, mode: 0o600)
     }
+
+    /// Removes the owner file (the leases keep their own links to it).
+    func close() { _ = unlink(ownerFile) }
+
+    /// Removes a gone owner's file, once its leases are released.
+    func forget(owner other: String) { _ = unlink(directory + "/.owners/" + other) }
 
     func path(_ address: IPv4Address) -> String { directory + "/" + address.description }
 
@@ -39,14 +50,12 @@ final class AddressLeases: Sendable {
         for step in 0..<count {
             let value = range.lowerBound + (start - range.lowerBound + step) % count
             let address = IPv4Address(value)
-            let fd = open(path(address), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            if fd < 0 {
+            // link(2) of a file already holding the owner publishes the lease whole and only
+            // if the name is free (no one ever reads a lease without its owner).
+            if link(ownerFile, path(address)) != 0 {
                 if errno == EEXIST { continue }
-                throw .system("open", errno: errno, "cannot record the lease of \(address) in \(directory)")
+                throw .system("link", errno: errno, "cannot record the lease of \(address) in \(directory)")
             }
-            var text = owner
-            _ = text.withUTF8 { write(fd, $0.baseAddress, $0.count) }
-            close(fd)
             cursor.withLock { $0 = value == range.upperBound ? range.lowerBound : value + 1 }
             return address
         }

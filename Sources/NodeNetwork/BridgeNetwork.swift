@@ -35,24 +35,30 @@ public final class BridgeNetwork: Sendable {
     let firewall: NodeFirewall
     let runtimeDirectory: String
     let madeMarker: String
+    let users: BridgeUsers
+    let instanceID: String
+    let isLive: @Sendable (String) -> Bool
     let resolvConf: String
     let logger: Logger
     private let closed = Mutex(false)
 
     /// Opens the bridge: makes it (or takes the operator's), refuses a subnet that a route of
-    /// the node already covers, turns on forwarding, installs the rules, and removes what
-    /// crashed runners left (leases whose owner `isLive` says is gone, and their veths).
+    /// the node already covers, turns on forwarding, installs this instance's rules, and
+    /// removes what crashed runners left (leases, veths and tables of instances `isLive` says
+    /// are gone).
     ///
     /// - Parameters:
     ///   - stateDirectory: shared by runner instances (the leases live here).
     ///   - runtimeDirectory: this instance's own (resolv.conf and hosts files).
     public init(
         configuration: FunctionNetworkConfiguration, stateDirectory: String, runtimeDirectory: String, instanceID: String,
-        isLive: (String) -> Bool, logger: Logger
+        isLive: @escaping @Sendable (String) -> Bool, logger: Logger
     ) throws(RunnerError) {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
+        self.instanceID = instanceID
+        self.isLive = isLive
         self.runtimeDirectory = runtimeDirectory
         var nsFD: Int32 = -1
         if let path = configuration.nodeNamespacePath {
@@ -60,13 +66,18 @@ public final class BridgeNetwork: Sendable {
             if nsFD < 0 { throw .system("open", errno: errno, "cannot open the node network namespace \(path)") }
         }
         self.nodeNamespaceFD = nsFD
-        var cleanup = Cleanup(namespaceFD: nsFD)
+        var cleanup = Cleanup(namespaceFD: nsFD, instanceID: instanceID)
         do throws(RunnerError) {
             let node = try RouteSocket(namespaceFD: nsFD < 0 ? nil : nsFD, purpose: "for the node's bridge")
             self.node = node
             let directory = stateDirectory + "/network/" + configuration.bridgeName
             try FileSystem.makeDirectories(directory, mode: 0o700)
             self.madeMarker = directory + "/made-by-fnrunner"
+            // Recorded first, so a runner closing meanwhile sees this one and keeps the bridge.
+            let users = try BridgeUsers(directory: directory + "/users")
+            try users.join(instanceID)
+            self.users = users
+            cleanup.users = users
             self.leases = try AddressLeases(directory: directory + "/leases", subnet: configuration.subnet, owner: instanceID)
             self.reader = try RouteSocket(namespaceFD: nsFD < 0 ? nil : nsFD, purpose: "for link counters")
             self.retiring = RetiringLinks(socket: node, leases: leases, logger: logger)
@@ -78,6 +89,13 @@ public final class BridgeNetwork: Sendable {
                 stale.append(lease.address)
             }
             self.reclaimed = stale
+            for owner in (try? FileSystem.list(directory + "/leases/.owners")) ?? [] where owner != instanceID && !isLive(owner) {
+                leases.forget(owner: owner)
+            }
+            for dead in users.others(than: instanceID, isLive: isLive).dead {
+                try NodeFirewall.remove(NodeFirewall.tableName(bridge: configuration.bridgeName, instance: dead), namespaceFD: nsFD)
+                users.leave(dead)
+            }
 
             let existing = try node.linkIndex(configuration.bridgeName)
             let index: Int32
@@ -90,6 +108,7 @@ public final class BridgeNetwork: Sendable {
                 }
                 try FileSystem.create(madeMarker, contents: instanceID + "\n")
                 cleanup.bridge = configuration.bridgeName
+                cleanup.madeMarker = madeMarker
                 guard let made = try node.linkIndex(configuration.bridgeName) else {
                     throw RunnerError(.notFound, "bridge \(configuration.bridgeName) vanished after it was made", step: "RTM_GETLINK")
                 }
@@ -106,14 +125,6 @@ public final class BridgeNetwork: Sendable {
                 return r == -EEXIST ? 0 : r
             }
             try node.call("RTM_NEWLINK", "cannot bring bridge \(configuration.bridgeName) up") { rn_nl_link_set($0, index, 1, 0) }
-            let forwarding = rn_netns_sysctl(nsFD, "/proc/sys/net/ipv4/ip_forward", "1")
-            if forwarding < 0 {
-                throw .system("write /proc/sys/net/ipv4/ip_forward", errno: -forwarding, "cannot turn on IPv4 forwarding for functions")
-            }
-            self.firewall = NodeFirewall(configuration: configuration, namespaceFD: nsFD)
-            try firewall.install()
-            cleanup.firewall = firewall
-
             try FileSystem.makeDirectories(runtimeDirectory + "/hosts", mode: 0o755)
             self.resolvConf = runtimeDirectory + "/resolv.conf"
             let names = NameFiles.resolvConf(
@@ -123,6 +134,13 @@ public final class BridgeNetwork: Sendable {
                 logger.warning(
                     "functions get no name server: \(configuration.resolvConfSource) lists none that a container can reach")
             }
+
+            var firewall = NodeFirewall(configuration: configuration, namespaceFD: nsFD, instanceID: instanceID)
+            firewall.nameServers = names.servers.compactMap(IPv4Address.init)
+            firewall.forwardsOnlyTheBridge = try Self.turnOnForwarding(nsFD, marker: directory + "/forwarding-turned-on")
+            self.firewall = firewall
+            try firewall.install()
+            cleanup.firewall = firewall
         } catch {
             cleanup.undo(node: try? RouteSocket(namespaceFD: nsFD < 0 ? nil : nsFD, purpose: "to undo"))
             throw error
@@ -135,17 +153,39 @@ public final class BridgeNetwork: Sendable {
             ])
     }
 
-    /// What a failed open undoes: rules it installed, a bridge it made.
+    /// What a failed open undoes: rules it installed, a bridge it made, its user record.
     private struct Cleanup {
         let namespaceFD: Int32
+        let instanceID: String
         var bridge: String?
+        var madeMarker: String?
         var firewall: NodeFirewall?
+        var users: BridgeUsers?
 
         func undo(node: RouteSocket?) {
             try? firewall?.remove()
             if let bridge, let node { _ = try? node.deleteLink(named: bridge) }
+            if let madeMarker { _ = unlink(madeMarker) }
+            users?.leave(instanceID)
             if namespaceFD >= 0 { Glibc.close(namespaceFD) }
         }
+    }
+
+    /// Turns IPv4 forwarding on in the node's namespace. Returns whether fnrunner did (now or
+    /// an earlier runner, as `marker` records), in which case only the bridge's traffic may be
+    /// forwarded: the node was no router before.
+    static func turnOnForwarding(_ nsFD: Int32, marker: String) throws(RunnerError) -> Bool {
+        let path = "/proc/sys/net/ipv4/ip_forward"
+        var buffer = [CChar](repeating: 0, count: 16)
+        let read = rn_netns_sysctl_read(nsFD, path, &buffer, buffer.count)
+        if read < 0 { throw .system("read \(path)", errno: -read, "cannot read whether the node forwards IPv4") }
+        let value = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmed
+        if value == "0" {
+            let rc = rn_netns_sysctl(nsFD, path, "1")
+            if rc < 0 { throw .system("write \(path)", errno: -rc, "cannot turn on IPv4 forwarding for functions") }
+            try FileSystem.create(marker, contents: "")
+        }
+        return FileSystem.exists(marker)
     }
 
     static func refuseClashingRoutes(_ routes: [RouteSocket.Route], subnet: IPv4Network, bridgeIndex: Int32, bridge: String)
@@ -167,14 +207,13 @@ public final class BridgeNetwork: Sendable {
         return mtu >= 576 ? Int(mtu) : 1500
     }
 
-    /// Puts the network namespace of process `pid` on the bridge: a veth pair (its end in the
+    /// Puts a container's network namespace on the bridge: a veth pair (its end in the
     /// namespace named eth0), a leased address and the default route through the bridge. On
     /// failure nothing of it is left.
-    public func attach(namespaceOf pid: Int32) throws(RunnerError) -> NetworkAttachment {
-        let path = "/proc/\(pid)/ns/net"
-        let nsFD = open(path, O_RDONLY | O_CLOEXEC)
-        if nsFD < 0 { throw .system("open", errno: errno, "cannot open the container's network namespace \(path)") }
-        defer { Glibc.close(nsFD) }
+    ///
+    /// `nsFD` is a descriptor of the namespace the caller holds (never a path by pid, which a
+    /// recycled pid could answer).
+    public func attach(namespace nsFD: Int32) throws(RunnerError) -> NetworkAttachment {
         if retiring.count > 0 { retiring.reap() }
         let address = try leases.acquire()
         let link = NetworkAttachment.linkName(for: address)
@@ -208,7 +247,15 @@ public final class BridgeNetwork: Sendable {
             }
             return attachment
         } catch {
-            if made { _ = try? node.deleteLink(named: link) }
+            if made {
+                do {
+                    try node.deleteLink(named: link)
+                } catch {
+                    // The veth may still be there: its address waits with the retiring ones.
+                    retiring.add(address, link: link)
+                    throw error
+                }
+            }
             leases.release(address)
             throw error
         }
@@ -244,8 +291,8 @@ public final class BridgeNetwork: Sendable {
         ((try? leases.all()) ?? []).filter { $0.owner == leases.owner }.map(\.address)
     }
 
-    /// Removes the rules and, if this runner made it, the bridge, unless another runner holds
-    /// an address on it. Containers must be detached first. Only the first call does anything.
+    /// Removes this instance's rules and, with the last live runner on it, a bridge fnrunner
+    /// made. Containers must be detached first. Only the first call does anything.
     public func close() {
         let first = closed.withLock { c -> Bool in
             defer { c = true }
@@ -253,12 +300,11 @@ public final class BridgeNetwork: Sendable {
         }
         guard first else { return }
         retiring.settle(timeoutMillis: 3000)
-        // Another live runner on the same bridge keeps its rules and bridge.
-        let othersHold = ((try? leases.all()) ?? []).contains { $0.owner != leases.owner }
-        if !othersHold {
-            do { try firewall.remove() } catch { logger.error("cannot remove the function network's rules", metadata: ["error": "\(error)"]) }
-        }
-        if madeBridge && !othersHold {
+        do { try firewall.remove() } catch { logger.error("cannot remove the function network's rules", metadata: ["error": "\(error)"]) }
+        users.leave(instanceID)
+        leases.close()
+        // The bridge goes with the last live runner on it, if fnrunner made it.
+        if madeBridge && users.others(than: instanceID, isLive: isLive).live.isEmpty {
             do {
                 try node.deleteLink(named: configuration.bridgeName)
                 _ = unlink(madeMarker)

@@ -50,6 +50,9 @@ public struct FunctionNetworkConfiguration: Sendable, Equatable {
                 .invalidArgument, "bridge name \"\(bridgeName)\" must be 1-15 letters, digits, '-', '_' or '.'",
                 step: "function network")
         }
+        if !(8...30).contains(subnet.prefix) {
+            throw RunnerError(.invalidArgument, "subnet \(subnet) needs a prefix length from /8 to /30", step: "function network")
+        }
         if let mtu, !(576...65535).contains(mtu) {
             throw RunnerError(.invalidArgument, "MTU \(mtu) is outside 576...65535", step: "function network")
         }

@@ -45,22 +45,30 @@ final class RetiringLinks: Sendable {
     @discardableResult
     func reap(force: Bool = false) -> Int {
         let now = MonotonicClock.nowNanos()
-        let due = entries.withLock { $0 }
-        var done = Set<String>()
+        // Taken out under the lock: two reaps at once never both release one address (the
+        // second could release, or delete the veth of, the address's next holder).
+        let due = entries.withLock { list -> [Entry] in
+            defer { list = [] }
+            return list
+        }
+        var left: [Entry] = []
         for entry in due {
             do {
                 if try socket.linkIndex(entry.link) != nil {
-                    guard force || now &- entry.since > Self.patienceNanos else { continue }
+                    guard force || now &- entry.since > Self.patienceNanos else {
+                        left.append(entry)
+                        continue
+                    }
                     try socket.deleteLink(named: entry.link)
                 }
                 leases.release(entry.address)
-                done.insert(entry.link)
             } catch {
+                left.append(entry)
                 logger.error("cannot remove a retired veth; its address stays leased", metadata: ["link": "\(entry.link)", "error": "\(error)"])
             }
         }
         return entries.withLock { list in
-            list.removeAll { done.contains($0.link) }
+            list += left
             return list.count
         }
     }

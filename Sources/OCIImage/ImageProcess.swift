@@ -82,39 +82,14 @@ public struct ImageProcess: Sendable, Equatable {
     /// component is lstat'ed: a symlink anywhere hides the file rather than being followed
     /// (the layers are the runner's own, unpacked and never written after).
     static func lookupFile(_ relative: String, in layers: [String]) throws(RunnerError) -> String? {
-        let parts = relative.split(separator: "/").map(String.init)
-        for layer in layers {
-            var st = stat()
-            var path = layer
-            var hidden = false
-            for (i, part) in parts.enumerated() {
-                path += "/" + part
-                if lstat(path, &st) != 0 { break }
-                if (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0 { hidden = true; break }  // whiteout
-                if i < parts.count - 1 && (st.st_mode & S_IFMT) != S_IFDIR { hidden = true; break }
-                if i == parts.count - 1 {
-                    if (st.st_mode & S_IFMT) == S_IFREG {
-                        // An image's account files are small; a huge one is no reason to fill memory.
-                        if st.st_size > maxAccountFileBytes {
-                            throw RunnerError(
-                                .invalidArgument, "the image's /\(relative) is \(st.st_size) bytes, more than \(maxAccountFileBytes)",
-                                step: "resolve user")
-                        }
-                        return try FileSystem.read(path)
-                    }
-                    hidden = true
-                }
-            }
-            if hidden { return nil }
-            // An opaque parent directory hides the layers below.
-            var parent = layer
-            for part in parts.dropLast() {
-                parent += "/" + part
-                var value: UInt8 = 0
-                if lgetxattr(parent, "trusted.overlay.opaque", &value, 1) == 1 && value == UInt8(ascii: "y") { return nil }
-            }
+        guard let found = OverlayLookup.regularFile(relative, in: layers) else { return nil }
+        // An image's account files are small; a huge one is no reason to fill memory.
+        if found.size > maxAccountFileBytes {
+            throw RunnerError(
+                .invalidArgument, "the image's /\(relative) is \(found.size) bytes, more than \(maxAccountFileBytes)",
+                step: "resolve user")
         }
-        return nil
+        return try FileSystem.read(found.path)
     }
 }
 

@@ -21,6 +21,9 @@ final class NamespaceHold: Sendable {
         fd = Mutex(opened)
     }
 
+    /// The descriptor, while held (-1 after `release`).
+    var descriptor: Int32 { fd.withLock { $0 } }
+
     /// Lets the namespace go (idempotent).
     func release() {
         fd.withLock { fd in

@@ -37,7 +37,7 @@ struct PreparedSandbox: Sendable {
             try driver.attach(pid: launcher.pid, to: cgroup, includeV2: true)
             guard let network else { return bare }
             let namespace = try NamespaceHold(pid: launcher.pid)
-            let attachment = try network.attach(namespaceOf: launcher.pid)
+            let attachment = try network.attach(namespace: namespace.descriptor)
             do throws(RunnerError) {
                 try network.writeHosts(attachment, hostname: hostname)
             } catch {

@@ -102,16 +102,10 @@ extension Sandbox {
     }
 
     /// Which of the image's name files (/etc/resolv.conf, /etc/hosts) a bridge container's
-    /// own can be laid over: only regular files under a real /etc, as the topmost layer that
-    /// has each shows it (a bind follows symlinks, and one in an image could point anywhere).
+    /// own can be laid over: only regular files, as the merged view of the layers shows them
+    /// with no link followed (a bind follows links, and one in an image could point anywhere).
     static func nameFileTargets(_ layers: [String]) -> [String] {
-        func topmost(_ relative: String) -> String? {
-            layers.first { FileSystem.exists($0 + "/" + relative) }.map { $0 + "/" + relative }
-        }
-        guard let etc = topmost("etc"), FileSystem.isRealDirectory(etc) else { return [] }
-        return ["etc/resolv.conf", "etc/hosts"].filter { relative in
-            topmost(relative).map(FileSystem.isRegularFile) ?? false
-        }
+        ["etc/resolv.conf", "etc/hosts"].filter { OverlayLookup.regularFile($0, in: layers) != nil }
     }
 
     /// The rootfs mount: a read-only bind of a single layer that has every mount point, else a

@@ -75,18 +75,37 @@ final class AddressingTests: XCTestCase {
 
     func testTheRulesetRefusesEachPathUnlessItsOptInIsGiven() {
         var config = FunctionNetworkConfiguration(bridgeName: "fnt-br")
-        let closed = NodeFirewall(configuration: config, namespaceFD: -1).ruleset
-        XCTAssertTrue(closed.contains("table inet fnrunner_fnt_br"))
-        XCTAssertTrue(closed.contains("iifname \"fnt-br\" reject"))
-        XCTAssertTrue(closed.contains("oifname \"fnt-br\" reject"))
-        XCTAssertTrue(closed.contains("169.254.0.0/16"))
+        var firewall = NodeFirewall(configuration: config, namespaceFD: -1, instanceID: "i1")
+        firewall.nameServers = [IPv4Address("169.254.169.253")!]
+        let closed = firewall.ruleset
+        XCTAssertTrue(closed.contains("table inet fnrunner_fnt_2dbr_i1"))
+        XCTAssertTrue(closed.contains("iifname \"fnt-br\" meta l4proto tcp reject"))
+        XCTAssertTrue(closed.contains("iifname \"fnt-br\" oifname \"fnt-br\" meta l4proto tcp reject"))
+        XCTAssertTrue(closed.contains("ip daddr 169.254.0.0/16 meta l4proto tcp reject"))
+        XCTAssertTrue(closed.contains("ct status dnat meta l4proto tcp reject"), "a port the node publishes by DNAT is the node's")
+        XCTAssertTrue(closed.contains("meta nfproto ipv6 reject"))
+        XCTAssertTrue(closed.contains("ct state invalid drop"))
         XCTAssertTrue(closed.contains("ip saddr 10.89.0.0/16 oifname != \"fnt-br\" masquerade"))
+        XCTAssertFalse(closed.contains("iifname != \"fnt-br\" oifname != \"fnt-br\" drop"))
+        // The name server stays reachable on port 53, ahead of the wall that refuses its range.
+        let dns = closed.range(of: "ip daddr { 169.254.169.253 } meta l4proto { tcp, udp } th dport 53 accept")
+        let metadata = closed.range(of: "ip daddr 169.254.0.0/16")
+        XCTAssertNotNil(dns)
+        XCTAssertTrue(dns!.lowerBound < metadata!.lowerBound)
         config.allowNode = true
         config.allowMetadata = true
         config.allowFunctions = true
-        let open = NodeFirewall(configuration: config, namespaceFD: -1).ruleset
-        XCTAssertFalse(open.contains("reject"))
-        XCTAssertTrue(open.contains("masquerade"))
+        firewall = NodeFirewall(configuration: config, namespaceFD: -1, instanceID: "i1")
+        firewall.forwardsOnlyTheBridge = true
+        let open = firewall.ruleset
+        XCTAssertFalse(open.contains("169.254.0.0/16") || open.contains("ct status dnat") || open.contains("oifname \"fnt-br\" meta"))
+        XCTAssertTrue(open.contains("meta nfproto ipv6 reject"), "IPv6 stays off whatever the opt-ins")
+        XCTAssertTrue(open.contains("iifname != \"fnt-br\" oifname != \"fnt-br\" drop"), "a node fnrunner made a router forwards only the bridge")
+    }
+
+    func testTableNamesAreOneToOneWithBridgeNames() {
+        let names = ["a-b", "a_b", "a.b", "ab"].map { NodeFirewall.tableName(bridge: $0, instance: "i1") }
+        XCTAssertEqual(Set(names).count, 4, "\(names)")
     }
 
     func testOptInListsAcceptKnownNamesAndNameAnUnknownOne() throws {

@@ -106,20 +106,22 @@ struct ServeNetworkTests {
             var (server, c) = try await ServeHarness.start(env, data: data, port: port, environment: environment)
             let fn = try await ServeHarness.deploy(c, app: "kill", fn: "hello", memory: 32)
             #expect(try await c.send("POST", "/invoke/\(fn)").status == 200)
-            let leases = env.stateDirectory + "/network/fnrunner0/leases"
-            try await waitUntil { ((try? FileSystem.list(leases)) ?? []).count >= 3 }  // the hot container and two pooled
+            let leasesDirectory = env.stateDirectory + "/network/fnrunner0/leases"
+            func leases() -> [String] { ((try? FileSystem.list(leasesDirectory)) ?? []).filter { !$0.hasPrefix(".") } }
+            try await waitUntil { leases().count >= 3 }  // the hot container and two pooled
             #expect(lab.nodeIP("link show").contains("fv"))
             server.signal(SIGKILL)
             _ = server.wait()
 
             (server, c) = try await ServeHarness.start(env, data: data, port: port, environment: environment.merging(["FN_SANDBOX_POOL_SIZE": "0"]) { $1 })
-            #expect(((try? FileSystem.list(leases)) ?? []).isEmpty, "the old instance's leases went")
+            #expect(leases().isEmpty, "the old instance's leases went")
             #expect(!lab.nodeIP("link show").contains(" fv"), "and its veths: \(lab.nodeIP("link show"))")
             #expect(try await c.send("POST", "/invoke/\(fn)").status == 200)
             ServeHarness.stop(server, env)
             #expect(!lab.nodeIP("link show").contains("fnrunner0"), "the bridge it made went: \(lab.nodeIP("link show"))")
             #expect(!lab.nodeRuleset().contains("fnrunner"), "and its rules: \(lab.nodeRuleset())")
-            #expect(((try? FileSystem.list(leases)) ?? []).isEmpty)
+            #expect(leases().isEmpty)
+            #expect(((try? FileSystem.list(leasesDirectory + "/.owners")) ?? []).isEmpty, "and every owner record")
         }
     }
 

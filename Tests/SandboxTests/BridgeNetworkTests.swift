@@ -60,6 +60,7 @@ struct BridgeNetworkTests {
             let other = try sandbox.start(neighbour)
             defer { Task { try? await other.close() } }
             let otherAddress = try #require(other.network?.address)
+            try await NetworkLab.waitForListener(pid: other.pid, port: 7070)
             let script = [
                 "\(gateway) 9090", "\(NetworkLab.nodeUplinkAddress) 9090", "\(otherAddress) 7070", "\(NetworkLab.metadataAddress) \(NetworkLab.httpPort)",
                 "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)",
@@ -88,6 +89,7 @@ struct BridgeNetworkTests {
             let other = try sandbox.start(neighbour)
             defer { Task { try? await other.close() } }
             let otherAddress = try #require(other.network?.address)
+            try await NetworkLab.waitForListener(pid: other.pid, port: 7070)
             let targets = ["node": "\(gateway) 9090", "functions": "\(otherAddress) 7070", "metadata": "\(NetworkLab.metadataAddress) \(NetworkLab.httpPort)"]
             let script = targets.values.sorted().map { "echo \"== \($0)\"; " + Self.fetch + $0 + " 2>&1" }.joined(separator: "; ")
             let r = try await runToCompletion(sandbox, try bridgeSpec(script))
@@ -111,6 +113,28 @@ struct BridgeNetworkTests {
             #expect(counters.sentBytes >= 18 && counters.receivedBytes >= 60, "\(counters)")
             try await container.close()
             #expect(container.networkCounters() == nil)
+        }
+    }
+
+    @Test func runnersSharingABridgeKeepTheStrictestWallsAndTheLastOneRemovesIt() async throws {
+        try await withBridgeSandbox("shared") { strict, lab, env in
+            try await lab.startRemoteServices()
+            var config = env.configuration(poolSize: 0)
+            config.functionNetwork = strict.functionNetwork!.configuration
+            config.functionNetwork!.allowMetadata = true
+            let lenient = try Sandbox(configuration: config)
+            let metadata = Self.fetch + "\(NetworkLab.metadataAddress) \(NetworkLab.httpPort) 2>&1"
+            // A lenient runner on the same bridge opens no hole for the strict one's functions,
+            // nor (the strictest walls hold for all) for its own.
+            #expect(try await runToCompletion(strict, try bridgeSpec(metadata)).stdout.contains("refused"))
+            #expect(try await runToCompletion(lenient, try bridgeSpec(metadata)).stdout.contains("refused"))
+            await lenient.shutdown()
+            #expect(lab.nodeIP("link show").contains("fnrunner0"), "the bridge stays while a runner uses it")
+            let r = try await runToCompletion(strict, try bridgeSpec(metadata + "; " + Self.fetch + "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)"))
+            #expect(r.stdout.contains("refused") && r.stdout.contains("from \(NetworkLab.nodeUplinkAddress)"), "walls and NAT stay: \(r.stdout)")
+            await strict.shutdown()
+            #expect(!lab.nodeIP("link show").contains("fnrunner0"))
+            #expect(!lab.nodeRuleset().contains("fnrunner"))
         }
     }
 

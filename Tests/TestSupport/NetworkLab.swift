@@ -79,6 +79,21 @@ public final class NetworkLab: @unchecked Sendable {
         try await waitUntil { p.stdout.contains("ready") }
     }
 
+    /// Waits until something in the network namespace of process `pid` listens on TCP `port`
+    /// (so a refused connection to it is the walls' doing, not a listener not yet up).
+    public static func waitForListener(pid: Int32, port: Int) async throws {
+        let digits = String(port, radix: 16, uppercase: true)
+        let hex = ":" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+        try await waitUntil {
+            // IPv4 or IPv6 sockets: "local:port remote:port state", 0A is LISTEN.
+            let table = (try? Shell.output("nsenter -t \(pid) -n cat /proc/net/tcp /proc/net/tcp6")) ?? ""
+            return table.split(separator: "\n").contains { line in
+                let fields = line.split(separator: " ")
+                return fields.count > 3 && fields[1].hasSuffix(hex) && fields[3] == "0A"
+            }
+        }
+    }
+
     /// A resolv.conf naming the remote as the name server (what the node's would say).
     public func writeResolvConf(at path: String) throws {
         try FileSystem.create(path, contents: "nameserver \(Self.remoteAddress)\nsearch test\n")

@@ -39,6 +39,7 @@ int rn_nl_route_default(int nl, int index, uint32_t gateway);
 int rn_nl_link_delete(int nl, int index, const char *name);
 
 typedef struct {
+    char name[16];
     unsigned mtu;
     int master;
     int up;
@@ -62,6 +63,9 @@ int rn_nl_routes(int nl, rn_route *out, int max);
 
 /// Writes `value` to a /proc/sys file as seen from the namespace `nsfd` (-1: the caller's).
 int rn_netns_sysctl(int nsfd, const char *path, const char *value);
+
+/// Reads a /proc/sys file as seen from the namespace `nsfd` into `buffer` (NUL-terminated).
+int rn_netns_sysctl_read(int nsfd, const char *path, char *buffer, size_t len);
 
 /// Runs nftables commands (nft's syntax) in the namespace `nsfd` (-1: the caller's) through
 /// libnftables, loaded on first use. On failure `error` holds nft's message; -ENOSYS when

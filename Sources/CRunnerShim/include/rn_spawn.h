@@ -179,6 +179,9 @@ int rn_sealed_executable_memfd(const char *name, const void *bytes, size_t lengt
 /// flock(LOCK_EX|LOCK_NB): 0 when taken, -errno otherwise.
 int rn_try_lock(int fd);
 
+/// 1 when `path` (not followed if a link) carries overlayfs's opaque mark, else 0.
+int rn_overlay_opaque(const char *path);
+
 /// A tmpfs attached to no mount tree (fsopen, fsconfig, fsmount with nosuid, nodev, noexec),
 /// bounded in bytes and inodes, its root owned by uid:gid with `mode`. Returns the mount's
 /// descriptor (close-on-exec) or -errno.
