@@ -116,7 +116,11 @@ public final class BridgeNetwork: Sendable {
                 madeBridge = true
             }
             self.bridgeIndex = index
-            try Self.refuseClashingRoutes(node.routes(), subnet: configuration.subnet, bridgeIndex: index, bridge: configuration.bridgeName)
+            try Self.refuseClashingRoutes(
+                node.routes(), subnet: configuration.subnet, bridgeIndex: index, bridge: configuration.bridgeName,
+                linkName: { [node] index in
+                    (try? node.linkInfo(index)).map { info in withUnsafeBytes(of: info.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } }
+                })
             if let mtu = configuration.mtu { self.mtu = mtu } else { self.mtu = try Self.uplinkMTU(node) }
 
             let gateway = configuration.subnet.gateway
@@ -188,14 +192,16 @@ public final class BridgeNetwork: Sendable {
         return FileSystem.exists(marker)
     }
 
-    static func refuseClashingRoutes(_ routes: [RouteSocket.Route], subnet: IPv4Network, bridgeIndex: Int32, bridge: String)
-        throws(RunnerError)
-    {
+    static func refuseClashingRoutes(
+        _ routes: [RouteSocket.Route], subnet: IPv4Network, bridgeIndex: Int32, bridge: String,
+        linkName: (Int32) -> String? = { _ in nil }
+    ) throws(RunnerError) {
         for route in routes where route.linkIndex != bridgeIndex && route.destination.prefix > 0 {
             if route.destination.overlaps(subnet) {
                 throw RunnerError(
                     .invalidArgument,
-                    "the function subnet \(subnet) overlaps the node's route to \(route.destination) (link \(route.linkIndex)); "
+                    "the function subnet \(subnet) overlaps the node's route to \(route.destination) "
+                        + "(dev \(linkName(route.linkIndex) ?? "index \(route.linkIndex)")); "
                         + "choose another subnet for bridge \(bridge)", step: "check function subnet")
             }
         }

@@ -33,7 +33,7 @@ final class ParkedLauncher: @unchecked Sendable {
         guard rc == 0, let raw else {
             throw .system(
                 stage == Int32(RN_STAGE_LOOPBACK.rawValue) ? "unshare(CLONE_NEWNET)" : "clone",
-                errno: -rc, "cannot make a parked launcher for the sandbox pool")
+                errno: -rc, "cannot make a parked launcher (of the sandbox pool, or of a bridge start)")
         }
         handle = raw
         self.onFreed = onFreed

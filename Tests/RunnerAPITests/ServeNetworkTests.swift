@@ -136,7 +136,7 @@ struct ServeNetworkTests {
             var base = try bridgeEnvironment(lab, env)
             base["FN_PORT"] = String(try Host.freeLoopbackPort())
             let cases: [(String, String, String)] = [
-                ("FN_FUNCTION_SUBNET", "192.0.2.0/25", "overlaps the node's route to 192.0.2.0/24"),
+                ("FN_FUNCTION_SUBNET", "192.0.2.0/25", "overlaps the node's route to 192.0.2.0/24 (dev up0)"),
                 ("FN_FUNCTION_SUBNET", "10.89.0.7/16", "did you mean 10.89.0.0/16"),
                 ("FN_FUNCTION_NETWORK", "internet", "FN_FUNCTION_NETWORK \"internet\" is not one of none, bridge, host"),
                 ("FN_FUNCTION_NETWORK_ALLOW", "node,everything", "\"everything\""),

@@ -171,9 +171,12 @@ struct BridgeNetworkTests {
     }
 
     @Test func twoHundredConcurrentStartsGetTwoHundredDifferentAddresses() async throws {
-        try await withBridgeSandbox("many") { sandbox, lab, _ in
+        // Exclusive, and on threads of their own: a burst like this must not hold the test
+        // process's cooperative threads (timing-sensitive tests of other suites share them).
+        try await withBridgeSandbox("many", exclusive: true) { sandbox, lab, _ in
+            let spec = try bridgeSpec("sleep 60")
             let containers = try await withThrowingTaskGroup(of: Container.self) { group in
-                for _ in 0..<200 { group.addTask { try sandbox.start(try bridgeSpec("sleep 60")) } }
+                for _ in 0..<200 { group.addTask { try await BlockingThread.run { () throws(RunnerError) in try sandbox.start(spec) } } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             let addresses = containers.compactMap { $0.network?.address }
@@ -187,9 +190,10 @@ struct BridgeNetworkTests {
     }
 
     @Test func threeHundredStartsAndStopsLeaveNoLinkAddressRouteOrRule() async throws {
-        try await withBridgeSandbox("cycles") { sandbox, lab, env in
+        try await withBridgeSandbox("cycles", exclusive: true) { sandbox, lab, env in
+            let spec = try bridgeSpec("true")
             for _ in 0..<300 {
-                let c = try sandbox.start(try bridgeSpec("true"))
+                let c = try await BlockingThread.run { () throws(RunnerError) in try sandbox.start(spec) }
                 _ = await c.wait()
                 try await c.close()
             }

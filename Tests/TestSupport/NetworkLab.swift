@@ -118,11 +118,19 @@ public final class NetworkLab: @unchecked Sendable {
 /// Runs `body` with a sandbox whose function bridge lives in a fresh `NetworkLab`'s node
 /// namespace (name server: the lab's remote). Everything is removed afterwards.
 public func withBridgeSandbox<T>(
-    _ label: String, poolSize: Int = 0, poolNetwork: ContainerSpec.Network = .bridge,
+    _ label: String, poolSize: Int = 0, poolNetwork: ContainerSpec.Network = .bridge, exclusive: Bool = false,
     configure: (inout FunctionNetworkConfiguration) -> Void = { _ in },
     _ body: (Sandbox, NetworkLab, TestEnvironment) async throws -> T
 ) async throws -> T {
-    try await withSharedGate {
+    if exclusive { return try await withExclusiveGate { try await bridgeSandboxed(label, poolSize, poolNetwork, configure, body) } }
+    return try await withSharedGate { try await bridgeSandboxed(label, poolSize, poolNetwork, configure, body) }
+}
+
+private func bridgeSandboxed<T>(
+    _ label: String, _ poolSize: Int, _ poolNetwork: ContainerSpec.Network, _ configure: (inout FunctionNetworkConfiguration) -> Void,
+    _ body: (Sandbox, NetworkLab, TestEnvironment) async throws -> T
+) async throws -> T {
+    do {
         let lab = try NetworkLab(label)
         defer { lab.cleanUp() }
         let env = TestEnvironment(label)
