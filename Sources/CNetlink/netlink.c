@@ -78,22 +78,41 @@ static ssize_t receive(int nl, void *buffer, size_t cap) {
     }
 }
 
-/// Sends a request that changes something and waits for its acknowledgement.
-static int transact(int nl, rn_msg *m) {
-    m->h->nlmsg_flags |= NLM_F_ACK;
+/// Sends a request and hands each reply of its sequence to `visit` until `visit` returns
+/// something other than 1 (0 or -errno: the result), an error arrives, or a dump is done.
+static int each_reply(int nl, rn_msg *m, char *reply, size_t cap, int (*visit)(struct nlmsghdr *, void *), void *context,
+                      int done_result) {
     int rc = send_message(nl, m);
     if (rc < 0) return rc;
     uint32_t seq = m->h->nlmsg_seq;
-    _Alignas(struct nlmsghdr) char reply[RN_NL_BUFFER];
     for (;;) {
-        ssize_t n = receive(nl, reply, sizeof reply);
+        ssize_t n = receive(nl, reply, cap);
         if (n < 0) return (int)n;
         size_t left = (size_t)n;
         for (struct nlmsghdr *h = (struct nlmsghdr *)reply; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
             if (h->nlmsg_seq != seq) continue;
-            if (h->nlmsg_type == NLMSG_ERROR) return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+            if (h->nlmsg_type == NLMSG_DONE) return done_result;
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                int e = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+                return e ? e : done_result;
+            }
+            int r = visit(h, context);
+            if (r != 1) return r;
         }
     }
+}
+
+static int ignore_reply(struct nlmsghdr *h, void *context) {
+    (void)h;
+    (void)context;
+    return 1;
+}
+
+/// Sends a request that changes something and waits for its acknowledgement.
+static int transact(int nl, rn_msg *m) {
+    m->h->nlmsg_flags |= NLM_F_ACK;
+    _Alignas(struct nlmsghdr) char reply[RN_NL_BUFFER];
+    return each_reply(nl, m, reply, sizeof reply, ignore_reply, NULL, 0);
 }
 
 typedef struct {
@@ -176,6 +195,43 @@ int rn_netns_sysctl_read(int nsfd, const char *path, char *buffer, size_t len) {
     return rn_netns_run(nsfd, read_sysctl, &job);
 }
 
+typedef struct {
+    int *found_index;
+    rn_link_info *out;
+} rn_link_visit;
+
+static int visit_link(struct nlmsghdr *h, void *context) {
+    rn_link_visit *v = context;
+    if (h->nlmsg_type != RTM_NEWLINK) return 1;
+    struct ifinfomsg *info = NLMSG_DATA(h);
+    if (v->found_index) *v->found_index = info->ifi_index;
+    rn_link_info *out = v->out;
+    if (!out) return 0;
+    memset(out, 0, sizeof *out);
+    out->up = (info->ifi_flags & IFF_UP) != 0;
+    size_t alen = IFLA_PAYLOAD(h);
+    for (struct rtattr *a = IFLA_RTA(info); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+        if (a->rta_type == IFLA_MTU) memcpy(&out->mtu, RTA_DATA(a), sizeof out->mtu);
+        if (a->rta_type == IFLA_MASTER) memcpy(&out->master, RTA_DATA(a), sizeof out->master);
+        // Kernels send their own struct's size (192 bytes before 5.19, more since): only the
+        // fields read here must be there.
+        if (a->rta_type == IFLA_STATS64 && RTA_PAYLOAD(a) >= offsetof(struct rtnl_link_stats64, tx_bytes) + sizeof(uint64_t)) {
+            struct rtnl_link_stats64 stats;
+            memset(&stats, 0, sizeof stats);
+            size_t n = RTA_PAYLOAD(a) < sizeof stats ? RTA_PAYLOAD(a) : sizeof stats;
+            memcpy(&stats, RTA_DATA(a), n);
+            out->rx_bytes = stats.rx_bytes;
+            out->tx_bytes = stats.tx_bytes;
+        }
+        if (a->rta_type == IFLA_IFNAME) {
+            size_t n = RTA_PAYLOAD(a) < sizeof out->name - 1 ? RTA_PAYLOAD(a) : sizeof out->name - 1;
+            memcpy(out->name, RTA_DATA(a), n);
+            out->name[n] = 0;
+        }
+    }
+    return 0;
+}
+
 /// A GETLINK by index or name; fills `out` from the reply (or returns -errno).
 static int get_link(int nl, int index, const char *name, int *found_index, rn_link_info *out) {
     if (name && strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;
@@ -184,51 +240,9 @@ static int get_link(int nl, int index, const char *name, int *found_index, rn_li
     rn_msg m;
     start(&m, buffer, sizeof buffer, RTM_GETLINK, 0, &ifi, sizeof ifi);
     if (name) attr_string(&m, IFLA_IFNAME, name);
-    int rc = send_message(nl, &m);
-    if (rc < 0) return rc;
-    uint32_t seq = m.h->nlmsg_seq;
     _Alignas(struct nlmsghdr) char reply[RN_NL_BUFFER * 4];
-    for (;;) {
-        ssize_t n = receive(nl, reply, sizeof reply);
-        if (n < 0) return (int)n;
-        size_t left = (size_t)n;
-        for (struct nlmsghdr *h = (struct nlmsghdr *)reply; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
-            if (h->nlmsg_seq != seq) continue;
-            if (h->nlmsg_type == NLMSG_ERROR) {
-                int e = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-                return e ? e : -EPROTO;
-            }
-            if (h->nlmsg_type != RTM_NEWLINK) continue;
-            struct ifinfomsg *info = NLMSG_DATA(h);
-            if (found_index) *found_index = info->ifi_index;
-            if (out) {
-                memset(out, 0, sizeof *out);
-                out->up = (info->ifi_flags & IFF_UP) != 0;
-                size_t alen = IFLA_PAYLOAD(h);
-                for (struct rtattr *a = IFLA_RTA(info); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-                    if (a->rta_type == IFLA_MTU) memcpy(&out->mtu, RTA_DATA(a), sizeof out->mtu);
-                    if (a->rta_type == IFLA_MASTER) memcpy(&out->master, RTA_DATA(a), sizeof out->master);
-                    // Kernels send their own struct's size (192 bytes before 5.19, more since):
-                    // only the fields read here must be there.
-                    if (a->rta_type == IFLA_STATS64 &&
-                        RTA_PAYLOAD(a) >= offsetof(struct rtnl_link_stats64, tx_bytes) + sizeof(uint64_t)) {
-                        struct rtnl_link_stats64 stats;
-                        memset(&stats, 0, sizeof stats);
-                        size_t n = RTA_PAYLOAD(a) < sizeof stats ? RTA_PAYLOAD(a) : sizeof stats;
-                        memcpy(&stats, RTA_DATA(a), n);
-                        out->rx_bytes = stats.rx_bytes;
-                        out->tx_bytes = stats.tx_bytes;
-                    }
-                    if (a->rta_type == IFLA_IFNAME) {
-                        size_t n = RTA_PAYLOAD(a) < sizeof out->name - 1 ? RTA_PAYLOAD(a) : sizeof out->name - 1;
-                        memcpy(out->name, RTA_DATA(a), n);
-                        out->name[n] = 0;
-                    }
-                }
-            }
-            return 0;
-        }
-    }
+    rn_link_visit v = {found_index, out};
+    return each_reply(nl, &m, reply, sizeof reply, visit_link, &v, -EPROTO);
 }
 
 int rn_nl_link_index(int nl, const char *name) {
@@ -340,41 +354,38 @@ int rn_nl_link_delete(int nl, int index, const char *name) {
     return transact(nl, &m);
 }
 
+typedef struct {
+    rn_route *out;
+    int max;
+    int count;
+} rn_route_visit;
+
+static int visit_route(struct nlmsghdr *h, void *context) {
+    rn_route_visit *v = context;
+    if (h->nlmsg_type != RTM_NEWROUTE) return 1;
+    struct rtmsg *r = NLMSG_DATA(h);
+    uint32_t table = r->rtm_table;
+    rn_route route = {.prefix = r->rtm_dst_len};
+    size_t alen = RTM_PAYLOAD(h);
+    for (struct rtattr *a = RTM_RTA(r); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+        if (a->rta_type == RTA_TABLE) memcpy(&table, RTA_DATA(a), sizeof table);
+        if (a->rta_type == RTA_DST) memcpy(&route.dst, RTA_DATA(a), sizeof route.dst);
+        if (a->rta_type == RTA_OIF) memcpy(&route.oif, RTA_DATA(a), sizeof route.oif);
+        if (a->rta_type == RTA_GATEWAY) memcpy(&route.gateway, RTA_DATA(a), sizeof route.gateway);
+    }
+    if (table != RT_TABLE_MAIN || r->rtm_type != RTN_UNICAST) return 1;
+    if (v->count < v->max) v->out[v->count] = route;
+    v->count++;
+    return 1;
+}
+
 int rn_nl_routes(int nl, rn_route *out, int max) {
     _Alignas(struct nlmsghdr) char buffer[128];
     struct rtmsg rt = {.rtm_family = AF_INET};
     rn_msg m;
     start(&m, buffer, sizeof buffer, RTM_GETROUTE, NLM_F_DUMP, &rt, sizeof rt);
-    int rc = send_message(nl, &m);
-    if (rc < 0) return rc;
-    uint32_t seq = m.h->nlmsg_seq;
-    int count = 0;
     _Alignas(struct nlmsghdr) char reply[RN_NL_BUFFER * 8];
-    for (;;) {
-        ssize_t n = receive(nl, reply, sizeof reply);
-        if (n < 0) return (int)n;
-        size_t left = (size_t)n;
-        for (struct nlmsghdr *h = (struct nlmsghdr *)reply; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
-            if (h->nlmsg_seq != seq) continue;
-            if (h->nlmsg_type == NLMSG_DONE) return count;
-            if (h->nlmsg_type == NLMSG_ERROR) {
-                int e = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-                return e ? e : count;
-            }
-            if (h->nlmsg_type != RTM_NEWROUTE) continue;
-            struct rtmsg *r = NLMSG_DATA(h);
-            uint32_t table = r->rtm_table;
-            rn_route route = {.prefix = r->rtm_dst_len};
-            size_t alen = RTM_PAYLOAD(h);
-            for (struct rtattr *a = RTM_RTA(r); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-                if (a->rta_type == RTA_TABLE) memcpy(&table, RTA_DATA(a), sizeof table);
-                if (a->rta_type == RTA_DST) memcpy(&route.dst, RTA_DATA(a), sizeof route.dst);
-                if (a->rta_type == RTA_OIF) memcpy(&route.oif, RTA_DATA(a), sizeof route.oif);
-                if (a->rta_type == RTA_GATEWAY) memcpy(&route.gateway, RTA_DATA(a), sizeof route.gateway);
-            }
-            if (table != RT_TABLE_MAIN || r->rtm_type != RTN_UNICAST) continue;
-            if (count < max) out[count] = route;
-            count++;
-        }
-    }
+    rn_route_visit v = {out, max, 0};
+    int rc = each_reply(nl, &m, reply, sizeof reply, visit_route, &v, 0);
+    return rc < 0 ? rc : v.count;
 }

@@ -50,17 +50,25 @@ struct BridgeNetworkTests {
         }
     }
 
+    /// What the walls are tried against: the remote's services, a node service on port 9090
+    /// (all addresses), and a neighbour function listening on 7070 (waited for, so that a
+    /// refusal is the walls' doing).
+    func startTargets(_ sandbox: Sandbox, _ lab: NetworkLab) async throws -> (Container, IPv4Address) {
+        try await lab.startRemoteServices()
+        try await lab.startNodeService(port: 9090)
+        var neighbour = try bridgeSpec("nc -l -p 7070 -e echo neighbour")
+        neighbour.uid = 0
+        let other = try sandbox.start(neighbour)
+        let address = try #require(other.network?.address)
+        try await NetworkLab.waitForListener(pid: other.pid, port: 7070)
+        return (other, address)
+    }
+
     @Test func theNodeAnotherFunctionAndLinkLocalAddressesAreRefusedByDefault() async throws {
         try await withBridgeSandbox("walls") { sandbox, lab, _ in
-            try await lab.startRemoteServices()
-            try await lab.startNodeService(port: 9090)
-            let gateway = FunctionNetworkConfiguration.defaultSubnet.gateway
-            var neighbour = try bridgeSpec("nc -l -p 7070 -e echo neighbour")
-            neighbour.uid = 0
-            let other = try sandbox.start(neighbour)
+            let (other, otherAddress) = try await startTargets(sandbox, lab)
             defer { Task { try? await other.close() } }
-            let otherAddress = try #require(other.network?.address)
-            try await NetworkLab.waitForListener(pid: other.pid, port: 7070)
+            let gateway = FunctionNetworkConfiguration.defaultSubnet.gateway
             let script = [
                 "\(gateway) 9090", "\(NetworkLab.nodeUplinkAddress) 9090", "\(otherAddress) 7070", "\(NetworkLab.metadataAddress) \(NetworkLab.httpPort)",
                 "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)",
@@ -81,15 +89,9 @@ struct BridgeNetworkTests {
     @Test(arguments: ["node", "functions", "metadata"])
     func eachOptInOpensOnlyItsOwnHole(_ hole: String) async throws {
         try await withBridgeSandbox("hole-\(hole)", configure: { try! $0.allow(hole) }) { sandbox, lab, _ in
-            try await lab.startRemoteServices()
-            try await lab.startNodeService(port: 9090)
-            let gateway = FunctionNetworkConfiguration.defaultSubnet.gateway
-            var neighbour = try bridgeSpec("nc -l -p 7070 -e echo neighbour")
-            neighbour.uid = 0
-            let other = try sandbox.start(neighbour)
+            let (other, otherAddress) = try await startTargets(sandbox, lab)
             defer { Task { try? await other.close() } }
-            let otherAddress = try #require(other.network?.address)
-            try await NetworkLab.waitForListener(pid: other.pid, port: 7070)
+            let gateway = FunctionNetworkConfiguration.defaultSubnet.gateway
             let targets = ["node": "\(gateway) 9090", "functions": "\(otherAddress) 7070", "metadata": "\(NetworkLab.metadataAddress) \(NetworkLab.httpPort)"]
             let script = targets.values.sorted().map { "echo \"== \($0)\"; " + Self.fetch + $0 + " 2>&1" }.joined(separator: "; ")
             let r = try await runToCompletion(sandbox, try bridgeSpec(script))
