@@ -119,7 +119,7 @@ public final class BridgeNetwork: Sendable {
             try Self.refuseClashingRoutes(
                 node.routes(), subnet: configuration.subnet, bridgeIndex: index, bridge: configuration.bridgeName,
                 linkName: { [node] index in
-                    (try? node.linkInfo(index)).map { info in withUnsafeBytes(of: info.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } }
+                    (try? node.linkInfo(index)).map { info in withUnsafeBytes(of: info.name) { String(nulTerminated: $0.bindMemory(to: CChar.self)) } }
                 })
             if let mtu = configuration.mtu { self.mtu = mtu } else { self.mtu = try Self.uplinkMTU(node) }
 
@@ -183,7 +183,7 @@ public final class BridgeNetwork: Sendable {
         var buffer = [CChar](repeating: 0, count: 16)
         let read = rn_netns_sysctl_read(nsFD, path, &buffer, buffer.count)
         if read < 0 { throw .system("read \(path)", errno: -read, "cannot read whether the node forwards IPv4") }
-        let value = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmed
+        let value = String(nulTerminated: buffer).trimmed
         if value == "0" {
             let rc = rn_netns_sysctl(nsFD, path, "1")
             if rc < 0 { throw .system("write \(path)", errno: -rc, "cannot turn on IPv4 forwarding for functions") }

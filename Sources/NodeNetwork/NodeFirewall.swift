@@ -98,7 +98,7 @@ struct NodeFirewall {
         var message = [CChar](repeating: 0, count: 2048)
         let rc = rn_nft_run(namespaceFD, commands, &message, message.count)
         if rc == 0 { return }
-        let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmed
+        let text = String(nulTerminated: message).trimmed
         if rc == -ENOSYS {
             throw RunnerError(.unsupported, "nftables is not available (install Debian's libnftables1): \(text)", step: step)
         }

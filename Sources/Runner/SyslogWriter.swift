@@ -226,12 +226,8 @@ final class SyslogWriter: Sendable {
         return true
     }
 
-    static let hostname: String = {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "-" }
-        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return name.isEmpty ? "-" : name
-    }()
+    /// RFC 5424's NILVALUE when the machine has no name.
+    static let hostname = HostName.current ?? "-"
 }
 
 extension String {

@@ -131,7 +131,7 @@ public final class Sandbox: Sendable {
             close(fd)
             throw error
         }
-        self.nodeHostname = Self.hostname()
+        self.nodeHostname = HostName.current ?? "localhost"
         self.pool =
             configuration.poolSize > 0
             ? SandboxPool(
@@ -140,13 +140,6 @@ public final class Sandbox: Sendable {
         logger.debug(
             "sandbox opened",
             metadata: ["instance": "\(instanceID)", "cgroup.layout": "\(layout)", "state": "\(paths.root)"])
-    }
-
-    static func hostname() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return name.isEmpty ? "localhost" : name
     }
 
     static func makeInstanceID() -> String {
