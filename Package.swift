@@ -75,9 +75,17 @@ let package = Package(
             name: "OCIImage",
             dependencies: ["CArchive", "COpenSSL", "CCurlShim", "RunnerOS", .product(name: "Logging", package: "swift-log")]
         ),
+        // Runner-made layers of compiled Python bytecode, built in a sandbox of the image.
+        .target(
+            name: "PythonBytecode",
+            dependencies: ["CRunnerShim", "OCIImage", "Sandbox", "RunnerOS", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "Runner",
-            dependencies: ["RunnerOS", "CgroupDriver", "Sandbox", "NodeNetwork", "OCIImage", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "RunnerOS", "CgroupDriver", "Sandbox", "NodeNetwork", "OCIImage", "PythonBytecode",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The embedded store: apps, fns, triggers, call records and logs in SQLite (WAL).
         .target(
@@ -134,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "fnrunner",
             dependencies: [
-                "CLIOptions", "Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "OCIImage", "Runner", "NodeNetwork",
+                "CLIOptions", "Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "OCIImage", "Runner", "NodeNetwork", "PythonBytecode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -164,5 +172,6 @@ let package = Package(
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage", "RunnerOS", "Sandbox", "TestSupport"]),
+        .testTarget(name: "PythonBytecodeTests", dependencies: ["PythonBytecode", "OCIImage", "RunnerOS", "Sandbox", "TestSupport"]),
     ]
 )

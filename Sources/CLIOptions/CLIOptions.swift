@@ -37,8 +37,15 @@ public struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("certs-dir"), help: "Per-registry CA files: DIR/<host[:port]>/ca.crt.")
     public var certsDirectory = "/etc/docker/certs.d"
 
+    /// The store, stacking bytecode layers unless FN_PYTHON_BYTECODE turns them off.
     public func open(_ logger: Logger) throws(RunnerError) -> ImageStore {
-        try ImageStore(dataDirectory: dataDirectory, logger: logger)
+        try ImageStore(dataDirectory: dataDirectory, stacksBytecode: try Self.pythonBytecode(), logger: logger)
+    }
+
+    /// FN_PYTHON_BYTECODE (default true): whether Python images get a layer of compiled
+    /// bytecode when pulled or imported, and containers stack it.
+    public static func pythonBytecode(_ env: [String: String] = ProcessInfo.processInfo.environment) throws(RunnerError) -> Bool {
+        try FnEnvironment(env).bool("FN_PYTHON_BYTECODE", default: true)
     }
 
     public func puller(_ store: ImageStore, _ logger: Logger) throws(RunnerError) -> ImagePuller {

@@ -15,14 +15,19 @@ public final class ImageStore: Sendable {
     public let content: ContentStore
     public let layers: LayerStore
     public let catalog: ImageCatalog
+    public let bytecode: BytecodeLayers
+    /// Whether containers get their image's bytecode layer (FN_PYTHON_BYTECODE).
+    public let stacksBytecode: Bool
     let logger: Logger
 
-    public init(dataDirectory: String, logger: Logger = Logger(label: "fnrunner.images")) throws(RunnerError) {
+    public init(dataDirectory: String, stacksBytecode: Bool = true, logger: Logger = Logger(label: "fnrunner.images")) throws(RunnerError) {
         self.dataDirectory = dataDirectory
         try FileSystem.makeDirectories(dataDirectory, mode: 0o700)
         content = try ContentStore(root: dataDirectory + "/content")
         layers = try LayerStore(root: dataDirectory + "/layers")
+        bytecode = try BytecodeLayers(root: dataDirectory + "/bytecode")
         catalog = ImageCatalog(root: dataDirectory)
+        self.stacksBytecode = stacksBytecode
         self.logger = logger
     }
 
@@ -43,8 +48,16 @@ public final class ImageStore: Sendable {
     }
 
     /// The layer directories a container stacks, top first, unpacking any that are missing, and
-    /// marks the image used now.
+    /// marks the image used now: the image's own, under its bytecode layer when it has one.
     public func rootfsLayers(_ record: ImageRecord) throws(RunnerError) -> [String] {
+        let dirs = try imageLayers(record)
+        if stacksBytecode, let layer = bytecode.layer(record.config) { return [layer] + dirs }
+        return dirs
+    }
+
+    /// The image's own layer directories, top first, unpacking any that are missing, and marks
+    /// the image used now.
+    public func imageLayers(_ record: ImageRecord) throws(RunnerError) -> [String] {
         var dirs: [String] = []
         for (layer, diffID) in zip(record.layers, record.diffIDs) {
             if !content.has(layer.digest) && !layers.has(diffID) {
@@ -121,6 +134,8 @@ public final class ImageStore: Sendable {
     public struct GarbageReport: Sendable, Equatable {
         public var blobs: [Digest] = []
         public var layers: [Digest] = []
+        /// Images whose bytecode layer (or skip record) went.
+        public var bytecodeLayers: [Digest] = []
         public var bytes: Int64 = 0
         /// Another process was pulling or running containers: nothing was removed this time.
         public var deferred = false
@@ -156,6 +171,11 @@ public final class ImageStore: Sendable {
         for layer in layers.all() where !keepLayers.contains(layer) {
             try layers.remove(layer)
             report.layers.append(layer)
+        }
+        let keepBytecode = Set(images.map(\.config))
+        for image in bytecode.all() where !keepBytecode.contains(image) {
+            try bytecode.remove(image)
+            report.bytecodeLayers.append(image)
         }
         if !report.blobs.isEmpty || !report.layers.isEmpty {
             logger.info("removed unused image data", metadata: ["blobs": "\(report.blobs.count)", "layers": "\(report.layers.count)"])

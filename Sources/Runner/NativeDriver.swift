@@ -1,5 +1,6 @@
 import Logging
 import OCIImage
+import PythonBytecode
 import RunnerOS
 import Sandbox
 
@@ -74,6 +75,9 @@ public final class NativeDriver: ContainerDriver {
     let watcher: DirectoryWatcher
     public let store: ImageStore
     let puller: ImagePuller?
+    /// Builds a Python image's bytecode layer before its first container (nil when the store
+    /// stacks none: FN_PYTHON_BYTECODE=false).
+    let bytecode: BytecodeLayerBuilder?
     let logger: Logger
 
     public init(
@@ -85,6 +89,10 @@ public final class NativeDriver: ContainerDriver {
         self.sandbox = sandbox
         self.store = store
         self.puller = puller
+        bytecode =
+            store.stacksBytecode
+            ? BytecodeLayerBuilder(sandbox: sandbox, store: store, user: configuration.useImageUser ? nil : "1000:1000", logger: logger)
+            : nil
         self.logger = logger
         // A function that exits while the runner writes to its stdin or socket must be an error
         // for that call, not a signal that ends the runner. (Containers get default signal
@@ -130,6 +138,8 @@ public final class NativeDriver: ContainerDriver {
     /// The container spec of a task: the image's process and the function's limits and config.
     func spec(for task: ContainerTask) async throws(RunnerError) -> (ContainerSpec, ImageProcess) {
         let image = try await resolveImage(task.function.image, onPull: task.onPull)
+        // Once per image (pulled now, or imported without a build): later starts find the layer.
+        if let bytecode, bytecode.needsBuild(image) { await bytecode.ensure(image) }
         let layers = try store.rootfsLayers(image)
         // Fn runs every function as 1000:1000 whatever the image says; the image's own USER
         // is resolved only when the operator opted in.

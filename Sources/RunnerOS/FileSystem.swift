@@ -141,6 +141,32 @@ public enum FileSystem {
         return names
     }
 
+    /// Names in the directory open as `fd` (the descriptor stays the caller's): for walks that
+    /// must stay inside one directory tree whatever links it holds.
+    public static func list(directoryFD fd: Int32) throws(RunnerError) -> [String] {
+        let own = dup(fd)
+        if own < 0 { throw .system("dup", errno: errno, "cannot list a directory descriptor") }
+        guard let dir = fdopendir(own) else {
+            let e = errno
+            close(own)
+            throw .system("fdopendir", errno: e, "cannot list a directory descriptor")
+        }
+        defer { closedir(dir) }
+        rewinddir(dir)
+        var names: [String] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else { break }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        // readdir's end and its failure look alike but for errno (an O_PATH descriptor: EBADF).
+        if errno != 0 { throw .system("readdir", errno: errno, "cannot list a directory descriptor") }
+        return names
+    }
+
     /// Names of the subdirectories of `path` (no symlinks followed).
     public static func subdirectories(_ path: String) throws(RunnerError) -> [String] {
         try list(path).filter { name in

@@ -15,10 +15,34 @@ public enum OverlayLookup {
         public let size: Int64
     }
 
+    /// An entry of any type as the merged view shows it: the top-most layer's copy, with the
+    /// attributes overlayfs would show for it.
+    public struct Entry: Sendable, Equatable {
+        public let path: String
+        /// Type and permission bits (`st_mode`).
+        public let mode: UInt32
+        public let uid: UInt32
+        public let gid: UInt32
+        public let size: Int64
+        public let modifiedSeconds: Int
+        public let modifiedNanoseconds: Int
+
+        public var isDirectory: Bool { (mode & S_IFMT) == S_IFDIR }
+        public var isRegularFile: Bool { (mode & S_IFMT) == S_IFREG }
+    }
+
     /// The regular file at `relative` (no leading "/") in `layers` (top first, whiteouts in
     /// overlay format), or nil when the merged view has none there: absent, whited out, under
     /// an opaque directory or a parent that is not a real directory, or not a regular file.
     public static func regularFile(_ relative: String, in layers: [String]) -> Found? {
+        guard let e = entry(relative, in: layers), e.isRegularFile else { return nil }
+        return Found(path: e.path, size: e.size)
+    }
+
+    /// Whatever is at `relative` in the merged view of `layers` (a link is reported, never
+    /// followed), or nil when nothing is: absent, whited out, under an opaque directory or
+    /// under a parent that is not a real directory.
+    public static func entry(_ relative: String, in layers: [String]) -> Entry? {
         let parts = relative.split(separator: "/").map(String.init)
         guard !parts.isEmpty else { return nil }
         for layer in layers {
@@ -30,7 +54,9 @@ public enum OverlayLookup {
                 if (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0 { return nil }  // whiteout
                 if i < parts.count - 1 && (st.st_mode & S_IFMT) != S_IFDIR { return nil }
                 if i == parts.count - 1 {
-                    return (st.st_mode & S_IFMT) == S_IFREG ? Found(path: path, size: Int64(st.st_size)) : nil
+                    return Entry(
+                        path: path, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid, size: Int64(st.st_size),
+                        modifiedSeconds: st.st_mtim.tv_sec, modifiedNanoseconds: st.st_mtim.tv_nsec)
                 }
             }
             // An opaque parent directory hides the layers below.

@@ -24,7 +24,8 @@ public final class Sandbox: Sendable {
     /// What this sandbox reclaimed from crashed runners when it opened.
     public let recovered: RecoveryReport
     let logger: Logger
-    let hostCPUs: Int
+    /// CPUs this host has (a container's CPU limit must fit).
+    public let hostCPUs: Int
     let seccomp: SeccompProfile
     let lastCapability: Int32
     let lockFD: Int32

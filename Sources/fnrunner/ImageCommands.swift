@@ -37,11 +37,12 @@ func printError(_ message: String) {
     line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
 }
 
-struct ImportCommand: ParsableCommand {
+struct ImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import", abstract: "Import an image from an OCI layout directory or a docker-archive tarball.")
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var runtime: RuntimeOptions
 
     @Argument(help: "An OCI image layout directory (with index.json) or a `docker save` tarball.")
     var path: String
@@ -49,8 +50,9 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "The name to store it under (required for OCI layouts).")
     var name: String?
 
-    func run() throws {
+    func run() async throws {
         let logger = Logger(label: "fnrunner.import")
+        var imported: (ImageStore, ImageRecord)?
         runOrExit { () throws(RunnerError) in
             let images = try store.open(logger)
             let record: ImageRecord
@@ -65,20 +67,24 @@ struct ImportCommand: ParsableCommand {
                 throw RunnerError(.notFound, "\(path) does not exist", step: "import")
             }
             print("\(record.name) \(record.manifest)")
+            imported = (images, record)
         }
+        if let imported { await runtime.buildBytecode(imported.1, in: imported.0) }
     }
 }
 
-struct PullCommand: ParsableCommand {
+struct PullCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pull", abstract: "Pull an image from a registry.")
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var runtime: RuntimeOptions
 
     @Argument(help: "Image reference (registry/repository:tag or @sha256:...).")
     var reference: String
 
-    func run() throws {
+    func run() async throws {
         let logger = Logger(label: "fnrunner.pull")
+        var pulled: (ImageStore, ImageRecord)?
         runOrExit { () throws(RunnerError) in
             let images = try store.open(logger)
             let started = MonotonicClock.nowNanos()
@@ -86,7 +92,9 @@ struct PullCommand: ParsableCommand {
             PullProgressPrinter.finish()
             let ms = (MonotonicClock.nowNanos() - started) / 1_000_000
             print("\(record.name) \(record.manifest) (\(record.layers.count) layers, \(formatBytes(record.size)), \(ms) ms)")
+            pulled = (images, record)
         }
+        if let pulled { await runtime.buildBytecode(pulled.1, in: pulled.0) }
     }
 }
 

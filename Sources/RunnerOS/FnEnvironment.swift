@@ -1,5 +1,3 @@
-import RunnerOS
-
 /// Fn's FN_* settings read from an environment: an absent or empty value keeps the default, and
 /// a value that does not parse is an error naming the variable (never silently the default).
 public struct FnEnvironment: Sendable {
