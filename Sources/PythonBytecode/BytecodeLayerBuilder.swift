@@ -147,6 +147,15 @@ public final class BytecodeLayerBuilder: Sendable {
         return .skipped(reason)
     }
 
+    /// Whether `record` is a Python image (a `python3` on its PATH), recording that it is not:
+    /// a caller can skip making a sandbox for the build.
+    public static func isPythonImage(_ record: ImageRecord, in store: ImageStore) throws(RunnerError) -> Bool {
+        let env = (try store.config(of: record)).config?.Env ?? []
+        if interpreter(env: env, layers: try store.imageLayers(record)) != nil { return true }
+        try store.bytecode.skip(record.config, reason: noInterpreter)
+        return false
+    }
+
     /// The image's `python3` as its PATH finds it in the merged view (a link counts: the
     /// container resolves it, the runner never does).
     static func interpreter(env: [String], layers: [String]) -> String? {

@@ -89,6 +89,27 @@ struct ImageCommandTests {
             let badName = try Subprocess.fnrunner(["import", try ImageFixtures.directory() + "/layers", "--name", "Bad Name", "--data-dir", data])
             #expect(badName.wait() == 1)
             #expect(badName.stderr.contains("invalid image reference"))
+            let badSetting = try Subprocess.fnrunner(
+                ["import", try ImageFixtures.directory() + "/layers", "--name", "a/b:c", "--data-dir", data],
+                environment: ["FN_PYTHON_BYTECODE": "maybe"])
+            #expect(badSetting.wait() == 1)
+            #expect(badSetting.stderr.contains("FN_PYTHON_BYTECODE must be true or false, not \"maybe\""), "\(badSetting.stderr)")
+        }
+    }
+
+    @Test func importingAnImageWithoutPythonRecordsThatWithoutASandbox() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("imp-nopy")
+            defer { env.cleanUp() }
+            let data = env.stateDirectory + "-data"
+            defer { try? FileSystem.removeTree(data) }
+            let imported = try Subprocess.fnrunner(
+                ["import", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot,
+                 try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:1"])
+            #expect(imported.wait() == 0, "\(imported.stderr)")
+            #expect(!imported.stderr.contains("bytecode"), "\(imported.stderr)")
+            #expect(try FileSystem.list(data + "/bytecode/skipped").count == 1)
+            #expect(!FileSystem.exists(env.stateDirectory), "no sandbox was opened")
         }
     }
 }

@@ -72,9 +72,13 @@ struct ServeCommandTests {
             defer { try? FileSystem.removeTree(data) }
             let layout = try FDKImage.layout()
             for tag in ["pyfdk", "pyfdk-teapot", "pyfdk-boom"] {
-                let imported = try Subprocess.fnrunner(["import", "--data-dir", data, layout, "--name", "fn-test/pyfdk:\(tag)"])
+                let imported = try Subprocess.fnrunner(
+                    ["import", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, layout,
+                     "--name", "fn-test/pyfdk:\(tag)"])
                 #expect(imported.wait() == 0, "\(imported.stderr)")
+                #expect(imported.stderr.contains("bytecode layer: "), "the import compiled the FDK: \(imported.stderr)")
             }
+            #expect(try FileSystem.list(data + "/bytecode/sha256").count == 3, "one layer per image")
             let (server, c) = try await startServer(env, data: data, port: try freePort())
             defer {
                 server.signal(SIGTERM)
@@ -98,6 +102,35 @@ struct ServeCommandTests {
             #expect(boom.status == 502 && boom.message == "function failed")
             let calls = try await c.send("GET", "/v2/fns/\(fns["pyfdk-boom"]!)/calls")
             #expect((calls.json["items"] as? [[String: Any]])?.first?["status"] as? String == "error")
+        }
+    }
+
+    @Test func aPythonImageImportedWithoutItsBytecodeGetsItBeforeItsFirstContainer() async throws {
+        try await withSharedGate {
+            let env = TestEnvironment("servebc")
+            defer { env.cleanUp() }
+            let data = env.stateDirectory + "-data"
+            defer { try? FileSystem.removeTree(data) }
+            let imported = try Subprocess.fnrunner(
+                ["import", "--data-dir", data, try FDKImage.layout(), "--name", "fn-test/pyfdk:pyfdk"],
+                environment: ["FN_PYTHON_BYTECODE": "false"])
+            #expect(imported.wait() == 0, "\(imported.stderr)")
+            #expect(try FileSystem.list(data + "/bytecode/sha256").isEmpty && !imported.stderr.contains("bytecode"))
+
+            let (server, c) = try await startServer(env, data: data, port: try freePort())
+            defer {
+                server.signal(SIGTERM)
+                server.wait()
+            }
+            let appID = try #require(try await c.json("POST", "/v2/apps", ["name": "pybc"]).json["id"] as? String)
+            let fn = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "hello", "image": "fn-test/pyfdk:pyfdk"])
+            let fnID = try #require(fn.json["id"] as? String, "\(fn.text)")
+            let hello = try await c.send("POST", "/invoke/\(fnID)", body: Array("layered".utf8))
+            #expect(hello.status == 200 && hello.text == "Hello layered", "\(hello.text) \(server.stderr)")
+            let layers = try FileSystem.list(data + "/bytecode/sha256")
+            #expect(layers.count == 1, "serve built the layer before the first start")
+            let files = try Shell.output("find \(data)/bytecode/sha256 -name 'func.cpython-*.pyc' | wc -l")
+            #expect(files.trimmed == "1")
         }
     }
 

@@ -31,7 +31,9 @@ struct ServeNetworkTests {
             defer { try? FileSystem.removeTree(data) }
             try await lab.startRemoteServices()
             try ServeHarness.importHelloStream(tag: "sh", into: data)
-            let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try FDKImage.layout(), "--name", "fn-test/pyfdk:pyfdk-fetch"])
+            let imported = try Subprocess.fnrunner(
+                ["import", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, try FDKImage.layout(),
+                 "--name", "fn-test/pyfdk:pyfdk-fetch"])
             #expect(imported.wait() == 0, "\(imported.stderr)")
             let (server, c) = try await ServeHarness.start(
                 env, data: data, port: try Host.freeLoopbackPort(), environment: try bridgeEnvironment(lab, env, pool: 2))
