@@ -17,7 +17,7 @@ public struct FnAPI: Sendable {
         /// FN_PUBLIC_LB_URL: where clients reach this node, for the endpoint annotations and the
         /// request URL a function is told. Nil: taken from each request's Host, as Fn does.
         public var publicURL: String?
-        public var version = "0.1.0"
+        public var version = FnrunnerVersion.current
         /// FN_CLIENT_IDLE_TIMEOUT_MSECS: how long a client connection may send nothing while a
         /// request's head or body is being read, or while it waits kept-alive between requests,
         /// before it is closed (a call already running is never cut by it). 0 turns it off.

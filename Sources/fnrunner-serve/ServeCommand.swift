@@ -16,7 +16,8 @@ import ServiceLifecycle
 /// `fnrunner serve`: one runner node speaking Fn's API, on its embedded store.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Serve Fn's v2 API, invoke and HTTP triggers from an embedded store.")
+        commandName: "serve", abstract: "Serve Fn's v2 API, invoke and HTTP triggers from an embedded store.",
+        version: FnrunnerVersion.current)
 
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var images: StoreOptions
@@ -118,13 +119,31 @@ struct ServeCommand: AsyncParsableCommand {
             AgentService(agent: agent, detachedCalls: detachedCalls), RecordWriter(recorder: recorder),
             CallPruner(configuration: retention, store: store, logger: logger),
         ]
+        var grpcService: GRPCRunnerService?
         if let (gHost, gPort) = grpcAddress {
-            services.append(
-                GRPCRunnerService(
-                    host: gHost, port: gPort, runner: PureRunner(agent: agent, maxRequestBytes: apiConfig.maxRequestBytes), tls: grpcTLS))
+            let service = GRPCRunnerService(
+                host: gHost, port: gPort, runner: PureRunner(agent: agent, maxRequestBytes: apiConfig.maxRequestBytes), tls: grpcTLS)
+            grpcService = service
+            services.append(service)
             logger.notice(
                 "Fn RunnerProtocol (gRPC) listening",
                 metadata: ["grpc_listen": "\(gHost):\(gPort)", "tls": "\(grpcTLS == nil ? "off" : grpcTLS?.clientCA == nil ? "on" : "mutual")"])
+        }
+        let httpRunning = AsyncEvent()
+        if let notifier = ServiceManagerNotifier(environment: env) {
+            services.append(
+                ServiceManagerService(
+                    notifier: notifier,
+                    ready: { [sandbox, grpcService, grpcAddress] in
+                        if !httpOff { await httpRunning.wait() }
+                        _ = await grpcService?.listeningPort
+                        // The pool fills in the background; a node is ready for cold starts once it is full.
+                        for _ in 0..<2000 where !sandbox.poolIsSettled && !Task.isCancelled {
+                            try? await Task.sleep(for: .milliseconds(10))
+                        }
+                        return "serving" + (httpOff ? "" : " http \(host):\(port)") + (grpcAddress.map { " grpc \($0.0):\($0.1)" } ?? "")
+                            + ", \(sandbox.pooledSandboxesReady) sandboxes ready"
+                    }, logger: logger))
         }
         do {
             if httpOff {
@@ -134,7 +153,8 @@ struct ServeCommand: AsyncParsableCommand {
             } else {
                 let app = Application(
                     router: api.router(), server: api.server,
-                    configuration: .init(address: .hostname(host, port: port)), services: services, logger: logger)
+                    configuration: .init(address: .hostname(host, port: port)), services: services,
+                    onServerRunning: { _ in httpRunning.fire() }, logger: logger)
                 try await app.runService()
             }
         } catch {
