@@ -26,6 +26,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "host:port to listen on (FN_PORT sets the port when this is not given); none for a pure runner without the HTTP API.")
     var listen: String?
 
+    @Flag(
+        name: .customLong("cgroup-delegated"),
+        help: "Make the runner's cgroups inside its own (systemd's Delegate=yes): it moves itself into <own>/runner and its containers go under <own>/<cgroup-root>.")
+    var cgroupDelegated = false
+
     @Option(
         name: .customLong("grpc-listen"),
         help: "host:port for Fn's RunnerProtocol (gRPC), so Fn's load balancer can place calls here (FN_GRPC_PORT: all interfaces).")
@@ -80,15 +85,18 @@ struct ServeCommand: AsyncParsableCommand {
         apiConfig.clientIdleTimeoutMillis = try fnEnv.int(
             "FN_CLIENT_IDLE_TIMEOUT_MSECS", default: apiConfig.clientIdleTimeoutMillis, minimum: 0)
         apiConfig.functionNetworks = networkSettings.available
+        let layout = try CgroupLayout.detect()
+        // The node's size comes from the cgroup the runner was started in (a unit's MemoryMax, say),
+        // read before a delegated runner moves itself into a leaf of it.
+        let totals = try NodeResources.detect(layout: layout, maxMemoryBytes: maxMemoryBytes, maxCPUMillicores: maxCPUMillicores)
+        let cgroupRoot = cgroupDelegated ? try CgroupDelegation.enter(layout: layout, rootName: runtime.cgroupRoot) : runtime.cgroupRoot
         let sandbox = try Sandbox(
             configuration: SandboxConfiguration(
-                stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger, poolSize: poolSize,
+                stateDirectory: runtime.stateDirectory, cgroupRoot: cgroupRoot, layout: layout, logger: logger, poolSize: poolSize,
                 functionNetwork: networkSettings.usesBridge ? networkSettings.bridge : nil,
                 poolNetwork: networkSettings.usesBridge ? .bridge : .none))
-        let totals: NodeResources
         let driver: NativeDriver
         do {
-            totals = try NodeResources.detect(layout: sandbox.driver.layout, maxMemoryBytes: maxMemoryBytes, maxCPUMillicores: maxCPUMillicores)
             driver = try NativeDriver(configuration: driverConfig, sandbox: sandbox, store: imageStore, puller: puller, logger: logger)
         } catch {
             await sandbox.shutdown()  // what a failed start made goes again
@@ -97,7 +105,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.notice(
             "fnrunner serve starting",
             metadata: [
-                "listen": "\(host):\(port)", "cgroups": "\(sandbox.driver.layout)", "memory_bytes": "\(totals.memoryBytes)",
+                "listen": "\(host):\(port)", "cgroups": "\(sandbox.driver.layout)", "cgroup_root": "\(cgroupRoot)", "memory_bytes": "\(totals.memoryBytes)",
                 "cpu_millicores": "\(totals.cpuMillicores)", "store": "\(store.path)", "sandbox_pool": "\(poolSize)",
                 "function_network": "\(networkSettings.defaultNetwork)",
             ])

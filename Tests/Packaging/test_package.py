@@ -96,7 +96,7 @@ class ThePackage(unittest.TestCase):
         self.assertEqual(unit["Delegate"], "yes")
         self.assertEqual(unit["KillMode"], "mixed")
         self.assertEqual(unit["EnvironmentFile"], "-/etc/fnrunner/serve.env")
-        self.assertTrue(unit["ExecStart"].startswith("/usr/bin/fnrunner-serve "))
+        self.assertTrue(unit["ExecStart"].startswith("/usr/bin/fnrunner-serve --cgroup-delegated "))
         # The drain (FN_SHUTDOWN_GRACE_MSECS, 30 s by default) fits before systemd's SIGKILL.
         self.assertGreater(int(unit["TimeoutStopSec"]), 30)
         self.assertGreaterEqual(int(unit["LimitNOFILE"]), 65536)
