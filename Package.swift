@@ -160,7 +160,8 @@ let package = Package(
             dependencies: ["Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "TestSupport"]
         ),
         .testTarget(name: "NodeNetworkTests", dependencies: ["NodeNetwork", "RunnerOS", "TestSupport"]),
-        .testTarget(name: "FnrunnerCLITests", dependencies: ["TestSupport", "RunnerOS"]),
+        .testTarget(
+            name: "FnrunnerCLITests", dependencies: ["TestSupport", "RunnerOS", "CLIOptions", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "RunnerTests", dependencies: ["Runner", "RunnerOS", "CgroupDriver", "Sandbox", "OCIImage", "TestSupport"]),
         .testTarget(

@@ -17,6 +17,18 @@ public struct RuntimeOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     public var logLevel: String = "notice"
 
+    @Option(name: .customLong("log-format"), help: "text, or json: one object per line (FNRUNNER_LOG_FORMAT).")
+    public var logFormat: String = "text"
+
+    public func validate() throws {
+        guard LogFormat(rawValue: logFormat) != nil else {
+            throw ValidationError("--log-format must be text or json, not \"\(logFormat)\"")
+        }
+        if let env = ProcessInfo.processInfo.environment["FNRUNNER_LOG_FORMAT"], !env.isEmpty, LogFormat(rawValue: env) == nil {
+            throw ValidationError("FNRUNNER_LOG_FORMAT must be text or json, not \"\(env)\"")
+        }
+    }
+
     public func makeLogger(label: String) -> Logger {
         var logger = Logger(label: label)
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
@@ -58,14 +70,25 @@ public struct StoreOptions: ParsableArguments {
 }
 
 /// Logging for both executables: to stderr (stdout is a command's output), at notice unless
-/// FNRUNNER_LOG_LEVEL says otherwise.
+/// FNRUNNER_LOG_LEVEL says otherwise, as text or JSON lines (`--log-format`, FNRUNNER_LOG_FORMAT).
 public enum CLILogging {
-    public static func bootstrap() {
-        let level = ProcessInfo.processInfo.environment["FNRUNNER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+    public static func bootstrap(
+        arguments: [String] = CommandLine.arguments, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
+        let level = environment["FNRUNNER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+        switch LogFormat.chosen(arguments: arguments, environment: environment) {
+        case .text:
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case .json:
+            LoggingSystem.bootstrap { label in
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
     }
 }

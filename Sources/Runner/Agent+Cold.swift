@@ -1,3 +1,4 @@
+import Logging
 import RunnerOS
 
 /// Cold calls (format `default`): a container per call, request data in its environment, the
@@ -31,6 +32,9 @@ extension Agent {
             let ran = try await driver.runCold(task, request: call.request, log: call.log)
             stats = CallStats(before: nil, after: ran.counters, reusedContainer: false, container: task.name)
             if ran.outOfMemory {
+                logger.warning(
+                    "a container ran out of memory",
+                    metadata: f.logMetadata(container: task.name).merging(["call_id": "\(call.id)", "memory_mb": "\(f.memoryMB)"]) { $1 })
                 result = .failure(CallErrors.outOfMemory(f.memoryMB))
             } else if ran.exitCode != 0 {
                 result = .failure(CallErrors.containerExit(ran.exitCode))

@@ -1,3 +1,4 @@
+import Logging
 import RunnerOS
 
 /// Hot calls: waiting for a slot, running on it, and each hot container's whole life.
@@ -120,7 +121,12 @@ extension Agent {
             if error.code == .timeout { return (.failure(CallErrors.callTimeout()), false) }
             if error.code == .callCancelled { return (.failure(error), false) }
             if error.code == .responseTooBig || error.code == .functionInvalidResponse { return (.failure(error), false) }
-            if await slot.hot.diedOfOOM(waitingUpTo: .milliseconds(250)) { return (.failure(CallErrors.outOfMemory(f.memoryMB)), false) }
+            if await slot.hot.diedOfOOM(waitingUpTo: .milliseconds(250)) {
+                logger.warning(
+                    "a container ran out of memory",
+                    metadata: f.logMetadata(container: slot.name).merging(["call_id": "\(call.id)", "memory_mb": "\(f.memoryMB)"]) { $1 })
+                return (.failure(CallErrors.outOfMemory(f.memoryMB)), false)
+            }
             return (.failure(CallErrors.functionResponse(error)), false)
         }
         var clean = response
@@ -182,7 +188,11 @@ extension Agent {
             startTimeout: .milliseconds(max(0, configuration.hotStartTimeoutMillis)), timeout: .seconds(max(0, f.timeoutSeconds)))
         task.maxResponseHeaderBytes = configuration.maxResponseHeaderBytes
         let metrics = self.metrics
-        task.onThaw = { metrics.observeThaw(seconds: $0) }
+        let thawMetadata = f.logMetadata(container: name)
+        task.onThaw = { [logger] seconds in
+            metrics.observeThaw(seconds: seconds)
+            logger.debug("thawed a container for a call", metadata: thawMetadata.merging(["thaw_ms": "\(StartPhases.millis(seconds))"]) { $1 })
+        }
         if f.freezeReclaim ?? configuration.freezeReclaim { task.onReclaim = { metrics.observeReclaim($0) } }
         task.onPull = { metrics.observePull(seconds: $0) }
         let hot: any HotContainerHandle
@@ -192,7 +202,8 @@ extension Agent {
             metrics.observeContainerStart(seconds: Double(MonotonicClock.nowNanos() - startedAt) / 1e9)
         } catch {
             metrics.countLaunchFailure()
-            logger.warning("a hot container did not start", metadata: ["fn": "\(f.fnID)", "container": "\(name)", "error": "\(error)"])
+            logger.warning(
+                "a hot container did not start", metadata: f.logMetadata(container: name).merging(["error": "\(error)"]) { $1 })
             let reported: RunnerError =
                 switch error.code {
                 case .containerInit: CallErrors.containerInit()
@@ -206,7 +217,7 @@ extension Agent {
         }
         let slot = HotSlot(
             hot: hot, name: name, queue: queue, evictor: evictor, memoryBytes: f.memoryMB << 20, cpuMillicores: f.cpuMillicores,
-            metrics: metrics, prewarmed: launch.prewarm)
+            metrics: metrics, prewarmed: launch.prewarm, logger: logger, logMetadata: f.logMetadata(container: name))
         let registered = state.withLock { s -> Bool in
             if s.shuttingDown { return false }
             s.live[name] = (slot, f.fnID)
@@ -247,8 +258,11 @@ extension Agent {
                 if !frozen, let freezeAt, later >= freezeAt {
                     do {
                         frozen = try slot.freezeIfIdle()
+                        if frozen { logger.debug("froze an idle container", metadata: f.logMetadata(container: slot.name)) }
                     } catch {
-                        logger.warning("freezing an idle container failed; ending it", metadata: ["container": "\(slot.name)", "error": "\(error)"])
+                        logger.warning(
+                            "freezing an idle container failed; ending it",
+                            metadata: f.logMetadata(container: slot.name).merging(["error": "\(error)"]) { $1 })
                         if slot.endIfIdle() { return }
                         frozen = true  // a call took it meanwhile: serve that call, do not try again
                     }

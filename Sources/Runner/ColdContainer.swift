@@ -14,7 +14,9 @@ enum ColdContainer {
     static func run(_ task: ContainerTask, request: FunctionRequest, log: CallLog, driver: NativeDriver) async throws(RunnerError)
         -> ColdResult
     {
+        var phases = StartPhases()
         var (spec, _) = try await driver.spec(for: task)
+        phases.mark("image")
         var input: [Int32] = [-1, -1]
         if let e = Pipes.make(&input) { throw .system("pipe2", errno: e, "cannot create the stdin pipe of \(task.name)") }
         let stdout: ContainerOutput
@@ -50,6 +52,8 @@ enum ColdContainer {
         close(input[0])
         stdout.containerStarted()
         stderr.containerStarted()
+        phases.mark("sandbox")
+        driver.logStarted(task, format: FunctionFormat.cold.rawValue, phases)
         defer {
             stdout.close()
             stderr.close()

@@ -1,3 +1,4 @@
+import Logging
 /// What the agent knows about a function: identity, image, limits and configuration.
 public struct FunctionDefinition: Sendable, Equatable, Codable {
     public var appID: String
@@ -122,5 +123,15 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
             appID: appID, fnID: fnID, image: image, format: format, memoryMB: memoryMB, cpuMillicores: cpuMillicores,
             timeoutSeconds: timeoutSeconds, idleTimeoutSeconds: idleTimeoutSeconds, config: config, annotations: made,
             syslogURL: syslogURL ?? "")
+    }
+}
+
+extension FunctionDefinition {
+    /// The keys every log line about this function's containers carries, the same in text and
+    /// JSON logs, so a collector can find one app's, fn's or container's lines by field.
+    public func logMetadata(container: String? = nil) -> Logger.Metadata {
+        var m: Logger.Metadata = ["app_id": "\(appID)", "fn_id": "\(fnID)", "image": "\(image)"]
+        if let container { m["container"] = "\(container)" }
+        return m
     }
 }

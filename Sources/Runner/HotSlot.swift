@@ -1,3 +1,4 @@
+import Logging
 import RunnerOS
 import Synchronization
 
@@ -19,6 +20,9 @@ public final class HotSlot: Sendable {
     let memoryBytes: UInt64
     let cpuMillicores: UInt64
     let metrics: AgentMetrics?
+    /// Where an eviction is told, with the container's keys (app_id, fn_id, image, container).
+    let logger: Logger?
+    let logMetadata: Logger.Metadata
     /// Started ahead of demand (a fn's prewarm annotation), not for a waiting call.
     let prewarmed: Bool
 
@@ -46,8 +50,10 @@ public final class HotSlot: Sendable {
     /// A slot for a container that has just started (counted as starting in `queue`).
     init(
         hot: any HotContainerHandle, name: String, queue: SlotQueue<HotSlot>, evictor: Evictor, memoryBytes: UInt64, cpuMillicores: UInt64,
-        metrics: AgentMetrics? = nil, prewarmed: Bool = false
+        metrics: AgentMetrics? = nil, prewarmed: Bool = false, logger: Logger? = nil, logMetadata: Logger.Metadata = [:]
     ) {
+        self.logger = logger
+        self.logMetadata = logMetadata
         self.metrics = metrics
         self.prewarmed = prewarmed
         self.hot = hot
@@ -116,7 +122,8 @@ public final class HotSlot: Sendable {
             s.evictionID = evictor.register(
                 slotKey: queue.key, memoryBytes: memoryBytes, cpuMillicores: cpuMillicores, first: prewarmed && s.calls == 0
             ) { [weak self] in
-                _ = self?.endIfIdle()
+                guard let self else { return }
+                if self.endIfIdle() { self.logger?.info("evicted an idle container for another function", metadata: self.logMetadata) }
             }
         }
     }

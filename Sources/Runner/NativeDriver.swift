@@ -180,7 +180,9 @@ public final class NativeDriver: ContainerDriver {
     public static let iofsInodes: UInt64 = 64
 
     private func startHTTPStream(_ task: ContainerTask) async throws(RunnerError) -> HotContainer {
+        var phases = StartPhases()
         var (spec, _) = try await spec(for: task)
+        phases.mark("image")
         // A fresh private tmpfs per container, reached only through its descriptor. Once the start
         // is over, connected or not, the runner never looks there again and keeps no descriptor
         // of it (the mount lives on in the container's namespace for the FDK).
@@ -200,6 +202,7 @@ public final class NativeDriver: ContainerDriver {
             throw error
         }
         output.containerStarted()
+        phases.mark("sandbox")
         let hot = HotContainer(
             container: container, output: output, throttling: task.function.cpuMillicores > 0, onThaw: task.onThaw,
             onReclaim: task.onReclaim)
@@ -209,6 +212,8 @@ public final class NativeDriver: ContainerDriver {
             await hot.close()
             throw error
         }
+        phases.mark("ready")
+        logStarted(task, format: FunctionFormat.httpStream.rawValue, phases)
         return hot
     }
 

@@ -36,7 +36,9 @@ final class StdioHotContainer: HotContainerHandle {
     }
 
     static func start(_ task: ContainerTask, format: FunctionFormat, driver: NativeDriver) async throws(RunnerError) -> StdioHotContainer {
+        var phases = StartPhases()
         var (spec, _) = try await driver.spec(for: task)
+        phases.mark("image")
         var input: [Int32] = [-1, -1]
         var output: [Int32] = [-1, -1]
         if let e = Pipes.make(&input) { throw .system("pipe2", errno: e, "cannot create the stdin pipe of \(task.name)") }
@@ -75,6 +77,8 @@ final class StdioHotContainer: HotContainerHandle {
             stderr.close()
             throw error
         }
+        phases.mark("sandbox")
+        driver.logStarted(task, format: format.rawValue, phases)
         return StdioHotContainer(
             container: container, format: format, connection: connection, stderr: stderr, throttling: task.function.cpuMillicores > 0,
             onThaw: task.onThaw, onReclaim: task.onReclaim)

@@ -1,0 +1,103 @@
+import Logging
+import RunnerOS
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// How the node's log lines look on stderr: `text` for people, `json` (one object per line) for
+/// log collectors (journald's JSON export, Loki, Elasticsearch) that search by field.
+public enum LogFormat: String, Sendable, CaseIterable {
+    case text, json
+
+    /// `--log-format X` or `--log-format=X` among `arguments` (logging starts before the command
+    /// line is parsed), else FNRUNNER_LOG_FORMAT, else text. A value that is neither is left to
+    /// the option's validation, which names it.
+    public static func chosen(arguments: [String], environment: [String: String]) -> LogFormat {
+        var value = environment["FNRUNNER_LOG_FORMAT"]
+        for (i, arg) in arguments.enumerated() {
+            if arg == "--log-format", i + 1 < arguments.count { value = arguments[i + 1] }
+            if arg.hasPrefix("--log-format=") { value = String(arg.dropFirst("--log-format=".count)) }
+        }
+        return value.flatMap(LogFormat.init(rawValue:)) ?? .text
+    }
+}
+
+/// One JSON object per log line: `time` (RFC 3339, UTC, milliseconds), `level`, `logger`,
+/// `message`, then every metadata key at the top level (the runner's keys: `app_id`, `fn_id`,
+/// `call_id`, `container`, `image`, …). A metadata key that collides with those four is written
+/// as `metadata.<key>`. Lines are written with one write(2) each, so concurrent lines never mix.
+public struct JSONLogHandler: LogHandler {
+    public var logLevel: Logger.Level = .notice
+    public var metadata: Logger.Metadata = [:]
+    let label: String
+    let fd: Int32
+
+    public init(label: String, fd: Int32 = 2) {
+        self.label = label
+        self.fd = fd
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    static let reserved: Set<String> = ["time", "level", "logger", "message"]
+
+    public func log(event: LogEvent) {
+        var fields = metadata
+        if let explicit = event.metadata { fields.merge(explicit) { $1 } }
+        if let error = event.error { fields["error"] = "\(error)" }
+        var out = "{\"time\":\"\(WallClock.rfc3339(WallClock.nowNanos(), millis: true))\",\"level\":\"\(event.level.rawValue)\","
+        out += "\"logger\":" + Self.quoted(label) + ",\"message\":" + Self.quoted(event.message.description)
+        for key in fields.keys.sorted() {
+            let name = Self.reserved.contains(key) ? "metadata." + key : key
+            out += "," + Self.quoted(name) + ":" + Self.encode(fields[key]!)
+        }
+        out += "}\n"
+        out.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+    }
+
+    static func encode(_ value: Logger.Metadata.Value) -> String {
+        switch value {
+        case .string(let s): return quoted(s)
+        case .stringConvertible(let c): return quoted(c.description)
+        case .array(let items): return "[" + items.map(encode).joined(separator: ",") + "]"
+        case .dictionary(let d): return "{" + d.keys.sorted().map { quoted($0) + ":" + encode(d[$0]!) }.joined(separator: ",") + "}"
+        }
+    }
+
+    /// A JSON string: quotes, backslashes and control characters escaped; valid UTF-8 as is.
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        out.reserveCapacity(s.utf8.count + 2)
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import RunnerOS
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The node's own log as a collector reads it: `--log-format json`, one object per line, with
+/// the same keys (app_id, fn_id, container, image) on every line about a container.
+@Suite(.enabled(if: Host.canRunContainers, "needs root and cgroup memory/pids controllers"))
+struct ServeLogTests {
+    static func objects(_ stderr: String) -> [[String: Any]] {
+        stderr.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    @Test func aContainersStartFreezeAndThawAreLoggedAsJSONWithItsKeysAndPhases() async throws {
+        try await withHelloStreamData("jsonlog") { env, data in
+            let (server, c) = try await ServeHarness.start(
+                env, data: data, port: try Host.freeLoopbackPort(), environment: ["FN_FREEZE_IDLE_MSECS": "0"],
+                arguments: ["--log-format", "json", "--log-level", "debug"])
+            defer {
+                server.signal(SIGTERM)
+                server.wait()
+            }
+            let (appID, fnID) = try await ServeHarness.deployApp(c, app: "logged", fn: "hello")
+            #expect(try await c.send("POST", "/invoke/\(fnID)", body: Array("a".utf8)).status == 200)
+            // Frozen at once (FN_FREEZE_IDLE_MSECS=0), then thawed by the next call.
+            var froze = false
+            for _ in 0..<300 where !froze {
+                froze = Self.objects(server.stderr).contains { $0["message"] as? String == "froze an idle container" }
+                if !froze { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(try await c.send("POST", "/invoke/\(fnID)", body: Array("b".utf8)).status == 200)
+            try await Task.sleep(for: .milliseconds(100))
+
+            let lines = Self.objects(server.stderr)
+            let raw = server.stderr.split(separator: "\n").filter { $0.hasPrefix("{") }
+            #expect(lines.count == raw.count && !lines.isEmpty, "every line is one JSON object")
+            let started = try #require(lines.first { $0["message"] as? String == "started a container" }, "\(server.stderr)")
+            #expect(started["app_id"] as? String == appID && started["fn_id"] as? String == fnID)
+            #expect(started["image"] as? String == "fn-test/hello-stream:1" && started["format"] as? String == "http-stream")
+            let container = try #require(started["container"] as? String)
+            for phase in ["start_ms", "image_ms", "sandbox_ms", "ready_ms"] {
+                #expect(Double(started[phase] as? String ?? "") != nil, "\(phase) in \(started)")
+            }
+            for message in ["froze an idle container", "thawed a container for a call"] {
+                let line = lines.first { $0["message"] as? String == message }
+                #expect(line?["container"] as? String == container && line?["fn_id"] as? String == fnID, "\(message): \(String(describing: line))")
+                #expect(line?["level"] as? String == "debug")
+            }
+            #expect(lines.contains { $0["message"] as? String == "fnrunner serve starting" && $0["logger"] as? String == "fnrunner.serve" })
+        }
+    }
+}
