@@ -1,3 +1,4 @@
+import RunnerOS
 import Runner
 
 /// A call record as the store keeps it, written by hand: JSONEncoder's reflection was the
@@ -61,29 +62,5 @@ enum CallRecordJSON {
         return out
     }
 
-    /// A JSON string literal: quotes, backslashes and control characters escaped.
-    static func appendQuoted(_ s: String, to out: inout String) {
-        out += "\""
-        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5c }) {
-            out += s
-        } else {
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                default:
-                    if scalar.value < 0x20 {
-                        let hex = String(scalar.value, radix: 16)
-                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    } else {
-                        out.unicodeScalars.append(scalar)
-                    }
-                }
-            }
-        }
-        out += "\""
-    }
+    static func appendQuoted(_ s: String, to out: inout String) { JSONString.append(s, to: &out) }
 }
