@@ -29,7 +29,7 @@ public final class CgroupStatsReader: Sendable {
             if throttling, let cpu = cg.v1Paths["cpu"] { paths.append((.v1CPU, cpu + "/cpu.stat")) }
             if let acct = cg.v1Paths["cpuacct"], cg.v2Path == nil { paths.append((.v1CPUAcct, acct + "/cpuacct.usage")) }
             if let mem = cg.v1Paths["memory"] {
-                paths.append((.memoryPeak, mem + "/memory.max_usage_in_bytes"))
+                paths += [(.memoryCurrent, mem + "/memory.usage_in_bytes"), (.memoryPeak, mem + "/memory.max_usage_in_bytes")]
             }
         }
         files = Mutex(

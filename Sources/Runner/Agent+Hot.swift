@@ -26,13 +26,13 @@ extension Agent {
             } catch {
                 logger.warning(
                     "a frozen container could not be thawed; it is ended and the call waits for another",
-                    metadata: ["container": "\(token.slot.name)", "error": "\(error)"])
+                    metadata: call.function.logMetadata(container: token.slot.name).merging(["error": "\(error)"]) { $1 })
                 token.slot.endCall(ok: false)
             }
         }
         queue.move(request: .wait, to: .exec)
         defer { queue.move(request: .exec, to: .done) }
-        slot.beginCall()
+        slot.beginCall(id: call.id)
         let prewarmed = prewarmTarget(for: call.function) != nil
         // A hit found an instance ready; a miss had to wait for one.
         if prewarmed { metrics.countPrewarm(hit: !waited) }

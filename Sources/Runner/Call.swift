@@ -39,7 +39,7 @@ public final class Call: Sendable {
         responseStream = stream
         self.slotKey = slotKey ?? function.slotKey
         self.onStart = onStart
-        log = CallLog(limitBytes: logLimit)
+        log = CallLog(limitBytes: logLimit, callID: id)
         state = Mutex(
             CallRecord(
                 id: id, status: .queued, appID: function.appID, appName: function.appName, fnID: function.fnID,

@@ -5,6 +5,8 @@ import Synchronization
 /// be able to break its own call by logging too much.
 public final class CallLog: Sendable {
     public let limitBytes: Int
+    /// The call it belongs to, for the lines of it the node's own log gets (FN_LOG_FUNCTION_OUTPUT).
+    public let callID: String?
 
     private struct State {
         var bytes: [UInt8] = []
@@ -15,7 +17,10 @@ public final class CallLog: Sendable {
     /// Fn's default FN_MAX_LOG_SIZE_BYTES.
     public static let defaultLimit = 1 << 20
 
-    public init(limitBytes: Int = CallLog.defaultLimit) { self.limitBytes = max(0, limitBytes) }
+    public init(limitBytes: Int = CallLog.defaultLimit, callID: String? = nil) {
+        self.limitBytes = max(0, limitBytes)
+        self.callID = callID
+    }
 
     /// Appends what fits; after the limit, one truncation line and nothing more.
     public func write(_ data: some Collection<UInt8>) {

@@ -25,7 +25,9 @@ enum ColdContainer {
             stdout = try ContainerOutput(
                 name: task.name, logger: driver.logger, collectLimit: task.maxOutputBytes > 0 ? task.maxOutputBytes : Int.max)
             do throws(RunnerError) {
-                stderr = try ContainerOutput(name: task.name, logger: driver.logger, syslog: try await driver.syslog(for: task, .err))
+                stderr = try ContainerOutput(
+                    name: task.name, logger: driver.logger, syslog: try await driver.syslog(for: task, .err),
+                    nodeLog: driver.nodeLog(for: task, stream: "stderr"))
             } catch {
                 stdout.close()
                 throw error

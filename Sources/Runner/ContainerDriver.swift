@@ -159,9 +159,31 @@ public struct ContainerInfo: Sendable, Equatable, Codable {
     /// The container's memory high-water mark (or current use where there is no peak).
     public var memoryBytes: UInt64?
     public var memoryLimitBytes: UInt64
+    /// How long it has been in `state`.
+    public var stateForMillis: UInt64?
+    public var memoryCurrentBytes: UInt64?
+    public var memoryPeakBytes: UInt64?
+    /// CPU time its processes used so far.
+    public var cpuMillis: UInt64?
+    /// The call it served last (or serves now).
+    public var lastCallID: String?
+
+    public init(
+        name: String, fnID: String, state: String, calls: Int, frozenForMillis: UInt64?, memoryBytes: UInt64?, memoryLimitBytes: UInt64
+    ) {
+        self.name = name
+        self.fnID = fnID
+        self.state = state
+        self.calls = calls
+        self.frozenForMillis = frozenForMillis
+        self.memoryBytes = memoryBytes
+        self.memoryLimitBytes = memoryLimitBytes
+    }
 
     enum CodingKeys: String, CodingKey {
         case name, state, calls
         case fnID = "fn_id", frozenForMillis = "frozen_for_ms", memoryBytes = "memory_bytes", memoryLimitBytes = "memory_limit_bytes"
+        case stateForMillis = "state_for_ms", memoryCurrentBytes = "memory_current_bytes", memoryPeakBytes = "memory_peak_bytes"
+        case cpuMillis = "cpu_ms", lastCallID = "last_call_id"
     }
 }

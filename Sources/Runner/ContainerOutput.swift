@@ -25,8 +25,21 @@ final class ContainerOutput: Sendable {
         let ended = AsyncEvent()
     }
 
+    /// Function output copied into the node's own log (FN_LOG_FUNCTION_OUTPUT), one line per
+    /// line the function wrote, with the container's keys and the call's id.
+    struct NodeLog: Sendable {
+        let logger: Logger
+        let metadata: Logger.Metadata
+        /// stderr, or stdout+stderr where the two share a pipe (http-stream).
+        let stream: String
+        /// A line longer than this is logged in pieces.
+        static let maximumLineBytes = 16 << 10
+    }
+
     private struct State {
         var log: CallLog?
+        /// The unfinished last line, for the node's log.
+        var partialLine: [UInt8] = []
         var collected: [UInt8] = []
         var collectLimit = 0
         var overflowed = false
@@ -37,7 +50,7 @@ final class ContainerOutput: Sendable {
     /// `collectLimit` > 0 keeps what is written (a cold call's stdout) up to that many bytes,
     /// instead of sending it to a log; `Int.max` for no limit. The output owns `syslog`, and
     /// closes it with itself (also when it cannot be made).
-    init(name: String, logger: Logger, collectLimit: Int = 0, syslog: SyslogWriter? = nil) throws(RunnerError) {
+    init(name: String, logger: Logger, collectLimit: Int = 0, syslog: SyslogWriter? = nil, nodeLog: NodeLog? = nil) throws(RunnerError) {
         self.syslog = syslog
         var fds: [Int32] = [-1, -1]
         if let e = Pipes.make(&fds) {
@@ -50,11 +63,13 @@ final class ContainerOutput: Sendable {
         do {
             token = try OutputPump.shared.watch(fd: fds[0]) { chunk in
                 guard let chunk else {
+                    if let nodeLog { Self.copy(nil, to: nodeLog, shared) }
                     syslog?.close()
                     shared.ended.fire()
                     return
                 }
                 syslog?.write(chunk)
+                if let nodeLog, collectLimit == 0 { Self.copy(chunk, to: nodeLog, shared) }
                 let log = shared.state.withLock { s -> CallLog? in
                     if s.collectLimit > 0 {
                         let room = s.collectLimit - s.collected.count
@@ -75,6 +90,35 @@ final class ContainerOutput: Sendable {
             Glibc.close(fds[1])
             syslog?.close()
             throw error
+        }
+    }
+
+    /// Logs the complete lines of `chunk` (with what came before it), or at the end (nil) the rest.
+    private static func copy(_ chunk: [UInt8]?, to node: NodeLog, _ shared: Shared) {
+        let (lines, callID) = shared.state.withLock { s -> ([[UInt8]], String?) in
+            var lines: [[UInt8]] = []
+            if let chunk {
+                s.partialLine.append(contentsOf: chunk)
+                while let newline = s.partialLine.firstIndex(of: UInt8(ascii: "\n")) {
+                    lines.append(Array(s.partialLine[..<newline]))
+                    s.partialLine.removeSubrange(...newline)
+                }
+                while s.partialLine.count > NodeLog.maximumLineBytes {
+                    lines.append(Array(s.partialLine.prefix(NodeLog.maximumLineBytes)))
+                    s.partialLine.removeFirst(NodeLog.maximumLineBytes)
+                }
+            } else if !s.partialLine.isEmpty {
+                lines.append(s.partialLine)
+                s.partialLine = []
+            }
+            return (lines, s.log?.callID)
+        }
+        for line in lines {
+            var metadata = node.metadata
+            metadata["stream"] = "\(node.stream)"
+            if let callID { metadata["call_id"] = "\(callID)" }
+            metadata["output"] = "\(String(decoding: line, as: UTF8.self))"
+            node.logger.info("function output", metadata: metadata)
         }
     }
 

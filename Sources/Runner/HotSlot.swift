@@ -38,8 +38,11 @@ public final class HotSlot: Sendable {
         /// The token this slot is currently offered under.
         var token: SlotToken<HotSlot>?
         var evictionID: UInt64?
-        /// Calls begun on this container so far.
+        /// Calls begun on this container so far, and the last one's id.
         var calls = 0
+        var lastCallID: String?
+        /// When the container entered its current state (monotonic nanoseconds).
+        var stateSince = MonotonicClock.nowNanos()
         /// Counters after the previous call: the next call's stats are the difference.
         var counters: ContainerCounters?
         /// When it was frozen (monotonic nanoseconds), while it is.
@@ -74,9 +77,10 @@ public final class HotSlot: Sendable {
     func offer() { state.withLock { becomeIdle(&$0) } }
 
     /// A call took this slot's token: it is busy now, and no longer evictable.
-    func beginCall() {
+    func beginCall(id: String? = nil) {
         post(.taken) { s in
             s.calls += 1
+            if let id { s.lastCallID = id }
             stopBeingEvictable(&s)
             move(&s, to: .busy)
         }
@@ -84,12 +88,19 @@ public final class HotSlot: Sendable {
 
     /// What `fnrunner ps` shows of this container.
     func info(function: String) -> ContainerInfo {
-        let (state, calls, frozenSince) = self.state.withLock { ($0.container, $0.calls, $0.frozenSince) }
+        let s = self.state.withLock { $0 }
         let counters = hot.stats()
-        return ContainerInfo(
-            name: name, fnID: function, state: "\(state)", calls: calls,
-            frozenForMillis: frozenSince.map { (MonotonicClock.nowNanos() &- $0) / 1_000_000 },
+        let now = MonotonicClock.nowNanos()
+        var info = ContainerInfo(
+            name: name, fnID: function, state: "\(s.container)", calls: s.calls,
+            frozenForMillis: s.frozenSince.map { (now &- $0) / 1_000_000 },
             memoryBytes: counters?.memoryPeakBytes ?? counters?.memoryCurrentBytes, memoryLimitBytes: memoryBytes)
+        info.stateForMillis = (now &- s.stateSince) / 1_000_000
+        info.memoryCurrentBytes = counters?.memoryCurrentBytes
+        info.memoryPeakBytes = counters?.memoryPeakBytes
+        info.cpuMillis = counters.map { $0.cpuUsageNanos / 1_000_000 }
+        info.lastCallID = s.lastCallID
+        return info
     }
 
     /// Whether a call is running here now.
@@ -140,7 +151,9 @@ public final class HotSlot: Sendable {
 
     private func move(_ s: inout State, to new: SlotQueueStats.ContainerState) {
         guard s.container != new, s.container != .done else { return }
-        s.frozenSince = new == .paused ? MonotonicClock.nowNanos() : nil
+        let now = MonotonicClock.nowNanos()
+        s.frozenSince = new == .paused ? now : nil
+        s.stateSince = now
         queue.move(container: s.container, to: new)
         s.container = new
     }

@@ -29,6 +29,9 @@ public final class NativeDriver: ContainerDriver {
         public var defaultNetwork: ContainerSpec.Network = .none
         /// Whether a function may ask for `host` (FN_FUNCTION_NETWORK_ALLOW lists host).
         public var allowHostNetwork = false
+        /// FN_LOG_FUNCTION_OUTPUT: also copy what functions write to stderr into the node's
+        /// log (at info, with app_id, fn_id, container, call_id), beside the call logs in the store.
+        public var logFunctionOutput = false
 
         public init() {}
 
@@ -57,6 +60,7 @@ public final class NativeDriver: ContainerDriver {
             c.pullTimeoutMillis = try env.int("FN_HOT_PULL_TIMEOUT_MSECS", default: c.pullTimeoutMillis)
             c.maxPids = try env.int("FN_MAX_PIDS", default: c.maxPids, minimum: 1)
             c.useImageUser = try env.bool("FN_USE_IMAGE_USER", default: c.useImageUser)
+            c.logFunctionOutput = try env.bool("FN_LOG_FUNCTION_OUTPUT", default: c.logFunctionOutput)
             typealias R = ContainerSpec.Rlimit
             func value(_ name: String, _ fnDefault: UInt64, minimum: Int) throws(RunnerError) -> UInt64 {
                 UInt64(try env.int(name, default: Int(fnDefault), minimum: minimum))
@@ -191,7 +195,8 @@ public final class NativeDriver: ContainerDriver {
         spec.attachedMounts = [.init(fd: iofs.fd, target: "/tmp/iofs")]
         let watch = try watcher.watch(iofs.procPath)
         // stdout and stderr share one pipe here, so syslog gets them at one severity: info.
-        let output = try ContainerOutput(name: task.name, logger: logger, syslog: try await syslog(for: task, .info))
+        let output = try ContainerOutput(
+            name: task.name, logger: logger, syslog: try await syslog(for: task, .info), nodeLog: nodeLog(for: task, stream: "stdout+stderr"))
         let container: Container
         spec.stdout = output.writeFD
         spec.stderr = output.writeFD
@@ -215,6 +220,12 @@ public final class NativeDriver: ContainerDriver {
         phases.mark("ready")
         logStarted(task, format: FunctionFormat.httpStream.rawValue, phases)
         return hot
+    }
+
+    /// Where a container's output goes in the node's own log, when FN_LOG_FUNCTION_OUTPUT asks.
+    func nodeLog(for task: ContainerTask, stream: String) -> ContainerOutput.NodeLog? {
+        guard configuration.logFunctionOutput else { return nil }
+        return ContainerOutput.NodeLog(logger: logger, metadata: task.function.logMetadata(container: task.name), stream: stream)
     }
 
     public var startPaths: ContainerStartPaths? {

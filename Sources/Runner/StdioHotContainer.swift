@@ -49,7 +49,9 @@ final class StdioHotContainer: HotContainerHandle {
         }
         let stderr: ContainerOutput
         do {
-            stderr = try ContainerOutput(name: task.name, logger: driver.logger, syslog: try await driver.syslog(for: task, .err))
+            stderr = try ContainerOutput(
+                name: task.name, logger: driver.logger, syslog: try await driver.syslog(for: task, .err),
+                nodeLog: driver.nodeLog(for: task, stream: "stderr"))
         } catch {
             for fd in input + output { Glibc.close(fd) }
             throw error

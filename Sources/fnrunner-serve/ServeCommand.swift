@@ -26,6 +26,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "host:port to listen on (FN_PORT sets the port when this is not given); none for a pure runner without the HTTP API.")
     var listen: String?
 
+    @Option(
+        help: "A file of settings (KEY=VALUE lines, as /etc/fnrunner/serve.env): FN_* variables and these options' long names. Flags and the environment win over it.")
+    var config: String?
+
     @Flag(
         name: .customLong("cgroup-delegated"),
         help: "Make the runner's cgroups inside its own (systemd's Delegate=yes): it moves itself into <own>/runner and its containers go under <own>/<cgroup-root>.")

@@ -114,6 +114,11 @@ class ThePackage(unittest.TestCase):
         self.assertEqual(sorted(read - FUNCTION_ENVIRONMENT - listed), [], "settings the sources read but serve.env lacks")
         self.assertEqual(sorted(listed - read - {"FNRUNNER_SERVE_OPTIONS"}), [], "settings serve.env lists that nothing reads")
         self.assertFalse(re.search(r"^(?:FN|FNRUNNER)_", text, re.M), "every setting is commented out")
+        # serve --config takes the same file: it knows the same variables.
+        with open(os.path.join(REPO, "Sources/fnrunner-serve/ServeConfigFile.swift")) as f:
+            source = f.read()
+        known = set(re.findall(r'"((?:FN|FNRUNNER)_[A-Z0-9_]+)"', source.split("static let variables", 1)[1].split("]", 1)[0]))
+        self.assertEqual(sorted(known ^ listed), [], "serve --config and serve.env know the same variables")
 
 
 if __name__ == "__main__":

@@ -39,8 +39,21 @@ struct ServeCommandTests {
             // `fnrunner ps` asks the server for its hot containers.
             let ps = try Subprocess.fnrunner(["ps", "--port", "\(port)"])
             #expect(ps.wait() == 0, "\(ps.stderr)")
-            let row = ps.stdout.split(separator: "\n").dropFirst().first.map { $0.split(separator: "\t").map(String.init) } ?? []
-            #expect(row.count == 6 && row[1] == fnID && ["idle", "frozen", "busy"].contains(row[2]) && row[5] == "2", "\(ps.stdout)")
+            let row = ps.stdout.split(separator: "\n").dropFirst().first.map { $0.split(separator: " ").map(String.init) } ?? []
+            #expect(row.count == 8 && row[1] == fnID && ["idle", "frozen", "busy"].contains(row[2]) && row[4] == "2", "\(ps.stdout)")
+            #expect(row.last == hotID, "the last call's id: \(ps.stdout)")
+            let psJSON = try Subprocess.fnrunner(["ps", "--port", "\(port)", "--json"])
+            #expect(psJSON.wait() == 0)
+            let item = try #require(
+                ((try JSONSerialization.jsonObject(with: Data(psJSON.stdout.utf8)) as? [String: Any])?["items"] as? [[String: Any]])?.first)
+            #expect(item["last_call_id"] as? String == hotID && item["state_for_ms"] is Int && item["cpu_ms"] is Int, "\(item)")
+            #expect((item["memory_current_bytes"] as? Int ?? 0) > 0 && (item["memory_limit_bytes"] as? Int) == 64 << 20, "\(item)")
+            // --watch shows the table again and again until interrupted.
+            let watching = try Subprocess.fnrunner(["ps", "--port", "\(port)", "--watch", "--interval", "0.2"])
+            try await Task.sleep(for: .milliseconds(900))
+            watching.signal(SIGINT)
+            watching.wait()
+            #expect(watching.stdout.components(separatedBy: "fnrunner ps: 1 containers at").count >= 3, "\(watching.stdout)")
             // Idle past the freeze delay (50 ms by default): the next call thaws the container first.
             try await Task.sleep(for: .milliseconds(300))
             let thawed = try await c.send("POST", "/invoke/\(fnID)", body: Array("thawed".utf8))

@@ -53,4 +53,33 @@ struct ServeLogTests {
             #expect(lines.contains { $0["message"] as? String == "fnrunner serve starting" && $0["logger"] as? String == "fnrunner.serve" })
         }
     }
+
+    @Test func withLogFunctionOutputAFunctionsStderrReachesTheNodesLogLineByLineWithItsCall() async throws {
+        try await withHelloStreamData("fnoutlog") { env, data in
+            try ServeHarness.importHelloStream(tag: "sh", into: data)
+            let (server, c) = try await ServeHarness.start(
+                env, data: data, port: try Host.freeLoopbackPort(), environment: ["FN_LOG_FUNCTION_OUTPUT": "true"],
+                arguments: ["--log-format", "json", "--log-level", "info"])
+            defer {
+                server.signal(SIGTERM)
+                server.wait()
+            }
+            let script = "printf 'first line\\nsecond \"quoted\"\\nno newline' >&2; echo answer"
+            let (_, fnID) = try await ServeHarness.deployApp(
+                c, app: "noisy", fn: "cold", image: "fn-test/hello-stream:sh", fnFields: ["format": "default", "config": ["SCRIPT": script]])
+            let answer = try await c.send("POST", "/invoke/\(fnID)")
+            #expect(answer.status == 200 && answer.text == "answer\n", "\(answer.text) \(server.stderr)")
+            let callID = try #require(answer.header("Fn-Call-Id"))
+            try await Task.sleep(for: .milliseconds(200))
+            let output = Self.objects(server.stderr).filter { $0["message"] as? String == "function output" }
+            #expect(output.map { $0["output"] as? String ?? "" } == ["first line", "second \"quoted\"", "no newline"], "\(server.stderr)")
+            for line in output {
+                #expect(line["call_id"] as? String == callID && line["fn_id"] as? String == fnID && line["stream"] as? String == "stderr")
+                #expect((line["container"] as? String)?.isEmpty == false && line["level"] as? String == "info")
+            }
+            // The call's own log in the store still has it all.
+            let log = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(callID)/log")
+            #expect(log.text.contains("first line") && log.text.contains("no newline"), "\(log.text)")
+        }
+    }
 }
