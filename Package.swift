@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.38.0", traits: []),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.0"),
+        // Spans (already in the graph through hummingbird) and their OTLP/HTTP export, for serve only.
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.2.0"),
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // The only code that runs between clone and exec: raw syscalls, no malloc, no locks.
@@ -84,7 +87,7 @@ let package = Package(
             name: "Runner",
             dependencies: [
                 "RunnerOS", "CgroupDriver", "Sandbox", "NodeNetwork", "OCIImage", "PythonBytecode",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // The embedded store: apps, fns, triggers, call records and logs in SQLite (WAL).
@@ -108,6 +111,7 @@ let package = Package(
             dependencies: [
                 "Runner", "RunnerOS", .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"), .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
             ]
@@ -129,7 +133,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
             ]
         ),
         // Hot calls through Engage against a running pure runner (scripts/bench).

@@ -1,4 +1,5 @@
 import Logging
+import Tracing
 import RunnerOS
 
 /// Cold calls (format `default`): a container per call, request data in its environment, the
@@ -24,8 +25,15 @@ extension Agent {
         task.maxOutputBytes = configuration.maxResponseBytes
         let metrics = self.metrics
         task.onPull = { metrics.observePull(seconds: $0) }
+        task.onStartPhases = { metrics.observeStartPhases($0) }
+        task.trace = call.trace
+        // A cold container's run is the function's answer (its start a span inside the call's).
+        let span = call.trace?.startFunction(container: task.name)
+        defer { span?.end() }
+        var request = call.request
+        if let span { call.trace?.inject(span.context, into: &request.headers) }
         task.extraEnvironment = Self.coldEnvironment(
-            call.request, callID: call.id, deadline: WallClock.rfc3339(WallClock.nowNanos() &+ timeout.nanoseconds, millis: true))
+            request, callID: call.id, deadline: WallClock.rfc3339(WallClock.nowNanos() &+ timeout.nanoseconds, millis: true))
         var stats: CallStats?
         let result: Result<FunctionResponse, RunnerError>
         do {

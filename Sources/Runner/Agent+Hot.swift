@@ -1,10 +1,12 @@
 import Logging
+import Tracing
 import RunnerOS
 
 /// Hot calls: waiting for a slot, running on it, and each hot container's whole life.
 extension Agent {
     func submitHot(_ call: Call) async throws(RunnerError) -> FunctionResponse {
         let queue = try enterQueue(for: call)
+        let waitBegan = call.trace == nil ? 0 : MonotonicClock.nowNanos()
         // One wait limit for the call, however many containers it has to pass over.
         let deadline = clock.nanos(after: waitLimit(call.function))
         let slot: HotSlot
@@ -20,7 +22,15 @@ extension Agent {
             // Fn unfreezes at acquisition: a container that cannot be thawed is ended (a
             // runner fault, never the function's), and the call waits for another one.
             do {
-                try token.slot.hot.thaw()
+                if let trace = call.trace {
+                    let wasFrozen = token.slot.isFrozen
+                    let t0 = MonotonicClock.nowNanos()
+                    trace.phase("queue wait", from: waitBegan, to: t0, attributes: ["fn.waited_for_start": .bool(waited)])
+                    try token.slot.hot.thaw()
+                    if wasFrozen { trace.phase("thaw", from: t0, to: MonotonicClock.nowNanos(), attributes: ["fn.container": .string(token.slot.name)]) }
+                } else {
+                    try token.slot.hot.thaw()
+                }
                 slot = token.slot
                 break
             } catch {
@@ -32,7 +42,7 @@ extension Agent {
         }
         queue.move(request: .wait, to: .exec)
         defer { queue.move(request: .exec, to: .done) }
-        slot.beginCall(id: call.id)
+        slot.beginCall(id: call.id, trace: call.trace)
         let prewarmed = prewarmTarget(for: call.function) != nil
         // A hit found an instance ready; a miss had to wait for one.
         if prewarmed { metrics.countPrewarm(hit: !waited) }
@@ -83,7 +93,7 @@ extension Agent {
             if let error = state.withLock({ $0.launchErrors.removeValue(forKey: wait) }) { throw error }
             waited = true
             if queue.claimLaunchIfNeeded() {
-                launchSink.yield(Launch(function: call.function, queue: queue, callerID: call.id, wait: wait))
+                launchSink.yield(Launch(function: call.function, queue: queue, callerID: call.id, wait: wait, trace: call.trace))
             }
             let now = clock.nowNanos
             if now >= deadline { throw CallErrors.serverBusy() }
@@ -112,11 +122,16 @@ extension Agent {
         var request = call.request
         let timeout = Duration.seconds(max(0, f.timeoutSeconds))
         request.deadline = WallClock.rfc3339(WallClock.nowNanos() &+ timeout.nanoseconds, millis: false)
+        let span = call.trace?.startFunction(container: slot.name)
+        if let span { call.trace?.inject(span.context, into: &request.headers) }
+        defer { span?.end() }
         let response: FunctionResponse
         do {
             response = try await slot.hot.call(
                 request, timeout: timeout, maxBodyBytes: configuration.maxResponseBytes, log: call.log, stream: call.responseStream)
+            span?.attributes["http.response.status_code"] = response.status
         } catch {
+            span?.setStatus(SpanStatus(code: .error, message: error.message))
             // Any failure mid-call ends the container: its connection or pipes are unusable.
             if error.code == .timeout { return (.failure(CallErrors.callTimeout()), false) }
             if error.code == .callCancelled { return (.failure(error), false) }
@@ -195,6 +210,8 @@ extension Agent {
         }
         if f.freezeReclaim ?? configuration.freezeReclaim { task.onReclaim = { metrics.observeReclaim($0) } }
         task.onPull = { metrics.observePull(seconds: $0) }
+        task.onStartPhases = { metrics.observeStartPhases($0) }
+        task.trace = launch.trace
         let hot: any HotContainerHandle
         let startedAt = MonotonicClock.nowNanos()
         do {

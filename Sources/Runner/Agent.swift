@@ -1,4 +1,5 @@
 import Logging
+import Tracing
 import RunnerOS
 import Synchronization
 
@@ -20,6 +21,8 @@ public final class Agent: Sendable {
     public let metrics = AgentMetrics()
     let clock: any AgentClock
     let logger: Logger
+    /// Set when the node traces: every call gets a span (see `CallTrace`); nil costs nothing.
+    public let tracer: (any Tracer)?
 
     struct Launch: Sendable {
         let function: FunctionDefinition
@@ -31,6 +34,8 @@ public final class Agent: Sendable {
         let wait: UInt64
         /// Started ahead of demand (the fn's prewarm target), not for a waiting call.
         var prewarm = false
+        /// The asking call's trace, which the start becomes a span of.
+        var trace: CallTrace?
     }
 
     struct State {
@@ -67,8 +72,9 @@ public final class Agent: Sendable {
 
     public init(
         configuration: AgentConfiguration, driver: any ContainerDriver, tracker: ResourceTracker,
-        clock: any AgentClock = SystemClock(), logger: Logger = Logger(label: "fnrunner.agent")
+        clock: any AgentClock = SystemClock(), logger: Logger = Logger(label: "fnrunner.agent"), tracer: (any Tracer)? = nil
     ) {
+        self.tracer = tracer
         self.configuration = configuration
         self.driver = driver
         self.tracker = tracker
@@ -217,16 +223,18 @@ public final class Agent: Sendable {
     /// (Fn's LB may choose it); `onStart` runs when the call starts.
     public func makeCall(
         _ function: FunctionDefinition, _ request: FunctionRequest, type: String = Call.sync, stream: ResponseStream? = nil,
-        slotKey: SlotKey? = nil, onStart: (@Sendable () async -> Void)? = nil
+        slotKey: SlotKey? = nil, onStart: (@Sendable () async -> Void)? = nil, traceParent: ServiceContext? = nil
     ) throws(RunnerError) -> Call {
         guard FunctionFormat(rawValue: function.format) != nil else { throw CallErrors.unknownFormat(function.format) }
         guard tracker.isPossible(memoryBytes: function.memoryMB << 20, cpuMillicores: function.cpuMillicores) else {
             throw CallErrors.resourceTooBig()
         }
         let id = request.callID.isEmpty ? CallID.make() : request.callID
+        // The parent: the gRPC edge's, else the task's (the API request's span).
+        let trace = tracer.map { CallTrace(tracer: $0, parent: traceParent ?? ServiceContext.current ?? .topLevel, call: id, function: function) }
         return Call(
             id: id, function: function, request: request, type: type, logLimit: configuration.maxLogBytes, stream: stream,
-            slotKey: slotKey, onStart: onStart)
+            slotKey: slotKey, onStart: onStart, trace: trace)
     }
 
     /// Makes and runs a call in one step.
@@ -256,6 +264,9 @@ public final class Agent: Sendable {
             call.markEnded(e, startedWallNanos: nil, stats: nil)
             metrics.observeCall(fnID: call.function.fnID, status: call.status.rawValue, waitSeconds: nil, executionSeconds: nil)
             for listener in state.withLock({ $0.listeners }) { try? await listener.afterCall(call) }
+        }
+        if let trace = call.trace {
+            if case .failure(let e) = result { trace.end(status: call.status.rawValue, error: e) } else { trace.end(status: call.status.rawValue, error: nil) }
         }
         return try result.get()
     }

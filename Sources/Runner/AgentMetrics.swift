@@ -1,4 +1,5 @@
 import CgroupDriver
+import RunnerOS
 import Synchronization
 
 /// What the agent counts for `/metrics`: calls by fn and status, latencies (queue wait,
@@ -40,6 +41,9 @@ public final class AgentMetrics: Sendable {
         public var thaw = Histogram.latency
         /// Image pulls a container start needed (their durations; count = how many).
         public var pulls = Histogram(bounds: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600])
+        /// Container starts by phase (`image`, `sandbox`, `ready`, and within the sandbox start
+        /// `pool_claim` or `cgroup_create` or `sandbox_prepare`, `clone`, `exec`).
+        public var startPhases: [String: Histogram] = [:]
         public var evictions: UInt64 = 0
         /// Calls of prewarmed fns that found an instance started ahead for them, or had to wait
         /// for a new one.
@@ -75,6 +79,11 @@ public final class AgentMetrics: Sendable {
     func observeFreeze(seconds: Double) { state.withLock { $0.freeze.observe(seconds) } }
     func observeThaw(seconds: Double) { state.withLock { $0.thaw.observe(seconds) } }
     func observePull(seconds: Double) { state.withLock { $0.pulls.observe(seconds) } }
+    func observeStartPhases(_ phases: [TimedPhase]) {
+        state.withLock { s in
+            for p in phases { s.startPhases[String(p.name.map { $0 == " " ? "_" : $0 }), default: .latency].observe(p.seconds) }
+        }
+    }
     func countEvictions(_ n: Int) { state.withLock { $0.evictions += UInt64(n) } }
     func countLaunchFailure() { state.withLock { $0.launchFailures += 1 } }
     func countPrewarm(hit: Bool) { state.withLock { if hit { $0.prewarmHits += 1 } else { $0.prewarmMisses += 1 } } }

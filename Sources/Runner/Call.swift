@@ -19,6 +19,8 @@ public final class Call: Sendable {
     /// Run when the call starts (after the listeners): a pure runner answers a detached call's
     /// 202 then.
     let onStart: (@Sendable () async -> Void)?
+    /// The call's span and its phases' (nil unless the node traces).
+    public let trace: CallTrace?
     /// Set once the call stopped waiting (it started or failed): sync calls that wait hold
     /// back detached ones.
     let leftWait = Atomic<Bool>(false)
@@ -28,8 +30,9 @@ public final class Call: Sendable {
 
     init(
         id: String, function: FunctionDefinition, request: FunctionRequest, type: String, logLimit: Int, stream: ResponseStream? = nil,
-        slotKey: SlotKey? = nil, onStart: (@Sendable () async -> Void)? = nil
+        slotKey: SlotKey? = nil, onStart: (@Sendable () async -> Void)? = nil, trace: CallTrace? = nil
     ) {
+        self.trace = trace
         self.id = id
         self.function = function
         var request = request

@@ -55,7 +55,8 @@ enum ColdContainer {
         stdout.containerStarted()
         stderr.containerStarted()
         phases.mark("sandbox")
-        driver.logStarted(task, format: FunctionFormat.cold.rawValue, phases)
+        phases.sandbox = container.startPhases
+        driver.reportStarted(task, format: FunctionFormat.cold.rawValue, phases)
         defer {
             stdout.close()
             stderr.close()

@@ -98,6 +98,10 @@ public struct ContainerTask: Sendable {
     /// When set, each freeze is followed by a reclaim of the container's memory (where the
     /// host can: cgroup v2), and this is told what it reclaimed.
     public var onReclaim: (@Sendable (CgroupDriver.Reclaim) -> Void)?
+    /// Told the phases of this container's start (for `fn_container_start_phase_seconds`).
+    public var onStartPhases: (@Sendable ([TimedPhase]) -> Void)?
+    /// The traced call that asked for this container: its start becomes a span of that call.
+    public var trace: CallTrace?
 
     public init(function: FunctionDefinition, name: String, spawnCallID: String, startTimeout: Duration, timeout: Duration) {
         self.function = function

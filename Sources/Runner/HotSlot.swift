@@ -41,6 +41,8 @@ public final class HotSlot: Sendable {
         /// Calls begun on this container so far, and the last one's id.
         var calls = 0
         var lastCallID: String?
+        /// The last call's trace, which this container's next freeze becomes a span of.
+        var lastTrace: CallTrace?
         /// When the container entered its current state (monotonic nanoseconds).
         var stateSince = MonotonicClock.nowNanos()
         /// Counters after the previous call: the next call's stats are the difference.
@@ -77,10 +79,11 @@ public final class HotSlot: Sendable {
     func offer() { state.withLock { becomeIdle(&$0) } }
 
     /// A call took this slot's token: it is busy now, and no longer evictable.
-    func beginCall(id: String? = nil) {
+    func beginCall(id: String? = nil, trace: CallTrace? = nil) {
         post(.taken) { s in
             s.calls += 1
             if let id { s.lastCallID = id }
+            s.lastTrace = trace
             stopBeingEvictable(&s)
             move(&s, to: .busy)
         }
@@ -102,6 +105,12 @@ public final class HotSlot: Sendable {
         info.lastCallID = s.lastCallID
         return info
     }
+
+    /// Whether it is frozen now (a call that took it thaws it first).
+    var isFrozen: Bool { state.withLock { $0.container == .paused } }
+
+    /// The trace of the call it served last, if that call was traced.
+    var lastTrace: CallTrace? { state.withLock { $0.lastTrace } }
 
     /// Whether a call is running here now.
     var isBusy: Bool { state.withLock { $0.container == .busy } }
@@ -174,19 +183,24 @@ public final class HotSlot: Sendable {
     /// Freezes the container if it is idle; false if a call has it (or it is already frozen or
     /// done). A failed freeze is thrown: the container must then end.
     func freezeIfIdle() throws(RunnerError) -> Bool {
-        let result: Result<Bool, RunnerError> = state.withLock { s in
-            guard s.container == .idle else { return .success(false) }
+        typealias Frozen = (start: UInt64, end: UInt64, trace: CallTrace?)
+        let result: Result<Frozen?, RunnerError> = state.withLock { s in
+            guard s.container == .idle else { return .success(nil) }
             do throws(RunnerError) {
                 let t0 = MonotonicClock.nowNanos()
                 try hot.freeze()
-                metrics?.observeFreeze(seconds: Double(MonotonicClock.nowNanos() - t0) / 1e9)
+                let t1 = MonotonicClock.nowNanos()
+                metrics?.observeFreeze(seconds: Double(t1 - t0) / 1e9)
                 move(&s, to: .paused)
-                return .success(true)
+                return .success((t0, t1, s.lastTrace))
             } catch {
                 return .failure(error)
             }
         }
-        return try result.get()
+        guard let frozen = try result.get() else { return false }
+        // The freeze that followed the last call is part of that call's trace (ending after it).
+        frozen.trace?.phase("freeze", from: frozen.start, to: frozen.end, attributes: ["fn.container": .string(name)])
+        return true
     }
 
     /// The next event, or nil after `timeout`.

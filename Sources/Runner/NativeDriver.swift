@@ -208,6 +208,7 @@ public final class NativeDriver: ContainerDriver {
         }
         output.containerStarted()
         phases.mark("sandbox")
+        phases.sandbox = container.startPhases
         let hot = HotContainer(
             container: container, output: output, throttling: task.function.cpuMillicores > 0, onThaw: task.onThaw,
             onReclaim: task.onReclaim)
@@ -218,7 +219,7 @@ public final class NativeDriver: ContainerDriver {
             throw error
         }
         phases.mark("ready")
-        logStarted(task, format: FunctionFormat.httpStream.rawValue, phases)
+        reportStarted(task, format: FunctionFormat.httpStream.rawValue, phases)
         return hot
     }
 

@@ -5,9 +5,13 @@ import RunnerOS
 /// `image_ms` (finding the image, pulling it if missing, building its bytecode layer, the
 /// rootfs), `sandbox_ms` (the sandbox start: clone to exec), `ready_ms` (an http-stream
 /// function's time from exec until it listens), and `start_ms`, all of it.
+/// The same phases (with the sandbox's own inside `sandbox`) also feed
+/// `fn_container_start_phase_seconds` and, on a traced call, the `container start` span.
 struct StartPhases {
     private let began = MonotonicClock.nowNanos()
-    private var marks: [(String, UInt64)] = []
+    private(set) var phases: [TimedPhase] = []
+    /// The sandbox start's own phases (pool claim, clone, exec).
+    var sandbox: [TimedPhase] = []
     private var last: UInt64
 
     init() { last = began }
@@ -15,13 +19,13 @@ struct StartPhases {
     /// Ends the phase `name` now.
     mutating func mark(_ name: String) {
         let now = MonotonicClock.nowNanos()
-        marks.append((name, now - last))
+        phases.append(TimedPhase(name, start: last, end: now))
         last = now
     }
 
     var metadata: Logger.Metadata {
         var m: Logger.Metadata = ["start_ms": "\(Self.millis(Double(last - began) / 1e9))"]
-        for (name, nanos) in marks { m[name + "_ms"] = "\(Self.millis(Double(nanos) / 1e9))" }
+        for p in phases { m[p.name + "_ms"] = "\(Self.millis(p.seconds))" }
         return m
     }
 
@@ -33,10 +37,13 @@ struct StartPhases {
 }
 
 extension NativeDriver {
-    /// The log line of a container that started.
-    func logStarted(_ task: ContainerTask, format: String, _ phases: StartPhases) {
+    /// The log line of a container that started, its phases for the metrics, and its span
+    /// when the call that asked for it is traced.
+    func reportStarted(_ task: ContainerTask, format: String, _ phases: StartPhases) {
         logger.info(
             "started a container",
             metadata: task.function.logMetadata(container: task.name).merging(phases.metadata) { $1 }.merging(["format": "\(format)"]) { $1 })
+        task.onStartPhases?(phases.phases + phases.sandbox)
+        task.trace?.containerStart(phases.phases, container: task.name, sandbox: phases.sandbox)
     }
 }

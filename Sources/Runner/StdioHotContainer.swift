@@ -80,7 +80,8 @@ final class StdioHotContainer: HotContainerHandle {
             throw error
         }
         phases.mark("sandbox")
-        driver.logStarted(task, format: format.rawValue, phases)
+        phases.sandbox = container.startPhases
+        driver.reportStarted(task, format: format.rawValue, phases)
         return StdioHotContainer(
             container: container, format: format, connection: connection, stderr: stderr, throttling: task.function.cpuMillicores > 0,
             onThaw: task.onThaw, onReclaim: task.onReclaim)

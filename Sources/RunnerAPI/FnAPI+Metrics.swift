@@ -34,6 +34,12 @@ extension FnAPI {
         histogram(&out, "fn_container_freeze_seconds", "Time to freeze an idle container.", c.freeze)
         histogram(&out, "fn_container_thaw_seconds", "Time to thaw a frozen container for a call.", c.thaw)
         histogram(&out, "fn_image_pull_seconds", "Image pulls that container starts needed.", c.pulls)
+        out += "# HELP fn_container_start_phase_seconds Container starts by phase: image, sandbox (pool_claim or cgroup_create or "
+        out += "sandbox_prepare, clone, exec) and ready (until an http-stream function listens).\n"
+        out += "# TYPE fn_container_start_phase_seconds histogram\n"
+        for phase in c.startPhases.keys.sorted() {
+            buckets(&out, "fn_container_start_phase_seconds", label: "phase=\"\(phase)\",", c.startPhases[phase]!)
+        }
         family("fn_evictions_total", "counter", "Idle containers evicted to make room for another function.")
         out += "fn_evictions_total \(c.evictions)\n"
         family("fn_prewarm_hits_total", "counter", "Calls of prewarmed fns that found an instance started ahead for them.")
@@ -67,12 +73,18 @@ extension FnAPI {
 
     private func histogram(_ out: inout String, _ name: String, _ help: String, _ h: AgentMetrics.Histogram) {
         out += "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
+        buckets(&out, name, label: "", h)
+    }
+
+    /// One histogram's series; `label` is `name="value",` or empty.
+    private func buckets(_ out: inout String, _ name: String, label: String, _ h: AgentMetrics.Histogram) {
         var cumulative: UInt64 = 0
         for (bound, n) in zip(h.bounds, h.counts) {
             cumulative += n
-            out += "\(name)_bucket{le=\"\(bound)\"} \(cumulative)\n"
+            out += "\(name)_bucket{\(label)le=\"\(bound)\"} \(cumulative)\n"
         }
-        out += "\(name)_bucket{le=\"+Inf\"} \(h.count)\n\(name)_sum \(h.sum)\n\(name)_count \(h.count)\n"
+        let plain = label.isEmpty ? "" : "{\(label.dropLast())}"
+        out += "\(name)_bucket{\(label)le=\"+Inf\"} \(h.count)\n\(name)_sum\(plain) \(h.sum)\n\(name)_count\(plain) \(h.count)\n"
     }
 
     static func escape(_ label: String) -> String {

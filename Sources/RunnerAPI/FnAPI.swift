@@ -24,6 +24,9 @@ public struct FnAPI: Sendable {
         public var clientIdleTimeoutMillis = 60_000
         /// The networks a function may ask for with `fnrunner.io/network` on this node.
         public var functionNetworks: Set<String> = ["none", "bridge"]
+        /// The node traces: every request gets a span (the caller's `traceparent` honoured),
+        /// which a call's span is a child of.
+        public var tracesRequests = false
 
         public init() {}
     }
@@ -71,6 +74,7 @@ public struct FnAPI: Sendable {
     /// The router with every route.
     public func router() -> Router<FnRequestContext> {
         let router = Router(context: FnRequestContext.self)
+        if configuration.tracesRequests { router.add(middleware: TracingMiddleware()) }
         router.add(middleware: UnknownRouteMiddleware(paths: Self.routePaths))
         router.get("/") { _, _ in try Self.json(["goto": "https://github.com/fnproject/fn", "hello": "world!"]) }
         router.get("/version") { _, _ in try Self.json(["version": configuration.version]) }

@@ -8,10 +8,12 @@ import ServiceLifecycle
 public struct GRPCRunnerService: Service {
     let server: GRPCServer<HTTP2ServerTransport.Posix>
 
-    public init(host: String, port: Int, runner: PureRunner, tls: RunnerTLS? = nil) {
+    /// `tracing`: the node traces, so each stream's call joins the LB's trace (its metadata's
+    /// `traceparent`).
+    public init(host: String, port: Int, runner: PureRunner, tls: RunnerTLS? = nil, tracing: Bool = false) {
         server = GRPCServer(
             transport: .http2NIOPosix(address: .ipv4(host: host, port: port), transportSecurity: tls?.transportSecurity ?? .plaintext),
-            services: [runner])
+            services: [runner], interceptors: tracing ? [TraceContextInterceptor()] : [])
     }
 
     /// The port it listens on once started (useful with port 0); nil before that.

@@ -29,6 +29,9 @@ public final class Container: Sendable {
     public let network: NetworkAttachment?
     private let bridge: BridgeNetwork?
     private let namespace: NamespaceHold?
+    /// How its start went: `pool claim` (or `cgroup create`, `sandbox prepare` off the pool),
+    /// `clone`, and `exec` (the child's setup until the program runs).
+    public let startPhases: [TimedPhase]
 
     private struct State {
         var closed = false
@@ -39,8 +42,9 @@ public final class Container: Sendable {
 
     init(
         name: String, pid: Int32, pidfd: Int32, cgroup: CgroupSet, driver: CgroupDriver, freezer: Freezer?, sandbox: Sandbox,
-        network: NetworkAttachment? = nil, namespace: NamespaceHold? = nil
+        network: NetworkAttachment? = nil, namespace: NamespaceHold? = nil, startPhases: [TimedPhase] = []
     ) {
+        self.startPhases = startPhases
         self.network = network
         self.namespace = namespace
         self.bridge = network == nil ? nil : sandbox.functionNetwork

@@ -33,10 +33,11 @@ extension Sandbox {
         }
         let keep = try Capabilities.mask(spec.capabilities)
         let containerName = name ?? nextName()
+        let began = MonotonicClock.nowNanos()
         if spec.network == configuration.poolNetwork, let pool, let entry = pool.claim() {
             defer { pool.refill() }
             do {
-                let container = try start(spec, name: containerName, prepared: entry, keep: keep)
+                let container = try start(spec, name: containerName, prepared: entry, keep: keep, setup: "pool claim", began: began)
                 countStart(pooled: true)
                 return container
             } catch where error.step == ParkedLauncher.goneStep {
@@ -48,19 +49,20 @@ extension Sandbox {
         if spec.network == .bridge {
             let prepared = try PreparedSandbox.make(
                 name: containerName, driver: driver, instanceID: instanceID, network: functionNetwork, hostname: nodeHostname)
-            let container = try start(spec, name: containerName, prepared: prepared, keep: keep)
+            let container = try start(spec, name: containerName, prepared: prepared, keep: keep, setup: "sandbox prepare", began: began)
             countStart(pooled: false)
             return container
         }
         let cg = try driver.create(instance: instanceID, container: containerName, limits: spec.limits)
-        let container = try start(spec, name: containerName, cgroup: cg, keep: keep, launcher: nil, attachment: nil)
+        let container = try start(
+            spec, name: containerName, cgroup: cg, keep: keep, launcher: nil, attachment: nil, setup: .ending("cgroup create", from: began))
         countStart(pooled: false)
         return container
     }
 
     /// Starts the container in a prepared sandbox: only its limits are written here.
-    private func start(_ spec: ContainerSpec, name: String, prepared: PreparedSandbox, keep: UInt64) throws(RunnerError)
-        -> Container
+    private func start(_ spec: ContainerSpec, name: String, prepared: PreparedSandbox, keep: UInt64, setup: String, began: UInt64)
+        throws(RunnerError) -> Container
     {
         do {
             try driver.applyMemoryAndPids(prepared.cgroup, spec.limits)
@@ -70,17 +72,18 @@ extension Sandbox {
         }
         return try start(
             spec, name: name, cgroup: prepared.cgroup, keep: keep, launcher: prepared.launcher, attachment: prepared.attachment,
-            namespace: prepared.namespace)
+            namespace: prepared.namespace, setup: .ending(setup, from: began))
     }
 
     /// Starts the process in `cg` (through `launcher` when given) and hands the container out.
     private func start(
         _ spec: ContainerSpec, name: String, cgroup cg: CgroupSet, keep: UInt64, launcher: ParkedLauncher?,
-        attachment: NetworkAttachment?, namespace: NamespaceHold? = nil
+        attachment: NetworkAttachment?, namespace: NamespaceHold? = nil, setup: TimedPhase
     ) throws(RunnerError) -> Container {
         do throws(RunnerError) {
             let container = try spawn(
-                spec, name: name, cgroup: cg, keepCapabilities: keep, launcher: launcher, attachment: attachment, namespace: namespace)
+                spec, name: name, cgroup: cg, keepCapabilities: keep, launcher: launcher, attachment: attachment, namespace: namespace,
+                setup: setup)
             do throws(RunnerError) {
                 try register(container)
                 try ProcessReaper.shared.watch(pidfd: container.pidfd) { [container] exit in
@@ -121,7 +124,7 @@ extension Sandbox {
 
     private func spawn(
         _ spec: ContainerSpec, name: String, cgroup cg: CgroupSet, keepCapabilities: UInt64, launcher: ParkedLauncher?,
-        attachment: NetworkAttachment?, namespace: NamespaceHold?
+        attachment: NetworkAttachment?, namespace: NamespaceHold?, setup: TimedPhase
     ) throws(RunnerError) -> Container {
         let hostname = spec.hostname ?? (attachment == nil ? name : nodeHostname)
         var bindMounts = spec.bindMounts
@@ -198,6 +201,7 @@ extension Sandbox {
         cspec.init_fd = spec.runsInit ? try InitProcess.descriptor() : -1
 
         var spawned = rn_spawned()
+        let cloneBegan = MonotonicClock.nowNanos()
         let rc: Int32 = seccomp.program.withUnsafeBufferPointer { filter in
             cspec.seccomp_filter = spec.seccomp ? UnsafeRawPointer(filter.baseAddress) : nil
             cspec.seccomp_filter_len = spec.seccomp ? filter.count : 0
@@ -208,6 +212,7 @@ extension Sandbox {
             throw RunnerError(.unavailable, "the parked launcher ended before it cloned", step: ParkedLauncher.goneStep)
         }
         if rc < 0 { throw .system("clone3", errno: -rc, "cannot create the container process") }
+        let clone = TimedPhase.ending("clone", from: cloneBegan)
 
         if spawned.ack_fd >= 0 {
             do {
@@ -233,9 +238,10 @@ extension Sandbox {
             throw Self.startError(stage: report.stage, errno: report.error, spec: spec)
         }
 
+        let exec = TimedPhase.ending("exec", from: clone.end)
         let container = Container(
             name: name, pid: spawned.pid, pidfd: spawned.pidfd, cgroup: cg, driver: driver,
-            freezer: try? Freezer(cgroup: cg), sandbox: self, network: attachment, namespace: namespace)
+            freezer: try? Freezer(cgroup: cg), sandbox: self, network: attachment, namespace: namespace, startPhases: [setup, clone, exec])
         do {
             // The quota is applied only now, so it never throttled the setup above.
             if spec.limits.cpuMillicores != nil { try driver.applyCPU(cg, millicores: spec.limits.cpuMillicores) }

@@ -27,7 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
     var listen: String?
 
     @Option(
-        help: "A file of settings (KEY=VALUE lines, as /etc/fnrunner/serve.env): FN_* variables and these options' long names. Flags and the environment win over it.")
+        help: "A file of settings (KEY=VALUE lines, as /etc/fnrunner/serve.env): FN_* and OTEL_* variables and these options' long names. Flags and the environment win over it.")
     var config: String?
 
     @Flag(
@@ -89,6 +89,8 @@ struct ServeCommand: AsyncParsableCommand {
         apiConfig.clientIdleTimeoutMillis = try fnEnv.int(
             "FN_CLIENT_IDLE_TIMEOUT_MSECS", default: apiConfig.clientIdleTimeoutMillis, minimum: 0)
         apiConfig.functionNetworks = networkSettings.available
+        let tracing = try ServeTracing.start(env, logger: logger)
+        apiConfig.tracesRequests = tracing != nil
         let layout = try CgroupLayout.detect()
         // The node's size comes from the cgroup the runner was started in (a unit's MemoryMax, say),
         // read before a delegated runner moves itself into a leaf of it.
@@ -111,10 +113,10 @@ struct ServeCommand: AsyncParsableCommand {
             metadata: [
                 "listen": "\(host):\(port)", "cgroups": "\(sandbox.driver.layout)", "cgroup_root": "\(cgroupRoot)", "memory_bytes": "\(totals.memoryBytes)",
                 "cpu_millicores": "\(totals.cpuMillicores)", "store": "\(store.path)", "sandbox_pool": "\(poolSize)",
-                "function_network": "\(networkSettings.defaultNetwork)",
+                "function_network": "\(networkSettings.defaultNetwork)", "tracing": "\(tracing == nil ? "off" : "otlp")",
             ])
         let tracker = ResourceTracker(totalMemoryBytes: totals.memoryBytes, totalCPUMillicores: totals.cpuMillicores)
-        let agent = Agent(configuration: agentConfig, driver: driver, tracker: tracker, logger: logger)
+        let agent = Agent(configuration: agentConfig, driver: driver, tracker: tracker, logger: logger, tracer: tracing?.tracer)
         let recorder = StoreRecorder(store: store, logger: logger)
         agent.addListener(recorder)
         let detachedCalls = AsyncCallConsumer(configuration: asyncConfig, agent: agent, queue: store, logger: logger)
@@ -127,14 +129,17 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             logger.warning("prewarm targets could not be read from the store", metadata: ["error": "\(error)"])
         }
-        var services: [any Service] = [
+        // A group stops its services last to first: the exporter goes last, with every span.
+        var services: [any Service] = tracing.map { [$0.service] } ?? []
+        services += [
             AgentService(agent: agent, detachedCalls: detachedCalls), RecordWriter(recorder: recorder),
             CallPruner(configuration: retention, store: store, logger: logger),
         ]
         var grpcService: GRPCRunnerService?
         if let (gHost, gPort) = grpcAddress {
             let service = GRPCRunnerService(
-                host: gHost, port: gPort, runner: PureRunner(agent: agent, maxRequestBytes: apiConfig.maxRequestBytes), tls: grpcTLS)
+                host: gHost, port: gPort, runner: PureRunner(agent: agent, maxRequestBytes: apiConfig.maxRequestBytes), tls: grpcTLS,
+                tracing: tracing != nil)
             grpcService = service
             services.append(service)
             logger.notice(

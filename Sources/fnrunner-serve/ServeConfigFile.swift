@@ -8,7 +8,8 @@ import Musl
 
 /// `fnrunner serve --config FILE`: every setting of a node in one file, in the format of
 /// systemd's EnvironmentFile (so `/etc/fnrunner/serve.env` is one): `KEY=VALUE` lines, `#`
-/// comments, a value optionally in quotes. A key is an `FN_*`/`FNRUNNER_*` variable or the long
+/// comments, a value optionally in quotes. A key is an `FN_*`/`FNRUNNER_*` variable, an
+/// OpenTelemetry one serve honours (`OTEL_EXPORTER_OTLP_ENDPOINT`, ...) or the long
 /// name of one of serve's options (`listen=127.0.0.1:8080`, `cgroup-delegated=true`; a
 /// repeatable option on several lines). Precedence: flag > environment > file > default; the
 /// file is applied before the command line is parsed, by adding only what neither gives.
@@ -57,7 +58,7 @@ enum ServeConfigFile {
             if value.count >= 2, let q = value.first, q == "\"" || q == "'", value.last == q {
                 value = String(value.dropFirst().dropLast())
             }
-            guard variables.contains(key) || options[key] != nil else {
+            guard variables.contains(key) || ServeTracing.settings.contains(key) || options[key] != nil else {
                 let hint = key.hasPrefix("--") ? " (write options without their dashes)" : ""
                 throw bad("unknown setting \"\(key)\"\(hint)")
             }

@@ -119,6 +119,13 @@ class ThePackage(unittest.TestCase):
             source = f.read()
         known = set(re.findall(r'"((?:FN|FNRUNNER)_[A-Z0-9_]+)"', source.split("static let variables", 1)[1].split("]", 1)[0]))
         self.assertEqual(sorted(known ^ listed), [], "serve --config and serve.env know the same variables")
+        # The OpenTelemetry variables it lists are ones serve honours (and --config takes).
+        with open(os.path.join(REPO, "Sources/fnrunner-serve/ServeTracing.swift")) as f:
+            tracing = f.read()
+        honoured = set(re.findall(r'"(OTEL_[A-Z0-9_]+)"', tracing))
+        otel = set(re.findall(r"^#?(OTEL_[A-Z0-9_]+)=", text, re.M))
+        self.assertTrue(otel, "serve.env shows how to turn traces on")
+        self.assertEqual(sorted(otel - honoured), [], "OpenTelemetry variables serve.env lists that serve ignores")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,9 @@ struct ServeConfigTests {
                 ("cgroup-delegated=yes\n", "line 1: cgroup-delegated must be true or false, not \"yes\""),
                 ("FN_NOT_A_SETTING=1\n", "unknown setting \"FN_NOT_A_SETTING\""),
                 ("just words\n", "line 1: \"just words\" is not KEY=VALUE"),
+                ("OTEL_EXPORTER_OTLP_ENDPONT=http://127.0.0.1:1\n", "unknown setting \"OTEL_EXPORTER_OTLP_ENDPONT\""),
+                // An OpenTelemetry setting from the file reaches tracing's own checks.
+                ("OTEL_EXPORTER_OTLP_PROTOCOL=grpc\n", "OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or http/json"),
             ] {
                 try FileSystem.create(file, contents: contents)
                 let server = try serve(env, data: data, ["--config", file])

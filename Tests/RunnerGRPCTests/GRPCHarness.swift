@@ -132,9 +132,10 @@ enum GRPCHarness {
     /// One Engage: TryCall, the body in frames of `frameBytes` (the last with eof), and every
     /// message the runner answered.
     static func engage(
-        _ c: RunnerClient, model: String = model(), body: [UInt8], slot: String = "", frameBytes: Int = 10 << 10
+        _ c: RunnerClient, model: String = model(), body: [UInt8], slot: String = "", frameBytes: Int = 10 << 10,
+        metadata: Metadata = [:]
     ) async throws -> [RunnerMsg] {
-        try await c.engage { writer in
+        try await c.engage(metadata: metadata) { writer in
             var first = ClientMsg()
             first.try = TryCall.with {
                 $0.modelsCallJson = model

@@ -17,15 +17,24 @@ import Glibc
 struct PureRunnerServeTests {
     func freePort() throws -> Int { try Host.freeLoopbackPort() }
 
-    func model(type: String = "sync") -> String {
+    func model(type: String = "sync", id: String = CallID.make()) -> String {
         """
-        {"id":"\(CallID.make())","image":"fn-test/hello-stream:1","type":"\(type)","memory":64,"timeout":30,"idle_timeout":30,\
+        {"id":"\(id)","image":"fn-test/hello-stream:1","type":"\(type)","memory":64,"timeout":30,"idle_timeout":30,\
         "method":"POST","url":"http://lb.test/invoke/f1","app_id":"a1","app_name":"app","fn_id":"f1","headers":{}}
         """
     }
 
     func text(_ msgs: [RunnerMsg]) -> String {
         String(decoding: msgs.compactMap { m -> Data? in if case .data(let d)? = m.body { d.data } else { nil } }.reduce(Data(), +), as: UTF8.self)
+    }
+
+    func waitUntilUp(_ c: RunnerClient, _ server: Subprocess) async throws {
+        for _ in 0..<500 {
+            if (try? await c.status2(.init())) != nil { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("the pure runner did not answer Status2: \(server.stderr)")
+        throw RunnerError(.unavailable, "no pure runner", step: "test")
     }
 
     @Test func aPureRunnerServesRealFunctionsOverGRPCAndStopsCleanly() async throws {
@@ -39,15 +48,7 @@ struct PureRunnerServeTests {
                 transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
             ) { grpc in
                 let c = RunnerClient(wrapping: grpc)
-                var up = false
-                for _ in 0..<500 {
-                    if (try? await c.status2(.init())) != nil {
-                        up = true
-                        break
-                    }
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-                #expect(up, "the pure runner answered Status2: \(server.stderr)")
+                try await waitUntilUp(c, server)
                 let hello = try await GRPCHarness.engage(c, model: model(), body: Array("World".utf8))
                 #expect(text(hello) == "Hello World", "\(hello) \(server.stderr)")
                 if case .finished(let f)? = hello.last?.body { #expect(f.success && f.errorCode == 0) } else { Issue.record("no finished") }
@@ -65,6 +66,34 @@ struct PureRunnerServeTests {
             server.signal(SIGTERM)
             #expect(server.wait() == 0, "\(server.stderr)")
             #expect(env.cgroupDirectories().isEmpty)
+        }
+    }
+
+    @Test func aTracedPureRunnerMakesTheLoadBalancersTraceTheParentOfItsCallsAndTheFunctions() async throws {
+        try await withHelloStreamData("grpc-trace") { env, data in
+            let receiver = try await OTLPReceiver(env)
+            let port = try freePort()
+            let server = try Subprocess.fnrunner(
+                [
+                    "serve", "--listen", "none", "--grpc-listen", "127.0.0.1:\(port)", "--data-dir", data, "--state-dir", env.stateDirectory,
+                    "--cgroup-root", env.cgroupRoot,
+                ], environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "50"])
+            let (lbTrace, lbSpan, id) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", CallID.make())
+            var answer: [RunnerMsg] = []
+            try await withGRPCClient(
+                transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+            ) { grpc in
+                let c = RunnerClient(wrapping: grpc)
+                try await waitUntilUp(c, server)
+                answer = try await GRPCHarness.engage(
+                    c, model: model(id: id), body: Array("!headers".utf8), metadata: ["traceparent": "00-\(lbTrace)-\(lbSpan)-01"])
+            }
+            server.signal(SIGTERM)
+            #expect(server.wait() == 0, "\(server.stderr)")
+            let call = try #require(receiver.call(id), "\(receiver.spans.map(\.name))")
+            #expect(call.traceID == lbTrace && call.parentID == lbSpan)
+            let function = try #require(OTLPReceiver.children(of: call, in: receiver.spans).first { $0.name == "function" })
+            #expect(text(answer).lowercased().contains("traceparent: 00-\(lbTrace)-\(function.spanID)-01"), "\(text(answer))")
         }
     }
 

@@ -43,7 +43,20 @@ public final class Subprocess: @unchecked Sendable {
         for (k, v) in environment { env.append(strdup("\(k)=\(v)")) }
         env.append(nil)
         defer { for e in env { free(e) } }
-        let rc = posix_spawn(&child, argv[0], &actions, nil, &cArgs, &env)
+        // The child starts as a service manager would start it: no signal blocked, none
+        // ignored. The test process blocks most signals on its threads (a child would inherit
+        // that, and a blocked SIGTERM would never end it).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        var all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let rc = posix_spawn(&child, argv[0], &actions, &attributes, &cArgs, &env)
         if rc != 0 { throw ShellError(command: argv.joined(separator: " "), status: rc) }
         pid = child
     }

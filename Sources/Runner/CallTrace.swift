@@ -1,0 +1,94 @@
+import RunnerOS
+import Tracing
+
+/// A call's span, and the spans of its phases, when the node traces (serve with an OTLP
+/// endpoint). Phases are timed on the call's path as plain monotonic readings and become
+/// spans only afterwards, so the path never waits for the tracer, and a node that does not
+/// trace pays one nil check per phase.
+///
+/// The call's span is a child of the context it was made in (the API request's span, with the
+/// caller's `traceparent` honoured there, or the load balancer's context on the gRPC edge).
+/// The `function` span is started live, because its context is what the function is given as
+/// `traceparent`, so that the function's own spans join the trace.
+public final class CallTrace: Sendable {
+    let tracer: any Tracer
+    let span: any Span
+
+    init(tracer: any Tracer, parent: ServiceContext, call id: String, function f: FunctionDefinition) {
+        self.tracer = tracer
+        span = tracer.startSpan("fn call", context: parent, ofKind: .internal, at: DefaultTracerClock.now)
+        span.updateAttributes { a in
+            a["fn.call.id"] = id
+            a["fn.app.id"] = f.appID
+            a["fn.fn.id"] = f.fnID
+            a["fn.image"] = f.image
+            a["fn.format"] = f.format
+        }
+    }
+
+    public var context: ServiceContext { span.context }
+
+    /// A finished phase as a child of `parent` (the call's span by default); returns the
+    /// child's context, for phases within it.
+    @discardableResult
+    func phase(
+        _ name: String, from start: UInt64, to end: UInt64, parent: ServiceContext? = nil, attributes: SpanAttributes = [:],
+        failed: Bool = false
+    ) -> ServiceContext {
+        let child = tracer.startSpan(name, context: parent ?? span.context, ofKind: .internal, at: Self.instant(start))
+        if !attributes.isEmpty { child.updateAttributes { $0.merge(attributes) } }
+        if failed { child.setStatus(SpanStatus(code: .error)) }
+        child.end(at: Self.instant(end))
+        return child.context
+    }
+
+    /// A container's start (`container start`, with `image`, the sandbox's own phases, and
+    /// `listener ready` inside), from the phases the driver recorded.
+    func containerStart(_ phases: [TimedPhase], container: String, sandbox: [TimedPhase]) {
+        guard let first = phases.first, let last = phases.last else { return }
+        let start = phase("container start", from: first.start, to: last.end, attributes: ["fn.container": .string(container)])
+        for p in phases {
+            if p.name == "sandbox" && !sandbox.isEmpty {
+                for s in sandbox { phase(s.name, from: s.start, to: s.end, parent: start) }
+            } else {
+                phase(p.name == "ready" ? "listener ready" : p.name, from: p.start, to: p.end, parent: start)
+            }
+        }
+    }
+
+    /// Starts the span of the function's own answer; its context goes to the function.
+    func startFunction(container: String) -> any Span {
+        let s = tracer.startSpan("function", context: span.context, ofKind: .client, at: DefaultTracerClock.now)
+        s.attributes["fn.container"] = container
+        return s
+    }
+
+    /// The W3C headers for `context`, replacing any the caller sent (they were the parent).
+    func inject(_ context: ServiceContext, into headers: inout [(String, String)]) {
+        headers.removeAll { ["traceparent", "tracestate"].contains($0.0.lowercased()) }
+        tracer.inject(context, into: &headers, using: HeaderListInjector())
+    }
+
+    /// Ends the call's span with its outcome.
+    func end(status: String, error: RunnerError?) {
+        span.attributes["fn.call.status"] = status
+        if let error {
+            span.setStatus(SpanStatus(code: .error, message: error.message))
+        }
+        span.end(at: DefaultTracerClock.now)
+    }
+
+    /// A monotonic reading as a wall-clock instant.
+    static func instant(_ monotonic: UInt64) -> DefaultTracerClock.Timestamp {
+        let wall = WallClock.nowNanos()
+        let mono = MonotonicClock.nowNanos()
+        return DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: wall &- (mono &- monotonic))
+    }
+}
+
+/// Writes propagation headers into a function request's header list.
+struct HeaderListInjector: Injector {
+    func inject(_ value: String, forKey key: String, into headers: inout [(String, String)]) {
+        headers.append((key, value))
+    }
+}

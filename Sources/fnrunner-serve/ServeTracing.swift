@@ -1,0 +1,78 @@
+import Instrumentation
+import Logging
+import OTel
+import RunnerOS
+import ServiceLifecycle
+import Tracing
+
+/// Traces of calls and API requests, exported over OTLP/HTTP, set up from OpenTelemetry's own
+/// variables. Off unless an exporter is asked for, because a node that does not trace should
+/// pay nothing: no tracer, no request middleware, no span per call.
+enum ServeTracing {
+    /// The OpenTelemetry variables serve reads itself (swift-otel reads the rest:
+    /// OTEL_BSP_*, OTEL_RESOURCE_ATTRIBUTES, OTEL_PROPAGATORS, OTEL_TRACES_SAMPLER, ...).
+    static let variables = [
+        "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_SERVICE_NAME",
+    ]
+
+    /// Every OpenTelemetry variable a node honours for traces, so `serve --config` can take
+    /// them (and refuse a misspelt one instead of ignoring it).
+    static let settings: Set<String> = Set(variables).union(
+        [
+            "OTEL_RESOURCE_ATTRIBUTES", "OTEL_PROPAGATORS", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_LOG_LEVEL",
+            "OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_EXPORT_TIMEOUT",
+        ]
+            + ["HEADERS", "TIMEOUT", "COMPRESSION", "INSECURE", "CERTIFICATE", "CLIENT_KEY", "CLIENT_CERTIFICATE"].flatMap {
+                ["OTEL_EXPORTER_OTLP_\($0)", "OTEL_EXPORTER_OTLP_TRACES_\($0)"]
+            })
+
+    /// Whether the environment asks for traces: OTEL_TRACES_EXPORTER=otlp or console, or (with
+    /// it unset) an OTLP endpoint. OTEL_SDK_DISABLED=true wins. Values this build cannot honour
+    /// are errors naming the variable, before anything is started.
+    static func enabled(_ env: [String: String]) throws(RunnerError) -> Bool {
+        func value(_ name: String) -> String? { env[name].flatMap { $0.trimmed.isEmpty ? nil : $0.trimmed } }
+        if let disabled = value("OTEL_SDK_DISABLED") {
+            guard ["true", "false"].contains(disabled.lowercased()) else {
+                throw RunnerError(.invalidArgument, "OTEL_SDK_DISABLED must be true or false, not \"\(disabled)\"", step: "tracing")
+            }
+            if disabled.lowercased() == "true" { return false }
+        }
+        for name in ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] {
+            if let p = value(name), !["http/protobuf", "http/json"].contains(p) {
+                throw RunnerError(
+                    .invalidArgument, "\(name) must be http/protobuf or http/json (this build exports over HTTP only), not \"\(p)\"",
+                    step: "tracing")
+            }
+        }
+        for name in ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] {
+            if let url = value(name), !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+                throw RunnerError(.invalidArgument, "\(name) must be an http:// or https:// URL, not \"\(url)\"", step: "tracing")
+            }
+        }
+        if let exporter = value("OTEL_TRACES_EXPORTER") {
+            switch exporter {
+            case "none": return false
+            case "otlp", "console": return true
+            default:
+                throw RunnerError(.invalidArgument, "OTEL_TRACES_EXPORTER must be otlp, console or none, not \"\(exporter)\"", step: "tracing")
+            }
+        }
+        return value("OTEL_EXPORTER_OTLP_ENDPOINT") != nil || value("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != nil
+    }
+
+    /// The tracer (also bootstrapped as the process's, for the API's request spans) and the
+    /// service that exports its spans; run that service so that it stops last, flushing them.
+    static func start(_ env: [String: String], logger: Logger) throws -> (tracer: any Tracer, service: any Service)? {
+        guard try enabled(env) else { return nil }
+        var configuration = OTel.Configuration.default
+        configuration.serviceName = "fnrunner"  // OTEL_SERVICE_NAME overrides it
+        configuration.logs.enabled = false  // the node's log is its own (stderr, journald)
+        configuration.metrics.enabled = false  // metrics are /metrics
+        configuration.diagnosticLogger = .custom(logger)
+        configuration.diagnosticLogLevel = .warning  // export failures, not every setting read (OTEL_LOG_LEVEL overrides)
+        let backend = try OTel.makeTracingBackend(configuration: configuration)
+        InstrumentationSystem.bootstrap(backend.factory)
+        return (backend.factory, backend.service)
+    }
+}
