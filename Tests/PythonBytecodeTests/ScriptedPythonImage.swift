@@ -50,7 +50,7 @@ enum ScriptedPythonImage {
             """
             set -e; umoci init --layout \(staging) >/dev/null; umoci new --image \(staging):hostile >/dev/null
             umoci unpack --image \(staging):hostile \(staging).b >/dev/null; cp -a \(rootfs)/. \(b)/
-            mkdir -p \(b)/usr/bin \(b)/app/__pycache__
+            mkdir -p \(b)/usr/bin \(b)/app/__pycache__; chmod 0755 \(b)/app/__pycache__
             """)
         try FileSystem.create(b + "/usr/bin/python3", contents: python3 + "\n", mode: 0o755)
         try Shell.run(

@@ -105,9 +105,10 @@ struct AgentTests {
         try await withAgent { agent, sandbox in
             _ = try await agent.submit(function(idleTimeout: 1), request("once"))
             #expect(sandbox.liveContainers.count == 1)
-            try await Task.sleep(for: .milliseconds(1800))
-            #expect(sandbox.liveContainers.isEmpty)
-            #expect(agent.tracker.utilization.memoryUsedBytes == 0)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(sandbox.liveContainers.count == 1, "idle for half its idle timeout, it is kept")
+            // Then ended (polled: a loaded machine may take a while past the second).
+            try await waitUntil { sandbox.liveContainers.isEmpty && agent.tracker.utilization.memoryUsedBytes == 0 }
         }
     }
 
