@@ -109,9 +109,6 @@ public final class HotSlot: Sendable {
     /// Whether it is frozen now (a call that took it thaws it first).
     var isFrozen: Bool { state.withLock { $0.container == .paused } }
 
-    /// The trace of the call it served last, if that call was traced.
-    var lastTrace: CallTrace? { state.withLock { $0.lastTrace } }
-
     /// Whether a call is running here now.
     var isBusy: Bool { state.withLock { $0.container == .busy } }
 
@@ -192,6 +189,8 @@ public final class HotSlot: Sendable {
                 let t1 = MonotonicClock.nowNanos()
                 metrics?.observeFreeze(seconds: Double(t1 - t0) / 1e9)
                 move(&s, to: .paused)
+                // Once: a later freeze without a call in between belongs to no call.
+                defer { s.lastTrace = nil }
                 return .success((t0, t1, s.lastTrace))
             } catch {
                 return .failure(error)
