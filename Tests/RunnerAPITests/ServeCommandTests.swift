@@ -170,6 +170,11 @@ struct ServeCommandTests {
             #expect(cold.status == 200 && cold.text == "Hello pool", "\(cold.text) \(server.stderr)")
             #expect(try await metric("fn_container_starts_total{path=\"pooled\"}") == 1)
             #expect(try await metric("fn_container_starts_total{path=\"direct\"}") == 0)
+            // Its start's phases, as histograms: the pool's claim instead of making cgroups.
+            for phase in ["image", "sandbox", "pool_claim", "clone", "exec", "ready"] {
+                #expect(try await metric("fn_container_start_phase_seconds_count{phase=\"\(phase)\"}") == 1, "\(phase)")
+            }
+            #expect(try await metric("fn_container_start_phase_seconds_count{phase=\"cgroup_create\"}") == nil)
             try await waitUntil("the pool refilled") { try await metric("fn_sandbox_pool_ready") == 2 }
             // The server and two parked launchers (the one that launched has exited).
             try await waitUntil("three processes: the server and two parked launchers") { processes(of: env).count == 3 }
@@ -182,6 +187,8 @@ struct ServeCommandTests {
             let direct = try await c.send("POST", "/invoke/\(fnID)", body: Array("direct".utf8))
             #expect(direct.text == "Hello direct")
             #expect(try await metric("fn_container_starts_total{path=\"direct\"}") == 1)
+            #expect(try await metric("fn_container_start_phase_seconds_count{phase=\"cgroup_create\"}") == 1)
+            #expect(try await metric("fn_container_start_phase_seconds_count{phase=\"pool_claim\"}") == nil)
             server.signal(SIGTERM)
             #expect(server.wait() == 0, "\(server.stderr)")
             #expect(env.cgroupDirectories().isEmpty, "\(env.cgroupDirectories())")
