@@ -29,7 +29,7 @@ extension Agent {
         task.trace = call.trace
         // A cold container's run is the function's answer (its start a span inside the call's).
         let span = call.trace?.startFunction(container: task.name)
-        defer { span?.end() }
+        defer { if let span { call.trace?.finish(span) } }
         var request = call.request
         if let span { call.trace?.inject(span.context, into: &request.headers) }
         task.extraEnvironment = Self.coldEnvironment(

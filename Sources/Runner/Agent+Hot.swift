@@ -11,6 +11,7 @@ extension Agent {
         let deadline = clock.nanos(after: waitLimit(call.function))
         let slot: HotSlot
         var waited = false
+        var took: UInt64 = 0
         while true {
             let token: SlotToken<HotSlot>
             do {
@@ -22,15 +23,8 @@ extension Agent {
             // Fn unfreezes at acquisition: a container that cannot be thawed is ended (a
             // runner fault, never the function's), and the call waits for another one.
             do {
-                if let trace = call.trace {
-                    let wasFrozen = token.slot.isFrozen
-                    let t0 = MonotonicClock.nowNanos()
-                    trace.phase("queue wait", from: waitBegan, to: t0, attributes: ["fn.waited_for_start": .bool(waited)])
-                    try token.slot.hot.thaw()
-                    if wasFrozen { trace.phase("thaw", from: t0, to: MonotonicClock.nowNanos(), attributes: ["fn.container": .string(token.slot.name)]) }
-                } else {
-                    try token.slot.hot.thaw()
-                }
+                if call.trace != nil { took = MonotonicClock.nowNanos() }
+                try thaw(token.slot, for: call)
                 slot = token.slot
                 break
             } catch {
@@ -40,6 +34,7 @@ extension Agent {
                 token.slot.endCall(ok: false)
             }
         }
+        call.trace?.phase("queue wait", from: waitBegan, to: took, attributes: ["fn.waited_for_start": .bool(waited)])
         queue.move(request: .wait, to: .exec)
         defer { queue.move(request: .exec, to: .done) }
         slot.beginCall(id: call.id, trace: call.trace)
@@ -67,6 +62,17 @@ extension Agent {
         }
         let (result, stats) = await exec(call, on: slot)
         return try await end(call, started: started, stats: stats, result)
+    }
+
+    /// Thaws the container a call took (nothing to do unless it is frozen); a traced call gets
+    /// a `thaw` span, also for a thaw that failed.
+    private func thaw(_ slot: HotSlot, for call: Call) throws(RunnerError) {
+        guard let trace = call.trace, slot.isFrozen else { return try slot.hot.thaw() }
+        let began = MonotonicClock.nowNanos()
+        var failed = true
+        defer { trace.phase("thaw", from: began, to: MonotonicClock.nowNanos(), attributes: ["fn.container": .string(slot.name)], failed: failed) }
+        try slot.hot.thaw()
+        failed = false
     }
 
     /// Waits for a free container of the call's queue, asking for a launch whenever the waiting
@@ -124,7 +130,7 @@ extension Agent {
         request.deadline = WallClock.rfc3339(WallClock.nowNanos() &+ timeout.nanoseconds, millis: false)
         let span = call.trace?.startFunction(container: slot.name)
         if let span { call.trace?.inject(span.context, into: &request.headers) }
-        defer { span?.end() }
+        defer { if let span { call.trace?.finish(span) } }
         let response: FunctionResponse
         do {
             response = try await slot.hot.call(

@@ -223,15 +223,18 @@ public final class Agent: Sendable {
     /// (Fn's LB may choose it); `onStart` runs when the call starts.
     public func makeCall(
         _ function: FunctionDefinition, _ request: FunctionRequest, type: String = Call.sync, stream: ResponseStream? = nil,
-        slotKey: SlotKey? = nil, onStart: (@Sendable () async -> Void)? = nil, traceParent: ServiceContext? = nil
+        slotKey: SlotKey? = nil, onStart: (@Sendable () async -> Void)? = nil, traceParent: CallTrace.Parent = .current
     ) throws(RunnerError) -> Call {
         guard FunctionFormat(rawValue: function.format) != nil else { throw CallErrors.unknownFormat(function.format) }
         guard tracker.isPossible(memoryBytes: function.memoryMB << 20, cpuMillicores: function.cpuMillicores) else {
             throw CallErrors.resourceTooBig()
         }
         let id = request.callID.isEmpty ? CallID.make() : request.callID
-        // The parent: the gRPC edge's, else the task's (the API request's span).
-        let trace = tracer.map { CallTrace(tracer: $0, parent: traceParent ?? ServiceContext.current ?? .topLevel, call: id, function: function) }
+        let trace = tracer.flatMap { tracer in
+            CallTrace.parentContext(traceParent, tracer: tracer, request: request).map {
+                CallTrace(tracer: tracer, parent: $0, call: id, function: function)
+            }
+        }
         return Call(
             id: id, function: function, request: request, type: type, logLimit: configuration.maxLogBytes, stream: stream,
             slotKey: slotKey, onStart: onStart, trace: trace)
@@ -245,7 +248,11 @@ public final class Agent: Sendable {
     /// Fn's Submit: waits for a container, starts the call (listeners), runs it, ends it
     /// (record, listeners) and returns the function's response or the call's error.
     public func submit(_ call: Call) async throws(RunnerError) -> FunctionResponse {
-        if isShuttingDown { throw CallErrors.shuttingDown() }
+        if isShuttingDown {
+            let refused = CallErrors.shuttingDown()
+            call.trace?.end(status: CallRecord.Status.error.rawValue, error: refused)
+            throw refused
+        }
         if call.type != Call.detached { syncCallsWaiting.add(1, ordering: .relaxed) }
         defer { stoppedWaiting(call) }
         let result: Result<FunctionResponse, RunnerError>

@@ -168,7 +168,7 @@ public final class AsyncCallConsumer: CallListener {
         }
         let call: Call
         do {
-            call = try agent.makeCall(queued.function, queued.request, type: Call.detached)
+            call = try agent.makeCall(queued.function, queued.request, type: Call.detached, traceParent: .requestHeaders)
         } catch {
             // The node can no longer run it (too big for it now, unknown format): a final error.
             await complete(ended(queued, error))

@@ -11,12 +11,31 @@ import Tracing
 /// The `function` span is started live, because its context is what the function is given as
 /// `traceparent`, so that the function's own spans join the trace.
 public final class CallTrace: Sendable {
+    /// Where a call's span hangs.
+    public enum Parent: Sendable {
+        /// The context the call is made in: the API request's span (the caller's
+        /// `traceparent` honoured there), or the LB's on the gRPC edge.
+        case current
+        /// The `traceparent` among the request's own headers: a detached call runs after the
+        /// request that queued it has ended, and joins its caller's trace this way.
+        case requestHeaders
+        /// None: the call is only queued here (it is traced when it runs).
+        case untraced
+    }
+
     let tracer: any Tracer
     let span: any Span
+    /// Wall clock minus monotonic clock, read once, so that every phase of the call converts
+    /// alike (a phase never ends before it starts, whatever the wall clock does meanwhile).
+    let wallOffset: UInt64
 
     init(tracer: any Tracer, parent: ServiceContext, call id: String, function f: FunctionDefinition) {
         self.tracer = tracer
-        span = tracer.startSpan("fn call", context: parent, ofKind: .internal, at: DefaultTracerClock.now)
+        let offset = WallClock.nowNanos() &- MonotonicClock.nowNanos()
+        wallOffset = offset
+        span = tracer.startSpan(
+            "fn call", context: parent, ofKind: .internal,
+            at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: MonotonicClock.nowNanos() &+ offset))
         span.updateAttributes { a in
             a["fn.call.id"] = id
             a["fn.app.id"] = f.appID
@@ -28,6 +47,18 @@ public final class CallTrace: Sendable {
 
     public var context: ServiceContext { span.context }
 
+    /// The parent context for a call's span; nil when it is not to be traced.
+    static func parentContext(_ parent: Parent, tracer: any Tracer, request: FunctionRequest) -> ServiceContext? {
+        switch parent {
+        case .current: return ServiceContext.current ?? .topLevel
+        case .untraced: return nil
+        case .requestHeaders:
+            var context = ServiceContext.topLevel
+            tracer.extract(request.headers, into: &context, using: HeaderListExtractor())
+            return context
+        }
+    }
+
     /// A finished phase as a child of `parent` (the call's span by default); returns the
     /// child's context, for phases within it.
     @discardableResult
@@ -35,10 +66,10 @@ public final class CallTrace: Sendable {
         _ name: String, from start: UInt64, to end: UInt64, parent: ServiceContext? = nil, attributes: SpanAttributes = [:],
         failed: Bool = false
     ) -> ServiceContext {
-        let child = tracer.startSpan(name, context: parent ?? span.context, ofKind: .internal, at: Self.instant(start))
+        let child = tracer.startSpan(name, context: parent ?? span.context, ofKind: .internal, at: instant(start))
         if !attributes.isEmpty { child.updateAttributes { $0.merge(attributes) } }
         if failed { child.setStatus(SpanStatus(code: .error)) }
-        child.end(at: Self.instant(end))
+        child.end(at: instant(end))
         return child.context
     }
 
@@ -58,7 +89,7 @@ public final class CallTrace: Sendable {
 
     /// Starts the span of the function's own answer; its context goes to the function.
     func startFunction(container: String) -> any Span {
-        let s = tracer.startSpan("function", context: span.context, ofKind: .client, at: DefaultTracerClock.now)
+        let s = tracer.startSpan("function", context: span.context, ofKind: .client, at: now)
         s.attributes["fn.container"] = container
         return s
     }
@@ -75,14 +106,17 @@ public final class CallTrace: Sendable {
         if let error {
             span.setStatus(SpanStatus(code: .error, message: error.message))
         }
-        span.end(at: DefaultTracerClock.now)
+        span.end(at: now)
     }
 
+    /// Ends a span started with `startFunction`, on the call's clock.
+    func finish(_ span: any Span) { span.end(at: now) }
+
+    var now: DefaultTracerClock.Timestamp { instant(MonotonicClock.nowNanos()) }
+
     /// A monotonic reading as a wall-clock instant.
-    static func instant(_ monotonic: UInt64) -> DefaultTracerClock.Timestamp {
-        let wall = WallClock.nowNanos()
-        let mono = MonotonicClock.nowNanos()
-        return DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: wall &- (mono &- monotonic))
+    func instant(_ monotonic: UInt64) -> DefaultTracerClock.Timestamp {
+        DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: monotonic &+ wallOffset)
     }
 }
 
@@ -90,5 +124,12 @@ public final class CallTrace: Sendable {
 struct HeaderListInjector: Injector {
     func inject(_ value: String, forKey key: String, into headers: inout [(String, String)]) {
         headers.append((key, value))
+    }
+}
+
+/// Reads propagation headers from a header list (a queued request's own headers).
+struct HeaderListExtractor: Extractor {
+    func extract(key: String, from headers: [(String, String)]) -> String? {
+        headers.first { $0.0.lowercased() == key.lowercased() }?.1
     }
 }

@@ -116,7 +116,8 @@ extension FnAPI {
         guard let detachedCalls else {
             throw RunnerError(.notImplemented, "Detach call functions are not supported on this server", step: "invoke")
         }
-        let call = try agent.makeCall(Self.definition(app: app, fn: fn), request, type: Call.detached)
+        // Traced when it runs (from the queue, in its caller's trace), not while it is queued.
+        let call = try agent.makeCall(Self.definition(app: app, fn: fn), request, type: Call.detached, traceParent: .untraced)
         try await detachedCalls.accept(call)
         var response = try Self.json(["call_id": call.id], status: .accepted)
         response.headers[Self.callIDHeader] = call.id

@@ -91,9 +91,21 @@ struct ServeTracingTests {
             let failed = try await c.send("POST", "/invoke/\(fnID)", body: Array("!crash".utf8))
             #expect(failed.status == 502)
             let id = try #require(failed.header("Fn-Call-Id"))
+            // A detached call is traced once, when it runs from the queue: in its caller's trace.
+            let callerTrace = "5bf92f3577b34da6a3ce929d0e0e4737"
+            let detached = try await c.send(
+                "POST", "/invoke/\(fnID)", body: Array("later".utf8),
+                headers: [("Fn-Invoke-Type", "detached"), ("traceparent", "00-\(callerTrace)-10f067aa0ba902b7-01")])
+            #expect(detached.status == 202)
+            let detachedID = try #require(detached.header("Fn-Call-Id"))
+            try await pollUntil {
+                try await c.send("GET", "/v2/fns/\(fnID)/calls/\(detachedID)").json["status"] as? String == "success"
+            }
             ServeHarness.stop(server, env)
             let span = try #require(receiver.call(id))
             #expect(span.error && span.attributes["fn.call.status"] == "error")
+            let runs = receiver.spans.filter { $0.name == "fn call" && $0.attributes["fn.call.id"] == detachedID }
+            #expect(runs.count == 1 && runs.first?.traceID == callerTrace, "\(runs)")
         }
     }
 
@@ -101,7 +113,11 @@ struct ServeTracingTests {
         try await withHelloStreamData("trace-bad") { env, data in
             for (name, value, expected) in [
                 ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or http/json"),
-                ("OTEL_TRACES_EXPORTER", "zipkin", "OTEL_TRACES_EXPORTER must be otlp, console or none, not \"zipkin\""),
+                ("OTEL_TRACES_EXPORTER", "zipkin", "OTEL_TRACES_EXPORTER must be otlp or none, not \"zipkin\""),
+                ("OTEL_TRACES_EXPORTER", "console", "OTEL_TRACES_EXPORTER=console is not available in this build"),
+                // Values swift-otel would stop the process on, in the middle of a start.
+                ("OTEL_PROPAGATORS", "tracecontext,baggage", "OTEL_PROPAGATORS: this build propagates tracecontext (W3C traceparent) only, or none; not \"baggage\""),
+                ("OTEL_TRACES_SAMPLER", "xray", "OTEL_TRACES_SAMPLER must be one of always_on"),
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4318", "OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL"),
                 ("OTEL_SDK_DISABLED", "maybe", "OTEL_SDK_DISABLED must be true or false"),
             ] {
