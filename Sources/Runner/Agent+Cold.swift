@@ -28,10 +28,9 @@ extension Agent {
         task.onStartPhases = { metrics.observeStartPhases($0) }
         task.trace = call.trace
         // A cold container's run is the function's answer (its start a span inside the call's).
-        let span = call.trace?.startFunction(container: task.name)
-        defer { if let span { call.trace?.finish(span) } }
         var request = call.request
-        if let span { call.trace?.inject(span.context, into: &request.headers) }
+        let span = call.trace?.startFunction(container: task.name, headers: &request.headers)
+        defer { if let span { call.trace?.finish(span) } }
         task.extraEnvironment = Self.coldEnvironment(
             request, callID: call.id, deadline: WallClock.rfc3339(WallClock.nowNanos() &+ timeout.nanoseconds, millis: true))
         var stats: CallStats?

@@ -128,8 +128,7 @@ extension Agent {
         var request = call.request
         let timeout = Duration.seconds(max(0, f.timeoutSeconds))
         request.deadline = WallClock.rfc3339(WallClock.nowNanos() &+ timeout.nanoseconds, millis: false)
-        let span = call.trace?.startFunction(container: slot.name)
-        if let span { call.trace?.inject(span.context, into: &request.headers) }
+        let span = call.trace?.startFunction(container: slot.name, headers: &request.headers)
         defer { if let span { call.trace?.finish(span) } }
         let response: FunctionResponse
         do {

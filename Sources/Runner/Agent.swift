@@ -272,9 +272,7 @@ public final class Agent: Sendable {
             metrics.observeCall(fnID: call.function.fnID, status: call.status.rawValue, waitSeconds: nil, executionSeconds: nil)
             for listener in state.withLock({ $0.listeners }) { try? await listener.afterCall(call) }
         }
-        if let trace = call.trace {
-            if case .failure(let e) = result { trace.end(status: call.status.rawValue, error: e) } else { trace.end(status: call.status.rawValue, error: nil) }
-        }
+        call.trace?.end(status: call.status.rawValue, error: result.failure)
         return try result.get()
     }
 

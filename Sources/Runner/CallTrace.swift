@@ -87,17 +87,14 @@ public final class CallTrace: Sendable {
         }
     }
 
-    /// Starts the span of the function's own answer; its context goes to the function.
-    func startFunction(container: String) -> any Span {
+    /// Starts the span of the function's own answer and names it in the function's request
+    /// headers as their W3C `traceparent`, replacing any the caller sent (that was the parent).
+    func startFunction(container: String, headers: inout [(String, String)]) -> any Span {
         let s = tracer.startSpan("function", context: span.context, ofKind: .client, at: now)
         s.attributes["fn.container"] = container
-        return s
-    }
-
-    /// The W3C headers for `context`, replacing any the caller sent (they were the parent).
-    func inject(_ context: ServiceContext, into headers: inout [(String, String)]) {
         headers.removeAll { ["traceparent", "tracestate"].contains($0.0.lowercased()) }
-        tracer.inject(context, into: &headers, using: HeaderListInjector())
+        tracer.inject(s.context, into: &headers, using: HeaderListInjector())
+        return s
     }
 
     /// Ends the call's span with its outcome.

@@ -54,8 +54,7 @@ enum ColdContainer {
         close(input[0])
         stdout.containerStarted()
         stderr.containerStarted()
-        phases.mark("sandbox")
-        phases.sandbox = container.startPhases
+        phases.sandboxStarted(container)
         driver.reportStarted(task, format: FunctionFormat.cold.rawValue, phases)
         defer {
             stdout.close()

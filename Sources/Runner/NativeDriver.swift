@@ -207,8 +207,7 @@ public final class NativeDriver: ContainerDriver {
             throw error
         }
         output.containerStarted()
-        phases.mark("sandbox")
-        phases.sandbox = container.startPhases
+        phases.sandboxStarted(container)
         let hot = HotContainer(
             container: container, output: output, throttling: task.function.cpuMillicores > 0, onThaw: task.onThaw,
             onReclaim: task.onReclaim)

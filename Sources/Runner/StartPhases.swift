@@ -1,5 +1,6 @@
 import Logging
 import RunnerOS
+import Sandbox
 
 /// How long each phase of a container's start took, for the one log line every start gets:
 /// `image_ms` (finding the image, pulling it if missing, building its bytecode layer, the
@@ -11,7 +12,7 @@ struct StartPhases {
     private let began = MonotonicClock.nowNanos()
     private(set) var phases: [TimedPhase] = []
     /// The sandbox start's own phases (pool claim, clone, exec).
-    var sandbox: [TimedPhase] = []
+    private(set) var sandbox: [TimedPhase] = []
     private var last: UInt64
 
     init() { last = began }
@@ -21,6 +22,12 @@ struct StartPhases {
         let now = MonotonicClock.nowNanos()
         phases.append(TimedPhase(name, start: last, end: now))
         last = now
+    }
+
+    /// Ends the `sandbox` phase with the container it started, whose own phases it keeps.
+    mutating func sandboxStarted(_ container: Container) {
+        mark("sandbox")
+        sandbox = container.startPhases
     }
 
     var metadata: Logger.Metadata {

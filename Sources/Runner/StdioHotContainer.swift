@@ -79,8 +79,7 @@ final class StdioHotContainer: HotContainerHandle {
             stderr.close()
             throw error
         }
-        phases.mark("sandbox")
-        phases.sandbox = container.startPhases
+        phases.sandboxStarted(container)
         driver.reportStarted(task, format: format.rawValue, phases)
         return StdioHotContainer(
             container: container, format: format, connection: connection, stderr: stderr, throttling: task.function.cpuMillicores > 0,

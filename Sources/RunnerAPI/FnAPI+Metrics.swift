@@ -34,9 +34,10 @@ extension FnAPI {
         histogram(&out, "fn_container_freeze_seconds", "Time to freeze an idle container.", c.freeze)
         histogram(&out, "fn_container_thaw_seconds", "Time to thaw a frozen container for a call.", c.thaw)
         histogram(&out, "fn_image_pull_seconds", "Image pulls that container starts needed.", c.pulls)
-        out += "# HELP fn_container_start_phase_seconds Container starts by phase: image, sandbox (pool_claim or cgroup_create or "
-        out += "sandbox_prepare, clone, exec) and ready (until an http-stream function listens).\n"
-        out += "# TYPE fn_container_start_phase_seconds histogram\n"
+        family(
+            "fn_container_start_phase_seconds", "histogram",
+            "Container starts by phase: image, sandbox (pool_claim or cgroup_create or sandbox_prepare, clone, exec) and ready "
+                + "(until an http-stream function listens).")
         for phase in c.startPhases.keys.sorted() {
             buckets(&out, "fn_container_start_phase_seconds", label: "phase=\"\(phase)\",", c.startPhases[phase]!)
         }

@@ -236,10 +236,3 @@ public final class PureRunner: RunnerProtocol.SimpleServiceProtocol {
         for try await _ in request {}
     }
 }
-
-extension Result {
-    var failure: Failure? {
-        if case .failure(let e) = self { return e }
-        return nil
-    }
-}

@@ -15,19 +15,14 @@ import Musl
 /// variables. Off unless an exporter is asked for, because a node that does not trace should
 /// pay nothing: no tracer, no request middleware, no span per call.
 enum ServeTracing {
-    /// The OpenTelemetry variables serve reads itself (swift-otel reads the rest:
-    /// OTEL_BSP_*, OTEL_RESOURCE_ATTRIBUTES, OTEL_PROPAGATORS, OTEL_TRACES_SAMPLER, ...).
-    static let variables = [
-        "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_SERVICE_NAME",
-    ]
-
-    /// Every OpenTelemetry variable a node honours for traces, so `serve --config` can take
-    /// them (and refuse a misspelt one instead of ignoring it).
-    static let settings: Set<String> = Set(variables).union(
+    /// Every OpenTelemetry variable a node honours for traces (serve checks some, swift-otel
+    /// reads them all), so `serve --config` can take them and refuse a misspelt one.
+    static let settings: Set<String> = Set(
         [
-            "OTEL_RESOURCE_ATTRIBUTES", "OTEL_PROPAGATORS", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_LOG_LEVEL",
-            "OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_EXPORT_TIMEOUT",
+            "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_PROPAGATORS",
+            "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_LOG_LEVEL", "OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_MAX_QUEUE_SIZE",
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_EXPORT_TIMEOUT", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
         ]
             + ["HEADERS", "TIMEOUT", "COMPRESSION", "CERTIFICATE", "CLIENT_KEY", "CLIENT_CERTIFICATE"].flatMap {
                 ["OTEL_EXPORTER_OTLP_\($0)", "OTEL_EXPORTER_OTLP_TRACES_\($0)"]
