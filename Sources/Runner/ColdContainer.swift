@@ -60,8 +60,8 @@ enum ColdContainer {
             stdout.close()
             stderr.close()
         }
-        // The body goes in on a worker thread: a function that does not read it must not hold
-        // up the wait for its exit (the write ends with EPIPE when it exits).
+        // The body goes in beside the wait: a function that does not read it must not hold up
+        // the wait for its exit (the write ends with EPIPE when it exits).
         let writer = input[1]
         let body = request.body
         async let fed: Void = feed(writer, body)
@@ -85,15 +85,19 @@ enum ColdContainer {
     }
 
     private static func feed(_ fd: Int32, _ body: [UInt8]) async {
-        _ = try? await BlockingThread.run { () throws(RunnerError) in
-            var offset = 0
-            while offset < body.count {
-                let n = body.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                offset += n
+        defer { close(fd) }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        var offset = 0
+        while offset < body.count {
+            let n = body.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EAGAIN {
+                // The pipe is full until the function reads; its exit (or kill) ends the wait.
+                guard (try? await ReadinessLoop.shared.wait(for: .writable, on: fd, deadlineNanos: .max)) == .ready else { return }
+                continue
             }
-            close(fd)
+            if n <= 0 { break }
+            offset += n
         }
     }
 }

@@ -8,9 +8,12 @@ import Musl
 
 /// One kept-alive HTTP/1.1 connection to a hot function's unix socket (the http-stream format).
 ///
-/// Blocking I/O with a deadline on every wait (poll), meant to run on a thread of its own;
-/// any error leaves the connection unusable and the caller ends the container, as Fn does for
-/// transport errors. Used by one thread at a time: HotContainer hands it out exclusively.
+/// Non-blocking descriptors: the calling task reads and writes itself and waits on the
+/// process's `ReadinessLoop` only when the function has nothing to say yet, so a call in
+/// flight holds no thread. Every wait has the call's deadline and ends when the task is
+/// cancelled. Any error leaves the connection unusable and the caller ends the container, as
+/// Fn does for transport errors. Used by one call at a time: HotContainer hands it out
+/// exclusively.
 public final class HTTPStreamConnection: @unchecked Sendable {
     private let fd: Int32
     /// Where requests are written: the socket, or a function's stdin for the stdio formats.
@@ -19,8 +22,6 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     /// large) between calls, so an idle container holds next to nothing here.
     private var buffer: [UInt8] = []
     private var maxBodyBytes = 0
-    /// Raised by `cancel()`; every wait polls it with the connection.
-    private let cancelSignal: EventSignal
     /// Where this call's body goes as it arrives (http-stream calls whose client streams).
     private var stream: ResponseStream?
     private var streamHead: FunctionResponse?
@@ -47,18 +48,9 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         // Everything that can fail happens before the properties are set: a class whose init
         // throws after that runs its deinit, which would close the descriptors a second time.
         let sock = try Self.connect(socketPath, shownAs: name)
-        let signal: EventSignal
-        do {
-            signal = try EventSignal()
-        } catch {
-            close(sock)
-            throw error
-        }
         fd = sock
         writeFD = sock
-        cancelSignal = signal
-        // Non-blocking: read and write first, poll only when the socket says EAGAIN (one
-        // syscall less per direction on the hot path, and the deadline still holds).
+        // Non-blocking: read and write first, wait only when the socket says EAGAIN.
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     }
 
@@ -85,18 +77,9 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     }
 
     /// A connection over a pair of pipes (a hot function's stdout and stdin); owns both.
-    init(readFD: Int32, writeFD: Int32) throws(RunnerError) {
-        let signal: EventSignal
-        do {
-            signal = try EventSignal()
-        } catch {
-            close(readFD)
-            close(writeFD)
-            throw error
-        }
+    init(readFD: Int32, writeFD: Int32) {
         fd = readFD
         self.writeFD = writeFD
-        cancelSignal = signal
         _ = fcntl(readFD, F_SETFL, fcntl(readFD, F_GETFL) | O_NONBLOCK)
         _ = fcntl(writeFD, F_SETFL, fcntl(writeFD, F_GETFL) | O_NONBLOCK)
     }
@@ -106,31 +89,14 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         if writeFD != fd { close(writeFD) }
     }
 
-    /// Makes the call in progress (or the next one) fail with `callCancelled` at its next wait.
-    /// Safe from any thread.
-    public func cancel() { cancelSignal.raise() }
-
-    /// Runs `work` (an exchange on a blocking thread), cancelling the exchange when the task is
-    /// cancelled.
-    func cancellable<T: Sendable>(_ work: () async throws(RunnerError) -> T) async throws(RunnerError) -> T {
-        let result: Result<T, RunnerError> = await withTaskCancellationHandler {
-            do throws(RunnerError) { return .success(try await work()) } catch { return .failure(error) }
-        } onCancel: {
-            self.cancel()
-        }
-        return try result.get()
-    }
-
-    /// Forgets a cancel meant for an earlier call; before each call, ahead of any new `cancel`.
-    public func clearCancel() { cancelSignal.clear() }
-
     /// Sends one call and reads the whole response, or throws `.timeout` at `deadlineNanos`
     /// (MonotonicClock).
     /// `maxBodyBytes` (FN_MAX_RESPONSE_SIZE; 0 = unlimited) bounds the response body.
     /// With a `stream`, a 200 answer whose body is not all there yet is passed on as it arrives.
+    /// Cancelling the task fails the call with `callCancelled` at its next wait.
     public func call(
         _ request: FunctionRequest, deadlineNanos: UInt64, maxBodyBytes: Int = 0, stream: ResponseStream? = nil
-    ) throws(RunnerError) -> FunctionResponse {
+    ) async throws(RunnerError) -> FunctionResponse {
         self.maxBodyBytes = maxBodyBytes
         self.stream = stream
         defer { self.stream = nil }
@@ -142,9 +108,9 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         head += "Content-Length: \(request.body.count)\r\n\r\n"
         var message = Array(head.utf8)
         message.append(contentsOf: request.body)  // one write for head and body
-        try send(message, deadlineNanos)
+        try await send(message, deadlineNanos)
         defer { trim() }
-        return try receive(deadlineNanos)
+        return try await receive(deadlineNanos)
     }
 
     /// Gives back a large buffer's memory once a call consumed it all.
@@ -153,17 +119,17 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     }
 
     /// Writes `bytes` and reads one HTTP response (the stdio http format).
-    func exchange(_ bytes: [UInt8], deadlineNanos: UInt64, maxBodyBytes: Int) throws(RunnerError) -> FunctionResponse {
+    func exchange(_ bytes: [UInt8], deadlineNanos: UInt64, maxBodyBytes: Int) async throws(RunnerError) -> FunctionResponse {
         self.maxBodyBytes = maxBodyBytes
-        try send(bytes, deadlineNanos)
+        try await send(bytes, deadlineNanos)
         defer { trim() }
-        return try receive(deadlineNanos)
+        return try await receive(deadlineNanos)
     }
 
     /// Writes `bytes` and reads one JSON object (the stdio json format); also says whether more
     /// bytes than the object had arrived (Fn's excess data, which ends the container).
-    func exchangeJSON(_ bytes: [UInt8], deadlineNanos: UInt64, maxBytes: Int) throws(RunnerError) -> (object: [UInt8], excess: Bool) {
-        try send(bytes, deadlineNanos)
+    func exchangeJSON(_ bytes: [UInt8], deadlineNanos: UInt64, maxBytes: Int) async throws(RunnerError) -> (object: [UInt8], excess: Bool) {
+        try await send(bytes, deadlineNanos)
         let scanner = JSONObjectScanner()
         while true {
             if let end = try scanner.end(in: buffer) {
@@ -173,18 +139,18 @@ public final class HTTPStreamConnection: @unchecked Sendable {
                 return (object, !buffer.isEmpty)
             }
             if maxBytes > 0 && buffer.count > maxBytes + 4096 { throw CallErrors.responseTooBig() }
-            try fill(deadlineNanos)
+            try await fill(deadlineNanos)
         }
     }
 
-    private func send(_ bytes: [UInt8], _ deadline: UInt64) throws(RunnerError) {
+    private func send(_ bytes: [UInt8], _ deadline: UInt64) async throws(RunnerError) {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { write(writeFD, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN {
-                    try waitFor(Int16(POLLOUT), deadline)
+                    try await waitFor(.writable, deadline)
                     continue
                 }
                 throw .system("write", errno: errno, "the function's connection failed while sending")
@@ -193,45 +159,48 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         }
     }
 
-    private func fill(_ deadline: UInt64) throws(RunnerError) {
-        if try !fillUnlessClosed(deadline) {
+    private func fill(_ deadline: UInt64) async throws(RunnerError) {
+        if !(try await fillUnlessClosed(deadline)) {
             throw RunnerError(.unavailable, "the function closed the connection", step: "read response")
         }
     }
 
     /// Reads more into the buffer; false when the function closed the connection.
-    private func fillUnlessClosed(_ deadline: UInt64) throws(RunnerError) -> Bool {
-        try ReadBuffers.with { (chunk) throws(RunnerError) -> Bool in
-            var n = read(fd, chunk.baseAddress, chunk.count)
-            while n < 0 && (errno == EAGAIN || errno == EINTR) {
-                if errno == EAGAIN { try waitFor(Int16(POLLIN), deadline) }
-                n = read(fd, chunk.baseAddress, chunk.count)
-            }
-            if n < 0 { throw .system("read", errno: errno, "the function's connection failed") }
+    private func fillUnlessClosed(_ deadline: UInt64) async throws(RunnerError) -> Bool {
+        while true {
+            let n = readOnce()
+            if n > 0 { return true }
             if n == 0 { return false }
-            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
-            return true
+            if n == -Int(EINTR) { continue }
+            if n != -Int(EAGAIN) { throw .system("read", errno: Int32(-n), "the function's connection failed") }
+            try await waitFor(.readable, deadline)
         }
     }
 
-    private func waitFor(_ events: Int16, _ deadline: UInt64) throws(RunnerError) {
-        while true {
-            let now = MonotonicClock.nowNanos()
-            if now >= deadline { throw RunnerError(.timeout, "the function did not answer in time", step: "call function") }
-            var p = (
-                pollfd(fd: events == Int16(POLLOUT) ? writeFD : fd, events: events, revents: 0),
-                pollfd(fd: cancelSignal.fd, events: Int16(POLLIN), revents: 0)
-            )
-            let ms = Int32(min((deadline - now) / 1_000_000 + 1, UInt64(Int32.max)))
-            let r = withUnsafeMutablePointer(to: &p) { $0.withMemoryRebound(to: pollfd.self, capacity: 2) { poll($0, 2, ms) } }
-            if p.1.revents != 0 { throw CallErrors.cancelled("call function") }
-            if r > 0 { return }
-            if r < 0 && errno != EINTR { throw .system("poll", errno: errno, "waiting for the function failed") }
+    /// One read into the buffer: the byte count, 0 at end of file, or -errno.
+    private func readOnce() -> Int {
+        ReadBuffers.with { chunk in
+            let n = read(fd, chunk.baseAddress, chunk.count)
+            if n < 0 { return -Int(errno) }
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+            return n
         }
     }
+
+    private func waitFor(_ interest: ReadinessLoop.Interest, _ deadline: UInt64) async throws(RunnerError) {
+        if Task.isCancelled { throw CallErrors.cancelled("call function") }
+        if MonotonicClock.nowNanos() >= deadline { throw Self.timedOut }
+        switch try await ReadinessLoop.shared.wait(for: interest, on: interest == .writable ? writeFD : fd, deadlineNanos: deadline) {
+        case .ready: return
+        case .timedOut: throw Self.timedOut
+        case .cancelled: throw CallErrors.cancelled("call function")
+        }
+    }
+
+    private static var timedOut: RunnerError { RunnerError(.timeout, "the function did not answer in time", step: "call function") }
 
     /// Passes `body` on to the stream (the head first) when this call streams; false otherwise.
-    private func pass(_ body: inout [UInt8], _ deadline: UInt64) throws(RunnerError) -> Bool {
+    private func pass(_ body: inout [UInt8], _ deadline: UInt64) async throws(RunnerError) -> Bool {
         guard let stream, let head = streamHead else { return false }
         if !streamed {
             var first = head
@@ -239,19 +208,19 @@ public final class HTTPStreamConnection: @unchecked Sendable {
             try stream.begin(first)
             streamed = true
         } else {
-            try stream.write(body[...], deadlineNanos: deadline)
+            try await stream.write(body[...], deadlineNanos: deadline)
         }
         body.removeAll(keepingCapacity: true)
         return true
     }
 
     /// Reads more; a streaming call first passes on what it has, since reading may wait.
-    private func fill(passing body: inout [UInt8], _ deadline: UInt64) throws(RunnerError) {
-        _ = try pass(&body, deadline)
-        try fill(deadline)
+    private func fill(passing body: inout [UInt8], _ deadline: UInt64) async throws(RunnerError) {
+        _ = try await pass(&body, deadline)
+        try await fill(deadline)
     }
 
-    private func receive(_ deadline: UInt64) throws(RunnerError) -> FunctionResponse {
+    private func receive(_ deadline: UInt64) async throws(RunnerError) -> FunctionResponse {
         var headerEnd: Int?
         while headerEnd == nil {
             headerEnd = buffer.firstOffset(of: [13, 10, 13, 10])
@@ -263,7 +232,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
                         step: "read response")
                 }
                 if buffer.count > maxHeaderBytes { throw CallErrors.headerTooBig() }
-                try fill(deadline)
+                try await fill(deadline)
             }
         }
         // A head that arrived whole in one read is held to the same limit.
@@ -288,7 +257,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         var body: [UInt8]
         var closeDelimited = false
         if headers.contains(where: { $0.name == "transfer-encoding" && $0.value.lowercased().contains("chunked") }) {
-            body = try readChunked(deadline)
+            body = try await readChunked(deadline)
         } else if let lengthText = try HTTPFraming.contentLength(headers) {
             guard let length = HTTPFraming.size(lengthText, radix: 10) else {
                 throw RunnerError(.invalidArgument, "the function sent an invalid Content-Length: \(lengthText.prefix(40))", step: "read response")
@@ -303,7 +272,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
                 buffer.removeAll(keepingCapacity: true)
                 var remaining = length - body.count
                 while remaining > 0 {
-                    try fill(passing: &body, deadline)
+                    try await fill(passing: &body, deadline)
                     let n = min(buffer.count, remaining)
                     body.append(contentsOf: buffer[0..<n])
                     buffer.removeFirst(n)
@@ -315,13 +284,13 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         } else {
             // Neither a length nor chunks: the body ends when the function closes the
             // connection (HTTP/1.1's last resort), so this container serves no other call.
-            body = try readUntilClosed(deadline)
+            body = try await readUntilClosed(deadline)
             closeDelimited = true
         }
         var response = FunctionResponse(status: status, headers: headers, body: body)
         response.endsContainer = closeDelimited
         if streamed {
-            _ = try pass(&body, deadline)
+            _ = try await pass(&body, deadline)
             response.body = []
             response.streamed = true
         }
@@ -329,27 +298,27 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     }
 
     /// The body of an answer that ends when the function closes the connection.
-    private func readUntilClosed(_ deadline: UInt64) throws(RunnerError) -> [UInt8] {
+    private func readUntilClosed(_ deadline: UInt64) async throws(RunnerError) -> [UInt8] {
         var body = buffer
         buffer.removeAll(keepingCapacity: true)
         var total = body.count
         while true {
             if (maxBodyBytes > 0 && total > maxBodyBytes) || total > HTTPFraming.maxSize { throw CallErrors.responseTooBig() }
-            _ = try pass(&body, deadline)
-            if try !fillUnlessClosed(deadline) { return body }
+            _ = try await pass(&body, deadline)
+            if !(try await fillUnlessClosed(deadline)) { return body }
             total += buffer.count
             body.append(contentsOf: buffer)
             buffer.removeAll(keepingCapacity: true)
         }
     }
 
-    private func readChunked(_ deadline: UInt64) throws(RunnerError) -> [UInt8] {
+    private func readChunked(_ deadline: UInt64) async throws(RunnerError) -> [UInt8] {
         var body: [UInt8] = []
         var total = 0
         while true {
             var lineEnd = buffer.firstOffset(of: [13, 10])
             while lineEnd == nil {
-                try fill(passing: &body, deadline)
+                try await fill(passing: &body, deadline)
                 lineEnd = buffer.firstOffset(of: [13, 10])
             }
             let line = String(decoding: buffer[0..<lineEnd!], as: UTF8.self)
@@ -366,7 +335,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
                     var end = buffer.firstOffset(of: [13, 10])
                     while end == nil {
                         if buffer.count > maxHeaderBytes { throw CallErrors.headerTooBig() }
-                        try fill(passing: &body, deadline)
+                        try await fill(passing: &body, deadline)
                         end = buffer.firstOffset(of: [13, 10])
                     }
                     trailerBytes += end! + 2
@@ -381,13 +350,13 @@ public final class HTTPStreamConnection: @unchecked Sendable {
             // A big chunk is passed on in pieces as they arrive.
             var left = size
             while left > 0 {
-                if buffer.isEmpty { try fill(passing: &body, deadline) }
+                if buffer.isEmpty { try await fill(passing: &body, deadline) }
                 let n = min(left, buffer.count)
                 body.append(contentsOf: buffer[0..<n])
                 buffer.removeFirst(n)
                 left -= n
             }
-            while buffer.count < 2 { try fill(passing: &body, deadline) }
+            while buffer.count < 2 { try await fill(passing: &body, deadline) }
             buffer.removeFirst(2)
         }
     }

@@ -88,12 +88,7 @@ public final class HotContainer: HotContainerHandle {
         output.attach(log)
         defer { output.detach() }
         let deadline = MonotonicClock.nowNanos() &+ timeout.nanoseconds
-        connection.clearCancel()
-        let response = try await connection.cancellable { () throws(RunnerError) in
-            try await BlockingThread.run { () throws(RunnerError) in
-                try connection.call(request, deadlineNanos: deadline, maxBodyBytes: maxBodyBytes, stream: stream)
-            }
-        }
+        let response = try await connection.call(request, deadlineNanos: deadline, maxBodyBytes: maxBodyBytes, stream: stream)
         self.connection.withLock { $0 = connection }  // only a clean exchange makes it reusable
         return response
     }

@@ -16,7 +16,7 @@ enum ReadBuffers {
     private static let free = Mutex<[Buffer]>([])
 
     /// Runs `body` with a buffer of `size` bytes, which it must not keep.
-    static func with<T>(_ body: (UnsafeMutableRawBufferPointer) throws(RunnerError) -> T) throws(RunnerError) -> T {
+    static func with<T, E: Error>(_ body: (UnsafeMutableRawBufferPointer) throws(E) -> T) throws(E) -> T {
         let buffer = free.withLock { $0.popLast() } ?? Buffer()
         defer { free.withLock { if $0.count < 64 { $0.append(buffer) } } }
         return try body(buffer.bytes)

@@ -5,7 +5,7 @@ import Synchronization
 /// buffered whole responses; this passes the head on as soon as the function sent it, then the
 /// body as it arrives.
 ///
-/// The thread reading the function produces (`begin`, `write`); the HTTP edge consumes
+/// The task reading the function produces (`begin`, `write`); the HTTP edge consumes
 /// (`start`, `next`). It is bounded: past `limitBytes` not yet taken, the reader waits, so a
 /// slow client slows the function down instead of filling the runner's memory. A small answer
 /// that arrives whole never streams: the call returns it as usual and `start` says `.whole`.
@@ -24,17 +24,17 @@ public final class ResponseStream: Sendable {
         var cancelled = false
         /// The consumer waits on it when nothing is pending.
         var dataArrived: AsyncEvent?
-        var producerWaiting = false
+        /// The producer waits on it while the client is `limitBytes` behind.
+        var drained: AsyncEvent?
     }
 
     public let limitBytes: Int
     private let started = AsyncValue<Start>()
     private let state = Mutex(State())
-    private let drained = Semaphore()
 
     public init(limitBytes: Int = 256 << 10) { self.limitBytes = max(1, limitBytes) }
 
-    // MARK: producer (the thread reading the function)
+    // MARK: producer (the task reading the function)
 
     /// The function sent a 200 head and its body is on the way.
     public func begin(_ head: FunctionResponse) throws(RunnerError) {
@@ -43,30 +43,40 @@ public final class ResponseStream: Sendable {
     }
 
     /// More body; waits while the client is `limitBytes` behind, until `deadlineNanos`
-    /// (MonotonicClock). Throws once the client went away.
-    public func write(_ bytes: ArraySlice<UInt8>, deadlineNanos: UInt64) throws(RunnerError) {
+    /// (MonotonicClock). Throws once the client went away or the task was cancelled.
+    public func write(_ bytes: ArraySlice<UInt8>, deadlineNanos: UInt64) async throws(RunnerError) {
         if bytes.isEmpty { return }
         var wake: AsyncEvent?
-        var full = false
-        try state.withLock { s throws(RunnerError) in
+        var drained = try state.withLock { s throws(RunnerError) -> AsyncEvent? in
             if s.cancelled { throw CallErrors.cancelled("stream response") }
             s.pending.append(contentsOf: bytes)
             wake = s.dataArrived
             s.dataArrived = nil
-            full = s.pending.count > limitBytes
-            s.producerWaiting = full
+            return Self.drainedEvent(&s, limitBytes)
         }
         wake?.fire()
-        while full {
+        while let event = drained {
             let now = MonotonicClock.nowNanos()
             if now >= deadlineNanos { throw RunnerError(.timeout, "the client did not take the answer in time", step: "stream response") }
-            _ = drained.wait(nanoseconds: min(deadlineNanos - now, 100_000_000))
-            full = try state.withLock { s throws(RunnerError) -> Bool in
+            _ = await raceWithTimeout(.nanoseconds(Int64(deadlineNanos - now)), { await event.wait() }, discard: { _ in })
+            if Task.isCancelled { throw CallErrors.cancelled("stream response") }
+            drained = try state.withLock { s throws(RunnerError) -> AsyncEvent? in
                 if s.cancelled { throw CallErrors.cancelled("stream response") }
-                s.producerWaiting = s.pending.count > limitBytes
-                return s.producerWaiting
+                return Self.drainedEvent(&s, limitBytes)
             }
         }
+    }
+
+    /// What the producer waits on while more than `limit` bytes are pending; nil when not.
+    private static func drainedEvent(_ s: inout State, _ limit: Int) -> AsyncEvent? {
+        guard s.pending.count > limit else {
+            s.drained = nil
+            return nil
+        }
+        if let e = s.drained, !e.hasFired { return e }
+        let e = AsyncEvent()
+        s.drained = e
+        return e
     }
 
     /// The call ended: with `error` when it failed (after streaming began, the client's answer
@@ -91,11 +101,13 @@ public final class ResponseStream: Sendable {
     /// when it ended badly, and `callCancelled` when the consuming task was cancelled.
     public func next() async throws(RunnerError) -> [UInt8]? {
         while true {
+            var drained: AsyncEvent?
             let (chunk, wait) = try state.withLock { s throws(RunnerError) -> ([UInt8]?, AsyncEvent?) in
                 if !s.pending.isEmpty {
                     defer {
                         s.pending = []
-                        if s.producerWaiting { drained.post() }
+                        drained = s.drained
+                        s.drained = nil
                     }
                     return (s.pending, nil)
                 }
@@ -107,6 +119,7 @@ public final class ResponseStream: Sendable {
                 s.dataArrived = event
                 return (nil, event)
             }
+            drained?.fire()
             guard let wait else { return chunk }
             if await wait.wait() == nil {
                 cancel()
@@ -117,7 +130,11 @@ public final class ResponseStream: Sendable {
 
     /// The client went away: the reader stops at its next write.
     public func cancel() {
-        state.withLock { $0.cancelled = true }
-        drained.post()
+        let drained = state.withLock { s -> AsyncEvent? in
+            s.cancelled = true
+            defer { s.drained = nil }
+            return s.drained
+        }
+        drained?.fire()
     }
 }

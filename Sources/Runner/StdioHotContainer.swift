@@ -70,15 +70,8 @@ final class StdioHotContainer: HotContainerHandle {
         Glibc.close(input[0])
         Glibc.close(output[1])
         stderr.containerStarted()
-        let connection: HTTPStreamConnection
-        do {
-            connection = try HTTPStreamConnection(readFD: output[0], writeFD: input[1])
-            connection.maxHeaderBytes = task.maxResponseHeaderBytes
-        } catch {
-            try? await container.close()
-            stderr.close()
-            throw error
-        }
+        let connection = HTTPStreamConnection(readFD: output[0], writeFD: input[1])
+        connection.maxHeaderBytes = task.maxResponseHeaderBytes
         phases.sandboxStarted(container)
         driver.reportStarted(task, format: format.rawValue, phases)
         return StdioHotContainer(
@@ -104,23 +97,20 @@ final class StdioHotContainer: HotContainerHandle {
         defer { stderr.detach() }
         let deadline = MonotonicClock.nowNanos() &+ timeout.nanoseconds
         let format = self.format
-        connection.clearCancel()
-        let (response, reusable) = try await connection.cancellable { () throws(RunnerError) in
-            try await BlockingThread.run { () throws(RunnerError) -> (FunctionResponse, Bool) in
-                switch format {
-                case .json:
-                    let (object, excess) = try connection.exchangeJSON(
-                        StdioFormats.jsonRequest(request), deadlineNanos: deadline, maxBytes: maxBodyBytes)
-                    return (try StdioFormats.jsonResponse(object, maxBodyBytes: maxBodyBytes), !excess)
-                default:
-                    do throws(RunnerError) {
-                        return (try connection.exchange(StdioFormats.httpRequest(request), deadlineNanos: deadline, maxBodyBytes: maxBodyBytes), true)
-                    } catch where error.code == .invalidArgument {
-                        throw RunnerError(.functionInvalidResponse, "invalid http response from function err: \(error.message)", step: "read response")
-                    }
+        let (response, reusable) = try await { () async throws(RunnerError) -> (FunctionResponse, Bool) in
+            switch format {
+            case .json:
+                let (object, excess) = try await connection.exchangeJSON(
+                    StdioFormats.jsonRequest(request), deadlineNanos: deadline, maxBytes: maxBodyBytes)
+                return (try StdioFormats.jsonResponse(object, maxBodyBytes: maxBodyBytes), !excess)
+            default:
+                do throws(RunnerError) {
+                    return (try await connection.exchange(StdioFormats.httpRequest(request), deadlineNanos: deadline, maxBodyBytes: maxBodyBytes), true)
+                } catch where error.code == .invalidArgument {
+                    throw RunnerError(.functionInvalidResponse, "invalid http response from function err: \(error.message)", step: "read response")
                 }
             }
-        }
+        }()
         if reusable { self.connection.withLock { $0 = connection } }
         var result = response
         result.endsContainer = !reusable

@@ -11,7 +11,10 @@ import Musl
 /// thread of its own, so it never occupies one of the few threads of Swift's cooperative pool.
 ///
 /// Threads are kept for a while after their work is done and reused: creating a thread costs
-/// tens of microseconds, which would show on every hot call.
+/// tens of microseconds, which would show on every start. At most `maxThreads` exist; more work
+/// than that waits its turn, so a burst of two thousand container starts does not become two
+/// thousand threads. (Calls to functions do not come here: they wait on `ReadinessLoop`.) Work
+/// run here must never wait for other work run here.
 public enum BlockingThread {
     private final class Work: @unchecked Sendable {
         let run: () -> Void
@@ -28,6 +31,12 @@ public enum BlockingThread {
     private static let signal = Semaphore()
     /// Idle threads end after this long without work.
     static let keepAliveSeconds = 30
+    /// The most threads at once: enough to keep both directions of a busy node's disks and
+    /// CPUs fed (starts are mostly CPU, pulls mostly network), few enough to stay bounded.
+    public static let maxThreads = 16
+
+    /// Threads alive now (busy or idle), for tests and metrics.
+    public static var threads: Int { pool.withLock { $0.threads } }
 
     public static func run<T: Sendable>(_ body: @escaping @Sendable () throws(RunnerError) -> T) async throws(RunnerError) -> T {
         let result: Result<T, RunnerError> = await withCheckedContinuation { (c: CheckedContinuation<Result<T, RunnerError>, Never>) in
@@ -38,7 +47,7 @@ public enum BlockingThread {
             // all busy or already spoken for. (Both decided under the lock a leaving thread takes.)
             let needThread = pool.withLock { p -> Bool in
                 p.queue.append(work)
-                guard p.busy + p.queue.count > p.threads else { return false }
+                guard p.busy + p.queue.count > p.threads, p.threads < maxThreads else { return false }
                 p.threads += 1
                 return true
             }

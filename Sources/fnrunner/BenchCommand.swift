@@ -190,17 +190,17 @@ struct BenchCommand: AsyncParsableCommand {
         let c = try sandbox.start(spec)
         for _ in 0..<2000 where !FileSystem.exists(iofs + "/lsnr.sock") { usleep(1000) }
         let connection = try HTTPStreamConnection(socketPath: iofs + "/lsnr.sock")
-        @Sendable func call(_ body: String) throws(RunnerError) -> FunctionResponse {
-            try connection.call(
+        @Sendable func call(_ body: String) async throws(RunnerError) -> FunctionResponse {
+            try await connection.call(
                 FunctionRequest(callID: "bench", deadline: "2030-01-01T00:00:00Z", body: Array(body.utf8)),
                 deadlineNanos: MonotonicClock.nowNanos() + 5_000_000_000)
         }
-        for _ in 0..<50 { _ = try call("warm") }
+        for _ in 0..<50 { _ = try await call("warm") }
         var hot: [UInt64] = []
         var thawed: [UInt64] = []
         for _ in 0..<iterations {
             let t0 = MonotonicClock.nowNanos()
-            let r = try call("World")
+            let r = try await call("World")
             hot.append(MonotonicClock.nowNanos() - t0)
             if r.status != 200 || r.body != Array("Hello World".utf8) {
                 throw RunnerError(.invalidState, "hello-stream answered \(r.status) \(String(decoding: r.body, as: UTF8.self))")
@@ -210,7 +210,7 @@ struct BenchCommand: AsyncParsableCommand {
             try c.freeze()
             let t0 = MonotonicClock.nowNanos()
             try c.thaw()
-            _ = try call("World")
+            _ = try await call("World")
             thawed.append(MonotonicClock.nowNanos() - t0)
         }
         try await c.close()

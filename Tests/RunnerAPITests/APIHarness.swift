@@ -41,7 +41,7 @@ final class EchoContainer: HotContainerHandle {
             }
             try stream.begin(FunctionResponse(status: 200, headers: [HTTPHeader(name: "x-fn", value: "echo")], body: Array("first\n".utf8)))
             if await go.wait() == nil { throw CallErrors.cancelled("call function") }
-            try stream.write(Array("second\n".utf8)[...], deadlineNanos: MonotonicClock.nowNanos() + 1_000_000_000)
+            try await stream.write(Array("second\n".utf8)[...], deadlineNanos: MonotonicClock.nowNanos() + 1_000_000_000)
             var r = FunctionResponse(status: 200, headers: [HTTPHeader(name: "x-fn", value: "echo")], body: [])
             r.streamed = true
             return r

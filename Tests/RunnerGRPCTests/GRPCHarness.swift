@@ -40,7 +40,7 @@ final class StubContainer: HotContainerHandle {
             var offset = 0
             while offset < n {
                 let end = min(n, offset + 65536)
-                try stream.write(bytes[offset..<end], deadlineNanos: MonotonicClock.nowNanos() + 5_000_000_000)
+                try await stream.write(bytes[offset..<end], deadlineNanos: MonotonicClock.nowNanos() + 5_000_000_000)
                 offset = end
             }
             var r = FunctionResponse(status: 200, headers: [], body: [])

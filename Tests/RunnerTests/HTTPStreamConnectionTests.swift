@@ -34,48 +34,59 @@ import Glibc
 
     var soon: UInt64 { MonotonicClock.nowNanos() + 5_000_000_000 }
 
-    @Test func oneConnectionServesManyCallsInTurn() throws {
+    @Test func oneConnectionServesManyCallsInTurn() async throws {
         let f = try Function()
         let c = try f.connect()
         for i in 0..<50 {
-            let r = try c.call(request("n\(i)"), deadlineNanos: soon)
+            let r = try await c.call(request("n\(i)"), deadlineNanos: soon)
             #expect(r.status == 200)
             #expect(String(decoding: r.body, as: UTF8.self) == "Hello n\(i)")
         }
-        #expect(try c.call(request("!env TEST_VAR"), deadlineNanos: soon).body == Array("present".utf8))
+        #expect(try await c.call(request("!env TEST_VAR"), deadlineNanos: soon).body == Array("present".utf8))
     }
 
-    @Test func statusesAndHeadersComeBackAsTheFunctionSentThem() throws {
+    @Test func statusesAndHeadersComeBackAsTheFunctionSentThem() async throws {
         let f = try Function()
         let c = try f.connect()
-        let r = try c.call(request("!status 418", headers: [("Fn-Intent", "httprequest")]), deadlineNanos: soon)
+        let r = try await c.call(request("!status 418", headers: [("Fn-Intent", "httprequest")]), deadlineNanos: soon)
         #expect(r.status == 200)
         #expect(r.header("Fn-Http-Status") == "418")
         #expect(r.header("fn-fdk-version") == "fdk-c-test/1")
-        #expect(try c.call(request("!status 502"), deadlineNanos: soon).status == 502)
+        #expect(try await c.call(request("!status 502"), deadlineNanos: soon).status == 502)
     }
 
-    @Test func aLargeResponseArrivesWhole() throws {
+    @Test func aLargeResponseArrivesWhole() async throws {
         let f = try Function()
         let c = try f.connect()
-        let r = try c.call(request("!big 3000000"), deadlineNanos: soon)
+        let r = try await c.call(request("!big 3000000"), deadlineNanos: soon)
         #expect(r.body.count == 3_000_000 && r.body.allSatisfy { $0 == UInt8(ascii: "x") })
-        #expect(try c.call(request("after"), deadlineNanos: soon).body == Array("Hello after".utf8))
+        #expect(try await c.call(request("after"), deadlineNanos: soon).body == Array("Hello after".utf8))
     }
 
-    @Test func aCallPastItsDeadlineTimesOut() throws {
+    @Test func aCallPastItsDeadlineTimesOut() async throws {
         let f = try Function()
         let c = try f.connect()
-        let error = #expect(throws: RunnerError.self) {
-            try c.call(self.request("!sleep 2000"), deadlineNanos: MonotonicClock.nowNanos() + 100_000_000)
+        let error = await #expect(throws: RunnerError.self) {
+            try await c.call(self.request("!sleep 2000"), deadlineNanos: MonotonicClock.nowNanos() + 100_000_000)
         }
         #expect(error?.code == .timeout)
     }
 
-    @Test func aFunctionThatDiesMidCallIsAClearError() throws {
+    @Test func cancellingTheCallingTaskEndsACallInFlightAsCancelled() async throws {
         let f = try Function()
         let c = try f.connect()
-        let error = #expect(throws: RunnerError.self) { try c.call(self.request("!crash"), deadlineNanos: self.soon) }
+        let soon = self.soon
+        let call = Task { try await c.call(self.request("!sleep 5000"), deadlineNanos: soon) }
+        try await Task.sleep(for: .milliseconds(50))
+        call.cancel()
+        let error = await #expect(throws: RunnerError.self) { try await call.value }
+        #expect(error?.code == .callCancelled, "\(String(describing: error))")
+    }
+
+    @Test func aFunctionThatDiesMidCallIsAClearError() async throws {
+        let f = try Function()
+        let c = try f.connect()
+        let error = await #expect(throws: RunnerError.self) { try await c.call(self.request("!crash"), deadlineNanos: self.soon) }
         #expect(error?.message.contains("closed the connection") == true, "\(String(describing: error))")
     }
 
@@ -111,41 +122,41 @@ import Glibc
         }
     }
 
-    @Test func trailersAfterAChunkedAnswerAreConsumedSoTheNextCallParses() throws {
+    @Test func trailersAfterAChunkedAnswerAreConsumedSoTheNextCallParses() async throws {
         let f = try RawFunction([
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond",
         ])
         defer { withExtendedLifetime(f) {} }
         let c = try f.connect()
-        #expect(try c.call(request("one"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("hello".utf8))
-        let second = try c.call(request("two"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
+        #expect(try await c.call(request("one"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("hello".utf8))
+        let second = try await c.call(request("two"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
         #expect(second.body == Array("second".utf8) && !second.endsContainer)
     }
 
-    @Test func aBodyEndedByCloseIsReadWholeAndEndsTheContainer() throws {
+    @Test func aBodyEndedByCloseIsReadWholeAndEndsTheContainer() async throws {
         let f = try RawFunction(["HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end"])
         defer { withExtendedLifetime(f) {} }
         let c = try f.connect()
-        let r = try c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
+        let r = try await c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
         #expect(r.status == 200 && r.body == Array("until the end".utf8))
         #expect(r.endsContainer, "the connection is gone: the container serves no other call")
     }
 
-    @Test func aNoContentAnswerHasNoBodyAndKeepsTheConnection() throws {
+    @Test func aNoContentAnswerHasNoBodyAndKeepsTheConnection() async throws {
         let f = try RawFunction(["HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
         defer { withExtendedLifetime(f) {} }
         let c = try f.connect()
-        let r = try c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
+        let r = try await c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
         #expect(r.status == 204 && r.body.isEmpty && !r.endsContainer)
-        #expect(try c.call(request("y"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("ok".utf8))
+        #expect(try await c.call(request("y"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("ok".utf8))
     }
 
-    @Test func aRepeatedContentLengthWithOneValueIsAccepted() throws {
+    @Test func aRepeatedContentLengthWithOneValueIsAccepted() async throws {
         let f = try RawFunction(["HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\nhello"])
         defer { withExtendedLifetime(f) {} }
         let c = try f.connect()
-        #expect(try c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("hello".utf8))
+        #expect(try await c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("hello".utf8))
     }
 
     @Test(arguments: [
@@ -158,12 +169,12 @@ import Glibc
         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 2\r\n\r\nhello",
         "HTTP/1.1 200 OK\r\nContent-Length: 5, 2\r\n\r\nhello",
     ])
-    func aMalformedLengthOrChunkSizeIsAClearErrorNotACrash(answer: String) throws {
+    func aMalformedLengthOrChunkSizeIsAClearErrorNotACrash(answer: String) async throws {
         let f = try RawFunction([answer])
         defer { withExtendedLifetime(f) {} }
         let c = try f.connect()
-        #expect {
-            _ = try c.call(self.request("x"), deadlineNanos: self.soon, maxBodyBytes: 1 << 20)
+        await #expect {
+            _ = try await c.call(self.request("x"), deadlineNanos: self.soon, maxBodyBytes: 1 << 20)
         } throws: { error in
             guard let e = error as? RunnerError else { return false }
             return e.code == .invalidArgument && (e.message.contains("chunk size") || e.message.contains("Content-Length"))

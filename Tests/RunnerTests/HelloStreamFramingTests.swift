@@ -75,21 +75,21 @@ import Glibc
         #expect(try c.exchange("POST /call HTTP/1.1\r\n\r\n") == "Hello World")
     }
 
-    @Test func theRunnerSendsTheBodyWithAContentLength() throws {
+    @Test func theRunnerSendsTheBodyWithAContentLength() async throws {
         let f = try Function()
         let c = try f.connect()
         let request = FunctionRequest(callID: "01TEST", deadline: "2030-01-01T00:00:00Z", contentType: "text/plain", headers: [], body: Array("!framing".utf8))
-        let r = try c.call(request, deadlineNanos: MonotonicClock.nowNanos() + 5_000_000_000)
+        let r = try await c.call(request, deadlineNanos: MonotonicClock.nowNanos() + 5_000_000_000)
         #expect(String(decoding: r.body, as: UTF8.self) == "framing length, 8 bytes")
     }
 
-    @Test func theFunctionGetsHeaderNamesInGosCanonicalForm() throws {
+    @Test func theFunctionGetsHeaderNamesInGosCanonicalForm() async throws {
         let f = try Function()
         let c = try f.connect()
         let request = FunctionRequest(
             callID: "01TEST", deadline: "2030-01-01T00:00:00Z", contentType: "text/plain", headers: [("x-foo-BAR", "1")],
             body: Array("!headers".utf8))
-        let r = try c.call(request, deadlineNanos: MonotonicClock.nowNanos() + 5_000_000_000)
+        let r = try await c.call(request, deadlineNanos: MonotonicClock.nowNanos() + 5_000_000_000)
         let lines = String(decoding: r.body, as: UTF8.self).split(separator: "\r\n").map(String.init)
         #expect(lines.contains("X-Foo-Bar: 1"), "\(lines)")
         #expect(lines.contains("Fn-Call-Id: 01TEST"), "\(lines)")

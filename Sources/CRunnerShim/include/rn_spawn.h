@@ -161,6 +161,9 @@ int rn_open_directory(const char *path);
 int rn_epoll_create(void);
 int rn_epoll_add(int epfd, int fd, uint64_t token);
 int rn_epoll_del(int epfd, int fd);
+/// Arms `fd` for one event of `writable` ? EPOLLOUT : EPOLLIN (EPOLLONESHOT), re-arming an
+/// earlier registration or adding one. Returns 0 or -errno.
+int rn_epoll_arm(int epfd, int fd, int writable, uint64_t token);
 /// Waits for up to `max` events; fills `tokens`. Returns count, or -errno.
 int rn_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
 int rn_eventfd(void);

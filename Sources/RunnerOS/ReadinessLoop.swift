@@ -1,0 +1,162 @@
+import CRunnerShim
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Waits for non-blocking descriptors (function sockets and pipes) on one epoll thread, for
+/// any number of tasks at once. A call waiting for its function's answer then holds no thread:
+/// two thousand calls in flight are two thousand small entries here, not two thousand blocked
+/// threads, and the task does its own reads and writes when woken.
+///
+/// Each wait arms its descriptor for one event (EPOLLONESHOT) and ends at the event, at its
+/// deadline, or when its task is cancelled, whichever comes first. Callers retry their read or
+/// write after `.ready`: readiness is a hint, EAGAIN can still follow.
+public final class ReadinessLoop: Sendable {
+    /// The process-wide loop: one epoll thread, started on first use.
+    public static let shared = ReadinessLoop()
+
+    public enum Interest: Sendable {
+        case readable, writable
+    }
+
+    /// How a wait ended.
+    public enum Outcome: Sendable, Equatable {
+        case ready, timedOut, cancelled
+    }
+
+    private struct Waiter {
+        var continuation: CheckedContinuation<Result<Outcome, RunnerError>, Never>
+    }
+
+    private struct State {
+        var epollFD: Int32 = -1
+        var wakeFD: Int32 = -1
+        var waiters: [UInt64: Waiter] = [:]
+        var deadlines = DeadlineHeap()
+        /// Token 1 is the wake-up eventfd.
+        var nextToken: UInt64 = 2
+        /// When the loop's epoll_wait times out at the latest (MonotonicClock): a wait whose
+        /// deadline is later needs no wake-up write, which keeps the usual call free of one.
+        var sleepingUntil: UInt64 = 0
+    }
+
+    private static let wakeToken: UInt64 = 1
+    /// The longest the loop sleeps: the common wait (a deadline seconds away) then never has to
+    /// wake it to shorten its sleep.
+    static let longestSleepNanos: UInt64 = 1_000_000_000
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// The number of waits in progress.
+    public var waiting: Int { state.withLock { $0.waiters.count } }
+
+    /// Waits until `fd` (non-blocking, owned by the caller and kept open meanwhile) is ready
+    /// for `interest`, until `deadlineNanos` (MonotonicClock), or until the task is cancelled.
+    /// Throws only when the descriptor cannot be watched at all (epoll refuses it).
+    public func wait(for interest: Interest, on fd: Int32, deadlineNanos: UInt64) async throws(RunnerError) -> Outcome {
+        let token = state.withLock { s -> UInt64 in
+            defer { s.nextToken &+= 1 }
+            return s.nextToken
+        }
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Result<Outcome, RunnerError>, Never>) in
+                enroll(token, c, fd: fd, interest: interest, deadline: deadlineNanos)
+                if Task.isCancelled { finish([token], .cancelled) }
+            }
+        } onCancel: {
+            finish([token], .cancelled)
+        }
+        return try result.get()
+    }
+
+    private func enroll(
+        _ token: UInt64, _ c: CheckedContinuation<Result<Outcome, RunnerError>, Never>, fd: Int32, interest: Interest, deadline: UInt64
+    ) {
+        let enrolled = state.withLock { s -> Result<Bool, RunnerError> in
+            if s.epollFD < 0, let error = start(&s) { return .failure(error) }
+            let rc = rn_epoll_arm(s.epollFD, fd, interest == .writable ? 1 : 0, token)
+            if rc < 0 { return .failure(.system("epoll_ctl", errno: -rc, "cannot wait for descriptor \(fd)")) }
+            s.waiters[token] = Waiter(continuation: c)
+            s.deadlines.push(deadline, token)
+            if s.deadlines.count > 2 * s.waiters.count + 1024 {
+                let waiters = s.waiters
+                s.deadlines.rebuild { waiters[$0.token] != nil }
+            }
+            return .success(deadline < s.sleepingUntil)
+        }
+        switch enrolled {
+        case .failure(let error):
+            c.resume(returning: .failure(error))
+        case .success(let wake):
+            if wake {
+                var one: UInt64 = 1
+                _ = write(state.withLock { $0.wakeFD }, &one, 8)
+            }
+        }
+    }
+
+    /// Creates the epoll set and its wake-up eventfd and starts the thread; under the lock.
+    private func start(_ s: inout State) -> RunnerError? {
+        let epfd = rn_epoll_create()
+        if epfd < 0 { return .system("epoll_create1", errno: -epfd, "cannot create the readiness loop's epoll set") }
+        let wake = rn_eventfd()
+        if wake < 0 {
+            close(epfd)
+            return .system("eventfd", errno: -wake, "cannot create the readiness loop's wake-up eventfd")
+        }
+        let rc = rn_epoll_add(epfd, wake, Self.wakeToken)
+        if rc < 0 {
+            close(epfd)
+            close(wake)
+            return .system("epoll_ctl", errno: -rc, "cannot watch the readiness loop's eventfd")
+        }
+        s.epollFD = epfd
+        s.wakeFD = wake
+        s.sleepingUntil = MonotonicClock.nowNanos()
+        DedicatedThread.start("the readiness loop") { self.run(epfd: epfd, wakeFD: wake) }
+        return nil
+    }
+
+    /// Resumes the waits among `tokens` that are still waiting.
+    private func finish(_ tokens: [UInt64], _ outcome: Outcome) {
+        let ended = state.withLock { s in tokens.compactMap { s.waiters.removeValue(forKey: $0) } }
+        for w in ended { w.continuation.resume(returning: .success(outcome)) }
+    }
+
+    private func run(epfd: Int32, wakeFD: Int32) {
+        var tokens = [UInt64](repeating: 0, count: 64)
+        while true {
+            let (expired, timeoutMillis) = state.withLock { s -> ([Waiter], Int32) in
+                let now = MonotonicClock.nowNanos()
+                var expired: [Waiter] = []
+                while let top = s.deadlines.first, top.deadline <= now {
+                    _ = s.deadlines.popFirst()
+                    if let w = s.waiters.removeValue(forKey: top.token) { expired.append(w) }
+                }
+                let until = min(s.deadlines.first?.deadline ?? UInt64.max, now &+ Self.longestSleepNanos)
+                s.sleepingUntil = until
+                return (expired, Int32((until - now + 999_999) / 1_000_000))
+            }
+            for w in expired { w.continuation.resume(returning: .success(.timedOut)) }
+            let n = tokens.withUnsafeMutableBufferPointer { rn_epoll_wait(epfd, $0.baseAddress, 64, timeoutMillis) }
+            if n <= 0 { continue }
+            var ready: [UInt64] = []
+            ready.reserveCapacity(Int(n))
+            for i in 0..<Int(n) {
+                if tokens[i] == Self.wakeToken {
+                    var value: UInt64 = 0
+                    _ = read(wakeFD, &value, 8)
+                } else {
+                    ready.append(tokens[i])
+                }
+            }
+            if !ready.isEmpty { finish(ready, .ready) }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Runner
+import RunnerOS
+import Synchronization
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Function I/O waits on one epoll thread: what a wait ends with, and that waits hold no
+/// thread of their own.
+@Suite struct ReadinessLoopTests {
+    /// A connected pair of non-blocking unix stream sockets, closed when dropped.
+    final class SocketPair: Sendable {
+        let ours: Int32
+        let theirs: Int32
+        init() throws {
+            var fds: [Int32] = [0, 0]
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0 else {
+                throw RunnerError.system("socketpair", errno: errno, "test socket pair")
+            }
+            ours = fds[0]
+            theirs = fds[1]
+        }
+        func send(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { write(theirs, $0.baseAddress, $0.count) } }
+        deinit {
+            close(ours)
+            close(theirs)
+        }
+    }
+
+    var soon: UInt64 { MonotonicClock.nowNanos() + 10_000_000_000 }
+
+    static func threadCount() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("Threads:") } ?? ""
+        return Int(line.dropFirst(8).trimmingCharacters(in: .whitespaces)) ?? -1
+    }
+
+    @Test func aWaitEndsWhenItsDescriptorBecomesReadable() async throws {
+        let loop = ReadinessLoop()
+        let pair = try SocketPair()
+        let waiting = Task { try await loop.wait(for: .readable, on: pair.ours, deadlineNanos: soon) }
+        try await waitUntil { loop.waiting == 1 }
+        pair.send("x")
+        #expect(try await waiting.value == .ready)
+        #expect(loop.waiting == 0)
+    }
+
+    @Test func aWaitForWritingEndsAtOnceOnASocketWithRoom() async throws {
+        let pair = try SocketPair()
+        #expect(try await ReadinessLoop().wait(for: .writable, on: pair.ours, deadlineNanos: soon) == .ready)
+    }
+
+    @Test func aWaitWithNothingToReadEndsAtItsDeadline() async throws {
+        let pair = try SocketPair()
+        let outcome = try await ReadinessLoop().wait(for: .readable, on: pair.ours, deadlineNanos: MonotonicClock.nowNanos() + 50_000_000)
+        #expect(outcome == .timedOut)
+    }
+
+    @Test func aWaitWithAnEarlierDeadlineThanTheLoopsSleepStillEndsOnTime() async throws {
+        // The loop sleeps up to a second when a far deadline is its earliest; a nearer one must
+        // wake it rather than wait for that second (a 20 s ceiling bounds a broken loop).
+        let loop = ReadinessLoop()
+        let far = try SocketPair()
+        let near = try SocketPair()
+        let farWait = Task { try await loop.wait(for: .readable, on: far.ours, deadlineNanos: soon) }
+        try await waitUntil { loop.waiting == 1 }
+        let outcome = try await loop.wait(for: .readable, on: near.ours, deadlineNanos: MonotonicClock.nowNanos() + 20_000_000)
+        #expect(outcome == .timedOut)
+        farWait.cancel()
+        #expect(try await farWait.value == .cancelled)
+    }
+
+    @Test func aCancelledWaitEndsAsCancelledAndLeavesNothingEnrolled() async throws {
+        let loop = ReadinessLoop()
+        let pair = try SocketPair()
+        let waiting = Task { try await loop.wait(for: .readable, on: pair.ours, deadlineNanos: soon) }
+        try await waitUntil { loop.waiting == 1 }
+        waiting.cancel()
+        #expect(try await waiting.value == .cancelled)
+        #expect(loop.waiting == 0)
+        // The descriptor can be waited on again, and the stale arming does not wake the new wait.
+        let again = Task { try await loop.wait(for: .readable, on: pair.ours, deadlineNanos: soon) }
+        try await waitUntil { loop.waiting == 1 }
+        pair.send("y")
+        #expect(try await again.value == .ready)
+    }
+
+    @Test func aWaitOnADescriptorEpollRefusesIsAClearError() async throws {
+        let path = "/tmp/fnrunner-test-readiness-\(getpid())"
+        FileManager.default.createFile(atPath: path, contents: Data())
+        defer { unlink(path) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        defer { close(fd) }
+        let error = await #expect(throws: RunnerError.self) {
+            _ = try await ReadinessLoop().wait(for: .readable, on: fd, deadlineNanos: self.soon)
+        }
+        #expect(error?.step == "epoll_ctl", "\(String(describing: error))")
+    }
+
+    @Test func aThousandWaitsInFlightHoldNoThreadEach() async throws {
+        let loop = ReadinessLoop()
+        let pairs = try (0..<1000).map { _ in try SocketPair() }
+        // The loop's own thread is started by a first wait, before the count is taken.
+        _ = try await loop.wait(for: .writable, on: pairs[0].ours, deadlineNanos: soon)
+        let before = Self.threadCount()
+        try await withThrowingTaskGroup(of: ReadinessLoop.Outcome.self) { group in
+            for pair in pairs {
+                group.addTask { try await loop.wait(for: .readable, on: pair.ours, deadlineNanos: self.soon) }
+            }
+            try await waitUntil { loop.waiting == 1000 }
+            let during = Self.threadCount()
+            // Other suites run beside this one and start threads of their own meanwhile; a thread
+            // per wait would be a thousand more.
+            #expect(during - before < 100, "threads before \(before), with a thousand waits \(during)")
+            for pair in pairs { pair.send("z") }
+            var ready = 0
+            for try await outcome in group where outcome == .ready { ready += 1 }
+            #expect(ready == 1000)
+        }
+    }
+
+    @Test func blockingWorkBeyondTheThreadCapWaitsItsTurnAndAllOfItRuns() async throws {
+        final class Most: Sendable { let threads = Mutex(0) }
+        let most = Most()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<(3 * BlockingThread.maxThreads) {
+                group.addTask {
+                    try await BlockingThread.run { () throws(RunnerError) in
+                        most.threads.withLock { $0 = max($0, BlockingThread.threads) }
+                        usleep(20_000)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(most.threads.withLock { $0 } <= BlockingThread.maxThreads)
+    }
+}
