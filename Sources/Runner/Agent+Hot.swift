@@ -24,7 +24,7 @@ extension Agent {
             // runner fault, never the function's), and the call waits for another one.
             do {
                 if call.trace != nil { took = MonotonicClock.nowNanos() }
-                try thaw(token.slot, for: call)
+                try await thaw(token.slot, for: call)
                 slot = token.slot
                 break
             } catch {
@@ -64,9 +64,10 @@ extension Agent {
         return try await end(call, started: started, stats: stats, result)
     }
 
-    /// Thaws the container a call took (nothing to do unless it is frozen); a traced call gets
-    /// a `thaw` span, also for a thaw that failed.
-    private func thaw(_ slot: HotSlot, for call: Call) throws(RunnerError) {
+    /// Thaws the container a call took (nothing to do unless it is frozen), once a freeze in
+    /// progress has ended; a traced call gets a `thaw` span, also for a thaw that failed.
+    private func thaw(_ slot: HotSlot, for call: Call) async throws(RunnerError) {
+        await slot.freezeEnded()
         guard let trace = call.trace, slot.isFrozen else { return try slot.hot.thaw() }
         let began = MonotonicClock.nowNanos()
         var failed = true
@@ -279,7 +280,7 @@ extension Agent {
                 let later = clock.nowNanos
                 if !frozen, let freezeAt, later >= freezeAt {
                     do {
-                        frozen = try slot.freezeIfIdle()
+                        frozen = try await slot.freezeIfIdle()
                         if frozen { logger.debug("froze an idle container", metadata: f.logMetadata(container: slot.name)) }
                     } catch {
                         logger.warning(

@@ -9,8 +9,10 @@ import Synchronization
 /// Every change of the container's state (idle, paused, busy, done), its queue's counts, and
 /// whether the evictor may take it happens here, under one lock, at the moment it is true: a
 /// waiting call deciding whether to launch, or an evictor looking for room, never sees a
-/// container as idle after a call took it, or as busy after it became free. Freezing happens
-/// under the same lock as `beginCall`, so a container is never frozen under a running call.
+/// container as idle after a call took it, or as busy after it became free. A freeze runs
+/// outside the lock, on a thread of its own; the container counts as paused from its start, and
+/// a call that takes the container meanwhile waits for the freeze to end (`freezeEnded`) before
+/// it thaws it, so a container is never frozen under a running call.
 public final class HotSlot: Sendable {
     public let hot: any HotContainerHandle
     /// The container's name (for call records and logs).
@@ -49,6 +51,8 @@ public final class HotSlot: Sendable {
         var counters: ContainerCounters?
         /// When it was frozen (monotonic nanoseconds), while it is.
         var frozenSince: UInt64?
+        /// Fired when the freeze in progress ends (nil when none is).
+        var freezing: AsyncEvent?
     }
     private let state = Mutex(State())
 
@@ -179,27 +183,52 @@ public final class HotSlot: Sendable {
 
     /// Freezes the container if it is idle; false if a call has it (or it is already frozen or
     /// done). A failed freeze is thrown: the container must then end.
-    func freezeIfIdle() throws(RunnerError) -> Bool {
-        typealias Frozen = (start: UInt64, end: UInt64, trace: CallTrace?)
-        let result: Result<Frozen?, RunnerError> = state.withLock { s in
-            guard s.container == .idle else { return .success(nil) }
-            do throws(RunnerError) {
-                let t0 = MonotonicClock.nowNanos()
-                try hot.freeze()
-                let t1 = MonotonicClock.nowNanos()
-                metrics?.observeFreeze(seconds: Double(t1 - t0) / 1e9)
-                move(&s, to: .paused)
-                // Once: a later freeze without a call in between belongs to no call.
-                defer { s.lastTrace = nil }
-                return .success((t0, t1, s.lastTrace))
-            } catch {
-                return .failure(error)
-            }
+    ///
+    /// No lock is held meanwhile, and the freeze with the memory reclaim after it (milliseconds,
+    /// on a v1 freezer more) runs on a blocking thread, not on the cooperative pool. The slot
+    /// stays offered: a call that takes it meanwhile waits in `freezeEnded` and then thaws it,
+    /// as it would have waited for the lock.
+    func freezeIfIdle() async throws(RunnerError) -> Bool {
+        let ended = AsyncEvent()
+        let began = state.withLock { s -> Bool in
+            guard s.container == .idle else { return false }
+            s.freezing = ended
+            move(&s, to: .paused)
+            return true
         }
-        guard let frozen = try result.get() else { return false }
+        guard began else { return false }
+        let hot = self.hot
+        let t0 = MonotonicClock.nowNanos()
+        let result: Result<Void, RunnerError>
+        do throws(RunnerError) {
+            try await BlockingThread.run { () throws(RunnerError) in try hot.freeze() }
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        let t1 = MonotonicClock.nowNanos()
+        let trace = state.withLock { s -> CallTrace? in
+            s.freezing = nil
+            guard case .success = result else {
+                if s.container == .paused { move(&s, to: .idle) }  // not frozen after all
+                return nil
+            }
+            // Once: a later freeze without a call in between belongs to no call.
+            defer { s.lastTrace = nil }
+            return s.lastTrace
+        }
+        ended.fire()
+        try result.get()
+        metrics?.observeFreeze(seconds: Double(t1 - t0) / 1e9)
         // The freeze that followed the last call is part of that call's trace (ending after it).
-        frozen.trace?.phase("freeze", from: frozen.start, to: frozen.end, attributes: ["fn.container": .string(name)])
+        trace?.phase("freeze", from: t0, to: t1, attributes: ["fn.container": .string(name)])
         return true
+    }
+
+    /// Returns once no freeze is in progress: a call that took this slot waits here before it
+    /// thaws the container.
+    func freezeEnded() async {
+        if let freezing = state.withLock({ $0.freezing }) { await freezing.waitIgnoringCancellation() }
     }
 
     /// The next event, or nil after `timeout`.

@@ -48,8 +48,8 @@ extension FnAPI {
     }
 
     func trigger(appName: String, source: String, _ request: Request, _ context: FnRequestContext) async throws -> Response {
-        let app = try await store.app(named: appName)
-        let trigger = try await store.trigger(appID: app.id, type: "http", source: source)
+        let route = try await store.route(appName: appName, type: "http", source: source)
+        let (app, trigger) = (route.app, route.trigger)
         let fn = try await store.fn(id: trigger.fnID)
         var headers: [(String, String)] = []
         let wrapped = fn.format == FunctionFormat.httpStream.rawValue

@@ -102,6 +102,12 @@ public struct Trigger: Sendable, Equatable, Codable {
     }
 }
 
+/// Where an HTTP trigger request goes: the app named in its path and the trigger of its source.
+public struct TriggerRoute: Sendable, Equatable {
+    public var app: App
+    public var trigger: Trigger
+}
+
 /// One page of a listing, and where the next one starts (nil at the end).
 public struct Page<Item: Sendable>: Sendable {
     public var items: [Item]

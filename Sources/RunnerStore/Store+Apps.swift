@@ -16,8 +16,8 @@ extension Store {
     }
 
     public func updateApp(_ app: App) async throws(RunnerError) {
-        appCache.withLock { _ = $0.removeValue(forKey: app.id) }
-        defer { appCache.withLock { _ = $0.removeValue(forKey: app.id) } }
+        invalidateApp(app.id)
+        defer { invalidateApp(app.id) }
         let body = try encoded(app)
         try await write("update app") { db in
             try db.execute(sql: "UPDATE app SET name = ?, body = ? WHERE id = ?", arguments: [app.name, body, app.id])
@@ -26,12 +26,18 @@ extension Store {
     }
 
     public func app(id: String) async throws(RunnerError) -> App {
-        if let cached = appCache.withLock({ $0[id] }) { return cached }
-        guard let a = try await fetchOne(App.self, "SELECT body FROM app WHERE id = ?", [id]) else {
-            throw RunnerError(.notFound, "App not found", step: "get app")
+        try await appCache.value(id) { () async throws(RunnerError) -> App in
+            guard let a = try await fetchOne(App.self, "SELECT body FROM app WHERE id = ?", [id]) else {
+                throw RunnerError(.notFound, "App not found", step: "get app")
+            }
+            return a
         }
-        appCache.withLock { $0[id] = a }
-        return a
+    }
+
+    /// An app's cached entries and every cached route (a route holds its app).
+    private func invalidateApp(_ id: String) {
+        appCache.invalidate(id)
+        routeCache.invalidateAll()
     }
 
     public func app(named name: String) async throws(RunnerError) -> App {
@@ -45,8 +51,8 @@ extension Store {
     /// running keeps its definition and finishes.
     public func deleteApp(id: String) async throws(RunnerError) {
         defer {
-            appCache.withLock { _ = $0.removeValue(forKey: id) }
-            fnCache.withLock { $0 = $0.filter { $0.value.appID != id } }
+            invalidateApp(id)
+            fnCache.invalidate { $0.appID == id }
         }
         try await write("delete app") { db in
             try db.execute(sql: "DELETE FROM trigger WHERE appID = ?", arguments: [id])
@@ -82,8 +88,8 @@ extension Store {
     }
 
     public func updateFn(_ fn: Fn) async throws(RunnerError) {
-        fnCache.withLock { _ = $0.removeValue(forKey: fn.id) }
-        defer { fnCache.withLock { _ = $0.removeValue(forKey: fn.id) } }
+        fnCache.invalidate(fn.id)
+        defer { fnCache.invalidate(fn.id) }
         let body = try encoded(fn)
         try await write("update fn") { db in
             try db.execute(sql: "UPDATE fn SET name = ?, body = ? WHERE id = ?", arguments: [fn.name, body, fn.id])
@@ -92,17 +98,20 @@ extension Store {
     }
 
     public func fn(id: String) async throws(RunnerError) -> Fn {
-        if let cached = fnCache.withLock({ $0[id] }) { return cached }
-        guard let f = try await fetchOne(Fn.self, "SELECT body FROM fn WHERE id = ?", [id]) else {
-            throw RunnerError(.notFound, "Fn not found", step: "get fn")
+        try await fnCache.value(id) { () async throws(RunnerError) -> Fn in
+            guard let f = try await fetchOne(Fn.self, "SELECT body FROM fn WHERE id = ?", [id]) else {
+                throw RunnerError(.notFound, "Fn not found", step: "get fn")
+            }
+            return f
         }
-        fnCache.withLock { $0[id] = f }
-        return f
     }
 
     /// Deletes a fn and its triggers.
     public func deleteFn(id: String) async throws(RunnerError) {
-        defer { fnCache.withLock { _ = $0.removeValue(forKey: id) } }
+        defer {
+            fnCache.invalidate(id)
+            routeCache.invalidateAll()
+        }
         try await write("delete fn") { db in
             try db.execute(sql: "DELETE FROM trigger WHERE fnID = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM fn WHERE id = ?", arguments: [id])
@@ -153,6 +162,8 @@ extension Store {
     }
 
     public func updateTrigger(_ t: Trigger) async throws(RunnerError) {
+        routeCache.invalidateAll()
+        defer { routeCache.invalidateAll() }
         let body = try encoded(t)
         try await write("update trigger") { db in
             try db.execute(
@@ -177,7 +188,18 @@ extension Store {
         return t
     }
 
+    /// The app and trigger an HTTP trigger request goes to (`/t/{app_name}{source}`), cached:
+    /// the one lookup of a trigger call before its fn's (also cached).
+    public func route(appName: String, type: String, source: String) async throws(RunnerError) -> TriggerRoute {
+        try await routeCache.value("\(appName)\u{0}\(type)\u{0}\(source)") { () async throws(RunnerError) -> TriggerRoute in
+            let app = try await app(named: appName)
+            return TriggerRoute(app: app, trigger: try await trigger(appID: app.id, type: type, source: source))
+        }
+    }
+
     public func deleteTrigger(id: String) async throws(RunnerError) {
+        routeCache.invalidateAll()
+        defer { routeCache.invalidateAll() }
         try await write("delete trigger") { db in
             try db.execute(sql: "DELETE FROM trigger WHERE id = ?", arguments: [id])
             if db.changesCount == 0 { throw RunnerError(.notFound, "Trigger not found", step: "delete trigger") }

@@ -10,10 +10,11 @@ import Synchronization
 public final class Store: Sendable {
     let pool: DatabasePool
     public let path: String
-    /// Fns and apps by id, as last read or written: every invoke looks both up, and this
-    /// process is the store's only writer, so they are dropped on every change.
-    let fnCache = Mutex<[String: Fn]>([:])
-    let appCache = Mutex<[String: App]>([:])
+    /// Fns and apps by id, and trigger routes by app name, type and source, as last read:
+    /// every invoke looks them up, and this process is the store's only writer.
+    let fnCache = ReadCache<Fn>()
+    let appCache = ReadCache<App>()
+    let routeCache = ReadCache<TriggerRoute>()
 
     public init(path: String) throws(RunnerError) {
         self.path = path

@@ -57,6 +57,44 @@ struct StoreTests {
         }
     }
 
+    @Test func aTriggerRouteIsCachedAndEveryChangeToItsAppOrTriggerIsSeenByTheNextLookup() async throws {
+        try await withStore { store, _ in
+            var a = app("routes")
+            try await store.insertApp(a)
+            let f = Fn(id: CallID.make(), appID: a.id, name: "hello", image: "img:1", createdAt: a.createdAt, updatedAt: a.createdAt)
+            try await store.insertFn(f)
+            var t = Trigger(
+                id: CallID.make(), name: "t", appID: a.id, fnID: f.id, source: "/one", annotations: [:], createdAt: a.createdAt, updatedAt: a.createdAt)
+            try await store.insertTrigger(t)
+            func code(_ name: String, _ source: String) async -> String {
+                do throws(RunnerError) {
+                    let r = try await store.route(appName: name, type: "http", source: source)
+                    return "\(r.app.name) \(r.trigger.source)"
+                } catch {
+                    return error.message
+                }
+            }
+            #expect(await code("routes", "/one") == "routes /one")
+            #expect(await code("routes", "/one") == "routes /one", "from the cache")
+            #expect(await code("routes", "/two") == "Trigger not found")
+            #expect(await code("nosuch", "/one") == "App not found")
+            t.source = "/two"
+            try await store.updateTrigger(t)
+            #expect(await code("routes", "/one") == "Trigger not found")
+            #expect(await code("routes", "/two") == "routes /two")
+            a.name = "renamed"
+            try await store.updateApp(a)
+            #expect(await code("routes", "/two") == "App not found")
+            #expect(await code("renamed", "/two") == "renamed /two")
+            try await store.deleteTrigger(id: t.id)
+            #expect(await code("renamed", "/two") == "Trigger not found")
+            try await store.insertTrigger(t)
+            #expect(await code("renamed", "/two") == "renamed /two")
+            try await store.deleteFn(id: f.id)
+            #expect(await code("renamed", "/two") == "Trigger not found", "a fn's triggers go with it")
+        }
+    }
+
     @Test func listingsPageByCursor() async throws {
         try await withStore { store, _ in
             for i in 0..<7 { try await store.insertApp(app("app\(i)")) }

@@ -108,6 +108,27 @@ struct AgentHotRulesTests {
         }
     }
 
+    @Test func aCallArrivingWhileItsContainerFreezesWaitsForTheFreezeAndThawsItInsteadOfLaunchingAnother() async throws {
+        let hold = Semaphore()
+        try await H.withAgent(holdFreeze: hold, configure: { $0.freezeIdleMillis = 0 }) { agent, driver, _ in
+            _ = try await agent.submit(H.function(), H.request("warm"))
+            let c = try #require(driver.containers.first)
+            await eventually("the freeze began") { c.isFreezing }
+            // No lock is held while it freezes: the container listing answers, showing it paused.
+            #expect(agent.containers.map(\.state) == ["paused"])
+            let second = Task { try await agent.submit(H.function(), H.request("again")) }
+            // Time for a wrong launch, or a call on a container still freezing, to happen.
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(c.calls == 1, "no call runs on a container while it freezes")
+            hold.post()
+            let r = try await second.value
+            #expect(H.text(r) == "\(c.name):again")
+            #expect(driver.starts == 1)
+            #expect(c.freezes >= 1 && c.thaws >= 1)
+            hold.post()  // a freeze after the second call, if it began before shutdown
+        }
+    }
+
     @Test func aFailedFreezeEndsTheContainerAndTheNextCallGetsANewOne() async throws {
         try await H.withAgent(failFreeze: true, configure: { $0.freezeIdleMillis = 10 }) { agent, driver, clock in
             _ = try await agent.submit(H.function(), H.request("warm"))

@@ -75,8 +75,9 @@ import Glibc
     @Test func cancellingTheCallingTaskEndsACallInFlightAsCancelled() async throws {
         let f = try Function()
         let c = try f.connect()
-        let soon = self.soon
-        let call = Task { try await c.call(self.request("!sleep 5000"), deadlineNanos: soon) }
+        // Far off, so that however late this test's own task runs again, the cancel comes first.
+        let late = MonotonicClock.nowNanos() + 300_000_000_000
+        let call = Task { try await c.call(self.request("!sleep 120000"), deadlineNanos: late) }
         try await Task.sleep(for: .milliseconds(50))
         call.cancel()
         let error = await #expect(throws: RunnerError.self) { try await call.value }

@@ -23,12 +23,12 @@ enum FakeAgentHarness {
     /// that every container was closed and every token released.
     static func withAgent(
         totalMemoryMB: UInt64 = 1024, totalCPU: UInt64 = 4000, failFreeze: Bool = false, failFirstThaw: Bool = false,
-        onStart: @escaping @Sendable (ContainerTask, Int) async throws(RunnerError) -> Void = { _, _ throws(RunnerError) in },
+        holdFreeze: Semaphore? = nil, onStart: @escaping @Sendable (ContainerTask, Int) async throws(RunnerError) -> Void = { _, _ throws(RunnerError) in },
         configure: (inout AgentConfiguration) -> Void = { _ in },
         _ body: (Agent, FakeDriver, ManualClock) async throws -> Void
     ) async throws {
         let clock = ManualClock()
-        let driver = FakeDriver(clock: clock, failFreeze: failFreeze, failFirstThaw: failFirstThaw, onStart: onStart)
+        let driver = FakeDriver(clock: clock, failFreeze: failFreeze, failFirstThaw: failFirstThaw, holdFreeze: holdFreeze, onStart: onStart)
         var config = AgentConfiguration()
         config.shutdownGraceMillis = 0
         configure(&config)

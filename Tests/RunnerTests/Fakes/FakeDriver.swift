@@ -12,6 +12,8 @@ final class FakeDriver: ContainerDriver {
     let failFreeze: Bool
     /// The first container's thaw fails as a freezer that never reports thawed would.
     let failFirstThaw: Bool
+    /// When set, every freeze waits for a post of it (a slow freezer), blocking its thread.
+    let holdFreeze: Semaphore?
 
     private struct State {
         var starts = 0
@@ -21,12 +23,13 @@ final class FakeDriver: ContainerDriver {
     private let state = Mutex(State())
 
     init(
-        clock: ManualClock, failFreeze: Bool = false, failFirstThaw: Bool = false,
+        clock: ManualClock, failFreeze: Bool = false, failFirstThaw: Bool = false, holdFreeze: Semaphore? = nil,
         onStart: @escaping @Sendable (ContainerTask, Int) async throws(RunnerError) -> Void = { _, _ throws(RunnerError) in }
     ) {
         self.clock = clock
         self.failFreeze = failFreeze
         self.failFirstThaw = failFirstThaw
+        self.holdFreeze = holdFreeze
         self.onStart = onStart
     }
 
@@ -41,7 +44,7 @@ final class FakeDriver: ContainerDriver {
             return s.starts
         }
         try await onStart(task, n)
-        let c = FakeContainer(task: task, clock: clock, failFreeze: failFreeze, failThaw: failFirstThaw && n == 1)
+        let c = FakeContainer(task: task, clock: clock, failFreeze: failFreeze, failThaw: failFirstThaw && n == 1, holdFreeze: holdFreeze)
         state.withLock { $0.containers.append(c) }
         return c
     }
@@ -71,6 +74,7 @@ final class FakeContainer: HotContainerHandle {
     let clock: ManualClock
     let failFreeze: Bool
     let failThaw: Bool
+    let holdFreeze: Semaphore?
     private let closedEvent = AsyncEvent()
 
     private struct State {
@@ -78,6 +82,7 @@ final class FakeContainer: HotContainerHandle {
         var busy = false
         var calls = 0
         var freezes = 0
+        var freezing = false
         var thaws = 0
         var overlaps = 0
         var oom = false
@@ -85,11 +90,12 @@ final class FakeContainer: HotContainerHandle {
     }
     private let state = Mutex(State())
 
-    init(task: ContainerTask, clock: ManualClock, failFreeze: Bool, failThaw: Bool = false) {
+    init(task: ContainerTask, clock: ManualClock, failFreeze: Bool, failThaw: Bool = false, holdFreeze: Semaphore? = nil) {
         self.task = task
         self.clock = clock
         self.failFreeze = failFreeze
         self.failThaw = failThaw
+        self.holdFreeze = holdFreeze
     }
 
     var name: String { task.name }
@@ -97,6 +103,8 @@ final class FakeContainer: HotContainerHandle {
     var isFrozen: Bool { state.withLock { $0.frozen } }
     var calls: Int { state.withLock { $0.calls } }
     var freezes: Int { state.withLock { $0.freezes } }
+    /// A freeze has begun and not ended (only with `holdFreeze`).
+    var isFreezing: Bool { state.withLock { $0.freezing } }
     var thaws: Int { state.withLock { $0.thaws } }
     /// Calls that began while another was running here (must stay 0).
     var overlaps: Int { state.withLock { $0.overlaps } }
@@ -153,8 +161,13 @@ final class FakeContainer: HotContainerHandle {
 
     func freeze() throws(RunnerError) {
         if failFreeze { throw RunnerError(.system, "freezer.state: EIO", step: "freeze") }
+        if let holdFreeze {
+            state.withLock { $0.freezing = true }
+            holdFreeze.waitForever()
+        }
         state.withLock {
             $0.frozen = true
+            $0.freezing = false
             $0.freezes += 1
         }
     }
