@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -90,6 +91,13 @@ int rn_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms) {
     if (n < 0) return -errno;
     for (int i = 0; i < n; i++) tokens[i] = events[i].data.u64;
     return n;
+}
+
+void rn_set_thread_name(const char *name) { prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0); }
+
+int rn_pidfd_open(int pid) {
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    return fd < 0 ? -errno : (int)fd;
 }
 
 int rn_eventfd(void) {

@@ -67,7 +67,7 @@ extension Agent {
     /// Thaws the container a call took (nothing to do unless it is frozen), once a freeze in
     /// progress has ended; a traced call gets a `thaw` span, also for a thaw that failed.
     private func thaw(_ slot: HotSlot, for call: Call) async throws(RunnerError) {
-        await slot.freezeEnded()
+        await slot.claimForCall()
         guard let trace = call.trace, slot.isFrozen else { return try slot.hot.thaw() }
         let began = MonotonicClock.nowNanos()
         var failed = true
@@ -280,8 +280,10 @@ extension Agent {
                 let later = clock.nowNanos
                 if !frozen, let freezeAt, later >= freezeAt {
                     do {
-                        frozen = try await slot.freezeIfIdle()
-                        if frozen { logger.debug("froze an idle container", metadata: f.logMetadata(container: slot.name)) }
+                        // Tried once per idle period: false means a call has it (it is about to
+                        // begin), and trying again before that call's event would only spin.
+                        if try await slot.freezeIfIdle() { logger.debug("froze an idle container", metadata: f.logMetadata(container: slot.name)) }
+                        frozen = true
                     } catch {
                         logger.warning(
                             "freezing an idle container failed; ending it",

@@ -11,8 +11,9 @@ import Synchronization
 /// waiting call deciding whether to launch, or an evictor looking for room, never sees a
 /// container as idle after a call took it, or as busy after it became free. A freeze runs
 /// outside the lock, on a thread of its own; the container counts as paused from its start, and
-/// a call that takes the container meanwhile waits for the freeze to end (`freezeEnded`) before
-/// it thaws it, so a container is never frozen under a running call.
+/// a call that took the container meanwhile waits for the freeze to end (`claimForCall`) before
+/// it thaws it, and no freeze begins once a call has claimed it, so a container is never frozen
+/// under a running call.
 public final class HotSlot: Sendable {
     public let hot: any HotContainerHandle
     /// The container's name (for call records and logs).
@@ -53,6 +54,8 @@ public final class HotSlot: Sendable {
         var frozenSince: UInt64?
         /// Fired when the freeze in progress ends (nil when none is).
         var freezing: AsyncEvent?
+        /// A call took the token and is about to begin: no freeze may start now.
+        var claimedByCall = false
     }
     private let state = Mutex(State())
 
@@ -137,6 +140,7 @@ public final class HotSlot: Sendable {
     func markDone() { state.withLock { end(&$0) } }
 
     private func becomeIdle(_ s: inout State) {
+        s.claimedByCall = false
         move(&s, to: .idle)
         s.token = queue.queue(self)
         if s.evictionID == nil {
@@ -191,7 +195,7 @@ public final class HotSlot: Sendable {
     func freezeIfIdle() async throws(RunnerError) -> Bool {
         let ended = AsyncEvent()
         let began = state.withLock { s -> Bool in
-            guard s.container == .idle else { return false }
+            guard s.container == .idle, !s.claimedByCall else { return false }
             s.freezing = ended
             move(&s, to: .paused)
             return true
@@ -225,10 +229,14 @@ public final class HotSlot: Sendable {
         return true
     }
 
-    /// Returns once no freeze is in progress: a call that took this slot waits here before it
-    /// thaws the container.
-    func freezeEnded() async {
-        if let freezing = state.withLock({ $0.freezing }) { await freezing.waitIgnoringCancellation() }
+    /// A call took this slot's token: from now on no freeze begins, and one in progress is
+    /// waited for, so that the call's thaw comes after it.
+    func claimForCall() async {
+        let freezing = state.withLock { s -> AsyncEvent? in
+            s.claimedByCall = true
+            return s.freezing
+        }
+        await freezing?.waitIgnoringCancellation()
     }
 
     /// The next event, or nil after `timeout`.

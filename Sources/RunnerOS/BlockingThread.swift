@@ -31,9 +31,10 @@ public enum BlockingThread {
     private static let signal = Semaphore()
     /// Idle threads end after this long without work.
     static let keepAliveSeconds = 30
-    /// The most threads at once: enough to keep both directions of a busy node's disks and
-    /// CPUs fed (starts are mostly CPU, pulls mostly network), few enough to stay bounded.
-    public static let maxThreads = 16
+    /// The most threads at once: four per CPU (a start waits in the kernel part of the time, a
+    /// pull mostly on the network), at least 4 and at most 16, so the whole process stays at a
+    /// few dozen threads however many calls are in flight.
+    public static let maxThreads = min(16, max(4, 4 * Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
 
     /// Threads alive now (busy or idle), for tests and metrics.
     public static var threads: Int { pool.withLock { $0.threads } }
@@ -55,6 +56,7 @@ public enum BlockingThread {
             if needThread {
                 var thread = pthread_t()
                 let rc = pthread_create(&thread, nil, { _ in
+                    DedicatedThread.setName("fn-blocking")
                     BlockingThread.workerLoop()
                     return nil
                 }, nil)

@@ -1,3 +1,4 @@
+import CRunnerShim
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -12,10 +13,14 @@ public enum DedicatedThread {
         init(_ run: @escaping () -> Void) { self.run = run }
     }
 
-    /// Starts `body` on a new detached thread; `what` names it in the (fatal) failure message.
-    public static func start(_ what: String, _ body: @escaping () -> Void) {
+    /// Starts `body` on a new detached thread; `what` names it in the (fatal) failure message,
+    /// and `name` (at most 15 bytes) in `top -H` and /proc/PID/task/*/comm.
+    public static func start(_ what: String, name: String, _ body: @escaping () -> Void) {
         var thread = pthread_t()
-        let context = Unmanaged.passRetained(Body(body)).toOpaque()
+        let context = Unmanaged.passRetained(Body({
+            setName(name)
+            body()
+        })).toOpaque()
         let rc = pthread_create(
             &thread, nil,
             { raw in
@@ -24,5 +29,10 @@ public enum DedicatedThread {
             }, context)
         precondition(rc == 0, "pthread_create for \(what) failed: \(rc)")
         pthread_detach(thread)
+    }
+
+    /// Names the calling thread (truncated to the kernel's 15 bytes).
+    public static func setName(_ name: String) {
+        rn_set_thread_name(name)
     }
 }

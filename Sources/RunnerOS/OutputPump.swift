@@ -72,7 +72,7 @@ public final class OutputPump: Sendable {
         drain(token, &buffer)
     }
 
-    private func startThread() { DedicatedThread.start("the output pump") { self.run() } }
+    private func startThread() { DedicatedThread.start("the output pump", name: "fn-output-pump") { self.run() } }
 
     private func run() {
         let epfd = state.withLock { $0.epollFD }

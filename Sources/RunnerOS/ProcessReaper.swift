@@ -59,7 +59,7 @@ public final class ProcessReaper: Sendable {
         try result.get()
     }
 
-    private func startThread() { DedicatedThread.start("the process reaper") { self.run() } }
+    private func startThread() { DedicatedThread.start("the process reaper", name: "fn-reaper") { self.run() } }
 
     private func run() {
         let epfd = state.withLock { $0.epollFD }

@@ -119,7 +119,7 @@ public final class ReadinessLoop: Sendable {
         s.epollFD = epfd
         s.wakeFD = wake
         s.sleepingUntil = MonotonicClock.nowNanos()
-        DedicatedThread.start("the readiness loop") { self.run(epfd: epfd, wakeFD: wake) }
+        DedicatedThread.start("the readiness loop", name: "fn-readiness") { self.run(epfd: epfd, wakeFD: wake) }
         return nil
     }
 

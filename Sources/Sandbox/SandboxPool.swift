@@ -49,7 +49,7 @@ final class SandboxPool: Sendable {
         self.driver = driver
         self.instanceID = instanceID
         self.logger = logger
-        DedicatedThread.start("sandbox pool refill") { [self] in refillLoop() }
+        DedicatedThread.start("sandbox pool refill", name: "fn-pool-refill") { [self] in refillLoop() }
     }
 
     /// Takes a ready sandbox, or nil when none is ready. The caller calls `refill()` once its

@@ -77,9 +77,9 @@ struct JSONLogTests {
         #expect(LogFormat.chosen(arguments: ["serve", "--log-format", "yaml"], environment: [:]) == .text)
     }
 
-    @Test func anUnknownLogFormatIsRefusedByName() throws {
+    @Test func anUnknownLogFormatIsRefusedByName() async throws {
         let run = try Subprocess.fnrunner(["import", "--log-format", "yaml", "/nonexistent-fnrunner-test", "--name", "a/b:c"])
-        #expect(run.wait() != 0)
+        #expect(await run.exit() != 0)
         #expect(run.stderr.contains("--log-format must be text or json, not \"yaml\""), "\(run.stderr)")
     }
 }

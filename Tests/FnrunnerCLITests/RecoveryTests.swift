@@ -33,8 +33,8 @@ struct RecoveryTests {
             }
             live.signal(SIGKILL)
             frozen.signal(SIGKILL)
-            live.wait()
-            frozen.wait()
+            await live.exit()
+            await frozen.exit()
             #expect(containerPids.allSatisfy { kill($0, 0) == 0 }, "containers outlive their killed runner")
 
             let sandbox = try Sandbox(configuration: env.configuration)

@@ -8,10 +8,10 @@ import Glibc
 
 @Suite(.enabled(if: Host.canRunContainers, "needs root and cgroup memory/pids controllers"))
 struct RunCommandTests {
-    func run(_ env: TestEnvironment, _ args: [String]) throws -> Subprocess {
+    func run(_ env: TestEnvironment, _ args: [String]) async throws -> Subprocess {
         let p = try Subprocess.fnrunner(
             ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot] + args)
-        p.wait()
+        await p.exit()
         return p
     }
 
@@ -19,8 +19,8 @@ struct RunCommandTests {
         try await withSharedGate {
             let env = TestEnvironment("cli")
             defer { env.cleanUp() }
-            let p = try run(env, ["--rootfs", try Fixtures.busybox(), "--", "/bin/sh", "-c", "echo hello; exit 7"])
-            #expect(p.wait() == 7)
+            let p = try await run(env, ["--rootfs", try Fixtures.busybox(), "--", "/bin/sh", "-c", "echo hello; exit 7"])
+            #expect(await p.exit() == 7)
             #expect(p.stdout == "hello\n")
             #expect(env.cgroupDirectories().isEmpty)
         }
@@ -30,8 +30,8 @@ struct RunCommandTests {
         try await withSharedGate {
             let env = TestEnvironment("cli")
             defer { env.cleanUp() }
-            let p = try run(env, ["--rootfs", try Fixtures.busybox(), "--memory", "24", "--", "/bin/probe", "alloc", "200"])
-            #expect(p.wait() == 137)
+            let p = try await run(env, ["--rootfs", try Fixtures.busybox(), "--memory", "24", "--", "/bin/probe", "alloc", "200"])
+            #expect(await p.exit() == 137)
             #expect(p.stderr.contains("out of memory"))
         }
     }
@@ -40,8 +40,8 @@ struct RunCommandTests {
         try await withSharedGate {
             let env = TestEnvironment("cli")
             defer { env.cleanUp() }
-            let p = try run(env, ["--rootfs", try Fixtures.busybox(), "--", "/bin/nope"])
-            #expect(p.wait() == 125)
+            let p = try await run(env, ["--rootfs", try Fixtures.busybox(), "--", "/bin/nope"])
+            #expect(await p.exit() == 125)
             #expect(p.stderr.contains("execve"))
             #expect(p.stderr.contains("/bin/nope"))
             #expect(env.cgroupDirectories().isEmpty)
@@ -64,8 +64,8 @@ struct RunCommandTests {
                 (["--rootfs", rootfs, "--network", "bridge", "--", "/bin/true"], Subprocess.noNodeNamespace),
                 (["--rootfs", rootfs], "no command"),
             ] {
-                let p = try run(env, args)
-                #expect(p.wait() == 125, "\(args): \(p.stderr)")
+                let p = try await run(env, args)
+                #expect(await p.exit() == 125, "\(args): \(p.stderr)")
                 #expect(p.stderr.contains(word), "\(args): \(p.stderr)")
             }
             #expect(env.cgroupDirectories().isEmpty)
@@ -76,11 +76,11 @@ struct RunCommandTests {
         try await withSharedGate {
             let env = TestEnvironment("cli")
             defer { env.cleanUp() }
-            let p = try run(
+            let p = try await run(
                 env,
                 ["--rootfs", try Fixtures.busybox(), "--freeze-after-ms", "100", "--keep-frozen-ms", "300", "--",
                  "/bin/sh", "-c", "sleep 0.6; echo finished"])
-            #expect(p.wait() == 0, "\(p.stderr)")
+            #expect(await p.exit() == 0, "\(p.stderr)")
             #expect(p.stderr.contains("frozen in"))
             #expect(p.stderr.contains("still frozen after 300 ms"))
             #expect(p.stderr.contains("thawed in"))
@@ -98,7 +98,7 @@ struct RunCommandTests {
             try await waitUntil { env.cgroupDirectories().count >= 3 }
             try await Task.sleep(nanoseconds: 100_000_000)
             p.signal(SIGINT)
-            #expect(p.wait() == 130, "\(p.stderr)")  // sleep ended by SIGINT, as under docker run --init
+            #expect(await p.exit() == 130, "\(p.stderr)")  // sleep ended by SIGINT, as under docker run --init
             #expect(env.cgroupDirectories().isEmpty)
         }
     }
@@ -115,7 +115,7 @@ struct RunCommandTests {
             p.signal(SIGINT)  // passed on to sh, which ignores it
             try await Task.sleep(nanoseconds: 100_000_000)
             p.signal(SIGINT)
-            #expect(p.wait() == 137)
+            #expect(await p.exit() == 137)
             #expect(env.cgroupDirectories().isEmpty)
         }
     }
@@ -132,7 +132,7 @@ struct RunCommandTests {
             p.signal(SIGINT)  // PID 1 without a handler ignores it, as in Docker without --init
             try await Task.sleep(nanoseconds: 100_000_000)
             p.signal(SIGINT)
-            #expect(p.wait() == 137)
+            #expect(await p.exit() == 137)
             #expect(p.stdout == "1\n")
             #expect(env.cgroupDirectories().isEmpty)
         }

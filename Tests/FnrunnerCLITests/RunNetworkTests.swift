@@ -26,7 +26,7 @@ struct RunNetworkTests {
                 environment: [
                     "FN_FUNCTION_NETWORK": "bridge", "FN_FUNCTION_NODE_NETNS": lab.nodePath, "FN_FUNCTION_RESOLV_CONF": resolv,
                 ])
-            #expect(p.wait() == 0, "\(p.stderr)")
+            #expect(await p.exit() == 0, "\(p.stderr)")
             #expect(p.stdout.hasPrefix("1400\n"), "the uplink's MTU: \(p.stdout)")
             #expect(p.stdout.contains("from \(NetworkLab.nodeUplinkAddress)"), "\(p.stdout) \(p.stderr)")
             let links = lab.nodeIP("-o link show")
@@ -43,7 +43,7 @@ struct RunNetworkTests {
             let p = try Subprocess.fnrunner(
                 ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--network", "internet",
                  "--rootfs", try Fixtures.busybox(), "--", "/bin/true"])
-            #expect(p.wait() == 125)
+            #expect(await p.exit() == 125)
             #expect(p.stderr.contains("--network \"internet\" is not one of none, bridge, host"), "\(p.stderr)")
         }
     }

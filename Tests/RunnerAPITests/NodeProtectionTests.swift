@@ -89,7 +89,7 @@ extension ServeCommandTests {
             let server = try Subprocess.fnrunner(
                 ["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot],
                 environment: [name: value, "FN_SANDBOX_POOL_SIZE": "2"])
-            #expect(server.wait() != 0)
+            #expect(await server.exit() != 0)
             #expect(server.stderr.contains(name), "\(server.stderr)")
             #expect(env.cgroupDirectories().isEmpty, "\(name)=\(value) left \(env.cgroupDirectories())")
         }
@@ -108,7 +108,7 @@ extension ServeCommandTests {
         }
         try FileSystem.create(db, contents: "")
         let empty = try serve()
-        #expect(empty.wait() != 0)
+        #expect(await empty.exit() != 0)
         #expect(empty.stderr.contains(db) && empty.stderr.contains("empty file"), "\(empty.stderr)")
         #expect(FileSystem.size(db) == 0, "the file is left as it was")
 
@@ -126,7 +126,7 @@ extension ServeCommandTests {
             """)
         #expect(FileSystem.exists(db + "-wal"))
         let truncated = try serve()
-        #expect(truncated.wait() != 0)
+        #expect(await truncated.exit() != 0)
         #expect(truncated.stderr.contains(db) && truncated.stderr.contains("truncated"), "\(truncated.stderr)")
     }
 }

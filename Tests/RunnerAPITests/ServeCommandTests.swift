@@ -38,12 +38,12 @@ struct ServeCommandTests {
 
             // `fnrunner ps` asks the server for its hot containers.
             let ps = try Subprocess.fnrunner(["ps", "--port", "\(port)"])
-            #expect(ps.wait() == 0, "\(ps.stderr)")
+            #expect(await ps.exit() == 0, "\(ps.stderr)")
             let row = ps.stdout.split(separator: "\n").dropFirst().first.map { $0.split(separator: " ").map(String.init) } ?? []
             #expect(row.count == 8 && row[1] == fnID && ["idle", "frozen", "busy"].contains(row[2]) && row[4] == "2", "\(ps.stdout)")
             #expect(row.last == hotID, "the last call's id: \(ps.stdout)")
             let psJSON = try Subprocess.fnrunner(["ps", "--port", "\(port)", "--json"])
-            #expect(psJSON.wait() == 0)
+            #expect(await psJSON.exit() == 0)
             let item = try #require(
                 ((try JSONSerialization.jsonObject(with: Data(psJSON.stdout.utf8)) as? [String: Any])?["items"] as? [[String: Any]])?.first)
             #expect(item["last_call_id"] as? String == hotID && item["state_for_ms"] is Int && item["cpu_ms"] is Int, "\(item)")
@@ -52,7 +52,7 @@ struct ServeCommandTests {
             let watching = try Subprocess.fnrunner(["ps", "--port", "\(port)", "--watch", "--interval", "0.2"])
             try await Task.sleep(for: .milliseconds(900))
             watching.signal(SIGINT)
-            watching.wait()
+            await watching.exit()
             #expect(watching.stdout.components(separatedBy: "fnrunner ps: 1 containers at").count >= 3, "\(watching.stdout)")
             // Idle past the freeze delay (50 ms by default): the next call thaws the container first.
             try await Task.sleep(for: .milliseconds(300))
@@ -65,7 +65,7 @@ struct ServeCommandTests {
             #expect(metrics.text.contains("fn_image_pull_seconds_count 0"), "the image was imported, not pulled")
 
             server.signal(SIGTERM)
-            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(await server.exit() == 0, "\(server.stderr)")
             #expect(env.cgroupDirectories().isEmpty, "the server ended its containers and removed their cgroups")
 
             // The store outlives the server.
@@ -73,7 +73,7 @@ struct ServeCommandTests {
             let apps = try await c.send("GET", "/v2/apps?name=served")
             #expect((apps.json["items"] as? [Any])?.count == 1)
             server.signal(SIGTERM)
-            #expect(server.wait() == 0)
+            #expect(await server.exit() == 0)
         }
     }
 
@@ -88,7 +88,7 @@ struct ServeCommandTests {
                 let imported = try Subprocess.fnrunner(
                     ["import", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, layout,
                      "--name", "fn-test/pyfdk:\(tag)"])
-                #expect(imported.wait() == 0, "\(imported.stderr)")
+                #expect(await imported.exit() == 0, "\(imported.stderr)")
                 #expect(imported.stderr.contains("bytecode layer: "), "the import compiled the FDK: \(imported.stderr)")
             }
             #expect(try FileSystem.list(data + "/bytecode/sha256").count == 3, "one layer per image")
@@ -127,7 +127,7 @@ struct ServeCommandTests {
             let imported = try Subprocess.fnrunner(
                 ["import", "--data-dir", data, try FDKImage.layout(), "--name", "fn-test/pyfdk:pyfdk"],
                 environment: ["FN_PYTHON_BYTECODE": "false"])
-            #expect(imported.wait() == 0, "\(imported.stderr)")
+            #expect(await imported.exit() == 0, "\(imported.stderr)")
             #expect(try FileSystem.list(data + "/bytecode/sha256").isEmpty && !imported.stderr.contains("bytecode"))
 
             let (server, c) = try await startServer(env, data: data, port: try freePort())
@@ -181,7 +181,7 @@ struct ServeCommandTests {
 
             // Killed: the launchers die with it (parent-death signal), the next server clears the rest.
             server.signal(SIGKILL)
-            #expect(server.wait() == 128 + SIGKILL)
+            #expect(await server.exit() == 128 + SIGKILL)
             try await waitUntil("the launchers died with the server") { processes(of: env).isEmpty }
             (server, c) = try await startServer(env, data: data, port: port, environment: ["FN_SANDBOX_POOL_SIZE": "0"])
             let direct = try await c.send("POST", "/invoke/\(fnID)", body: Array("direct".utf8))
@@ -190,7 +190,7 @@ struct ServeCommandTests {
             #expect(try await metric("fn_container_start_phase_seconds_count{phase=\"cgroup_create\"}") == 1)
             #expect(try await metric("fn_container_start_phase_seconds_count{phase=\"pool_claim\"}") == nil)
             server.signal(SIGTERM)
-            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(await server.exit() == 0, "\(server.stderr)")
             #expect(env.cgroupDirectories().isEmpty, "\(env.cgroupDirectories())")
         }
     }
@@ -202,10 +202,10 @@ struct ServeCommandTests {
         try "x".write(toFile: notADir, atomically: true, encoding: .utf8)
         defer { unlink(notADir) }
         let badData = try Subprocess.fnrunner(["serve", "--data-dir", notADir, "--state-dir", env.stateDirectory, "--listen", "127.0.0.1:0"])
-        #expect(badData.wait() != 0)
+        #expect(await badData.exit() != 0)
         #expect(badData.stderr.contains(notADir), "\(badData.stderr)")
         let badListen = try Subprocess.fnrunner(["serve", "--listen", "nonsense", "--state-dir", env.stateDirectory])
-        #expect(badListen.wait() != 0)
+        #expect(await badListen.exit() != 0)
         #expect(badListen.stderr.contains("--listen must be host:port"), "\(badListen.stderr)")
         for bad in ["65", "-1", "four"] {
             let data = env.stateDirectory + "-data"
@@ -213,11 +213,11 @@ struct ServeCommandTests {
             let badPool = try Subprocess.fnrunner(
                 ["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--state-dir", env.stateDirectory],
                 environment: ["FN_SANDBOX_POOL_SIZE": bad])
-            #expect(badPool.wait() != 0)
+            #expect(await badPool.exit() != 0)
             #expect(badPool.stderr.contains("FN_SANDBOX_POOL_SIZE"), "\(bad): \(badPool.stderr)")
         }
         let noServer = try Subprocess.fnrunner(["ps", "--port", "\(try freePort())"])
-        #expect(noServer.wait() != 0)
+        #expect(await noServer.exit() != 0)
         #expect(noServer.stderr.contains("cannot connect"), "\(noServer.stderr)")
     }
 
@@ -240,12 +240,12 @@ struct ServeCommandTests {
             }
             let last = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(ids[9])").json["status"] as? String
             server.signal(SIGKILL)
-            #expect(server.wait() == 128 + SIGKILL)
+            #expect(await server.exit() == 128 + SIGKILL)
             #expect(last == "queued", "the kill found calls still waiting in the queue")
             // And again right after the restart, while the recovered calls start.
             (server, c) = try await startServer(env, data: data, port: port, environment: settings)
             server.signal(SIGKILL)
-            #expect(server.wait() == 128 + SIGKILL)
+            #expect(await server.exit() == 128 + SIGKILL)
             let secondLog = server.stderr
 
             (server, c) = try await startServer(env, data: data, port: port, environment: settings)
@@ -263,7 +263,7 @@ struct ServeCommandTests {
             let listed = try await c.send("GET", "/v2/fns/\(fnID)/calls?per_page=100")
             #expect((listed.json["items"] as? [[String: Any]])?.count == ids.count, "one record per accepted call")
             server.signal(SIGTERM)
-            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(await server.exit() == 0, "\(server.stderr)")
             #expect(env.cgroupDirectories().isEmpty, "the restarted server cleared what the killed ones left, and its own")
         }
     }
@@ -311,7 +311,7 @@ struct ServeCommandTests {
             let after = try await c.send("POST", "/invoke/\(fnID)", body: Array("after".utf8))
             #expect(after.status == 200 && after.text == "Hello after")
             server.signal(SIGTERM)
-            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(await server.exit() == 0, "\(server.stderr)")
         }
     }
 
@@ -338,11 +338,11 @@ struct ServeCommandTests {
             // and a restart brings an instance back.
             try await pollUntil { await frozenInstances(unused: false) == 1 }
             server.signal(SIGTERM)
-            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(await server.exit() == 0, "\(server.stderr)")
             #expect(env.cgroupDirectories().isEmpty)
             (server, c) = try await startServer(env, data: data, port: port)
             try await pollUntil { await frozenInstances() == 1 }
-            ServeHarness.stop(server, env)
+            await ServeHarness.stop(server, env)
         }
     }
 
@@ -357,10 +357,10 @@ struct ServeCommandTests {
             defer { other.cleanUp() }
             let second = try Subprocess.fnrunner(
                 ["serve", "--listen", "127.0.0.1:\(try freePort())", "--data-dir", data, "--state-dir", other.stateDirectory, "--cgroup-root", other.cgroupRoot])
-            #expect(second.wait() != 0)
+            #expect(await second.exit() != 0)
             #expect(second.stderr.contains("in use by another fnrunner serve"), "\(second.stderr)")
             server.signal(SIGTERM)
-            #expect(server.wait() == 0)
+            #expect(await server.exit() == 0)
         }
     }
 

@@ -48,7 +48,7 @@ struct ServeConfigTests {
             var c = try await waitForHealth(p1, server)
             #expect(try await c.send("POST", "/v2/apps", body: body).status == 413)
             server.signal(SIGTERM)
-            #expect(server.wait() == 0)
+            #expect(await server.exit() == 0)
             let lines = server.stderr.split(separator: "\n")
             #expect(!lines.isEmpty && lines.allSatisfy { $0.hasPrefix("{") }, "\(server.stderr)")
 
@@ -57,7 +57,7 @@ struct ServeConfigTests {
             c = try await waitForHealth(p2, server)
             #expect(try await c.send("POST", "/v2/apps", body: body).status == 200)
             server.signal(SIGTERM)
-            #expect(server.wait() == 0)
+            #expect(await server.exit() == 0)
         }
     }
 
@@ -77,11 +77,11 @@ struct ServeConfigTests {
             ] {
                 try FileSystem.create(file, contents: contents)
                 let server = try serve(env, data: data, ["--config", file])
-                #expect(server.wait() != 0)
+                #expect(await server.exit() != 0)
                 #expect(server.stderr.contains(expected), "\(server.stderr)")
             }
             let missing = try serve(env, data: data, ["--config", "/nonexistent/serve.env"])
-            #expect(missing.wait() != 0)
+            #expect(await missing.exit() != 0)
             #expect(missing.stderr.contains("--config /nonexistent/serve.env"), "\(missing.stderr)")
             #expect(env.cgroupDirectories().isEmpty, "nothing was made")
         }

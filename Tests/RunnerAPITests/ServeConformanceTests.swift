@@ -51,7 +51,7 @@ struct ServeConformanceTests {
             #expect(try await c.send("DELETE", "/v2/apps/\(appID)").status == 204)
             #expect(try await c.send("GET", "/v2/fns/\(fnID)").status == 404)
             #expect(try await c.send("GET", "/v2/triggers/\(triggerID)").status == 404)
-            S.stop(server, env)
+            await S.stop(server, env)
         }
     }
 
@@ -102,7 +102,7 @@ struct ServeConformanceTests {
             #expect(triggered.status == 502 && triggered.message == "function response header too large")
             let after = try await c.send("POST", "/invoke/\(fnID)", body: Array("again".utf8))
             #expect(after.status == 200 && after.text == "Hello again", "the fn still answers (on a new container)")
-            S.stop(server, env)
+            await S.stop(server, env)
         }
     }
 
@@ -125,13 +125,13 @@ struct ServeConformanceTests {
             ).fnID
             let first = try await c.send("POST", "/invoke/\(late)", body: Array("late".utf8))
             #expect(first.status == 200 && first.text == "Hello late", "\(first.status) \(first.text)")
-            S.stop(server, env)
+            await S.stop(server, env)
         }
     }
 
     @Test func stdioFormatFunctionsAnswerWithTheirOwnStatusAndHeadersNamedAsGoNamesThem() async throws {
         try await withHelloStreamData("conform-stdio") { env, data in
-            try S.importHelloStream(tag: "sh", into: data)
+            try await S.importHelloStream(tag: "sh", into: data)
             let port = try Host.freeLoopbackPort()
             let (server, c) = try await S.start(env, data: data, port: port)
             let json = #"while read -r line; do printf '{"body":"made","protocol":{"status_code":201,"headers":{"x-fn":["json"]}}}\n'; done"#
@@ -154,7 +154,7 @@ struct ServeConformanceTests {
             ).fnID
             let teapot = try await c.send("POST", "/invoke/\(httpID)")
             #expect(teapot.status == 418 && teapot.text == "tea" && teapot.headers.contains { $0.0 == "X-Fn" }, "\(teapot.headers)")
-            S.stop(server, env)
+            await S.stop(server, env)
         }
     }
 
@@ -181,7 +181,7 @@ struct ServeConformanceTests {
             let busy = try #require(answer, "a second fn found no room while the first held it")
             #expect(busy.header("Retry-After") == "15" && busy.message == "Timed out - server too busy")
             #expect(try await holding.text == "slept 3000")
-            S.stop(server, env)
+            await S.stop(server, env)
         }
     }
 
@@ -206,20 +206,20 @@ struct ServeConformanceTests {
                 let r = try await c.send("POST", "/invoke/\(fnID)")
                 #expect(r.status == t.status && r.message?.hasPrefix(t.prefix) == true, "\(t.image): \(r.status) \(r.text)")
             }
-            S.stop(server, env)
+            await S.stop(server, env)
         }
     }
 
     @Test func anImageThatDeclaresAVolumeIs400() async throws {
         try await withHelloStreamData("conform-volume") { env, data in
             let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.directory() + "/layers", "--name", "t/layers:volumes"])
-            #expect(imported.wait() == 0, "\(imported.stderr)")
+            #expect(await imported.exit() == 0, "\(imported.stderr)")
             let port = try Host.freeLoopbackPort()
             let (server, c) = try await S.start(env, data: data, port: port)
             let fnID = try await S.deployApp(c, app: "vol", fn: "f", image: "t/layers:volumes").fnID
             let r = try await c.send("POST", "/invoke/\(fnID)")
             #expect(r.status == 400 && r.message?.hasPrefix("image has Volume definition (/data)") == true, "\(r.status) \(r.text)")
-            S.stop(server, env)
+            await S.stop(server, env)
         }
     }
 
@@ -239,7 +239,7 @@ struct ServeConformanceTests {
             #expect(full.status == 502 && full.message?.hasPrefix("container out of memory") == true, "\(full.status) \(full.text)")
             let next = try await c.send("POST", "/invoke/\(fnID)", body: Array("!fill /tmp/small 1024".utf8))
             #expect(next.text == "wrote 1048576 bytes: ok", "\(next.status) \(next.text)")
-            S.stop(server, env)
+            await S.stop(server, env)
         }
     }
 
@@ -267,7 +267,7 @@ struct ServeConformanceTests {
             let (_, unreachable) = try await S.deployApp(c, app: "syslog-closed", fn: "f", appFields: ["syslog_url": "tcp://127.0.0.1:\(closed)"])
             let r = try await c.send("POST", "/invoke/\(unreachable)")
             #expect(r.status == 500 && r.message?.hasPrefix("Syslog Unavailable") == true, "\(r.status) \(r.text)")
-            S.stop(server, env)
+            await S.stop(server, env)
         }
     }
 }

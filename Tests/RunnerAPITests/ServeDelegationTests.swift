@@ -61,7 +61,7 @@ struct ServeDelegationTests {
             }
 
             server.signal(SIGTERM)
-            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(await server.exit() == 0, "\(server.stderr)")
             for mount in Self.mounts() {
                 let left = try FileSystem.subdirectories(mount + "/" + unit)
                 #expect(left == ["runner"], "only the runner's own leaf stays until the unit goes: \(mount) \(left)")
@@ -81,7 +81,7 @@ struct ServeDelegationTests {
             let serve = [Subprocess.fnrunnerPath, "serve", "--cgroup-delegated", "--listen", "127.0.0.1:0", "--data-dir", data,
                 "--state-dir", env.stateDirectory].joined(separator: " ")
             let server = try Subprocess(["/bin/sh", "-c", "\(move) && exec \(serve)"], environment: ["FN_FUNCTION_NETWORK": "none"])
-            #expect(server.wait() != 0)
+            #expect(await server.exit() != 0)
             #expect(server.stderr.contains("one cgroup path in every hierarchy"), "\(server.stderr)")
             for mount in v1 { #expect(try FileSystem.subdirectories(mount + "/" + unit).isEmpty, "nothing made under \(mount)") }
         }

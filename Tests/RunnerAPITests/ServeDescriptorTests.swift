@@ -32,7 +32,7 @@ extension ServeCommandTests {
             }
             #expect(now <= baseline + 3, "\(baseline) descriptors before, \(now) after 300 containers")
             server.signal(SIGTERM)
-            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(await server.exit() == 0, "\(server.stderr)")
         }
     }
 }

@@ -48,15 +48,22 @@ enum ServeHarness {
     }
 
     /// Imports one more tag of the hello-stream layout (`sh`, say) into a server's data dir.
-    static func importHelloStream(tag: String, into data: String) throws {
+    static func importHelloStream(tag: String, into data: String) async throws {
         let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:\(tag)"])
-        #expect(imported.wait() == 0, "\(imported.stderr)")
+        #expect(await imported.exit() == 0, "\(imported.stderr)")
+    }
+
+    /// `stop` for a defer body (which cannot await): blocks its thread until the server ended.
+    static func stopBlocking(_ server: Subprocess, _ env: TestEnvironment) {
+        server.signal(SIGTERM)
+        #expect(server.wait() == 0, "\(server.stderr)")
+        #expect(env.cgroupDirectories().isEmpty, "the server ended its containers and removed their cgroups")
     }
 
     /// Stops a server with SIGTERM and checks it left no cgroup behind.
-    static func stop(_ server: Subprocess, _ env: TestEnvironment) {
+    static func stop(_ server: Subprocess, _ env: TestEnvironment) async {
         server.signal(SIGTERM)
-        #expect(server.wait() == 0, "\(server.stderr)")
+        #expect(await server.exit() == 0, "\(server.stderr)")
         #expect(env.cgroupDirectories().isEmpty, "the server ended its containers and removed their cgroups")
     }
 }

@@ -11,7 +11,7 @@ extension ServeCommandTests {
         try await withHelloStreamData("redirect") { env, data in
             let imported = try Subprocess.fnrunner(
                 ["import", "--data-dir", data, try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:sh"])
-            #expect(imported.wait() == 0, "\(imported.stderr)")
+            #expect(await imported.exit() == 0, "\(imported.stderr)")
             // A root-only socket, as a host daemon's API socket would be.
             let dir = "/tmp/fnrunner-secret-serve-\(getpid())"
             try FileSystem.makeDirectories(dir, mode: 0o700)
@@ -52,9 +52,9 @@ extension ServeCommandTests {
             // Fn's words to the caller; the reason is in the node's log.
             #expect(r.message?.hasPrefix("Container failed to initialize") == true, "\(r.text)")
             server.signal(SIGTERM)
-            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(await server.exit() == 0, "\(server.stderr)")
             #expect(server.stderr.contains("links to phony, which is a second link"), "\(server.stderr)")
-            #expect(listener.wait() == 0)
+            #expect(await listener.exit() == 0)
             #expect(listener.stdout.contains("nothing"), "the host socket was reached: \(listener.stdout)")
         }
     }

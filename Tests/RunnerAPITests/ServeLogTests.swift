@@ -56,7 +56,7 @@ struct ServeLogTests {
 
     @Test func withLogFunctionOutputAFunctionsStderrReachesTheNodesLogLineByLineWithItsCall() async throws {
         try await withHelloStreamData("fnoutlog") { env, data in
-            try ServeHarness.importHelloStream(tag: "sh", into: data)
+            try await ServeHarness.importHelloStream(tag: "sh", into: data)
             let (server, c) = try await ServeHarness.start(
                 env, data: data, port: try Host.freeLoopbackPort(), environment: ["FN_LOG_FUNCTION_OUTPUT": "true"],
                 arguments: ["--log-format", "json", "--log-level", "info"])

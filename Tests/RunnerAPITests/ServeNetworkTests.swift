@@ -30,14 +30,14 @@ struct ServeNetworkTests {
             let data = env.stateDirectory + "-data"
             defer { try? FileSystem.removeTree(data) }
             try await lab.startRemoteServices()
-            try ServeHarness.importHelloStream(tag: "sh", into: data)
+            try await ServeHarness.importHelloStream(tag: "sh", into: data)
             let imported = try Subprocess.fnrunner(
                 ["import", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, try FDKImage.layout(),
                  "--name", "fn-test/pyfdk:pyfdk-fetch"])
-            #expect(imported.wait() == 0, "\(imported.stderr)")
+            #expect(await imported.exit() == 0, "\(imported.stderr)")
             let (server, c) = try await ServeHarness.start(
                 env, data: data, port: try Host.freeLoopbackPort(), environment: try bridgeEnvironment(lab, env, pool: 2))
-            defer { ServeHarness.stop(server, env) }
+            defer { ServeHarness.stopBlocking(server, env) }
 
             let script = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 svc.test \(NetworkLab.httpPort)"
             let (appID, shFn) = try await ServeHarness.deployApp(
@@ -70,10 +70,10 @@ struct ServeNetworkTests {
             defer { env.cleanUp() }
             let data = env.stateDirectory + "-data"
             defer { try? FileSystem.removeTree(data) }
-            try ServeHarness.importHelloStream(tag: "sh", into: data)
+            try await ServeHarness.importHelloStream(tag: "sh", into: data)
             let (server, c) = try await ServeHarness.start(
                 env, data: data, port: try Host.freeLoopbackPort(), environment: try bridgeEnvironment(lab, env))
-            defer { ServeHarness.stop(server, env) }
+            defer { ServeHarness.stopBlocking(server, env) }
             let key = "fnrunner.io/network"
             let links = "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '"
             let (appID, bridged) = try await ServeHarness.deployApp(
@@ -102,7 +102,7 @@ struct ServeNetworkTests {
             defer { env.cleanUp() }
             let data = env.stateDirectory + "-data"
             defer { try? FileSystem.removeTree(data) }
-            try ServeHarness.importHelloStream(tag: "1", into: data)
+            try await ServeHarness.importHelloStream(tag: "1", into: data)
             let environment = try bridgeEnvironment(lab, env, pool: 2)
             let port = try Host.freeLoopbackPort()
             var (server, c) = try await ServeHarness.start(env, data: data, port: port, environment: environment)
@@ -113,13 +113,13 @@ struct ServeNetworkTests {
             try await waitUntil { leases().count >= 3 }  // the hot container and two pooled
             #expect(lab.nodeIP("link show").contains("fv"))
             server.signal(SIGKILL)
-            _ = server.wait()
+            _ = await server.exit()
 
             (server, c) = try await ServeHarness.start(env, data: data, port: port, environment: environment.merging(["FN_SANDBOX_POOL_SIZE": "0"]) { $1 })
             #expect(leases().isEmpty, "the old instance's leases went")
             #expect(!lab.nodeIP("link show").contains(" fv"), "and its veths: \(lab.nodeIP("link show"))")
             #expect(try await c.send("POST", "/invoke/\(fn)").status == 200)
-            ServeHarness.stop(server, env)
+            await ServeHarness.stop(server, env)
             #expect(!lab.nodeIP("link show").contains("fnrunner0"), "the bridge it made went: \(lab.nodeIP("link show"))")
             #expect(!lab.nodeRuleset().contains("fnrunner"), "and its rules: \(lab.nodeRuleset())")
             #expect(leases().isEmpty)
@@ -148,7 +148,7 @@ struct ServeNetworkTests {
                 let server = try Subprocess.fnrunner(
                     ["serve", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot],
                     environment: base.merging([name: value]) { $1 })
-                #expect(server.wait() != 0, "\(name)=\(value) must stop serve")
+                #expect(await server.exit() != 0, "\(name)=\(value) must stop serve")
                 #expect(server.stderr.contains(message), "\(name)=\(value): \(server.stderr)")
                 #expect(!lab.nodeIP("link show").contains("fnrunner0"), "no bridge is left: \(lab.nodeIP("link show"))")
                 #expect(!lab.nodeRuleset().contains("fnrunner"), "no rules are left")

@@ -72,7 +72,7 @@ struct ServeNotifyTests {
             #expect(!notify.received.contains { $0.contains("STOPPING=1") })
             server.signal(SIGTERM)
             #expect(notify.waitFor("STOPPING=1"), "\(notify.received)")
-            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(await server.exit() == 0, "\(server.stderr)")
         }
     }
 
@@ -85,7 +85,7 @@ struct ServeNotifyTests {
             #expect(notify.waitFor("READY=1"), "\(notify.received) \(server.stderr)")
             #expect(!notify.waitFor("WATCHDOG=1", seconds: 1), "\(notify.received)")
             server.signal(SIGTERM)
-            #expect(server.wait() == 0)
+            #expect(await server.exit() == 0)
             #expect(notify.waitFor("STOPPING=1", seconds: 1), "\(notify.received)")
         }
     }

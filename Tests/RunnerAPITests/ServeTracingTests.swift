@@ -34,7 +34,7 @@ struct ServeTracingTests {
             #expect(hot.status == 200)
             let hotID = try #require(hot.header("Fn-Call-Id"))
             try await Task.sleep(for: .milliseconds(300))  // and is frozen again
-            ServeHarness.stop(server, env)  // the exporter flushes on the way out
+            await ServeHarness.stop(server, env)  // the exporter flushes on the way out
 
             let spans = receiver.spans
             func call(_ id: String) throws -> OTLPReceiver.Span {
@@ -81,7 +81,7 @@ struct ServeTracingTests {
                 environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_TRACES_EXPORTER": "none", "OTEL_BSP_SCHEDULE_DELAY": "50"])
             var fnID = try await ServeHarness.deploy(c, app: "untraced", fn: "hello", memory: 64)
             #expect(try await c.send("POST", "/invoke/\(fnID)", body: Array("!headers".utf8)).text.lowercased().contains("traceparent") == false)
-            ServeHarness.stop(server, env)
+            await ServeHarness.stop(server, env)
             #expect(receiver.spans.isEmpty)
 
             (server, c) = try await ServeHarness.start(
@@ -101,7 +101,7 @@ struct ServeTracingTests {
             try await pollUntil {
                 try await c.send("GET", "/v2/fns/\(fnID)/calls/\(detachedID)").json["status"] as? String == "success"
             }
-            ServeHarness.stop(server, env)
+            await ServeHarness.stop(server, env)
             let span = try #require(receiver.call(id))
             #expect(span.error && span.attributes["fn.call.status"] == "error")
             let runs = receiver.spans.filter { $0.name == "fn call" && $0.attributes["fn.call.id"] == detachedID }
@@ -124,7 +124,7 @@ struct ServeTracingTests {
                 let server = try Subprocess.fnrunner(
                     ["serve", "--listen", "127.0.0.1:\(try Host.freeLoopbackPort())", "--data-dir", data, "--state-dir", env.stateDirectory,
                      "--cgroup-root", env.cgroupRoot], environment: [name: value])
-                #expect(server.wait() != 0)
+                #expect(await server.exit() != 0)
                 #expect(server.stderr.contains(expected), "\(server.stderr)")
             }
             #expect(env.cgroupDirectories().isEmpty, "nothing was made")

@@ -64,7 +64,7 @@ struct PureRunnerServeTests {
                 }
             }
             server.signal(SIGTERM)
-            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(await server.exit() == 0, "\(server.stderr)")
             #expect(env.cgroupDirectories().isEmpty)
         }
     }
@@ -89,7 +89,7 @@ struct PureRunnerServeTests {
                     c, model: model(id: id), body: Array("!headers".utf8), metadata: ["traceparent": "00-\(lbTrace)-\(lbSpan)-01"])
             }
             server.signal(SIGTERM)
-            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(await server.exit() == 0, "\(server.stderr)")
             let call = try #require(receiver.call(id), "\(receiver.spans.map(\.name))")
             #expect(call.traceID == lbTrace && call.parentID == lbSpan)
             let function = try #require(OTLPReceiver.children(of: call, in: receiver.spans).first { $0.name == "function" })
@@ -101,18 +101,18 @@ struct PureRunnerServeTests {
         let env = TestEnvironment("grpc")
         defer { env.cleanUp() }
         let server = try Subprocess.fnrunner(["serve", "--listen", "none", "--state-dir", env.stateDirectory, "--data-dir", env.stateDirectory + "-data"])
-        #expect(server.wait() != 0)
+        #expect(await server.exit() != 0)
         #expect(server.stderr.contains("--listen none needs --grpc-listen"), "\(server.stderr)")
         try? FileSystem.removeTree(env.stateDirectory + "-data")
         let bad = try Subprocess.fnrunner(["serve", "--grpc-listen", "nowhere", "--state-dir", env.stateDirectory])
-        #expect(bad.wait() != 0)
+        #expect(await bad.exit() != 0)
         #expect(bad.stderr.contains("--grpc-listen must be host:port"), "\(bad.stderr)")
     }
 
     @Test func pullFailuresVolumesAndOversizedBodiesReachTheLBWithFnsStatusesAndUserFlags() async throws {
         try await withHelloStreamData("grpc-errors") { env, data in
             let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.directory() + "/layers", "--name", "t/layers:volumes"])
-            #expect(imported.wait() == 0, "\(imported.stderr)")
+            #expect(await imported.exit() == 0, "\(imported.stderr)")
             let registry = try RegistryServer(.plain)
             defer { registry.stop() }
             let guarded = try RegistryServer(.basicAuth)
@@ -148,7 +148,7 @@ struct PureRunnerServeTests {
                 }
             }
             server.signal(SIGTERM)
-            #expect(server.wait() == 0, "\(server.stderr)")
+            #expect(await server.exit() == 0, "\(server.stderr)")
             #expect(env.cgroupDirectories().isEmpty)
         }
     }

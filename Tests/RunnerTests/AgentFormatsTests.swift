@@ -92,7 +92,8 @@ struct AgentFormatsTests {
         try await withAgent { agent, sandbox in
             let excess = function("json", #"while read -r line; do echo '{"body":"a"}{"body":"b"}'; done"#)
             #expect(RunnerHarness.text(try await agent.submit(excess, request("1"))) == "a")
-            try await Task.sleep(for: .milliseconds(200))
+            // Ended after the answer, by the container's own task: polled, not a fixed sleep.
+            for _ in 0..<500 where !sandbox.liveContainers.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
             #expect(sandbox.liveContainers.isEmpty, "excess output ends the container")
             #expect(RunnerHarness.text(try await agent.submit(excess, request("2"))) == "a", "the next call gets a new container")
 

@@ -101,9 +101,11 @@ import Glibc
         #expect(error?.step == "epoll_ctl", "\(String(describing: error))")
     }
 
-    @Test func aThousandWaitsInFlightHoldNoThreadEach() async throws {
+    @Test func threeHundredWaitsInFlightHoldNoThreadEach() async throws {
         let loop = ReadinessLoop()
-        let pairs = try (0..<1000).map { _ in try SocketPair() }
+        // 300, not thousands: the tests share one process, and a library in it (not ours) uses
+        // select(), which aborts on a descriptor numbered 1024 or more.
+        let pairs = try (0..<300).map { _ in try SocketPair() }
         // The loop's own thread is started by a first wait, before the count is taken.
         _ = try await loop.wait(for: .writable, on: pairs[0].ours, deadlineNanos: soon)
         let before = Self.threadCount()
@@ -111,15 +113,15 @@ import Glibc
             for pair in pairs {
                 group.addTask { try await loop.wait(for: .readable, on: pair.ours, deadlineNanos: self.soon) }
             }
-            try await waitUntil { loop.waiting == 1000 }
+            try await waitUntil { loop.waiting == 300 }
             let during = Self.threadCount()
             // Other suites run beside this one and start threads of their own meanwhile; a thread
-            // per wait would be a thousand more.
-            #expect(during - before < 100, "threads before \(before), with a thousand waits \(during)")
+            // per wait would be 300 more.
+            #expect(during - before < 100, "threads before \(before), with 300 waits \(during)")
             for pair in pairs { pair.send("z") }
             var ready = 0
             for try await outcome in group where outcome == .ready { ready += 1 }
-            #expect(ready == 1000)
+            #expect(ready == 300)
         }
     }
 

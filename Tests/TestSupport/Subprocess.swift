@@ -90,6 +90,17 @@ public final class Subprocess: @unchecked Sendable {
         return s
     }
 
+    /// Waits for exit without holding a thread: `wait()` blocks one, and on Swift's cooperative
+    /// pool (two threads here) two CLI runs of seconds each would stall every other test.
+    @discardableResult
+    public func exit() async -> Int32 {
+        if let status { return status }
+        let raw = await ChildExit.wait(pid: pid) ?? 0
+        let s: Int32 = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        status = s
+        return s
+    }
+
     public func signal(_ sig: Int32) { kill(pid, sig) }
 
     public var stdout: String { (try? FileSystem.read(stdoutPath)) ?? "" }

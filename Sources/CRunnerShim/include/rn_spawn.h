@@ -154,6 +154,9 @@ int rn_pidfd_wait(int pidfd, int nohang, int *code, int *status_kind);
 /// pidfd_send_signal(2). Returns 0 or -errno.
 int rn_pidfd_signal(int pidfd, int signal);
 
+/// pidfd_open(2) (close-on-exec by the kernel). The descriptor, or -errno.
+int rn_pidfd_open(int pid);
+
 /// Opens a directory fd for clone3's CLONE_INTO_CGROUP (O_PATH would not do for every kernel).
 int rn_open_directory(const char *path);
 
@@ -167,6 +170,8 @@ int rn_epoll_arm(int epfd, int fd, int writable, uint64_t token);
 /// Waits for up to `max` events; fills `tokens`. Returns count, or -errno.
 int rn_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
 int rn_eventfd(void);
+/// Names the calling thread (prctl PR_SET_NAME: at most 15 bytes are kept).
+void rn_set_thread_name(const char *name);
 /// sem_clockwait on CLOCK_MONOTONIC for up to `ns` (a wall-clock step cannot stretch it).
 /// `sem` is a sem_t. 0 when posted, -errno (ETIMEDOUT) otherwise.
 int rn_sem_wait_monotonic(void *sem, long long ns);
