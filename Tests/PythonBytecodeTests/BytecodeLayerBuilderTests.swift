@@ -81,7 +81,7 @@ struct BytecodeLayerBuilderTests {
             spec.stderr = pipe.writeFD
             let container = try sandbox.start(spec)
             pipe.closeWriteEnd()
-            let said = pipe.readToEnd()
+            let said = await pipe.readToEnd()
             let exit = await container.wait()
             try await container.close()
             #expect(exit.shellStatus == 0, "\(said.suffix(2000))")

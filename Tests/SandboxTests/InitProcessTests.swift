@@ -82,7 +82,7 @@ struct InitProcessTests {
             try c.signal(SIGTERM)
             let exit = await c.wait()
             #expect(exit.process == .exited(3))
-            #expect(out.readToEnd(timeoutMillis: 5000).contains("got TERM"))
+            #expect(await out.readToEnd(timeoutMillis: 5000).contains("got TERM"))
             try await c.close()
         }
     }

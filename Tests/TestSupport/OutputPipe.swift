@@ -40,15 +40,23 @@ public final class OutputPipe: @unchecked Sendable {
         return text
     }
 
-    /// Reads until EOF (the container and all its processes closed the pipe) or `timeoutMillis`.
-    public func readToEnd(timeoutMillis: Int = 10_000) -> String {
+    /// Reads until EOF (the container and all its processes closed the pipe) or `timeoutMillis`,
+    /// waiting on `ReadinessLoop` between reads: a test's container can run for seconds, and a
+    /// thread of the cooperative pool must not sleep-poll meanwhile.
+    public func readToEnd(timeoutMillis: Int = 10_000) async -> String {
         let deadline = MonotonicClock.nowNanos() + UInt64(timeoutMillis) * 1_000_000
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while MonotonicClock.nowNanos() < deadline {
+        while true {
             let n = chunk.withUnsafeMutableBytes { read(readFD, $0.baseAddress, $0.count) }
             if n == 0 { break }
-            if n > 0 { buffer.append(contentsOf: chunk[0..<n]); continue }
-            usleep(2000)
+            if n > 0 {
+                buffer.append(contentsOf: chunk[0..<n])
+                continue
+            }
+            if errno == EINTR { continue }
+            guard errno == EAGAIN, MonotonicClock.nowNanos() < deadline,
+                (try? await ReadinessLoop.shared.wait(for: .readable, on: readFD, deadlineNanos: deadline)) == .ready
+            else { break }
         }
         return text
     }
