@@ -74,13 +74,13 @@ struct ApplyState {
     /// (no padding, no end marker): the member is complete and the layer is over.
     mutating func apply(_ entry: OpaquePointer, from tar: OpaquePointer, to disk: OpaquePointer, source: RawStream) throws(RunnerError) -> Bool {
         entries += 1
-        let raw = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
+        let raw = fnr_archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
         let name = try Self.clean(raw)
         if name.isEmpty {
             // The layer's root directory: take its mode and owner, nothing else.
-            if archive_entry_filetype(entry) == entryTypeDirectory {
-                chmod(root, archive_entry_perm(entry))
-                lchown(root, uid_t(archive_entry_uid(entry)), gid_t(archive_entry_gid(entry)))
+            if fnr_archive_entry_filetype(entry) == entryTypeDirectory {
+                chmod(root, fnr_archive_entry_perm(entry))
+                lchown(root, uid_t(fnr_archive_entry_uid(entry)), gid_t(fnr_archive_entry_gid(entry)))
             }
             return true
         }
@@ -95,13 +95,13 @@ struct ApplyState {
             return true
         }
 
-        let type = archive_entry_filetype(entry)
+        let type = fnr_archive_entry_filetype(entry)
         if type == entryTypeCharDevice || type == entryTypeBlockDevice {
             skippedDevices += 1
             return true
         }
         try checkParents(name, member: raw)
-        if let linkRaw = archive_entry_hardlink(entry).map({ String(cString: $0) }) {
+        if let linkRaw = fnr_archive_entry_hardlink(entry).map({ String(cString: $0) }) {
             let link = try Self.clean(linkRaw, member: raw)
             if link.isEmpty { throw Self.refuse(raw, "is a hard link to the layer root") }
             try checkParents(link, member: raw)
@@ -113,23 +113,23 @@ struct ApplyState {
             // libarchive would chmod/utime a hard link to a symlink by name, following the
             // symlink wherever it points: refuse, and never let a hard link carry data.
             if (st.st_mode & S_IFMT) == S_IFLNK { throw Self.refuse(raw, "is a hard link to a symlink") }
-            archive_entry_set_size(entry, 0)
-            archive_entry_set_hardlink(entry, root + "/" + link)
+            fnr_archive_entry_set_size(entry, 0)
+            fnr_archive_entry_set_hardlink(entry, root + "/" + link)
         }
         Self.dropTrustedXattrs(entry)
-        archive_entry_set_pathname(entry, root + "/" + name)
-        if archive_write_header(disk, entry) < ARCHIVE_WARN {
-            throw Self.refuse(raw, "cannot be written: " + (archive_error_string(disk).map { String(cString: $0) } ?? "unknown error"))
+        fnr_archive_entry_set_pathname(entry, root + "/" + name)
+        if fnr_archive_write_header(disk, entry) < ARCHIVE_WARN {
+            throw Self.refuse(raw, "cannot be written: " + (fnr_archive_error_string(disk).map { String(cString: $0) } ?? "unknown error"))
         }
         var streamContinues = true
-        let expected = archive_entry_size(entry)
-        if expected > 0 && archive_entry_hardlink(entry) == nil {
+        let expected = fnr_archive_entry_size(entry)
+        if expected > 0 && fnr_archive_entry_hardlink(entry) == nil {
             var block: UnsafeRawPointer?
             var size = 0
             var offset: la_int64_t = 0
             var copied: la_int64_t = 0
             while true {
-                let r = archive_read_data_block(tar, &block, &size, &offset)
+                let r = fnr_archive_read_data_block(tar, &block, &size, &offset)
                 if r == ARCHIVE_EOF { break }
                 if r < ARCHIVE_WARN {
                     // All data arrived and the stream simply ended where padding would start.
@@ -140,12 +140,12 @@ struct ApplyState {
                     throw LayerUnpacker.archiveError(tar, "read member \"\(raw)\"")
                 }
                 copied = max(copied, offset + la_int64_t(size))
-                if archive_write_data_block(disk, block, size, offset) < ARCHIVE_WARN {
+                if fnr_archive_write_data_block(disk, block, size, offset) < ARCHIVE_WARN {
                     throw LayerUnpacker.archiveError(disk, "write member \"\(raw)\"")
                 }
             }
         }
-        if archive_write_finish_entry(disk) < ARCHIVE_WARN {
+        if fnr_archive_write_finish_entry(disk) < ARCHIVE_WARN {
             throw LayerUnpacker.archiveError(disk, "finish member \"\(raw)\"")
         }
         if mode == .flatten { createdThisLayer.insert(name) }
@@ -155,13 +155,13 @@ struct ApplyState {
     /// trusted.* attributes steer the kernel (overlayfs reads trusted.overlay.opaque, redirect,
     /// metacopy): an image must not set them; only our whiteout handling does.
     static func dropTrustedXattrs(_ entry: OpaquePointer) {
-        guard archive_entry_xattr_reset(entry) > 0 else { return }
+        guard fnr_archive_entry_xattr_reset(entry) > 0 else { return }
         var kept: [(String, [UInt8])] = []
         var dropped = false
         var name: UnsafePointer<CChar>?
         var value: UnsafeRawPointer?
         var size = 0
-        while archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK {
+        while fnr_archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK {
             guard let name else { continue }
             let n = String(cString: name)
             if n.hasPrefix("trusted.") {
@@ -171,8 +171,8 @@ struct ApplyState {
             kept.append((n, value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []))
         }
         guard dropped else { return }
-        archive_entry_xattr_clear(entry)
-        for (n, v) in kept { v.withUnsafeBytes { archive_entry_xattr_add_entry(entry, n, $0.baseAddress, v.count) } }
+        fnr_archive_entry_xattr_clear(entry)
+        for (n, v) in kept { v.withUnsafeBytes { fnr_archive_entry_xattr_add_entry(entry, n, $0.baseAddress, v.count) } }
     }
 
     /// `.wh.NAME`: NAME from the layers below is deleted.

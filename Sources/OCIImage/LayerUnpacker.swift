@@ -36,17 +36,17 @@ public struct LayerUnpacker: Sendable {
         let root = try Self.realDirectory(target)
         let source = try RawStream(path: blob)
         defer { source.close() }
-        guard let tar = archive_read_new() else { throw RunnerError(.system, "archive_read_new failed", step: "unpack layer") }
-        defer { archive_read_free(tar) }
-        archive_read_support_format_tar(tar)
-        archive_read_support_format_gnutar(tar)
+        guard let tar = fnr_archive_read_new() else { throw RunnerError(.system, "archive_read_new failed", step: "unpack layer") }
+        defer { fnr_archive_read_free(tar) }
+        fnr_archive_read_support_format_tar(tar)
+        fnr_archive_read_support_format_gnutar(tar)
         let context = Unmanaged.passUnretained(source).toOpaque()
-        if archive_read_open(tar, context, nil, RawStream.readCallback, nil) != ARCHIVE_OK {
+        if fnr_archive_read_open(tar, context, nil, RawStream.readCallback, nil) != ARCHIVE_OK {
             throw Self.archiveError(tar, "open layer \(blob)")
         }
-        guard let disk = archive_write_disk_new() else { throw RunnerError(.system, "archive_write_disk_new failed", step: "unpack layer") }
-        defer { archive_write_free(disk) }
-        archive_write_disk_set_options(
+        guard let disk = fnr_archive_write_disk_new() else { throw RunnerError(.system, "archive_write_disk_new failed", step: "unpack layer") }
+        defer { fnr_archive_write_free(disk) }
+        fnr_archive_write_disk_set_options(
             disk,
             ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_XATTR
                 | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT)
@@ -55,10 +55,10 @@ public struct LayerUnpacker: Sendable {
         var entryPointer: OpaquePointer?
         var lastDataComplete = true
         while true {
-            let rc = archive_read_next_header(tar, &entryPointer)
+            let rc = fnr_archive_read_next_header(tar, &entryPointer)
             if rc == ARCHIVE_EOF { break }
             if rc == ARCHIVE_FATAL && state.entries > 0 && lastDataComplete && source.sawEOF
-                && (archive_error_string(tar).map { String(cString: $0).contains("Truncated") } ?? false)
+                && (fnr_archive_error_string(tar).map { String(cString: $0).contains("Truncated") } ?? false)
             {
                 break  // the stream ended where the next header would start: accept, like Go
             }
@@ -69,14 +69,14 @@ public struct LayerUnpacker: Sendable {
             lastDataComplete = true
             if !more { break }
         }
-        if archive_write_close(disk) != ARCHIVE_OK { throw Self.archiveError(disk, "finish layer \(blob)") }
+        if fnr_archive_write_close(disk) != ARCHIVE_OK { throw Self.archiveError(disk, "finish layer \(blob)") }
         try source.drain()
         return Result(diffID: source.hasher.finish(), entries: state.entries, skippedDevices: state.skippedDevices)
     }
 
     static func archiveError(_ a: OpaquePointer, _ what: String) -> RunnerError {
-        let text = archive_error_string(a).map { String(cString: $0) } ?? "unknown error"
-        let err = archive_errno(a)
+        let text = fnr_archive_error_string(a).map { String(cString: $0) } ?? "unknown error"
+        let err = fnr_archive_errno(a)
         return RunnerError(.invalidArgument, "cannot \(what): \(text)", step: "unpack layer", errno: err > 0 ? err : nil)
     }
 
@@ -105,30 +105,30 @@ final class RawStream {
     var failure: RunnerError?
 
     init(path: String) throws(RunnerError) {
-        guard let r = archive_read_new() else { throw RunnerError(.system, "archive_read_new failed", step: "unpack layer") }
+        guard let r = fnr_archive_read_new() else { throw RunnerError(.system, "archive_read_new failed", step: "unpack layer") }
         reader = r
         buffer = malloc(bufferSize)!
         // Only the compressions layers use; filter_all would also run external programs.
-        archive_read_support_filter_gzip(r)
-        archive_read_support_filter_zstd(r)
-        archive_read_support_filter_none(r)
-        archive_read_support_format_raw(r)
+        fnr_archive_read_support_filter_gzip(r)
+        fnr_archive_read_support_filter_zstd(r)
+        fnr_archive_read_support_filter_none(r)
+        fnr_archive_read_support_format_raw(r)
         var entry: OpaquePointer?
-        if archive_read_open_filename(r, path, 1 << 16) != ARCHIVE_OK || archive_read_next_header(r, &entry) != ARCHIVE_OK {
+        if fnr_archive_read_open_filename(r, path, 1 << 16) != ARCHIVE_OK || fnr_archive_read_next_header(r, &entry) != ARCHIVE_OK {
             let e = LayerUnpacker.archiveError(r, "open layer blob \(path)")
-            archive_read_free(r)
+            fnr_archive_read_free(r)
             free(buffer)
             throw e
         }
     }
 
     func close() {
-        archive_read_free(reader)
+        fnr_archive_read_free(reader)
         free(buffer)
     }
 
     func next() -> Int {
-        let n = archive_read_data(reader, buffer, bufferSize)
+        let n = fnr_archive_read_data(reader, buffer, bufferSize)
         if n > 0 { hasher.update(UnsafeRawBufferPointer(start: buffer, count: n)) }
         if n == 0 { sawEOF = true }
         if n < 0 { failure = LayerUnpacker.archiveError(reader, "decompress layer") }
