@@ -56,20 +56,20 @@ public final class SHA256Hasher {
     private let ctx: OpaquePointer
 
     public init() {
-        ctx = EVP_MD_CTX_new()
-        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
+        ctx = fnr_EVP_MD_CTX_new()
+        fnr_EVP_DigestInit_ex(ctx, fnr_EVP_sha256(), nil)
     }
 
-    deinit { EVP_MD_CTX_free(ctx) }
+    deinit { fnr_EVP_MD_CTX_free(ctx) }
 
     public func update(_ bytes: UnsafeRawBufferPointer) {
-        if bytes.count > 0 { EVP_DigestUpdate(ctx, bytes.baseAddress, bytes.count) }
+        if bytes.count > 0 { fnr_EVP_DigestUpdate(ctx, bytes.baseAddress, bytes.count) }
     }
 
     public func finish() -> Digest {
         var out = [UInt8](repeating: 0, count: 32)
         var len: UInt32 = 0
-        EVP_DigestFinal_ex(ctx, &out, &len)
+        fnr_EVP_DigestFinal_ex(ctx, &out, &len)
         let digits = Array("0123456789abcdef".utf8)
         var hex = [UInt8]()
         hex.reserveCapacity(64)
