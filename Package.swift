@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.38.0", traits: []),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.0"),
         // Spans (already in the graph through hummingbird) and their OTLP/HTTP export, for serve only.
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.2.0"),
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
@@ -41,12 +42,11 @@ let package = Package(
             pkgConfig: "libcap",
             providers: [.apt(["libcap-dev"])]
         ),
-        // libarchive and libcrypto are loaded on first use (see their forward.c), not linked,
-        // so that commands which never touch an image do not pay for loading them.
+        // libarchive is loaded on first use (see its forward.c), not linked,
+        // so that commands which never touch an image do not pay for loading it.
         .target(name: "CArchive"),
         // Route netlink, namespace entry and nftables (libnftables loaded on first use).
         .target(name: "CNetlink"),
-        .target(name: "COpenSSL"),
         .target(
             name: "RunnerOS",
             dependencies: ["CRunnerShim", .product(name: "Logging", package: "swift-log")]
@@ -76,7 +76,11 @@ let package = Package(
         .target(name: "CCurlShim"),
         .target(
             name: "OCIImage",
-            dependencies: ["CArchive", "COpenSSL", "CCurlShim", "RunnerOS", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CArchive", "CCurlShim", "RunnerOS", .product(name: "Logging", package: "swift-log"),
+                // SHA-256 of every blob; already in the graph through swift-certificates.
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // Runner-made layers of compiled Python bytecode, built in a sandbox of the image.
         .target(

@@ -1,4 +1,4 @@
-import COpenSSL
+import Crypto
 import RunnerOS
 
 /// A content digest ("sha256:<64 hex>"): the identity of every blob, manifest and layer.
@@ -50,30 +50,23 @@ public struct Digest: Sendable, Hashable, Codable, CustomStringConvertible, Comp
     }
 }
 
-/// Incremental SHA-256 (OpenSSL's libcrypto, already present through libcurl's dependencies),
-/// so blobs are hashed while they stream to disk.
+/// Incremental SHA-256, so blobs are hashed while they stream to disk. swift-crypto's, linked in
+/// (BoringSSL's assembly underneath): nothing to find or load at run time, and no C forwarders of
+/// our own to keep in step with a system library.
 public final class SHA256Hasher {
-    private let ctx: OpaquePointer
+    private var state = SHA256()
 
-    public init() {
-        ctx = fnr_EVP_MD_CTX_new()
-        fnr_EVP_DigestInit_ex(ctx, fnr_EVP_sha256(), nil)
-    }
-
-    deinit { fnr_EVP_MD_CTX_free(ctx) }
+    public init() {}
 
     public func update(_ bytes: UnsafeRawBufferPointer) {
-        if bytes.count > 0 { fnr_EVP_DigestUpdate(ctx, bytes.baseAddress, bytes.count) }
+        if bytes.count > 0 { state.update(bufferPointer: bytes) }
     }
 
     public func finish() -> Digest {
-        var out = [UInt8](repeating: 0, count: 32)
-        var len: UInt32 = 0
-        fnr_EVP_DigestFinal_ex(ctx, &out, &len)
         let digits = Array("0123456789abcdef".utf8)
         var hex = [UInt8]()
         hex.reserveCapacity(64)
-        for b in out { hex.append(digits[Int(b >> 4)]); hex.append(digits[Int(b & 15)]) }
+        for b in state.finalize() { hex.append(digits[Int(b >> 4)]); hex.append(digits[Int(b & 15)]) }
         return Digest(sha256: String(decoding: hex, as: UTF8.self))
     }
 }

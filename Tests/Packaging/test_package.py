@@ -48,9 +48,9 @@ class ThePackage(unittest.TestCase):
     def test_it_depends_on_the_packages_of_every_library_the_binaries_load(self):
         depends = self.fields["Depends"]
         names = {re.match(r"[a-z0-9.+-]+", d.strip()).group(0) for d in depends.split(",")}
-        # Linked (seccomp, cap, sqlite, zlib, libc, libstdc++) and dlopen'd (curl, archive, crypto, nftables).
+        # Linked (seccomp, cap, sqlite, zlib, libc, libstdc++) and dlopen'd (curl, archive, nftables).
         for package in ("libseccomp2", "libcap2", "libsqlite3-0", "zlib1g", "libc6", "libstdc++6", "libcurl4",
-                        "libarchive13", "libssl3", "libnftables1"):
+                        "libarchive13", "libnftables1"):
             self.assertIn(package, names, depends)
         self.assertFalse(any("swift" in n for n in names), "the Swift runtime is linked in statically: " + depends)
         for d in depends.split(","):
