@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.0"),
         // Spans (already in the graph through hummingbird) and their OTLP/HTTP export, for serve only.
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        // The agent's /metrics series and their exposition format.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.2.0"),
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
@@ -92,6 +94,7 @@ let package = Package(
             dependencies: [
                 "RunnerOS", "CgroupDriver", "Sandbox", "NodeNetwork", "OCIImage", "PythonBytecode",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // The embedded store: apps, fns, triggers, call records and logs in SQLite (WAL).

@@ -1,96 +1,160 @@
 import CgroupDriver
+import Prometheus
 import RunnerOS
 import Synchronization
 
 /// What the agent counts for `/metrics`: calls by fn and status, latencies (queue wait,
-/// execution, container start, freeze), evictions. Containers by state and resource tokens are
-/// read live from the queues and the tracker (`Agent.metricsSnapshot`).
+/// execution, container start, freeze), evictions. The series live in swift-prometheus' registry,
+/// one per agent, so agents in one process (the tests) count apart; the exposition format is the
+/// library's. Containers by state, resource tokens and the sandbox pool are read live at each
+/// scrape (`Agent.prometheusText`).
 public final class AgentMetrics: Sendable {
-    /// A cumulative histogram with fixed bounds in seconds, as Prometheus wants it.
-    public struct Histogram: Sendable, Equatable {
-        public let bounds: [Double]
-        /// counts[i]: observations ≤ bounds[i] (not cumulative; the renderer accumulates).
-        public private(set) var counts: [UInt64]
-        public private(set) var sum: Double = 0
-        public private(set) var count: UInt64 = 0
+    public let registry: PrometheusCollectorRegistry
 
-        public init(bounds: [Double]) {
-            self.bounds = bounds
-            counts = [UInt64](repeating: 0, count: bounds.count)
-        }
+    /// From 10 µs to 60 s.
+    static let latencyBounds = [
+        0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+        30, 60,
+    ]
 
-        mutating func observe(_ seconds: Double) {
-            sum += seconds
-            count += 1
-            if let i = bounds.firstIndex(where: { seconds <= $0 }) { counts[i] += 1 }
-        }
+    private let queueWait: ValueHistogram
+    private let execution: ValueHistogram
+    private let containerStart: ValueHistogram
+    private let freeze: ValueHistogram
+    private let thaw: ValueHistogram
+    private let pulls: ValueHistogram
+    private let evictions: Counter
+    private let prewarmHits: Counter
+    private let prewarmMisses: Counter
+    private let launchFailures: Counter
+    private let reclaims: Counter
+    private let reclaimedBytes: Counter
 
-        /// From 10 µs to 60 s.
-        static var latency: Histogram {
-            Histogram(bounds: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60])
+    /// Series with a label value known only when it is first seen, kept here so a call finds its
+    /// counter without the registry's name and label validation.
+    private struct Labeled {
+        var calls: [String: [String: Counter]] = [:]
+        var networkBytes: [String: (received: Counter, sent: Counter)] = [:]
+        var startPhases: [String: ValueHistogram] = [:]
+        /// The driver's start counts at the last scrape: the counter grows by the difference.
+        var startsSeen = (pooled: 0, direct: 0)
+    }
+    private let labeled = Mutex(Labeled())
+
+    public init() {
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        func histogram(_ name: String, _ help: String, _ bounds: [Double] = AgentMetrics.latencyBounds) -> ValueHistogram {
+            registry.makeValueHistogram(descriptor: Self.descriptor(name, help), labels: [], buckets: bounds)
         }
+        func counter(_ name: String, _ help: String) -> Counter { registry.makeCounter(descriptor: Self.descriptor(name, help)) }
+        queueWait = histogram("fn_call_queue_wait_seconds", "Time from a call's arrival until it started on a container.")
+        execution = histogram("fn_call_execution_seconds", "Time a call ran on its container.")
+        containerStart = histogram("fn_container_start_seconds", "Time to start a hot container until it listens (cold start).")
+        freeze = histogram("fn_container_freeze_seconds", "Time to freeze an idle container.")
+        thaw = histogram("fn_container_thaw_seconds", "Time to thaw a frozen container for a call.")
+        pulls = histogram("fn_image_pull_seconds", "Image pulls that container starts needed.", [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600])
+        evictions = counter("fn_evictions_total", "Idle containers evicted to make room for another function.")
+        prewarmHits = counter("fn_prewarm_hits_total", "Calls of prewarmed fns that found an instance started ahead for them.")
+        prewarmMisses = counter("fn_prewarm_misses_total", "Calls of prewarmed fns that had to wait for a new instance.")
+        launchFailures = counter("fn_launch_failures_total", "Hot containers that failed to start.")
+        reclaims = counter("fn_freeze_reclaims_total", "Memory reclaims of frozen containers (FN_FREEZE_RECLAIM, cgroup v2).")
+        reclaimedBytes = counter("fn_freeze_reclaimed_bytes_total", "Bytes those reclaims freed.")
     }
 
-    public struct Counts: Sendable, Equatable {
-        /// calls[fnID][status]
-        public var calls: [String: [String: UInt64]] = [:]
-        public var queueWait = Histogram.latency
-        public var execution = Histogram.latency
-        public var containerStart = Histogram.latency
-        public var freeze = Histogram.latency
-        public var thaw = Histogram.latency
-        /// Image pulls a container start needed (their durations; count = how many).
-        public var pulls = Histogram(bounds: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600])
-        /// Container starts by phase (`image`, `sandbox`, `ready`, and within the sandbox start
-        /// `pool_claim` or `cgroup_create` or `sandbox_prepare`, `clone`, `exec`).
-        public var startPhases: [String: Histogram] = [:]
-        public var evictions: UInt64 = 0
-        /// Calls of prewarmed fns that found an instance started ahead for them, or had to wait
-        /// for a new one.
-        public var prewarmHits: UInt64 = 0
-        public var prewarmMisses: UInt64 = 0
-        public var launchFailures: UInt64 = 0
-        /// Reclaims after freezing (FN_FREEZE_RECLAIM), and the bytes they freed.
-        public var reclaims: UInt64 = 0
-        public var reclaimedBytes: UInt64 = 0
-        /// Network bytes of calls on the bridge, by fn: [received, sent].
-        public var networkBytes: [String: [UInt64]] = [:]
+    static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
-
-    private let state = Mutex(Counts())
-
-    public init() {}
-
-    public var counts: Counts { state.withLock { $0 } }
 
     func observeCall(fnID: String, status: String, waitSeconds: Double?, executionSeconds: Double?, stats: CallStats? = nil) {
-        state.withLock { s in
-            s.calls[fnID, default: [:]][status, default: 0] += 1
-            if let rx = stats?.networkReceivedBytes, let tx = stats?.networkSentBytes {
-                s.networkBytes[fnID, default: [0, 0]][0] += rx
-                s.networkBytes[fnID, default: [0, 0]][1] += tx
+        typealias Network = (received: Counter, sent: Counter)
+        let (calls, network) = labeled.withLock { s -> (Counter, Network?) in
+            let calls: Counter
+            if let known = s.calls[fnID]?[status] {
+                calls = known
+            } else {
+                calls = registry.makeCounter(
+                    descriptor: Self.descriptor("fn_calls_total", "Calls that ended, by fn and status."),
+                    labels: [("fn_id", fnID), ("status", status)])
+                s.calls[fnID, default: [:]][status] = calls
             }
-            if let w = waitSeconds { s.queueWait.observe(w) }
-            if let e = executionSeconds { s.execution.observe(e) }
+            guard stats?.networkReceivedBytes != nil else { return (calls, nil) }
+            if let known = s.networkBytes[fnID] { return (calls, known) }
+            let pair: Network = (
+                received: registry.makeCounter(
+                    descriptor: Self.descriptor("fn_network_received_bytes_total", "Bytes functions on the bridge received during calls, by fn."),
+                    labels: [("fn_id", fnID)]),
+                sent: registry.makeCounter(
+                    descriptor: Self.descriptor("fn_network_sent_bytes_total", "Bytes functions on the bridge sent during calls, by fn."),
+                    labels: [("fn_id", fnID)]))
+            s.networkBytes[fnID] = pair
+            return (calls, pair)
         }
+        calls.increment()
+        if let network, let rx = stats?.networkReceivedBytes, let tx = stats?.networkSentBytes {
+            network.received.increment(by: Int64(clamping: rx))
+            network.sent.increment(by: Int64(clamping: tx))
+        }
+        if let w = waitSeconds { queueWait.record(w) }
+        if let e = executionSeconds { execution.record(e) }
     }
 
-    func observeContainerStart(seconds: Double) { state.withLock { $0.containerStart.observe(seconds) } }
-    func observeFreeze(seconds: Double) { state.withLock { $0.freeze.observe(seconds) } }
-    func observeThaw(seconds: Double) { state.withLock { $0.thaw.observe(seconds) } }
-    func observePull(seconds: Double) { state.withLock { $0.pulls.observe(seconds) } }
+    func observeContainerStart(seconds: Double) { containerStart.record(seconds) }
+    func observeFreeze(seconds: Double) { freeze.record(seconds) }
+    func observeThaw(seconds: Double) { thaw.record(seconds) }
+    func observePull(seconds: Double) { pulls.record(seconds) }
+
     func observeStartPhases(_ phases: [TimedPhase]) {
-        state.withLock { s in
-            for p in phases { s.startPhases[String(p.name.map { $0 == " " ? "_" : $0 }), default: .latency].observe(p.seconds) }
+        let histograms = labeled.withLock { s in
+            phases.map { p in
+                let phase = String(p.name.map { $0 == " " ? "_" : $0 })
+                if let known = s.startPhases[phase] { return known }
+                let made = registry.makeValueHistogram(
+                    descriptor: Self.descriptor(
+                        "fn_container_start_phase_seconds",
+                        "Container starts by phase: image, sandbox (pool_claim or cgroup_create or sandbox_prepare, clone, exec) "
+                            + "and ready (until an http-stream function listens)."),
+                    labels: [("phase", phase)], buckets: Self.latencyBounds)
+                s.startPhases[phase] = made
+                return made
+            }
         }
+        for (histogram, phase) in zip(histograms, phases) { histogram.record(phase.seconds) }
     }
-    func countEvictions(_ n: Int) { state.withLock { $0.evictions += UInt64(n) } }
-    func countLaunchFailure() { state.withLock { $0.launchFailures += 1 } }
-    func countPrewarm(hit: Bool) { state.withLock { if hit { $0.prewarmHits += 1 } else { $0.prewarmMisses += 1 } } }
+
+    func countEvictions(_ n: Int) { evictions.increment(by: Int64(n)) }
+    func countLaunchFailure() { launchFailures.increment() }
+    func countPrewarm(hit: Bool) { (hit ? prewarmHits : prewarmMisses).increment() }
     func observeReclaim(_ r: CgroupDriver.Reclaim) {
-        state.withLock {
-            $0.reclaims += 1
-            $0.reclaimedBytes += r.beforeBytes &- min(r.afterBytes, r.beforeBytes)
+        reclaims.increment()
+        reclaimedBytes.increment(by: Int64(clamping: r.beforeBytes &- min(r.afterBytes, r.beforeBytes)))
+    }
+
+    /// Sets the series read live at a scrape. The driver counts its starts itself, so the
+    /// counter of starts grows by what the driver counted since the last scrape.
+    func setLive(containers: [SlotQueueStats.ContainerState: Int], tracker: ResourceTracker, startPaths: ContainerStartPaths?) {
+        let help = "Hot containers by state (wait: for resources; paused: frozen)."
+        for state in SlotQueueStats.ContainerState.allCases where state != .none && state != .done {
+            registry.makeGauge(descriptor: Self.descriptor("fn_containers", help), labels: [("state", "\(state)")])
+                .set(Int64(containers[state] ?? 0))
+        }
+        let used = tracker.utilization
+        let memory = Self.descriptor("fn_memory_bytes", "Memory tokens held by containers, and the node's total.")
+        registry.makeGauge(descriptor: memory, labels: [("kind", "used")]).set(Int64(clamping: used.memoryUsedBytes))
+        registry.makeGauge(descriptor: memory, labels: [("kind", "total")]).set(Int64(clamping: tracker.totalMemoryBytes))
+        let cpu = Self.descriptor("fn_cpu_millicores", "CPU tokens held by containers, and the node's total.")
+        registry.makeGauge(descriptor: cpu, labels: [("kind", "used")]).set(Int64(clamping: used.cpuUsedMillicores))
+        registry.makeGauge(descriptor: cpu, labels: [("kind", "total")]).set(Int64(clamping: tracker.totalCPUMillicores))
+        guard let paths = startPaths else { return }
+        registry.makeGauge(descriptor: Self.descriptor("fn_sandbox_pool_ready", "Sandboxes ready in the pool (FN_SANDBOX_POOL_SIZE)."))
+            .set(Int64(paths.poolReady))
+        let starts = Self.descriptor("fn_container_starts_total", "Container starts: from the sandbox pool, or direct (pool empty or off).")
+        let pooled = registry.makeCounter(descriptor: starts, labels: [("path", "pooled")])
+        let direct = registry.makeCounter(descriptor: starts, labels: [("path", "direct")])
+        labeled.withLock { s in
+            pooled.increment(by: Int64(max(0, paths.pooled - s.startsSeen.pooled)))
+            direct.increment(by: Int64(max(0, paths.direct - s.startsSeen.direct)))
+            s.startsSeen = (max(paths.pooled, s.startsSeen.pooled), max(paths.direct, s.startsSeen.direct))
         }
     }
 }

@@ -161,8 +161,7 @@ struct ServeCommandTests {
             let pool = ["FN_SANDBOX_POOL_SIZE": "2"]
             var (server, c) = try await startServer(env, data: data, port: port, environment: pool)
             func metric(_ name: String) async throws -> Int? {
-                let text = try await c.send("GET", "/metrics").text
-                return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Int($0.split(separator: " ")[1]) }
+                PrometheusText.count(of: name, in: try await c.send("GET", "/metrics").text)
             }
             try await waitUntil("the pool is full") { try await metric("fn_sandbox_pool_ready") == 2 }
             let fnID = try await deploy(c, app: "pooled", fn: "hello", memory: 64)

@@ -1,6 +1,7 @@
 @testable import Runner
 import RunnerOS
 import Synchronization
+import TestSupport
 import Testing
 
 /// Calls on the fake driver: Fn's errors, records, logs, listeners, timeouts and shutdown.
@@ -85,7 +86,7 @@ struct AgentCallTests {
             first.cancel()
             #expect(await (try? first.value) == nil, "the first caller left")
             release.fire()
-            await eventually("the late launch failure was handled") { agent.metrics.counts.launchFailures == 1 }
+            await eventually("the late launch failure was handled") { PrometheusText.count(of: "fn_launch_failures_total", in: agent.prometheusText()) == 1 }
             #expect(agent.state.withLock { $0.launchErrors.isEmpty && $0.waits.isEmpty }, "nobody waits for that error: not kept")
             // A detached call retried under the same id gets a container, not the first attempt's error.
             let retried = try await agent.submit(H.function(), request)

@@ -1,4 +1,5 @@
 import RunnerOS
+import TestSupport
 import Testing
 
 @testable import Runner
@@ -18,6 +19,12 @@ struct AgentPrewarmTests {
 
     func idle(_ agent: Agent, _ f: FunctionDefinition) -> Int { agent.existingQueue(for: f)?.idleCount ?? 0 }
 
+    /// [hits, misses] as /metrics counts them.
+    func prewarm(_ agent: Agent) -> [Int?] {
+        let text = agent.prometheusText()
+        return [PrometheusText.count(of: "fn_prewarm_hits_total", in: text), PrometheusText.count(of: "fn_prewarm_misses_total", in: text)]
+    }
+
     @Test func aPrewarmedFnHasItsInstancesStartedAndFrozenBeforeAnyCallAndAFirstCallIsAHit() async throws {
         try await H.withAgent(configure: { $0.freezeIdleMillis = 50 }) { agent, driver, clock in
             let f = prewarmed(2)
@@ -26,7 +33,7 @@ struct AgentPrewarmTests {
             await advance(clock, by: .milliseconds(10), until: "both frozen") { driver.containers.allSatisfy(\.isFrozen) }
             let r = try await agent.submit(f, H.request("first"))
             #expect(driver.containers.contains { $0.name == r.header("x-container") && $0.thaws == 1 }, "the call thawed a prewarmed one")
-            #expect(agent.metrics.counts.prewarmHits == 1 && agent.metrics.counts.prewarmMisses == 0)
+            #expect(prewarm(agent) == [1, 0], "one hit, no miss")
             await eventually("the instance is idle again") { idle(agent, f) == 2 }
             try await Task.sleep(for: .milliseconds(50))
             #expect(driver.starts == 2, "the used instance counts towards the target: nothing else started")
@@ -48,7 +55,7 @@ struct AgentPrewarmTests {
                 driver.containers.reduce(0) { $0 + $1.calls } == 2 && H.running(agent, f) == 0
             }
             _ = try await (a, b)
-            #expect(agent.metrics.counts.prewarmHits == 1 && agent.metrics.counts.prewarmMisses == 1)
+            #expect(prewarm(agent) == [1, 1], "one hit, one miss")
             await eventually("the calls' containers are idle") { H.running(agent, f) == 0 && idle(agent, f) >= 2 }
             await advance(clock, by: .seconds(1), until: "all but one ended at the idle timeout") { idle(agent, f) == 1 && driver.live.count == 1 }
             await step(clock, by: .seconds(30), times: 4)
@@ -97,7 +104,7 @@ struct AgentPrewarmTests {
             let other = H.function("other", memoryMB: 128)
             _ = try await agent.submit(other, H.request("x"))
             #expect(idle(agent, used) == 1 && idle(agent, f) == 0)
-            #expect(agent.metrics.counts.evictions == 1)
+            #expect(PrometheusText.count(of: "fn_evictions_total", in: agent.prometheusText()) == 1)
         }
     }
 }
