@@ -37,8 +37,6 @@ public final class ReadinessLoop: Sendable {
         var wakeFD: Int32 = -1
         var waiters: [UInt64: Waiter] = [:]
         var deadlines = DeadlineHeap()
-        /// Token 1 is the wake-up eventfd.
-        var nextToken: UInt64 = 2
         /// When the loop's epoll_wait times out at the latest (MonotonicClock): a wait whose
         /// deadline is later needs no wake-up write, which keeps the usual call free of one.
         var sleepingUntil: UInt64 = 0
@@ -50,6 +48,8 @@ public final class ReadinessLoop: Sendable {
     static let longestSleepNanos: UInt64 = 1_000_000_000
 
     private let state = Mutex(State())
+    /// Token 1 is the wake-up eventfd. Taken without the lock: a wait locks once, to enroll.
+    private let nextToken = Atomic<UInt64>(2)
 
     public init() {}
 
@@ -60,17 +60,14 @@ public final class ReadinessLoop: Sendable {
     /// for `interest`, until `deadlineNanos` (MonotonicClock), or until the task is cancelled.
     /// Throws only when the descriptor cannot be watched at all (epoll refuses it).
     public func wait(for interest: Interest, on fd: Int32, deadlineNanos: UInt64) async throws(RunnerError) -> Outcome {
-        let token = state.withLock { s -> UInt64 in
-            defer { s.nextToken &+= 1 }
-            return s.nextToken
-        }
+        let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Result<Outcome, RunnerError>, Never>) in
                 enroll(token, c, fd: fd, interest: interest, deadline: deadlineNanos)
-                if Task.isCancelled { finish([token], .cancelled) }
+                if Task.isCancelled { finish(token, .cancelled) }
             }
         } onCancel: {
-            finish([token], .cancelled)
+            finish(token, .cancelled)
         }
         return try result.get()
     }
@@ -78,7 +75,8 @@ public final class ReadinessLoop: Sendable {
     private func enroll(
         _ token: UInt64, _ c: CheckedContinuation<Result<Outcome, RunnerError>, Never>, fd: Int32, interest: Interest, deadline: UInt64
     ) {
-        let enrolled = state.withLock { s -> Result<Bool, RunnerError> in
+        // Succeeds with the eventfd to write when the loop sleeps past this deadline, else -1.
+        let enrolled = state.withLock { s -> Result<Int32, RunnerError> in
             if s.epollFD < 0, let error = start(&s) { return .failure(error) }
             let rc = rn_epoll_arm(s.epollFD, fd, interest == .writable ? 1 : 0, token)
             if rc < 0 { return .failure(.system("epoll_ctl", errno: -rc, "cannot wait for descriptor \(fd)")) }
@@ -88,15 +86,15 @@ public final class ReadinessLoop: Sendable {
                 let waiters = s.waiters
                 s.deadlines.rebuild { waiters[$0.token] != nil }
             }
-            return .success(deadline < s.sleepingUntil)
+            return .success(deadline < s.sleepingUntil ? s.wakeFD : -1)
         }
         switch enrolled {
         case .failure(let error):
             c.resume(returning: .failure(error))
-        case .success(let wake):
-            if wake {
+        case .success(let wakeFD):
+            if wakeFD >= 0 {
                 var one: UInt64 = 1
-                _ = write(state.withLock { $0.wakeFD }, &one, 8)
+                _ = write(wakeFD, &one, 8)
             }
         }
     }
@@ -121,6 +119,11 @@ public final class ReadinessLoop: Sendable {
         s.sleepingUntil = MonotonicClock.nowNanos()
         DedicatedThread.start("the readiness loop", name: "fn-readiness") { self.run(epfd: epfd, wakeFD: wake) }
         return nil
+    }
+
+    /// Resumes the wait of `token` if it is still waiting.
+    private func finish(_ token: UInt64, _ outcome: Outcome) {
+        state.withLock { $0.waiters.removeValue(forKey: token) }?.continuation.resume(returning: .success(outcome))
     }
 
     /// Resumes the waits among `tokens` that are still waiting.
