@@ -4,69 +4,63 @@ import Runner
 import RunnerOS
 import RunnerStore
 
-/// Running a sync call for a client: the answer streams as the function writes it, and a
-/// client that goes away cancels the call.
+/// Running a sync call for a client: its events (`CallExecution`) as an HTTP answer that streams
+/// as the function writes it; a client that goes away cancels the call.
 extension FnAPI {
     /// Runs the call and answers with `shape`'s status and headers for the function's head.
     ///
-    /// The call runs in a task of its own, since a streamed answer outlives this handler: the
-    /// handler returns the head as soon as the function sent it, and the response body then
-    /// drains the call's `ResponseStream` while the call goes on. A whole answer (the usual,
+    /// The handler returns the head as soon as the function sent it; the response body then
+    /// passes the call's body events on while the call goes on. A whole answer (the usual,
     /// small one) is returned as one body once the call ended.
     func respond(
         app: App, fn: Fn, _ request: FunctionRequest, _ context: FnRequestContext,
         shape: @escaping @Sendable (FunctionResponse) -> (HTTPResponse.Status, HTTPFields)
     ) async throws -> Response {
-        let stream = ResponseStream()
-        let call = try agent.makeCall(Self.definition(app: app, fn: fn), request, stream: stream)
-        let agent = self.agent
-        let running = Task { () -> Result<FunctionResponse, RunnerError> in
-            let result: Result<FunctionResponse, RunnerError>
-            do throws(RunnerError) {
-                result = .success(try await agent.submit(call))
-            } catch {
-                result = .failure(error)
-            }
-            if case .failure(let e) = result { stream.end(e) } else { stream.end(nil) }
-            return result
-        }
-        let watcher = ClientConnectionWatcher.watch(context.channel) {
-            running.cancel()
-            stream.cancel()
-        }
-        switch await stream.start() {
-        case .whole:
-            watcher?.stopWatching()
-            switch await running.value {
-            case .success(let r):
-                var (status, headers) = shape(r)
-                headers[Self.callIDHeader] = call.id
-                return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: r.body)))
-            case .failure(let e):
-                return Self.errorResponse(e, callID: call.id)
-            }
-        case .streaming(let head):
+        let call = try agent.makeCall(Self.definition(app: app, fn: fn), request, stream: ResponseStream())
+        let execution = agent.execute(call)
+        let watcher = ClientConnectionWatcher.watch(context.channel) { execution.cancel() }
+        switch await execution.next() {
+        case .head(let head, complete: false)?:
             var (status, headers) = shape(head)
             headers[Self.callIDHeader] = call.id
             return Response(
                 status: status, headers: headers,
                 body: ResponseBody { writer in
                     defer { watcher?.stopWatching() }
+                    var failure: RunnerError?
                     do {
                         if !head.body.isEmpty { try await writer.write(ByteBuffer(bytes: head.body)) }
-                        while let chunk = try await stream.next() { try await writer.write(ByteBuffer(bytes: chunk)) }
+                        events: while let event = await execution.next() {
+                            switch event {
+                            case .body(let chunk): try await writer.write(ByteBuffer(bytes: chunk))
+                            case .end(let error):
+                                failure = error
+                                break events
+                            case .head: continue
+                            }
+                        }
                     } catch {
-                        // The client went away, or the call failed after its answer began: the
-                        // call ends (and is recorded) before the connection is dropped, which
-                        // tells the client its answer is incomplete.
-                        running.cancel()
-                        stream.cancel()
-                        _ = await running.value
+                        // The client went away: the call ends (and is recorded) before the
+                        // connection is dropped.
+                        await execution.cancelAndWait()
                         throw error
                     }
-                    if case .failure(let e) = await running.value { throw e }
+                    // The call failed after its answer began: dropping the connection tells the
+                    // client its answer is incomplete.
+                    if let failure { throw failure }
                     try await writer.finish(nil)
                 })
+        case .head(let whole, complete: true)?:
+            watcher?.stopWatching()
+            var (status, headers) = shape(whole)
+            headers[Self.callIDHeader] = call.id
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: whole.body)))
+        case .end(let error)?:
+            watcher?.stopWatching()
+            return Self.errorResponse(error ?? CallErrors.cancelled("call function"), callID: call.id)
+        case .body?, nil:
+            watcher?.stopWatching()
+            return Self.errorResponse(CallErrors.cancelled("call function"), callID: call.id)
         }
     }
 

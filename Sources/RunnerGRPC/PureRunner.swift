@@ -68,81 +68,30 @@ public final class PureRunner: RunnerProtocol.SimpleServiceProtocol {
             try await response.write(Self.finished(error: error, call: nil))
             return
         }
-        let (outcome, streamed) = try await run(call, stream: stream, response: response)
-        if case .success(let r) = outcome, !model.isDetached, !streamed {
-            try await response.write(Self.head(status: r.status, headers: r.headers))
-            try await Self.write(r.body[...], to: response)
-        }
-        try await response.write(Self.finished(error: outcome.failure, call: call))
-    }
-
-    /// Runs the call, passing a streamed answer on while the call goes on; says whether it
-    /// streamed. A cancelled RPC (the LB went away, or gave up) cancels the call.
-    private func run(_ call: Call, stream: ResponseStream?, response: RPCWriter<RunnerMsg>) async throws
-        -> (Result<FunctionResponse, RunnerError>, Bool)
-    {
-        let agent = self.agent
-        enum Piece: Sendable {
-            case outcome(Result<FunctionResponse, RunnerError>)
-            case pumped(streamed: Bool)
-            case rpcCancelled
-        }
-        let rpcCancelled = AsyncEvent()
-        return try await withRPCCancellationHandler {
-            try await withThrowingTaskGroup(of: Piece?.self) { group in
-                group.addTask {
-                    let result: Result<FunctionResponse, RunnerError>
-                    do throws(RunnerError) {
-                        result = .success(try await agent.submit(call))
-                    } catch {
-                        result = .failure(error)
-                    }
-                    stream?.end(result.failure)
-                    return .outcome(result)
-                }
-                if let stream {
-                    group.addTask {
-                        guard case .streaming(let head) = await stream.start() else { return .pumped(streamed: false) }
+        let execution = agent.execute(call)
+        try await withRPCCancellationHandler {
+            do {
+                while let event = await execution.next() {
+                    switch event {
+                    case .head(let head, _):
+                        // A detached call's 202 went out as it started; its output is dropped.
+                        if model.isDetached { continue }
                         try await response.write(Self.head(status: head.status, headers: head.headers))
                         try await Self.write(head.body[...], to: response)
-                        do {
-                            while let chunk = try await stream.next() { try await Self.write(chunk[...], to: response) }
-                        } catch is RunnerError {
-                            // The call failed after its answer began: `finished` says so.
-                        }
-                        return .pumped(streamed: true)
+                    case .body(let chunk):
+                        if !model.isDetached { try await Self.write(chunk[...], to: response) }
+                    case .end(let error):
+                        try await response.write(Self.finished(error: error, call: call))
                     }
                 }
-                group.addTask { await rpcCancelled.wait() == nil ? nil : .rpcCancelled }
-                var outcome: Result<FunctionResponse, RunnerError>?
-                var streamed = false
-                var pumped = stream == nil
-                do {
-                    for try await piece in group {
-                        switch piece {
-                        case .outcome(let r)?: outcome = r
-                        case .pumped(let s)?:
-                            streamed = s
-                            pumped = true
-                        case .rpcCancelled?:
-                            stream?.cancel()
-                            group.cancelAll()  // the call ends as cancelled; its outcome still arrives
-                        case nil: break
-                        }
-                        if outcome != nil && pumped {
-                            group.cancelAll()  // only the cancellation watch is left
-                            break
-                        }
-                    }
-                } catch {
-                    stream?.cancel()
-                    group.cancelAll()
-                    throw error
-                }
-                return (outcome ?? .failure(CallErrors.cancelled("call function")), streamed)
+            } catch {
+                // The stream broke under a write: the call ends as cancelled, and is recorded.
+                await execution.cancelAndWait()
+                throw error
             }
         } onCancelRPC: {
-            rpcCancelled.fire()
+            // The LB went away or gave up.
+            execution.cancel()
         }
     }
 

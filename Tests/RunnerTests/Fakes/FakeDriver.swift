@@ -3,7 +3,8 @@ import RunnerOS
 import Synchronization
 
 /// A container driver without containers, on a manual clock: what each call does is written in
-/// its body (`sleep:MS`, `status:N`, `crash`, `oom`, `big:N`, `log:TEXT`, else an echo), and
+/// its body (`sleep:MS`, `status:N`, `crash`, `oom`, `big:N`, `log:TEXT`, and with a response
+/// stream `stream:N`, `stream-crash:N`, `stream-endless`; else an echo), and
 /// what starting does is up to the test. It records everything the agent asked of it.
 final class FakeDriver: ContainerDriver {
     let clock: ManualClock
@@ -140,6 +141,25 @@ final class FakeContainer: HotContainerHandle {
         }
         if body.hasPrefix("status:"), let n = Int(body.dropFirst(7)) {
             return FunctionResponse(status: n, headers: [], body: Array("status \(n)".utf8))
+        }
+        if let stream, body.hasPrefix("stream") {
+            // A head with "head" as its first bytes, then chunks c0, c1, …: N of them, then the
+            // end ("stream:N") or a broken connection ("stream-crash:N"); or until the client
+            // leaves ("stream-endless").
+            let parts = body.split(separator: ":")
+            let chunks = parts.count > 1 ? Int(parts[1]) ?? 0 : Int.max
+            let headers = [HTTPHeader(name: "x-container", value: name)]
+            try stream.begin(FunctionResponse(status: 200, headers: headers, body: Array("head".utf8)))
+            let deadline = MonotonicClock.nowNanos() + 60_000_000_000
+            var i = 0
+            while i < chunks {
+                try await stream.write(Array("c\(i)".utf8)[...], deadlineNanos: deadline)
+                i += 1
+            }
+            if parts[0] == "stream-crash" { throw fail("the function closed the connection") }
+            var streamed = FunctionResponse(status: 200, headers: headers, body: [])
+            streamed.streamed = true
+            return streamed
         }
         if body == "crash" { throw fail("the function closed the connection") }
         if body == "oom" {
