@@ -108,8 +108,16 @@ let package = Package(
             dependencies: [
                 "Runner", "RunnerStore", "RunnerOS", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // The node's long-running services, whatever edges it serves (HTTP, gRPC or both): the
+        // agent with its detached-call consumer, the record writer, the call pruner.
+        .target(
+            name: "NodeServices",
+            dependencies: [
+                "Runner", "RunnerStore", "RunnerOS", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Fn's load balancer ↔ pure runner protocol (Protos/runner.proto; code from scripts/gen-grpc).
@@ -136,7 +144,7 @@ let package = Package(
             name: "fnrunner-serve",
             dependencies: [
                 "CLIOptions", "Sandbox", "CgroupDriver", "RunnerOS", "OCIImage", "Runner", "RunnerStore", "RunnerAPI", "RunnerGRPC",
-                "NodeNetwork",
+                "NodeNetwork", "NodeServices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -178,7 +186,7 @@ let package = Package(
             name: "RunnerTests", dependencies: ["Runner", "RunnerOS", "CgroupDriver", "Sandbox", "OCIImage", "TestSupport"]),
         .testTarget(
             name: "RunnerAPITests",
-            dependencies: ["Runner", "RunnerStore", "RunnerAPI", "RunnerOS", "Sandbox", "OCIImage", "TestSupport"]),
+            dependencies: ["Runner", "RunnerStore", "RunnerAPI", "NodeServices", "RunnerOS", "Sandbox", "OCIImage", "TestSupport"]),
         .testTarget(
             name: "RunnerGRPCTests",
             dependencies: [

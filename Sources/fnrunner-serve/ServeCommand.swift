@@ -4,6 +4,7 @@ import CgroupDriver
 import FoundationEssentials
 import Hummingbird
 import Logging
+import NodeServices
 import OCIImage
 import Runner
 import RunnerAPI

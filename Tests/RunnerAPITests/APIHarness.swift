@@ -1,4 +1,5 @@
 import Hummingbird
+import NodeServices
 import Runner
 import RunnerAPI
 import RunnerOS
