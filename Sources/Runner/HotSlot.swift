@@ -195,7 +195,9 @@ public final class HotSlot: Sendable {
     func freezeIfIdle() async throws(RunnerError) -> Bool {
         let ended = AsyncEvent()
         let began = state.withLock { s -> Bool in
-            guard s.container == .idle, !s.claimedByCall else { return false }
+            // A token already taken went to a call that waited for this container (Fn's channel
+            // handoff): it gets the container as it is, not frozen and thawed on the way.
+            guard s.container == .idle, !s.claimedByCall, s.token?.isTaken != true else { return false }
             s.freezing = ended
             move(&s, to: .paused)
             return true

@@ -129,6 +129,22 @@ struct AgentHotRulesTests {
         }
     }
 
+    @Test func aContainerStartedForAWaitingCallGoesToItUnfrozenEvenWithNoFreezeDelay() async throws {
+        // Every freeze holds until the test lets it go: a freeze before the first call would keep
+        // that call waiting, as in Fn a call takes a new container straight from its launch.
+        let hold = Semaphore()
+        try await H.withAgent(holdFreeze: hold, configure: { $0.freezeIdleMillis = 0 }) { agent, driver, _ in
+            let first = Task { try await agent.submit(H.function(), H.request("first")) }
+            await eventually("the first call ran", within: 10) { driver.containers.first?.calls == 1 }
+            if driver.containers.first?.calls != 1 { hold.post() }  // a wrong freeze held it: let it go, so the test ends
+            _ = try await first.value
+            let c = try #require(driver.containers.first)
+            #expect(c.thaws == 0, "the container was never frozen before its first call")
+            await eventually("it froze once idle") { c.isFreezing }
+            hold.post()
+        }
+    }
+
     @Test func aFailedFreezeEndsTheContainerAndTheNextCallGetsANewOne() async throws {
         try await H.withAgent(failFreeze: true, configure: { $0.freezeIdleMillis = 10 }) { agent, driver, clock in
             _ = try await agent.submit(H.function(), H.request("warm"))
