@@ -8,7 +8,7 @@ import Synchronization
 import Testing
 
 /// A stub hot function for the pure runner's tests: its request body says what to do
-/// (`status:N`, `big:N` streamed, `sleep:MS`, `len`, anything else echoed).
+/// (`status:N`, `big:N` streamed, `sleep:MS`, `hold:NAME`, `len`, anything else echoed).
 final class StubDriver: ContainerDriver {
     func startHot(_ task: ContainerTask) async throws(RunnerError) -> any HotContainerHandle { StubContainer() }
     func runCold(_ task: ContainerTask, request: FunctionRequest, log: CallLog) async throws(RunnerError) -> ColdResult {
@@ -24,6 +24,13 @@ final class StubContainer: HotContainerHandle {
         if body.hasPrefix("status:"), let n = Int(body.dropFirst(7)) { return FunctionResponse(status: n, headers: [], body: []) }
         if body.hasPrefix("len") {
             return FunctionResponse(status: 200, headers: [], body: Array("len:\(request.body.count)".utf8))
+        }
+        if body.hasPrefix("hold:") {
+            // Says it started, then runs until the test's go, or until cancelled.
+            let name = String(body.dropFirst(5))
+            StubContainer.event(name + ".started").fire()
+            if await StubContainer.event(name + ".go").wait() == nil { throw CallErrors.cancelled("call function") }
+            return FunctionResponse(status: 200, headers: [], body: Array("held".utf8))
         }
         if body.hasPrefix("sleep:"), let ms = Int(body.dropFirst(6)) {
             do {
@@ -52,6 +59,18 @@ final class StubContainer: HotContainerHandle {
             body: Array("echo:\(body)".utf8))
     }
     func freeze() throws(RunnerError) {}
+
+    /// What `hold:NAME` calls and their tests signal each other with, by name.
+    static let events = Mutex<[String: AsyncEvent]>([:])
+    static func event(_ name: String) -> AsyncEvent {
+        events.withLock { e in
+            if let existing = e[name] { return existing }
+            let made = AsyncEvent()
+            e[name] = made
+            return made
+        }
+    }
+
     func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { false }
     func stats() -> ContainerCounters? { ContainerCounters() }
     func close() async {}
