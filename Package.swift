@@ -89,12 +89,22 @@ let package = Package(
             name: "PythonBytecode",
             dependencies: ["CRunnerShim", "OCIImage", "Sandbox", "RunnerOS", .product(name: "Logging", package: "swift-log")]
         ),
+        // The agent core: calls, slots, resource tokens, eviction, metrics. No Linux and no I/O
+        // of its own: containers come from a ContainerDriver.
         .target(
             name: "Runner",
             dependencies: [
-                "RunnerOS", "CgroupDriver", "Sandbox", "NodeNetwork", "OCIImage", "PythonBytecode",
-                .product(name: "Logging", package: "swift-log"), .product(name: "Tracing", package: "swift-distributed-tracing"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                "RunnerOS", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"), .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // The native driver: containers in the sandbox from images in the store, and the
+        // function wire (http-stream over a unix socket, http/json and default over pipes).
+        .target(
+            name: "NativeRuntime",
+            dependencies: [
+                "Runner", "RunnerOS", "CRunnerShim", "CgroupDriver", "Sandbox", "NodeNetwork", "OCIImage", "PythonBytecode",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The embedded store: apps, fns, triggers, call records and logs in SQLite (WAL).
@@ -106,7 +116,7 @@ let package = Package(
         .target(
             name: "RunnerAPI",
             dependencies: [
-                "Runner", "RunnerStore", "RunnerOS", .product(name: "Hummingbird", package: "hummingbird"),
+                "Runner", "NativeRuntime", "RunnerStore", "RunnerOS", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -143,7 +153,7 @@ let package = Package(
         .executableTarget(
             name: "fnrunner-serve",
             dependencies: [
-                "CLIOptions", "Sandbox", "CgroupDriver", "RunnerOS", "OCIImage", "Runner", "RunnerStore", "RunnerAPI", "RunnerGRPC",
+                "CLIOptions", "Sandbox", "CgroupDriver", "RunnerOS", "OCIImage", "Runner", "NativeRuntime", "RunnerStore", "RunnerAPI", "RunnerGRPC",
                 "NodeNetwork", "NodeServices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -163,7 +173,7 @@ let package = Package(
         .executableTarget(
             name: "fnrunner",
             dependencies: [
-                "CLIOptions", "Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "OCIImage", "Runner", "NodeNetwork", "PythonBytecode",
+                "CLIOptions", "Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "OCIImage", "Runner", "NativeRuntime", "NodeNetwork", "PythonBytecode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -183,14 +193,14 @@ let package = Package(
         .testTarget(
             name: "FnrunnerCLITests", dependencies: ["TestSupport", "RunnerOS", "CLIOptions", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
-            name: "RunnerTests", dependencies: ["Runner", "RunnerOS", "CgroupDriver", "Sandbox", "OCIImage", "TestSupport"]),
+            name: "RunnerTests", dependencies: ["Runner", "NativeRuntime", "RunnerOS", "CgroupDriver", "Sandbox", "OCIImage", "TestSupport"]),
         .testTarget(
             name: "RunnerAPITests",
-            dependencies: ["Runner", "RunnerStore", "RunnerAPI", "NodeServices", "RunnerOS", "Sandbox", "OCIImage", "TestSupport"]),
+            dependencies: ["Runner", "NativeRuntime", "RunnerStore", "RunnerAPI", "NodeServices", "RunnerOS", "Sandbox", "OCIImage", "TestSupport"]),
         .testTarget(
             name: "RunnerGRPCTests",
             dependencies: [
-                "RunnerGRPC", "Runner", "RunnerOS", "TestSupport", "Sandbox", "OCIImage", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                "RunnerGRPC", "Runner", "NativeRuntime", "RunnerOS", "TestSupport", "Sandbox", "OCIImage", .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage", "RunnerOS", "Sandbox", "TestSupport"]),

@@ -1,3 +1,4 @@
+import Runner
 import CRunnerShim
 import RunnerOS
 import Sandbox

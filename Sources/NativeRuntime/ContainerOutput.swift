@@ -1,3 +1,4 @@
+import Runner
 import Logging
 import CRunnerShim
 import RunnerOS

@@ -1,3 +1,4 @@
+import Runner
 import CgroupDriver
 import RunnerOS
 import Sandbox
@@ -9,14 +10,14 @@ final class FrozenContainer: Sendable {
     let container: Container
     private let counters: CgroupStatsReader
     private let onThaw: (@Sendable (Double) -> Void)?
-    private let onReclaim: (@Sendable (CgroupDriver.Reclaim) -> Void)?
+    private let onReclaim: (@Sendable (_ freedBytes: UInt64) -> Void)?
     private let frozen = Mutex(false)
 
     /// `throttling`: read the CPU throttling counters too (worth it only under a CPU quota).
     /// `onReclaim`: reclaim the container's memory after each freeze, and report it.
     init(
         _ container: Container, throttling: Bool, onThaw: (@Sendable (Double) -> Void)?,
-        onReclaim: (@Sendable (CgroupDriver.Reclaim) -> Void)? = nil
+        onReclaim: (@Sendable (_ freedBytes: UInt64) -> Void)? = nil
     ) {
         self.container = container
         counters = container.statsReader(throttling: throttling)
@@ -31,7 +32,9 @@ final class FrozenContainer: Sendable {
         try container.freeze()
         frozen.withLock { $0 = true }
         // A failed reclaim costs only the memory it would have saved: the container stays.
-        if let onReclaim, container.canReclaimMemory, let reclaimed = try? container.reclaimMemory() { onReclaim(reclaimed) }
+        if let onReclaim, container.canReclaimMemory, let r = try? container.reclaimMemory() {
+            onReclaim(r.beforeBytes &- min(r.afterBytes, r.beforeBytes))
+        }
     }
 
     /// Thaws it if frozen, before a call.

@@ -1,3 +1,4 @@
+import Runner
 import RunnerOS
 
 /// How a function's HTTP/1.1 answer says where its body ends: the rules for lengths and chunk

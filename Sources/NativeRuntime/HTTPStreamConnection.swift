@@ -1,3 +1,4 @@
+import Runner
 import RunnerOS
 
 #if canImport(Glibc)
@@ -27,7 +28,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     private var streamHead: FunctionResponse?
     private var streamed = false
     /// The default limit on a function's response head (FN_MAX_HDR_RESPONSE_SIZE unset or 0).
-    public static let defaultMaxHeaderBytes = 64 << 10
+    public static let defaultMaxHeaderBytes = ContainerTask.defaultMaxResponseHeaderBytes
     /// The most bytes a response head (or a chunked answer's trailers) may take: a function
     /// cannot make the runner buffer without bound before its body.
     public var maxHeaderBytes = HTTPStreamConnection.defaultMaxHeaderBytes

@@ -1,3 +1,4 @@
+import Runner
 import CgroupDriver
 import Logging
 import NodeNetwork
@@ -27,7 +28,7 @@ public final class HotContainer: HotContainerHandle {
 
     init(
         container: Container, output: ContainerOutput, throttling: Bool,
-        onThaw: (@Sendable (Double) -> Void)? = nil, onReclaim: (@Sendable (CgroupDriver.Reclaim) -> Void)? = nil
+        onThaw: (@Sendable (Double) -> Void)? = nil, onReclaim: (@Sendable (_ freedBytes: UInt64) -> Void)? = nil
     ) {
         control = FrozenContainer(container, throttling: throttling, onThaw: onThaw, onReclaim: onReclaim)
         self.output = output

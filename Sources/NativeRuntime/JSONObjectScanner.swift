@@ -1,3 +1,4 @@
+import Runner
 import RunnerOS
 
 /// Finds where the first JSON object in a byte stream ends (the json format reads one object

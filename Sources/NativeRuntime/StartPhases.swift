@@ -1,3 +1,4 @@
+import Runner
 import Logging
 import RunnerOS
 import Sandbox
@@ -37,10 +38,7 @@ struct StartPhases {
     }
 
     /// Seconds as milliseconds with one decimal, as the log shows them.
-    static func millis(_ seconds: Double) -> String {
-        let tenths = Int((seconds * 10_000).rounded())
-        return "\(tenths / 10).\(tenths % 10)"
-    }
+    static func millis(_ seconds: Double) -> String { TimedPhase.millisText(seconds) }
 }
 
 extension NativeDriver {

@@ -1,3 +1,4 @@
+import Runner
 import CgroupDriver
 import FoundationEssentials
 import CRunnerShim
@@ -27,7 +28,7 @@ final class StdioHotContainer: HotContainerHandle {
 
     private init(
         container: Container, format: FunctionFormat, connection: HTTPStreamConnection, stderr: ContainerOutput, throttling: Bool,
-        onThaw: (@Sendable (Double) -> Void)?, onReclaim: (@Sendable (CgroupDriver.Reclaim) -> Void)?
+        onThaw: (@Sendable (Double) -> Void)?, onReclaim: (@Sendable (_ freedBytes: UInt64) -> Void)?
     ) {
         control = FrozenContainer(container, throttling: throttling, onThaw: onThaw, onReclaim: onReclaim)
         self.format = format

@@ -1,3 +1,4 @@
+import Runner
 import Logging
 import RunnerOS
 import Synchronization

@@ -92,9 +92,3 @@ public struct ImageProcess: Sendable, Equatable {
         return try FileSystem.read(found.path)
     }
 }
-
-extension RunnerError.Code {
-    /// The image declares a VOLUME, which Fn refuses (400: the fn's image is wrong, not the
-    /// function's run).
-    public static let imageHasVolume = RunnerError.Code("image_has_volume")
-}

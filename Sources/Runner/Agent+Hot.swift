@@ -212,9 +212,9 @@ extension Agent {
         let thawMetadata = f.logMetadata(container: name)
         task.onThaw = { [logger] seconds in
             metrics.observeThaw(seconds: seconds)
-            logger.debug("thawed a container for a call", metadata: thawMetadata.merging(["thaw_ms": "\(StartPhases.millis(seconds))"]) { $1 })
+            logger.debug("thawed a container for a call", metadata: thawMetadata.merging(["thaw_ms": "\(TimedPhase.millisText(seconds))"]) { $1 })
         }
-        if f.freezeReclaim ?? configuration.freezeReclaim { task.onReclaim = { metrics.observeReclaim($0) } }
+        if f.freezeReclaim ?? configuration.freezeReclaim { task.onReclaim = { metrics.observeReclaim(freedBytes: $0) } }
         task.onPull = { metrics.observePull(seconds: $0) }
         task.onStartPhases = { metrics.observeStartPhases($0) }
         task.trace = launch.trace

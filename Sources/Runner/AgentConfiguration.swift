@@ -22,7 +22,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var maxResponseBytes: Int = 0
     /// FN_MAX_HDR_RESPONSE_SIZE: the largest response head a function may send (→ 502
     /// "function response header too large"); 0 = the default, 64 KiB.
-    public var maxResponseHeaderBytes: Int = HTTPStreamConnection.defaultMaxHeaderBytes
+    public var maxResponseHeaderBytes: Int = ContainerTask.defaultMaxResponseHeaderBytes
     /// FN_MAX_LOG_SIZE_BYTES: how much of a call's log is kept.
     public var maxLogBytes: Int = CallLog.defaultLimit
     /// FN_ENABLE_NB_RESOURCE_TRACKER: answer 503 at once when nothing fits and nothing can be
@@ -53,5 +53,5 @@ public struct AgentConfiguration: Sendable, Equatable {
     }
 
     /// Fn reads a negative or huge millisecond value as "never".
-    static func duration(_ ms: Int) -> Duration? { ms < 0 || ms > 100 * 365 * 86_400_000 ? nil : .milliseconds(ms) }
+    package static func duration(_ ms: Int) -> Duration? { ms < 0 || ms > 100 * 365 * 86_400_000 ? nil : .milliseconds(ms) }
 }

@@ -1,4 +1,3 @@
-import CgroupDriver
 import Prometheus
 import RunnerOS
 import Synchronization
@@ -125,9 +124,9 @@ public final class AgentMetrics: Sendable {
     func countEvictions(_ n: Int) { evictions.increment(by: Int64(n)) }
     func countLaunchFailure() { launchFailures.increment() }
     func countPrewarm(hit: Bool) { (hit ? prewarmHits : prewarmMisses).increment() }
-    func observeReclaim(_ r: CgroupDriver.Reclaim) {
+    func observeReclaim(freedBytes: UInt64) {
         reclaims.increment()
-        reclaimedBytes.increment(by: Int64(clamping: r.beforeBytes &- min(r.afterBytes, r.beforeBytes)))
+        reclaimedBytes.increment(by: Int64(clamping: freedBytes))
     }
 
     /// Sets the series read live at a scrape. The driver counts its starts itself, so the

@@ -1,4 +1,3 @@
-import OCIImage
 import RunnerOS
 
 /// The error codes of a call, with Fn's messages. The API edge turns them into statuses:

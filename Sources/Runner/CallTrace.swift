@@ -75,7 +75,7 @@ public final class CallTrace: Sendable {
 
     /// A container's start (`container start`, with `image`, the sandbox's own phases, and
     /// `listener ready` inside), from the phases the driver recorded.
-    func containerStart(_ phases: [TimedPhase], container: String, sandbox: [TimedPhase]) {
+    package func containerStart(_ phases: [TimedPhase], container: String, sandbox: [TimedPhase]) {
         guard let first = phases.first, let last = phases.last else { return }
         let start = phase("container start", from: first.start, to: last.end, attributes: ["fn.container": .string(container)])
         for p in phases {

@@ -1,4 +1,3 @@
-import CgroupDriver
 import RunnerOS
 
 /// How the agent sees containers: started for a function, called, frozen, thawed and closed.
@@ -88,7 +87,9 @@ public struct ContainerTask: Sendable {
     /// Extra environment (cold calls: FN_DEADLINE, FN_METHOD, ...), added to the function's.
     public var extraEnvironment: [String] = []
     /// For hot containers, the largest response head a call may get (FN_MAX_HDR_RESPONSE_SIZE).
-    public var maxResponseHeaderBytes = HTTPStreamConnection.defaultMaxHeaderBytes
+    public var maxResponseHeaderBytes = ContainerTask.defaultMaxResponseHeaderBytes
+    /// FN_MAX_HDR_RESPONSE_SIZE's default, 64 KiB.
+    public static let defaultMaxResponseHeaderBytes = 64 << 10
     /// For cold containers, the most stdout kept as the response (FN_MAX_RESPONSE_SIZE; 0 = no limit).
     public var maxOutputBytes = 0
     /// Told how long each thaw of this container took (seconds), for the metrics.
@@ -96,8 +97,8 @@ public struct ContainerTask: Sendable {
     /// Told when starting this container needed an image pull, and how long it took (seconds).
     public var onPull: (@Sendable (Double) -> Void)?
     /// When set, each freeze is followed by a reclaim of the container's memory (where the
-    /// host can: cgroup v2), and this is told what it reclaimed.
-    public var onReclaim: (@Sendable (CgroupDriver.Reclaim) -> Void)?
+    /// host can: cgroup v2), and this is told how many bytes it freed.
+    public var onReclaim: (@Sendable (_ freedBytes: UInt64) -> Void)?
     /// Told the phases of this container's start (for `fn_container_start_phase_seconds`).
     public var onStartPhases: (@Sendable ([TimedPhase]) -> Void)?
     /// The traced call that asked for this container: its start becomes a span of that call.

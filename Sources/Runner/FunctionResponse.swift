@@ -10,7 +10,7 @@ public struct FunctionResponse: Sendable, Equatable {
     public var streamed = false
     /// The answer is good but the container must not serve another call (json excess data, an
     /// http-stream body ended by closing the connection).
-    public internal(set) var endsContainer = false
+    public package(set) var endsContainer = false
 
     public init(status: Int, headers: [HTTPHeader], body: [UInt8]) {
         self.status = status

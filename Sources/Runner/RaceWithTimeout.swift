@@ -1,7 +1,7 @@
 /// Waits for `wait` for at most `timeout` on `clock`. `wait` must return nil when cancelled; a
 /// value it produced anyway after the timeout won (a token granted at that very moment) goes to
 /// `discard`, so nothing taken on the caller's behalf leaks.
-func raceWithTimeout<T: Sendable>(
+package func raceWithTimeout<T: Sendable>(
     _ timeout: Duration, clock: any AgentClock = SystemClock(), _ wait: @escaping @Sendable () async -> T?,
     discard: @escaping @Sendable (T) -> Void
 ) async -> T? {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NativeRuntime
 import Runner
 import RunnerOS
 import RunnerStore

@@ -34,6 +34,9 @@ public struct RunnerError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let unauthorized = Code("unauthorized")
         /// A remote service failed or could not be reached (after retries).
         public static let unavailable = Code("unavailable")
+        /// The image declares a VOLUME, which Fn refuses (400: the fn's image is wrong, not the
+        /// function's run). Here, not in OCIImage, so the agent core maps it without the store.
+        public static let imageHasVolume = Code("image_has_volume")
     }
 
     public var code: Code

@@ -19,4 +19,11 @@ public struct TimedPhase: Sendable, Equatable {
     }
 
     public var seconds: Double { Double(end &- start) / 1e9 }
+
+    /// Seconds as milliseconds with one decimal ("12.3"), as the log lines of starts and thaws
+    /// print them.
+    public static func millisText(_ seconds: Double) -> String {
+        let tenths = Int((seconds * 10_000).rounded())
+        return "\(tenths / 10).\(tenths % 10)"
+    }
 }

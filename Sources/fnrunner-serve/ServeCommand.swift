@@ -4,6 +4,7 @@ import CgroupDriver
 import FoundationEssentials
 import Hummingbird
 import Logging
+import NativeRuntime
 import NodeServices
 import OCIImage
 import Runner

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLIOptions
 import CgroupDriver
 import Logging
+import NativeRuntime
 import OCIImage
 import Runner
 import RunnerOS

@@ -1,4 +1,5 @@
 import Logging
+import NativeRuntime
 import OCIImage
 import Runner
 import RunnerOS

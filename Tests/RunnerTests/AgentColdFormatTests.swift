@@ -1,3 +1,4 @@
+@testable import NativeRuntime
 @testable import Runner
 import RunnerOS
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import NativeRuntime
 import Runner
 import RunnerOS
 import TestSupport

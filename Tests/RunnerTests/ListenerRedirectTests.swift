@@ -1,3 +1,4 @@
+import NativeRuntime
 import Runner
 import RunnerOS
 import Sandbox

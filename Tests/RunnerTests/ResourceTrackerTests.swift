@@ -1,4 +1,5 @@
 import CgroupDriver
+import NativeRuntime
 import Runner
 import RunnerOS
 import Testing

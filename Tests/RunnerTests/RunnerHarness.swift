@@ -1,3 +1,4 @@
+import NativeRuntime
 import OCIImage
 import Runner
 import RunnerOS

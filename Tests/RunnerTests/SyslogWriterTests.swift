@@ -3,6 +3,7 @@ import RunnerOS
 import TestSupport
 import Testing
 
+@testable import NativeRuntime
 @testable import Runner
 
 #if canImport(Glibc)
