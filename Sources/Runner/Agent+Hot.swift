@@ -28,10 +28,10 @@ extension Agent {
                 slot = token.slot
                 break
             } catch {
+                // The slot ended the container when its thaw failed.
                 logger.warning(
                     "a frozen container could not be thawed; it is ended and the call waits for another",
                     metadata: call.function.logMetadata(container: token.slot.name).merging(["error": "\(error)"]) { $1 })
-                token.slot.endCall(ok: false)
             }
         }
         call.trace?.phase("queue wait", from: waitBegan, to: took, attributes: ["fn.waited_for_start": .bool(waited)])
@@ -64,14 +64,17 @@ extension Agent {
         return try await end(call, started: started, stats: stats, result)
     }
 
-    /// Thaws the container a call took (nothing to do unless it is frozen), once a freeze in
-    /// progress has ended; a traced call gets a `thaw` span, also for a thaw that failed.
+    /// Claims the container a call took and thaws it if its lifecycle says it is frozen (once
+    /// a freeze in progress has ended); a traced call gets a `thaw` span, also for a thaw that
+    /// failed. A failed thaw has ended the container when it is thrown.
     private func thaw(_ slot: HotSlot, for call: Call) async throws(RunnerError) {
-        await slot.claimForCall()
-        guard let trace = call.trace, slot.isFrozen else { return try slot.hot.thaw() }
+        guard await slot.claim() else { return }
         let began = MonotonicClock.nowNanos()
         var failed = true
-        defer { trace.phase("thaw", from: began, to: MonotonicClock.nowNanos(), attributes: ["fn.container": .string(slot.name)], failed: failed) }
+        defer {
+            slot.thawEnded(ok: !failed)
+            call.trace?.phase("thaw", from: began, to: MonotonicClock.nowNanos(), attributes: ["fn.container": .string(slot.name)], failed: failed)
+        }
         try slot.hot.thaw()
         failed = false
     }

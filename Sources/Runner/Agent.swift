@@ -116,7 +116,7 @@ public final class Agent: Sendable {
         launchSink.finish()
         for q in queues {
             q.wakeWaiters()
-            while let token = q.takeNewest() { token.slot.endCall(ok: false) }  // idle containers end now
+            while let token = q.takeNewest() { token.slot.retire() }  // idle containers end now
         }
         if state.withLock({ $0.running == 0 }) { drained.fire() }
         if let grace = AgentConfiguration.duration(configuration.shutdownGraceMillis) {

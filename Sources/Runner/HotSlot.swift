@@ -4,16 +4,15 @@ import Synchronization
 
 /// The hand-over point between a hot container's own lifecycle task and the calls it serves.
 ///
-/// The container offers the slot while idle; a call that took its token starts (`beginCall`),
-/// runs, and ends it (`endCall`), and the container task learns both through `nextEvent`.
-/// Every change of the container's state (idle, paused, busy, done), its queue's counts, and
-/// whether the evictor may take it happens here, under one lock, at the moment it is true: a
-/// waiting call deciding whether to launch, or an evictor looking for room, never sees a
-/// container as idle after a call took it, or as busy after it became free. A freeze runs
-/// outside the lock, on a thread of its own; the container counts as paused from its start, and
-/// a call that took the container meanwhile waits for the freeze to end (`claimForCall`) before
-/// it thaws it, and no freeze begins once a call has claimed it, so a container is never frozen
-/// under a running call.
+/// Its one `SlotLifecycle` value decides every change; this class owns it under one lock and
+/// carries out what it returns. The container offers the slot while idle; a call that took its
+/// token claims it (`claim`, thawing it when told to), begins (`beginCall`), runs, and ends it
+/// (`endCall`); the container task learns of both through `nextEvent`. The container's state
+/// in its queue's counts, and whether the evictor may take it, change under the same lock at
+/// the moment they become true: a waiting call deciding whether to launch, or an evictor looking
+/// for room, never sees a container as idle after a call took it, or busy after it became free.
+/// A freeze runs outside the lock on a blocking thread; the container counts as paused from
+/// its start, and a call that claims the container meanwhile waits for the freeze to end.
 public final class HotSlot: Sendable {
     public let hot: any HotContainerHandle
     /// The container's name (for call records and logs).
@@ -29,13 +28,13 @@ public final class HotSlot: Sendable {
     /// Started ahead of demand (a fn's prewarm annotation), not for a waiting call.
     let prewarmed: Bool
 
-    enum Event: Sendable, Equatable {
-        case taken
-        case finished(ok: Bool)
-    }
+    /// What the container's task hears: a call took it, a call finished.
+    typealias Event = SlotLifecycle.Notice
 
     private struct State {
-        var container: SlotQueueStats.ContainerState = .start
+        var life = SlotLifecycle()
+        /// The state last counted in the queue (the lifecycle's, once applied).
+        var counted: SlotQueueStats.ContainerState = .start
         var events: [Event] = []
         var waiter: CheckedContinuation<Event?, Never>?
         /// The token this slot is currently offered under.
@@ -53,9 +52,7 @@ public final class HotSlot: Sendable {
         /// When it was frozen (monotonic nanoseconds), while it is.
         var frozenSince: UInt64?
         /// Fired when the freeze in progress ends (nil when none is).
-        var freezing: AsyncEvent?
-        /// A call took the token and is about to begin: no freeze may start now.
-        var claimedByCall = false
+        var freezeEnd: AsyncEvent?
     }
     private let state = Mutex(State())
 
@@ -83,16 +80,14 @@ public final class HotSlot: Sendable {
 
 
     /// Offers the slot for the first time.
-    func offer() { state.withLock { becomeIdle(&$0) } }
+    func offer() { change(.started) }
 
-    /// A call took this slot's token: it is busy now, and no longer evictable.
+    /// A call that claimed the container begins: it is busy now, and no longer evictable.
     func beginCall(id: String? = nil, trace: CallTrace? = nil) {
-        post(.taken) { s in
+        change(.callBegan) { s in
             s.calls += 1
             if let id { s.lastCallID = id }
             s.lastTrace = trace
-            stopBeingEvictable(&s)
-            move(&s, to: .busy)
         }
     }
 
@@ -102,7 +97,7 @@ public final class HotSlot: Sendable {
         let counters = hot.stats()
         let now = MonotonicClock.nowNanos()
         var info = ContainerInfo(
-            name: name, fnID: function, state: "\(s.container)", calls: s.calls,
+            name: name, fnID: function, state: "\(s.counted)", calls: s.calls,
             frozenForMillis: s.frozenSince.map { (now &- $0) / 1_000_000 },
             memoryBytes: counters?.memoryPeakBytes ?? counters?.memoryCurrentBytes, memoryLimitBytes: memoryBytes)
         info.stateForMillis = (now &- s.stateSince) / 1_000_000
@@ -113,35 +108,70 @@ public final class HotSlot: Sendable {
         return info
     }
 
-    /// Whether it is frozen now (a call that took it thaws it first).
-    var isFrozen: Bool { state.withLock { $0.container == .paused } }
+    /// Whether it is frozen or freezing now.
+    var isFrozen: Bool { state.withLock { $0.life.isFrozen } }
 
     /// Whether a call is running here now.
-    var isBusy: Bool { state.withLock { $0.container == .busy } }
+    var isBusy: Bool { state.withLock { $0.life.phase == .busy } }
 
     /// Ends a call. After a good one the slot is offered again at once, so a caller right behind
     /// finds it idle instead of launching another container, and its `.taken` always follows
     /// this `.finished`. After a failed one the container is done.
-    func endCall(ok: Bool) {
-        post(.finished(ok: ok)) { s in
-            if ok { becomeIdle(&s) } else { end(&s) }
-        }
-    }
+    func endCall(ok: Bool) { change(.callEnded(ok: ok)) }
 
     /// The container ends now (idle timeout, eviction, shutdown, failed freeze) if no call has
     /// taken it: claims its own token first, so no call can start on it. False if a call won.
     func endIfIdle() -> Bool {
         guard let token = state.withLock({ $0.token }), queue.acquire(token) else { return false }
-        endCall(ok: false)
+        retire()
         return true
     }
 
-    /// The container's task is leaving: whatever the state, it counts as done.
-    func markDone() { state.withLock { end(&$0) } }
+    /// The container took its own token (the caller acquired it): it ends.
+    func retire() { change(.retired) }
 
-    private func becomeIdle(_ s: inout State) {
-        s.claimedByCall = false
-        move(&s, to: .idle)
+    /// The container's task is leaving: whatever the state, it counts as done.
+    func markDone() { change(.left) }
+
+    /// Feeds `event` to the lifecycle and does what it says under the lock (queue counts,
+    /// offering, eviction) and then outside it (waking the container's task). Returns the
+    /// actions left to the caller: freeze, thaw, waiting for a freeze.
+    @discardableResult
+    private func change(_ event: SlotLifecycle.Event, _ bookkeeping: (inout State) -> Void = { _ in }) -> [SlotLifecycle.Action] {
+        var wake: (CheckedContinuation<Event?, Never>, Event)?
+        var resume: AsyncEvent?
+        let actions = state.withLock { s -> [SlotLifecycle.Action] in
+            let before = s.life.phase
+            let actions = s.life.handle(event)
+            if s.life.phase != before || !actions.isEmpty { bookkeeping(&s) }
+            count(&s)
+            for action in actions {
+                switch action {
+                case .offer: offerToken(&s)
+                case .stopBeingEvictable: stopBeingEvictable(&s)
+                case .tell(let notice):
+                    if let w = s.waiter {
+                        s.waiter = nil
+                        wake = (w, notice)
+                    } else {
+                        s.events.append(notice)
+                    }
+                case .freeze: s.freezeEnd = AsyncEvent()
+                case .resumeClaimant:
+                    resume = s.freezeEnd
+                    s.freezeEnd = nil
+                case .awaitFreeze, .thaw: break
+                }
+            }
+            if case .freezeEnded = event { s.freezeEnd = nil }
+            return actions
+        }
+        resume?.fire()
+        if let (w, notice) = wake { w.resume(returning: notice) }
+        return actions
+    }
+
+    private func offerToken(_ s: inout State) {
         s.token = queue.queue(self)
         if s.evictionID == nil {
             s.evictionID = evictor.register(
@@ -153,56 +183,31 @@ public final class HotSlot: Sendable {
         }
     }
 
-    private func end(_ s: inout State) {
-        stopBeingEvictable(&s)
-        move(&s, to: .done)
-    }
-
     private func stopBeingEvictable(_ s: inout State) {
         if let id = s.evictionID { evictor.unregister(id) }
         s.evictionID = nil
     }
 
-    private func move(_ s: inout State, to new: SlotQueueStats.ContainerState) {
-        guard s.container != new, s.container != .done else { return }
+    /// Moves the container in its queue's counts to the lifecycle's state, if it changed.
+    private func count(_ s: inout State) {
+        let new = s.life.containerState
+        guard s.counted != new, s.counted != .done else { return }
         let now = MonotonicClock.nowNanos()
-        s.frozenSince = new == .paused ? now : nil
+        s.frozenSince = new == .paused ? (s.counted == .paused ? s.frozenSince : now) : nil
         s.stateSince = now
-        queue.move(container: s.container, to: new)
-        s.container = new
+        queue.move(container: s.counted, to: new)
+        s.counted = new
     }
 
-    private func post(_ event: Event, _ change: (inout State) -> Void) {
-        let waiter = state.withLock { s -> CheckedContinuation<Event?, Never>? in
-            change(&s)
-            if let w = s.waiter {
-                s.waiter = nil
-                return w
-            }
-            s.events.append(event)
-            return nil
-        }
-        waiter?.resume(returning: event)
-    }
-
-    /// Freezes the container if it is idle; false if a call has it (or it is already frozen or
-    /// done). A failed freeze is thrown: the container must then end.
+    /// Freezes the container if it is idle and no call has taken it; false if it did not begin
+    /// (a call has it, or it is already frozen or done). A failed freeze is thrown: the
+    /// container must then end, unless a call claimed it meanwhile.
     ///
-    /// No lock is held meanwhile, and the freeze with the memory reclaim after it (milliseconds,
-    /// on a v1 freezer more) runs on a blocking thread, not on the cooperative pool. The slot
-    /// stays offered: a call that takes it meanwhile waits in `freezeEnded` and then thaws it,
-    /// as it would have waited for the lock.
+    /// No lock is held meanwhile: the freeze and the memory reclaim after it (milliseconds, on
+    /// a v1 freezer more) run on a blocking thread, not on the cooperative pool.
     func freezeIfIdle() async throws(RunnerError) -> Bool {
-        let ended = AsyncEvent()
-        let began = state.withLock { s -> Bool in
-            // A token already taken went to a call that waited for this container (Fn's channel
-            // handoff): it gets the container as it is, not frozen and thawed on the way.
-            guard s.container == .idle, !s.claimedByCall, s.token?.isTaken != true else { return false }
-            s.freezing = ended
-            move(&s, to: .paused)
-            return true
-        }
-        guard began else { return false }
+        let taken = state.withLock { $0.token?.isTaken == true }
+        guard change(.freezeDue(tokenTaken: taken)).contains(.freeze) else { return false }
         let hot = self.hot
         let t0 = MonotonicClock.nowNanos()
         let result: Result<Void, RunnerError>
@@ -213,17 +218,12 @@ public final class HotSlot: Sendable {
             result = .failure(error)
         }
         let t1 = MonotonicClock.nowNanos()
-        let trace = state.withLock { s -> CallTrace? in
-            s.freezing = nil
-            guard case .success = result else {
-                if s.container == .paused { move(&s, to: .idle) }  // not frozen after all
-                return nil
-            }
+        var trace: CallTrace?
+        change(.freezeEnded(ok: result.failure == nil)) { s in
             // Once: a later freeze without a call in between belongs to no call.
-            defer { s.lastTrace = nil }
-            return s.lastTrace
+            if result.failure == nil { trace = s.lastTrace }
+            s.lastTrace = nil
         }
-        ended.fire()
         try result.get()
         metrics?.observeFreeze(seconds: Double(t1 - t0) / 1e9)
         // The freeze that followed the last call is part of that call's trace (ending after it).
@@ -231,15 +231,22 @@ public final class HotSlot: Sendable {
         return true
     }
 
-    /// A call took this slot's token: from now on no freeze begins, and one in progress is
-    /// waited for, so that the call's thaw comes after it.
-    func claimForCall() async {
-        let freezing = state.withLock { s -> AsyncEvent? in
-            s.claimedByCall = true
-            return s.freezing
+    /// A call took this slot's token and claims the container: from now on no freeze begins,
+    /// and one in progress is waited for. True when the container is frozen: the call thaws it
+    /// and says how that went (`thawEnded`) before it begins.
+    func claim() async -> Bool {
+        var freezeEnd: AsyncEvent?
+        let actions = change(.claimed) { s in freezeEnd = s.freezeEnd }
+        if actions.contains(.awaitFreeze) {
+            await freezeEnd?.waitIgnoringCancellation()
+            return state.withLock { $0.life.phase == .claimed(frozen: true) }
         }
-        await freezing?.waitIgnoringCancellation()
+        return actions.contains(.thaw)
     }
+
+    /// The claiming call's thaw ended; a failed one ends the container (a runner fault, never
+    /// the function's), and the call waits for another.
+    func thawEnded(ok: Bool) { change(.thawEnded(ok: ok)) }
 
     /// The next event, or nil after `timeout`.
     func nextEvent(timeout: Duration?, clock: any AgentClock) async -> Event? {

@@ -1,0 +1,130 @@
+/// One hot container's life as a value: its phase, and what each event makes happen.
+///
+/// No I/O, no locks and no clocks inside. `HotSlot` owns one under its lock, feeds it every
+/// event (the container started, a freeze is due, a call claimed it, the thaw ended, …) and
+/// carries out the actions it returns, the slow ones (freeze, thaw) outside every lock. The
+/// rules about a single container live here and are tested here, event by event: a freeze
+/// never begins on a container a call already took; a call that takes a freezing container
+/// waits for the freeze and then thaws it; no call begins on a frozen container; a failed
+/// thaw ends the container; the container counts as paused from the moment a freeze begins.
+struct SlotLifecycle: Sendable, Equatable {
+    enum Phase: Sendable, Equatable {
+        /// Started, not yet offered.
+        case starting
+        /// Offered to calls; `frozen` while the last freeze holds.
+        case idle(frozen: Bool)
+        /// A freeze is running; `claimed` once a call took the container meanwhile.
+        case freezing(claimed: Bool)
+        /// A call holds the container's token and has not begun; it thaws it first if `frozen`.
+        case claimed(frozen: Bool)
+        case busy
+        case done
+    }
+
+    enum Event: Sendable, Equatable {
+        /// The container started and listens.
+        case started
+        /// The freeze delay passed. `tokenTaken`: the queue already handed the container's
+        /// token to a call that waited for it (the call will claim it next).
+        case freezeDue(tokenTaken: Bool)
+        case freezeEnded(ok: Bool)
+        /// A call that took the container's token claims it.
+        case claimed
+        case thawEnded(ok: Bool)
+        case callBegan
+        case callEnded(ok: Bool)
+        /// The container took its own token (idle timeout, eviction, shutdown): it ends.
+        case retired
+        /// The container's task is leaving, whatever the phase.
+        case left
+    }
+
+    /// What the container's task hears from the calls.
+    enum Notice: Sendable, Equatable {
+        case taken
+        case finished(ok: Bool)
+    }
+
+    enum Action: Sendable, Equatable {
+        /// Offer a new token on the queue; while idle the evictor may take the container.
+        case offer
+        /// Freeze the container, off every lock, then report `freezeEnded`.
+        case freeze
+        /// The claiming call waits until the freeze in progress ends.
+        case awaitFreeze
+        /// The freeze a claiming call waited for ended.
+        case resumeClaimant
+        /// The claiming call thaws the container, off every lock, then reports `thawEnded`.
+        case thaw
+        /// A call has the container, or it ends: the evictor may no longer take it.
+        case stopBeingEvictable
+        case tell(Notice)
+    }
+
+    private(set) var phase = Phase.starting
+
+    /// Handles `event` and returns what must happen for it. An event that does not apply in
+    /// the current phase (a freeze due while a call runs, a second end) changes nothing.
+    mutating func handle(_ event: Event) -> [Action] {
+        switch (phase, event) {
+        case (.starting, .started):
+            phase = .idle(frozen: false)
+            return [.offer]
+        case (.idle(frozen: false), .freezeDue(tokenTaken: false)):
+            phase = .freezing(claimed: false)
+            return [.freeze]
+        case (.freezing(let claimed), .freezeEnded(let ok)):
+            // A failed freeze leaves the container not frozen; its task ends it unless a call
+            // has it.
+            phase = claimed ? .claimed(frozen: ok) : .idle(frozen: ok)
+            return claimed ? [.resumeClaimant] : []
+        case (.idle(let frozen), .claimed):
+            phase = .claimed(frozen: frozen)
+            return frozen ? [.thaw] : []
+        case (.freezing(claimed: false), .claimed):
+            phase = .freezing(claimed: true)
+            return [.awaitFreeze]
+        case (.claimed(frozen: true), .thawEnded(ok: true)):
+            phase = .claimed(frozen: false)
+            return []
+        case (.claimed(frozen: true), .thawEnded(ok: false)):
+            phase = .done
+            return [.stopBeingEvictable, .tell(.finished(ok: false))]
+        case (.claimed(frozen: false), .callBegan):
+            phase = .busy
+            return [.stopBeingEvictable, .tell(.taken)]
+        case (.busy, .callEnded(ok: true)):
+            phase = .idle(frozen: false)
+            return [.offer, .tell(.finished(ok: true))]
+        case (.busy, .callEnded(ok: false)):
+            phase = .done
+            return [.stopBeingEvictable, .tell(.finished(ok: false))]
+        case (.idle, .retired), (.freezing(claimed: false), .retired):
+            // Evicted or shut down, also mid-freeze: the freeze's end then changes nothing.
+            phase = .done
+            return [.stopBeingEvictable, .tell(.finished(ok: false))]
+        case (.done, .left):
+            return []
+        case (_, .left):
+            phase = .done
+            return [.stopBeingEvictable]
+        default:
+            return []
+        }
+    }
+
+    /// The state the slot queue counts and `fnrunner ps` shows: paused from the moment a freeze
+    /// begins until the claiming call's thaw ends.
+    var containerState: SlotQueueStats.ContainerState {
+        switch phase {
+        case .starting: .start
+        case .idle(frozen: false), .claimed(frozen: false): .idle
+        case .idle(frozen: true), .freezing, .claimed(frozen: true): .paused
+        case .busy: .busy
+        case .done: .done
+        }
+    }
+
+    /// Whether the container is frozen or freezing.
+    var isFrozen: Bool { containerState == .paused }
+}

@@ -1,0 +1,105 @@
+@testable import Runner
+import Testing
+
+/// The rules of one hot container, event by event, on the lifecycle value itself: no driver,
+/// no clock, no polling.
+struct SlotLifecycleTests {
+    typealias Life = SlotLifecycle
+
+    /// A lifecycle driven through `events`, with the actions of the last one.
+    func life(after events: [Life.Event]) -> (Life, [Life.Action]) {
+        var life = Life()
+        var last: [Life.Action] = []
+        for event in events { last = life.handle(event) }
+        return (life, last)
+    }
+
+    @Test func aStartedContainerIsOfferedAndCountsAsIdle() {
+        let (life, actions) = life(after: [.started])
+        #expect(actions == [.offer])
+        #expect(life.phase == .idle(frozen: false) && life.containerState == .idle)
+    }
+
+    @Test func aFreezeBeginsOnlyOnAnIdleContainerWhoseTokenNoCallTook() {
+        #expect(life(after: [.started, .freezeDue(tokenTaken: false)]).1 == [.freeze])
+        let handedOver = life(after: [.started, .freezeDue(tokenTaken: true)])
+        #expect(handedOver.1 == [] && handedOver.0.phase == .idle(frozen: false), "the call waiting for it gets it unfrozen")
+        let claimed = life(after: [.started, .claimed, .freezeDue(tokenTaken: true)])
+        #expect(claimed.1 == [] && claimed.0.phase == .claimed(frozen: false))
+        let busy = life(after: [.started, .claimed, .callBegan, .freezeDue(tokenTaken: false)])
+        #expect(busy.1 == [] && busy.0.phase == .busy, "never frozen under a call")
+        let frozen = life(after: [.started, .freezeDue(tokenTaken: false), .freezeEnded(ok: true), .freezeDue(tokenTaken: false)])
+        #expect(frozen.1 == [] && frozen.0.phase == .idle(frozen: true), "frozen once, not again")
+    }
+
+    @Test func aContainerCountsAsPausedFromTheMomentItsFreezeBegins() {
+        let (freezing, _) = life(after: [.started, .freezeDue(tokenTaken: false)])
+        #expect(freezing.containerState == .paused && freezing.isFrozen)
+        let (frozen, actions) = life(after: [.started, .freezeDue(tokenTaken: false), .freezeEnded(ok: true)])
+        #expect(actions == [] && frozen.phase == .idle(frozen: true) && frozen.containerState == .paused)
+    }
+
+    @Test func aFrozenContainerThatACallClaimsIsThawedBeforeTheCallBegins() {
+        var (life, _) = life(after: [.started, .freezeDue(tokenTaken: false), .freezeEnded(ok: true)])
+        #expect(life.handle(.claimed) == [.thaw])
+        #expect(life.handle(.callBegan) == [], "no call begins on a frozen container")
+        #expect(life.phase == .claimed(frozen: true) && life.containerState == .paused)
+        #expect(life.handle(.thawEnded(ok: true)) == [])
+        #expect(life.handle(.callBegan) == [.stopBeingEvictable, .tell(.taken)])
+        #expect(life.phase == .busy)
+    }
+
+    @Test func aCallThatClaimsAFreezingContainerWaitsForTheFreezeThenThawsIt() {
+        var (life, _) = life(after: [.started, .freezeDue(tokenTaken: false)])
+        #expect(life.handle(.claimed) == [.awaitFreeze])
+        #expect(life.handle(.freezeDue(tokenTaken: true)) == [], "no second freeze")
+        #expect(life.handle(.freezeEnded(ok: true)) == [.resumeClaimant])
+        #expect(life.phase == .claimed(frozen: true), "the claimant thaws it next")
+        #expect(life.handle(.retired) == [], "its token is the call's: eviction cannot end it")
+    }
+
+    @Test func aFailedFreezeLeavesTheContainerUnfrozenForItsTaskOrTheCallThatClaimedIt() {
+        let (alone, actions) = life(after: [.started, .freezeDue(tokenTaken: false), .freezeEnded(ok: false)])
+        #expect(actions == [] && alone.phase == .idle(frozen: false))
+        var (claimed, _) = life(after: [.started, .freezeDue(tokenTaken: false), .claimed])
+        #expect(claimed.handle(.freezeEnded(ok: false)) == [.resumeClaimant])
+        #expect(claimed.phase == .claimed(frozen: false))
+        #expect(claimed.handle(.callBegan) == [.stopBeingEvictable, .tell(.taken)])
+    }
+
+    @Test func aFailedThawEndsTheContainerAndTellsItsTask() {
+        var (life, _) = life(after: [.started, .freezeDue(tokenTaken: false), .freezeEnded(ok: true), .claimed])
+        #expect(life.handle(.thawEnded(ok: false)) == [.stopBeingEvictable, .tell(.finished(ok: false))])
+        #expect(life.phase == .done && life.containerState == .done)
+    }
+
+    @Test func aGoodCallOffersTheContainerAgainAndABadOneEndsIt() {
+        var (good, _) = life(after: [.started, .claimed, .callBegan])
+        #expect(good.handle(.callEnded(ok: true)) == [.offer, .tell(.finished(ok: true))])
+        #expect(good.phase == .idle(frozen: false))
+        var (bad, _) = life(after: [.started, .claimed, .callBegan])
+        #expect(bad.handle(.callEnded(ok: false)) == [.stopBeingEvictable, .tell(.finished(ok: false))])
+        #expect(bad.phase == .done)
+        #expect(bad.handle(.callEnded(ok: true)) == [] && bad.phase == .done, "an end after the end changes nothing")
+    }
+
+    @Test func anIdleOrFreezingContainerCanBeRetiredAndTheLateFreezeEndChangesNothing() {
+        #expect(life(after: [.started, .retired]).1 == [.stopBeingEvictable, .tell(.finished(ok: false))])
+        let frozen = life(after: [.started, .freezeDue(tokenTaken: false), .freezeEnded(ok: true), .retired])
+        #expect(frozen.1 == [.stopBeingEvictable, .tell(.finished(ok: false))] && frozen.0.phase == .done)
+        var (freezing, actions) = life(after: [.started, .freezeDue(tokenTaken: false), .retired])
+        #expect(actions == [.stopBeingEvictable, .tell(.finished(ok: false))])
+        #expect(freezing.handle(.freezeEnded(ok: true)) == [] && freezing.phase == .done)
+        let busy = life(after: [.started, .claimed, .callBegan, .retired])
+        #expect(busy.1 == [] && busy.0.phase == .busy, "a running call is never retired under it")
+    }
+
+    @Test func aLeavingTaskEndsTheContainerInAnyPhaseOnce() {
+        for events: [Life.Event] in [[], [.started], [.started, .claimed], [.started, .claimed, .callBegan]] {
+            var (life, _) = life(after: events)
+            #expect(life.handle(.left) == [.stopBeingEvictable], "\(events)")
+            #expect(life.phase == .done)
+            #expect(life.handle(.left) == [])
+        }
+    }
+}
