@@ -36,6 +36,14 @@ struct RecoveryTests {
             await live.exit()
             await frozen.exit()
             #expect(containerPids.allSatisfy { kill($0, 0) == 0 }, "containers outlive their killed runner")
+            // A process the runner cloned keeps its lock until it execs or dies; under load that
+            // can outlast the runner a moment. A holder that never lets go is the failure, named.
+            let locks = try FileSystem.subdirectories(env.stateDirectory + "/instances").map { env.stateDirectory + "/instances/\($0)/lock" }
+            do {
+                try await waitUntil { locks.allSatisfy { Self.holders(of: $0).isEmpty } }
+            } catch {
+                Issue.record("an instance lock is still held: \(locks.map { "\($0): \(Self.holders(of: $0))" })")
+            }
 
             let sandbox = try Sandbox(configuration: env.configuration)
             let holders = (try? Shell.output("ls -la \(env.stateDirectory)/instances/*/ 2>&1")) ?? ""
@@ -50,6 +58,21 @@ struct RecoveryTests {
             await sandbox.shutdown()
             #expect(env.cgroupDirectories().isEmpty)
         }
+    }
+
+    /// The processes with `path` open (its flock lasts while one of them has it), as
+    /// "pid comm"; empty when none.
+    static func holders(of path: String) -> [String] {
+        var found: [String] = []
+        for pid in (try? FileSystem.list("/proc")) ?? [] where Int32(pid) != nil {
+            for fd in (try? FileSystem.list("/proc/\(pid)/fd")) ?? [] {
+                var target = [CChar](repeating: 0, count: 4096)
+                let n = readlink("/proc/\(pid)/fd/\(fd)", &target, target.count - 1)
+                guard n > 0, String(decoding: target[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == path else { continue }
+                found.append("\(pid) \((try? FileSystem.read("/proc/\(pid)/comm"))?.trimmed ?? "?")")
+            }
+        }
+        return found
     }
 
     @Test func aLiveRunnersContainersAreNeverReclaimed() async throws {
