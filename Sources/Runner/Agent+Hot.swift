@@ -28,9 +28,9 @@ extension Agent {
                 slot = token.slot
                 break
             } catch {
-                // The slot ended the container when its thaw failed.
+                // The slot ended the container when its thaw (or the freeze it waited for) failed.
                 logger.warning(
-                    "a frozen container could not be thawed; it is ended and the call waits for another",
+                    "a container the call took could not be made ready (a failed thaw or freeze); it is ended and the call waits for another",
                     metadata: call.function.logMetadata(container: token.slot.name).merging(["error": "\(error)"]) { $1 })
             }
         }
@@ -66,9 +66,14 @@ extension Agent {
 
     /// Claims the container a call took and thaws it if its lifecycle says it is frozen (once
     /// a freeze in progress has ended); a traced call gets a `thaw` span, also for a thaw that
-    /// failed. A failed thaw has ended the container when it is thrown.
+    /// failed. A failed thaw, or a failed freeze the call waited for, has ended the container
+    /// when it is thrown.
     private func thaw(_ slot: HotSlot, for call: Call) async throws(RunnerError) {
-        guard await slot.claim() else { return }
+        switch await slot.claim() {
+        case .ready: return
+        case .lost: throw RunnerError(.invalidState, "the container's freeze failed while the call waited for it", step: "freeze")
+        case .thaw: break
+        }
         let began = MonotonicClock.nowNanos()
         var failed = true
         defer {

@@ -108,9 +108,6 @@ public final class HotSlot: Sendable {
         return info
     }
 
-    /// Whether it is frozen or freezing now.
-    var isFrozen: Bool { state.withLock { $0.life.isFrozen } }
-
     /// Whether a call is running here now.
     var isBusy: Bool { state.withLock { $0.life.phase == .busy } }
 
@@ -138,17 +135,28 @@ public final class HotSlot: Sendable {
     /// actions left to the caller: freeze, thaw, waiting for a freeze.
     @discardableResult
     private func change(_ event: SlotLifecycle.Event, _ bookkeeping: (inout State) -> Void = { _ in }) -> [SlotLifecycle.Action] {
+        change(from: { _ in event }, bookkeeping)
+    }
+
+    /// `change` with the event made under the same lock, from the state it applies to.
+    /// `bookkeeping` runs when the event changed something, or always when `always`.
+    @discardableResult
+    private func change(
+        from makeEvent: (State) -> SlotLifecycle.Event, always: Bool = false, _ bookkeeping: (inout State) -> Void = { _ in }
+    ) -> [SlotLifecycle.Action] {
         var wake: (CheckedContinuation<Event?, Never>, Event)?
         var resume: AsyncEvent?
         let actions = state.withLock { s -> [SlotLifecycle.Action] in
+            let event = makeEvent(s)
             let before = s.life.phase
             let actions = s.life.handle(event)
-            if s.life.phase != before || !actions.isEmpty { bookkeeping(&s) }
+            if always || s.life.phase != before || !actions.isEmpty { bookkeeping(&s) }
             count(&s)
             for action in actions {
                 switch action {
                 case .offer: offerToken(&s)
                 case .stopBeingEvictable: stopBeingEvictable(&s)
+                case .withdraw: if let token = s.token { _ = queue.acquire(token) }
                 case .tell(let notice):
                     if let w = s.waiter {
                         s.waiter = nil
@@ -193,7 +201,7 @@ public final class HotSlot: Sendable {
         let new = s.life.containerState
         guard s.counted != new, s.counted != .done else { return }
         let now = MonotonicClock.nowNanos()
-        s.frozenSince = new == .paused ? (s.counted == .paused ? s.frozenSince : now) : nil
+        s.frozenSince = new == .paused ? now : nil
         s.stateSince = now
         queue.move(container: s.counted, to: new)
         s.counted = new
@@ -206,8 +214,9 @@ public final class HotSlot: Sendable {
     /// No lock is held meanwhile: the freeze and the memory reclaim after it (milliseconds, on
     /// a v1 freezer more) run on a blocking thread, not on the cooperative pool.
     func freezeIfIdle() async throws(RunnerError) -> Bool {
-        let taken = state.withLock { $0.token?.isTaken == true }
-        guard change(.freezeDue(tokenTaken: taken)).contains(.freeze) else { return false }
+        // Whether the queue already handed the token to a waiting call, read under the lock the
+        // decision is made in.
+        guard change(from: { .freezeDue(tokenTaken: $0.token?.isTaken == true) }).contains(.freeze) else { return false }
         let hot = self.hot
         let t0 = MonotonicClock.nowNanos()
         let result: Result<Void, RunnerError>
@@ -219,7 +228,8 @@ public final class HotSlot: Sendable {
         }
         let t1 = MonotonicClock.nowNanos()
         var trace: CallTrace?
-        change(.freezeEnded(ok: result.failure == nil)) { s in
+        // Also when the container was retired meanwhile: the freeze still belongs to the last call.
+        change(from: { _ in .freezeEnded(ok: result.failure == nil) }, always: true) { s in
             // Once: a later freeze without a call in between belongs to no call.
             if result.failure == nil { trace = s.lastTrace }
             s.lastTrace = nil
@@ -231,17 +241,29 @@ public final class HotSlot: Sendable {
         return true
     }
 
+    /// What a call that claimed the container does next.
+    enum Claim: Sendable, Equatable {
+        /// Begin the call.
+        case ready
+        /// Thaw it first, and say how that went (`thawEnded`).
+        case thaw
+        /// It ended (its freeze failed while the call waited): wait for another container.
+        case lost
+    }
+
     /// A call took this slot's token and claims the container: from now on no freeze begins,
-    /// and one in progress is waited for. True when the container is frozen: the call thaws it
-    /// and says how that went (`thawEnded`) before it begins.
-    func claim() async -> Bool {
+    /// the evictor leaves it alone, and a freeze in progress is waited for.
+    func claim() async -> Claim {
         var freezeEnd: AsyncEvent?
         let actions = change(.claimed) { s in freezeEnd = s.freezeEnd }
-        if actions.contains(.awaitFreeze) {
-            await freezeEnd?.waitIgnoringCancellation()
-            return state.withLock { $0.life.phase == .claimed(frozen: true) }
+        if actions.contains(.awaitFreeze) { await freezeEnd?.waitIgnoringCancellation() }
+        return state.withLock { s in
+            switch s.life.phase {
+            case .claimed(frozen: true): .thaw
+            case .claimed(frozen: false): .ready
+            default: .lost
+            }
         }
-        return actions.contains(.thaw)
     }
 
     /// The claiming call's thaw ended; a failed one ends the container (a runner fault, never

@@ -6,7 +6,8 @@
 /// rules about a single container live here and are tested here, event by event: a freeze
 /// never begins on a container a call already took; a call that takes a freezing container
 /// waits for the freeze and then thaws it; no call begins on a frozen container; a failed
-/// thaw ends the container; the container counts as paused from the moment a freeze begins.
+/// thaw, or a failed freeze a call waited for, ends the container; a claimed container is not
+/// evictable; the container counts as paused from the moment a freeze begins.
 struct SlotLifecycle: Sendable, Equatable {
     enum Phase: Sendable, Equatable {
         /// Started, not yet offered.
@@ -58,6 +59,8 @@ struct SlotLifecycle: Sendable, Equatable {
         case thaw
         /// A call has the container, or it ends: the evictor may no longer take it.
         case stopBeingEvictable
+        /// Take the container's offered token back from the queue: it ends, no call may take it.
+        case withdraw
         case tell(Notice)
     }
 
@@ -73,38 +76,50 @@ struct SlotLifecycle: Sendable, Equatable {
         case (.idle(frozen: false), .freezeDue(tokenTaken: false)):
             phase = .freezing(claimed: false)
             return [.freeze]
-        case (.freezing(let claimed), .freezeEnded(let ok)):
-            // A failed freeze leaves the container not frozen; its task ends it unless a call
-            // has it.
-            phase = claimed ? .claimed(frozen: ok) : .idle(frozen: ok)
-            return claimed ? [.resumeClaimant] : []
+        case (.freezing(claimed: false), .freezeEnded(let ok)):
+            // A failed freeze leaves the container not frozen, and its task ends it.
+            phase = .idle(frozen: ok)
+            return []
+        case (.freezing(claimed: true), .freezeEnded(ok: true)):
+            phase = .claimed(frozen: true)
+            return [.resumeClaimant]
+        case (.freezing(claimed: true), .freezeEnded(ok: false)):
+            // Half frozen, perhaps: the call that waited must not run on it. Like a failed thaw,
+            // the container ends and the call waits for another.
+            phase = .done
+            return [.resumeClaimant, .tell(.finished(ok: false))]
         case (.idle(let frozen), .claimed):
+            // Claimed, it is no longer idle: evicting it would free nothing.
             phase = .claimed(frozen: frozen)
-            return frozen ? [.thaw] : []
+            return frozen ? [.stopBeingEvictable, .thaw] : [.stopBeingEvictable]
         case (.freezing(claimed: false), .claimed):
             phase = .freezing(claimed: true)
-            return [.awaitFreeze]
+            return [.stopBeingEvictable, .awaitFreeze]
         case (.claimed(frozen: true), .thawEnded(ok: true)):
             phase = .claimed(frozen: false)
             return []
         case (.claimed(frozen: true), .thawEnded(ok: false)):
             phase = .done
-            return [.stopBeingEvictable, .tell(.finished(ok: false))]
+            return [.tell(.finished(ok: false))]
         case (.claimed(frozen: false), .callBegan):
             phase = .busy
-            return [.stopBeingEvictable, .tell(.taken)]
+            return [.tell(.taken)]
         case (.busy, .callEnded(ok: true)):
             phase = .idle(frozen: false)
             return [.offer, .tell(.finished(ok: true))]
         case (.busy, .callEnded(ok: false)):
             phase = .done
-            return [.stopBeingEvictable, .tell(.finished(ok: false))]
+            return [.tell(.finished(ok: false))]
         case (.idle, .retired), (.freezing(claimed: false), .retired):
             // Evicted or shut down, also mid-freeze: the freeze's end then changes nothing.
             phase = .done
             return [.stopBeingEvictable, .tell(.finished(ok: false))]
         case (.done, .left):
             return []
+        case (.idle, .left):
+            // Its task leaves while it is offered (shutdown after a last good call).
+            phase = .done
+            return [.stopBeingEvictable, .withdraw]
         case (_, .left):
             phase = .done
             return [.stopBeingEvictable]
@@ -125,6 +140,4 @@ struct SlotLifecycle: Sendable, Equatable {
         }
     }
 
-    /// Whether the container is frozen or freezing.
-    var isFrozen: Bool { containerState == .paused }
 }

@@ -145,6 +145,24 @@ struct AgentHotRulesTests {
         }
     }
 
+    @Test func aCallThatWaitedForAFreezeThatFailedGetsAnotherContainer() async throws {
+        let hold = Semaphore()
+        try await H.withAgent(failFreeze: true, holdFreeze: hold, configure: { $0.freezeIdleMillis = 0 }) { agent, driver, _ in
+            _ = try await agent.submit(H.function(), H.request("warm"))
+            let first = try #require(driver.containers.first)
+            await eventually("the freeze began") { first.isFreezing }
+            let second = Task { try await agent.submit(H.function(), H.request("again")) }
+            // Time for the call to take the freezing container and wait for its freeze.
+            try await Task.sleep(for: .milliseconds(50))
+            hold.post()  // the freeze fails: the container may be half frozen
+            let r = try await second.value
+            #expect(!H.text(r).hasPrefix(first.name + ":"), "the call ran on another container: \(H.text(r))")
+            #expect(driver.starts == 2 && first.calls == 1)
+            await eventually("the container whose freeze failed ended") { first.isClosed }
+            for _ in 0..<4 { hold.post() }  // the new container's own freezes, if they began
+        }
+    }
+
     @Test func aFailedFreezeEndsTheContainerAndTheNextCallGetsANewOne() async throws {
         try await H.withAgent(failFreeze: true, configure: { $0.freezeIdleMillis = 10 }) { agent, driver, clock in
             _ = try await agent.submit(H.function(), H.request("warm"))

@@ -34,42 +34,49 @@ struct SlotLifecycleTests {
 
     @Test func aContainerCountsAsPausedFromTheMomentItsFreezeBegins() {
         let (freezing, _) = life(after: [.started, .freezeDue(tokenTaken: false)])
-        #expect(freezing.containerState == .paused && freezing.isFrozen)
+        #expect(freezing.containerState == .paused)
         let (frozen, actions) = life(after: [.started, .freezeDue(tokenTaken: false), .freezeEnded(ok: true)])
         #expect(actions == [] && frozen.phase == .idle(frozen: true) && frozen.containerState == .paused)
     }
 
     @Test func aFrozenContainerThatACallClaimsIsThawedBeforeTheCallBegins() {
         var (life, _) = life(after: [.started, .freezeDue(tokenTaken: false), .freezeEnded(ok: true)])
-        #expect(life.handle(.claimed) == [.thaw])
+        #expect(life.handle(.claimed) == [.stopBeingEvictable, .thaw])
         #expect(life.handle(.callBegan) == [], "no call begins on a frozen container")
         #expect(life.phase == .claimed(frozen: true) && life.containerState == .paused)
         #expect(life.handle(.thawEnded(ok: true)) == [])
-        #expect(life.handle(.callBegan) == [.stopBeingEvictable, .tell(.taken)])
+        #expect(life.handle(.callBegan) == [.tell(.taken)])
         #expect(life.phase == .busy)
     }
 
     @Test func aCallThatClaimsAFreezingContainerWaitsForTheFreezeThenThawsIt() {
         var (life, _) = life(after: [.started, .freezeDue(tokenTaken: false)])
-        #expect(life.handle(.claimed) == [.awaitFreeze])
+        #expect(life.handle(.claimed) == [.stopBeingEvictable, .awaitFreeze])
         #expect(life.handle(.freezeDue(tokenTaken: true)) == [], "no second freeze")
         #expect(life.handle(.freezeEnded(ok: true)) == [.resumeClaimant])
         #expect(life.phase == .claimed(frozen: true), "the claimant thaws it next")
         #expect(life.handle(.retired) == [], "its token is the call's: eviction cannot end it")
     }
 
-    @Test func aFailedFreezeLeavesTheContainerUnfrozenForItsTaskOrTheCallThatClaimedIt() {
+    @Test func aFailedFreezeLeavesAnUnclaimedContainerToItsTaskAndEndsAClaimedOne() {
         let (alone, actions) = life(after: [.started, .freezeDue(tokenTaken: false), .freezeEnded(ok: false)])
-        #expect(actions == [] && alone.phase == .idle(frozen: false))
+        #expect(actions == [] && alone.phase == .idle(frozen: false), "its task ends it")
+        // Perhaps half frozen: the call that waited must not run on it, it waits for another.
         var (claimed, _) = life(after: [.started, .freezeDue(tokenTaken: false), .claimed])
-        #expect(claimed.handle(.freezeEnded(ok: false)) == [.resumeClaimant])
-        #expect(claimed.phase == .claimed(frozen: false))
-        #expect(claimed.handle(.callBegan) == [.stopBeingEvictable, .tell(.taken)])
+        #expect(claimed.handle(.freezeEnded(ok: false)) == [.resumeClaimant, .tell(.finished(ok: false))])
+        #expect(claimed.phase == .done)
+        #expect(claimed.handle(.callBegan) == [] && claimed.phase == .done)
+    }
+
+    @Test func aClaimedContainerIsNoLongerEvictable() {
+        #expect(life(after: [.started, .claimed]).1 == [.stopBeingEvictable])
+        let retired = life(after: [.started, .claimed, .retired])
+        #expect(retired.1 == [] && retired.0.phase == .claimed(frozen: false), "its token is the call's")
     }
 
     @Test func aFailedThawEndsTheContainerAndTellsItsTask() {
         var (life, _) = life(after: [.started, .freezeDue(tokenTaken: false), .freezeEnded(ok: true), .claimed])
-        #expect(life.handle(.thawEnded(ok: false)) == [.stopBeingEvictable, .tell(.finished(ok: false))])
+        #expect(life.handle(.thawEnded(ok: false)) == [.tell(.finished(ok: false))])
         #expect(life.phase == .done && life.containerState == .done)
     }
 
@@ -78,7 +85,7 @@ struct SlotLifecycleTests {
         #expect(good.handle(.callEnded(ok: true)) == [.offer, .tell(.finished(ok: true))])
         #expect(good.phase == .idle(frozen: false))
         var (bad, _) = life(after: [.started, .claimed, .callBegan])
-        #expect(bad.handle(.callEnded(ok: false)) == [.stopBeingEvictable, .tell(.finished(ok: false))])
+        #expect(bad.handle(.callEnded(ok: false)) == [.tell(.finished(ok: false))])
         #expect(bad.phase == .done)
         #expect(bad.handle(.callEnded(ok: true)) == [] && bad.phase == .done, "an end after the end changes nothing")
     }
@@ -95,11 +102,14 @@ struct SlotLifecycleTests {
     }
 
     @Test func aLeavingTaskEndsTheContainerInAnyPhaseOnce() {
-        for events: [Life.Event] in [[], [.started], [.started, .claimed], [.started, .claimed, .callBegan]] {
+        for events: [Life.Event] in [[], [.started, .claimed], [.started, .claimed, .callBegan], [.started, .freezeDue(tokenTaken: false)]] {
             var (life, _) = life(after: events)
             #expect(life.handle(.left) == [.stopBeingEvictable], "\(events)")
             #expect(life.phase == .done)
             #expect(life.handle(.left) == [])
         }
+        // Offered when its task leaves (shutdown after a last good call): no call may take it.
+        var (offered, _) = life(after: [.started, .claimed, .callBegan, .callEnded(ok: true)])
+        #expect(offered.handle(.left) == [.stopBeingEvictable, .withdraw] && offered.phase == .done)
     }
 }

@@ -179,11 +179,15 @@ final class FakeContainer: HotContainerHandle {
             body: Array("\(name):\(body)".utf8))
     }
 
+    /// With both `holdFreeze` and `failFreeze`, the freeze holds and then fails.
     func freeze() throws(RunnerError) {
-        if failFreeze { throw RunnerError(.system, "freezer.state: EIO", step: "freeze") }
         if let holdFreeze {
             state.withLock { $0.freezing = true }
             holdFreeze.waitForever()
+        }
+        if failFreeze {
+            state.withLock { $0.freezing = false }
+            throw RunnerError(.system, "freezer.state: EIO", step: "freeze")
         }
         state.withLock {
             $0.frozen = true
