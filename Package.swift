@@ -200,7 +200,7 @@ let package = Package(
         .testTarget(
             name: "RunnerGRPCTests",
             dependencies: [
-                "RunnerGRPC", "Runner", "NativeRuntime", "RunnerOS", "TestSupport", "Sandbox", "OCIImage", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                "RunnerGRPC", "Runner", "RunnerOS", "TestSupport", "Sandbox", "OCIImage", .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage", "RunnerOS", "Sandbox", "TestSupport"]),

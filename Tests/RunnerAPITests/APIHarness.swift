@@ -5,6 +5,7 @@ import RunnerAPI
 import RunnerOS
 import RunnerStore
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -35,7 +36,7 @@ final class EchoContainer: HotContainerHandle {
         if body.hasPrefix("stream:") {
             // Streams "first", then waits for the test's go before "second": an answer that
             // reached the client before the function finished.
-            let go = EchoSignals.event(String(body.dropFirst(7)) + ".go")
+            let go = TestSignals.event(String(body.dropFirst(7)) + ".go")
             guard let stream else {
                 await go.waitIgnoringCancellation()
                 return FunctionResponse(status: 200, headers: [], body: Array("first\nsecond\n".utf8))
@@ -50,8 +51,8 @@ final class EchoContainer: HotContainerHandle {
         if body.hasPrefix("hold:") {
             // Says it started, then runs until the test's go, or until cancelled.
             let name = String(body.dropFirst(5))
-            EchoSignals.event(name + ".started").fire()
-            if await EchoSignals.event(name + ".go").wait() == nil { throw CallErrors.cancelled("call function") }
+            TestSignals.event(name + ".started").fire()
+            if await TestSignals.event(name + ".go").wait() == nil { throw CallErrors.cancelled("call function") }
             return FunctionResponse(status: 200, headers: [], body: Array("held".utf8))
         }
         if body.hasPrefix("sleep:"), let ms = Int(body.dropFirst(6)) {
@@ -85,20 +86,6 @@ final class EchoContainer: HotContainerHandle {
     func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { false }
     func stats() -> ContainerCounters? { ContainerCounters(cpuUsageNanos: 1000) }
     func close() async {}
-}
-
-/// Events shared by a test and the echo functions it calls, by name.
-enum EchoSignals {
-    static let events = Mutex<[String: AsyncEvent]>([:])
-
-    static func event(_ name: String) -> AsyncEvent {
-        events.withLock { e in
-            if let existing = e[name] { return existing }
-            let made = AsyncEvent()
-            e[name] = made
-            return made
-        }
-    }
 }
 
 /// A live `FnAPI` server on an ephemeral loopback port, with its store in a scratch dir.

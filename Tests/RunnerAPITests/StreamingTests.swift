@@ -1,6 +1,7 @@
 import Foundation
 import Runner
 import RunnerOS
+import TestSupport
 import Testing
 
 /// Answers that stream to the client as the function writes them, and clients that hang up,
@@ -39,7 +40,7 @@ struct StreamingTests {
             #expect(conn.text.hasPrefix("HTTP/1.1 200"))
             let head = conn.text.lowercased()
             #expect(head.contains("x-fn: echo") && head.contains("fn-call-id: ") && head.contains("transfer-encoding: chunked"), "\(conn.text)")
-            EchoSignals.event(name + ".go").fire()
+            TestSignals.event(name + ".go").fire()
             #expect(await conn.read(until: "\r\n0\r\n\r\n"), "\(conn.text)")
             #expect(conn.text.contains("second\n"))
             let calls = try await Self.endedCalls(c, fnID: fnID, count: 1)
@@ -53,7 +54,7 @@ struct StreamingTests {
             let name = Self.uniqueName()
             let conn = try RawHTTPConnection(port: c.port)
             conn.send("POST", "/invoke/\(fnID)", body: "hold:\(name)")
-            try await Self.waitFor(EchoSignals.event(name + ".started"), "the call runs")
+            try await Self.waitFor(TestSignals.event(name + ".started"), "the call runs")
             conn.hangUp()
             let calls = try await Self.endedCalls(c, fnID: fnID, count: 1)
             #expect(calls.first?["status"] as? String == "cancelled" && calls.first?["error"] as? String == "client cancelled", "\(calls)")
@@ -70,14 +71,14 @@ struct StreamingTests {
             let otherID = try #require(other.json["id"] as? String)
             let name = Self.uniqueName()
             async let holding = c.send("POST", "/invoke/\(fnID)", body: Array("hold:\(name)".utf8))
-            try await Self.waitFor(EchoSignals.event(name + ".started"), "the first call holds all the memory")
+            try await Self.waitFor(TestSignals.event(name + ".started"), "the first call holds all the memory")
             let conn = try RawHTTPConnection(port: c.port)
             conn.send("POST", "/invoke/\(otherID)", body: "waits")
             try await Task.sleep(for: .milliseconds(100))
             conn.hangUp()
             let calls = try await Self.endedCalls(c, fnID: otherID, count: 1)
             #expect(calls.first?["status"] as? String == "cancelled", "cancelled long before its 30 s wait limit: \(calls)")
-            EchoSignals.event(name + ".go").fire()
+            TestSignals.event(name + ".go").fire()
             let held = try await holding
             #expect(held.status == 200 && held.text == "held", "the call that held the memory is untouched")
         }

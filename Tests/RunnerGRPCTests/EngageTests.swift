@@ -4,6 +4,7 @@ import Runner
 import RunnerGRPC
 import RunnerOS
 import Synchronization
+import TestSupport
 import Testing
 
 /// The pure runner as Fn's load balancer uses it, with a Swift client playing the LB.
@@ -56,14 +57,14 @@ struct EngageTests {
             // The first call holds all the memory until the test lets it go, however slow the
             // machine: no timing decides the outcome.
             async let holding = H.engage(c, body: Array("hold:busy".utf8))
-            await StubContainer.event("busy.started").waitIgnoringCancellation()
+            await TestSignals.event("busy.started").waitIgnoringCancellation()
             #expect(try await c.status2(.init()).active == 1)
             // Another function needs 128 MB too: nothing fits and nothing can be evicted.
             let model = H.model().replacingOccurrences(of: "\"fn_id\":\"f1\"", with: "\"fn_id\":\"f2\"")
             let busy = try await H.engage(c, model: model, body: Array("x".utf8))
             guard case .finished(let f)? = busy.last?.body else { Issue.record("\(busy)"); return }
             #expect(!f.success && f.errorCode == 503 && !f.errorUser && f.errorStr == "Timed out - server too busy", "\(f)")
-            StubContainer.event("busy.go").fire()
+            TestSignals.event("busy.go").fire()
             let held = try await holding
             #expect(text(held) == "held")
         }

@@ -5,6 +5,7 @@ import Runner
 import RunnerGRPC
 import RunnerOS
 import Synchronization
+import TestSupport
 import Testing
 
 /// A stub hot function for the pure runner's tests: its request body says what to do
@@ -28,8 +29,8 @@ final class StubContainer: HotContainerHandle {
         if body.hasPrefix("hold:") {
             // Says it started, then runs until the test's go, or until cancelled.
             let name = String(body.dropFirst(5))
-            StubContainer.event(name + ".started").fire()
-            if await StubContainer.event(name + ".go").wait() == nil { throw CallErrors.cancelled("call function") }
+            TestSignals.event(name + ".started").fire()
+            if await TestSignals.event(name + ".go").wait() == nil { throw CallErrors.cancelled("call function") }
             return FunctionResponse(status: 200, headers: [], body: Array("held".utf8))
         }
         if body.hasPrefix("sleep:"), let ms = Int(body.dropFirst(6)) {
@@ -59,17 +60,6 @@ final class StubContainer: HotContainerHandle {
             body: Array("echo:\(body)".utf8))
     }
     func freeze() throws(RunnerError) {}
-
-    /// What `hold:NAME` calls and their tests signal each other with, by name.
-    static let events = Mutex<[String: AsyncEvent]>([:])
-    static func event(_ name: String) -> AsyncEvent {
-        events.withLock { e in
-            if let existing = e[name] { return existing }
-            let made = AsyncEvent()
-            e[name] = made
-            return made
-        }
-    }
 
     func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { false }
     func stats() -> ContainerCounters? { ContainerCounters() }
