@@ -4,7 +4,6 @@ import Logging
 import NodeNetwork
 import RunnerOS
 import Sandbox
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +23,7 @@ public final class HotContainer: HotContainerHandle {
     let output: ContainerOutput
     let control: FrozenContainer
     /// nil while a call has it, and for good after a call failed.
-    private let connection = Mutex<HTTPStreamConnection?>(nil)
+    private let connection = HeldConnection(what: "connection")
 
     init(
         container: Container, output: ContainerOutput, throttling: Bool,
@@ -54,7 +53,7 @@ public final class HotContainer: HotContainerHandle {
                 do {
                     let ready = try HTTPStreamConnection(listener: listener)
                     ready.maxHeaderBytes = maxHeaderBytes
-                    connection.withLock { $0 = ready }
+                    connection.give(ready)
                     return
                 } catch where error.errno == ECONNREFUSED {
                     bound = true
@@ -80,17 +79,12 @@ public final class HotContainer: HotContainerHandle {
         async throws(RunnerError) -> FunctionResponse
     {
         try control.thawIfFrozen()
-        guard let connection = self.connection.withLock({ c -> HTTPStreamConnection? in
-            defer { c = nil }
-            return c
-        }) else {
-            throw RunnerError(.invalidState, "the function's connection is busy or broken", step: "call function")
-        }
+        let connection = try self.connection.take()
         output.attach(log)
         defer { output.detach() }
         let deadline = MonotonicClock.nowNanos() &+ timeout.nanoseconds
         let response = try await connection.call(request, deadlineNanos: deadline, maxBodyBytes: maxBodyBytes, stream: stream)
-        self.connection.withLock { $0 = connection }  // only a clean exchange makes it reusable
+        self.connection.give(connection)  // only a clean exchange makes it reusable
         return response
     }
 
@@ -112,7 +106,7 @@ public final class HotContainer: HotContainerHandle {
 
     /// Ends the container (its iofs tmpfs goes with the container's mounts).
     public func close() async {
-        connection.withLock { $0 = nil }
+        connection.drop()
         await control.close()
         output.close()
     }

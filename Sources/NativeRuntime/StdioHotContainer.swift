@@ -4,7 +4,6 @@ import FoundationEssentials
 import CRunnerShim
 import RunnerOS
 import Sandbox
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +23,7 @@ final class StdioHotContainer: HotContainerHandle {
     let stderr: ContainerOutput
     let control: FrozenContainer
     /// nil while a call has them, and for good after a call broke them.
-    private let connection: Mutex<HTTPStreamConnection?>
+    private let connection: HeldConnection
 
     private init(
         container: Container, format: FunctionFormat, connection: HTTPStreamConnection, stderr: ContainerOutput, throttling: Bool,
@@ -33,7 +32,7 @@ final class StdioHotContainer: HotContainerHandle {
         control = FrozenContainer(container, throttling: throttling, onThaw: onThaw, onReclaim: onReclaim)
         self.format = format
         self.stderr = stderr
-        self.connection = Mutex(connection)
+        self.connection = HeldConnection(connection, what: "pipes")
     }
 
     static func start(_ task: ContainerTask, format: FunctionFormat, driver: NativeDriver) async throws(RunnerError) -> StdioHotContainer {
@@ -85,12 +84,7 @@ final class StdioHotContainer: HotContainerHandle {
         async throws(RunnerError) -> FunctionResponse
     {
         try control.thawIfFrozen()
-        guard let connection = self.connection.withLock({ c -> HTTPStreamConnection? in
-            defer { c = nil }
-            return c
-        }) else {
-            throw RunnerError(.invalidState, "the function's pipes are busy or broken", step: "call function")
-        }
+        let connection = try self.connection.take()
         if let exit = container.exit {
             throw RunnerError(.unavailable, "the function exited (\(exit))", step: "call function")
         }
@@ -112,7 +106,7 @@ final class StdioHotContainer: HotContainerHandle {
                 }
             }
         }()
-        if reusable { self.connection.withLock { $0 = connection } }
+        if reusable { self.connection.give(connection) }
         var result = response
         result.endsContainer = !reusable
         return result
@@ -128,7 +122,7 @@ final class StdioHotContainer: HotContainerHandle {
     func stats() -> ContainerCounters? { control.stats() }
 
     func close() async {
-        connection.withLock { $0 = nil }
+        connection.drop()
         await control.close()
         stderr.close()
     }
