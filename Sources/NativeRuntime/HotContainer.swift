@@ -24,30 +24,34 @@ public final class HotContainer: HotContainerHandle {
     let control: FrozenContainer
     /// nil while a call has it, and for good after a call failed.
     private let connection = HeldConnection(what: "connection")
+    /// Told once the container has ended (a zygote instance's template tidies up after it).
+    private let onClose: (@Sendable () async -> Void)?
 
     init(
         container: Container, output: ContainerOutput, throttling: Bool,
-        onThaw: (@Sendable (Double) -> Void)? = nil, onReclaim: (@Sendable (_ freedBytes: UInt64) -> Void)? = nil
+        onThaw: (@Sendable (Double) -> Void)? = nil, onReclaim: (@Sendable (_ freedBytes: UInt64) -> Void)? = nil,
+        onClose: (@Sendable () async -> Void)? = nil
     ) {
         control = FrozenContainer(container, throttling: throttling, onThaw: onThaw, onReclaim: onReclaim)
         self.output = output
+        self.onClose = onClose
     }
 
-    /// Waits for the FDK's socket in `iofs` (the container's /tmp/iofs, reached only through
-    /// the runner's descriptor): watched (inotify) from before the container started, so it
+    /// Waits for the FDK's socket in `directory` (the container's /tmp/iofs, or a zygote
+    /// instance's directory in it, reached only through the runner's descriptor): watched (inotify) from before the container started, so it
     /// cannot be missed. A socket, or a symlink to one in the same directory, is accepted
     /// (`ListenerSocket`); anything else, or the container ending first, fails the start (502).
     /// A socket that is bound but not listening yet means "not ready yet", as does no socket:
     /// only no connection within `timeout` is an init timeout (504). Answers on the connection
     /// may have heads of at most `maxHeaderBytes`.
     func waitUntilReady(
-        iofs: PrivateTmpfs, watch: DirectoryWatch, timeout: Duration, maxHeaderBytes: Int = HTTPStreamConnection.defaultMaxHeaderBytes
+        directory: Int32, watch: DirectoryWatch, timeout: Duration, maxHeaderBytes: Int = HTTPStreamConnection.defaultMaxHeaderBytes
     ) async throws(RunnerError) {
         let deadline = MonotonicClock.nowNanos() &+ timeout.nanoseconds
         while true {
             let created = watch.nextCreation()
             var bound = false
-            switch ListenerSocket.open(in: iofs.fd, name: "lsnr.sock") {
+            switch ListenerSocket.open(in: directory, name: "lsnr.sock") {
             case .success(let listener):
                 defer { Glibc.close(listener) }
                 do {
@@ -109,6 +113,7 @@ public final class HotContainer: HotContainerHandle {
         connection.drop()
         await control.close()
         output.close()
+        await onClose?()
     }
 }
 

@@ -84,6 +84,8 @@ public final class NativeDriver: ContainerDriver {
     /// stacks none: FN_PYTHON_BYTECODE=false).
     let bytecode: BytecodeLayerBuilder?
     let logger: Logger
+    /// Templates of the functions that start instances by forking (`fnrunner.io/zygote`).
+    let zygotes: Zygotes
 
     public init(
         configuration: Configuration, sandbox: Sandbox, store: ImageStore, puller: ImagePuller? = nil,
@@ -99,6 +101,7 @@ public final class NativeDriver: ContainerDriver {
             ? BytecodeLayerBuilder(sandbox: sandbox, store: store, user: configuration.useImageUser ? nil : "1000:1000", logger: logger)
             : nil
         self.logger = logger
+        zygotes = Zygotes(logger: logger)
         // A function that exits while the runner writes to its stdin or socket must be an error
         // for that call, not a signal that ends the runner. (Containers get default signal
         // dispositions back before exec.)
@@ -186,6 +189,10 @@ public final class NativeDriver: ContainerDriver {
 
     private func startHTTPStream(_ task: ContainerTask) async throws(RunnerError) -> HotContainer {
         var phases = StartPhases()
+        if task.function.usesPythonZygote, let forked = try await zygotes.start(task, driver: self, phases: &phases) {
+            reportStarted(task, format: FunctionFormat.httpStream.rawValue, phases)
+            return forked
+        }
         var (spec, _) = try await spec(for: task)
         phases.mark("image")
         // A fresh private tmpfs per container, reached only through its descriptor. Once the start
@@ -213,7 +220,7 @@ public final class NativeDriver: ContainerDriver {
             container: container, output: output, throttling: task.function.cpuMillicores > 0, onThaw: task.onThaw,
             onReclaim: task.onReclaim)
         do {
-            try await hot.waitUntilReady(iofs: iofs, watch: watch, timeout: task.startTimeout, maxHeaderBytes: task.maxResponseHeaderBytes)
+            try await hot.waitUntilReady(directory: iofs.fd, watch: watch, timeout: task.startTimeout, maxHeaderBytes: task.maxResponseHeaderBytes)
         } catch {
             await hot.close()
             throw error
@@ -231,8 +238,18 @@ public final class NativeDriver: ContainerDriver {
 
     public var startPaths: ContainerStartPaths? {
         let counts = sandbox.startCounts
-        return ContainerStartPaths(pooled: counts.pooled, direct: counts.direct, poolReady: sandbox.pooledSandboxesReady)
+        let zygote = zygotes.counts
+        var paths = ContainerStartPaths(pooled: counts.pooled, direct: counts.direct, poolReady: sandbox.pooledSandboxesReady)
+        paths.forked = zygote.forked
+        paths.zygoteFallbacks = zygote.fallbacks
+        return paths
     }
+
+    public func shutdown() async { await zygotes.closeAll() }
+
+    /// The pids (host) of the zygote templates alive now: one per function that opted in and
+    /// has started an instance.
+    public var zygoteTemplatePIDs: [Int32] { zygotes.templates.map(\.container.pid) }
 
     public func runCold(_ task: ContainerTask, request: FunctionRequest, log: CallLog) async throws(RunnerError) -> ColdResult {
         try await ColdContainer.run(task, request: request, log: log, driver: self)
@@ -243,7 +260,7 @@ public final class NativeDriver: ContainerDriver {
 /// set-up, on cgroup v1 an RCU grace period for the cgroup attach), and must not hold one of the
 /// few threads that run every call's tasks.
 extension Sandbox {
-    func startOnWorkerThread(_ spec: ContainerSpec, name: String) async throws(RunnerError) -> Container {
+    func startOnWorkerThread(_ spec: ContainerSpec, name: String?) async throws(RunnerError) -> Container {
         try await BlockingThread.run { () throws(RunnerError) in try self.start(spec, name: name) }
     }
 }

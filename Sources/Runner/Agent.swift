@@ -132,6 +132,7 @@ public final class Agent: Sendable {
         await withDiscardingTaskGroup { group in
             for handle in busy { group.addTask { await handle.close() } }
         }
+        await driver.shutdown()
     }
 
     /// The slot queue of the call's function, counting one more waiting call in it, in one step with the

@@ -36,7 +36,7 @@ public final class AgentMetrics: Sendable {
         var networkBytes: [String: (received: Counter, sent: Counter)] = [:]
         var startPhases: [String: ValueHistogram] = [:]
         /// The driver's start counts at the last scrape: the counter grows by the difference.
-        var startsSeen = (pooled: 0, direct: 0)
+        var startsSeen = (pooled: 0, direct: 0, forked: 0, fallbacks: 0)
     }
     private let labeled = Mutex(Labeled())
 
@@ -147,13 +147,22 @@ public final class AgentMetrics: Sendable {
         guard let paths = startPaths else { return }
         registry.makeGauge(descriptor: Self.descriptor("fn_sandbox_pool_ready", "Sandboxes ready in the pool (FN_SANDBOX_POOL_SIZE)."))
             .set(Int64(paths.poolReady))
-        let starts = Self.descriptor("fn_container_starts_total", "Container starts: from the sandbox pool, or direct (pool empty or off).")
+        let starts = Self.descriptor("fn_container_starts_total", "Container starts: from the sandbox pool, direct (pool empty or off), or forked from a zygote template.")
         let pooled = registry.makeCounter(descriptor: starts, labels: [("path", "pooled")])
         let direct = registry.makeCounter(descriptor: starts, labels: [("path", "direct")])
+        let forked = registry.makeCounter(descriptor: starts, labels: [("path", "forked")])
+        let fallbacks = registry.makeCounter(
+            descriptor: Self.descriptor(
+                "fn_zygote_fallbacks_total", "Starts of fnrunner.io/zygote functions that fell back to a normal container."))
         labeled.withLock { s in
             pooled.increment(by: Int64(max(0, paths.pooled - s.startsSeen.pooled)))
             direct.increment(by: Int64(max(0, paths.direct - s.startsSeen.direct)))
-            s.startsSeen = (max(paths.pooled, s.startsSeen.pooled), max(paths.direct, s.startsSeen.direct))
+            forked.increment(by: Int64(max(0, paths.forked - s.startsSeen.forked)))
+            fallbacks.increment(by: Int64(max(0, paths.zygoteFallbacks - s.startsSeen.fallbacks)))
+            s.startsSeen = (
+                max(paths.pooled, s.startsSeen.pooled), max(paths.direct, s.startsSeen.direct), max(paths.forked, s.startsSeen.forked),
+                max(paths.zygoteFallbacks, s.startsSeen.fallbacks)
+            )
         }
     }
 }

@@ -14,6 +14,10 @@ public protocol ContainerDriver: Sendable {
 
     /// How container starts went so far, for /metrics (nil: the driver has no such thing).
     var startPaths: ContainerStartPaths? { get }
+
+    /// Ends what the driver keeps beside the agent's containers (zygote templates), once the
+    /// agent has let its own containers go.
+    func shutdown() async
 }
 
 /// Starts that came from the sandbox pool or took the direct path, and sandboxes ready now.
@@ -21,6 +25,10 @@ public struct ContainerStartPaths: Sendable, Equatable {
     public var pooled: Int
     public var direct: Int
     public var poolReady: Int
+    /// Instances forked from a zygote template (not counted in `pooled` or `direct`).
+    public var forked = 0
+    /// Starts of zygote functions that fell back to a normal container (no template to fork).
+    public var zygoteFallbacks = 0
 
     public init(pooled: Int, direct: Int, poolReady: Int) {
         self.pooled = pooled
@@ -31,6 +39,8 @@ public struct ContainerStartPaths: Sendable, Equatable {
 
 extension ContainerDriver {
     public var startPaths: ContainerStartPaths? { nil }
+
+    public func shutdown() async {}
 }
 
 /// One started hot container, as the agent drives it. One call at a time.

@@ -74,6 +74,17 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
         return n
     }
 
+    /// The annotation that opts a function into a zygote: "python" makes new instances forks
+    /// of a template that has already imported the FDK and the function (see the README's
+    /// security section for what instances then share). Anything else is refused when saved.
+    public static let zygoteAnnotation = "fnrunner.io/zygote"
+
+    /// Whether new instances come from a Python zygote template.
+    public var usesPythonZygote: Bool {
+        guard let raw = annotations[Self.zygoteAnnotation] else { return false }
+        return raw == "\"python\"" || raw == "python"
+    }
+
     /// The annotation (of the fn, or of its app) that picks the function's network: "none"
     /// (loopback only), "bridge" (the node's function bridge) or "host" (where the operator
     /// allows it). Without it, the node's default.

@@ -142,6 +142,11 @@ enum Validation {
                         "annotation \"\(k)\" must be one of \(networks.sorted().joined(separator: ", ")) on this node, not \(v.jsonText)")
                 }
             }
+            if k == FunctionDefinition.zygoteAnnotation,
+                !FunctionDefinition(appID: "", appName: "", fnID: "", fnName: "", image: "", annotations: [k: v.jsonText]).usesPythonZygote
+            {
+                throw invalid("annotation \"\(k)\" must be \"python\" (the only zygote there is), not \(v.jsonText)")
+            }
             if k == FunctionDefinition.freezeReclaimAnnotation,
                 FunctionDefinition(appID: "", appName: "", fnID: "", fnName: "", image: "", annotations: [k: v.jsonText]).freezeReclaim == nil
             {

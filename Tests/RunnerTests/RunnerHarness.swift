@@ -66,7 +66,7 @@ enum RunnerHarness {
                 await agent.shutdown()
                 try await group.waitForAll()
             }
-            #expect(sandbox.liveContainers.isEmpty, "shutdown ended every container")
+            #expect(sandbox.liveContainers.isEmpty, "shutdown ended every container: \(sandbox.liveContainers.map { "\($0.name) pid \($0.pid) \($0.exit.map { "\($0)" } ?? "running")" })")
             #expect(agent.tracker.utilization.memoryUsedBytes == 0, "every token was released")
         }
     }

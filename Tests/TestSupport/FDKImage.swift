@@ -7,7 +7,7 @@ import Glibc
 /// The real Python FDK in an OCI layout, built by scripts/make-fdk-image (debootstrap + pip +
 /// umoci) once per machine and cached under /var/cache/fnrunner-tests.
 public enum FDKImage {
-    static let cache = "/var/cache/fnrunner-tests/fdk-v2"
+    static let cache = "/var/cache/fnrunner-tests/fdk-v3"
 
     /// The layout directory, building it if needed (serialised across test processes by a lock).
     public static func layout() throws -> String {

@@ -60,3 +60,21 @@ def fetch(ctx, data=None):
     url = (data.getvalue() if data else b"").decode().strip()
     with urllib.request.urlopen(url, timeout=5) as reply:
         return reply.read().decode()
+
+
+def rand(ctx, data=None):
+    """What must differ between instances: `random`'s state, a uuid4, the pid. Sleeps first
+    for the seconds in the body, so that concurrent calls need instances of their own."""
+    import random
+    import uuid
+    seconds = float((data.getvalue() if data else b"") or b"0")
+    time.sleep(seconds)
+    info = {"random": random.getrandbits(64), "uuid": str(uuid.uuid4()), "pid": os.getpid()}
+    return response.Response(ctx, response_data=json.dumps(info), headers={"Content-Type": "application/json"})
+
+
+def hog(ctx, data=None):
+    """Allocates (and touches) the MiB in the body, to be killed for the memory limit."""
+    mib = int((data.getvalue() if data else b"") or b"512")
+    blocks = [bytearray(1 << 20) for _ in range(mib)]
+    return "held {0} MiB".format(len(blocks))

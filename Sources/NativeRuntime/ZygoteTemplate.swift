@@ -1,0 +1,283 @@
+import CRunnerShim
+import CgroupDriver
+import Logging
+import Runner
+import RunnerOS
+import Sandbox
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// One function's zygote template: a container of the function's image, config and limits
+/// that runs `ZygoteForkServer`, frozen except while it forks. Its forks are the function's
+/// instances: each moved into cgroups of its own (`Sandbox.adopt`) before it may go on, each
+/// with its own directory under the template's /tmp/iofs.
+///
+/// Instances live in the template's namespaces, so ending the template (its pid namespace)
+/// ends them too: a template that is replaced (its fn changed) is retired and closed only
+/// once its last instance has ended.
+final class ZygoteTemplate: Sendable {
+    let function: FunctionDefinition
+    let container: Container
+    private let output: ContainerOutput
+    /// The runner's end of the control socket (the template's stdin).
+    private let control: Int32
+    /// The template's /tmp/iofs: the instances' listener directories are made in it.
+    private let iofs: PrivateTmpfs
+    private let uid: UInt32
+    private let gid: UInt32
+    let limits: ResourceLimits
+    let sandbox: Sandbox
+
+    private struct State {
+        var instances = 0
+        var retired = false
+        var closed = false
+        var nextDirectory = 0
+        var parked: ZygoteInstance?
+        var parking = false
+        /// The latest fork ahead of need (with its discard, if it came too late), awaited by `close`.
+        var parkingTask: Task<Void, Never>?
+    }
+    private let state = Mutex(State())
+    /// Held across a whole fork (thaw, request, reply, adopt, freeze), on a blocking thread.
+    private let forkLock = Mutex(())
+
+    /// Room for many instances' sockets and links: 3 inodes each, no data.
+    static let iofsInodes: UInt64 = 1024
+
+    private init(
+        function: FunctionDefinition, container: Container, output: ContainerOutput, control: Int32, iofs: PrivateTmpfs,
+        uid: UInt32, gid: UInt32, limits: ResourceLimits, sandbox: Sandbox
+    ) {
+        self.function = function
+        self.container = container
+        self.output = output
+        self.control = control
+        self.iofs = iofs
+        self.uid = uid
+        self.gid = gid
+        self.limits = limits
+        self.sandbox = sandbox
+    }
+
+    /// Starts the template and returns once the fork server has imported the FDK and the
+    /// function and is frozen, waiting for its first fork. Bounded by the task's start timeout.
+    static func start(_ task: ContainerTask, driver: NativeDriver) async throws(RunnerError) -> ZygoteTemplate {
+        var (spec, _) = try await driver.spec(for: task)
+        spec.argv = try ZygoteForkServer.argv(for: spec.argv, layers: spec.layers)
+        let iofs = try PrivateTmpfs(sizeBytes: NativeDriver.iofsSizeBytes, inodes: iofsInodes, uid: spec.uid, gid: spec.gid)
+        var pair: [Int32] = [-1, -1]
+        if socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) != 0 {
+            let err = errno
+            iofs.close()
+            throw .system("socketpair", errno: err, "cannot make the zygote's control socket")
+        }
+        let output: ContainerOutput
+        do {
+            output = try ContainerOutput(
+                name: task.name, logger: driver.logger, syslog: try await driver.syslog(for: task, .info),
+                nodeLog: driver.nodeLog(for: task, stream: "stdout+stderr"))
+        } catch {
+            iofs.close()
+            Glibc.close(pair[0])
+            Glibc.close(pair[1])
+            throw error
+        }
+        spec.stdin = pair[1]
+        spec.stdout = output.writeFD
+        spec.stderr = output.writeFD
+        spec.attachedMounts = [.init(fd: iofs.fd, target: "/tmp/iofs")]
+        let container: Container
+        do {
+            container = try await driver.sandbox.startOnWorkerThread(spec, name: nil)
+        } catch {
+            iofs.close()
+            output.close()
+            Glibc.close(pair[0])
+            Glibc.close(pair[1])
+            throw error
+        }
+        Glibc.close(pair[1])
+        output.containerStarted()
+        let template = ZygoteTemplate(
+            function: task.function, container: container, output: output, control: pair[0], iofs: iofs, uid: spec.uid,
+            gid: spec.gid, limits: spec.limits, sandbox: driver.sandbox)
+        do {
+            let timeout = Int(min(task.startTimeout.nanoseconds / 1_000_000, UInt64(Int32.max)))
+            try await BlockingThread.run { () throws(RunnerError) in
+                let reply = try template.receive(timeoutMillis: timeout)
+                if let fd = reply.fd { Glibc.close(fd) }
+                guard reply.text == "ready" else {
+                    throw RunnerError(.containerInit, "the zygote template said \"\(reply.text.prefix(80))\", not ready", step: "zygote template")
+                }
+                try template.container.freeze()
+            }
+        } catch {
+            await template.close()
+            if let exit = container.exit {
+                throw RunnerError(.containerInit, "the zygote template ended before it was ready (\(exit))", step: "zygote template")
+            }
+            throw error
+        }
+        // However the template ends (a crash, a kill, the sandbox shutting down), what the
+        // runner holds for it goes with it.
+        Task { [template] in
+            _ = await template.container.wait()
+            await template.close()
+        }
+        return template
+    }
+
+    var isAlive: Bool { container.exit == nil && !state.withLock { $0.closed } }
+
+    /// A new instance, stopped before the FDK runs and already in its own cgroups.
+    func fork(_ task: ContainerTask, driver: NativeDriver) async throws(RunnerError) -> ZygoteInstance {
+        let directory = try state.withLock { s throws(RunnerError) -> String in
+            if s.closed || s.retired { throw RunnerError(.unavailable, "the zygote template is retired", step: "zygote fork") }
+            defer { s.nextDirectory += 1 }
+            return "i\(s.nextDirectory)"
+        }
+        let output = try ContainerOutput(
+            name: task.name, logger: driver.logger, syslog: try await driver.syslog(for: task, .info),
+            nodeLog: driver.nodeLog(for: task, stream: "stdout+stderr"))
+        let timeout = Int(min(task.startTimeout.nanoseconds / 1_000_000, UInt64(Int32.max)))
+        do {
+            let container = try await BlockingThread.run { () throws(RunnerError) -> Container in
+                try self.forkBlocking(directory: directory, output: output.writeFD, timeoutMillis: timeout)
+            }
+            output.containerStarted()
+            state.withLock { $0.instances += 1 }
+            return ZygoteInstance(container: container, output: output, directory: directory)
+        } catch {
+            output.close()
+            removeDirectory(directory)
+            throw error
+        }
+    }
+
+    private func forkBlocking(directory: String, output: Int32, timeoutMillis: Int) throws(RunnerError) -> Container {
+        try forkLock.withLock { _ throws(RunnerError) -> Container in
+            guard !state.withLock({ $0.closed }) else {
+                throw RunnerError(.unavailable, "the zygote template is closed", step: "zygote fork")
+            }
+            if mkdirat(iofs.fd, directory, 0o700) != 0 { throw .system("mkdirat", errno: errno, "cannot make the instance's iofs directory") }
+            if fchownat(iofs.fd, directory, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 {
+                throw .system("fchownat", errno: errno, "cannot hand the instance's iofs directory to the function's user")
+            }
+            try container.thaw()
+            // Frozen again only once the fork has left the template's cgroup (it would freeze too).
+            defer { try? container.freeze() }
+            let request = Array("fork \(directory)".utf8)
+            let sent = request.withUnsafeBytes { rn_send_with_fd(control, $0.baseAddress, $0.count, output) }
+            if sent < 0 { throw .system("sendmsg", errno: Int32(-sent), "cannot ask the zygote template for a fork") }
+            let reply = try receive(timeoutMillis: timeoutMillis)
+            guard reply.text == "forked", let pidfd = reply.fd else {
+                if let fd = reply.fd { Glibc.close(fd) }
+                throw RunnerError(.containerInit, "the zygote template did not fork: \(reply.text.prefix(200))", step: "zygote fork")
+            }
+            return try sandbox.adopt(pidfd: pidfd, limits: limits, from: container.cgroup, templatePID: container.pid)
+        }
+    }
+
+    /// One message from the template; its end (or silence past the timeout) is an error.
+    private func receive(timeoutMillis: Int) throws(RunnerError) -> (text: String, fd: Int32?) {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        var fd: Int32 = -1
+        let n = buffer.withUnsafeMutableBytes { rn_recv_with_fd(control, $0.baseAddress, $0.count, &fd, Int32(timeoutMillis)) }
+        if n == -Int(ETIMEDOUT) {
+            throw RunnerError(.containerInitTimeout, "the zygote template did not answer within \(timeoutMillis) ms", step: "zygote control")
+        }
+        if n < 0 { throw .system("recvmsg", errno: Int32(-n), "cannot read the zygote template's answer") }
+        if n == 0 { throw RunnerError(.containerInit, "the zygote template closed its control socket", step: "zygote control") }
+        return (String(decoding: buffer[0..<n], as: UTF8.self), fd >= 0 ? fd : nil)
+    }
+
+    /// A descriptor of an instance's listener directory (never following a link the function
+    /// may have put in its place), or nil.
+    func openDirectory(_ name: String) -> Int32? {
+        let fd = openat(iofs.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        return fd >= 0 ? fd : nil
+    }
+
+    /// Removes what the FDK leaves in an ended instance's directory (its socket and link), and
+    /// the directory. Anything else the function made there stays, bounded by the tmpfs.
+    private func removeDirectory(_ name: String) {
+        guard let fd = openDirectory(name) else { return }
+        for entry in (try? FileSystem.list(directoryFD: fd)) ?? [] { unlinkat(fd, entry, 0) }
+        Glibc.close(fd)
+        unlinkat(iofs.fd, name, AT_REMOVEDIR)
+    }
+
+    /// An instance has ended: its directory goes, and a retired template with no instance left
+    /// is closed.
+    func instanceEnded(_ instance: ZygoteInstance) async {
+        if !state.withLock({ $0.closed }) { removeDirectory(instance.directory) }
+        let last = state.withLock { s -> Bool in
+            s.instances -= 1
+            return s.retired && s.instances == 0
+        }
+        if last { await close() }
+    }
+
+    /// The parked instance, if one is ready (taken: the next caller gets none until another
+    /// is parked).
+    func takeParked() -> ZygoteInstance? { state.withLock { s in defer { s.parked = nil }; return s.parked } }
+
+    /// Forks one instance ahead of need, unless one is parked or being parked.
+    func parkAhead(_ task: ContainerTask, driver: NativeDriver) {
+        state.withLock { s in
+            guard !s.closed, !s.retired, !s.parking, s.parked == nil else { return }
+            s.parking = true
+            // Made under the lock, so `close` always finds the latest one to await.
+            s.parkingTask = Task {
+                let instance = try? await fork(task, driver: driver)
+                let unwanted = state.withLock { s -> ZygoteInstance? in
+                    s.parking = false
+                    if s.closed || s.retired { return instance }
+                    s.parked = instance
+                    return nil
+                }
+                if let unwanted { await unwanted.discard(template: self) }
+            }
+        }
+    }
+
+    /// No new instance comes from here any more; closed once the last one has ended.
+    func retire() async {
+        let (parked, closeNow) = state.withLock { s -> (ZygoteInstance?, Bool) in
+            s.retired = true
+            defer { s.parked = nil }
+            return (s.parked, s.instances == 0)
+        }
+        if let parked { await parked.discard(template: self) } else if closeNow { await close() }
+    }
+
+    /// Ends the template (and with its pid namespace, every instance left). Idempotent.
+    func close() async {
+        let (first, parked) = state.withLock { s -> (Bool, ZygoteInstance?) in
+            defer {
+                s.closed = true
+                s.parked = nil
+            }
+            return (!s.closed, s.parked)
+        }
+        guard first else { return }
+        if let parked {
+            try? await parked.container.close()
+            parked.output.close()
+        }
+        // Ending the template first cuts short a fork under way; its instance (if it got
+        // one) is then discarded by the parking task, which is awaited before the descriptors
+        // that fork uses are closed.
+        try? await container.close()
+        await state.withLock({ $0.parkingTask })?.value
+        forkLock.withLock { _ in Glibc.close(control) }
+        iofs.close()
+        output.close()
+    }
+}

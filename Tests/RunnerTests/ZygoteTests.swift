@@ -1,0 +1,158 @@
+import Foundation
+import NativeRuntime
+import OCIImage
+import Runner
+import RunnerOS
+import Sandbox
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `fnrunner.io/zygote: python` with the real Python FDK: instances forked from a template
+/// that has imported the FDK and the function, each in cgroups of its own.
+@Suite(.enabled(if: Host.canRunContainers && Host.hasFreezer, "needs root, cgroups and a freezer"), .serialized)
+struct ZygoteTests {
+    static let annotation = [FunctionDefinition.zygoteAnnotation: "\"python\""]
+
+    func function(_ tag: String, timeout: Int = 10, memoryMB: UInt64 = 128, idle: Int = 30, config: [String: String] = [:])
+        -> FunctionDefinition
+    {
+        FunctionDefinition(
+            appID: "app1", appName: "myapp", fnID: "fn-zygote-\(tag)", fnName: tag, image: "fn-test/pyfdk:\(tag)", memoryMB: memoryMB,
+            timeoutSeconds: timeout, idleTimeoutSeconds: idle, fnConfig: config, annotations: Self.annotation)
+    }
+
+    func request(_ body: String) -> FunctionRequest { RunnerHarness.request(body) }
+
+    func withAgent(_ body: (Agent, NativeDriver, Sandbox) async throws -> Void) async throws {
+        let layout = try FDKImage.layout()
+        let tags = ["pyfdk-rand", "pyfdk-boom", "pyfdk-slow", "pyfdk-hog"]
+        var images = tags.map { (layout, "fn-test/pyfdk:\($0)") }
+        images.append((try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1"))
+        try await RunnerHarness.withAgent("zygote", images: images) { agent, sandbox in
+            try await body(agent, try #require(agent.driver as? NativeDriver), sandbox)
+        }
+    }
+
+    struct Instance: Decodable, Hashable {
+        var random: UInt64
+        var uuid: String
+        var pid: Int32
+    }
+
+    func instance(_ r: FunctionResponse) throws -> Instance {
+        try JSONDecoder().decode(Instance.self, from: Data(r.body))
+    }
+
+    static func parentPID(of pid: Int32) -> Int32? {
+        guard let status = try? FileSystem.read("/proc/\(pid)/status") else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("PPid:") {
+            return Int32(line.dropFirst(5).drop { $0 == " " || $0 == "\t" })
+        }
+        return nil
+    }
+
+    static func isAlive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
+
+    @Test func instancesAreForksOfOneTemplateEachWithItsOwnRandomStateCgroupAndListener() async throws {
+        try await withAgent { agent, driver, sandbox in
+            let f = function("pyfdk-rand")
+            let first = try instance(try await agent.submit(f, request("0")))
+            let templates = driver.zygoteTemplatePIDs
+            #expect(templates.count == 1, "one template for the function")
+            // Three calls at once, each sleeping a second: the hot instance takes one, and two
+            // more instances are forked (one of them parked ahead by the first start).
+            let answers = try await withThrowingTaskGroup(of: Instance.self) { group in
+                for _ in 0..<3 { group.addTask { try self.instance(try await agent.submit(f, self.request("1"))) } }
+                return try await group.reduce(into: [Instance]()) { $0.append($1) }
+            }
+            let all = answers + [first]
+            #expect(Set(all.map(\.random)).count == all.count, "each instance re-seeded random: \(all.map(\.random))")
+            #expect(Set(all.map(\.uuid)).count == all.count)
+            #expect(Set(answers.map(\.pid)).count == 3, "three instances served the three calls")
+            let paths = try #require(driver.startPaths)
+            #expect(paths.forked >= 3 && paths.zygoteFallbacks == 0, "\(paths)")
+            // Every instance is a child of the template's Python (itself a child of the
+            // template's init), in a cgroup of its own.
+            let template = try #require(templates.first)
+            let instances = sandbox.liveContainers.filter { !templates.contains($0.pid) }
+            #expect(instances.count >= 3)
+            for c in instances {
+                let python = try #require(Self.parentPID(of: c.pid))
+                #expect(Self.parentPID(of: python) == template, "instance \(c.pid) is a fork of the template")
+                #expect(c.cgroup != sandbox.liveContainers.first { $0.pid == template }?.cgroup)
+            }
+            #expect(driver.zygoteTemplatePIDs == templates, "the template lives on, frozen between forks")
+        }
+    }
+
+    @Test func aForkedInstanceAnswersErrorsAndTimeoutsAsAnyFDKContainer() async throws {
+        try await withAgent { agent, driver, _ in
+            let boom = await RunnerHarness.failure(agent, function("pyfdk-boom"), request(""))
+            #expect(boom?.code == .functionFailed, "\(String(describing: boom))")
+            let slow = await RunnerHarness.failure(agent, function("pyfdk-slow", timeout: 1), request("5"))
+            #expect(slow?.code == .callTimeout, "\(String(describing: slow))")
+            let paths = try #require(driver.startPaths)
+            #expect(paths.forked >= 2 && paths.zygoteFallbacks == 0, "\(paths)")
+        }
+    }
+
+    @Test func anInstanceKilledForItsMemoryLimitIsOutOfMemoryAndTheTemplateLivesOn() async throws {
+        try await withAgent { agent, driver, _ in
+            let f = function("pyfdk-hog", memoryMB: 64)
+            let oom = await RunnerHarness.failure(agent, f, request("256"))
+            #expect(oom?.code == .outOfMemory, "\(String(describing: oom))")
+            let template = try #require(driver.zygoteTemplatePIDs.first)
+            #expect(Self.isAlive(template), "the template survived its instance's OOM kill")
+            let small = try await agent.submit(f, request("4"))
+            #expect(RunnerHarness.text(small) == "held 4 MiB")
+            #expect(driver.zygoteTemplatePIDs == [template], "the next instance came from the same template")
+            #expect(try #require(driver.startPaths).zygoteFallbacks == 0)
+        }
+    }
+
+    @Test func aTemplateThatEndsMakesStartsFallBackToNormalContainersAndCountsThem() async throws {
+        try await withAgent { agent, driver, sandbox in
+            let f = function("pyfdk-rand", idle: 1)
+            _ = try await agent.submit(f, request("0"))
+            let template = try #require(driver.zygoteTemplatePIDs.first)
+            // Once the idle instance has ended, only the template (and its parked fork) is left.
+            await eventually("the idle instance ended") { sandbox.liveContainers.count <= 2 }
+            #expect(kill(template, SIGKILL) == 0)
+            await eventually("the template's end was seen") { driver.zygoteTemplatePIDs.isEmpty }
+            let answer = try instance(try await agent.submit(f, request("0")))
+            #expect(answer.pid > 0)
+            let paths = try #require(driver.startPaths)
+            #expect(paths.zygoteFallbacks == 1, "\(paths)")
+            #expect(PrometheusText.count(of: "fn_zygote_fallbacks_total", in: agent.prometheusText()) == 1)
+            #expect(driver.zygoteTemplatePIDs.isEmpty, "no new template within the retry delay")
+        }
+    }
+
+    @Test func aChangedFunctionGetsANewTemplateAndTheOldOneEndsWithItsLastInstance() async throws {
+        try await withAgent { agent, driver, _ in
+            _ = try await agent.submit(function("pyfdk-rand", idle: 1, config: ["V": "1"]), request("0"))
+            let old = try #require(driver.zygoteTemplatePIDs.first)
+            _ = try await agent.submit(function("pyfdk-rand", config: ["V": "2"]), request("0"))
+            let now = driver.zygoteTemplatePIDs
+            #expect(now.count == 1 && now.first != old, "the changed definition has a template of its own")
+            await eventually("the old template ended after its idle instance") { !Self.isAlive(old) }
+        }
+    }
+
+    @Test func anImageWhoseEntrypointIsNotAPythonScriptFallsBackToANormalStart() async throws {
+        try await withAgent { agent, driver, _ in
+            let f = FunctionDefinition(
+                appID: "app1", appName: "myapp", fnID: "fn-zygote-c", fnName: "c", image: "fn-test/hello-stream:1",
+                annotations: Self.annotation)
+            let r = try await agent.submit(f, request("World"))
+            #expect(r.status == 200)
+            let paths = try #require(driver.startPaths)
+            #expect(paths.zygoteFallbacks == 1 && paths.forked == 0, "\(paths)")
+            #expect(driver.zygoteTemplatePIDs.isEmpty)
+        }
+    }
+}
