@@ -85,7 +85,10 @@ struct AsyncCallConsumerTests {
         try await H.withAgent(totalMemoryMB: 128, configure: { $0.maxWaitMillis = 1000 }) { agent, driver, clock in
             let queue = MemoryCallQueue()
             try await withConsumer(agent, queue) { consumer in
-                async let a = agent.submit(H.function("a"), H.request("sleep:5000"))
+                // a holds the node's memory for 2.5 s of the fake clock: d, waiting at most 1 s
+                // each time it is claimed, goes back two or three times, well inside its five
+                // attempts however late the consumer reclaims it on a loaded machine.
+                async let a = agent.submit(H.function("a"), H.request("sleep:2500"))
                 await eventually("a runs") { driver.containers.first?.calls == 1 }
                 let d = try detached(agent, H.function("d"), "later")
                 try await consumer.accept(d)
