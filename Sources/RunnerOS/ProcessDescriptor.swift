@@ -1,5 +1,14 @@
-/// What the kernel says about a pidfd this runner holds.
+import CRunnerShim
+
+/// Pidfds: a process named by a descriptor, never by a pid that could be recycled.
 public enum ProcessDescriptor {
+    /// A pidfd (close-on-exec) for `pid`.
+    public static func open(pid: Int32) throws(RunnerError) -> Int32 {
+        let fd = rn_pidfd_open(pid)
+        if fd < 0 { throw .system("pidfd_open", errno: -fd, "cannot open a pidfd for process \(pid)") }
+        return fd
+    }
+
     /// The host pid behind `pidfd` (its `Pid:` line in /proc/self/fdinfo), whatever pid
     /// namespace the descriptor was opened in. An exited process, or a descriptor that is not
     /// a pidfd, is an error.

@@ -109,6 +109,18 @@ struct APITests {
         }
     }
 
+    @Test func aZygoteAnnotationMustSayPython() async throws {
+        try await H.withServer { c, _ in
+            let (_, fnID) = try await H.appAndFn(c)
+            for bad in ["node", 1, true] as [Any] {
+                let r = try await c.json("PUT", "/v2/fns/\(fnID)", ["annotations": ["fnrunner.io/zygote": bad]])
+                #expect(r.status == 400 && r.message?.contains("must be \"python\"") == true, "\(bad): \(r.text)")
+            }
+            let good = try await c.json("PUT", "/v2/fns/\(fnID)", ["annotations": ["fnrunner.io/zygote": "python"]])
+            #expect(good.status == 200, "\(good.text)")
+        }
+    }
+
     @Test func fnLimitsAreCheckedWithFnsMessages() async throws {
         try await H.withServer { c, _ in
             let app = try #require(try await c.json("POST", "/v2/apps", ["name": "a"]).json["id"] as? String)

@@ -1,0 +1,91 @@
+import CgroupDriver
+import RunnerOS
+import Sandbox
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `Sandbox.adopt`: a zygote's fork becomes a container of its own, and nothing else does.
+@Suite(.enabled(if: Host.canRunContainers, "needs root and cgroups"))
+struct AdoptTests {
+    /// The host pids in `cg` (read from its first hierarchy).
+    static func members(_ cg: CgroupSet) throws -> [Int32] {
+        let path = try #require(cg.v1AttachPaths.first ?? cg.v2Path)
+        return try FileSystem.read(path + "/cgroup.procs").split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    /// A container running a shell with one child, and that child's host pid.
+    func template(_ sandbox: Sandbox) async throws -> (Container, Int32) {
+        let template = try sandbox.start(try busyboxSpec(["/bin/sh", "-c", "sleep 60 & wait"]))
+        for _ in 0..<2000 {
+            // init, the shell, and the sleep once it has been forked
+            let others = try Self.members(template.cgroup).filter { $0 != template.pid }
+            if others.count >= 2, let sleep = others.first(where: { (try? FileSystem.read("/proc/\($0)/comm")) == "sleep\n" }) {
+                return (template, sleep)
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        Issue.record("the template's child never appeared")
+        throw RunnerError(.notFound, "no child", step: "test")
+    }
+
+    @Test func aProcessOfTheTemplatesCgroupBecomesAContainerWithCgroupsAndLimitsOfItsOwn() async throws {
+        try await withSandbox { sandbox, _ in
+            let (template, child) = try await template(sandbox)
+            let adopted = try sandbox.adopt(
+                pidfd: try ProcessDescriptor.open(pid: child), limits: ResourceLimits(memoryBytes: 64 << 20, pids: 8),
+                from: template.cgroup, templatePID: template.pid)
+            #expect(adopted.pid == child)
+            #expect(adopted.cgroup != template.cgroup)
+            #expect(try Self.members(adopted.cgroup) == [child])
+            #expect(try !Self.members(template.cgroup).contains(child), "it left the template's cgroup")
+            if let memory = adopted.cgroup.v1Paths["memory"] {
+                #expect(try FileSystem.read(memory + "/memory.limit_in_bytes") == "\(64 << 20)\n")
+            }
+            #expect(sandbox.liveContainers.contains { $0 === adopted })
+            try await adopted.close()
+            #expect(adopted.exit != nil, "closing it killed and waited for the process")
+            #expect(!FileSystem.exists(try #require(adopted.cgroup.allPaths.first)), "its cgroups are gone")
+            try await template.close()
+        }
+    }
+
+    @Test func aPidfdOfAProcessOutsideTheTemplateIsRefusedAndThatProcessLeftAlone() async throws {
+        try await withSandbox { sandbox, _ in
+            let (template, _) = try await template(sandbox)
+            let outsider = try Subprocess(["/bin/sleep", "60"])
+            defer {
+                outsider.signal(SIGKILL)
+                _ = outsider.wait()
+            }
+            for (pid, what) in [(outsider.pid, "a host process"), (template.pid, "the template's init")] {
+                let before = sandbox.liveContainers.count
+                #expect(throws: RunnerError.self, "\(what) is refused") {
+                    try sandbox.adopt(
+                        pidfd: try ProcessDescriptor.open(pid: pid), limits: ResourceLimits(), from: template.cgroup,
+                        templatePID: template.pid)
+                }
+                #expect(kill(pid, 0) == 0, "\(what) was not signalled")
+                #expect(sandbox.liveContainers.count == before)
+            }
+            #expect(template.exit == nil)
+            try await template.close()
+        }
+    }
+
+    @Test func aDescriptorThatIsNotAPidfdIsRefused() async throws {
+        try await withSandbox { sandbox, _ in
+            let (template, _) = try await template(sandbox)
+            let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            let error = #expect(throws: RunnerError.self) {
+                try sandbox.adopt(pidfd: fd, limits: ResourceLimits(), from: template.cgroup, templatePID: template.pid)
+            }
+            #expect(error?.message.contains("not a pidfd") == true, "\(String(describing: error))")
+            #expect(fcntl(fd, F_GETFD) == -1, "adopt closed the descriptor it was given")
+            try await template.close()
+        }
+    }
+}
