@@ -16,7 +16,8 @@ extension Sandbox {
     ///
     /// The descriptor came from a process that runs function code, so it is checked: the
     /// process it names must be in `template`'s cgroup (no process of another container, nor
-    /// of the host) and must not be `templatePID` (the template's init). On success the
+    /// of the host) and must be neither `templatePID` (the template's init) nor a child of it
+    /// (the template's own main process, which forks; its forks are its children). On success the
     /// container owns `pidfd`; on failure `pidfd` is closed, and the process killed only if it
     /// was the template's.
     public func adopt(
@@ -28,7 +29,7 @@ extension Sandbox {
         let pid: Int32
         do throws(RunnerError) {
             pid = try ProcessDescriptor.pid(of: pidfd)
-            guard pid != templatePID, try Self.cgroup(template, holds: pid) else {
+            guard pid != templatePID, try Self.cgroup(template, holds: pid), Self.parent(of: pid) != templatePID else {
                 throw RunnerError(
                     .containerStart, "the zygote named process \(pid), which is not one of its own forks", step: "adopt fork")
             }
@@ -63,6 +64,15 @@ extension Sandbox {
             close(pidfd)
             throw error
         }
+    }
+
+    /// The parent of `pid` (its `PPid:` in /proc), or nil if it cannot be read.
+    static func parent(of pid: Int32) -> Int32? {
+        guard let status = try? FileSystem.read("/proc/\(pid)/status") else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("PPid:") {
+            return Int32(line.dropFirst(5).drop { $0 == " " || $0 == "\t" })
+        }
+        return nil
     }
 
     /// Whether `pid` is a member of `cg` (read from its first hierarchy).

@@ -29,10 +29,11 @@ struct ZygoteTests {
 
     func withAgent(_ body: (Agent, NativeDriver, Sandbox) async throws -> Void) async throws {
         let layout = try FDKImage.layout()
-        let tags = ["pyfdk-rand", "pyfdk-boom", "pyfdk-slow", "pyfdk-hog"]
+        let tags = ["pyfdk-rand", "pyfdk-boom", "pyfdk-slow", "pyfdk-hog", "pyfdk-hostile"]
         var images = tags.map { (layout, "fn-test/pyfdk:\($0)") }
         images.append((try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1"))
-        try await RunnerHarness.withAgent("zygote", images: images) { agent, sandbox in
+        // A fork that never answers is given up on at the start timeout.
+        try await RunnerHarness.withAgent("zygote", images: images, configure: { $0.hotStartTimeoutMillis = 3000 }) { agent, sandbox in
             try await body(agent, try #require(agent.driver as? NativeDriver), sandbox)
         }
     }
@@ -140,6 +141,21 @@ struct ZygoteTests {
             let now = driver.zygoteTemplatePIDs
             #expect(now.count == 1 && now.first != old, "the changed definition has a template of its own")
             await eventually("the old template ended after its idle instance") { !Self.isAlive(old) }
+        }
+    }
+
+    @Test(arguments: ["init", "self", "junk", "silent"])
+    func aTemplateThatAnswersAForkFalselyIsEndedAndTheCallServedByANormalStart(_ mode: String) async throws {
+        try await withAgent { agent, driver, sandbox in
+            let f = function("pyfdk-hostile", config: ["FNRUNNER_TEST_HOSTILE": mode])
+            let r = try await agent.submit(f, request(""))
+            #expect(RunnerHarness.text(r) == "still served (\(mode))")
+            #expect(try #require(driver.startPaths).zygoteFallbacks == 1)
+            // The template is gone, with whatever it forked; the normal container serves on.
+            await eventually("only the call's own container is left") { sandbox.liveContainers.count == 1 }
+            #expect(driver.zygoteTemplatePIDs.isEmpty)
+            let again = try await agent.submit(f, request(""))
+            #expect(RunnerHarness.text(again) == "still served (\(mode))")
         }
     }
 

@@ -17,7 +17,8 @@ struct AdoptTests {
         return try FileSystem.read(path + "/cgroup.procs").split(separator: "\n").compactMap { Int32($0) }
     }
 
-    /// A container running a shell with one child, and that child's host pid.
+    /// A container running a shell (init's child, as a template's Python is) with one child of
+    /// its own, and that child's host pid.
     func template(_ sandbox: Sandbox) async throws -> (Container, Int32) {
         let template = try sandbox.start(try busyboxSpec(["/bin/sh", "-c", "sleep 60 & wait"]))
         for _ in 0..<2000 {
@@ -55,13 +56,14 @@ struct AdoptTests {
 
     @Test func aPidfdOfAProcessOutsideTheTemplateIsRefusedAndThatProcessLeftAlone() async throws {
         try await withSandbox { sandbox, _ in
-            let (template, _) = try await template(sandbox)
+            let (template, child) = try await template(sandbox)
             let outsider = try Subprocess(["/bin/sleep", "60"])
             defer {
                 outsider.signal(SIGKILL)
                 _ = outsider.wait()
             }
-            for (pid, what) in [(outsider.pid, "a host process"), (template.pid, "the template's init")] {
+            let shell = try #require(try Self.members(template.cgroup).first { $0 != template.pid && $0 != child })
+            for (pid, what) in [(outsider.pid, "a host process"), (template.pid, "the template's init"), (shell, "the template's main process")] {
                 let before = sandbox.liveContainers.count
                 #expect(throws: RunnerError.self, "\(what) is refused") {
                     try sandbox.adopt(
@@ -79,12 +81,20 @@ struct AdoptTests {
     @Test func aDescriptorThatIsNotAPidfdIsRefused() async throws {
         try await withSandbox { sandbox, _ in
             let (template, _) = try await template(sandbox)
-            let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            // A file of this test's own: once closed, its descriptor's number may be reused by
+            // a test running beside this one, but never for this inode.
+            let path = "/tmp/fnrunner-adopt-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            defer { unlink(path) }
+            var mine = stat()
+            #expect(fstat(fd, &mine) == 0)
             let error = #expect(throws: RunnerError.self) {
                 try sandbox.adopt(pidfd: fd, limits: ResourceLimits(), from: template.cgroup, templatePID: template.pid)
             }
             #expect(error?.message.contains("not a pidfd") == true, "\(String(describing: error))")
-            #expect(fcntl(fd, F_GETFD) == -1, "adopt closed the descriptor it was given")
+            var now = stat()
+            let stillMine = fstat(fd, &now) == 0 && now.st_ino == mine.st_ino && now.st_dev == mine.st_dev
+            #expect(!stillMine, "adopt closed the descriptor it was given")
             try await template.close()
         }
     }
