@@ -247,6 +247,10 @@ public final class NativeDriver: ContainerDriver {
 
     public func shutdown() async { await zygotes.closeAll() }
 
+    public func functionChanged(fnID: String, to definition: FunctionDefinition?) {
+        zygotes.functionChanged(fnID: fnID, to: definition)
+    }
+
     /// The pids (host) of the zygote templates alive now: one per function that opted in and
     /// has started an instance.
     public var zygoteTemplatePIDs: [Int32] { zygotes.templates.map(\.container.pid) }

@@ -5,8 +5,9 @@ import RunnerOS
 /// interpreter with `-c` (nothing is mounted into the image for it). It does what the FDK's
 /// console script does up to the point where the FDK would start listening: runs the script
 /// with `fdk.handle` replaced, imports the function's module (the FDK itself imports it only
-/// at the first call), tells the runner it is ready, and then forks one instance per request
-/// on its control socket (its stdin, a SOCK_SEQPACKET socket).
+/// at the first call) and the modules the FDK imports at its first request, tells the runner it
+/// is ready, and then forks one instance per request on its control socket (its stdin, a
+/// SOCK_SEQPACKET socket).
 ///
 /// A fork gets the runner's output pipe (SCM_RIGHTS) as its stdout and stderr, waits for
 /// SIGUSR1 (sent once the runner has moved it into its own cgroups), re-seeds `random`, points
@@ -15,7 +16,7 @@ import RunnerOS
 /// `failed` and why.
 enum ZygoteForkServer {
     static let source = #"""
-import os, random, signal, socket, sys
+import importlib, os, random, signal, socket, sys
 
 
 def main():
@@ -33,6 +34,12 @@ def main():
     def template(handle_code):
         served.append(True)
         handle_code.handler()
+        # What the FDK imports only once its first request has come (absent ones are skipped).
+        for name in ("fdk.runner", "fdk.context", "fdk.response", "fdk.headers", "fdk.errors"):
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)
         control.send(b"ready")
         while True:

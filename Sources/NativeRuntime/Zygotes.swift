@@ -3,9 +3,9 @@ import Runner
 import RunnerOS
 import Synchronization
 
-/// The node's zygote templates, one per function that opted in (`fnrunner.io/zygote:
-/// python`), keyed by app and fn: a template serves exactly one function definition, and a
-/// changed definition retires it.
+/// The node's zygote templates, one per fn that opted in (`fnrunner.io/zygote: python`): a
+/// template serves exactly one function definition, and a changed definition (seen at the
+/// next start, or told by the API when the fn is saved or deleted) retires it.
 ///
 /// A zygote only ever changes how fast an instance starts. When no template can be had (it
 /// failed to start or to fork, or it ended), the start falls back to a normal container, with
@@ -174,5 +174,24 @@ final class Zygotes: Sendable {
         for t in all { await t.close() }
     }
 
-    private static func key(_ f: FunctionDefinition) -> String { f.appID + "/" + f.fnID }
+    private static func key(_ f: FunctionDefinition) -> String { f.fnID }
+
+    /// The fn was saved as `definition`, or deleted (nil): a template of another definition is
+    /// retired (it ends with its last instance), and a failure remembered for one is forgotten.
+    func functionChanged(fnID: String, to definition: FunctionDefinition?) {
+        let retired = state.withLock { s -> ZygoteTemplate? in
+            switch s.entries[fnID] {
+            case .ready(let t) where t.function != definition:
+                s.entries[fnID] = nil
+                return t
+            case .failed(let f, _) where f != definition:
+                s.entries[fnID] = nil
+                return nil
+            default:
+                return nil
+            }
+        }
+        guard let retired else { return }
+        Task { await retired.retire() }
+    }
 }

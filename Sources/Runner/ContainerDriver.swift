@@ -18,6 +18,10 @@ public protocol ContainerDriver: Sendable {
     /// Ends what the driver keeps beside the agent's containers (zygote templates), once the
     /// agent has let its own containers go.
     func shutdown() async
+
+    /// A fn was saved (`definition`, as its calls will now see it) or deleted (nil): what the
+    /// driver keeps for another definition of it can go.
+    func functionChanged(fnID: String, to definition: FunctionDefinition?)
 }
 
 /// Starts that came from the sandbox pool or took the direct path, and sandboxes ready now.
@@ -41,6 +45,8 @@ extension ContainerDriver {
     public var startPaths: ContainerStartPaths? { nil }
 
     public func shutdown() async {}
+
+    public func functionChanged(fnID: String, to definition: FunctionDefinition?) {}
 }
 
 /// One started hot container, as the agent drives it. One call at a time.

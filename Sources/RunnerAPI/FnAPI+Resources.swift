@@ -52,7 +52,7 @@ extension FnAPI {
             let id = try Self.parameter(context, "app_id")
             let fns = try await allFns(appID: id)
             try await store.deleteApp(id: id)
-            for fn in fns { agent.stopPrewarming(fnID: fn.id) }
+            for fn in fns { agent.functionDeleted(fnID: fn.id) }
             return Response(status: .noContent)
         }
     }
@@ -118,7 +118,7 @@ extension FnAPI {
         router.delete("/v2/fns/:fn_id") { _, context in
             let id = try Self.parameter(context, "fn_id")
             try await store.deleteFn(id: id)
-            agent.stopPrewarming(fnID: id)
+            agent.functionDeleted(fnID: id)
             return Response(status: .noContent)
         }
     }

@@ -41,7 +41,8 @@ struct ServeZygoteTests {
             let appID = try #require(try await c.json("POST", "/v2/apps", ["name": "zy"]).json["id"] as? String)
             let fn = try await c.json(
                 "POST", "/v2/fns",
-                ["app_id": appID, "name": "rand", "image": "fn-test/pyfdk:pyfdk-rand", "annotations": ["fnrunner.io/zygote": "python"]])
+                ["app_id": appID, "name": "rand", "image": "fn-test/pyfdk:pyfdk-rand", "idle_timeout": 1,
+                 "annotations": ["fnrunner.io/zygote": "python"]])
             let fnID = try #require(fn.json["id"] as? String, "\(fn.text)")
             let first = try await c.send("POST", "/invoke/\(fnID)", body: Array("0".utf8))
             #expect(first.status == 200 && first.json["uuid"] != nil, "\(first.text) \(server.stderr)")
@@ -65,6 +66,13 @@ struct ServeZygoteTests {
             }
             let again = try await c.send("POST", "/invoke/\(fnID)", body: Array("0".utf8))
             #expect(again.status == 200 && again.json["uuid"] != nil, "a new template serves: \(again.text)")
+            // Deleted: the template ends once its instance has (idle_timeout 1 s).
+            #expect(try await c.send("DELETE", "/v2/fns/\(fnID)").status == 204)
+            func pythons() -> [Int32] {
+                Self.processes(in: env).filter { ((try? FileSystem.read("/proc/\($0)/comm")) ?? "").hasPrefix("python") }
+            }
+            for _ in 0..<1000 where !pythons().isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(pythons().isEmpty, "no Python process is left once the fn is deleted")
             server.signal(SIGTERM)
             #expect(await server.exit() == 0, "\(server.stderr)")
             #expect(env.cgroupDirectories().isEmpty, "\(env.cgroupDirectories())")

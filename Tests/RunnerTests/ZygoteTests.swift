@@ -144,6 +144,19 @@ struct ZygoteTests {
         }
     }
 
+    @Test func aSavedFunctionKeepsItsTemplateAndADeletedOnesEndsWithItsLastInstance() async throws {
+        try await withAgent { agent, driver, _ in
+            let f = function("pyfdk-rand", idle: 1)
+            _ = try await agent.submit(f, request("0"))
+            let template = try #require(driver.zygoteTemplatePIDs.first)
+            agent.functionSaved(f)
+            #expect(driver.zygoteTemplatePIDs == [template], "saved unchanged: the template stays")
+            agent.functionDeleted(fnID: f.fnID)
+            #expect(driver.zygoteTemplatePIDs.isEmpty, "no start finds it any more")
+            await eventually("the template ended after its idle instance") { !Self.isAlive(template) }
+        }
+    }
+
     @Test(arguments: ["init", "self", "junk", "silent"])
     func aTemplateThatAnswersAForkFalselyIsEndedAndTheCallServedByANormalStart(_ mode: String) async throws {
         try await withAgent { agent, driver, sandbox in
