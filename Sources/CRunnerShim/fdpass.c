@@ -8,6 +8,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+void rn_close_untrusted(int fd) {
+    struct linger abort_at_close = {.l_onoff = 1, .l_linger = 0};
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_at_close, sizeof(abort_at_close));
+    close(fd);
+}
+
 long rn_send_with_fd(int sock, const void *bytes, size_t length, int fd) {
     struct iovec iov = {.iov_base = (void *)bytes, .iov_len = length};
     union {
@@ -26,7 +32,7 @@ long rn_send_with_fd(int sock, const void *bytes, size_t length, int fd) {
         memcpy(CMSG_DATA(c), &fd, sizeof(int));
     }
     ssize_t n;
-    do { n = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    do { n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); } while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : (long)n;
 }
 
@@ -53,11 +59,11 @@ long rn_recv_with_fd(int sock, void *bytes, size_t capacity, int *fd, int timeou
         for (size_t i = 0; i < count; i++) {
             int received;
             memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-            if (*fd < 0) *fd = received; else close(received);
+            if (*fd < 0) *fd = received; else rn_close_untrusted(received);
         }
     }
     if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-        if (*fd >= 0) close(*fd);
+        if (*fd >= 0) rn_close_untrusted(*fd);
         *fd = -1;
         return -EMSGSIZE;
     }

@@ -12,11 +12,12 @@ import RunnerOS
 /// A fork gets the runner's output pipe (SCM_RIGHTS) as its stdout and stderr, waits for
 /// SIGUSR1 (sent once the runner has moved it into its own cgroups), re-seeds `random`, points
 /// FN_LISTENER at its own directory under /tmp/iofs, and only then enters the real
-/// `fdk.handle`. The template answers each request with `forked` and the fork's pidfd, or
-/// `failed` and why.
+/// `fdk.handle` on an event loop of its own (a loop the function's import made is the
+/// template's). The template answers each request with `forked <directory>` and the fork's
+/// pidfd, or `failed` and why.
 enum ZygoteForkServer {
     static let source = #"""
-import importlib, os, random, signal, socket, sys
+import asyncio, importlib, os, random, signal, socket, sys, threading
 
 
 def main():
@@ -41,6 +42,9 @@ def main():
             except ImportError:
                 pass
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        if threading.active_count() > 1:
+            print("fnrunner zygote: the function started threads while it was imported; forks have none of them",
+                  file=sys.stderr, flush=True)
         control.send(b"ready")
         while True:
             try:
@@ -73,16 +77,23 @@ def main():
                     signal.sigwait({signal.SIGUSR1})
                     signal.pthread_sigmask(signal.SIG_SETMASK, previous)
                     random.seed()
+                    asyncio.set_event_loop(asyncio.new_event_loop())
                     os.environ["FN_LISTENER"] = "unix:/tmp/iofs/" + name + "/lsnr.sock"
                 except BaseException:
                     os._exit(4)
                 return real_handle(handle_code)
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
             os.close(output)
-            pidfd = os.pidfd_open(pid)
-            socket.send_fds(control, [b"forked"], [pidfd])
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError as error:
+                control.send(b"failed " + str(error).encode()[:200])
+                continue
+            socket.send_fds(control, [b"forked " + name.encode()], [pidfd])
             os.close(pidfd)
 
+    if not hasattr(socket, "send_fds"):
+        sys.exit("fnrunner zygote: needs Python 3.9 or later (socket.send_fds)")
     fdk.handle = template
     import runpy
     runpy.run_path(script, run_name="__main__")

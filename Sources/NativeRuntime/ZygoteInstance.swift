@@ -48,18 +48,18 @@ final class ZygoteInstance: Sendable {
     }
 
     /// Ends an instance that will serve no call.
-    func discard(template: ZygoteTemplate) async {
+    func discard(template: ZygoteTemplate, inParkingTask: Bool = false) async {
         try? await container.close()
         output.close()
-        await end(template: template)
+        await end(template: template, inParkingTask: inParkingTask)
     }
 
     /// Tells the template once that this instance has ended.
-    private func end(template: ZygoteTemplate) async {
+    private func end(template: ZygoteTemplate, inParkingTask: Bool = false) async {
         let first = ended.withLock { e -> Bool in
             defer { e = true }
             return !e
         }
-        if first { await template.instanceEnded(self) }
+        if first { await template.instanceEnded(self, inParkingTask: inParkingTask) }
     }
 }

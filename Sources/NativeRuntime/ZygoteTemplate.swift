@@ -42,10 +42,12 @@ final class ZygoteTemplate: Sendable {
         var parking = false
         /// The latest fork ahead of need (with its discard, if it came too late), awaited by `close`.
         var parkingTask: Task<Void, Never>?
+        /// Set while a fork runs (one at a time, waited for asynchronously); fired when it ends.
+        var forkEnded: AsyncEvent?
+        /// Forks in a row that failed to start (one that starts resets it).
+        var failedStarts = 0
     }
     private let state = Mutex(State())
-    /// Held across a whole fork (thaw, request, reply, adopt, freeze), on a blocking thread.
-    private let forkLock = Mutex(())
 
     /// Room for many instances' sockets and links: 3 inodes each, no data.
     static let iofsInodes: UInt64 = 1024
@@ -111,7 +113,7 @@ final class ZygoteTemplate: Sendable {
             let timeout = Int(min(task.startTimeout.nanoseconds / 1_000_000, UInt64(Int32.max)))
             try await BlockingThread.run { () throws(RunnerError) in
                 let reply = try template.receive(timeoutMillis: timeout)
-                if let fd = reply.fd { Glibc.close(fd) }
+                if let fd = reply.fd { rn_close_untrusted(fd) }
                 guard reply.text == "ready" else {
                     throw RunnerError(.containerInit, "the zygote template said \"\(reply.text.prefix(80))\", not ready", step: "zygote template")
                 }
@@ -135,20 +137,25 @@ final class ZygoteTemplate: Sendable {
 
     var isAlive: Bool { container.exit == nil && !state.withLock { $0.closed } }
 
-    /// A new instance, stopped before the FDK runs and already in its own cgroups.
+    /// A new instance, stopped before the FDK runs and already in its own cgroups. One fork
+    /// runs at a time; a second waits for it (not on a thread), all within the task's start
+    /// timeout.
     func fork(_ task: ContainerTask, driver: NativeDriver) async throws(RunnerError) -> ZygoteInstance {
-        let directory = try state.withLock { s throws(RunnerError) -> String in
-            if s.closed || s.retired { throw RunnerError(.unavailable, "the zygote template is retired", step: "zygote fork") }
-            defer { s.nextDirectory += 1 }
-            return "i\(s.nextDirectory)"
+        let deadline = MonotonicClock.nowNanos() &+ task.startTimeout.nanoseconds
+        let directory = try await beginFork(deadline: deadline)
+        defer { endFork() }
+        let output: ContainerOutput
+        do {
+            output = try ContainerOutput(
+                name: task.name, logger: driver.logger, syslog: try await driver.syslog(for: task, .info),
+                nodeLog: driver.nodeLog(for: task, stream: "stdout+stderr"))
+        } catch {
+            removeDirectory(directory)
+            throw error
         }
-        let output = try ContainerOutput(
-            name: task.name, logger: driver.logger, syslog: try await driver.syslog(for: task, .info),
-            nodeLog: driver.nodeLog(for: task, stream: "stdout+stderr"))
-        let timeout = Int(min(task.startTimeout.nanoseconds / 1_000_000, UInt64(Int32.max)))
         do {
             let container = try await BlockingThread.run { () throws(RunnerError) -> Container in
-                try self.forkBlocking(directory: directory, output: output.writeFD, timeoutMillis: timeout)
+                try self.forkBlocking(directory: directory, output: output.writeFD, deadline: deadline)
             }
             output.containerStarted()
             state.withLock { $0.instances += 1 }
@@ -160,35 +167,70 @@ final class ZygoteTemplate: Sendable {
         }
     }
 
-    private func forkBlocking(directory: String, output: Int32, timeoutMillis: Int) throws(RunnerError) -> Container {
-        try forkLock.withLock { _ throws(RunnerError) -> Container in
-            guard !state.withLock({ $0.closed }) else {
-                throw RunnerError(.unavailable, "the zygote template is closed", step: "zygote fork")
+    /// Waits until no other fork runs, claims the next one, and names its directory.
+    private func beginFork(deadline: UInt64) async throws(RunnerError) -> String {
+        while true {
+            let running = try state.withLock { s throws(RunnerError) -> AsyncEvent? in
+                if s.closed || s.retired { throw RunnerError(.unavailable, "the zygote template is retired", step: "zygote fork") }
+                if let running = s.forkEnded { return running }
+                s.forkEnded = AsyncEvent()
+                return nil
             }
-            if mkdirat(iofs.fd, directory, 0o700) != 0 { throw .system("mkdirat", errno: errno, "cannot make the instance's iofs directory") }
-            if fchownat(iofs.fd, directory, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 {
-                throw .system("fchownat", errno: errno, "cannot hand the instance's iofs directory to the function's user")
+            guard let running else { break }
+            let now = MonotonicClock.nowNanos()
+            guard now < deadline else {
+                throw RunnerError(.containerInitTimeout, "another fork of the zygote template took the whole start timeout", step: "zygote fork")
             }
-            try container.thaw()
-            // Frozen again only once the fork has left the template's cgroup (it would freeze too).
-            defer { try? container.freeze() }
-            let request = Array("fork \(directory)".utf8)
-            let sent = request.withUnsafeBytes { rn_send_with_fd(control, $0.baseAddress, $0.count, output) }
-            if sent < 0 { throw .system("sendmsg", errno: Int32(-sent), "cannot ask the zygote template for a fork") }
-            let reply = try receive(timeoutMillis: timeoutMillis)
-            guard reply.text == "forked", let pidfd = reply.fd else {
-                if let fd = reply.fd { Glibc.close(fd) }
-                throw RunnerError(.containerInit, "the zygote template did not fork: \(reply.text.prefix(200))", step: "zygote fork")
-            }
-            return try sandbox.adopt(pidfd: pidfd, limits: limits, from: container.cgroup, templatePID: container.pid)
+            _ = await raceWithTimeout(.nanoseconds(Int64(deadline - now)), { await running.wait() }, discard: { _ in })
         }
+        return state.withLock { s in
+            defer { s.nextDirectory += 1 }
+            return "i\(s.nextDirectory)"
+        }
+    }
+
+    private func endFork() {
+        let ended = state.withLock { s in
+            defer { s.forkEnded = nil }
+            return s.forkEnded
+        }
+        ended?.fire()
+    }
+
+    /// `body` with the template's /tmp/iofs descriptor, unless the template is closed (then
+    /// nil): under the lock `close` takes, so the number is never used after it is closed.
+    private func withIofs<T>(_ body: (Int32) -> T) -> T? {
+        state.withLock { s in s.closed ? nil : body(iofs.fd) }
+    }
+
+    private func forkBlocking(directory: String, output: Int32, deadline: UInt64) throws(RunnerError) -> Container {
+        let made = withIofs { fd -> Int32 in
+            if mkdirat(fd, directory, 0o700) != 0 { return errno }
+            return fchownat(fd, directory, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 ? errno : 0
+        }
+        guard let made else { throw RunnerError(.unavailable, "the zygote template is closed", step: "zygote fork") }
+        if made != 0 { throw .system("mkdirat", errno: made, "cannot make the instance's iofs directory for the function's user") }
+        try container.thaw()
+        // Frozen again only once the fork has left the template's cgroup (it would freeze too).
+        defer { try? container.freeze() }
+        let request = Array("fork \(directory)".utf8)
+        let sent = request.withUnsafeBytes { rn_send_with_fd(control, $0.baseAddress, $0.count, output) }
+        if sent < 0 { throw .system("sendmsg", errno: Int32(-sent), "cannot ask the zygote template for a fork") }
+        let now = MonotonicClock.nowNanos()
+        let reply = try receive(timeoutMillis: now < deadline ? Int((deadline - now) / 1_000_000) : 0)
+        guard reply.text == "forked \(directory)", let pidfd = reply.fd else {
+            if let fd = reply.fd { rn_close_untrusted(fd) }
+            throw RunnerError(.containerInit, "the zygote template did not fork: \(reply.text.prefix(80))", step: "zygote fork")
+        }
+        return try sandbox.adopt(pidfd: pidfd, limits: limits, from: container.cgroup, templatePID: container.pid)
     }
 
     /// One message from the template; its end (or silence past the timeout) is an error.
     private func receive(timeoutMillis: Int) throws(RunnerError) -> (text: String, fd: Int32?) {
         var buffer = [UInt8](repeating: 0, count: 512)
         var fd: Int32 = -1
-        let n = buffer.withUnsafeMutableBytes { rn_recv_with_fd(control, $0.baseAddress, $0.count, &fd, Int32(timeoutMillis)) }
+        let wait = Int32(min(timeoutMillis, Int(Int32.max)))
+        let n = buffer.withUnsafeMutableBytes { rn_recv_with_fd(control, $0.baseAddress, $0.count, &fd, wait) }
         if n == -Int(ETIMEDOUT) {
             throw RunnerError(.containerInitTimeout, "the zygote template did not answer within \(timeoutMillis) ms", step: "zygote control")
         }
@@ -200,7 +242,7 @@ final class ZygoteTemplate: Sendable {
     /// A descriptor of an instance's listener directory (never following a link the function
     /// may have put in its place), or nil.
     func openDirectory(_ name: String) -> Int32? {
-        let fd = openat(iofs.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = withIofs { openat($0, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) } ?? -1
         return fd >= 0 ? fd : nil
     }
 
@@ -210,23 +252,39 @@ final class ZygoteTemplate: Sendable {
         guard let fd = openDirectory(name) else { return }
         for entry in (try? FileSystem.list(directoryFD: fd)) ?? [] { unlinkat(fd, entry, 0) }
         Glibc.close(fd)
-        unlinkat(iofs.fd, name, AT_REMOVEDIR)
+        _ = withIofs { unlinkat($0, name, AT_REMOVEDIR) }
     }
 
+    /// Whether the template should be given up on after an instance of it failed to start:
+    /// three in a row while the template lives (a start that works resets the count).
+    func instanceStartFailed() -> Bool {
+        state.withLock { s in
+            s.failedStarts += 1
+            return s.failedStarts >= 3
+        }
+    }
+
+    func instanceStarted() { state.withLock { $0.failedStarts = 0 } }
+
     /// An instance has ended: its directory goes, and a retired template with no instance left
-    /// is closed.
-    func instanceEnded(_ instance: ZygoteInstance) async {
-        if !state.withLock({ $0.closed }) { removeDirectory(instance.directory) }
+    /// is closed (by the parking task itself without waiting for itself).
+    func instanceEnded(_ instance: ZygoteInstance, inParkingTask: Bool = false) async {
+        removeDirectory(instance.directory)
         let last = state.withLock { s -> Bool in
             s.instances -= 1
             return s.retired && s.instances == 0
         }
-        if last { await close() }
+        if last { await close(awaitingParking: !inParkingTask) }
     }
 
     /// The parked instance, if one is ready (taken: the next caller gets none until another
     /// is parked).
-    func takeParked() -> ZygoteInstance? { state.withLock { s in defer { s.parked = nil }; return s.parked } }
+    func takeParked() -> ZygoteInstance? {
+        state.withLock { s in
+            defer { s.parked = nil }
+            return s.parked
+        }
+    }
 
     /// Forks one instance ahead of need, unless one is parked or being parked.
     func parkAhead(_ task: ContainerTask, driver: NativeDriver) {
@@ -242,7 +300,7 @@ final class ZygoteTemplate: Sendable {
                     s.parked = instance
                     return nil
                 }
-                if let unwanted { await unwanted.discard(template: self) }
+                if let unwanted { await unwanted.discard(template: self, inParkingTask: true) }
             }
         }
     }
@@ -258,7 +316,7 @@ final class ZygoteTemplate: Sendable {
     }
 
     /// Ends the template (and with its pid namespace, every instance left). Idempotent.
-    func close() async {
+    func close(awaitingParking: Bool = true) async {
         let (first, parked) = state.withLock { s -> (Bool, ZygoteInstance?) in
             defer {
                 s.closed = true
@@ -271,12 +329,13 @@ final class ZygoteTemplate: Sendable {
             try? await parked.container.close()
             parked.output.close()
         }
-        // Ending the template first cuts short a fork under way; its instance (if it got
-        // one) is then discarded by the parking task, which is awaited before the descriptors
-        // that fork uses are closed.
+        // Ending the template first cuts a fork under way short (its read sees the end). The
+        // parking task (with the discard of what it forked too late) and any fork still
+        // running are awaited before the descriptors they use are closed.
         try? await container.close()
-        await state.withLock({ $0.parkingTask })?.value
-        forkLock.withLock { _ in Glibc.close(control) }
+        if awaitingParking { await state.withLock({ $0.parkingTask })?.value }
+        while let running = state.withLock({ $0.forkEnded }) { await running.waitIgnoringCancellation() }
+        Glibc.close(control)
         iofs.close()
         output.close()
     }

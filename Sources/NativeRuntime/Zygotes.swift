@@ -22,6 +22,8 @@ final class Zygotes: Sendable {
         var entries: [String: Entry] = [:]
         var forked = 0
         var fallbacks = 0
+        /// The node is stopping: no template starts any more.
+        var shutDown = false
     }
     private let state = Mutex(State())
     private let logger: Logger
@@ -60,7 +62,6 @@ final class Zygotes: Sendable {
                 return nil
             }
         }
-        state.withLock { $0.forked += 1 }
         phases.mark("fork")
         let hot: HotContainer
         do {
@@ -69,7 +70,25 @@ final class Zygotes: Sendable {
             // The template's end took the instance with it: not the function's failure.
             await giveUp(on: template, task, "ended", error)
             return nil
+        } catch {
+            // A fork that failed while its template lives: this start falls back to a normal
+            // one (which, for a broken function, fails as it would have anyway), except after
+            // a timeout, which a second start would only double. Three in a row, and the
+            // template is given up on.
+            let timedOut = error.code == .containerInitTimeout
+            if template.instanceStartFailed() {
+                await giveUp(on: template, task, "had three forks in a row fail to start", error)
+            } else if !timedOut {
+                state.withLock { $0.fallbacks += 1 }
+                logger.warning(
+                    "a zygote fork failed to start; this start falls back to a normal container",
+                    metadata: task.function.logMetadata(container: task.name).merging(["error": "\(error)"]) { $1 })
+            }
+            if timedOut { throw error }
+            return nil
         }
+        template.instanceStarted()
+        state.withLock { $0.forked += 1 }
         phases.mark("ready")
         template.parkAhead(task, driver: driver)
         return hot
@@ -88,6 +107,7 @@ final class Zygotes: Sendable {
         var ended: ZygoteTemplate?
         let (decision, replaced) = state.withLock { s -> (Decision, ZygoteTemplate?) in
             var replaced: ZygoteTemplate?
+            if s.shutDown { return (.fallBack, nil) }
             switch s.entries[key] {
             case .ready(let t) where t.function == task.function:
                 if t.isAlive { return (.use(t), nil) }
@@ -168,6 +188,7 @@ final class Zygotes: Sendable {
     /// Ends every template now (the node is stopping, its instances are ending too).
     func closeAll() async {
         let all = state.withLock { s -> [ZygoteTemplate] in
+            s.shutDown = true
             defer { s.entries = [:] }
             return s.entries.values.compactMap { if case .ready(let t) = $0 { return t } else { return nil } }
         }

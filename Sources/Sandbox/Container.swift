@@ -29,6 +29,9 @@ public final class Container: Sendable {
     public let network: NetworkAttachment?
     private let bridge: BridgeNetwork?
     private let namespace: NamespaceHold?
+    /// A process the runner did not clone (a zygote's fork, `Sandbox.adopt`): not a pid
+    /// namespace's init, so its exit ends nothing else in its cgroup.
+    private let adopted: Bool
     /// How its start went: `pool claim` (or `cgroup create`, `sandbox prepare` off the pool),
     /// `clone`, and `exec` (the child's setup until the program runs).
     public let startPhases: [TimedPhase]
@@ -42,8 +45,9 @@ public final class Container: Sendable {
 
     init(
         name: String, pid: Int32, pidfd: Int32, cgroup: CgroupSet, driver: CgroupDriver, freezer: Freezer?, sandbox: Sandbox,
-        network: NetworkAttachment? = nil, namespace: NamespaceHold? = nil, startPhases: [TimedPhase] = []
+        network: NetworkAttachment? = nil, namespace: NamespaceHold? = nil, adopted: Bool = false, startPhases: [TimedPhase] = []
     ) {
+        self.adopted = adopted
         self.startPhases = startPhases
         self.network = network
         self.namespace = namespace
@@ -140,7 +144,8 @@ public final class Container: Sendable {
         }
         guard first else { return }
         do throws(RunnerError) {
-            if exit == nil { try driver.kill(cgroup) }
+            // An init's exit ended its pid namespace; an adopted process may have left children.
+            if exit == nil || adopted { try driver.kill(cgroup) }
         } catch {
             state.withLock { $0.closed = false }  // nothing was released: close() may be tried again
             throw error

@@ -1,6 +1,7 @@
 import CRunnerShim
 import CgroupDriver
 import Freezer
+import Logging
 import RunnerOS
 
 #if canImport(Glibc)
@@ -17,15 +18,15 @@ extension Sandbox {
     /// The descriptor came from a process that runs function code, so it is checked: the
     /// process it names must be in `template`'s cgroup (no process of another container, nor
     /// of the host) and must be neither `templatePID` (the template's init) nor a child of it
-    /// (the template's own main process, which forks; its forks are its children). On success the
-    /// container owns `pidfd`; on failure `pidfd` is closed, and the process killed only if it
-    /// was the template's.
+    /// (the template's own main process, which forks; its forks are its children). Once the
+    /// process is attached, the pidfd must still name it (alive, same pid): a fork that ended
+    /// in between could have had its pid reused. On success the container owns `pidfd`; on
+    /// failure `pidfd` is closed, and only a process that passed every check is killed.
     public func adopt(
         pidfd: Int32, limits: ResourceLimits, from template: CgroupSet, templatePID: Int32, name: String? = nil
     ) throws(RunnerError) -> Container {
         let began = MonotonicClock.nowNanos()
         let containerName = name ?? nextName()
-        // A process that is not the template's is never signalled: it is someone else's.
         let pid: Int32
         do throws(RunnerError) {
             pid = try ProcessDescriptor.pid(of: pidfd)
@@ -34,7 +35,7 @@ extension Sandbox {
                     .containerStart, "the zygote named process \(pid), which is not one of its own forks", step: "adopt fork")
             }
         } catch {
-            close(pidfd)
+            rn_close_untrusted(pidfd)
             throw error
         }
         var created: CgroupSet?
@@ -43,10 +44,20 @@ extension Sandbox {
             created = cg
             let setup = TimedPhase.ending("cgroup create", from: began)
             try driver.attach(pid: pid, to: cg, includeV2: true)
+            guard (try? ProcessDescriptor.pid(of: pidfd)) == pid else {
+                // Whatever has that pid now is not the fork: it is left alone, and so is its
+                // cgroup if it is in there.
+                logger.error(
+                    "a zygote fork ended while it was being adopted; its pid was not signalled",
+                    metadata: ["pid": "\(pid)", "cgroup": "\(cg)"])
+                created = nil
+                if (try? Self.cgroup(cg, holds: pid)) != true { try? driver.delete(cg) }
+                throw RunnerError(.containerStart, "the zygote's fork \(pid) ended while it was adopted", step: "adopt fork")
+            }
             if limits.cpuMillicores != nil { try driver.applyCPU(cg, millicores: limits.cpuMillicores) }
             let container = Container(
                 name: containerName, pid: pid, pidfd: pidfd, cgroup: cg, driver: driver, freezer: try? Freezer(cgroup: cg),
-                sandbox: self, startPhases: [setup, .ending("cgroup attach", from: setup.end)])
+                sandbox: self, adopted: true, startPhases: [setup, .ending("cgroup attach", from: setup.end)])
             try register(container)
             do throws(RunnerError) {
                 try ProcessReaper.shared.watch(pidfd: pidfd) { [container] exit in container.processExited(exit) }
@@ -56,6 +67,7 @@ extension Sandbox {
             }
             return container
         } catch {
+            // The pidfd reaches only the fork (never a process that reused its pid).
             _ = rn_pidfd_signal(pidfd, SIGKILL)
             if let created {
                 try? driver.kill(created)
@@ -67,7 +79,7 @@ extension Sandbox {
     }
 
     /// The parent of `pid` (its `PPid:` in /proc), or nil if it cannot be read.
-    static func parent(of pid: Int32) -> Int32? {
+    public static func parent(of pid: Int32) -> Int32? {
         guard let status = try? FileSystem.read("/proc/\(pid)/status") else { return nil }
         for line in status.split(separator: "\n") where line.hasPrefix("PPid:") {
             return Int32(line.dropFirst(5).drop { $0 == " " || $0 == "\t" })

@@ -48,14 +48,6 @@ struct ZygoteTests {
         try JSONDecoder().decode(Instance.self, from: Data(r.body))
     }
 
-    static func parentPID(of pid: Int32) -> Int32? {
-        guard let status = try? FileSystem.read("/proc/\(pid)/status") else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("PPid:") {
-            return Int32(line.dropFirst(5).drop { $0 == " " || $0 == "\t" })
-        }
-        return nil
-    }
-
     static func isAlive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
 
     @Test func instancesAreForksOfOneTemplateEachWithItsOwnRandomStateCgroupAndListener() async throws {
@@ -82,8 +74,8 @@ struct ZygoteTests {
             let instances = sandbox.liveContainers.filter { !templates.contains($0.pid) }
             #expect(instances.count >= 3)
             for c in instances {
-                let python = try #require(Self.parentPID(of: c.pid))
-                #expect(Self.parentPID(of: python) == template, "instance \(c.pid) is a fork of the template")
+                let python = try #require(Sandbox.parent(of: c.pid))
+                #expect(Sandbox.parent(of: python) == template, "instance \(c.pid) is a fork of the template")
                 #expect(c.cgroup != sandbox.liveContainers.first { $0.pid == template }?.cgroup)
             }
             #expect(driver.zygoteTemplatePIDs == templates, "the template lives on, frozen between forks")
@@ -169,6 +161,24 @@ struct ZygoteTests {
             #expect(driver.zygoteTemplatePIDs.isEmpty)
             let again = try await agent.submit(f, request(""))
             #expect(RunnerHarness.text(again) == "still served (\(mode))")
+        }
+    }
+
+    @Test func forksThatDieBeforeTheyListenFallBackAndThreeInARowEndTheTemplate() async throws {
+        try await withAgent { agent, driver, _ in
+            let f = function("pyfdk-hostile", config: ["FNRUNNER_TEST_HOSTILE": "crash"])
+            let first = try await agent.submit(f, request(""))
+            #expect(RunnerHarness.text(first) == "still served (crash)", "the call was served by a normal start")
+            #expect(try #require(driver.startPaths).zygoteFallbacks == 1)
+            #expect(driver.zygoteTemplatePIDs.count == 1, "one failed fork does not end the template")
+            // Two more calls at once, each sleeping, need two more instances: both forks die too.
+            let texts = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<3 { group.addTask { RunnerHarness.text(try await agent.submit(f, self.request("1"))) } }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(texts == Array(repeating: "still served (crash)", count: 3))
+            #expect(driver.zygoteTemplatePIDs.isEmpty, "three failed forks in a row ended the template")
+            #expect(try #require(driver.startPaths).forked == 0)
         }
     }
 

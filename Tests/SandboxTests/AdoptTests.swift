@@ -54,6 +54,39 @@ struct AdoptTests {
         }
     }
 
+    @Test func closingAnAdoptedProcessThatExitedEndsWhatItLeftInItsCgroup() async throws {
+        try await withSandbox { sandbox, _ in
+            // A subshell that, once adopted, starts a child in its new cgroup and exits (an
+            // adopted process is no init: its exit ends nothing else). The main shell lives on,
+            // so the pid namespace (which would take the child with it) does too.
+            let template = try sandbox.start(
+                try busyboxSpec(["/bin/sh", "-c", "(until [ -e /tmp/go ]; do sleep 0.02; done; sleep 60 & exit 0) & wait; sleep 120"]))
+            // The subshell is the main shell's child (its own short-lived forks are its children).
+            func shell(childOf parent: Int32) throws -> Int32? {
+                try Self.members(template.cgroup).first {
+                    Sandbox.parent(of: $0) == parent && (try? FileSystem.read("/proc/\($0)/comm")) == "sh\n"
+                }
+            }
+            var subshell: Int32?
+            for _ in 0..<2000 where subshell == nil {
+                if let main = try shell(childOf: template.pid) { subshell = try shell(childOf: main) }
+                if subshell == nil { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            let pid = try #require(subshell, "the subshell appeared")
+            let adopted = try sandbox.adopt(
+                pidfd: try ProcessDescriptor.open(pid: pid), limits: ResourceLimits(pids: 8), from: template.cgroup,
+                templatePID: template.pid)
+            try FileSystem.create("/proc/\(pid)/root/tmp/go", contents: "")
+            _ = await adopted.wait()
+            let left = try Self.members(adopted.cgroup)
+            #expect(left.count == 1, "the subshell's child is still in its cgroup: \(left)")
+            try await adopted.close()
+            #expect(left.allSatisfy { kill($0, 0) != 0 || (try? FileSystem.read("/proc/\($0)/stat"))?.contains(") Z") == true })
+            #expect(!FileSystem.exists(try #require(adopted.cgroup.allPaths.first)), "its cgroups are gone")
+            try await template.close()
+        }
+    }
+
     @Test func aPidfdOfAProcessOutsideTheTemplateIsRefusedAndThatProcessLeftAlone() async throws {
         try await withSandbox { sandbox, _ in
             let (template, child) = try await template(sandbox)
