@@ -202,9 +202,7 @@ public final class NativeDriver: ContainerDriver {
         defer { iofs.close() }
         spec.attachedMounts = [.init(fd: iofs.fd, target: "/tmp/iofs")]
         let watch = try watcher.watch(iofs.procPath)
-        // stdout and stderr share one pipe here, so syslog gets them at one severity: info.
-        let output = try ContainerOutput(
-            name: task.name, logger: logger, syslog: try await syslog(for: task, .info), nodeLog: nodeLog(for: task, stream: "stdout+stderr"))
+        let output = try await sharedOutput(for: task)
         let container: Container
         spec.stdout = output.writeFD
         spec.stderr = output.writeFD
@@ -228,6 +226,13 @@ public final class NativeDriver: ContainerDriver {
         phases.mark("ready")
         reportStarted(task, format: FunctionFormat.httpStream.rawValue, phases)
         return hot
+    }
+
+    /// The one pipe an http-stream container's stdout and stderr share, so syslog gets them at
+    /// one severity: info.
+    func sharedOutput(for task: ContainerTask) async throws(RunnerError) -> ContainerOutput {
+        try ContainerOutput(
+            name: task.name, logger: logger, syslog: try await syslog(for: task, .info), nodeLog: nodeLog(for: task, stream: "stdout+stderr"))
     }
 
     /// Where a container's output goes in the node's own log, when FN_LOG_FUNCTION_OUTPUT asks.

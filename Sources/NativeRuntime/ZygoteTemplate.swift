@@ -81,9 +81,7 @@ final class ZygoteTemplate: Sendable {
         }
         let output: ContainerOutput
         do {
-            output = try ContainerOutput(
-                name: task.name, logger: driver.logger, syslog: try await driver.syslog(for: task, .info),
-                nodeLog: driver.nodeLog(for: task, stream: "stdout+stderr"))
+            output = try await driver.sharedOutput(for: task)
         } catch {
             iofs.close()
             Glibc.close(pair[0])
@@ -146,9 +144,7 @@ final class ZygoteTemplate: Sendable {
         defer { endFork() }
         let output: ContainerOutput
         do {
-            output = try ContainerOutput(
-                name: task.name, logger: driver.logger, syslog: try await driver.syslog(for: task, .info),
-                nodeLog: driver.nodeLog(for: task, stream: "stdout+stderr"))
+            output = try await driver.sharedOutput(for: task)
         } catch {
             removeDirectory(directory)
             throw error
