@@ -24,6 +24,10 @@ final class Zygotes: Sendable {
         var fallbacks = 0
         /// The node is stopping: no template starts any more.
         var shutDown = false
+
+        var ready: [ZygoteTemplate] {
+            entries.values.compactMap { if case .ready(let t) = $0 { return t } else { return nil } }
+        }
     }
     private let state = Mutex(State())
     private let logger: Logger
@@ -35,11 +39,7 @@ final class Zygotes: Sendable {
     var counts: (forked: Int, fallbacks: Int) { state.withLock { ($0.forked, $0.fallbacks) } }
 
     /// The templates alive now.
-    var templates: [ZygoteTemplate] {
-        state.withLock { s in
-            s.entries.values.compactMap { if case .ready(let t) = $0, t.isAlive { return t } else { return nil } }
-        }
-    }
+    var templates: [ZygoteTemplate] { state.withLock { $0.ready }.filter(\.isAlive) }
 
     /// A hot container forked from the function's template, or nil when the start must fall
     /// back to a normal container. An instance that fails once forked fails the start as any
@@ -190,7 +190,7 @@ final class Zygotes: Sendable {
         let all = state.withLock { s -> [ZygoteTemplate] in
             s.shutDown = true
             defer { s.entries = [:] }
-            return s.entries.values.compactMap { if case .ready(let t) = $0 { return t } else { return nil } }
+            return s.ready
         }
         for t in all { await t.close() }
     }

@@ -30,7 +30,7 @@ extension Sandbox {
         let pid: Int32
         do throws(RunnerError) {
             pid = try ProcessDescriptor.pid(of: pidfd)
-            guard pid != templatePID, try Self.cgroup(template, holds: pid), Self.parent(of: pid) != templatePID else {
+            guard pid != templatePID, try Self.cgroup(template, holds: pid), ProcessDescriptor.parent(of: pid) != templatePID else {
                 throw RunnerError(
                     .containerStart, "the zygote named process \(pid), which is not one of its own forks", step: "adopt fork")
             }
@@ -76,15 +76,6 @@ extension Sandbox {
             close(pidfd)
             throw error
         }
-    }
-
-    /// The parent of `pid` (its `PPid:` in /proc), or nil if it cannot be read.
-    public static func parent(of pid: Int32) -> Int32? {
-        guard let status = try? FileSystem.read("/proc/\(pid)/status") else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("PPid:") {
-            return Int32(line.dropFirst(5).drop { $0 == " " || $0 == "\t" })
-        }
-        return nil
     }
 
     /// Whether `pid` is a member of `cg` (read from its first hierarchy).

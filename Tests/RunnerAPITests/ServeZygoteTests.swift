@@ -21,11 +21,6 @@ struct ServeZygoteTests {
         return pids
     }
 
-    static func isRunning(_ pid: Int32) -> Bool {
-        guard let stat = try? FileSystem.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return false }
-        return !stat[stat.index(after: close)...].hasPrefix(" Z")
-    }
-
     @Test func forkedInstancesAnswerThroughServeAndAKill9LeavesNothingTheNextServerKeeps() async throws {
         try await withSharedGate {
             let env = TestEnvironment("servezy")
@@ -61,8 +56,8 @@ struct ServeZygoteTests {
 
             (server, c) = try await ServeHarness.start(env, data: data, port: port)
             for pid in before {
-                for _ in 0..<500 where Self.isRunning(pid) { try await Task.sleep(for: .milliseconds(10)) }
-                #expect(!Self.isRunning(pid), "process \(pid) of the killed server's zygote was ended")
+                for _ in 0..<500 where Host.isRunning(pid) { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(!Host.isRunning(pid), "process \(pid) of the killed server's zygote was ended")
             }
             let again = try await c.send("POST", "/invoke/\(fnID)", body: Array("0".utf8))
             #expect(again.status == 200 && again.json["uuid"] != nil, "a new template serves: \(again.text)")

@@ -48,8 +48,6 @@ struct ZygoteTests {
         try JSONDecoder().decode(Instance.self, from: Data(r.body))
     }
 
-    static func isAlive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
-
     @Test func instancesAreForksOfOneTemplateEachWithItsOwnRandomStateCgroupAndListener() async throws {
         try await withAgent { agent, driver, sandbox in
             let f = function("pyfdk-rand")
@@ -74,8 +72,8 @@ struct ZygoteTests {
             let instances = sandbox.liveContainers.filter { !templates.contains($0.pid) }
             #expect(instances.count >= 3)
             for c in instances {
-                let python = try #require(Sandbox.parent(of: c.pid))
-                #expect(Sandbox.parent(of: python) == template, "instance \(c.pid) is a fork of the template")
+                let python = try #require(ProcessDescriptor.parent(of: c.pid))
+                #expect(ProcessDescriptor.parent(of: python) == template, "instance \(c.pid) is a fork of the template")
                 #expect(c.cgroup != sandbox.liveContainers.first { $0.pid == template }?.cgroup)
             }
             #expect(driver.zygoteTemplatePIDs == templates, "the template lives on, frozen between forks")
@@ -99,7 +97,7 @@ struct ZygoteTests {
             let oom = await RunnerHarness.failure(agent, f, request("256"))
             #expect(oom?.code == .outOfMemory, "\(String(describing: oom))")
             let template = try #require(driver.zygoteTemplatePIDs.first)
-            #expect(Self.isAlive(template), "the template survived its instance's OOM kill")
+            #expect(Host.isRunning(template), "the template survived its instance's OOM kill")
             let small = try await agent.submit(f, request("4"))
             #expect(RunnerHarness.text(small) == "held 4 MiB")
             #expect(driver.zygoteTemplatePIDs == [template], "the next instance came from the same template")
@@ -132,7 +130,7 @@ struct ZygoteTests {
             _ = try await agent.submit(function("pyfdk-rand", config: ["V": "2"]), request("0"))
             let now = driver.zygoteTemplatePIDs
             #expect(now.count == 1 && now.first != old, "the changed definition has a template of its own")
-            await eventually("the old template ended after its idle instance") { !Self.isAlive(old) }
+            await eventually("the old template ended after its idle instance") { !Host.isRunning(old) }
         }
     }
 
@@ -145,7 +143,7 @@ struct ZygoteTests {
             #expect(driver.zygoteTemplatePIDs == [template], "saved unchanged: the template stays")
             agent.functionDeleted(fnID: f.fnID)
             #expect(driver.zygoteTemplatePIDs.isEmpty, "no start finds it any more")
-            await eventually("the template ended after its idle instance") { !Self.isAlive(template) }
+            await eventually("the template ended after its idle instance") { !Host.isRunning(template) }
         }
     }
 

@@ -52,6 +52,14 @@ public enum Host {
         }.map { $0.hasPrefix("pipe:") ? "pipe" : $0 }.sorted()
     }
 
+    /// Whether `pid` exists and is not a zombie (a process that ended but was not reaped yet).
+    public static func isRunning(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0, let stat = try? FileSystem.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else {
+            return false
+        }
+        return !stat[stat.index(after: close)...].hasPrefix(" Z")
+    }
+
     /// Zombie children of this process.
     public static func zombieChildren() -> Int {
         let me = getpid()
