@@ -53,7 +53,11 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         }
     }
 
-    /// Waits for the newest free token and takes it; nil on timeout or cancellation.
+    /// Waits for the newest free token and takes it; nil on timeout or cancellation, and nil at
+    /// once when the waiting calls need another container by the time the wait begins: a
+    /// container that failed to start between the caller's launch check and its wait woke the
+    /// waiters before this one waited, and the caller must look again instead of sleeping until
+    /// its timeout.
     public func take(timeout: Duration? = nil, clock: any AgentClock = SystemClock()) async -> SlotToken<Slot>? {
         if let now = takeNewest() { return now }
         guard let timeout else { return await waitForToken() }
@@ -77,14 +81,15 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<SlotToken<Slot>?, Never>) in
-                let ready = state.withLock { s -> SlotToken<Slot>? in
+                let ready = state.withLock { s -> SlotToken<Slot>?? in
                     while let token = s.tokens.popLast() {
-                        if token.claim() { return token }
+                        if token.claim() { return .some(token) }
                     }
+                    if s.stats.isNewContainerNeeded { return .some(nil) }
                     s.waiters.append(Waiter(id: id, continuation: c))
-                    return nil
+                    return .none
                 }
-                if let ready { c.resume(returning: ready) }
+                if case .some(let token) = ready { c.resume(returning: token) }
                 if Task.isCancelled { cancelWaiter(id) }
             }
         } onCancel: {

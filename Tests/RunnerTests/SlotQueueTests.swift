@@ -1,4 +1,5 @@
 import Runner
+import Synchronization
 import Testing
 
 @Suite struct SlotQueueTests {
@@ -59,6 +60,27 @@ import Testing
         }
         q.queue(Slot(2))
         #expect(await q.take(timeout: .seconds(1))?.slot.n == 2)
+    }
+
+    @Test func aWaitBegunAfterTheStartingContainerFailedEndsAtOnceSoTheCallLaunchesAnother() async {
+        let q = SlotQueue<Slot>(key: "k")
+        q.move(request: .none, to: .wait)
+        #expect(q.claimLaunchIfNeeded())
+        q.move(container: .wait, to: .start)
+        #expect(!q.claimLaunchIfNeeded(), "one container is on its way")
+        // Its start fails, and the waiters are woken, before the call waits.
+        q.move(container: .start, to: .done)
+        q.wakeWaiters()
+        let ended = Mutex(false)
+        let waiting = Task {
+            let token = await q.take(timeout: .seconds(3600))
+            ended.withLock { $0 = true }
+            return token
+        }
+        await eventually("the wait ended without waiting for its timeout", within: 10) { ended.withLock { $0 } }
+        waiting.cancel()
+        #expect(await waiting.value == nil)
+        #expect(q.claimLaunchIfNeeded(), "the call launches another container")
     }
 
     @Test func aWaitingCallGetsAContainerTheMomentItIsQueued() async {
