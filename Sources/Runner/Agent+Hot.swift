@@ -279,10 +279,9 @@ extension Agent {
             let freezeAt = freezeAfter.map { idleSince &+ $0 }
             var frozen = false
             while true {
-                let now = clock.nowNanos
                 var wake = idleDeadline
                 if !frozen, let freezeAt { wake = min(wake, freezeAt) }
-                let event = await slot.nextEvent(timeout: .nanoseconds(Int64(wake > now ? wake - now : 0)), clock: clock)
+                let event = await slot.nextEvent(until: wake, clock: clock)
                 if event == .taken { break }
                 if event == .finished(ok: false) { return }  // evicted, or shutdown asked us to end
                 let later = clock.nowNanos
@@ -307,7 +306,7 @@ extension Agent {
                     // A call took it at the same moment: serve it.
                 }
             }
-            let finished = await slot.nextEvent(timeout: nil, clock: clock)
+            let finished = await slot.nextEvent(until: nil, clock: clock)
             guard finished == .finished(ok: true) else { return }  // a failed call ends the container
         }
     }

@@ -9,6 +9,21 @@ public protocol AgentClock: Sendable {
     /// Returns at `deadline` (or at once if it has passed); throws `CancellationError` when the
     /// task is cancelled first.
     func sleep(untilNanos deadline: UInt64) async throws
+    /// Runs `fire` once at `deadline` (at once if it has passed) unless the timer is cancelled
+    /// first. For the waits a container repeats after every call (its idle and freeze timers):
+    /// a timer costs no task, where a `sleep` raced against the wait costs a task group.
+    /// `fire` must be short and must not block: it resumes a waiter.
+    func schedule(atNanos deadline: UInt64, _ fire: @escaping @Sendable () -> Void) -> AgentTimer
+}
+
+/// A timer of an `AgentClock`.
+public struct AgentTimer: Sendable {
+    private let cancelTimer: @Sendable () -> Void
+
+    public init(cancel: @escaping @Sendable () -> Void) { cancelTimer = cancel }
+
+    /// It does not fire after this returns, unless it was firing already. Idempotent.
+    public func cancel() { cancelTimer() }
 }
 
 extension AgentClock {
@@ -26,6 +41,12 @@ public struct SystemClock: AgentClock {
         let now = MonotonicClock.nowNanos()
         if deadline > now { try await Task.sleep(nanoseconds: deadline - now) }
         try Task.checkCancellation()
+    }
+    /// On the readiness loop's thread, which already sleeps until the earliest deadline of the
+    /// function waits.
+    public func schedule(atNanos deadline: UInt64, _ fire: @escaping @Sendable () -> Void) -> AgentTimer {
+        let timer = ReadinessLoop.shared.schedule(atNanos: deadline, fire)
+        return AgentTimer(cancel: timer.cancel)
     }
 }
 

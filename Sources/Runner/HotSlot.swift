@@ -37,6 +37,8 @@ public final class HotSlot: Sendable {
         var counted: SlotQueueStats.ContainerState = .start
         var events: [Event] = []
         var waiter: CheckedContinuation<Event?, Never>?
+        /// Which wait `waiter` is: a timer of an earlier wait must not end a later one.
+        var waitID: UInt64 = 0
         /// The token this slot is currently offered under.
         var token: SlotToken<HotSlot>?
         var evictionID: UInt64?
@@ -270,36 +272,40 @@ public final class HotSlot: Sendable {
     /// the function's), and the call waits for another.
     func thawEnded(ok: Bool) { change(.thawEnded(ok: ok)) }
 
-    /// The next event, or nil after `timeout`.
-    func nextEvent(timeout: Duration?, clock: any AgentClock) async -> Event? {
+    /// The next event, or nil at `deadline` on `clock` (never with no deadline). The deadline is
+    /// a timer of the clock, not a task raced against the wait: this wait begins after every
+    /// call.
+    func nextEvent(until deadline: UInt64?, clock: any AgentClock) async -> Event? {
         if let ready = state.withLock({ s -> Event? in s.events.isEmpty ? nil : s.events.removeFirst() }) { return ready }
-        guard let timeout else { return await waitEvent() }
-        return await raceWithTimeout(timeout, clock: clock, { await self.waitEvent() }, discard: { self.putBack($0) })
-    }
-
-    private func waitEvent() async -> Event? {
-        await withTaskCancellationHandler {
+        var timer: AgentTimer?
+        let event = await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Event?, Never>) in
-                let ready = state.withLock { s -> Event?? in
-                    if !s.events.isEmpty { return .some(s.events.removeFirst()) }
+                // Only this slot's own task waits here, so an event that came meanwhile is still there.
+                let wait = state.withLock { s -> UInt64? in
+                    if !s.events.isEmpty { return nil }
+                    s.waitID &+= 1
                     s.waiter = c
-                    return .none
+                    return s.waitID
                 }
-                if case .some(let e) = ready { c.resume(returning: e) }
-                if Task.isCancelled { cancelWait() }
+                guard let wait else { return c.resume(returning: state.withLock { $0.events.removeFirst() }) }
+                if let deadline { timer = clock.schedule(atNanos: deadline) { self.endWait(wait) } }
+                if Task.isCancelled { endWait(nil) }
             }
         } onCancel: {
-            cancelWait()
+            endWait(nil)
         }
+        timer?.cancel()
+        return event
     }
 
-    private func cancelWait() {
+    /// Ends the wait with nil: the wait `id` (its deadline came), or any (its task was cancelled).
+    private func endWait(_ id: UInt64?) {
         let w = state.withLock { s -> CheckedContinuation<Event?, Never>? in
+            guard id == nil || id == s.waitID else { return nil }
             defer { s.waiter = nil }
             return s.waiter
         }
         w?.resume(returning: nil)
     }
 
-    private func putBack(_ e: Event) { state.withLock { $0.events.insert(e, at: 0) } }
 }

@@ -15,6 +15,10 @@ import Musl
 /// Each wait arms its descriptor for one event (EPOLLONESHOT) and ends at the event, at its
 /// deadline, or when its task is cancelled, whichever comes first. Callers retry their read or
 /// write after `.ready`: readiness is a hint, EAGAIN can still follow.
+///
+/// The same thread also fires timers (`schedule`): the agent's idle and freeze timers, one per
+/// idle container and restarted after every call, cost an entry here instead of a task group,
+/// a sleeping task and a Dispatch timer each.
 public final class ReadinessLoop: Sendable {
     /// The process-wide loop: one epoll thread, started on first use.
     public static let shared = ReadinessLoop()
@@ -28,8 +32,26 @@ public final class ReadinessLoop: Sendable {
         case ready, timedOut, cancelled
     }
 
-    private struct Waiter {
-        var continuation: CheckedContinuation<Result<Outcome, RunnerError>, Never>
+    private enum Waiter {
+        case task(CheckedContinuation<Result<Outcome, RunnerError>, Never>)
+        /// A timer: runs on the loop's thread at its deadline, so it must be short.
+        case timer(@Sendable () -> Void)
+
+        func end(_ outcome: Outcome) {
+            switch self {
+            case .task(let c): c.resume(returning: .success(outcome))
+            case .timer(let fire): if outcome == .timedOut { fire() }
+            }
+        }
+    }
+
+    /// A timer's handle: `cancel` makes sure it does not fire (unless it is firing already).
+    public struct Timer: Sendable {
+        fileprivate let loop: ReadinessLoop
+        fileprivate let token: UInt64
+
+        /// Idempotent.
+        public func cancel() { loop.state.withLock { _ = $0.waiters.removeValue(forKey: token) } }
     }
 
     private struct State {
@@ -53,8 +75,26 @@ public final class ReadinessLoop: Sendable {
 
     public init() {}
 
-    /// The number of waits in progress.
+    /// The number of waits and timers in progress.
     public var waiting: Int { state.withLock { $0.waiters.count } }
+
+    /// Runs `fire` on the loop's thread at `deadlineNanos` (MonotonicClock), unless cancelled
+    /// first. `fire` must not block: it is meant to resume a waiter. When the loop cannot start
+    /// (no epoll set or eventfd), the timer fires at once, so a waiter never waits forever.
+    public func schedule(atNanos deadlineNanos: UInt64, _ fire: @escaping @Sendable () -> Void) -> Timer {
+        let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
+        let enrolled = state.withLock { s -> Int32? in
+            if s.epollFD < 0, start(&s) != nil { return nil }
+            s.waiters[token] = .timer(fire)
+            push(&s, deadlineNanos, token)
+            return deadlineNanos < s.sleepingUntil ? s.wakeFD : -1
+        }
+        switch enrolled {
+        case nil: fire()
+        case let wakeFD?: if wakeFD >= 0 { wake(wakeFD) }
+        }
+        return Timer(loop: self, token: token)
+    }
 
     /// Waits until `fd` (non-blocking, owned by the caller and kept open meanwhile) is ready
     /// for `interest`, until `deadlineNanos` (MonotonicClock), or until the task is cancelled.
@@ -80,23 +120,31 @@ public final class ReadinessLoop: Sendable {
             if s.epollFD < 0, let error = start(&s) { return .failure(error) }
             let rc = rn_epoll_arm(s.epollFD, fd, interest == .writable ? 1 : 0, token)
             if rc < 0 { return .failure(.system("epoll_ctl", errno: -rc, "cannot wait for descriptor \(fd)")) }
-            s.waiters[token] = Waiter(continuation: c)
-            s.deadlines.push(deadline, token)
-            if s.deadlines.count > 2 * s.waiters.count + 1024 {
-                let waiters = s.waiters
-                s.deadlines.rebuild { waiters[$0.token] != nil }
-            }
+            s.waiters[token] = .task(c)
+            push(&s, deadline, token)
             return .success(deadline < s.sleepingUntil ? s.wakeFD : -1)
         }
         switch enrolled {
         case .failure(let error):
             c.resume(returning: .failure(error))
         case .success(let wakeFD):
-            if wakeFD >= 0 {
-                var one: UInt64 = 1
-                _ = write(wakeFD, &one, 8)
-            }
+            if wakeFD >= 0 { wake(wakeFD) }
         }
+    }
+
+    /// Adds a deadline, dropping those of ended waits once they outnumber the live ones.
+    private func push(_ s: inout State, _ deadline: UInt64, _ token: UInt64) {
+        s.deadlines.push(deadline, token)
+        if s.deadlines.count > 2 * s.waiters.count + 1024 {
+            let waiters = s.waiters
+            s.deadlines.rebuild { waiters[$0.token] != nil }
+        }
+    }
+
+    /// Makes the loop's epoll_wait return, to sleep again until the earliest deadline.
+    private func wake(_ wakeFD: Int32) {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
     }
 
     /// Creates the epoll set and its wake-up eventfd and starts the thread; under the lock.
@@ -123,13 +171,13 @@ public final class ReadinessLoop: Sendable {
 
     /// Resumes the wait of `token` if it is still waiting.
     private func finish(_ token: UInt64, _ outcome: Outcome) {
-        state.withLock { $0.waiters.removeValue(forKey: token) }?.continuation.resume(returning: .success(outcome))
+        state.withLock { $0.waiters.removeValue(forKey: token) }?.end(outcome)
     }
 
     /// Resumes the waits among `tokens` that are still waiting.
     private func finish(_ tokens: [UInt64], _ outcome: Outcome) {
         let ended = state.withLock { s in tokens.compactMap { s.waiters.removeValue(forKey: $0) } }
-        for w in ended { w.continuation.resume(returning: .success(outcome)) }
+        for w in ended { w.end(outcome) }
     }
 
     private func run(epfd: Int32, wakeFD: Int32) {
@@ -146,7 +194,7 @@ public final class ReadinessLoop: Sendable {
                 s.sleepingUntil = until
                 return (expired, Int32((until - now + 999_999) / 1_000_000))
             }
-            for w in expired { w.continuation.resume(returning: .success(.timedOut)) }
+            for w in expired { w.end(.timedOut) }
             let n = tokens.withUnsafeMutableBufferPointer { rn_epoll_wait(epfd, $0.baseAddress, 64, timeoutMillis) }
             if n <= 0 { continue }
             var ready: [UInt64] = []

@@ -125,6 +125,43 @@ import Glibc
         }
     }
 
+    @Test func aTimerFiresAtItsDeadlineOnceAndACancelledOneNever() async throws {
+        let loop = ReadinessLoop()
+        let fired = Mutex<[String]>([])
+        let start = MonotonicClock.nowNanos()
+        let firedAt = Mutex<UInt64>(0)
+        _ = loop.schedule(atNanos: start + 30_000_000) {
+            fired.withLock { $0.append("due") }
+            firedAt.withLock { $0 = MonotonicClock.nowNanos() }
+        }
+        let cancelled = loop.schedule(atNanos: start + 20_000_000) { fired.withLock { $0.append("cancelled") } }
+        _ = loop.schedule(atNanos: start - 1) { fired.withLock { $0.append("past") } }
+        cancelled.cancel()
+        cancelled.cancel()
+        try await waitUntil { fired.withLock { $0.contains("due") } }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(fired.withLock { $0 } == ["past", "due"], "a deadline already passed fires first; a cancelled timer never")
+        #expect(firedAt.withLock { $0 } >= start + 30_000_000, "not before its deadline")
+        #expect(loop.waiting == 0, "nothing left once every timer fired or was cancelled")
+    }
+
+    @Test func timersAndWaitsShareTheLoopWithoutDelayingEachOther() async throws {
+        let loop = ReadinessLoop()
+        let pair = try SocketPair()
+        // A timer far away, and a wait whose descriptor becomes ready now: the wait ends first.
+        let far = loop.schedule(atNanos: MonotonicClock.nowNanos() + 3_600_000_000_000) {}
+        let waiting = Task { try await loop.wait(for: .readable, on: pair.ours, deadlineNanos: soon) }
+        try await waitUntil { loop.waiting == 2 }
+        pair.send("x")
+        #expect(try await waiting.value == .ready)
+        // A timer sooner than what the loop sleeps until wakes it.
+        let fired = Mutex(false)
+        _ = loop.schedule(atNanos: MonotonicClock.nowNanos() + 5_000_000) { fired.withLock { $0 = true } }
+        try await waitUntil(timeoutMillis: 900) { fired.withLock { $0 } }
+        far.cancel()
+        #expect(loop.waiting == 0)
+    }
+
     @Test func blockingWorkBeyondTheThreadCapWaitsItsTurnAndAllOfItRuns() async throws {
         final class Most: Sendable { let threads = Mutex(0) }
         let most = Most()

@@ -12,14 +12,29 @@ final class ManualClock: AgentClock {
     private struct State {
         var now: UInt64 = 1_000_000_000
         var sleepers: [UInt64: Sleeper] = [:]
+        var timers: [UInt64: (deadline: UInt64, fire: @Sendable () -> Void)] = [:]
         var nextID: UInt64 = 0
     }
     private let state = Mutex(State())
 
     var nowNanos: UInt64 { state.withLock { $0.now } }
 
-    /// Tasks sleeping on this clock now.
-    var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+    /// Tasks sleeping on this clock now, and timers not fired yet.
+    var sleeperCount: Int { state.withLock { $0.sleepers.count + $0.timers.count } }
+
+    func schedule(atNanos deadline: UInt64, _ fire: @escaping @Sendable () -> Void) -> AgentTimer {
+        let id = state.withLock { s -> UInt64? in
+            if deadline <= s.now { return nil }
+            s.nextID += 1
+            s.timers[s.nextID] = (deadline, fire)
+            return s.nextID
+        }
+        guard let id else {
+            fire()
+            return AgentTimer {}
+        }
+        return AgentTimer { [self] in _ = state.withLock { $0.timers.removeValue(forKey: id) } }
+    }
 
     func sleep(untilNanos deadline: UInt64) async throws {
         let id = state.withLock { s -> UInt64 in
@@ -48,12 +63,15 @@ final class ManualClock: AgentClock {
 
     /// Moves time forward and wakes every sleeper whose deadline has come.
     func advance(by d: Duration) {
-        let due = state.withLock { s -> [Sleeper] in
+        let (due, timers) = state.withLock { s -> ([Sleeper], [@Sendable () -> Void]) in
             s.now &+= d.nanoseconds
             let due = s.sleepers.filter { $0.value.deadline <= s.now }
             for id in due.keys { s.sleepers[id] = nil }
-            return due.values.sorted { $0.deadline < $1.deadline }
+            let timers = s.timers.filter { $0.value.deadline <= s.now }
+            for id in timers.keys { s.timers[id] = nil }
+            return (due.values.sorted { $0.deadline < $1.deadline }, timers.values.sorted { $0.deadline < $1.deadline }.map(\.fire))
         }
+        for fire in timers { fire() }
         for s in due { s.continuation.resume() }
     }
 }
