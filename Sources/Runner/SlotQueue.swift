@@ -61,7 +61,7 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
     public func take(timeout: Duration? = nil, clock: any AgentClock = SystemClock()) async -> SlotToken<Slot>? {
         if let now = takeNewest() { return now }
         guard let timeout else { return await waitForToken() }
-        return await raceWithTimeout(timeout, clock: clock, { await self.waitForToken() }, discard: { self.requeue($0) })
+        return await raceWithTimeout(timeout, clock: clock, { await self.waitForToken() }, discard: { self.giveBack($0) })
     }
 
     /// Takes the newest free token without waiting.
@@ -114,8 +114,18 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         for w in waiters { w.continuation.resume(returning: nil) }
     }
 
-    /// A token handed to a waiter that had already given up goes back, as a fresh offer.
-    private func requeue(_ token: SlotToken<Slot>) { queue(token.slot) }
+    /// A token handed to a waiter that had already given up goes back: to the next waiter, or
+    /// offered again. The same token, not a new one: the container holds it to end itself
+    /// (`acquire`) at its idle timeout, and could not with a token it does not know.
+    package func giveBack(_ token: SlotToken<Slot>) {
+        let waiter = state.withLock { s -> Waiter? in
+            if !s.waiters.isEmpty { return s.waiters.removeFirst() }
+            token.release()
+            s.tokens.append(token)
+            return nil
+        }
+        waiter?.continuation.resume(returning: token)
+    }
 
     // MARK: - statistics
 
@@ -186,4 +196,7 @@ public final class SlotToken<Slot: Sendable>: Sendable {
     func claim() -> Bool { taken.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged }
 
     public var isTaken: Bool { taken.load(ordering: .acquiring) }
+
+    /// Offered again: its taker gave it up before using it (`SlotQueue.giveBack`).
+    fileprivate func release() { taken.store(false, ordering: .releasing) }
 }

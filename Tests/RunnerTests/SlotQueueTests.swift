@@ -83,6 +83,24 @@ import Testing
         #expect(q.claimLaunchIfNeeded(), "the call launches another container")
     }
 
+    @Test func aTokenGivenBackByACallThatGaveUpIsOfferedAgainAndItsContainerCanStillEndItself() async {
+        let q = SlotQueue<Slot>(key: "k")
+        let offered = q.queue(Slot(1))
+        let taken = await q.take(timeout: .seconds(1))
+        #expect(taken === offered)
+        q.giveBack(offered)
+        #expect(!offered.isTaken)
+        #expect(q.acquire(offered), "the container takes its own token at its idle timeout")
+        #expect(q.takeNewest() == nil, "and no call gets it after that")
+        // Given back while another call waits: that call gets it.
+        let second = q.queue(Slot(2))
+        #expect(q.takeNewest() === second)
+        async let waiting = q.take(timeout: .seconds(10))
+        try? await Task.sleep(for: .milliseconds(20))
+        q.giveBack(second)
+        #expect(await waiting === second)
+    }
+
     @Test func aWaitingCallGetsAContainerTheMomentItIsQueued() async {
         let q = SlotQueue<Slot>(key: "k")
         async let taken = q.take(timeout: .seconds(5))
