@@ -268,12 +268,16 @@ extension Agent {
 
     /// Offers the slot until the idle timeout, a failed call, a failed freeze, eviction or
     /// shutdown. Each idle period restarts the idle timer and the freeze timer.
+    ///
+    /// A call that begins does not wake this task: it hears of the call only at its end (a new
+    /// idle period), or at a timer that finds a call on the container (it then waits for that
+    /// call's end). A usual call thus costs this task one wake-up, not two.
     private func serve(_ slot: HotSlot, function f: FunctionDefinition) async {
         defer { slot.markDone() }
         let idleTimeout = UInt64(max(0, f.idleTimeoutSeconds)) * 1_000_000_000
         let freezeAfter = AgentConfiguration.duration(f.freezeIdleMillis ?? configuration.freezeIdleMillis)?.nanoseconds
         slot.offer()
-        while !isShuttingDown {
+        idlePeriods: while !isShuttingDown {
             let idleSince = clock.nowNanos
             var idleDeadline = idleSince &+ idleTimeout
             let freezeAt = freezeAfter.map { idleSince &+ $0 }
@@ -281,9 +285,17 @@ extension Agent {
             while true {
                 var wake = idleDeadline
                 if !frozen, let freezeAt { wake = min(wake, freezeAt) }
-                let event = await slot.nextEvent(until: wake, clock: clock)
-                if event == .taken { break }
-                if event == .finished(ok: false) { return }  // evicted, or shutdown asked us to end
+                var event = await slot.nextEvent(until: wake, clock: clock)
+                if event == nil && slot.hasCall {
+                    // A timer came while a call has the container: no freeze, no idle end; its
+                    // end is the next event.
+                    event = await slot.nextEvent(until: nil, clock: clock)
+                }
+                switch event {
+                case .finished(ok: true)?: continue idlePeriods  // a call came and went
+                case .finished(ok: false)?: return  // a failed call, eviction, or shutdown asked us to end
+                case nil: break
+                }
                 let later = clock.nowNanos
                 if !frozen, let freezeAt, later >= freezeAt {
                     do {
@@ -306,8 +318,6 @@ extension Agent {
                     // A call took it at the same moment: serve it.
                 }
             }
-            let finished = await slot.nextEvent(until: nil, clock: clock)
-            guard finished == .finished(ok: true) else { return }  // a failed call ends the container
         }
     }
 }

@@ -28,7 +28,7 @@ public final class HotSlot: Sendable {
     /// Started ahead of demand (a fn's prewarm annotation), not for a waiting call.
     let prewarmed: Bool
 
-    /// What the container's task hears: a call took it, a call finished.
+    /// What the container's task hears: a call finished.
     typealias Event = SlotLifecycle.Notice
 
     private struct State {
@@ -113,9 +113,13 @@ public final class HotSlot: Sendable {
     /// Whether a call is running here now.
     var isBusy: Bool { state.withLock { $0.life.phase == .busy } }
 
+    /// Whether a call has claimed the container (it may still be thawing it, or waiting for a
+    /// freeze to end) or runs on it: the call's end will be told.
+    var hasCall: Bool { state.withLock { $0.life.hasCall } }
+
     /// Ends a call. After a good one the slot is offered again at once, so a caller right behind
-    /// finds it idle instead of launching another container, and its `.taken` always follows
-    /// this `.finished`. After a failed one the container is done.
+    /// finds it idle instead of launching another container. After a failed one the container
+    /// is done.
     func endCall(ok: Bool) { change(.callEnded(ok: ok)) }
 
     /// The container ends now (idle timeout, eviction, shutdown, failed freeze) if no call has

@@ -40,9 +40,9 @@ struct SlotLifecycle: Sendable, Equatable {
         case left
     }
 
-    /// What the container's task hears from the calls.
+    /// What the container's task hears from the calls: only their end. A call's begin is not
+    /// told; the task learns of it from `hasCall` when a timer wakes it.
     enum Notice: Sendable, Equatable {
-        case taken
         case finished(ok: Bool)
     }
 
@@ -103,7 +103,7 @@ struct SlotLifecycle: Sendable, Equatable {
             return [.tell(.finished(ok: false))]
         case (.claimed(frozen: false), .callBegan):
             phase = .busy
-            return [.tell(.taken)]
+            return []
         case (.busy, .callEnded(ok: true)):
             phase = .idle(frozen: false)
             return [.offer, .tell(.finished(ok: true))]
@@ -125,6 +125,14 @@ struct SlotLifecycle: Sendable, Equatable {
             return [.stopBeingEvictable]
         default:
             return []
+        }
+    }
+
+    /// A call claimed the container or runs on it; its end (or the container's) will be told.
+    var hasCall: Bool {
+        switch phase {
+        case .claimed, .busy, .freezing(claimed: true): true
+        case .starting, .idle, .freezing(claimed: false), .done: false
         }
     }
 
