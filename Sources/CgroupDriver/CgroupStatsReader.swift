@@ -51,6 +51,12 @@ public final class CgroupStatsReader: Sendable {
 
     deinit { close() }
 
+    private static let usageUsec = Array("usage_usec".utf8)
+    private static let nrPeriods = Array("nr_periods".utf8)
+    private static let nrThrottled = Array("nr_throttled".utf8)
+    private static let throttledUsec = Array("throttled_usec".utf8)
+    private static let throttledTime = Array("throttled_time".utf8)
+
     /// The counters now (fields whose files are missing stay 0 or nil).
     public func read() -> CgroupStats {
         var s = CgroupStats()
@@ -58,22 +64,33 @@ public final class CgroupStatsReader: Sendable {
             for (source, fd) in files {
                 let n = pread(fd, buffer.baseAddress, buffer.count, 0)
                 if n <= 0 { continue }
-                let text = String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<n]), as: UTF8.self)
+                let bytes = UnsafeBufferPointer(rebasing: buffer[0..<n])
                 switch source {
                 case .v2CPU:
-                    let kv = CgroupFileFormat.keyValues(text)
-                    s.cpuUsageNanos = (kv["usage_usec"] ?? 0) * 1000
-                    if let p = kv["nr_periods"] { s.cpuPeriods = p }
-                    if let t = kv["nr_throttled"] { s.cpuThrottledPeriods = t }
-                    if let t = kv["throttled_usec"] { s.cpuThrottledNanos = t * 1000 }
+                    CgroupFileFormat.forEachKeyValue(bytes) { key, value in
+                        if key.elementsEqual(Self.usageUsec) {
+                            s.cpuUsageNanos = value &* 1000
+                        } else if key.elementsEqual(Self.nrPeriods) {
+                            s.cpuPeriods = value
+                        } else if key.elementsEqual(Self.nrThrottled) {
+                            s.cpuThrottledPeriods = value
+                        } else if key.elementsEqual(Self.throttledUsec) {
+                            s.cpuThrottledNanos = value &* 1000
+                        }
+                    }
                 case .v1CPU:
-                    let kv = CgroupFileFormat.keyValues(text)
-                    s.cpuPeriods = kv["nr_periods"] ?? 0
-                    s.cpuThrottledPeriods = kv["nr_throttled"] ?? 0
-                    s.cpuThrottledNanos = kv["throttled_time"] ?? 0
-                case .v1CPUAcct: s.cpuUsageNanos = CgroupFileFormat.number(text) ?? 0
-                case .memoryCurrent: s.memoryCurrentBytes = CgroupFileFormat.number(text) ?? 0
-                case .memoryPeak: s.memoryPeakBytes = CgroupFileFormat.number(text)
+                    CgroupFileFormat.forEachKeyValue(bytes) { key, value in
+                        if key.elementsEqual(Self.nrPeriods) {
+                            s.cpuPeriods = value
+                        } else if key.elementsEqual(Self.nrThrottled) {
+                            s.cpuThrottledPeriods = value
+                        } else if key.elementsEqual(Self.throttledTime) {
+                            s.cpuThrottledNanos = value
+                        }
+                    }
+                case .v1CPUAcct: s.cpuUsageNanos = CgroupFileFormat.decimal(bytes) ?? 0
+                case .memoryCurrent: s.memoryCurrentBytes = CgroupFileFormat.decimal(bytes) ?? 0
+                case .memoryPeak: s.memoryPeakBytes = CgroupFileFormat.decimal(bytes)
                 }
             }
         } }

@@ -133,6 +133,48 @@ import Testing
         #expect(s.pidsCurrent == 2)
     }
 
+    @Test func theCallStatsReaderRereadsTheCountersThroughDescriptorsOpenedOnce() throws {
+        let fake = try FakeCgroupRoot()
+        try fake.put("fnrunner/i1/c1/cpu.stat", "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 30\nnr_throttled 12\nthrottled_usec 4000\n")
+        try fake.put("fnrunner/i1/c1/memory.current", "1048576\n")
+        try fake.put("fnrunner/i1/c1/memory.peak", "2097152\n")
+        let driver = try CgroupDriver(layout: fake.v2Layout)
+        let reader = driver.statsReader(driver.containerSet(instance: "i1", container: "c1"), throttling: true)
+        var s = reader.read()
+        #expect(s.cpuUsageNanos == 1_500_000 && s.cpuPeriods == 30 && s.cpuThrottledPeriods == 12 && s.cpuThrottledNanos == 4_000_000)
+        #expect(s.memoryCurrentBytes == 1_048_576 && s.memoryPeakBytes == 2_097_152)
+        // After the next call: the same descriptors, the new values.
+        try fake.put("fnrunner/i1/c1/cpu.stat", "usage_usec 99000000\nnr_periods 31\nnr_throttled 12\nthrottled_usec 4000\n")
+        try fake.put("fnrunner/i1/c1/memory.current", "4096\n")
+        try fake.put("fnrunner/i1/c1/memory.peak", "max\n")
+        s = reader.read()
+        #expect(s.cpuUsageNanos == 99_000_000_000 && s.cpuPeriods == 31 && s.memoryCurrentBytes == 4096)
+        #expect(s.memoryPeakBytes == nil, "a value that is not a number is no peak")
+        reader.close()
+        #expect(reader.read() == CgroupStats(), "closed: nothing is read")
+    }
+
+    @Test func theLegacyCallStatsReaderTakesThrottlingFromCpuStatAndUsageFromCpuacct() throws {
+        let fake = try FakeCgroupRoot()
+        try fake.put("cpu,cpuacct/fnrunner/i1/c1/cpu.stat", "nr_periods 10\nnr_throttled 4\nthrottled_time 900000\n")
+        try fake.put("cpu,cpuacct/fnrunner/i1/c1/cpuacct.usage", "777000\n")
+        try fake.put("memory/fnrunner/i1/c1/memory.usage_in_bytes", "4096\n")
+        try fake.put("memory/fnrunner/i1/c1/memory.max_usage_in_bytes", "8192\n")
+        let driver = try CgroupDriver(layout: fake.legacyLayout)
+        let cg = driver.containerSet(instance: "i1", container: "c1")
+        let s = driver.statsReader(cg, throttling: true).read()
+        #expect(s.cpuUsageNanos == 777_000 && s.cpuPeriods == 10 && s.cpuThrottledPeriods == 4 && s.cpuThrottledNanos == 900_000)
+        #expect(s.memoryCurrentBytes == 4096 && s.memoryPeakBytes == 8192)
+        #expect(driver.statsReader(cg, throttling: false).read().cpuThrottledPeriods == 0, "no quota: cpu.stat is not read")
+    }
+
+    @Test func keyValueLinesThatAreNotAKeyAndOneNumberAreSkipped() {
+        let text = "a 1\nb two\nc 3 4\nf  7\n\ng -1\nh 18446744073709551615\ni 18446744073709551616\nj\n"
+        #expect(CgroupFileFormat.keyValues(text) == ["a": 1, "f": 7, "h": UInt64.max])
+        #expect(CgroupFileFormat.number(" 42\n") == 42)
+        #expect(CgroupFileFormat.number("max\n") == nil && CgroupFileFormat.number("-1") == nil && CgroupFileFormat.number("") == nil)
+    }
+
     @Test func oomKillsAreReadFromMemoryEventsOnV2AndOomControlOnV1() throws {
         let fake = try FakeCgroupRoot()
         try fake.put("fnrunner/i1/c1/memory.events", "low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\noom_group_kill 0\n")
