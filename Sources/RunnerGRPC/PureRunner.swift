@@ -25,6 +25,8 @@ public final class PureRunner: RunnerProtocol.SimpleServiceProtocol {
 
     /// Fn's limit on one data frame.
     static let frameBytes = 10 << 10
+    /// Whole answers up to this size go to the LB in one write with their head and end.
+    static let batchedBytes = 64 << 10
 
     public init(agent: Agent, maxRequestBytes: Int = 6 << 20) {
         self.agent = agent
@@ -73,11 +75,19 @@ public final class PureRunner: RunnerProtocol.SimpleServiceProtocol {
             do {
                 while let event = await execution.next() {
                     switch event {
-                    case .head(let head, _):
+                    case .head(let head, let complete):
                         // A detached call's 202 went out as it started; its output is dropped.
                         if model.isDetached { continue }
-                        try await response.write(Self.head(status: head.status, headers: head.headers))
-                        try await Self.write(head.body[...], to: response)
+                        let start = Self.head(status: head.status, headers: head.headers)
+                        // A small whole answer: its end is already known, and the LB gets head,
+                        // body and end in one write (one hand-over to the connection's event
+                        // loop). A large one goes frame by frame, not copied whole once more.
+                        if complete && head.body.count <= Self.batchedBytes, case .end(let error)? = await execution.next() {
+                            try await response.write(contentsOf: [start] + Self.frames(head.body[...]) + [Self.finished(error: error, call: call)])
+                        } else {
+                            try await response.write(start)
+                            try await Self.write(head.body[...], to: response)
+                        }
                     case .body(let chunk):
                         if !model.isDetached { try await Self.write(chunk[...], to: response) }
                     case .end(let error):
@@ -120,14 +130,20 @@ public final class PureRunner: RunnerProtocol.SimpleServiceProtocol {
 
     /// Body bytes in frames of at most 10 KiB; never an eof frame (`finished` ends the answer).
     static func write(_ bytes: ArraySlice<UInt8>, to response: RPCWriter<RunnerMsg>) async throws {
+        for msg in frames(bytes) { try await response.write(msg) }
+    }
+
+    static func frames(_ bytes: ArraySlice<UInt8>) -> [RunnerMsg] {
         var rest = bytes
+        var out: [RunnerMsg] = []
         while !rest.isEmpty {
             let piece = rest.prefix(frameBytes)
             rest = rest.dropFirst(piece.count)
             var msg = RunnerMsg()
             msg.data = DataFrame.with { $0.data = Data(piece) }
-            try await response.write(msg)
+            out.append(msg)
         }
+        return out
     }
 
     /// The call's end as Fn's LB reads it: success, the call id, the error as Fn's status and

@@ -40,6 +40,12 @@ struct EngageTests {
             #expect(frames.allSatisfy { $0.data.count <= 10 << 10 && !$0.eof })
             #expect(frames.reduce(0) { $0 + $1.data.count } == 300_000)
             if case .finished(let f)? = big.last?.body { #expect(f.success) } else { Issue.record("no finished") }
+            // A smaller whole answer goes out in one write: the same frames, in the same order.
+            let medium = try await H.engage(c, body: Array("big:30000".utf8))
+            let parts = medium.compactMap { m -> DataFrame? in if case .data(let d)? = m.body { d } else { nil } }
+            #expect(parts.map(\.data.count) == [10 << 10, 10 << 10, 30_000 - 20 << 10])
+            if case .resultStart? = medium.first?.body {} else { Issue.record("no head first") }
+            if case .finished(let f)? = medium.last?.body { #expect(f.success) } else { Issue.record("no finished") }
         }
     }
 
