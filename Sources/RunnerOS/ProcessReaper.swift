@@ -1,5 +1,4 @@
 import CRunnerShim
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -7,87 +6,43 @@ import Glibc
 import Musl
 #endif
 
-/// Reaps container processes through their pidfds on one dedicated thread.
+/// Reaps container processes through their pidfds, on the readiness loop.
 ///
-/// Why a thread of its own: thousands of hot containers can be alive at once, and waiting for
-/// each on a cooperative-pool thread (or polling) would not scale. One epoll set over all pidfds
-/// costs nothing while containers run and reports each exit as soon as the kernel does.
-/// Only processes registered here are reaped (waitid(P_PIDFD)), never anyone else's children.
+/// Thousands of hot containers can be alive at once, and waiting for each on a thread (or
+/// polling) would not scale. A pidfd turns readable when its process exits, so each one is a
+/// watch of `ReadinessLoop.shared` (the same epoll thread as the function sockets, pipes and
+/// timers), which costs nothing while the container runs and reports the exit as soon as the
+/// kernel does. Only processes registered here are reaped (waitid(P_PIDFD)), never anyone
+/// else's children.
 public final class ProcessReaper: Sendable {
-    /// The process-wide reaper. There is one epoll thread per process.
+    /// The process-wide reaper.
     public static let shared = ProcessReaper()
 
-    private struct Entry {
-        var pidfd: Int32
-        var onExit: @Sendable (ProcessExit) -> Void
-    }
-
-    private struct State {
-        var entries: [UInt64: Entry] = [:]
-        var nextToken: UInt64 = 1
-        var threadStarted = false
-        var epollFD: Int32 = -1
-    }
-
-    private let state = Mutex(State())
+    /// How soon a process whose pidfd was readable but which could not be reaped yet is looked
+    /// at again (a process whose last thread is still on its way out).
+    static let retryNanos: UInt64 = 1_000_000
 
     private init() {}
 
-    /// Calls `onExit` once, on the reaper thread, when the process behind `pidfd` has exited and
-    /// been reaped. The caller keeps ownership of `pidfd` and must not close it before then.
+    /// Calls `onExit` once, on the readiness loop's thread, when the process behind `pidfd` has
+    /// exited and been reaped. The caller keeps ownership of `pidfd` and must not close it
+    /// before then. `onExit` must be short.
     public func watch(pidfd: Int32, onExit: @escaping @Sendable (ProcessExit) -> Void) throws(RunnerError) {
-        let result: Result<Void, RunnerError> = state.withLock { s in
-            if s.epollFD < 0 {
-                let fd = rn_epoll_create()
-                if fd < 0 { return .failure(.system("epoll_create1", errno: -fd, "cannot create the reaper's epoll set")) }
-                s.epollFD = fd
-            }
-            let token = s.nextToken
-            s.nextToken += 1
-            s.entries[token] = Entry(pidfd: pidfd, onExit: onExit)
-            let rc = rn_epoll_add(s.epollFD, pidfd, token)
-            if rc < 0 {
-                s.entries[token] = nil
-                return .failure(.system("epoll_ctl", errno: -rc, "cannot watch pidfd \(pidfd)"))
-            }
-            if !s.threadStarted {
-                s.threadStarted = true
-                startThread()
-            }
-            return .success(())
-        }
-        try result.get()
+        try ReadinessLoop.shared.watch(pidfd, for: .readable) { self.reap(pidfd, onExit) }
     }
 
-    private func startThread() { DedicatedThread.start("the process reaper", name: "fn-reaper") { self.run() } }
-
-    private func run() {
-        let epfd = state.withLock { $0.epollFD }
-        var tokens = [UInt64](repeating: 0, count: 64)
-        while true {
-            let n = tokens.withUnsafeMutableBufferPointer { rn_epoll_wait(epfd, $0.baseAddress, 64, -1) }
-            if n < 0 { continue }
-            for i in 0..<Int(n) { reap(token: tokens[i]) }
-        }
-    }
-
-    private func reap(token: UInt64) {
-        guard let entry = state.withLock({ $0.entries[token] }) else { return }
+    private func reap(_ pidfd: Int32, _ onExit: @escaping @Sendable (ProcessExit) -> Void) {
         var code: Int32 = 0
         var kind: Int32 = 0
-        let rc = rn_pidfd_wait(entry.pidfd, 1, &code, &kind)
-        if rc == 0 { return }  // readable but not yet reapable: wait for the next event
-        let exit: ProcessExit
-        if rc < 0 {
-            // ECHILD: someone else reaped it (SIGCHLD set to SIG_IGN). The status is lost.
-            exit = .signaled(SIGKILL)
-        } else {
-            exit = kind == 0 ? .exited(code) : .signaled(code)
+        let rc = rn_pidfd_wait(pidfd, 1, &code, &kind)
+        if rc == 0 {
+            // Readable but not yet reapable: look again shortly (re-arming at once would only
+            // report the same readiness again).
+            _ = ReadinessLoop.shared.schedule(atNanos: MonotonicClock.nowNanos() &+ Self.retryNanos) { self.reap(pidfd, onExit) }
+            return
         }
-        state.withLock { s in
-            _ = rn_epoll_del(s.epollFD, entry.pidfd)
-            s.entries[token] = nil
-        }
-        entry.onExit(exit)
+        // rc < 0: ECHILD, someone else reaped it (SIGCHLD set to SIG_IGN), or it is not our
+        // child (an adopted process). The status is lost.
+        onExit(rc < 0 ? .signaled(SIGKILL) : kind == 0 ? .exited(code) : .signaled(code))
     }
 }

@@ -18,7 +18,9 @@ import Musl
 ///
 /// The same thread also fires timers (`schedule`): the agent's idle and freeze timers, one per
 /// idle container and restarted after every call, cost an entry here instead of a task group,
-/// a sleeping task and a Dispatch timer each.
+/// a sleeping task and a Dispatch timer each. And it runs watches (`watch`): every container
+/// process's pidfd, through `ProcessReaper`, so one thread hears of sockets, pipes, timers and
+/// exits alike.
 public final class ReadinessLoop: Sendable {
     /// The process-wide loop: one epoll thread, started on first use.
     public static let shared = ReadinessLoop()
@@ -34,13 +36,13 @@ public final class ReadinessLoop: Sendable {
 
     private enum Waiter {
         case task(CheckedContinuation<Result<Outcome, RunnerError>, Never>)
-        /// A timer: runs on the loop's thread at its deadline, so it must be short.
-        case timer(@Sendable () -> Void)
+        /// A timer or a watch: runs on the loop's thread, so it must be short.
+        case action(@Sendable (Outcome) -> Void)
 
         func end(_ outcome: Outcome) {
             switch self {
             case .task(let c): c.resume(returning: .success(outcome))
-            case .timer(let fire): if outcome == .timedOut { fire() }
+            case .action(let run): run(outcome)
             }
         }
     }
@@ -85,7 +87,7 @@ public final class ReadinessLoop: Sendable {
         let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
         let enrolled = state.withLock { s -> Int32? in
             if s.epollFD < 0, start(&s) != nil { return nil }
-            s.waiters[token] = .timer(fire)
+            s.waiters[token] = .action { if $0 == .timedOut { fire() } }
             push(&s, deadlineNanos, token)
             return deadlineNanos < s.sleepingUntil ? s.wakeFD : -1
         }
@@ -94,6 +96,25 @@ public final class ReadinessLoop: Sendable {
         case let wakeFD?: if wakeFD >= 0 { wake(wakeFD) }
         }
         return Timer(loop: self, token: token)
+    }
+
+    /// Calls `ready` once, on the loop's thread, when `fd` is ready for `interest`: a watch with
+    /// no task and no deadline, for a descriptor the runner only needs to hear from once (a
+    /// process's pidfd, readable at its exit). The caller keeps `fd` open until then. `ready`
+    /// must be short and must not block.
+    public func watch(_ fd: Int32, for interest: Interest, _ ready: @escaping @Sendable () -> Void) throws(RunnerError) {
+        let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
+        let failed = state.withLock { s -> RunnerError? in
+            if s.epollFD < 0, let error = start(&s) { return error }
+            s.waiters[token] = .action { if $0 == .ready { ready() } }
+            let rc = rn_epoll_arm(s.epollFD, fd, interest == .writable ? 1 : 0, token)
+            if rc < 0 {
+                s.waiters[token] = nil
+                return .system("epoll_ctl", errno: -rc, "cannot watch descriptor \(fd)")
+            }
+            return nil
+        }
+        if let failed { throw failed }
     }
 
     /// Waits until `fd` (non-blocking, owned by the caller and kept open meanwhile) is ready

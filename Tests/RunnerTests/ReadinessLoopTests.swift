@@ -162,6 +162,54 @@ import Glibc
         #expect(loop.waiting == 0)
     }
 
+    @Test func aWatchRunsOnceWhenItsDescriptorBecomesReady() async throws {
+        let loop = ReadinessLoop()
+        let pair = try SocketPair()
+        let runs = Mutex(0)
+        try loop.watch(pair.ours, for: .readable) { runs.withLock { $0 += 1 } }
+        try await Task.sleep(for: .milliseconds(30))
+        #expect(runs.withLock { $0 } == 0, "nothing to read yet")
+        pair.send("x")
+        try await waitUntil { runs.withLock { $0 } == 1 }
+        pair.send("y")
+        try await Task.sleep(for: .milliseconds(30))
+        #expect(runs.withLock { $0 } == 1, "once")
+        #expect(loop.waiting == 0)
+    }
+
+    /// Starts `/bin/sh -c script` and returns its pid and a pidfd; the caller reaps it.
+    static func spawn(_ script: String) throws -> (pid: pid_t, pidfd: Int32) {
+        var pid: pid_t = 0
+        let words: [String] = ["/bin/sh", "-c", script]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        let rc = posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ)
+        guard rc == 0 else { throw RunnerError.system("posix_spawn", errno: rc, "test child") }
+        return (pid, try ProcessDescriptor.open(pid: pid))
+    }
+
+    @Test func theReaperReportsEachChildsExitOnceWithItsStatusAndLeavesNoZombie() async throws {
+        let exits = Mutex<[String: ProcessExit]>([:])
+        var children: [(String, pid_t, Int32)] = []
+        for (name, script) in [("exit 7", "exit 7"), ("killed", "kill -9 $$"), ("later", "sleep 0.2; exit 0")] {
+            let (pid, pidfd) = try Self.spawn(script)
+            children.append((name, pid, pidfd))
+            try ProcessReaper.shared.watch(pidfd: pidfd) { exit in
+                exits.withLock { e in
+                    #expect(e[name] == nil, "reported once")
+                    e[name] = exit
+                }
+            }
+        }
+        try await waitUntil { exits.withLock { $0.count } == 3 }
+        #expect(exits.withLock { $0 } == ["exit 7": .exited(7), "killed": .signaled(SIGKILL), "later": .exited(0)])
+        for (_, pid, pidfd) in children {
+            var status: Int32 = 0
+            #expect(waitpid(pid, &status, WNOHANG) == -1 && errno == ECHILD, "reaped: no zombie left")
+            close(pidfd)
+        }
+    }
+
     @Test func blockingWorkBeyondTheThreadCapWaitsItsTurnAndAllOfItRuns() async throws {
         final class Most: Sendable { let threads = Mutex(0) }
         let most = Most()
