@@ -7,7 +7,8 @@ import Synchronization
 /// Its one `SlotLifecycle` value decides every change; this class owns it under one lock and
 /// carries out what it returns. The container offers the slot while idle; a call that took its
 /// token claims it (`claim`, thawing it when told to), begins (`beginCall`), runs, and ends it
-/// (`endCall`); the container task learns of both through `nextEvent`. The container's state
+/// (`endCall`); the container task learns of the end through `nextEvent`, and of a call in
+/// progress from `hasCall` when one of its timers fires. The container's state
 /// in its queue's counts, and whether the evictor may take it, change under the same lock at
 /// the moment they become true: a waiting call deciding whether to launch, or an evictor looking
 /// for room, never sees a container as idle after a call took it, or busy after it became free.
