@@ -99,11 +99,26 @@ import Testing
         #expect(try fake.get("memory/fnrunner/i1/c1/memory.limit_in_bytes") == "33554432")
     }
 
-    @Test func v2StatsComeFromCpuStatMemoryCurrentPeakAndPidsCurrent() throws {
-        let fake = try FakeCgroupRoot()
+    /// Container c1's CPU and memory counters in v2 files: 1.5 ms of CPU, 30 periods, 12
+    /// throttled for 4 ms, 1 MiB in use, 2 MiB at peak.
+    static func putV2Counters(_ fake: FakeCgroupRoot) throws {
         try fake.put("fnrunner/i1/c1/cpu.stat", "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 30\nnr_throttled 12\nthrottled_usec 4000\n")
         try fake.put("fnrunner/i1/c1/memory.current", "1048576\n")
         try fake.put("fnrunner/i1/c1/memory.peak", "2097152\n")
+    }
+
+    /// The same in v1 files: 777 µs of CPU, 10 periods, 4 throttled for 900 µs, 4 KiB in use,
+    /// 8 KiB at peak.
+    static func putLegacyCounters(_ fake: FakeCgroupRoot) throws {
+        try fake.put("cpu,cpuacct/fnrunner/i1/c1/cpu.stat", "nr_periods 10\nnr_throttled 4\nthrottled_time 900000\n")
+        try fake.put("cpu,cpuacct/fnrunner/i1/c1/cpuacct.usage", "777000\n")
+        try fake.put("memory/fnrunner/i1/c1/memory.usage_in_bytes", "4096\n")
+        try fake.put("memory/fnrunner/i1/c1/memory.max_usage_in_bytes", "8192\n")
+    }
+
+    @Test func v2StatsComeFromCpuStatMemoryCurrentPeakAndPidsCurrent() throws {
+        let fake = try FakeCgroupRoot()
+        try Self.putV2Counters(fake)
         try fake.put("fnrunner/i1/c1/pids.current", "3\n")
         let driver = try CgroupDriver(layout: fake.v2Layout)
         let s = try driver.stats(driver.containerSet(instance: "i1", container: "c1"))
@@ -118,10 +133,7 @@ import Testing
 
     @Test func legacyStatsComeFromCpuacctCpuStatAndMemoryUsage() throws {
         let fake = try FakeCgroupRoot()
-        try fake.put("cpu,cpuacct/fnrunner/i1/c1/cpu.stat", "nr_periods 10\nnr_throttled 4\nthrottled_time 900000\n")
-        try fake.put("cpu,cpuacct/fnrunner/i1/c1/cpuacct.usage", "777000\n")
-        try fake.put("memory/fnrunner/i1/c1/memory.usage_in_bytes", "4096\n")
-        try fake.put("memory/fnrunner/i1/c1/memory.max_usage_in_bytes", "8192\n")
+        try Self.putLegacyCounters(fake)
         try fake.put("pids/fnrunner/i1/c1/pids.current", "2\n")
         let driver = try CgroupDriver(layout: fake.legacyLayout)
         let s = try driver.stats(driver.containerSet(instance: "i1", container: "c1"))
@@ -135,9 +147,7 @@ import Testing
 
     @Test func theCallStatsReaderRereadsTheCountersThroughDescriptorsOpenedOnce() throws {
         let fake = try FakeCgroupRoot()
-        try fake.put("fnrunner/i1/c1/cpu.stat", "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 30\nnr_throttled 12\nthrottled_usec 4000\n")
-        try fake.put("fnrunner/i1/c1/memory.current", "1048576\n")
-        try fake.put("fnrunner/i1/c1/memory.peak", "2097152\n")
+        try Self.putV2Counters(fake)
         let driver = try CgroupDriver(layout: fake.v2Layout)
         let reader = driver.statsReader(driver.containerSet(instance: "i1", container: "c1"), throttling: true)
         var s = reader.read()
@@ -156,10 +166,7 @@ import Testing
 
     @Test func theLegacyCallStatsReaderTakesThrottlingFromCpuStatAndUsageFromCpuacct() throws {
         let fake = try FakeCgroupRoot()
-        try fake.put("cpu,cpuacct/fnrunner/i1/c1/cpu.stat", "nr_periods 10\nnr_throttled 4\nthrottled_time 900000\n")
-        try fake.put("cpu,cpuacct/fnrunner/i1/c1/cpuacct.usage", "777000\n")
-        try fake.put("memory/fnrunner/i1/c1/memory.usage_in_bytes", "4096\n")
-        try fake.put("memory/fnrunner/i1/c1/memory.max_usage_in_bytes", "8192\n")
+        try Self.putLegacyCounters(fake)
         let driver = try CgroupDriver(layout: fake.legacyLayout)
         let cg = driver.containerSet(instance: "i1", container: "c1")
         let s = driver.statsReader(cg, throttling: true).read()
