@@ -12,7 +12,7 @@ import Musl
 /// a few microseconds, not an open and a close per file.
 public final class CgroupStatsReader: Sendable {
     private enum Source {
-        case v2CPU, v1CPU, v1CPUAcct, memoryCurrent, memoryPeak
+        case cpuStat, v1CPUAcct, memoryCurrent, memoryPeak
     }
     /// pread at offset 0 re-reads a cgroup file; emptied by `close()`. Held across a read so
     /// that a close never lets a read land on a descriptor number reused meanwhile.
@@ -22,11 +22,11 @@ public final class CgroupStatsReader: Sendable {
     /// worth a read per call, when the container has a CPU quota).
     init(_ cg: CgroupSet, layout: CgroupLayout, throttling: Bool) {
         var paths: [(Source, String)] = []
-        if let v2 = cg.v2Path { paths.append((.v2CPU, v2 + "/cpu.stat")) }
+        if let v2 = cg.v2Path { paths.append((.cpuStat, v2 + "/cpu.stat")) }
         if layout.kind == .unified, let v2 = cg.v2Path {
             paths += [(.memoryCurrent, v2 + "/memory.current"), (.memoryPeak, v2 + "/memory.peak")]
         } else {
-            if throttling, let cpu = cg.v1Paths["cpu"] { paths.append((.v1CPU, cpu + "/cpu.stat")) }
+            if throttling, let cpu = cg.v1Paths["cpu"] { paths.append((.cpuStat, cpu + "/cpu.stat")) }
             if let acct = cg.v1Paths["cpuacct"], cg.v2Path == nil { paths.append((.v1CPUAcct, acct + "/cpuacct.usage")) }
             if let mem = cg.v1Paths["memory"] {
                 paths += [(.memoryCurrent, mem + "/memory.usage_in_bytes"), (.memoryPeak, mem + "/memory.max_usage_in_bytes")]
@@ -66,7 +66,9 @@ public final class CgroupStatsReader: Sendable {
                 if n <= 0 { continue }
                 let bytes = UnsafeBufferPointer(rebasing: buffer[0..<n])
                 switch source {
-                case .v2CPU:
+                case .cpuStat:
+                    // v2's and v1's cpu.stat (a hybrid host reads both) share no key they
+                    // differ in: usage_usec and throttled_usec are v2's, throttled_time v1's.
                     CgroupFileFormat.forEachKeyValue(bytes) { key, value in
                         if key.elementsEqual(Self.usageUsec) {
                             s.cpuUsageNanos = value &* 1000
@@ -76,14 +78,6 @@ public final class CgroupStatsReader: Sendable {
                             s.cpuThrottledPeriods = value
                         } else if key.elementsEqual(Self.throttledUsec) {
                             s.cpuThrottledNanos = value &* 1000
-                        }
-                    }
-                case .v1CPU:
-                    CgroupFileFormat.forEachKeyValue(bytes) { key, value in
-                        if key.elementsEqual(Self.nrPeriods) {
-                            s.cpuPeriods = value
-                        } else if key.elementsEqual(Self.nrThrottled) {
-                            s.cpuThrottledPeriods = value
                         } else if key.elementsEqual(Self.throttledTime) {
                             s.cpuThrottledNanos = value
                         }

@@ -85,15 +85,10 @@ public final class ReadinessLoop: Sendable {
     /// (no epoll set or eventfd), the timer fires at once, so a waiter never waits forever.
     public func schedule(atNanos deadlineNanos: UInt64, _ fire: @escaping @Sendable () -> Void) -> Timer {
         let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
-        let enrolled = state.withLock { s -> Int32? in
-            if s.epollFD < 0, start(&s) != nil { return nil }
-            s.waiters[token] = .action { if $0 == .timedOut { fire() } }
-            push(&s, deadlineNanos, token)
-            return deadlineNanos < s.sleepingUntil ? s.wakeFD : -1
-        }
-        switch enrolled {
-        case nil: fire()
-        case let wakeFD?: if wakeFD >= 0 { wake(wakeFD) }
+        do throws(RunnerError) {
+            try enroll(token, .action { if $0 == .timedOut { fire() } }, deadline: deadlineNanos)
+        } catch {
+            fire()
         }
         return Timer(loop: self, token: token)
     }
@@ -104,17 +99,7 @@ public final class ReadinessLoop: Sendable {
     /// must be short and must not block.
     public func watch(_ fd: Int32, for interest: Interest, _ ready: @escaping @Sendable () -> Void) throws(RunnerError) {
         let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
-        let failed = state.withLock { s -> RunnerError? in
-            if s.epollFD < 0, let error = start(&s) { return error }
-            s.waiters[token] = .action { if $0 == .ready { ready() } }
-            let rc = rn_epoll_arm(s.epollFD, fd, interest == .writable ? 1 : 0, token)
-            if rc < 0 {
-                s.waiters[token] = nil
-                return .system("epoll_ctl", errno: -rc, "cannot watch descriptor \(fd)")
-            }
-            return nil
-        }
-        if let failed { throw failed }
+        try enroll(token, .action { if $0 == .ready { ready() } }, arming: (fd, interest))
     }
 
     /// Waits until `fd` (non-blocking, owned by the caller and kept open meanwhile) is ready
@@ -124,7 +109,11 @@ public final class ReadinessLoop: Sendable {
         let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Result<Outcome, RunnerError>, Never>) in
-                enroll(token, c, fd: fd, interest: interest, deadline: deadlineNanos)
+                do throws(RunnerError) {
+                    try enroll(token, .task(c), arming: (fd, interest), deadline: deadlineNanos)
+                } catch {
+                    c.resume(returning: .failure(error))
+                }
                 if Task.isCancelled { finish(token, .cancelled) }
             }
         } onCancel: {
@@ -133,24 +122,24 @@ public final class ReadinessLoop: Sendable {
         return try result.get()
     }
 
-    private func enroll(
-        _ token: UInt64, _ c: CheckedContinuation<Result<Outcome, RunnerError>, Never>, fd: Int32, interest: Interest, deadline: UInt64
-    ) {
-        // Succeeds with the eventfd to write when the loop sleeps past this deadline, else -1.
-        let enrolled = state.withLock { s -> Result<Int32, RunnerError> in
-            if s.epollFD < 0, let error = start(&s) { return .failure(error) }
-            let rc = rn_epoll_arm(s.epollFD, fd, interest == .writable ? 1 : 0, token)
-            if rc < 0 { return .failure(.system("epoll_ctl", errno: -rc, "cannot wait for descriptor \(fd)")) }
-            s.waiters[token] = .task(c)
+    /// The one way in for waits, watches and timers: starts the loop if needed, arms `arming`'s
+    /// descriptor for one event, adds `deadline` to the heap, and wakes the loop when it sleeps
+    /// past that deadline. Nothing is enrolled when it throws.
+    private func enroll(_ token: UInt64, _ waiter: Waiter, arming: (fd: Int32, interest: Interest)? = nil, deadline: UInt64? = nil)
+        throws(RunnerError)
+    {
+        let wakeFD = try state.withLock { s throws(RunnerError) -> Int32 in
+            if s.epollFD < 0, let error = start(&s) { throw error }
+            if let (fd, interest) = arming {
+                let rc = rn_epoll_arm(s.epollFD, fd, interest == .writable ? 1 : 0, token)
+                if rc < 0 { throw .system("epoll_ctl", errno: -rc, "cannot wait for descriptor \(fd)") }
+            }
+            s.waiters[token] = waiter
+            guard let deadline else { return -1 }
             push(&s, deadline, token)
-            return .success(deadline < s.sleepingUntil ? s.wakeFD : -1)
+            return deadline < s.sleepingUntil ? s.wakeFD : -1
         }
-        switch enrolled {
-        case .failure(let error):
-            c.resume(returning: .failure(error))
-        case .success(let wakeFD):
-            if wakeFD >= 0 { wake(wakeFD) }
-        }
+        if wakeFD >= 0 { wake(wakeFD) }
     }
 
     /// Adds a deadline, dropping those of ended waits once they outnumber the live ones.
