@@ -147,14 +147,6 @@ struct ServeCommandTests {
         }
     }
 
-    /// Processes whose command line mentions this environment's state directory: the server and
-    /// its parked launchers (which share its memory, and so its command line).
-    func processes(of env: TestEnvironment) -> [Int32] {
-        ((try? FileSystem.list("/proc")) ?? []).compactMap { Int32($0) }.filter { pid in
-            ((try? FileSystem.read("/proc/\(pid)/cmdline")) ?? "").contains(env.stateDirectory)
-        }
-    }
-
     @Test func coldCallsStartFromTheSandboxPoolAndKill9LeavesNoParkedLauncher() async throws {
         try await withHelloStreamData("serve") { env, data in
             let port = try freePort()
@@ -176,12 +168,12 @@ struct ServeCommandTests {
             #expect(try await metric("fn_container_start_phase_seconds_count{phase=\"cgroup_create\"}") == nil)
             try await waitUntil("the pool refilled") { try await metric("fn_sandbox_pool_ready") == 2 }
             // The server and two parked launchers (the one that launched has exited).
-            try await waitUntil("three processes: the server and two parked launchers") { processes(of: env).count == 3 }
+            try await waitUntil("three processes: the server and two parked launchers") { ServeHarness.processes(of: env).count == 3 }
 
             // Killed: the launchers die with it (parent-death signal), the next server clears the rest.
             server.signal(SIGKILL)
             #expect(await server.exit() == 128 + SIGKILL)
-            try await waitUntil("the launchers died with the server") { processes(of: env).isEmpty }
+            try await waitUntil("the launchers died with the server") { ServeHarness.processes(of: env).isEmpty }
             (server, c) = try await startServer(env, data: data, port: port, environment: ["FN_SANDBOX_POOL_SIZE": "0"])
             let direct = try await c.send("POST", "/invoke/\(fnID)", body: Array("direct".utf8))
             #expect(direct.text == "Hello direct")

@@ -9,6 +9,14 @@ import Glibc
 
 /// `fnrunner serve` started as users start it, for the tests that talk to it over HTTP.
 enum ServeHarness {
+    /// Processes whose command line mentions this environment's state directory: the server and
+    /// its parked launchers (which share its memory, and so its command line).
+    static func processes(of env: TestEnvironment) -> [Int32] {
+        ((try? FileSystem.list("/proc")) ?? []).compactMap { Int32($0) }.filter { pid in
+            ((try? FileSystem.read("/proc/\(pid)/cmdline")) ?? "").contains(env.stateDirectory)
+        }
+    }
+
     /// Starts a server on `port` and waits until it answers /health; extra arguments (a gRPC
     /// listener, say) go after the usual ones.
     static func start(

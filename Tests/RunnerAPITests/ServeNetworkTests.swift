@@ -114,6 +114,9 @@ struct ServeNetworkTests {
             #expect(lab.nodeIP("link show").contains("fv"))
             server.signal(SIGKILL)
             _ = await server.exit()
+            // Its parked launchers die with it (parent-death signal) and hold its store lock
+            // until then; under load that takes a moment.
+            try await waitUntil(timeoutMillis: 30_000) { ServeHarness.processes(of: env).isEmpty }
 
             (server, c) = try await ServeHarness.start(env, data: data, port: port, environment: environment.merging(["FN_SANDBOX_POOL_SIZE": "0"]) { $1 })
             #expect(leases().isEmpty, "the old instance's leases went")
