@@ -186,8 +186,9 @@ extension Agent {
         let queue = launch.queue
         let acquired: Acquired
         if launch.prewarm {
-            // Ahead of demand: only room that is free now, never a wait or an eviction.
-            switch tracker.tryAcquire(memoryBytes: f.memoryMB << 20, cpuMillicores: f.cpuMillicores) {
+            // Ahead of demand: only room that is free now and that no call's launch waits for in
+            // the tracker's line, never a wait or an eviction.
+            switch tracker.tryAcquireSpare(memoryBytes: f.memoryMB << 20, cpuMillicores: f.cpuMillicores) {
             case .success(let t): acquired = .granted(t)
             case .failure: acquired = .noLongerWanted
             }

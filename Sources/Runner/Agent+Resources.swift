@@ -10,22 +10,26 @@ extension Agent {
         case noLongerWanted
     }
 
-    /// Memory and CPU for a new container of `f`: at once if free; else by evicting idle
-    /// containers of other functions, oldest first, when they cover the whole shortfall, and
-    /// waiting until they are gone; else (blocking mode) by waiting for tokens, trying eviction
-    /// again every FN_HOT_POLL_MSECS, until `deadline` or until `stillWanted` says no; or
-    /// (non-blocking mode) 503 at once.
+    /// Memory and CPU for a new container of `f`: at once if free; else, holding a place in the
+    /// tracker's line from before anything is evicted (so the room freed comes to this launch, not
+    /// to a later request), by evicting idle containers of other functions, oldest first, when they
+    /// cover the whole shortfall, and waiting until they are gone; else (blocking mode) by waiting
+    /// in line, trying eviction again every FN_HOT_POLL_MSECS, until `deadline` or until
+    /// `stillWanted` says no; or (non-blocking mode) 503 at once.
     func resources(
         for f: FunctionDefinition, key: String, deadline: UInt64, stillWanted: @Sendable () -> Bool
     ) async -> Acquired {
         let memory = f.memoryMB << 20
+        if case .success(let token) = tracker.tryAcquire(memoryBytes: memory, cpuMillicores: f.cpuMillicores) {
+            return .granted(token)
+        }
+        let request = tracker.enqueue(memoryBytes: memory, cpuMillicores: f.cpuMillicores)
+        defer { request.leave() }
         while true {
+            if let token = request.take() { return .granted(token) }
             // A cancelled wait (the client left) stops at once: the waits below return
             // immediately once cancelled, and would otherwise spin until the deadline.
             if Task.isCancelled { return .refused(CallErrors.cancelled("wait for resources")) }
-            if case .success(let token) = tracker.tryAcquire(memoryBytes: memory, cpuMillicores: f.cpuMillicores) {
-                return .granted(token)
-            }
             let free = tracker.utilization
             let needMemory = memory > free.memoryAvailableBytes ? memory - free.memoryAvailableBytes : 0
             let needCPU = f.cpuMillicores > free.cpuAvailableMillicores ? f.cpuMillicores - free.cpuAvailableMillicores : 0
@@ -41,19 +45,18 @@ extension Agent {
             // After an eviction, wait for the evicted containers to be gone; else wait a poll
             // period and look again, as idle containers may have become evictable meanwhile.
             let poll = evicted.isEmpty ? min(deadline - now, Duration.milliseconds(configuration.hotPollMillis).nanoseconds) : deadline - now
-            if let token = await acquireUnlessShutdown(memory, f.cpuMillicores, timeout: .nanoseconds(Int64(poll))) {
+            if let token = await waitUnlessShutdown(request, timeout: .nanoseconds(Int64(poll))) {
                 return .granted(token)
             }
             if !stillWanted() { return .noLongerWanted }
         }
     }
 
-    /// Waits for a token up to `timeout`, but no longer than until shutdown begins.
-    private func acquireUnlessShutdown(_ memory: UInt64, _ cpu: UInt64, timeout: Duration) async -> ResourceToken? {
-        let tracker = self.tracker
+    /// Waits in line up to `timeout`, but no longer than until shutdown begins.
+    private func waitUnlessShutdown(_ request: ResourceRequest, timeout: Duration) async -> ResourceToken? {
         let clock = self.clock
         return await withTaskGroup(of: ResourceToken?.self) { group in
-            group.addTask { await tracker.acquire(memoryBytes: memory, cpuMillicores: cpu, timeout: timeout, clock: clock) }
+            group.addTask { await request.wait(timeout: timeout, clock: clock) }
             group.addTask {
                 _ = await self.shutdownBegan.wait()
                 return nil

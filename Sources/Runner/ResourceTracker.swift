@@ -4,8 +4,9 @@ import Synchronization
 /// Memory and CPU tokens for containers: Fn's resource tracker (its later, single-pool form).
 ///
 /// A hot or cold container holds a token for as long as it lives, so the sum of running
-/// containers never exceeds what the node can give. Requests wait in arrival order; a release
-/// grants every waiter that now fits.
+/// containers never exceeds what the node can give. Requests wait in line in arrival order; a
+/// release grants, in line order, every request in line that now fits, at the release itself,
+/// so room freed for a request in line cannot be taken by one that asks after the release.
 public final class ResourceTracker: Sendable {
     public let totalMemoryBytes: UInt64
     public let totalCPUMillicores: UInt64
@@ -36,18 +37,12 @@ public final class ResourceTracker: Sendable {
         }
     }
 
-    private struct Waiter {
-        let id: UInt64
-        let memory: UInt64
-        let cpu: UInt64
-        let continuation: CheckedContinuation<ResourceToken?, Never>
-    }
-
     private struct State {
         var memoryUsed: UInt64 = 0
         var cpuUsed: UInt64 = 0
-        var waiters: [Waiter] = []
-        var nextWaiter: UInt64 = 1
+        /// Requests in line, in arrival order.
+        var line: [ResourceRequest] = []
+        var nextRequest: UInt64 = 1
     }
     private let state = Mutex(State())
 
@@ -70,21 +65,47 @@ public final class ResourceTracker: Sendable {
     }
 
     /// Requests currently waiting for a token.
-    public var waiterCount: Int { state.withLock { $0.waiters.count } }
+    public var waiterCount: Int { state.withLock { $0.line.count } }
 
-    /// A token now, or how much is missing.
+    /// A token now if the request fits in what is free (as Fn's tracker grants, whoever waits), or
+    /// how much is missing.
     public func tryAcquire(memoryBytes: UInt64, cpuMillicores: UInt64) -> Result<ResourceToken, CapacityFull> {
+        tryAcquire(memoryBytes, cpuMillicores, behindLine: false)
+    }
+
+    /// A token now only from room nobody in line waits for: for work ahead of demand, which must
+    /// never take the room a waiting call's launch is about to get.
+    public func tryAcquireSpare(memoryBytes: UInt64, cpuMillicores: UInt64) -> Result<ResourceToken, CapacityFull> {
+        tryAcquire(memoryBytes, cpuMillicores, behindLine: true)
+    }
+
+    private func tryAcquire(_ memoryBytes: UInt64, _ cpuMillicores: UInt64, behindLine: Bool) -> Result<ResourceToken, CapacityFull> {
         if !isPossible(memoryBytes: memoryBytes, cpuMillicores: cpuMillicores) {
             return .failure(CapacityFull(neededMemoryMB: memoryBytes >> 20, neededCPUMillicores: cpuMillicores))
         }
         return state.withLock { s in
-            if fits(s, memoryBytes, cpuMillicores) {
+            let (memory, cpu) = behindLine ? demandBehindLine(s, memoryBytes, cpuMillicores) : (s.memoryUsed + memoryBytes, s.cpuUsed + cpuMillicores)
+            if memory <= totalMemoryBytes && cpu <= totalCPUMillicores {
                 return .success(grant(&s, memoryBytes, cpuMillicores))
             }
-            let needMem = s.memoryUsed + memoryBytes > totalMemoryBytes ? s.memoryUsed + memoryBytes - totalMemoryBytes : 0
-            let needCPU = s.cpuUsed + cpuMillicores > totalCPUMillicores ? s.cpuUsed + cpuMillicores - totalCPUMillicores : 0
+            let needMem = memory > totalMemoryBytes ? memory - totalMemoryBytes : 0
+            let needCPU = cpu > totalCPUMillicores ? cpu - totalCPUMillicores : 0
             return .failure(CapacityFull(neededMemoryMB: needMem >> 20, neededCPUMillicores: needCPU))
         }
+    }
+
+    /// A place in line, granted at once when the request fits in what is free. The request must be
+    /// possible (`isPossible`); its holder takes the token or leaves the line.
+    public func enqueue(memoryBytes: UInt64, cpuMillicores: UInt64) -> ResourceRequest {
+        let (request, token) = state.withLock { s -> (ResourceRequest, ResourceToken?) in
+            let request = ResourceRequest(tracker: self, id: s.nextRequest, memoryBytes: memoryBytes, cpuMillicores: cpuMillicores)
+            s.nextRequest += 1
+            if fits(s, memoryBytes, cpuMillicores) { return (request, grant(&s, memoryBytes, cpuMillicores)) }
+            s.line.append(request)
+            return (request, nil)
+        }
+        if let token { request.grant(token) }
+        return request
     }
 
     /// Waits for a token. nil when the request can never fit, when `timeout` passes, or when the
@@ -93,36 +114,19 @@ public final class ResourceTracker: Sendable {
         memoryBytes: UInt64, cpuMillicores: UInt64, timeout: Duration? = nil, clock: any AgentClock = SystemClock()
     ) async -> ResourceToken? {
         if !isPossible(memoryBytes: memoryBytes, cpuMillicores: cpuMillicores) || Task.isCancelled { return nil }
-        guard let timeout else { return await wait(memoryBytes, cpuMillicores) }
-        return await raceWithTimeout(timeout, clock: clock, { await self.wait(memoryBytes, cpuMillicores) }, discard: { $0.release() })
+        let request = enqueue(memoryBytes: memoryBytes, cpuMillicores: cpuMillicores)
+        defer { request.leave() }
+        return await request.wait(timeout: timeout, clock: clock)
     }
 
-    private func wait(_ memory: UInt64, _ cpu: UInt64) async -> ResourceToken? {
-        let id = state.withLock { s -> UInt64 in
-            defer { s.nextWaiter += 1 }
-            return s.nextWaiter
-        }
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<ResourceToken?, Never>) in
-                let granted = state.withLock { s -> ResourceToken? in
-                    if s.waiters.isEmpty && fits(s, memory, cpu) { return grant(&s, memory, cpu) }
-                    s.waiters.append(Waiter(id: id, memory: memory, cpu: cpu, continuation: c))
-                    return nil
-                }
-                if let granted { c.resume(returning: granted) }
-                if Task.isCancelled { cancelWaiter(id) }
-            }
-        } onCancel: {
-            cancelWaiter(id)
-        }
+    /// Takes a request out of the line (it left, or its wait ended).
+    func remove(_ request: ResourceRequest) {
+        state.withLock { s in s.line.removeAll { $0 === request } }
     }
 
-    private func cancelWaiter(_ id: UInt64) {
-        let waiter = state.withLock { s -> Waiter? in
-            guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            return s.waiters.remove(at: i)
-        }
-        waiter?.continuation.resume(returning: nil)
+    /// What would be held if a request joining now got its room only after everyone in line.
+    private func demandBehindLine(_ s: State, _ memory: UInt64, _ cpu: UInt64) -> (memory: UInt64, cpu: UInt64) {
+        s.line.reduce((s.memoryUsed + memory, s.cpuUsed + cpu)) { ($0.0 + $1.memoryBytes, $0.1 + $1.cpuMillicores) }
     }
 
     private func fits(_ s: State, _ memory: UInt64, _ cpu: UInt64) -> Bool {
@@ -136,22 +140,22 @@ public final class ResourceTracker: Sendable {
     }
 
     func release(_ token: ResourceToken) {
-        let ready = state.withLock { s -> [(Waiter, ResourceToken)] in
+        let ready = state.withLock { s -> [(ResourceRequest, ResourceToken)] in
             s.memoryUsed -= token.memoryBytes
             s.cpuUsed -= token.cpuMillicores
-            var granted: [(Waiter, ResourceToken)] = []
-            var remaining: [Waiter] = []
-            for w in s.waiters {
-                if fits(s, w.memory, w.cpu) {
-                    granted.append((w, grant(&s, w.memory, w.cpu)))
+            var granted: [(ResourceRequest, ResourceToken)] = []
+            var remaining: [ResourceRequest] = []
+            for r in s.line {
+                if fits(s, r.memoryBytes, r.cpuMillicores) {
+                    granted.append((r, grant(&s, r.memoryBytes, r.cpuMillicores)))
                 } else {
-                    remaining.append(w)
+                    remaining.append(r)
                 }
             }
-            s.waiters = remaining
+            s.line = remaining
             return granted
         }
-        for (w, t) in ready { w.continuation.resume(returning: t) }
+        for (r, t) in ready { r.grant(t) }
     }
 }
 

@@ -107,4 +107,24 @@ struct AgentPrewarmTests {
             #expect(PrometheusText.count(of: "fn_evictions_total", in: agent.prometheusText()) == 1)
         }
     }
+
+    @Test func aPrewarmLaunchTakesNoRoomACallsLaunchWaitsFor() async throws {
+        try await H.withAgent(totalMemoryMB: 256) { agent, driver, clock in
+            let a = H.function("a", memoryMB: 128)
+            async let busy = agent.submit(a, H.request("sleep:500"))
+            await eventually("a's call runs") { driver.containers.first?.calls == 1 }
+            // b needs the whole node: its launch waits in line for a's container to end.
+            let b = H.function("b", memoryMB: 256)
+            async let whole = agent.submit(b, H.request("b"))
+            await eventually("b's launch waits in line") { agent.tracker.waiterCount == 1 }
+            let f = prewarmed(1, fnID: "pre", memoryMB: 128)
+            agent.prewarm(f)
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(driver.starts == 1, "the free 128 MiB are part of what b waits for: no instance started")
+            await advance(clock, by: .milliseconds(100), until: "b's call ended") { driver.containers.contains { $0.task.function.fnID == "b" && $0.calls == 1 } }
+            #expect(try await busy.status == 200)
+            #expect(try await whole.status == 200)
+            #expect(driver.containers.first { $0.task.function.fnID == "a" }?.isClosed == true, "a's idle container was evicted for b")
+        }
+    }
 }

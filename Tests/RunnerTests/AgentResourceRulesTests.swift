@@ -1,5 +1,6 @@
 @testable import Runner
 import RunnerOS
+import Synchronization
 import Testing
 
 /// Fn's resource rules on the fake driver: tokens, waiting, eviction, the non-blocking mode.
@@ -25,6 +26,33 @@ struct AgentResourceRulesTests {
             #expect(byFn("a").isClosed, "a, the oldest idle container, made room for c")
             #expect(!byFn("b").isClosed)
             #expect(driver.live.count == 2)
+        }
+    }
+
+    @Test func roomAnEvictionFreesGoesToTheCallThatEvictedNotToALaterRequest() async throws {
+        try await H.withAgent(totalMemoryMB: 256) { agent, _, clock in
+            guard case .success(let idle) = agent.tracker.tryAcquire(memoryBytes: 256 << 20, cpuMillicores: 0) else {
+                Issue.record("the node is empty")
+                return
+            }
+            // An idle container of another function whose end frees its room at once, and a
+            // request (as a prewarm launch makes) that asks for room right after that.
+            let later = Mutex<ResourceToken?>(nil)
+            _ = agent.evictor.register(slotKey: "other", memoryBytes: 256 << 20, cpuMillicores: 0) {
+                idle.release()
+                if case .success(let t) = agent.tracker.tryAcquire(memoryBytes: 256 << 20, cpuMillicores: 0) { later.withLock { $0 = t } }
+            }
+            let f = H.function("f", memoryMB: 256)
+            async let result = agent.resources(for: f, key: f.slotKey.value, deadline: clock.nanos(after: .seconds(1))) { true }
+            await step(clock, by: .milliseconds(200), times: 6)  // past the wait limit: a call left waiting gets 503
+            let acquired = await result
+            guard case .granted(let token) = acquired else {
+                Issue.record("the evicting call got no room: \(acquired)")
+                later.withLock { $0?.release() }
+                return
+            }
+            #expect(later.withLock { $0 == nil }, "the later request found no room")
+            token.release()
         }
     }
 

@@ -92,6 +92,80 @@ import Testing
         ta?.release()
         tb?.release()
     }
+
+    @Test func roomAReleaseFreesGoesToTheRequestInLineThoughNobodyWaitsOnItYet() {
+        let tracker = ResourceTracker(totalMemoryBytes: 100 * mb, totalCPUMillicores: 1000)
+        guard case .success(let hold) = tracker.tryAcquire(memoryBytes: 100 * mb, cpuMillicores: 0) else {
+            Issue.record("the node is empty")
+            return
+        }
+        let request = tracker.enqueue(memoryBytes: 60 * mb, cpuMillicores: 0)
+        #expect(request.take() == nil && tracker.waiterCount == 1)
+        hold.release()
+        if case .success = tracker.tryAcquire(memoryBytes: 60 * mb, cpuMillicores: 0) { Issue.record("the freed room was the request's") }
+        let token = request.take()
+        #expect(token?.memoryBytes == 60 * mb && tracker.waiterCount == 0)
+        #expect(request.take() == nil, "a token is taken once")
+        token?.release()
+        #expect(tracker.utilization.memoryUsedBytes == 0)
+    }
+
+    @Test func spareRoomIsWhatNobodyInLineWaitsForButATryMayTakeAnyFreeRoomAsInFn() {
+        let tracker = ResourceTracker(totalMemoryBytes: 100 * mb, totalCPUMillicores: 1000)
+        guard case .success(let hold) = tracker.tryAcquire(memoryBytes: 60 * mb, cpuMillicores: 0) else {
+            Issue.record("the node is empty")
+            return
+        }
+        let waiting = tracker.enqueue(memoryBytes: 50 * mb, cpuMillicores: 0)
+        #expect(waiting.take() == nil, "50 MiB do not fit in 40")
+        switch tracker.tryAcquireSpare(memoryBytes: 40 * mb, cpuMillicores: 0) {
+        case .success(let t):
+            Issue.record("40 MiB are free, but the request in line waits for them")
+            t.release()
+        case .failure(let full):
+            // 60 held + 50 in line + 40 asked = 150 of 100.
+            #expect(full == ResourceTracker.CapacityFull(neededMemoryMB: 50, neededCPUMillicores: 0))
+        }
+        guard case .success(let taken) = tracker.tryAcquire(memoryBytes: 40 * mb, cpuMillicores: 0) else {
+            Issue.record("a call's launch takes free room as Fn's tracker gives it")
+            return
+        }
+        hold.release()
+        #expect(waiting.take()?.memoryBytes == 50 * mb)
+        taken.release()
+        waiting.leave()
+    }
+
+    @Test func leavingTheLineGivesBackATokenGrantedButNotTaken() {
+        let tracker = ResourceTracker(totalMemoryBytes: 100 * mb, totalCPUMillicores: 100)
+        guard case .success(let hold) = tracker.tryAcquire(memoryBytes: 100 * mb, cpuMillicores: 100) else {
+            Issue.record("the node is empty")
+            return
+        }
+        let granted = tracker.enqueue(memoryBytes: 50 * mb, cpuMillicores: 50)
+        let queued = tracker.enqueue(memoryBytes: 100 * mb, cpuMillicores: 100)
+        hold.release()
+        #expect(tracker.utilization.memoryUsedBytes == 50 * mb && tracker.waiterCount == 1)
+        granted.leave()
+        queued.leave()
+        #expect(tracker.utilization == .init(memoryUsedBytes: 0, memoryAvailableBytes: 100 * mb, cpuUsedMillicores: 0, cpuAvailableMillicores: 100))
+        #expect(tracker.waiterCount == 0 && granted.take() == nil)
+    }
+
+    @Test func aWaitThatTimesOutKeepsItsPlaceInLine() async {
+        let tracker = ResourceTracker(totalMemoryBytes: 100 * mb, totalCPUMillicores: 100)
+        let hold = await tracker.acquire(memoryBytes: 100 * mb, cpuMillicores: 0)
+        let request = tracker.enqueue(memoryBytes: 100 * mb, cpuMillicores: 0)
+        #expect(await request.wait(timeout: .milliseconds(20)) == nil)
+        #expect(tracker.waiterCount == 1)
+        async let token = request.wait(timeout: .seconds(30))
+        hold?.release()
+        let got = await token
+        #expect(got?.memoryBytes == 100 * mb)
+        got?.release()
+        request.leave()
+        #expect(tracker.utilization.memoryUsedBytes == 0)
+    }
 }
 
 @Suite struct NodeResourcesTests {
