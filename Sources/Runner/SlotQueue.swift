@@ -9,14 +9,14 @@ import Synchronization
 public final class SlotQueue<Slot: Sendable>: Sendable {
     public let key: String
 
-    private struct Waiter {
-        let id: UInt64
-        let continuation: CheckedContinuation<SlotToken<Slot>?, Never>
-    }
-
     private struct State {
         var tokens: [SlotToken<Slot>] = []
-        var waiters: [Waiter] = []
+        /// Calls waiting for a token, in arrival order: each is in line from before it suspends.
+        var waiters: [UInt64] = []
+        /// The suspended waits among them.
+        var continuations: [UInt64: CheckedContinuation<SlotToken<Slot>?, Never>] = [:]
+        /// Tokens handed to waiters that were not suspended at that moment.
+        var handed: [UInt64: SlotToken<Slot>] = [:]
         var nextID: UInt64 = 1
         var stats = SlotQueueStats()
         /// Bumped on every call's state change: the launcher timeout counts from the last one.
@@ -29,18 +29,27 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
     /// An idle container offers itself. A call already waiting gets it at once.
     @discardableResult
     public func queue(_ slot: Slot) -> SlotToken<Slot> {
-        let (token, waiter) = state.withLock { s -> (SlotToken<Slot>, Waiter?) in
+        let (token, waiter) = state.withLock { s -> (SlotToken<Slot>, CheckedContinuation<SlotToken<Slot>?, Never>?) in
             let token = SlotToken(id: s.nextID, slot: slot)
             s.nextID += 1
-            if !s.waiters.isEmpty {
-                token.claim()
-                return (token, s.waiters.removeFirst())
-            }
-            s.tokens.append(token)
-            return (token, nil)
+            return (token, Self.offer(token, in: &s))
         }
-        waiter?.continuation.resume(returning: token)
+        waiter?.resume(returning: token)
         return token
+    }
+
+    /// Gives `token` to the first call in line (claimed for it), or puts it with the free ones;
+    /// returns the continuation to resume when that call is suspended.
+    private static func offer(_ token: SlotToken<Slot>, in s: inout State) -> CheckedContinuation<SlotToken<Slot>?, Never>? {
+        guard !s.waiters.isEmpty else {
+            s.tokens.append(token)
+            return nil
+        }
+        let id = s.waiters.removeFirst()
+        token.claim()
+        if let c = s.continuations.removeValue(forKey: id) { return c }
+        s.handed[id] = token
+        return nil
     }
 
     /// Claims `token` (for the container itself or a caller that holds it). False if it was
@@ -58,10 +67,53 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
     /// container that failed to start between the caller's launch check and its wait woke the
     /// waiters before this one waited, and the caller must look again instead of sleeping until
     /// its timeout.
+    ///
+    /// The call is in line before this returns to its first suspension: a container its caller
+    /// just launched, offered before the wait's task suspends, still goes to it and not to the
+    /// free tokens (where, with no freeze delay, it would begin to freeze at once).
     public func take(timeout: Duration? = nil, clock: any AgentClock = SystemClock()) async -> SlotToken<Slot>? {
-        if let now = takeNewest() { return now }
-        guard let timeout else { return await waitForToken() }
-        return await raceWithTimeout(timeout, clock: clock, { await self.waitForToken() }, discard: { self.giveBack($0) })
+        let id: UInt64
+        switch enterLine() {
+        case .token(let token): return token
+        case .launchNeeded: return nil
+        case .inLine(let inLine): id = inLine
+        }
+        let token: SlotToken<Slot>?
+        if let timeout {
+            token = await raceWithTimeout(timeout, clock: clock, { await self.wait(id) }, discard: { self.giveBack($0) })
+        } else {
+            token = await wait(id)
+        }
+        // A token handed over as the wait ended is the caller's all the same.
+        return token ?? leaveLine(id)
+    }
+
+    private enum Entry {
+        case token(SlotToken<Slot>)
+        case launchNeeded
+        case inLine(UInt64)
+    }
+
+    private func enterLine() -> Entry {
+        state.withLock { s in
+            while let token = s.tokens.popLast() {
+                if token.claim() { return .token(token) }
+            }
+            if s.stats.isNewContainerNeeded { return .launchNeeded }
+            let id = s.nextID
+            s.nextID += 1
+            s.waiters.append(id)
+            return .inLine(id)
+        }
+    }
+
+    /// Takes the call out of line; a token handed to it meanwhile, if any.
+    private func leaveLine(_ id: UInt64) -> SlotToken<Slot>? {
+        state.withLock { s in
+            s.waiters.removeAll { $0 == id }
+            s.continuations[id] = nil
+            return s.handed.removeValue(forKey: id)
+        }
     }
 
     /// Takes the newest free token without waiting.
@@ -74,57 +126,53 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         }
     }
 
-    private func waitForToken() async -> SlotToken<Slot>? {
-        let id = state.withLock { s -> UInt64 in
-            defer { s.nextID += 1 }
-            return s.nextID
-        }
-        return await withTaskCancellationHandler {
+    private func wait(_ id: UInt64) async -> SlotToken<Slot>? {
+        await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<SlotToken<Slot>?, Never>) in
                 let ready = state.withLock { s -> SlotToken<Slot>?? in
-                    while let token = s.tokens.popLast() {
-                        if token.claim() { return .some(token) }
-                    }
-                    if s.stats.isNewContainerNeeded { return .some(nil) }
-                    s.waiters.append(Waiter(id: id, continuation: c))
+                    if let token = s.handed.removeValue(forKey: id) { return .some(token) }
+                    guard s.waiters.contains(id) else { return .some(nil) }  // woken, or left
+                    s.continuations[id] = c
                     return .none
                 }
                 if case .some(let token) = ready { c.resume(returning: token) }
-                if Task.isCancelled { cancelWaiter(id) }
+                if Task.isCancelled { stopWaiting(id) }
             }
         } onCancel: {
-            cancelWaiter(id)
+            stopWaiting(id)
         }
     }
 
-    private func cancelWaiter(_ id: UInt64) {
-        let w = state.withLock { s -> Waiter? in
-            guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            return s.waiters.remove(at: i)
+    /// Ends a suspended wait with nil; the caller then leaves the line.
+    private func stopWaiting(_ id: UInt64) {
+        let c = state.withLock { s -> CheckedContinuation<SlotToken<Slot>?, Never>? in
+            s.waiters.removeAll { $0 == id }
+            return s.continuations.removeValue(forKey: id)
         }
-        w?.continuation.resume(returning: nil)
+        c?.resume(returning: nil)
     }
 
     /// Every waiting call returns nil now (shutdown: they answer 503 instead of waiting on).
     public func wakeWaiters() {
-        let waiters = state.withLock { s -> [Waiter] in
-            defer { s.waiters = [] }
-            return s.waiters
+        let waiters = state.withLock { s -> [CheckedContinuation<SlotToken<Slot>?, Never>] in
+            defer {
+                s.waiters = []
+                s.continuations = [:]
+            }
+            return Array(s.continuations.values)
         }
-        for w in waiters { w.continuation.resume(returning: nil) }
+        for c in waiters { c.resume(returning: nil) }
     }
 
     /// A token handed to a waiter that had already given up goes back: to the next waiter, or
     /// offered again. The same token, not a new one: the container holds it to end itself
     /// (`acquire`) at its idle timeout, and could not with a token it does not know.
     package func giveBack(_ token: SlotToken<Slot>) {
-        let waiter = state.withLock { s -> Waiter? in
-            if !s.waiters.isEmpty { return s.waiters.removeFirst() }
+        let waiter = state.withLock { s -> CheckedContinuation<SlotToken<Slot>?, Never>? in
             token.release()
-            s.tokens.append(token)
-            return nil
+            return Self.offer(token, in: &s)
         }
-        waiter?.continuation.resume(returning: token)
+        waiter?.resume(returning: token)
     }
 
     // MARK: - statistics

@@ -40,6 +40,21 @@ import Testing
         #expect(!q.acquire(u), "the container loses the race to the call that took it")
     }
 
+    @Test func aCallIsInLineFromItsFirstSuspensionSoAContainerOfferedThenGoesToIt() async {
+        let q = SlotQueue<Slot>(key: "k")
+        // The call has asked for a launch: the queue needs no other, so the call waits.
+        q.move(request: .none, to: .wait)
+        #expect(q.claimLaunchIfNeeded())
+        // Runs on this thread up to its first suspension, as a call's task may; the container
+        // offers itself before any other part of that wait has run.
+        let call = Task.immediate { await q.take(timeout: .seconds(30)) }
+        let offered = q.queue(Slot(1))
+        #expect(q.takeNewest() == nil, "the token went to the waiting call, not to the free ones")
+        let token = await call.value
+        #expect(token === offered)
+        #expect(!q.acquire(offered), "the container cannot take back its own token to freeze or end")
+    }
+
     @Test func aNewQueueIsIdle() {
         let q = SlotQueue<Slot>(key: "k")
         #expect(q.isIdle)
