@@ -107,13 +107,16 @@ extension Agent {
             if Task.isCancelled { throw CallErrors.cancelled("wait for container") }
             if let error = state.withLock({ $0.launchErrors.removeValue(forKey: wait) }) { throw error }
             waited = true
-            if queue.claimLaunchIfNeeded() {
-                launchSink.yield(Launch(function: call.function, queue: queue, callerID: call.id, wait: wait, trace: call.trace))
-            }
             let now = clock.nowNanos
             if now >= deadline { throw CallErrors.serverBusy() }
             let poll = min(Duration.milliseconds(configuration.hotPollMillis), .nanoseconds(Int64(deadline - now)))
-            token = await queue.take(timeout: poll, clock: clock)
+            // The launch is asked for from inside the queue's line, so the container it starts
+            // comes to this call however soon it is ready.
+            token = await queue.take(timeout: poll, clock: clock) {
+                if queue.claimLaunchIfNeeded() {
+                    launchSink.yield(Launch(function: call.function, queue: queue, callerID: call.id, wait: wait, trace: call.trace))
+                }
+            }
         }
         return token!
     }

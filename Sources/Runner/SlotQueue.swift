@@ -63,21 +63,23 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
     }
 
     /// Waits for the newest free token and takes it; nil on timeout or cancellation, and nil at
-    /// once when the waiting calls need another container by the time the wait begins: a
-    /// container that failed to start between the caller's launch check and its wait woke the
+    /// once when the waiting calls still need another container once the caller is in line
+    /// (after `inLine`): a container that failed to start before the caller was in line woke the
     /// waiters before this one waited, and the caller must look again instead of sleeping until
     /// its timeout.
     ///
-    /// The call is in line before this returns to its first suspension: a container its caller
-    /// just launched, offered before the wait's task suspends, still goes to it and not to the
-    /// free tokens (where, with no freeze delay, it would begin to freeze at once).
-    public func take(timeout: Duration? = nil, clock: any AgentClock = SystemClock()) async -> SlotToken<Slot>? {
+    /// `inLine` runs once the caller is in line and before it waits: a launch asked for there
+    /// gives its container to this caller even when the container offers itself at once, on
+    /// another thread, before this task has suspended. (Asked for before, the container could
+    /// go to the free tokens first and, with no freeze delay, begin to freeze.)
+    public func take(timeout: Duration? = nil, clock: any AgentClock = SystemClock(), inLine: () -> Void = {}) async -> SlotToken<Slot>? {
         let id: UInt64
         switch enterLine() {
         case .token(let token): return token
-        case .launchNeeded: return nil
-        case .inLine(let inLine): id = inLine
+        case .inLine(let inLineID): id = inLineID
         }
+        inLine()
+        if isNewContainerNeeded { return leaveLine(id) }
         let token: SlotToken<Slot>?
         if let timeout {
             token = await raceWithTimeout(timeout, clock: clock, { await self.wait(id) }, discard: { self.giveBack($0) })
@@ -90,7 +92,6 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
 
     private enum Entry {
         case token(SlotToken<Slot>)
-        case launchNeeded
         case inLine(UInt64)
     }
 
@@ -99,7 +100,6 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
             while let token = s.tokens.popLast() {
                 if token.claim() { return .token(token) }
             }
-            if s.stats.isNewContainerNeeded { return .launchNeeded }
             let id = s.nextID
             s.nextID += 1
             s.waiters.append(id)

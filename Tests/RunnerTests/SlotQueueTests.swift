@@ -55,6 +55,20 @@ import Testing
         #expect(!q.acquire(offered), "the container cannot take back its own token to freeze or end")
     }
 
+    @Test func aContainerLaunchedFromInsideTheLineGoesToTheCallThoughItIsReadyBeforeTheCallWaits() async {
+        let q = SlotQueue<Slot>(key: "k")
+        q.move(request: .none, to: .wait)
+        let offered = Mutex<SlotToken<Slot>?>(nil)
+        let token = await q.take(timeout: .seconds(30)) {
+            #expect(q.claimLaunchIfNeeded(), "one waiting call and no container: a launch")
+            // The container starts and offers itself at once, as on another core it may.
+            let t = q.queue(Slot(1))
+            offered.withLock { $0 = t }
+        }
+        #expect(token != nil && token === offered.withLock { $0 })
+        #expect(q.takeNewest() == nil)
+    }
+
     @Test func aNewQueueIsIdle() {
         let q = SlotQueue<Slot>(key: "k")
         #expect(q.isIdle)
