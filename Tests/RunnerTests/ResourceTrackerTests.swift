@@ -93,12 +93,14 @@ import Testing
         tb?.release()
     }
 
-    @Test func roomAReleaseFreesGoesToTheRequestInLineThoughNobodyWaitsOnItYet() {
-        let tracker = ResourceTracker(totalMemoryBytes: 100 * mb, totalCPUMillicores: 1000)
-        guard case .success(let hold) = tracker.tryAcquire(memoryBytes: 100 * mb, cpuMillicores: 0) else {
-            Issue.record("the node is empty")
-            return
-        }
+    /// A node of `totalMB` and `cpu`, with `heldMB` and `heldCPU` held by a container.
+    func node(_ totalMB: UInt64, cpu: UInt64 = 1000, holding heldMB: UInt64, heldCPU: UInt64 = 0) throws -> (ResourceTracker, ResourceToken) {
+        let tracker = ResourceTracker(totalMemoryBytes: totalMB * mb, totalCPUMillicores: cpu)
+        return (tracker, try tracker.tryAcquire(memoryBytes: heldMB * mb, cpuMillicores: heldCPU).get())
+    }
+
+    @Test func roomAReleaseFreesGoesToTheRequestInLineThoughNobodyWaitsOnItYet() throws {
+        let (tracker, hold) = try node(100, holding: 100)
         let request = tracker.enqueue(memoryBytes: 60 * mb, cpuMillicores: 0)
         #expect(request.take() == nil && tracker.waiterCount == 1)
         hold.release()
@@ -110,12 +112,8 @@ import Testing
         #expect(tracker.utilization.memoryUsedBytes == 0)
     }
 
-    @Test func spareRoomIsWhatNobodyInLineWaitsForButATryMayTakeAnyFreeRoomAsInFn() {
-        let tracker = ResourceTracker(totalMemoryBytes: 100 * mb, totalCPUMillicores: 1000)
-        guard case .success(let hold) = tracker.tryAcquire(memoryBytes: 60 * mb, cpuMillicores: 0) else {
-            Issue.record("the node is empty")
-            return
-        }
+    @Test func spareRoomIsWhatNobodyInLineWaitsForButATryMayTakeAnyFreeRoomAsInFn() throws {
+        let (tracker, hold) = try node(100, holding: 60)
         let waiting = tracker.enqueue(memoryBytes: 50 * mb, cpuMillicores: 0)
         #expect(waiting.take() == nil, "50 MiB do not fit in 40")
         switch tracker.tryAcquireSpare(memoryBytes: 40 * mb, cpuMillicores: 0) {
@@ -126,22 +124,16 @@ import Testing
             // 60 held + 50 in line + 40 asked = 150 of 100.
             #expect(full == ResourceTracker.CapacityFull(neededMemoryMB: 50, neededCPUMillicores: 0))
         }
-        guard case .success(let taken) = tracker.tryAcquire(memoryBytes: 40 * mb, cpuMillicores: 0) else {
-            Issue.record("a call's launch takes free room as Fn's tracker gives it")
-            return
-        }
+        // A call's launch takes free room as Fn's tracker gives it.
+        let taken = try tracker.tryAcquire(memoryBytes: 40 * mb, cpuMillicores: 0).get()
         hold.release()
         #expect(waiting.take()?.memoryBytes == 50 * mb)
         taken.release()
         waiting.leave()
     }
 
-    @Test func leavingTheLineGivesBackATokenGrantedButNotTaken() {
-        let tracker = ResourceTracker(totalMemoryBytes: 100 * mb, totalCPUMillicores: 100)
-        guard case .success(let hold) = tracker.tryAcquire(memoryBytes: 100 * mb, cpuMillicores: 100) else {
-            Issue.record("the node is empty")
-            return
-        }
+    @Test func leavingTheLineGivesBackATokenGrantedButNotTaken() throws {
+        let (tracker, hold) = try node(100, cpu: 100, holding: 100, heldCPU: 100)
         let granted = tracker.enqueue(memoryBytes: 50 * mb, cpuMillicores: 50)
         let queued = tracker.enqueue(memoryBytes: 100 * mb, cpuMillicores: 100)
         hold.release()
@@ -152,14 +144,13 @@ import Testing
         #expect(tracker.waiterCount == 0 && granted.take() == nil)
     }
 
-    @Test func aWaitThatTimesOutKeepsItsPlaceInLine() async {
-        let tracker = ResourceTracker(totalMemoryBytes: 100 * mb, totalCPUMillicores: 100)
-        let hold = await tracker.acquire(memoryBytes: 100 * mb, cpuMillicores: 0)
+    @Test func aWaitThatTimesOutKeepsItsPlaceInLine() async throws {
+        let (tracker, hold) = try node(100, holding: 100)
         let request = tracker.enqueue(memoryBytes: 100 * mb, cpuMillicores: 0)
         #expect(await request.wait(timeout: .milliseconds(20)) == nil)
         #expect(tracker.waiterCount == 1)
         async let token = request.wait(timeout: .seconds(30))
-        hold?.release()
+        hold.release()
         let got = await token
         #expect(got?.memoryBytes == 100 * mb)
         got?.release()
