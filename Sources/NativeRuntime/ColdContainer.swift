@@ -66,7 +66,7 @@ enum ColdContainer {
         let writer = input[1]
         let body = request.body
         async let fed: Void = feed(writer, body)
-        let exit = await raceWithTimeout(task.timeout, { await container.waitUnlessCancelled() }, discard: { _ in })
+        let exit = await raceWithTimeout(task.timeout, { await container.waitUnlessCancelled() })
         guard let exit else {
             try? container.kill()
             _ = await fed

@@ -84,6 +84,6 @@ extension AsyncEvent {
     /// Waits until fired or `timeout` passes.
     func wait(upTo timeout: Duration) async {
         if hasFired { return }
-        _ = await raceWithTimeout(timeout, { await self.wait() }, discard: { _ in })
+        _ = await raceWithTimeout(timeout, { await self.wait() })
     }
 }

@@ -122,7 +122,7 @@ extension Container {
     /// `timeout` for the process to end, since a connection can fail before the kill is visible.
     func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool {
         if ((try? memoryEvents())?.oomKills ?? 0) > 0 { return true }
-        let exit = await raceWithTimeout(timeout, { await self.waitUnlessCancelled() }, discard: { _ in })
+        let exit = await raceWithTimeout(timeout, { await self.waitUnlessCancelled() })
         return exit?.outOfMemory == true || ((try? memoryEvents())?.oomKills ?? 0) > 0
     }
 

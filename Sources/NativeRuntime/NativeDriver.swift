@@ -137,7 +137,7 @@ public final class NativeDriver: ContainerDriver {
             Task {
                 do throws(RunnerError) { pulled.set(.success(try await pull())) } catch { pulled.set(.failure(error)) }
             }
-            let outcome = await raceWithTimeout(limit, { await pulled.wait() }, discard: { _ in })
+            let outcome = await raceWithTimeout(limit, { await pulled.wait() })
             guard let outcome else { throw CallErrors.pullTimeout() }
             return try outcome.get()
         }

@@ -177,7 +177,7 @@ final class ZygoteTemplate: Sendable {
             guard now < deadline else {
                 throw RunnerError(.containerInitTimeout, "another fork of the zygote template took the whole start timeout", step: "zygote fork")
             }
-            _ = await raceWithTimeout(.nanoseconds(Int64(deadline - now)), { await running.wait() }, discard: { _ in })
+            _ = await raceWithTimeout(.nanoseconds(Int64(deadline - now)), { await running.wait() })
         }
         return state.withLock { s in
             defer { s.nextDirectory += 1 }

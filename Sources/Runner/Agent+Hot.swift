@@ -111,7 +111,7 @@ extension Agent {
             if now >= deadline { throw CallErrors.serverBusy() }
             let poll = min(Duration.milliseconds(configuration.hotPollMillis), .nanoseconds(Int64(deadline - now)))
             // The launch is asked for from inside the queue's line, so the container it starts
-            // comes to this call however soon it is ready.
+            // goes to a waiting call (this one, or one ahead of it) however soon it is ready.
             token = await queue.take(timeout: poll, clock: clock) {
                 if queue.claimLaunchIfNeeded() {
                     launchSink.yield(Launch(function: call.function, queue: queue, callerID: call.id, wait: wait, trace: call.trace))

@@ -70,7 +70,7 @@ extension Agent {
     func keepPrewarmTargets() async {
         let interval = Duration.milliseconds(max(configuration.hotPollMillis, 1000))
         while !shutdownBegan.hasFired {
-            _ = await raceWithTimeout(interval, clock: clock, { await self.shutdownBegan.wait() }, discard: { _ in })
+            _ = await raceWithTimeout(interval, clock: clock, { await self.shutdownBegan.wait() })
             for fnID in state.withLock({ Array($0.prewarm.keys) }) { topUpPrewarm(fnID: fnID) }
         }
     }

@@ -120,7 +120,7 @@ public final class Agent: Sendable {
         }
         if state.withLock({ $0.running == 0 }) { drained.fire() }
         if let grace = AgentConfiguration.duration(configuration.shutdownGraceMillis) {
-            _ = await raceWithTimeout(grace, clock: clock, { await self.drained.wait() }, discard: { _ in })
+            _ = await raceWithTimeout(grace, clock: clock, { await self.drained.wait() })
         } else {
             _ = await drained.wait()
         }
@@ -193,7 +193,7 @@ public final class Agent: Sendable {
         guard let timeout = AgentConfiguration.duration(configuration.hotLauncherTimeoutMillis) else { return }
         let interval = max(timeout / 4, .milliseconds(1))
         while !shutdownBegan.hasFired {
-            _ = await raceWithTimeout(interval, clock: clock, { await self.shutdownBegan.wait() }, discard: { _ in })
+            _ = await raceWithTimeout(interval, clock: clock, { await self.shutdownBegan.wait() })
             let now = clock.nowNanos
             state.withLock { s in
                 for (key, q) in s.queues {

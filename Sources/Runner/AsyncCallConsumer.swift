@@ -115,8 +115,7 @@ public final class AsyncCallConsumer: CallListener {
                     }
                 }
                 let poll = Duration.milliseconds(configuration.pollMillis)
-                _ = await raceWithTimeout(
-                    poll, { await Self.first(signal, self.stopped) }, discard: { _ in })
+                _ = await raceWithTimeout(poll, { await Self.first(signal, self.stopped) })
             }
         }
     }

@@ -1,9 +1,8 @@
 /// Waits for `wait` for at most `timeout` on `clock`. `wait` must return nil when cancelled; a
-/// value it produced anyway after the timeout won (a token granted at that very moment) goes to
-/// `discard`, so nothing taken on the caller's behalf leaks.
+/// value it produced anyway after the timeout won (a token granted at that very moment) is
+/// returned all the same, so nothing taken on the caller's behalf is lost.
 package func raceWithTimeout<T: Sendable>(
-    _ timeout: Duration, clock: any AgentClock = SystemClock(), _ wait: @escaping @Sendable () async -> T?,
-    discard: @escaping @Sendable (T) -> Void
+    _ timeout: Duration, clock: any AgentClock = SystemClock(), _ wait: @escaping @Sendable () async -> T?
 ) async -> T? {
     let deadline = clock.nanos(after: timeout)
     return await withTaskGroup(of: T?.self) { group in
@@ -12,14 +11,10 @@ package func raceWithTimeout<T: Sendable>(
             try? await clock.sleep(untilNanos: deadline)
             return nil
         }
-        let first = await group.next()!
+        // The timer's child only ever gives nil: whichever ends first, the value is the wait's.
+        var result = await group.next()!
         group.cancelAll()
-        while let other = await group.next() {
-            if let late = other {
-                if first == nil { return late }
-                discard(late)
-            }
-        }
-        return first
+        while let other = await group.next() { result = result ?? other }
+        return result
     }
 }

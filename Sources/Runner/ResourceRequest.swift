@@ -44,12 +44,12 @@ public final class ResourceRequest: Sendable {
     }
 
     /// Waits up to `timeout` (nil: no limit) for the token. nil when the time passes or the task
-    /// is cancelled; the place in line is kept either way, and a token granted at that moment
-    /// stays for `take`.
+    /// is cancelled; the place in line is kept either way. One wait at a time: the place has one
+    /// holder.
     public func wait(timeout: Duration?, clock: any AgentClock = SystemClock()) async -> ResourceToken? {
         if let token = take() { return token }
         guard let timeout else { return await wait() }
-        return await raceWithTimeout(timeout, clock: clock, { await self.wait() }, discard: { self.putBack($0) })
+        return await raceWithTimeout(timeout, clock: clock, { await self.wait() })
     }
 
     /// Leaves the line. A token granted and not taken goes back to the tracker.
@@ -93,7 +93,10 @@ public final class ResourceRequest: Sendable {
                     case .granted(let token):
                         s = .closed
                         return .some(token)
-                    case .closed, .delivered, .waiting:
+                    case .waiting:
+                        assertionFailure("a second wait on one place in line")
+                        return .some(nil)
+                    case .closed, .delivered:
                         return .some(nil)
                     case .queued:
                         s = .waiting(c)
@@ -116,15 +119,5 @@ public final class ResourceRequest: Sendable {
             return c
         }
         waiter?.resume(returning: nil)
-    }
-
-    /// A token that reached a wait the timeout had already ended: kept for `take`.
-    private func putBack(_ token: ResourceToken) {
-        let keep = state.withLock { s -> Bool in
-            guard case .delivered = s else { return false }
-            s = .granted(token)
-            return true
-        }
-        if !keep { token.release() }
     }
 }

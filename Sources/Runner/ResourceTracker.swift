@@ -64,7 +64,7 @@ public final class ResourceTracker: Sendable {
         }
     }
 
-    /// Requests currently waiting for a token.
+    /// Requests in line: waiting for a token, or holding their place while their launch evicts.
     public var waiterCount: Int { state.withLock { $0.line.count } }
 
     /// A token now if the request fits in what is free (as Fn's tracker grants, whoever waits), or
@@ -109,7 +109,7 @@ public final class ResourceTracker: Sendable {
     }
 
     /// Waits for a token. nil when the request can never fit, when `timeout` passes, or when the
-    /// task is cancelled; a token granted at the same moment as a cancellation is released.
+    /// task is cancelled; a token granted at that very moment is returned all the same.
     public func acquire(
         memoryBytes: UInt64, cpuMillicores: UInt64, timeout: Duration? = nil, clock: any AgentClock = SystemClock()
     ) async -> ResourceToken? {

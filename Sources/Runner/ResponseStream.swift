@@ -58,7 +58,7 @@ public final class ResponseStream: Sendable {
         while let event = drained {
             let now = MonotonicClock.nowNanos()
             if now >= deadlineNanos { throw RunnerError(.timeout, "the client did not take the answer in time", step: "stream response") }
-            _ = await raceWithTimeout(.nanoseconds(Int64(deadlineNanos - now)), { await event.wait() }, discard: { _ in })
+            _ = await raceWithTimeout(.nanoseconds(Int64(deadlineNanos - now)), { await event.wait() })
             if Task.isCancelled { throw CallErrors.cancelled("stream response") }
             drained = try state.withLock { s throws(RunnerError) -> AsyncEvent? in
                 if s.cancelled { throw CallErrors.cancelled("stream response") }

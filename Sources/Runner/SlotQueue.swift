@@ -68,10 +68,10 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
     /// waiters before this one waited, and the caller must look again instead of sleeping until
     /// its timeout.
     ///
-    /// `inLine` runs once the caller is in line and before it waits: a launch asked for there
-    /// gives its container to this caller even when the container offers itself at once, on
-    /// another thread, before this task has suspended. (Asked for before, the container could
-    /// go to the free tokens first and, with no freeze delay, begin to freeze.)
+    /// `inLine` runs once the caller is in line and before it waits: a container launched from
+    /// there goes to a call in line (the first) even when it offers itself at once, on another
+    /// thread, before this task has suspended. (Launched before, it could go to the free tokens
+    /// first and, with no freeze delay, begin to freeze.)
     public func take(timeout: Duration? = nil, clock: any AgentClock = SystemClock(), inLine: () -> Void = {}) async -> SlotToken<Slot>? {
         let id: UInt64
         switch enterLine() {
@@ -82,7 +82,7 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         if isNewContainerNeeded { return leaveLine(id) }
         let token: SlotToken<Slot>?
         if let timeout {
-            token = await raceWithTimeout(timeout, clock: clock, { await self.wait(id) }, discard: { self.giveBack($0) })
+            token = await raceWithTimeout(timeout, clock: clock, { await self.wait(id) })
         } else {
             token = await wait(id)
         }
@@ -111,7 +111,7 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
     private func leaveLine(_ id: UInt64) -> SlotToken<Slot>? {
         state.withLock { s in
             s.waiters.removeAll { $0 == id }
-            s.continuations[id] = nil
+            assert(s.continuations[id] == nil, "the caller's wait has returned")
             return s.handed.removeValue(forKey: id)
         }
     }

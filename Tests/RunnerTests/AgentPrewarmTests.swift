@@ -119,11 +119,13 @@ struct AgentPrewarmTests {
             await eventually("b's launch waits in line") { agent.tracker.waiterCount == 1 }
             let f = prewarmed(1, fnID: "pre", memoryMB: 128)
             agent.prewarm(f)
-            try await Task.sleep(for: .milliseconds(50))
+            await eventually("the prewarm launch was decided") {
+                agent.existingQueue(for: f).map { $0.stats.count(SlotQueueStats.ContainerState.wait) + $0.stats.count(.start) == 0 } ?? false
+            }
             #expect(driver.starts == 1, "the free 128 MiB are part of what b waits for: no instance started")
             await advance(clock, by: .milliseconds(100), until: "b's call ended") { driver.containers.contains { $0.task.function.fnID == "b" && $0.calls == 1 } }
-            #expect(try await busy.status == 200)
-            #expect(try await whole.status == 200)
+            let statuses = (try await busy.status, try await whole.status)
+            #expect(statuses == (200, 200))
             #expect(driver.containers.first { $0.task.function.fnID == "a" }?.isClosed == true, "a's idle container was evicted for b")
         }
     }

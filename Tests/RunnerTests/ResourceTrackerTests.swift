@@ -149,7 +149,7 @@ import Testing
         let request = tracker.enqueue(memoryBytes: 100 * mb, cpuMillicores: 0)
         #expect(await request.wait(timeout: .milliseconds(20)) == nil)
         #expect(tracker.waiterCount == 1)
-        async let token = request.wait(timeout: .seconds(30))
+        async let token = request.wait(timeout: .seconds(5))
         hold.release()
         let got = await token
         #expect(got?.memoryBytes == 100 * mb)

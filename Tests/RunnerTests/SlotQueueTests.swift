@@ -47,7 +47,7 @@ import Testing
         #expect(q.claimLaunchIfNeeded())
         // Runs on this thread up to its first suspension, as a call's task may; the container
         // offers itself before any other part of that wait has run.
-        let call = Task.immediate { await q.take(timeout: .seconds(30)) }
+        let call = Task.immediate { await q.take(timeout: .seconds(5)) }
         let offered = q.queue(Slot(1))
         #expect(q.takeNewest() == nil, "the token went to the waiting call, not to the free ones")
         let token = await call.value
@@ -59,7 +59,7 @@ import Testing
         let q = SlotQueue<Slot>(key: "k")
         q.move(request: .none, to: .wait)
         let offered = Mutex<SlotToken<Slot>?>(nil)
-        let token = await q.take(timeout: .seconds(30)) {
+        let token = await q.take(timeout: .seconds(5)) {
             #expect(q.claimLaunchIfNeeded(), "one waiting call and no container: a launch")
             // The container starts and offers itself at once, as on another core it may.
             let t = q.queue(Slot(1))

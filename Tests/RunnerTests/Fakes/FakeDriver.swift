@@ -131,7 +131,7 @@ final class FakeContainer: HotContainerHandle {
         }
         if body.hasPrefix("sleep:"), let ms = Int(body.dropFirst(6)) {
             let wanted = Duration.milliseconds(ms)
-            let closed = await raceWithTimeout(min(wanted, timeout), clock: clock, { await self.closedEvent.wait() }, discard: { _ in })
+            let closed = await raceWithTimeout(min(wanted, timeout), clock: clock, { await self.closedEvent.wait() })
             if closed != nil { throw fail("the container was closed mid-call") }
             if wanted > timeout {
                 state.withLock { $0.broken = true }
