@@ -10,7 +10,6 @@ import Synchronization
 public final class ResourceRequest: Sendable {
     public let memoryBytes: UInt64
     public let cpuMillicores: UInt64
-    let id: UInt64
     private let tracker: ResourceTracker
 
     private enum State {
@@ -20,16 +19,13 @@ public final class ResourceRequest: Sendable {
         case waiting(CheckedContinuation<ResourceToken?, Never>)
         /// Granted, not taken yet.
         case granted(ResourceToken)
-        /// Granted and handed to a wait: its caller holds the token now.
-        case delivered
-        /// The token was taken, or the place left: nothing more comes.
+        /// The token was taken (or handed to a wait), or the place left: nothing more comes.
         case closed
     }
     private let state = Mutex(State.queued)
 
-    init(tracker: ResourceTracker, id: UInt64, memoryBytes: UInt64, cpuMillicores: UInt64) {
+    init(tracker: ResourceTracker, memoryBytes: UInt64, cpuMillicores: UInt64) {
         self.tracker = tracker
-        self.id = id
         self.memoryBytes = memoryBytes
         self.cpuMillicores = cpuMillicores
     }
@@ -60,7 +56,7 @@ public final class ResourceRequest: Sendable {
             switch s {
             case .granted(let token): return (token, nil)
             case .waiting(let c): return (nil, c)
-            case .queued, .delivered, .closed: return (nil, nil)
+            case .queued, .closed: return (nil, nil)
             }
         }
         token?.release()
@@ -72,12 +68,12 @@ public final class ResourceRequest: Sendable {
         let (waiter, unwanted) = state.withLock { s -> (CheckedContinuation<ResourceToken?, Never>?, Bool) in
             switch s {
             case .waiting(let c):
-                s = .delivered
+                s = .closed
                 return (c, false)
             case .queued:
                 s = .granted(token)
                 return (nil, false)
-            case .granted, .delivered, .closed:
+            case .granted, .closed:
                 return (nil, true)
             }
         }
@@ -96,7 +92,7 @@ public final class ResourceRequest: Sendable {
                     case .waiting:
                         assertionFailure("a second wait on one place in line")
                         return .some(nil)
-                    case .closed, .delivered:
+                    case .closed:
                         return .some(nil)
                     case .queued:
                         s = .waiting(c)

@@ -42,7 +42,6 @@ public final class ResourceTracker: Sendable {
         var cpuUsed: UInt64 = 0
         /// Requests in line, in arrival order.
         var line: [ResourceRequest] = []
-        var nextRequest: UInt64 = 1
     }
     private let state = Mutex(State())
 
@@ -98,8 +97,7 @@ public final class ResourceTracker: Sendable {
     /// possible (`isPossible`); its holder takes the token or leaves the line.
     public func enqueue(memoryBytes: UInt64, cpuMillicores: UInt64) -> ResourceRequest {
         let (request, token) = state.withLock { s -> (ResourceRequest, ResourceToken?) in
-            let request = ResourceRequest(tracker: self, id: s.nextRequest, memoryBytes: memoryBytes, cpuMillicores: cpuMillicores)
-            s.nextRequest += 1
+            let request = ResourceRequest(tracker: self, memoryBytes: memoryBytes, cpuMillicores: cpuMillicores)
             if fits(s, memoryBytes, cpuMillicores) { return (request, grant(&s, memoryBytes, cpuMillicores)) }
             s.line.append(request)
             return (request, nil)
