@@ -20,9 +20,7 @@ extension Agent {
         for f: FunctionDefinition, key: String, deadline: UInt64, stillWanted: @Sendable () -> Bool
     ) async -> Acquired {
         let memory = f.memoryMB << 20
-        if case .success(let token) = tracker.tryAcquire(memoryBytes: memory, cpuMillicores: f.cpuMillicores) {
-            return .granted(token)
-        }
+        // Granted at once when it fits in free room, as a try would be.
         let request = tracker.enqueue(memoryBytes: memory, cpuMillicores: f.cpuMillicores)
         defer { request.leave() }
         while true {
