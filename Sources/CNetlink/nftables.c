@@ -73,7 +73,7 @@ int rn_nft_run(int nsfd, const char *commands, char *error, size_t error_len) {
     }
     rn_nft_job job = {commands, error, error_len};
     pthread_mutex_lock(&nft_lock);
-    int rc = rn_netns_run(nsfd, run_nft, &job);
+    int rc = rn_netns_run_with_low_descriptors(nsfd, run_nft, &job);
     pthread_mutex_unlock(&nft_lock);
     return rc;
 }
