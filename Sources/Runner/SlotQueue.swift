@@ -12,11 +12,7 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
     private struct State {
         var tokens: [SlotToken<Slot>] = []
         /// Calls waiting for a token, in arrival order: each is in line from before it suspends.
-        var waiters: [UInt64] = []
-        /// The suspended waits among them.
-        var continuations: [UInt64: CheckedContinuation<SlotToken<Slot>?, Never>] = [:]
-        /// Tokens handed to waiters that were not suspended at that moment.
-        var handed: [UInt64: SlotToken<Slot>] = [:]
+        var waiters: [PlaceInLine<SlotToken<Slot>>] = []
         var nextID: UInt64 = 1
         var stats = SlotQueueStats()
         /// Bumped on every call's state change: the launcher timeout counts from the last one.
@@ -29,27 +25,25 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
     /// An idle container offers itself. A call already waiting gets it at once.
     @discardableResult
     public func queue(_ slot: Slot) -> SlotToken<Slot> {
-        let (token, waiter) = state.withLock { s -> (SlotToken<Slot>, CheckedContinuation<SlotToken<Slot>?, Never>?) in
+        state.withLock { s in
             let token = SlotToken(id: s.nextID, slot: slot)
             s.nextID += 1
-            return (token, Self.offer(token, in: &s))
+            Self.offer(token, in: &s)
+            return token
         }
-        waiter?.resume(returning: token)
-        return token
     }
 
-    /// Gives `token` to the first call in line (claimed for it), or puts it with the free ones;
-    /// returns the continuation to resume when that call is suspended.
-    private static func offer(_ token: SlotToken<Slot>, in s: inout State) -> CheckedContinuation<SlotToken<Slot>?, Never>? {
+    /// Gives `token` to the first call in line (claimed for it), or puts it with the free ones.
+    /// Delivered under the queue's lock: a call out of line has its token or none, never one on
+    /// its way.
+    private static func offer(_ token: SlotToken<Slot>, in s: inout State) {
         guard !s.waiters.isEmpty else {
             s.tokens.append(token)
-            return nil
+            return
         }
-        let id = s.waiters.removeFirst()
         token.claim()
-        if let c = s.continuations.removeValue(forKey: id) { return c }
-        s.handed[id] = token
-        return nil
+        let delivered = s.waiters.removeFirst().deliver(token)
+        assert(delivered, "a place in line is closed only after it leaves the line")
     }
 
     /// Claims `token` (for the container itself or a caller that holds it). False if it was
@@ -73,26 +67,26 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
     /// thread, before this task has suspended. (Launched before, it could go to the free tokens
     /// first and, with no freeze delay, begin to freeze.)
     public func take(timeout: Duration? = nil, clock: any AgentClock = SystemClock(), inLine: () -> Void = {}) async -> SlotToken<Slot>? {
-        let id: UInt64
+        let place: PlaceInLine<SlotToken<Slot>>
         switch enterLine() {
         case .token(let token): return token
-        case .inLine(let inLineID): id = inLineID
+        case .inLine(let inLine): place = inLine
         }
         inLine()
-        if isNewContainerNeeded { return leaveLine(id) }
+        if isNewContainerNeeded { return leaveLine(place) }
         let token: SlotToken<Slot>?
         if let timeout {
-            token = await raceWithTimeout(timeout, clock: clock, { await self.wait(id) })
+            token = await raceWithTimeout(timeout, clock: clock, { await place.wait() })
         } else {
-            token = await wait(id)
+            token = await place.wait()
         }
         // A token handed over as the wait ended is the caller's all the same.
-        return token ?? leaveLine(id)
+        return token ?? leaveLine(place)
     }
 
     private enum Entry {
         case token(SlotToken<Slot>)
-        case inLine(UInt64)
+        case inLine(PlaceInLine<SlotToken<Slot>>)
     }
 
     private func enterLine() -> Entry {
@@ -100,20 +94,16 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
             while let token = s.tokens.popLast() {
                 if token.claim() { return .token(token) }
             }
-            let id = s.nextID
-            s.nextID += 1
-            s.waiters.append(id)
-            return .inLine(id)
+            let place = PlaceInLine<SlotToken<Slot>>()
+            s.waiters.append(place)
+            return .inLine(place)
         }
     }
 
     /// Takes the call out of line; a token handed to it meanwhile, if any.
-    private func leaveLine(_ id: UInt64) -> SlotToken<Slot>? {
-        state.withLock { s in
-            s.waiters.removeAll { $0 == id }
-            assert(s.continuations[id] == nil, "the caller's wait has returned")
-            return s.handed.removeValue(forKey: id)
-        }
+    private func leaveLine(_ place: PlaceInLine<SlotToken<Slot>>) -> SlotToken<Slot>? {
+        state.withLock { s in s.waiters.removeAll { $0 === place } }
+        return place.close()
     }
 
     /// Takes the newest free token without waiting.
@@ -126,53 +116,23 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         }
     }
 
-    private func wait(_ id: UInt64) async -> SlotToken<Slot>? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<SlotToken<Slot>?, Never>) in
-                let ready = state.withLock { s -> SlotToken<Slot>?? in
-                    if let token = s.handed.removeValue(forKey: id) { return .some(token) }
-                    guard s.waiters.contains(id) else { return .some(nil) }  // woken, or left
-                    s.continuations[id] = c
-                    return .none
-                }
-                if case .some(let token) = ready { c.resume(returning: token) }
-                if Task.isCancelled { stopWaiting(id) }
-            }
-        } onCancel: {
-            stopWaiting(id)
-        }
-    }
-
-    /// Ends a suspended wait with nil; the caller then leaves the line.
-    private func stopWaiting(_ id: UInt64) {
-        let c = state.withLock { s -> CheckedContinuation<SlotToken<Slot>?, Never>? in
-            s.waiters.removeAll { $0 == id }
-            return s.continuations.removeValue(forKey: id)
-        }
-        c?.resume(returning: nil)
-    }
-
     /// Every waiting call returns nil now (shutdown: they answer 503 instead of waiting on).
     public func wakeWaiters() {
-        let waiters = state.withLock { s -> [CheckedContinuation<SlotToken<Slot>?, Never>] in
-            defer {
-                s.waiters = []
-                s.continuations = [:]
-            }
-            return Array(s.continuations.values)
+        let waiters = state.withLock { s in
+            defer { s.waiters = [] }
+            return s.waiters
         }
-        for c in waiters { c.resume(returning: nil) }
+        for place in waiters { place.close() }
     }
 
     /// A token handed to a waiter that had already given up goes back: to the next waiter, or
     /// offered again. The same token, not a new one: the container holds it to end itself
     /// (`acquire`) at its idle timeout, and could not with a token it does not know.
     package func giveBack(_ token: SlotToken<Slot>) {
-        let waiter = state.withLock { s -> CheckedContinuation<SlotToken<Slot>?, Never>? in
+        state.withLock { s in
             token.release()
-            return Self.offer(token, in: &s)
+            Self.offer(token, in: &s)
         }
-        waiter?.resume(returning: token)
     }
 
     // MARK: - statistics
