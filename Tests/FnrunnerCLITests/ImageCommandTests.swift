@@ -58,9 +58,9 @@ struct ImageCommandTests {
             defer { env.cleanUp() }
             let data = env.stateDirectory + "-data"
             defer { try? FileSystem.removeTree(data) }
-            let registry = try RegistryServer(.plain)
+            let registry = try await RegistryServer(.plain)
             defer { registry.stop() }
-            try registry.push("oci:\(try ImageFixtures.directory())/layers:1-gzip", as: "fn-test/cli:1")
+            try await registry.push("oci:\(try ImageFixtures.directory())/layers:1-gzip", as: "fn-test/cli:1")
             let run = try Subprocess.fnrunner(
                 ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--data-dir", data,
                  "\(registry.host)/fn-test/cli:1", "--", "/bin/cat", "/d/z"])

@@ -46,7 +46,7 @@ struct RecoveryTests {
             }
 
             let sandbox = try Sandbox(configuration: env.configuration)
-            let holders = (try? Shell.output("ls -la \(env.stateDirectory)/instances/*/ 2>&1")) ?? ""
+            let holders = (try? await Shell.output("ls -la \(env.stateDirectory)/instances/*/ 2>&1")) ?? ""
             #expect(sandbox.recovered.instances.count == 2, "\(sandbox.recovered) \(holders)")
             #expect(sandbox.recovered.containerCount == 2)
             for pid in containerPids {

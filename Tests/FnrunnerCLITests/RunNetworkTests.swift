@@ -11,7 +11,7 @@ import Glibc
 struct RunNetworkTests {
     @Test func runOnTheBridgeFetchesThroughTheNodeAndLeavesNothingBehind() async throws {
         try await withSharedGate {
-            let lab = try NetworkLab("clinet", uplinkMTU: 1400)
+            let lab = try await NetworkLab("clinet", uplinkMTU: 1400)
             defer { lab.cleanUp() }
             let env = TestEnvironment("clinet")
             defer { env.cleanUp() }
@@ -29,9 +29,9 @@ struct RunNetworkTests {
             #expect(await p.exit() == 0, "\(p.stderr)")
             #expect(p.stdout.hasPrefix("1400\n"), "the uplink's MTU: \(p.stdout)")
             #expect(p.stdout.contains("from \(NetworkLab.nodeUplinkAddress)"), "\(p.stdout) \(p.stderr)")
-            let links = lab.nodeIP("-o link show")
+            let links = await lab.nodeIP("-o link show")
             #expect(!links.contains("fnrunner0") && !links.contains(": fv"), "\(links)")
-            #expect(!lab.nodeRuleset().contains("fnrunner"))
+            #expect(!(await lab.nodeRuleset()).contains("fnrunner"))
             #expect(env.cgroupDirectories().isEmpty)
         }
     }

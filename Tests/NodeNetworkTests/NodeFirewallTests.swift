@@ -14,9 +14,9 @@ final class NodeFirewallTests: XCTestCase {
     /// libnftables waits for the kernel's acks with select(), whose fd_set holds descriptors
     /// below 1024 only; glibc aborts the whole process on a higher one. A busy node's runner holds
     /// that many (sockets, pipes, pidfds), so its tables must load all the same.
-    func testTheTablesLoadAndGoWhileTheRunnerHoldsMoreThan1024Descriptors() throws {
+    func testTheTablesLoadAndGoWhileTheRunnerHoldsMoreThan1024Descriptors() async throws {
         guard NetworkLab.isAvailable else { throw XCTSkip("needs root, ip and nsenter to make a network namespace") }
-        let lab = try NetworkLab("fds")
+        let lab = try await NetworkLab("fds")
         defer { lab.cleanUp() }
         let nsFD = open(lab.nodePath, O_RDONLY | O_CLOEXEC)
         XCTAssertGreaterThanOrEqual(nsFD, 0, "open \(lab.nodePath)")
@@ -28,9 +28,11 @@ final class NodeFirewallTests: XCTestCase {
 
         let firewall = NodeFirewall(configuration: FunctionNetworkConfiguration(bridgeName: "fnt-fds"), namespaceFD: nsFD, instanceID: "i1")
         try firewall.install()
-        XCTAssertTrue(lab.nodeRuleset().contains("table inet \(firewall.tableName)"), lab.nodeRuleset())
+        let installed = await lab.nodeRuleset()
+        XCTAssertTrue(installed.contains("table inet \(firewall.tableName)"), installed)
         try firewall.remove()
-        XCTAssertFalse(lab.nodeRuleset().contains(firewall.tableName), lab.nodeRuleset())
+        let removed = await lab.nodeRuleset()
+        XCTAssertFalse(removed.contains(firewall.tableName), removed)
         XCTAssertEqual(try openDescriptorCount(), openBefore, "nftables' socket and files end with its thread")
     }
 

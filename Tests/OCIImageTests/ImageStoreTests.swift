@@ -195,7 +195,7 @@ struct ImageStoreLimitsTests {
                 holder.wait()
             }
             defer { stopHolder() }
-            for _ in 0..<200 where (try? Shell.output("flock -n -x \(dir)/in-use.lock true && echo free")) == "free\n" { usleep(10_000) }
+            for _ in 0..<200 where (try? await Shell.output("flock -n -x \(dir)/in-use.lock true && echo free")) == "free\n" { usleep(10_000) }
             let report = try store.remove("t/leased:1")
             #expect(report.deferred)
             #expect(record.diffIDs.allSatisfy { store.layers.has($0) }, "layers under a running container stay")
@@ -213,8 +213,8 @@ struct ImageStoreLimitsTests {
             let dir = "/tmp/fnrunner-test-full-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             try FileSystem.makeDirectories(dir)
             defer { try? FileSystem.removeTree(dir) }
-            try Shell.run("mount -t tmpfs -o size=700k tmpfs \(dir)")
-            defer { _ = try? Shell.run("umount \(dir)") }
+            try await Shell.run("mount -t tmpfs -o size=700k tmpfs \(dir)")
+            defer { _ = try? Shell.runBlocking("umount \(dir)") }
             let store = try ImageStore(dataDirectory: dir + "/store")
             let error = #expect(throws: RunnerError.self) { try store.importLayout(images + "/layers", as: "t/full:1") }
             #expect(error?.errno == 28 /* ENOSPC */ || error?.description.contains("ENOSPC") == true, "\(String(describing: error))")

@@ -62,7 +62,7 @@ struct LayerUnpackerTests {
             let target = try scratch()
             defer { try? FileSystem.removeTree(target) }
             _ = try LayerUnpacker().unpack(blob: try ImageFixtures.hostile("trusted-xattr.tar"), into: target, mode: .overlayLayer)
-            let attrs = try Shell.output("python3 -c 'import os,sys; print(sorted(os.listxattr(sys.argv[1])))' \(target)/d")
+            let attrs = try await Shell.output("python3 -c 'import os,sys; print(sorted(os.listxattr(sys.argv[1])))' \(target)/d")
             #expect(attrs == "['user.kept']\n", "\(attrs)")
         }
     }
@@ -121,7 +121,7 @@ struct LayerUnpackerTests {
             var st = stat()
             #expect(lstat(dirs[1] + "/gone", &st) == 0)
             #expect((st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0, "whiteout of /gone")
-            let opaque = try Shell.output("python3 -c 'import os,sys; print(os.getxattr(sys.argv[1], \"trusted.overlay.opaque\").decode())' \(dirs[1])/d")
+            let opaque = try await Shell.output("python3 -c 'import os,sys; print(os.getxattr(sys.argv[1], \"trusted.overlay.opaque\").decode())' \(dirs[1])/d")
             #expect(opaque == "y\n")
             #expect(!FileSystem.exists(dirs[2] + "/dev/evil-null"), "device nodes are skipped")
             #expect(lstat(dirs[2] + "/keep", &st) == 0 && st.st_uid == 1234 && st.st_gid == 2345 && (st.st_mode & 0o7777) == 0o4755)

@@ -40,7 +40,7 @@ struct PythonFDKTests {
                 for _ in 0..<1000 where !FileSystem.exists(iofs + "/lsnr.sock") && container.exit == nil { usleep(10_000) }
                 #expect(container.exit == nil, "the FDK exited: \(String(describing: container.exit))")
                 let h = headers.map { "-H '\($0)'" }.joined(separator: " ")
-                let out = try Shell.output("curl -s -i --max-time 10 --unix-socket \(iofs)/lsnr.sock -H 'Fn-Call-Id: 01TEST' \(h) -d '\(body)' http://localhost/call")
+                let out = try await Shell.output("curl -s -i --max-time 10 --unix-socket \(iofs)/lsnr.sock -H 'Fn-Call-Id: 01TEST' \(h) -d '\(body)' http://localhost/call")
                 try await container.close()
                 return out
             }

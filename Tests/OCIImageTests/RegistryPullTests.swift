@@ -24,11 +24,11 @@ struct RegistryPullTests {
     @Test func imagesArePulledByTagByDigestAndFromAnIndexInEveryFormat() async throws {
         try await withSharedGate {
             let fixtures = try ImageFixtures.directory()
-            let registry = try RegistryServer(.plain)
+            let registry = try await RegistryServer(.plain)
             defer { registry.stop() }
-            try registry.push("oci:\(fixtures)/layers:1", as: "fn-test/layers:oci", extra: "--preserve-digests")
-            try registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/layers:v2s2", extra: "--format v2s2")
-            try registry.push("oci:\(fixtures)/nested:multi", as: "fn-test/nested:multi", extra: "--all")
+            try await registry.push("oci:\(fixtures)/layers:1", as: "fn-test/layers:oci", extra: "--preserve-digests")
+            try await registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/layers:v2s2", extra: "--format v2s2")
+            try await registry.push("oci:\(fixtures)/nested:multi", as: "fn-test/nested:multi", extra: "--all")
             try await withStore { store in
                 let puller = ImagePuller(store: store, options: RegistryOptions())
                 for tag in ["oci", "v2s2"] {
@@ -63,7 +63,7 @@ struct RegistryPullTests {
 
     @Test func aNameTheRegistryDoesNotHaveIsAClearNotFound() async throws {
         try await withSharedGate {
-            let registry = try RegistryServer(.plain)
+            let registry = try await RegistryServer(.plain)
             defer { registry.stop() }
             try await withStore { store in
                 let error = await #expect(throws: RunnerError.self) {
@@ -78,9 +78,9 @@ struct RegistryPullTests {
     @Test func basicAuthPullsWithCredentialsAndRefusesWithoutOrWithWrongOnes() async throws {
         try await withSharedGate {
             let fixtures = try ImageFixtures.directory()
-            let registry = try RegistryServer(.basicAuth)
+            let registry = try await RegistryServer(.basicAuth)
             defer { registry.stop() }
-            try registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/private:1")
+            try await registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/private:1")
             let ref = "\(registry.host)/fn-test/private:1"
             try await withStore { store in
                 let none = await #expect(throws: RunnerError.self) { _ = try await ImagePuller(store: store, options: RegistryOptions()).pull(ref) }
@@ -104,9 +104,9 @@ struct RegistryPullTests {
     @Test func tlsIsVerifiedAgainstTheRegistrysCAFromTheCertsDirectory() async throws {
         try await withSharedGate {
             let fixtures = try ImageFixtures.directory()
-            let registry = try RegistryServer(.tlsAuth)
+            let registry = try await RegistryServer(.tlsAuth)
             defer { registry.stop() }
-            try registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/tls:1")
+            try await registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/tls:1")
             let ref = "\(registry.host)/fn-test/tls:1"
             try await withStore { store in
                 let untrusted = RegistryOptions(certsDirectory: "/nonexistent", credentials: login(registry))
@@ -122,9 +122,9 @@ struct RegistryPullTests {
     @Test func concurrentPullsOfOneImageShareOneDownload() async throws {
         try await withSharedGate {
             let fixtures = try ImageFixtures.directory()
-            let registry = try RegistryServer(.plain)
+            let registry = try await RegistryServer(.plain)
             defer { registry.stop() }
-            try registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/shared:1")
+            try await registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/shared:1")
             try await withStore { store in
                 let puller = ImagePuller(store: store, options: RegistryOptions())
                 let ref = "\(registry.host)/fn-test/shared:1"
@@ -143,16 +143,16 @@ struct RegistryPullTests {
     @Test func aCorruptedBlobInTheRegistryIsRejectedAndNeverStored() async throws {
         try await withSharedGate {
             let fixtures = try ImageFixtures.directory()
-            let registry = try RegistryServer(.plain)
+            let registry = try await RegistryServer(.plain)
             defer { registry.stop() }
-            try registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/corrupt:1")
+            try await registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/corrupt:1")
             try await withStore { store in
                 // Learn the layer digests, then damage the biggest layer inside the registry's storage.
                 let probe = try await ImagePuller(store: store, options: RegistryOptions()).pull("\(registry.host)/fn-test/corrupt:1")
                 let victim = probe.layers.max { $0.size < $1.size }!.digest
                 _ = try store.remove(probe.name)
                 let data = "\(registry.directory)/data/docker/registry/v2/blobs/sha256/\(victim.hex.prefix(2))/\(victim.hex)/data"
-                try Shell.run("printf 'X' | dd of=\(data) bs=1 seek=1000 conv=notrunc 2>/dev/null")
+                try await Shell.run("printf 'X' | dd of=\(data) bs=1 seek=1000 conv=notrunc 2>/dev/null")
                 let error = await #expect(throws: RunnerError.self) {
                     _ = try await ImagePuller(store: store, options: RegistryOptions()).pull("\(registry.host)/fn-test/corrupt:1")
                 }
@@ -206,10 +206,7 @@ struct FlakyRegistryTests {
             try FileSystem.makeDirectories(dir)
             defer { try? FileSystem.removeTree(dir) }
             let server = try Subprocess(["/usr/bin/env", "python3", Fixtures.packageRoot + "/Tests/Fixtures/flaky_registry.py", fixtures + "/layers", dir + "/port"])
-            defer {
-                server.signal(SIGKILL)
-                server.wait()
-            }
+            defer { server.signal(SIGKILL) }  // reaped by its deinit
             var port = ""
             for _ in 0..<100 where port.isEmpty {
                 port = (try? FileSystem.read(dir + "/port")) ?? ""
@@ -222,7 +219,7 @@ struct FlakyRegistryTests {
             let flat = dir + "/flat"
             try store.unpackFlattened(record, into: flat)
             #expect(try FileSystem.list(flat + "/d") == ["z"])
-            let stats = try Shell.output("curl -s http://127.0.0.1:\(port)/stats")
+            let stats = try await Shell.output("curl -s http://127.0.0.1:\(port)/stats")
             #expect(stats.contains("\"cut\": 2"), "\(stats)")  // the two layers larger than 2 KiB
             #expect(stats.contains("\"ranged\": 2"), "each cut download was resumed with Range: \(stats)")
         }

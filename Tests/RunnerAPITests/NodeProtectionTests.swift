@@ -48,7 +48,7 @@ struct NodeProtectionTests {
     @Test func aDamagedStoreIsAnInternalErrorNotAFunctionFailure() async throws {
         try await H.withServer { c, store in
             let (_, fnID) = try await H.appAndFn(c)
-            try Shell.run(
+            try await Shell.run(
                 "python3 -c \"import sqlite3; c=sqlite3.connect('\(store.path)'); c.execute('ALTER TABLE fn RENAME TO fn_gone'); c.commit()\"")
             let invoke = try await c.send("POST", "/invoke/other-fn-\(fnID)")
             #expect(invoke.status == 500, "\(invoke.status) \(invoke.text)")
@@ -118,7 +118,7 @@ extension ServeCommandTests {
         // A database in WAL mode whose last writes are still in the log, then cut short.
         try FileSystem.removeTree(data)
         try FileSystem.makeDirectories(data, mode: 0o700)
-        try Shell.run(
+        try await Shell.run(
             """
             python3 -c "
             import os, sqlite3

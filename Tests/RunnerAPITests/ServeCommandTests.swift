@@ -95,7 +95,7 @@ struct ServeCommandTests {
             let (server, c) = try await startServer(env, data: data, port: try freePort())
             defer {
                 server.signal(SIGTERM)
-                server.wait()
+                server.reap()
             }
             let appID = try #require(try await c.json("POST", "/v2/apps", ["name": "py"]).json["id"] as? String)
             var fns: [String: String] = [:]
@@ -133,7 +133,7 @@ struct ServeCommandTests {
             let (server, c) = try await startServer(env, data: data, port: try freePort())
             defer {
                 server.signal(SIGTERM)
-                server.wait()
+                server.reap()
             }
             let appID = try #require(try await c.json("POST", "/v2/apps", ["name": "pybc"]).json["id"] as? String)
             let fn = try await c.json("POST", "/v2/fns", ["app_id": appID, "name": "hello", "image": "fn-test/pyfdk:pyfdk"])
@@ -142,7 +142,7 @@ struct ServeCommandTests {
             #expect(hello.status == 200 && hello.text == "Hello layered", "\(hello.text) \(server.stderr)")
             let layers = try FileSystem.list(data + "/bytecode/sha256")
             #expect(layers.count == 1, "serve built the layer before the first start")
-            let files = try Shell.output("find \(data)/bytecode/sha256 -name 'func.cpython-*.pyc' | wc -l")
+            let files = try await Shell.output("find \(data)/bytecode/sha256 -name 'func.cpython-*.pyc' | wc -l")
             #expect(files.trimmed == "1")
         }
     }

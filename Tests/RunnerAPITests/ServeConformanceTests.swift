@@ -165,10 +165,11 @@ struct ServeConformanceTests {
                 env, data: data, port: port, environment: ["FN_ENABLE_NB_RESOURCE_TRACKER": "1", "FN_MAX_TOTAL_MEMORY_BYTES": "\(96 << 20)"])
             let first = try await S.deployApp(c, app: "busy", fn: "one", memory: 64).fnID
             let second = try await S.deployApp(c, app: "busy2", fn: "two", memory: 64).fnID
-            // The first fn's container exists before it is held, so the second fn can never take
-            // its memory first: it can only find the node full.
+            // The second fn asks only once the first fn's container is busy with the held call:
+            // while it is idle it can be evicted for the second fn, which would then hold the room.
             #expect(try await c.send("POST", "/invoke/\(first)", body: Array("warm".utf8)).status == 200)
             async let holding = c.send("POST", "/invoke/\(first)", body: Array("!sleep 3000".utf8))
+            try await pollUntil { try await c.send("GET", "/metrics").text.contains("fn_containers{state=\"busy\"} 1") }
             var answer: HTTPTestClient.Answer?
             for _ in 0..<100 {
                 try await Task.sleep(for: .milliseconds(100))
@@ -187,9 +188,9 @@ struct ServeConformanceTests {
 
     @Test func failedPullsAreFnsFailedToPullImageWithTheRegistrysStatusAndATimeoutIs504() async throws {
         try await withHelloStreamData("conform-pull") { env, data in
-            let registry = try RegistryServer(.plain)
+            let registry = try await RegistryServer(.plain)
             defer { registry.stop() }
-            let guarded = try RegistryServer(.basicAuth)
+            let guarded = try await RegistryServer(.basicAuth)
             defer { guarded.stop() }
             let silent = try SyslogReceiver(.tcp)  // accepts connections and never answers
             let closed = try Host.freeLoopbackPort()

@@ -33,7 +33,7 @@ struct ServeDelegationTests {
                 ])
             defer {
                 server.signal(SIGKILL)
-                server.wait()
+                server.reap()
             }
             let c = HTTPTestClient(port: port)
             var up = false

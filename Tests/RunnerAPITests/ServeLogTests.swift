@@ -22,7 +22,7 @@ struct ServeLogTests {
                 arguments: ["--log-format", "json", "--log-level", "debug"])
             defer {
                 server.signal(SIGTERM)
-                server.wait()
+                server.reap()
             }
             let (appID, fnID) = try await ServeHarness.deployApp(c, app: "logged", fn: "hello")
             #expect(try await c.send("POST", "/invoke/\(fnID)", body: Array("a".utf8)).status == 200)
@@ -62,7 +62,7 @@ struct ServeLogTests {
                 arguments: ["--log-format", "json", "--log-level", "info"])
             defer {
                 server.signal(SIGTERM)
-                server.wait()
+                server.reap()
             }
             let script = "printf 'first line\\nsecond \"quoted\"\\nno newline' >&2; echo answer"
             let (_, fnID) = try await ServeHarness.deployApp(

@@ -23,7 +23,7 @@ struct ServeNetworkTests {
 
     @Test func aDefaultFormatFunctionAndAPythonFDKFunctionFetchThroughTheNodesNAT() async throws {
         try await withSharedGate {
-            let lab = try NetworkLab("serve")
+            let lab = try await NetworkLab("serve")
             defer { lab.cleanUp() }
             let env = TestEnvironment("servenet")
             defer { env.cleanUp() }
@@ -64,7 +64,7 @@ struct ServeNetworkTests {
 
     @Test func aFunctionMayAskForNoNetworkButNotForTheHostsUnlessTheNodeAllowsIt() async throws {
         try await withSharedGate {
-            let lab = try NetworkLab("servepolicy")
+            let lab = try await NetworkLab("servepolicy")
             defer { lab.cleanUp() }
             let env = TestEnvironment("servepolicy")
             defer { env.cleanUp() }
@@ -96,7 +96,7 @@ struct ServeNetworkTests {
 
     @Test func afterAKillOfTheRunnerTheNextStartLeavesNothingOfTheOldInstance() async throws {
         try await withSharedGate {
-            let lab = try NetworkLab("servekill")
+            let lab = try await NetworkLab("servekill")
             defer { lab.cleanUp() }
             let env = TestEnvironment("servekill")
             defer { env.cleanUp() }
@@ -111,7 +111,7 @@ struct ServeNetworkTests {
             let leasesDirectory = env.stateDirectory + "/network/fnrunner0/leases"
             func leases() -> [String] { ((try? FileSystem.list(leasesDirectory)) ?? []).filter { !$0.hasPrefix(".") } }
             try await waitUntil { leases().count >= 3 }  // the hot container and two pooled
-            #expect(lab.nodeIP("link show").contains("fv"))
+            #expect(await lab.nodeIP("link show").contains("fv"))
             server.signal(SIGKILL)
             _ = await server.exit()
             // Its parked launchers die with it (parent-death signal) and hold its store lock
@@ -120,11 +120,14 @@ struct ServeNetworkTests {
 
             (server, c) = try await ServeHarness.start(env, data: data, port: port, environment: environment.merging(["FN_SANDBOX_POOL_SIZE": "0"]) { $1 })
             #expect(leases().isEmpty, "the old instance's leases went")
-            #expect(!lab.nodeIP("link show").contains(" fv"), "and its veths: \(lab.nodeIP("link show"))")
+            let links = await lab.nodeIP("link show")
+            #expect(!links.contains(" fv"), "and its veths: \(links)")
             #expect(try await c.send("POST", "/invoke/\(fn)").status == 200)
             await ServeHarness.stop(server, env)
-            #expect(!lab.nodeIP("link show").contains("fnrunner0"), "the bridge it made went: \(lab.nodeIP("link show"))")
-            #expect(!lab.nodeRuleset().contains("fnrunner"), "and its rules: \(lab.nodeRuleset())")
+            let linksAfter = await lab.nodeIP("link show")
+            let ruleset = await lab.nodeRuleset()
+            #expect(!linksAfter.contains("fnrunner0"), "the bridge it made went: \(linksAfter)")
+            #expect(!ruleset.contains("fnrunner"), "and its rules: \(ruleset)")
             #expect(leases().isEmpty)
             #expect(((try? FileSystem.list(leasesDirectory + "/.owners")) ?? []).isEmpty, "and every owner record")
         }
@@ -132,7 +135,7 @@ struct ServeNetworkTests {
 
     @Test func aSubnetTheNodeAlreadyRoutesOrABadSettingStopsServeByNameAndLeavesNothing() async throws {
         try await withSharedGate {
-            let lab = try NetworkLab("serveclash")
+            let lab = try await NetworkLab("serveclash")
             defer { lab.cleanUp() }
             let env = TestEnvironment("serveclash")
             defer { env.cleanUp() }
@@ -153,8 +156,9 @@ struct ServeNetworkTests {
                     environment: base.merging([name: value]) { $1 })
                 #expect(await server.exit() != 0, "\(name)=\(value) must stop serve")
                 #expect(server.stderr.contains(message), "\(name)=\(value): \(server.stderr)")
-                #expect(!lab.nodeIP("link show").contains("fnrunner0"), "no bridge is left: \(lab.nodeIP("link show"))")
-                #expect(!lab.nodeRuleset().contains("fnrunner"), "no rules are left")
+                let links = await lab.nodeIP("link show")
+                #expect(!links.contains("fnrunner0"), "no bridge is left: \(links)")
+                #expect(!(await lab.nodeRuleset()).contains("fnrunner"), "no rules are left")
                 #expect(env.cgroupDirectories().isEmpty)
             }
         }

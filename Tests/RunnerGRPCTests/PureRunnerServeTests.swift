@@ -113,9 +113,9 @@ struct PureRunnerServeTests {
         try await withHelloStreamData("grpc-errors") { env, data in
             let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.directory() + "/layers", "--name", "t/layers:volumes"])
             #expect(await imported.exit() == 0, "\(imported.stderr)")
-            let registry = try RegistryServer(.plain)
+            let registry = try await RegistryServer(.plain)
             defer { registry.stop() }
-            let guarded = try RegistryServer(.basicAuth)
+            let guarded = try await RegistryServer(.basicAuth)
             defer { guarded.stop() }
             let port = try freePort()
             let server = try Subprocess.fnrunner(

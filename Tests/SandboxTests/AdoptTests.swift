@@ -91,10 +91,7 @@ struct AdoptTests {
         try await withSandbox { sandbox, _ in
             let (template, child) = try await template(sandbox)
             let outsider = try Subprocess(["/bin/sleep", "60"])
-            defer {
-                outsider.signal(SIGKILL)
-                _ = outsider.wait()
-            }
+            defer { outsider.signal(SIGKILL) }  // reaped by its deinit
             let shell = try #require(try Self.members(template.cgroup).first { $0 != template.pid && $0 != child })
             for (pid, what) in [(outsider.pid, "a host process"), (template.pid, "the template's init"), (shell, "the template's main process")] {
                 let before = sandbox.liveContainers.count

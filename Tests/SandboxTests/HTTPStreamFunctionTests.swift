@@ -23,15 +23,15 @@ struct HTTPStreamFunctionTests {
             let c = try sandbox.start(spec)
             for _ in 0..<500 where !FileSystem.exists(iofs + "/lsnr.sock") { usleep(2000) }
             let call = "curl -s --max-time 5 --unix-socket \(iofs)/lsnr.sock"
-            #expect(try Shell.output("\(call) -d World http://localhost/call") == "Hello World")
-            #expect(try Shell.output("\(call) -d '!env FN_FORMAT' http://localhost/call") == "http-stream")
+            #expect(try await Shell.output("\(call) -d World http://localhost/call") == "Hello World")
+            #expect(try await Shell.output("\(call) -d '!env FN_FORMAT' http://localhost/call") == "http-stream")
 
             try c.freeze()
             let pending = try Subprocess(["/usr/bin/curl", "-s", "--max-time", "5", "--unix-socket", iofs + "/lsnr.sock", "-d", "Frozen", "http://localhost/call"])
             usleep(200_000)
             #expect(kill(pending.pid, 0) == 0, "the call waits while the function is frozen")
             try c.thaw()
-            #expect(pending.wait() == 0)
+            #expect(await pending.exit() == 0)
             #expect(pending.stdout == "Hello Frozen")
             try await c.close()
         }

@@ -152,7 +152,7 @@ struct IsolationTests {
         try await withSandbox { sandbox, env in
             // /proc -> realproc: mounting through it would put an unmasked /proc at /realproc.
             let rootfs = env.stateDirectory + "-symproc"
-            try Shell.run("cp -a \(try Fixtures.busyboxWithoutMountPoints()) \(rootfs) && mkdir \(rootfs)/realproc \(rootfs)/dev \(rootfs)/sys \(rootfs)/tmp && ln -s realproc \(rootfs)/proc")
+            try await Shell.run("cp -a \(try Fixtures.busyboxWithoutMountPoints()) \(rootfs) && mkdir \(rootfs)/realproc \(rootfs)/dev \(rootfs)/sys \(rootfs)/tmp && ln -s realproc \(rootfs)/proc")
             defer { try? FileSystem.removeTree(rootfs) }
             var spec = ContainerSpec(layers: [rootfs], argv: ["/bin/sh", "-c", "ls /realproc | wc -l; grep ' /proc/sys ' /proc/self/mountinfo | grep -c ' ro,'; wc -c < /proc/timer_list"])
             spec.uid = 0

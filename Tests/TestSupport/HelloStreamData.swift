@@ -10,7 +10,7 @@ public func withHelloStreamData(_ label: String, _ body: (TestEnvironment, Strin
         let data = env.stateDirectory + "-data"
         defer { try? FileSystem.removeTree(data) }
         let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:1"])
-        if imported.wait() != 0 {
+        if await imported.exit() != 0 {
             throw RunnerError(.containerStart, "fnrunner import of hello-stream failed: \(imported.stderr)", step: "test setup")
         }
         try await body(env, data)

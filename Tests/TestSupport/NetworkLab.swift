@@ -32,13 +32,13 @@ public final class NetworkLab: @unchecked Sendable {
     }
 
     /// `uplinkMTU`: the MTU of the node's uplink (what a bridge without a configured MTU takes).
-    public init(_ label: String, uplinkMTU: Int = 1500) throws {
+    public init(_ label: String, uplinkMTU: Int = 1500) async throws {
         let tag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         node = "fnt-\(label)-n-\(tag)"
         remote = "fnt-\(label)-r-\(tag)"
         do {
-            try Shell.run("ip netns add \(node) && ip netns add \(remote)")
-            try Shell.run(
+            try await Shell.run("ip netns add \(node) && ip netns add \(remote)")
+            try await Shell.run(
                 """
                 ip -n \(node) link set lo up && ip -n \(remote) link set lo up && \
                 ip -n \(node) link add up0 type veth peer name down0 netns \(remote) && \
@@ -84,9 +84,9 @@ public final class NetworkLab: @unchecked Sendable {
     public static func waitForListener(pid: Int32, port: Int) async throws {
         let digits = String(port, radix: 16, uppercase: true)
         let hex = ":" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
-        try await waitUntil {
+        try await pollUntil {
             // IPv4 or IPv6 sockets: "local:port remote:port state", 0A is LISTEN.
-            let table = (try? Shell.output("nsenter -t \(pid) -n cat /proc/net/tcp /proc/net/tcp6")) ?? ""
+            let table = (try? await Shell.output("nsenter -t \(pid) -n cat /proc/net/tcp /proc/net/tcp6")) ?? ""
             return table.split(separator: "\n").contains { line in
                 let fields = line.split(separator: " ")
                 return fields.count > 3 && fields[1].hasSuffix(hex) && fields[3] == "0A"
@@ -100,10 +100,10 @@ public final class NetworkLab: @unchecked Sendable {
     }
 
     /// `ip` output about the node's namespace (e.g. "link show", "addr show").
-    public func nodeIP(_ arguments: String) -> String { (try? Shell.output("ip -n \(node) \(arguments)")) ?? "" }
+    public func nodeIP(_ arguments: String) async -> String { (try? await Shell.output("ip -n \(node) \(arguments)")) ?? "" }
 
     /// The node's nftables ruleset as text.
-    public func nodeRuleset() -> String { (try? Shell.output("nsenter --net=\(nodePath) nft list ruleset")) ?? "" }
+    public func nodeRuleset() async -> String { (try? await Shell.output("nsenter --net=\(nodePath) nft list ruleset")) ?? "" }
 
     public func cleanUp() {
         for p in processes {
@@ -131,7 +131,7 @@ private func bridgeSandboxed<T>(
     _ body: (Sandbox, NetworkLab, TestEnvironment) async throws -> T
 ) async throws -> T {
     do {
-        let lab = try NetworkLab(label)
+        let lab = try await NetworkLab(label)
         defer { lab.cleanUp() }
         let env = TestEnvironment(label)
         defer { env.cleanUp() }

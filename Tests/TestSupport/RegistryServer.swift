@@ -23,9 +23,9 @@ public final class RegistryServer: @unchecked Sendable {
     /// The registry's log and access log (stderr and stdout).
     public var log: String { (process?.stdout ?? "") + (process?.stderr ?? "") }
 
-    public init(_ kind: Kind = .plain) throws {
+    public init(_ kind: Kind = .plain) async throws {
         self.kind = kind
-        port = Int(try Shell.output("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); print(s.getsockname()[1])'").trimmed)!
+        port = Int(try await Shell.output("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); print(s.getsockname()[1])'").trimmed)!
         directory = "/tmp/fnrunner-test-registry-\(getpid())-\(port)"
         try FileSystem.makeDirectories(directory + "/data")
         var config = """
@@ -46,34 +46,34 @@ public final class RegistryServer: @unchecked Sendable {
             config += "\n  tls:\n    certificate: \(directory)/tls.crt\n    key: \(directory)/tls.key"
         }
         if kind != .plain {
-            try Shell.run("htpasswd -Bbc \(directory)/htpasswd \(Self.username) \(Self.password) 2>/dev/null")
+            try await Shell.run("htpasswd -Bbc \(directory)/htpasswd \(Self.username) \(Self.password) 2>/dev/null")
             config += "\nauth:\n  htpasswd:\n    realm: fn-test-realm\n    path: \(directory)/htpasswd"
         }
         if kind == .tlsAuth {
-            try Shell.run(
+            try await Shell.run(
                 "openssl req -x509 -newkey rsa:2048 -nodes -keyout \(directory)/tls.key -out \(directory)/tls.crt -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost 2>/dev/null"
             )
             try FileSystem.makeDirectories(certsDirectory + "/" + host)
-            try Shell.run("cp \(directory)/tls.crt \(certsDirectory)/\(host)/ca.crt")
+            try await Shell.run("cp \(directory)/tls.crt \(certsDirectory)/\(host)/ca.crt")
         }
         try FileSystem.create(directory + "/config.yml", contents: config + "\n")
         process = try Subprocess(["/usr/bin/docker-registry", "serve", directory + "/config.yml"])
         let scheme = kind == .tlsAuth ? "https" : "http"
         for _ in 0..<100 {
-            let code = (try? Shell.output("curl -sk -o /dev/null -w '%{http_code}' \(scheme)://\(host)/v2/")) ?? ""
+            let code = (try? await Shell.output("curl -sk -o /dev/null -w '%{http_code}' \(scheme)://\(host)/v2/")) ?? ""
             if code == "200" || code == "401" { return }
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
         }
         stop()
         throw ShellError(command: "docker-registry serve (not ready: \(log))", status: -1)
     }
 
     /// Pushes an image from an OCI layout with skopeo.
-    public func push(_ source: String, as name: String, extra: String = "") throws {
+    public func push(_ source: String, as name: String, extra: String = "") async throws {
         var creds = ""
         if kind != .plain { creds = "--dest-creds \(Self.username):\(Self.password)" }
         let tls = kind == .tlsAuth ? "--dest-cert-dir \(certsDirectory)/\(host)" : "--dest-tls-verify=false"
-        try Shell.run("skopeo copy --quiet \(extra) \(tls) \(creds) \(source) docker://\(host)/\(name) >/dev/null")
+        try await Shell.run("skopeo copy --quiet \(extra) \(tls) \(creds) \(source) docker://\(host)/\(name) >/dev/null")
     }
 
     /// How many times the registry served GET of this blob (from its access log).

@@ -81,6 +81,7 @@ public final class Subprocess: @unchecked Sendable {
 
     /// Waits for exit; returns the shell-style status (128 + signal when killed).
     @discardableResult
+    @available(*, noasync, message: "blocks a cooperative thread: await exit() instead")
     public func wait() -> Int32 {
         if let status { return status }
         var raw: Int32 = 0
@@ -89,6 +90,11 @@ public final class Subprocess: @unchecked Sendable {
         status = s
         return s
     }
+
+    /// Waits for exit from a `defer` in async code, where `await` cannot go. It blocks its
+    /// thread, so only for a process already told to end.
+    @discardableResult
+    public func reap() -> Int32 { wait() }
 
     /// Waits for exit without holding a thread: `wait()` blocks one, and on Swift's cooperative
     /// pool (two threads here) two CLI runs of seconds each would stall every other test.
