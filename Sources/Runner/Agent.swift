@@ -161,7 +161,7 @@ public final class Agent: Sendable {
                 let st = q.stats
                 lines.append(
                     "queue wait=\(st.count(SlotQueueStats.RequestState.wait)) exec=\(st.count(SlotQueueStats.RequestState.exec)) "
-                        + SlotQueueStats.ContainerState.allCases.map { "\($0)=\(st.count($0))" }.joined(separator: " "))
+                        + SlotQueueStats.ContainerState.allCases.map { "\($0)=\(st.count($0))" }.joined(separator: " ") + " " + q.lineDescription)
             }
             return lines.joined(separator: "\n")
         }

@@ -85,6 +85,18 @@ final class PlaceInLine<Value: Sendable>: Sendable {
         }
     }
 
+    /// The state's name, for diagnostics.
+    var stateName: String {
+        state.withLock { s in
+            switch s {
+            case .queued: "queued"
+            case .waiting: "waiting"
+            case .delivered: "delivered"
+            case .closed: "closed"
+            }
+        }
+    }
+
     /// Ends the current wait with nil; the place stays in line.
     func stopWaiting() {
         let waiter = state.withLock { s -> CheckedContinuation<Value?, Never>? in

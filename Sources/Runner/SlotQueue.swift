@@ -178,6 +178,13 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         }
     }
 
+    /// The free tokens and the line, for diagnostics: "free=2 line=[waiting, queued]".
+    public var lineDescription: String {
+        state.withLock { s in
+            "free=\(s.tokens.filter { !$0.isTaken }.count) line=[\(s.waiters.map(\.stateName).joined(separator: ", "))]"
+        }
+    }
+
     /// Idle and frozen containers now.
     public var idleCount: Int { state.withLock { $0.stats.count(.idle) + $0.stats.count(.paused) } }
 
