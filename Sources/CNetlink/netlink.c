@@ -10,12 +10,9 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
-#include <pthread.h>
 #include <stddef.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -114,65 +111,6 @@ static int transact(int nl, rn_msg *m) {
     m->h->nlmsg_flags |= NLM_F_ACK;
     _Alignas(struct nlmsghdr) char reply[RN_NL_BUFFER];
     return each_reply(nl, m, reply, sizeof reply, ignore_reply, NULL, 0);
-}
-
-typedef struct {
-    int nsfd;
-    int private_descriptors;
-    int (*work)(void *);
-    void *argument;
-    int result;
-} rn_netns_job;
-
-/// Gives the calling thread a descriptor table of its own holding only 0, 1 and 2; the rest of
-/// the process keeps its table untouched.
-static int keep_only_standard_descriptors(void) {
-    if (close_range(3, ~0U, CLOSE_RANGE_UNSHARE) == 0) return 0;
-    if (errno != ENOSYS && errno != EINVAL) return -errno;
-    // Kernels before 5.9: copy the table, then close the copy's descriptors one by one.
-    if (unshare(CLONE_FILES) != 0) return -errno;
-    struct rlimit limit;
-    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return -errno;
-    rlim_t end = limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur > (1u << 20) ? (1u << 20) : limit.rlim_cur;
-    for (rlim_t fd = 3; fd < end; fd++) close((int)fd);
-    return 0;
-}
-
-static void *netns_job_main(void *p) {
-    rn_netns_job *job = p;
-    if (job->nsfd >= 0 && setns(job->nsfd, CLONE_NEWNET) != 0) {
-        job->result = -errno;
-        return NULL;
-    }
-    if (job->private_descriptors) {
-        int rc = keep_only_standard_descriptors();
-        if (rc != 0) {
-            job->result = rc;
-            return NULL;
-        }
-    }
-    job->result = job->work(job->argument);
-    return NULL;
-}
-
-static int run_on_thread(rn_netns_job *job) {
-    pthread_t thread;
-    int rc = pthread_create(&thread, NULL, netns_job_main, job);
-    if (rc != 0) return -rc;
-    pthread_join(thread, NULL);
-    return job->result;
-}
-
-/// The caller's thread never changes namespace, so no other work can run in the wrong one.
-int rn_netns_run(int nsfd, int (*work)(void *), void *argument) {
-    if (nsfd < 0) return work(argument);
-    rn_netns_job job = {.nsfd = nsfd, .private_descriptors = 0, .work = work, .argument = argument, .result = -EIO};
-    return run_on_thread(&job);
-}
-
-int rn_netns_run_with_low_descriptors(int nsfd, int (*work)(void *), void *argument) {
-    rn_netns_job job = {.nsfd = nsfd, .private_descriptors = 1, .work = work, .argument = argument, .result = -EIO};
-    return run_on_thread(&job);
 }
 
 static int open_socket(void *unused) {

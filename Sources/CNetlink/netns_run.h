@@ -10,6 +10,7 @@ int rn_netns_run(int nsfd, int (*work)(void *), void *argument);
 /// descriptors in an fd_set (libnftables waits for the kernel's acks with select), where a
 /// number of 1024 or more aborts the whole process: on a busy node the runner's own numbers are
 /// that high, the private table's are not. Whatever `work` opens is closed when the thread ends.
+/// Returns `work`'s result, or -errno when the thread, the namespace or the table failed.
 int rn_netns_run_with_low_descriptors(int nsfd, int (*work)(void *), void *argument);
 
 #endif

@@ -75,5 +75,10 @@ int rn_nft_run(int nsfd, const char *commands, char *error, size_t error_len) {
     pthread_mutex_lock(&nft_lock);
     int rc = rn_netns_run_with_low_descriptors(nsfd, run_nft, &job);
     pthread_mutex_unlock(&nft_lock);
+    // A failure before nftables ran (the thread, the namespace, the descriptor table) has no
+    // message of nftables' own.
+    if (rc != 0 && rc != -EINVAL && error && error_len > 0 && error[0] == 0) {
+        snprintf(error, error_len, "could not run nftables in the namespace: %s", strerror(-rc));
+    }
     return rc;
 }
