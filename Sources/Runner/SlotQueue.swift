@@ -42,8 +42,12 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
             return
         }
         token.claim()
-        let delivered = s.waiters.removeFirst().deliver(token)
-        assert(delivered, "a place in line is closed only after it leaves the line")
+        while !s.waiters.isEmpty {
+            if s.waiters.removeFirst().deliver(token) { return }
+            assertionFailure("a place in line is closed only after it leaves the line")
+        }
+        token.release()
+        s.tokens.append(token)
     }
 
     /// Claims `token` (for the container itself or a caller that holds it). False if it was
@@ -74,11 +78,16 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         }
         inLine()
         if isNewContainerNeeded { return leaveLine(place) }
+        // A wait that ends (timeout, cancellation) leaves the line at once, so a container
+        // offered meanwhile goes to the next call in line, not to this one on its way out.
+        let wait: @Sendable () async -> SlotToken<Slot>? = { [self] in
+            await withTaskCancellationHandler { await place.wait() } onCancel: { self.dropFromLine(place) }
+        }
         let token: SlotToken<Slot>?
         if let timeout {
-            token = await raceWithTimeout(timeout, clock: clock, { await place.wait() })
+            token = await raceWithTimeout(timeout, clock: clock, wait)
         } else {
-            token = await place.wait()
+            token = await wait()
         }
         // A token handed over as the wait ended is the caller's all the same.
         return token ?? leaveLine(place)
@@ -102,8 +111,13 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
 
     /// Takes the call out of line; a token handed to it meanwhile, if any.
     private func leaveLine(_ place: PlaceInLine<SlotToken<Slot>>) -> SlotToken<Slot>? {
-        state.withLock { s in s.waiters.removeAll { $0 === place } }
+        dropFromLine(place)
         return place.close()
+    }
+
+    /// Offers no more tokens to `place`; one delivered already stays in it.
+    private func dropFromLine(_ place: PlaceInLine<SlotToken<Slot>>) {
+        state.withLock { s in s.waiters.removeAll { $0 === place } }
     }
 
     /// Takes the newest free token without waiting.
@@ -123,16 +137,6 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
             return s.waiters
         }
         for place in waiters { place.close() }
-    }
-
-    /// A token handed to a waiter that had already given up goes back: to the next waiter, or
-    /// offered again. The same token, not a new one: the container holds it to end itself
-    /// (`acquire`) at its idle timeout, and could not with a token it does not know.
-    package func giveBack(_ token: SlotToken<Slot>) {
-        state.withLock { s in
-            token.release()
-            Self.offer(token, in: &s)
-        }
     }
 
     // MARK: - statistics
@@ -178,7 +182,8 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         }
     }
 
-    /// The free tokens and the line, for diagnostics: "free=2 line=[waiting, queued]".
+    /// The free tokens and the line, for diagnostics: "free=2 line=[waiting, queued]" (a place
+    /// leaves the line as a token is delivered to it).
     public var lineDescription: String {
         state.withLock { s in
             "free=\(s.tokens.filter { !$0.isTaken }.count) line=[\(s.waiters.map(\.stateName).joined(separator: ", "))]"
@@ -212,6 +217,6 @@ public final class SlotToken<Slot: Sendable>: Sendable {
 
     public var isTaken: Bool { taken.load(ordering: .acquiring) }
 
-    /// Offered again: its taker gave it up before using it (`SlotQueue.giveBack`).
+    /// Unclaimed again: claimed for a place in line that refused it (`SlotQueue.offer`).
     fileprivate func release() { taken.store(false, ordering: .releasing) }
 }

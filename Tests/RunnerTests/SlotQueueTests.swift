@@ -112,22 +112,28 @@ import Testing
         #expect(q.claimLaunchIfNeeded(), "the call launches another container")
     }
 
-    @Test func aTokenGivenBackByACallThatGaveUpIsOfferedAgainAndItsContainerCanStillEndItself() async {
+    @Test func aCallThatStopsWaitingLeavesTheLineAtOnceSoTheNextCallGetsTheContainer() async throws {
         let q = SlotQueue<Slot>(key: "k")
-        let offered = q.queue(Slot(1))
-        let taken = await q.take(timeout: .seconds(1))
-        #expect(taken === offered)
-        q.giveBack(offered)
-        #expect(!offered.isTaken)
-        #expect(q.acquire(offered), "the container takes its own token at its idle timeout")
-        #expect(q.takeNewest() == nil, "and no call gets it after that")
-        // Given back while another call waits: that call gets it.
-        let second = q.queue(Slot(2))
-        #expect(q.takeNewest() === second)
-        async let waiting = q.take(timeout: .seconds(10))
-        try? await Task.sleep(for: .milliseconds(20))
-        q.giveBack(second)
-        #expect(await waiting === second)
+        let leaving = Task { await q.take() }
+        try await waitForLine(q, "[waiting]")
+        let staying = Task { await q.take(timeout: .seconds(10)) }
+        try await waitForLine(q, "[waiting, waiting]")
+        leaving.cancel()
+        let token = q.queue(Slot(3))
+        #expect(await staying.value === token, "the container goes past the call that left")
+        #expect(await leaving.value == nil)
+    }
+
+    /// Until the queue's line reads `line` ("[waiting]": one call suspended in line).
+    private func waitForLine(_ q: SlotQueue<Slot>, _ line: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !q.lineDescription.hasSuffix("line=" + line) {
+            if ContinuousClock.now > deadline {
+                Issue.record("the line never read \(line): \(q.lineDescription)")
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
     }
 
     @Test func aWaitingCallGetsAContainerTheMomentItIsQueued() async {
