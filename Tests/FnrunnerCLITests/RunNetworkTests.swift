@@ -29,9 +29,9 @@ struct RunNetworkTests {
             #expect(await p.exit() == 0, "\(p.stderr)")
             #expect(p.stdout.hasPrefix("1400\n"), "the uplink's MTU: \(p.stdout)")
             #expect(p.stdout.contains("from \(NetworkLab.nodeUplinkAddress)"), "\(p.stdout) \(p.stderr)")
-            let links = await lab.nodeIP("-o link show")
+            let links = try await lab.nodeIP("-o link show")
             #expect(!links.contains("fnrunner0") && !links.contains(": fv"), "\(links)")
-            #expect(!(await lab.nodeRuleset()).contains("fnrunner"))
+            #expect(!(try await lab.nodeRuleset()).contains("fnrunner"))
             #expect(env.cgroupDirectories().isEmpty)
         }
     }

@@ -19,25 +19,29 @@ final class NodeFirewallTests: XCTestCase {
         let lab = try await NetworkLab("fds")
         defer { lab.cleanUp() }
         let nsFD = open(lab.nodePath, O_RDONLY | O_CLOEXEC)
-        XCTAssertGreaterThanOrEqual(nsFD, 0, "open \(lab.nodePath)")
+        // Never -1: that would put the table into this machine's own namespace.
+        guard nsFD >= 0 else { return XCTFail("open \(lab.nodePath): errno \(errno)") }
         defer { close(nsFD) }
 
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        defer { setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) }
         let held = try holdDescriptors(until: 1100)
         defer { held.forEach { close($0) } }
         let openBefore = try openDescriptorCount()
 
         let firewall = NodeFirewall(configuration: FunctionNetworkConfiguration(bridgeName: "fnt-fds"), namespaceFD: nsFD, instanceID: "i1")
         try firewall.install()
-        let installed = await lab.nodeRuleset()
+        let installed = try await lab.nodeRuleset()
         XCTAssertTrue(installed.contains("table inet \(firewall.tableName)"), installed)
         try firewall.remove()
-        let removed = await lab.nodeRuleset()
+        let removed = try await lab.nodeRuleset()
         XCTAssertFalse(removed.contains(firewall.tableName), removed)
         XCTAssertEqual(try openDescriptorCount(), openBefore, "nftables' socket and files end with its thread")
     }
 
     /// Opens /dev/null until a descriptor numbered at least `number` is open (raising the soft
-    /// limit when it is lower); the caller closes them.
+    /// limit when it is lower); the caller closes them and restores the limit.
     private func holdDescriptors(until number: Int32) throws -> [Int32] {
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
@@ -51,9 +55,9 @@ final class NodeFirewallTests: XCTestCase {
         while held.last.map({ $0 < number }) ?? true {
             let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
+                let error = errno
                 held.forEach { close($0) }
-                XCTFail("open /dev/null: errno \(errno)")
-                return []
+                throw RunnerError(.system, "open /dev/null failed after \(held.count) descriptors", step: "hold descriptors", errno: error)
             }
             held.append(fd)
         }

@@ -195,7 +195,11 @@ struct ImageStoreLimitsTests {
                 holder.wait()
             }
             defer { stopHolder() }
-            for _ in 0..<200 where (try? await Shell.output("flock -n -x \(dir)/in-use.lock true && echo free")) == "free\n" { usleep(10_000) }
+            // Until the holder has its lease (while the lock is still free).
+            for _ in 0..<200 {
+                guard (try? await Shell.output("flock -n -x \(dir)/in-use.lock true && echo free")) == "free\n" else { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
             let report = try store.remove("t/leased:1")
             #expect(report.deferred)
             #expect(record.diffIDs.allSatisfy { store.layers.has($0) }, "layers under a running container stay")

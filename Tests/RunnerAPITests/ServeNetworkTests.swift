@@ -111,7 +111,7 @@ struct ServeNetworkTests {
             let leasesDirectory = env.stateDirectory + "/network/fnrunner0/leases"
             func leases() -> [String] { ((try? FileSystem.list(leasesDirectory)) ?? []).filter { !$0.hasPrefix(".") } }
             try await waitUntil { leases().count >= 3 }  // the hot container and two pooled
-            #expect(await lab.nodeIP("link show").contains("fv"))
+            #expect(try await lab.nodeIP("link show").contains("fv"))
             server.signal(SIGKILL)
             _ = await server.exit()
             // Its parked launchers die with it (parent-death signal) and hold its store lock
@@ -120,12 +120,12 @@ struct ServeNetworkTests {
 
             (server, c) = try await ServeHarness.start(env, data: data, port: port, environment: environment.merging(["FN_SANDBOX_POOL_SIZE": "0"]) { $1 })
             #expect(leases().isEmpty, "the old instance's leases went")
-            let links = await lab.nodeIP("link show")
+            let links = try await lab.nodeIP("link show")
             #expect(!links.contains(" fv"), "and its veths: \(links)")
             #expect(try await c.send("POST", "/invoke/\(fn)").status == 200)
             await ServeHarness.stop(server, env)
-            let linksAfter = await lab.nodeIP("link show")
-            let ruleset = await lab.nodeRuleset()
+            let linksAfter = try await lab.nodeIP("link show")
+            let ruleset = try await lab.nodeRuleset()
             #expect(!linksAfter.contains("fnrunner0"), "the bridge it made went: \(linksAfter)")
             #expect(!ruleset.contains("fnrunner"), "and its rules: \(ruleset)")
             #expect(leases().isEmpty)
@@ -156,9 +156,9 @@ struct ServeNetworkTests {
                     environment: base.merging([name: value]) { $1 })
                 #expect(await server.exit() != 0, "\(name)=\(value) must stop serve")
                 #expect(server.stderr.contains(message), "\(name)=\(value): \(server.stderr)")
-                let links = await lab.nodeIP("link show")
+                let links = try await lab.nodeIP("link show")
                 #expect(!links.contains("fnrunner0"), "no bridge is left: \(links)")
-                #expect(!(await lab.nodeRuleset()).contains("fnrunner"), "no rules are left")
+                #expect(!(try await lab.nodeRuleset()).contains("fnrunner"), "no rules are left")
                 #expect(env.cgroupDirectories().isEmpty)
             }
         }

@@ -62,8 +62,16 @@ import Testing
         #expect(await place.wait()?.n == 5)
     }
 
-    /// Until a wait is suspended on `place` (stopWaiting only ends a suspended one).
-    private func waitUntilSuspended(_ place: PlaceInLine<Value>) async {
-        while !place.isWaiting { await Task.yield() }
+    /// Until a wait is suspended on `place` (stopWaiting only ends a suspended one); an issue
+    /// after 10 s instead of a hung run.
+    private func waitUntilSuspended(_ place: PlaceInLine<Value>, sourceLocation: SourceLocation = #_sourceLocation) async {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !place.isWaiting {
+            if ContinuousClock.now > deadline {
+                Issue.record("no wait suspended on the place", sourceLocation: sourceLocation)
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
     }
 }

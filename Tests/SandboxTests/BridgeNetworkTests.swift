@@ -131,12 +131,12 @@ struct BridgeNetworkTests {
             #expect(try await runToCompletion(strict, try bridgeSpec(metadata)).stdout.contains("refused"))
             #expect(try await runToCompletion(lenient, try bridgeSpec(metadata)).stdout.contains("refused"))
             await lenient.shutdown()
-            #expect(await lab.nodeIP("link show").contains("fnrunner0"), "the bridge stays while a runner uses it")
+            #expect(try await lab.nodeIP("link show").contains("fnrunner0"), "the bridge stays while a runner uses it")
             let r = try await runToCompletion(strict, try bridgeSpec(metadata + "; " + Self.fetch + "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)"))
             #expect(r.stdout.contains("refused") && r.stdout.contains("from \(NetworkLab.nodeUplinkAddress)"), "walls and NAT stay: \(r.stdout)")
             await strict.shutdown()
-            #expect(!(await lab.nodeIP("link show")).contains("fnrunner0"))
-            #expect(!(await lab.nodeRuleset()).contains("fnrunner"))
+            #expect(!(try await lab.nodeIP("link show")).contains("fnrunner0"))
+            #expect(!(try await lab.nodeRuleset()).contains("fnrunner"))
         }
     }
 
@@ -183,10 +183,10 @@ struct BridgeNetworkTests {
             }
             let addresses = containers.compactMap { $0.network?.address }
             #expect(addresses.count == 200 && Set(addresses).count == 200, "\(addresses.count) addresses, \(Set(addresses).count) distinct")
-            #expect(await lab.nodeIP("-o link show").split(separator: "\n").filter { $0.contains(": fv") }.count == 200)
+            #expect(try await lab.nodeIP("-o link show").split(separator: "\n").filter { $0.contains(": fv") }.count == 200)
             for c in containers { try await c.close() }
             sandbox.functionNetwork?.settle()
-            #expect(!(await lab.nodeIP("-o link show")).contains(": fv"))
+            #expect(!(try await lab.nodeIP("-o link show")).contains(": fv"))
             #expect(sandbox.functionNetwork?.leasedAddresses.isEmpty == true)
         }
     }
@@ -200,15 +200,15 @@ struct BridgeNetworkTests {
                 try await c.close()
             }
             sandbox.functionNetwork?.settle()
-            #expect(!(await lab.nodeIP("-o link show")).contains(": fv"))
+            #expect(!(try await lab.nodeIP("-o link show")).contains(": fv"))
             #expect(sandbox.functionNetwork?.leasedAddresses.isEmpty == true)
             #expect((try? FileSystem.list(env.stateDirectory + "/instances/\(sandbox.instanceID)/network/hosts"))?.isEmpty == true)
             await sandbox.shutdown()  // (the helper's own shutdown after this does nothing)
-            let links = await lab.nodeIP("-o link show")
+            let links = try await lab.nodeIP("-o link show")
             #expect(!links.contains("fnrunner0") && !links.contains(": fv"), "\(links)")
-            let addresses = await lab.nodeIP("-o addr show")
-            let routes = await lab.nodeIP("route show")
-            let ruleset = await lab.nodeRuleset()
+            let addresses = try await lab.nodeIP("-o addr show")
+            let routes = try await lab.nodeIP("route show")
+            let ruleset = try await lab.nodeRuleset()
             #expect(!addresses.contains("10.89."), "\(addresses)")
             #expect(!routes.contains("10.89."), "\(routes)")
             #expect(!ruleset.contains("fnrunner"), "\(ruleset)")

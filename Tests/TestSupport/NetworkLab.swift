@@ -99,11 +99,12 @@ public final class NetworkLab: @unchecked Sendable {
         try FileSystem.create(path, contents: "nameserver \(Self.remoteAddress)\nsearch test\n")
     }
 
-    /// `ip` output about the node's namespace (e.g. "link show", "addr show").
-    public func nodeIP(_ arguments: String) async -> String { (try? await Shell.output("ip -n \(node) \(arguments)")) ?? "" }
+    /// `ip` output about the node's namespace (e.g. "link show", "addr show"). Throws when `ip`
+    /// fails, so that a check for what is absent cannot pass on empty output.
+    public func nodeIP(_ arguments: String) async throws -> String { try await Shell.output("ip -n \(node) \(arguments)") }
 
-    /// The node's nftables ruleset as text.
-    public func nodeRuleset() async -> String { (try? await Shell.output("nsenter --net=\(nodePath) nft list ruleset")) ?? "" }
+    /// The node's nftables ruleset as text (throws when `nft` fails).
+    public func nodeRuleset() async throws -> String { try await Shell.output("nsenter --net=\(nodePath) nft list ruleset") }
 
     public func cleanUp() {
         for p in processes {

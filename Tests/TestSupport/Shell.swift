@@ -12,7 +12,9 @@ public struct ShellError: Error, CustomStringConvertible {
 
 /// Runs a shell command for test set-up (fixtures, inspection); output goes to the test log.
 ///
-/// From async code the async forms run: they wait for the command without holding a thread.
+/// From async code the async forms run: they wait for the command without holding a thread, and
+/// its output reaches the test log once it has ended (stdout and stderr for `run`, stderr on
+/// failure for `output`).
 /// The blocking forms are for synchronous helpers only: on Swift's cooperative pool (two
 /// threads here) two tests waiting for commands stall every other test in the process.
 public enum Shell {
@@ -21,7 +23,7 @@ public enum Shell {
 
     /// For a `defer` in async code, where `await` cannot go: blocks its thread for the command.
     public static func runBlocking(_ command: String) throws {
-        let status = system(command)
+        let status = shellStatus(system(command))
         if status != 0 { throw ShellError(command: command, status: status) }
     }
 
@@ -36,7 +38,7 @@ public enum Shell {
             if n == 0 { break }
             out.append(contentsOf: buf[0..<n])
         }
-        let status = pclose(f)
+        let status = shellStatus(pclose(f))
         if status != 0 { throw ShellError(command: command, status: status) }
         return String(decoding: out, as: UTF8.self)
     }
@@ -59,6 +61,12 @@ public enum Shell {
             throw ShellError(command: command, status: status)
         }
         return p.stdout
+    }
+
+    /// Shell-style, as the async forms report it: the exit code, or 128 + the signal (-1: the
+    /// command could not be run or waited for).
+    private static func shellStatus(_ raw: Int32) -> Int32 {
+        raw == -1 ? -1 : ((raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f))
     }
 
     private static func toTestLog(_ text: String) {

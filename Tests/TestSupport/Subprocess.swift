@@ -101,7 +101,8 @@ public final class Subprocess: @unchecked Sendable {
     @discardableResult
     public func exit() async -> Int32 {
         if let status { return status }
-        let raw = await ChildExit.wait(pid: pid) ?? 0
+        // nil: not a child this process can wait for; never reported as success.
+        guard let raw = await ChildExit.wait(pid: pid) else { return -1 }
         let s: Int32 = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
         status = s
         return s

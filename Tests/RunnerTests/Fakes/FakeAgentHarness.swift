@@ -37,13 +37,16 @@ enum FakeAgentHarness {
             tracker: ResourceTracker(totalMemoryBytes: totalMemoryMB << 20, totalCPUMillicores: totalCPU), clock: clock)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await agent.run() }
-            // A hang fails the test instead of the whole run. Generous: in the full run, tests
-            // that start real containers and unpack images share the two cooperative threads,
-            // and a fake-clock test can wait its turn for many seconds.
+            // A hang in the agent fails the test instead of holding the whole run: the watchdog
+            // records what it sees, then shuts the agent down, which answers every call waiting for
+            // a container.
+            // Generous: in the full run, tests that start real containers and unpack images share
+            // the two cooperative threads, and a fake-clock test can wait its turn for seconds.
             let watchdog = Task {
                 try await Task.sleep(for: .seconds(60))
                 Issue.record(
                     "still running after 60 s: \(agent.stateDescription)\ntracker: \(agent.tracker.utilization) waiters=\(agent.tracker.waiterCount)\ncontainers: \(driver.containers.map { "\($0.name) calls=\($0.calls) closed=\($0.isClosed)" })\nclock sleepers=\(clock.sleeperCount)")
+                await agent.shutdown()
             }
             defer { watchdog.cancel() }
             do {
