@@ -18,7 +18,7 @@ import Testing
     @Test func aValueDeliveredToASuspendedWaitEndsIt() async {
         let place = PlaceInLine<Value>()
         async let got = place.wait()
-        await waitUntilSuspended(place)
+        await eventually("a wait is suspended on the place") { place.isWaiting }
         #expect(place.deliver(Value(2)))
         #expect(await got?.n == 2)
     }
@@ -41,7 +41,7 @@ import Testing
     @Test func closingEndsASuspendedWaitWithNothing() async {
         let place = PlaceInLine<Value>()
         async let got = place.wait()
-        await waitUntilSuspended(place)
+        await eventually("a wait is suspended on the place") { place.isWaiting }
         #expect(place.close() == nil)
         #expect(await got == nil)
     }
@@ -49,29 +49,16 @@ import Testing
     @Test func aWaitStoppedOrCancelledKeepsThePlaceForALaterValue() async {
         let place = PlaceInLine<Value>()
         async let stopped = place.wait()
-        await waitUntilSuspended(place)
+        await eventually("a wait is suspended on the place") { place.isWaiting }
         place.stopWaiting()
         #expect(await stopped == nil)
 
         let cancelled = Task { await place.wait() }
-        await waitUntilSuspended(place)
+        await eventually("a wait is suspended on the place") { place.isWaiting }
         cancelled.cancel()
         #expect(await cancelled.value == nil)
 
         #expect(place.deliver(Value(5)), "still in line after both")
         #expect(await place.wait()?.n == 5)
-    }
-
-    /// Until a wait is suspended on `place` (stopWaiting only ends a suspended one); an issue
-    /// after 10 s instead of a hung run.
-    private func waitUntilSuspended(_ place: PlaceInLine<Value>, sourceLocation: SourceLocation = #_sourceLocation) async {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !place.isWaiting {
-            if ContinuousClock.now > deadline {
-                Issue.record("no wait suspended on the place", sourceLocation: sourceLocation)
-                return
-            }
-            try? await Task.sleep(for: .milliseconds(1))
-        }
     }
 }

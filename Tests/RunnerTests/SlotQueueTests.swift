@@ -112,28 +112,16 @@ import Testing
         #expect(q.claimLaunchIfNeeded(), "the call launches another container")
     }
 
-    @Test func aCallThatStopsWaitingLeavesTheLineAtOnceSoTheNextCallGetsTheContainer() async throws {
+    @Test func aCallThatStopsWaitingLeavesTheLineAtOnceSoTheNextCallGetsTheContainer() async {
         let q = SlotQueue<Slot>(key: "k")
         let leaving = Task { await q.take() }
-        try await waitForLine(q, "[waiting]")
+        await eventually("one call is in line") { q.lineDescription.hasSuffix("line=[waiting]") }
         let staying = Task { await q.take(timeout: .seconds(10)) }
-        try await waitForLine(q, "[waiting, waiting]")
+        await eventually("two calls are in line") { q.lineDescription.hasSuffix("line=[waiting, waiting]") }
         leaving.cancel()
         let token = q.queue(Slot(3))
         #expect(await staying.value === token, "the container goes past the call that left")
         #expect(await leaving.value == nil)
-    }
-
-    /// Until the queue's line reads `line` ("[waiting]": one call suspended in line).
-    private func waitForLine(_ q: SlotQueue<Slot>, _ line: String) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !q.lineDescription.hasSuffix("line=" + line) {
-            if ContinuousClock.now > deadline {
-                Issue.record("the line never read \(line): \(q.lineDescription)")
-                throw CancellationError()
-            }
-            try await Task.sleep(for: .milliseconds(1))
-        }
     }
 
     @Test func aWaitingCallGetsAContainerTheMomentItIsQueued() async {
