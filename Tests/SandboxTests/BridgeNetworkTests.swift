@@ -7,7 +7,10 @@ import Testing
 /// The function bridge on the real kernel, inside namespaces each test makes (NetworkLab).
 @Suite(.enabled(if: Host.canRunContainers && NetworkLab.isAvailable, "needs root, cgroups, ip and nsenter"))
 struct BridgeNetworkTests {
-    static let fetch = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 "
+    /// An HTTP GET through busybox nc. The walls answer with resets, so a refusal is immediate;
+    /// the idle limit only ends a fetch nobody answers. With 3 s, one fetch in a loaded full
+    /// run came back empty, with no error.
+    static let fetch = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 "
 
     func bridgeSpec(_ script: String) throws -> ContainerSpec {
         var spec = try busyboxSpec(["/bin/sh", "-c", script])
