@@ -8,8 +8,9 @@ extension Agent {
         prewarm(f)
     }
 
-    /// A fn was deleted: no more instances ahead of demand, its idle ones end now, and so does
-    /// what the driver keeps for it (a zygote template ends with its last instance).
+    /// A fn was deleted: no more instances ahead of demand (those idle end now), and the driver
+    /// retires what it keeps for it (a zygote template ends with its last instance). Other idle
+    /// containers of the fn live out their idle timeout, as in Fn.
     public func functionDeleted(fnID: String) {
         stopPrewarming(fnID: fnID)
         driver.functionChanged(fnID: fnID, to: nil)
