@@ -37,7 +37,7 @@ struct PythonFDKTests {
                 spec.limits.memoryBytes = 128 << 20
                 spec.bindMounts = [.init(source: iofs, target: "/tmp/iofs")]
                 let container = try sandbox.start(spec)  // closed below, or by the sandbox's shutdown on failure
-                for _ in 0..<1000 where !FileSystem.exists(iofs + "/lsnr.sock") && container.exit == nil { usleep(10_000) }
+                try? await waitUntil { FileSystem.exists(iofs + "/lsnr.sock") || container.exit != nil }
                 #expect(container.exit == nil, "the FDK exited: \(String(describing: container.exit))")
                 let h = headers.map { "-H '\($0)'" }.joined(separator: " ")
                 let out = try await Shell.output("curl -s -i --max-time 10 --unix-socket \(iofs)/lsnr.sock -H 'Fn-Call-Id: 01TEST' \(h) -d '\(body)' http://localhost/call")

@@ -208,9 +208,9 @@ struct FlakyRegistryTests {
             let server = try Subprocess(["/usr/bin/env", "python3", Fixtures.packageRoot + "/Tests/Fixtures/flaky_registry.py", fixtures + "/layers", dir + "/port"])
             defer { server.signal(SIGKILL) }  // reaped by its deinit
             var port = ""
-            for _ in 0..<100 where port.isEmpty {
+            try? await waitUntil(timeoutMillis: 2000) {
                 port = (try? FileSystem.read(dir + "/port")) ?? ""
-                if port.isEmpty { usleep(20_000) }
+                return !port.isEmpty
             }
             #expect(!port.isEmpty, "the flaky registry did not start: \(server.stderr)")
             let store = try ImageStore(dataDirectory: dir + "/store")

@@ -164,7 +164,7 @@ struct BytecodeLayerBuilderTests {
             }
             #expect(reason.contains("did not finish"), "\(reason)")
             #expect(sandbox.liveContainers.isEmpty, "the build's container is gone")
-            #expect(env.settledCgroupDirectories(sandbox).count == env.cgroupDirectories().count)
+            #expect(await env.settledCgroupDirectories(sandbox).count == env.cgroupDirectories().count)
         }
     }
 

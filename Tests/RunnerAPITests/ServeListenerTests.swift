@@ -28,7 +28,7 @@ extension ServeCommandTests {
                     print("nothing")
                 """,
             ])
-            for _ in 0..<500 where !FileSystem.exists(dir + "/secret.sock") { usleep(2000) }
+            try? await TestSupport.waitUntil(timeoutMillis: 1000) { FileSystem.exists(dir + "/secret.sock") }
             // What a crashed earlier version left in its host iofs directory goes at startup.
             let leftover = env.stateDirectory + "/iofs/old-container"
             try FileSystem.makeDirectories(leftover)

@@ -14,12 +14,12 @@ import Glibc
     final class Function {
         let dir: String
         let process: Subprocess
-        init() throws {
+        init() async throws {
             dir = "/tmp/fnrunner-test-hs-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             try FileSystem.makeDirectories(dir)
             let binary = try Fixtures.busybox() + "/bin/hello-stream"
             process = try Subprocess(["/usr/bin/env", "-i", "FN_FORMAT=http-stream", "FN_LISTENER=unix:\(dir)/lsnr.sock", "TEST_VAR=present", binary])
-            for _ in 0..<500 where !FileSystem.exists(dir + "/lsnr.sock") { usleep(2000) }
+            try? await waitUntil(timeoutMillis: 1000) { FileSystem.exists(dir + "/lsnr.sock") }
         }
         func connect() throws -> HTTPStreamConnection { try HTTPStreamConnection(socketPath: dir + "/lsnr.sock") }
         deinit {
@@ -38,7 +38,7 @@ import Glibc
     var soon: UInt64 { MonotonicClock.nowNanos() + 60_000_000_000 }
 
     @Test func oneConnectionServesManyCallsInTurn() async throws {
-        let f = try Function()
+        let f = try await Function()
         let c = try f.connect()
         for i in 0..<50 {
             let r = try await c.call(request("n\(i)"), deadlineNanos: soon)
@@ -49,7 +49,7 @@ import Glibc
     }
 
     @Test func statusesAndHeadersComeBackAsTheFunctionSentThem() async throws {
-        let f = try Function()
+        let f = try await Function()
         let c = try f.connect()
         let r = try await c.call(request("!status 418", headers: [("Fn-Intent", "httprequest")]), deadlineNanos: soon)
         #expect(r.status == 200)
@@ -59,7 +59,7 @@ import Glibc
     }
 
     @Test func aLargeResponseArrivesWhole() async throws {
-        let f = try Function()
+        let f = try await Function()
         let c = try f.connect()
         let r = try await c.call(request("!big 3000000"), deadlineNanos: soon)
         #expect(r.body.count == 3_000_000 && r.body.allSatisfy { $0 == UInt8(ascii: "x") })
@@ -67,7 +67,7 @@ import Glibc
     }
 
     @Test func aCallPastItsDeadlineTimesOut() async throws {
-        let f = try Function()
+        let f = try await Function()
         let c = try f.connect()
         let error = await #expect(throws: RunnerError.self) {
             try await c.call(self.request("!sleep 2000"), deadlineNanos: MonotonicClock.nowNanos() + 100_000_000)
@@ -76,7 +76,7 @@ import Glibc
     }
 
     @Test func cancellingTheCallingTaskEndsACallInFlightAsCancelled() async throws {
-        let f = try Function()
+        let f = try await Function()
         let c = try f.connect()
         // Far off, so that however late this test's own task runs again, the cancel comes first.
         let late = MonotonicClock.nowNanos() + 300_000_000_000
@@ -88,7 +88,7 @@ import Glibc
     }
 
     @Test func aFunctionThatDiesMidCallIsAClearError() async throws {
-        let f = try Function()
+        let f = try await Function()
         let c = try f.connect()
         let error = await #expect(throws: RunnerError.self) { try await c.call(self.request("!crash"), deadlineNanos: self.soon) }
         #expect(error?.message.contains("closed the connection") == true, "\(String(describing: error))")
@@ -102,7 +102,7 @@ import Glibc
         let process: Subprocess
         var path: String { dir + "/raw.sock" }
 
-        init(_ answers: [String]) throws {
+        init(_ answers: [String]) async throws {
             try FileSystem.makeDirectories(dir)
             let hexes = answers.map { "bytes.fromhex(\"" + Array($0.utf8).map { String(format: "%02x", $0) }.joined() + "\")" }
             let script = """
@@ -114,7 +114,7 @@ import Glibc
                 c.close()
                 """
             process = try Subprocess(["/usr/bin/python3", "-c", script])
-            for _ in 0..<1000 where !FileSystem.exists(dir + "/raw.sock") { usleep(2000) }
+            try? await waitUntil(timeoutMillis: 2000) { FileSystem.exists(dir + "/raw.sock") }
         }
 
         func connect() throws -> HTTPStreamConnection { try HTTPStreamConnection(socketPath: path) }
@@ -127,7 +127,7 @@ import Glibc
     }
 
     @Test func trailersAfterAChunkedAnswerAreConsumedSoTheNextCallParses() async throws {
-        let f = try RawFunction([
+        let f = try await RawFunction([
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond",
         ])
@@ -139,7 +139,7 @@ import Glibc
     }
 
     @Test func aBodyEndedByCloseIsReadWholeAndEndsTheContainer() async throws {
-        let f = try RawFunction(["HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end"])
+        let f = try await RawFunction(["HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end"])
         defer { withExtendedLifetime(f) {} }
         let c = try f.connect()
         let r = try await c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
@@ -148,7 +148,7 @@ import Glibc
     }
 
     @Test func aNoContentAnswerHasNoBodyAndKeepsTheConnection() async throws {
-        let f = try RawFunction(["HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+        let f = try await RawFunction(["HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
         defer { withExtendedLifetime(f) {} }
         let c = try f.connect()
         let r = try await c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
@@ -157,7 +157,7 @@ import Glibc
     }
 
     @Test func aRepeatedContentLengthWithOneValueIsAccepted() async throws {
-        let f = try RawFunction(["HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\nhello"])
+        let f = try await RawFunction(["HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\nhello"])
         defer { withExtendedLifetime(f) {} }
         let c = try f.connect()
         #expect(try await c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("hello".utf8))
@@ -174,7 +174,7 @@ import Glibc
         "HTTP/1.1 200 OK\r\nContent-Length: 5, 2\r\n\r\nhello",
     ])
     func aMalformedLengthOrChunkSizeIsAClearErrorNotACrash(answer: String) async throws {
-        let f = try RawFunction([answer])
+        let f = try await RawFunction([answer])
         defer { withExtendedLifetime(f) {} }
         let c = try f.connect()
         await #expect {

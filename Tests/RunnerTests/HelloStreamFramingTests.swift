@@ -57,8 +57,8 @@ import Glibc
         }
     }
 
-    @Test func aChunkedBodyWithExtensionsAndTrailersIsReadWhole() throws {
-        let f = try Function()
+    @Test func aChunkedBodyWithExtensionsAndTrailersIsReadWhole() async throws {
+        let f = try await Function()
         let c = try RawClient(f.dir + "/lsnr.sock")
         let answer = try c.exchange(
             "POST /call HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\n!fra\r\n5\r\nming \r\n3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n")
@@ -67,8 +67,8 @@ import Glibc
         #expect(try c.exchange("POST /call HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nWorld\r\n0\r\n\r\n") == "Hello World")
     }
 
-    @Test func aContentLengthBodyAndAnEmptyChunkedBodyAreReadToo() throws {
-        let f = try Function()
+    @Test func aContentLengthBodyAndAnEmptyChunkedBodyAreReadToo() async throws {
+        let f = try await Function()
         let c = try RawClient(f.dir + "/lsnr.sock")
         #expect(try c.exchange("POST /call HTTP/1.1\r\nContent-Length: 12\r\n\r\n!framing abc") == "framing length, 12 bytes")
         #expect(try c.exchange("POST /call HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n") == "Hello World")
@@ -76,7 +76,7 @@ import Glibc
     }
 
     @Test func theRunnerSendsTheBodyWithAContentLength() async throws {
-        let f = try Function()
+        let f = try await Function()
         let c = try f.connect()
         let request = FunctionRequest(callID: "01TEST", deadline: "2030-01-01T00:00:00Z", contentType: "text/plain", headers: [], body: Array("!framing".utf8))
         let r = try await c.call(request, deadlineNanos: MonotonicClock.nowNanos() + 60_000_000_000)
@@ -84,7 +84,7 @@ import Glibc
     }
 
     @Test func theFunctionGetsHeaderNamesInGosCanonicalForm() async throws {
-        let f = try Function()
+        let f = try await Function()
         let c = try f.connect()
         let request = FunctionRequest(
             callID: "01TEST", deadline: "2030-01-01T00:00:00Z", contentType: "text/plain", headers: [("x-foo-BAR", "1")],

@@ -10,12 +10,12 @@ struct BadInputTests {
         _ spec: ContainerSpec, code: RunnerError.Code, step: String? = nil, mentioning words: [String] = []
     ) async throws {
         try await withSandbox("bad") { sandbox, env in
-            let before = env.settledCgroupDirectories(sandbox)
+            let before = await env.settledCgroupDirectories(sandbox)
             let error = #expect(throws: RunnerError.self) { _ = try sandbox.start(spec) }
             #expect(error?.code == code, "\(String(describing: error))")
             if let step { #expect(error?.step == step, "\(String(describing: error))") }
             for w in words { #expect(error?.description.contains(w) == true, "\(String(describing: error)) lacks \(w)") }
-            #expect(env.settledCgroupDirectories(sandbox) == before)
+            #expect(await env.settledCgroupDirectories(sandbox) == before)
             #expect(sandbox.liveContainers.isEmpty)
         }
     }

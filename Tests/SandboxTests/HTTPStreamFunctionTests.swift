@@ -21,14 +21,14 @@ struct HTTPStreamFunctionTests {
             spec.bindMounts = [.init(source: iofs, target: "/tmp/iofs")]
             chown(iofs, spec.uid, spec.gid)
             let c = try sandbox.start(spec)
-            for _ in 0..<500 where !FileSystem.exists(iofs + "/lsnr.sock") { usleep(2000) }
+            try? await waitUntil(timeoutMillis: 1000) { FileSystem.exists(iofs + "/lsnr.sock") }
             let call = "curl -s --max-time 5 --unix-socket \(iofs)/lsnr.sock"
             #expect(try await Shell.output("\(call) -d World http://localhost/call") == "Hello World")
             #expect(try await Shell.output("\(call) -d '!env FN_FORMAT' http://localhost/call") == "http-stream")
 
             try c.freeze()
             let pending = try Subprocess(["/usr/bin/curl", "-s", "--max-time", "5", "--unix-socket", iofs + "/lsnr.sock", "-d", "Frozen", "http://localhost/call"])
-            usleep(200_000)
+            try await Task.sleep(for: .milliseconds(200))
             #expect(kill(pending.pid, 0) == 0, "the call waits while the function is frozen")
             try c.thaw()
             #expect(await pending.exit() == 0)

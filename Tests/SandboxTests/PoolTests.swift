@@ -16,17 +16,13 @@ import Musl
 @Suite(.enabled(if: Host.canRunContainers, "needs root and cgroup memory/pids controllers"))
 struct PoolTests {
     /// Waits (bounded) until the pool holds `count` ready sandboxes.
-    func waitForPool(_ sandbox: Sandbox, ready count: Int) throws {
-        for _ in 0..<5000 where sandbox.pooledSandboxesReady < count { usleep(2000) }
+    func waitForPool(_ sandbox: Sandbox, ready count: Int) async throws {
+        try? await waitUntil { sandbox.pooledSandboxesReady >= count }
         try #require(sandbox.pooledSandboxesReady == count, "the pool did not fill")
     }
 
-    func waitUntilGone(_ pid: Int32) -> Bool {
-        for _ in 0..<2500 {
-            if kill(pid, 0) != 0 && errno == ESRCH { return true }
-            usleep(2000)
-        }
-        return false
+    func waitUntilGone(_ pid: Int32) async -> Bool {
+        (try? await waitUntil { kill(pid, 0) != 0 && errno == ESRCH }) != nil
     }
 
     /// Field `name` of /proc/<pid>/status.
@@ -49,7 +45,7 @@ struct PoolTests {
 
     @Test func aPooledStartInheritsThePoolsCgroupsAndTheRunnerStaysItsParent() async throws {
         try await withSandbox(poolSize: 2) { sandbox, env in
-            try waitForPool(sandbox, ready: 2)
+            try await waitForPool(sandbox, ready: 2)
             let launchers = sandbox.parkedLauncherPIDs
             var spec = try busyboxSpec(["/bin/sleep", "3600"])
             spec.limits = ResourceLimits(memoryBytes: 96 << 20, pids: 32)
@@ -70,7 +66,7 @@ struct PoolTests {
             // is still parked. Then the container is alone in its cgroup.
             let used = launchers.filter { !sandbox.parkedLauncherPIDs.contains($0) }
             #expect(used.count == 1)
-            #expect(waitUntilGone(used[0]))
+            #expect(await waitUntilGone(used[0]))
             // Init (c.pid) and the command it started: no launcher.
             let pids = try sandbox.driver.livePids(c.cgroup)
             #expect(pids.count == 2 && pids.contains(c.pid), "only the container, not its launcher: \(pids)")
@@ -81,7 +77,7 @@ struct PoolTests {
 
     @Test func aPooledContainerHasANetworkNamespaceOfItsOwnWithLoopbackUp() async throws {
         try await withSandbox(poolSize: 2) { sandbox, _ in
-            try waitForPool(sandbox, ready: 2)
+            try await waitForPool(sandbox, ready: 2)
             let a = try sandbox.start(try busyboxSpec(["/bin/sleep", "3600"]))
             let b = try sandbox.start(try busyboxSpec(["/bin/sleep", "3600"]))
             #expect(sandbox.startCounts.pooled == 2)
@@ -94,7 +90,7 @@ struct PoolTests {
             #expect(netns(a.pid) != netns(b.pid))
             try await a.close()
             try await b.close()
-            try waitForPool(sandbox, ready: 2)
+            try await waitForPool(sandbox, ready: 2)
             let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/sh", "-c", "cat /proc/net/dev | grep -c :; cat /sys/class/net/lo/flags"]))
             #expect(r.stdout == "1\n0x9\n", "one interface, lo, IFF_UP|IFF_LOOPBACK: \(r.stdout)")
         }
@@ -102,7 +98,7 @@ struct PoolTests {
 
     @Test func aStartOnTheHostNetworkTakesTheDirectPath() async throws {
         try await withSandbox(poolSize: 1) { sandbox, _ in
-            try waitForPool(sandbox, ready: 1)
+            try await waitForPool(sandbox, ready: 1)
             var spec = try busyboxSpec(["/bin/true"])
             spec.network = .host
             let r = try await runToCompletion(sandbox, spec)
@@ -114,7 +110,7 @@ struct PoolTests {
 
     @Test func aFailedSetupInAPooledStartNamesTheStepAndLeavesNothing() async throws {
         try await withSandbox(poolSize: 1) { sandbox, env in
-            try waitForPool(sandbox, ready: 1)
+            try await waitForPool(sandbox, ready: 1)
             let before = Set(env.cgroupDirectories())
             let launcher = try #require(sandbox.parkedLauncherPIDs.first)
             do {
@@ -125,11 +121,11 @@ struct PoolTests {
                 #expect(error.step == "execve")
             }
             #expect(sandbox.startCounts.pooled == 0)
-            #expect(waitUntilGone(launcher), "the launcher that cloned the failed child is reaped")
+            #expect(await waitUntilGone(launcher), "the launcher that cloned the failed child is reaped")
             // The claimed sandbox's cgroups are gone; the refill makes new ones.
             let used = before.subtracting(env.cgroupDirectories())
             #expect(!used.isEmpty)
-            try waitForPool(sandbox, ready: 1)
+            try await waitForPool(sandbox, ready: 1)
             let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/echo", "still works"]))
             #expect(r.stdout == "still works\n")
             #expect(sandbox.startCounts.pooled == 1)
@@ -138,25 +134,25 @@ struct PoolTests {
 
     @Test func aLauncherKilledWhileParkedOnlyCostsItsSandbox() async throws {
         try await withSandbox(poolSize: 1) { sandbox, _ in
-            try waitForPool(sandbox, ready: 1)
+            try await waitForPool(sandbox, ready: 1)
             let launcher = try #require(sandbox.parkedLauncherPIDs.first)
             kill(launcher, SIGKILL)
             let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/echo", "direct"]))
             #expect(r.stdout == "direct\n")
             #expect(sandbox.startCounts == Sandbox.StartCounts(pooled: 0, direct: 1))
-            #expect(waitUntilGone(launcher))
+            #expect(await waitUntilGone(launcher))
         }
     }
 
     @Test func thePoolRefillsBehindClaims() async throws {
         try await withSandbox(poolSize: 2) { sandbox, _ in
             for _ in 0..<3 {
-                try waitForPool(sandbox, ready: 2)
+                try await waitForPool(sandbox, ready: 2)
                 let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/true"]))
                 #expect(r.exit.process == .exited(0))
             }
             #expect(sandbox.startCounts.pooled == 3)
-            try waitForPool(sandbox, ready: 2)
+            try await waitForPool(sandbox, ready: 2)
         }
     }
 
@@ -164,7 +160,7 @@ struct PoolTests {
         let env = TestEnvironment("pool")
         defer { env.cleanUp() }
         let sandbox = try Sandbox(configuration: env.configuration(poolSize: 3))
-        try waitForPool(sandbox, ready: 3)
+        try await waitForPool(sandbox, ready: 3)
         let launchers = sandbox.parkedLauncherPIDs
         #expect(launchers.count == 3)
         let c = try sandbox.start(try busyboxSpec(["/bin/sleep", "3600"]))
@@ -173,7 +169,7 @@ struct PoolTests {
         #expect(c.exit != nil)
         // Gone means reaped too: kill(pid, 0) still finds a zombie. (Host.zombieChildren would
         // also count other tests' processes, which run in parallel with this one.)
-        for pid in launchers + [c.pid] { #expect(waitUntilGone(pid), "process \(pid)") }
+        for pid in launchers + [c.pid] { #expect(await waitUntilGone(pid), "process \(pid)") }
         #expect(env.cgroupDirectories().isEmpty, "\(env.cgroupDirectories())")
     }
 

@@ -26,23 +26,23 @@ struct TeardownTests {
         }
     }
 
-    func footprint(_ env: TestEnvironment, _ sandbox: Sandbox) throws -> Footprint {
-        let cgroups = env.settledCgroupDirectories(sandbox).sorted()  // first: it waits for the pool
+    func footprint(_ env: TestEnvironment, _ sandbox: Sandbox) async throws -> Footprint {
+        let cgroups = await env.settledCgroupDirectories(sandbox).sorted()  // first: it waits for the pool
         return Footprint(
             fds: Host.containerFDs(), zombies: Host.zombieChildren(), cgroups: cgroups,
             mounts: Host.mounts(containing: env.stateDirectory) + Host.mounts(containing: "fnrunner"),
-            stateEntries: try Shell.output("find \(env.stateDirectory) | sort").split(separator: "\n").map(String.init))
+            stateEntries: try await Shell.output("find \(env.stateDirectory) | sort").split(separator: "\n").map(String.init))
     }
 
     /// Suites outside the gate (the CLI tests) start subprocesses while this suite runs, so either
     /// snapshot can hold a pidfd, pipe or zombie of theirs for a moment. A leak is what stays: this
     /// waits until nothing is left beyond the snapshot before, and fails with both if it never is.
     func expectNothingLeftBeyond(_ before: Footprint, _ env: TestEnvironment, _ sandbox: Sandbox) async throws {
-        var after = try footprint(env, sandbox)
+        var after = try await footprint(env, sandbox)
         let deadline = ContinuousClock.now + .seconds(20)
         while !after.isWithin(before), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
-            after = try footprint(env, sandbox)
+            after = try await footprint(env, sandbox)
         }
         #expect(after.isWithin(before), "left behind:\n  after: \(after)\n  before: \(before)")
     }
@@ -55,7 +55,7 @@ struct TeardownTests {
             let warm = try sandbox.start(spec)
             _ = await warm.wait()
             try await warm.close()
-            let before = try footprint(env, sandbox)
+            let before = try await footprint(env, sandbox)
             for i in 0..<500 {
                 let c = try sandbox.start(spec)
                 let exit = await c.wait()
@@ -77,7 +77,7 @@ struct TeardownTests {
 
     @Test func failedStartsLeaveNothingBehind() async throws {
         try await withSandbox("fail", exclusive: true) { sandbox, env in
-            let before = try footprint(env, sandbox)
+            let before = try await footprint(env, sandbox)
             for _ in 0..<50 {
                 #expect(throws: RunnerError.self) { _ = try sandbox.start(try busyboxSpec(["/bin/missing"])) }
                 var bad = try busyboxSpec(["/bin/true"])

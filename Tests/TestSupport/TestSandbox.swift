@@ -46,8 +46,8 @@ public struct TestEnvironment: Sendable {
 
     /// The cgroup directories that belong to containers or to the runner's levels: the pool's
     /// ready sandboxes are left out, after waiting (bounded) until the pool is full and idle.
-    public func settledCgroupDirectories(_ sandbox: Sandbox) -> [String] {
-        for _ in 0..<5000 where !sandbox.poolIsSettled { usleep(2000) }
+    public func settledCgroupDirectories(_ sandbox: Sandbox) async -> [String] {
+        try? await waitUntil { sandbox.poolIsSettled }
         let pooled = Set(sandbox.pooledCgroups.flatMap(\.allPaths))
         return cgroupDirectories().filter { !pooled.contains($0) }
     }
