@@ -287,6 +287,16 @@ extension Agent {
             let freezeAt = freezeAfter.map { idleSince &+ $0 }
             var frozen = false
             while true {
+                // The agent's run was cancelled (its owner stops it now, without a shutdown): the
+                // container ends once no call has it. Waits of a cancelled task return at once,
+                // so without this the loop would spin until the idle deadline.
+                if Task.isCancelled {
+                    if slot.endIfIdle() { return }
+                    switch await slot.nextEvent(until: nil, clock: clock, cancellable: false) {
+                    case .finished(ok: false)?: return
+                    case .finished(ok: true)?, nil: continue
+                    }
+                }
                 var wake = idleDeadline
                 if !frozen, let freezeAt { wake = min(wake, freezeAt) }
                 var event = await slot.nextEvent(until: wake, clock: clock)

@@ -69,7 +69,7 @@ extension Agent {
     /// instance was taken, evicted or ended.
     func keepPrewarmTargets() async {
         let interval = Duration.milliseconds(max(configuration.hotPollMillis, 1000))
-        while !shutdownBegan.hasFired {
+        while !shutdownBegan.hasFired && !Task.isCancelled {  // a cancelled task's waits return at once
             _ = await raceWithTimeout(interval, clock: clock, { await self.shutdownBegan.wait() })
             for fnID in state.withLock({ Array($0.prewarm.keys) }) { topUpPrewarm(fnID: fnID) }
         }

@@ -83,7 +83,9 @@ public final class Agent: Sendable {
         (launches, launchSink) = AsyncStream.makeStream(of: Launch.self)
     }
 
-    /// Hosts the containers until `shutdown()`; returns when every container has ended.
+    /// Hosts the containers until `shutdown()`; returns when every container has ended. Cancelled
+    /// instead (its owner stops it without a shutdown), it starts nothing more, ends each idle
+    /// container at once and each busy one when its call has ended, and returns then.
     public func run() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.sweepIdleQueues() }
@@ -192,7 +194,8 @@ public final class Agent: Sendable {
     func sweepIdleQueues() async {
         guard let timeout = AgentConfiguration.duration(configuration.hotLauncherTimeoutMillis) else { return }
         let interval = max(timeout / 4, .milliseconds(1))
-        while !shutdownBegan.hasFired {
+        // A cancelled task's waits return at once: it stops instead of spinning.
+        while !shutdownBegan.hasFired && !Task.isCancelled {
             _ = await raceWithTimeout(interval, clock: clock, { await self.shutdownBegan.wait() })
             let now = clock.nowNanos
             state.withLock { s in

@@ -279,8 +279,9 @@ public final class HotSlot: Sendable {
 
     /// The next event, or nil at `deadline` on `clock` (never with no deadline). The deadline is
     /// a timer of the clock, not a task raced against the wait: this wait begins after every
-    /// call.
-    func nextEvent(until deadline: UInt64?, clock: any AgentClock) async -> Event? {
+    /// call. A cancelled task gets nil at once, unless `cancellable` is false: then it waits for
+    /// the event all the same (the end of a call that still has the container).
+    func nextEvent(until deadline: UInt64?, clock: any AgentClock, cancellable: Bool = true) async -> Event? {
         if let ready = state.withLock({ s -> Event? in s.events.isEmpty ? nil : s.events.removeFirst() }) { return ready }
         var timer: AgentTimer?
         let event = await withTaskCancellationHandler {
@@ -294,10 +295,10 @@ public final class HotSlot: Sendable {
                 }
                 guard let wait else { return c.resume(returning: state.withLock { $0.events.removeFirst() }) }
                 if let deadline { timer = clock.schedule(atNanos: deadline) { self.endWait(wait) } }
-                if Task.isCancelled { endWait(nil) }
+                if cancellable && Task.isCancelled { endWait(nil) }
             }
         } onCancel: {
-            endWait(nil)
+            if cancellable { endWait(nil) }
         }
         timer?.cancel()
         return event

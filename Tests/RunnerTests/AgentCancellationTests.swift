@@ -1,0 +1,42 @@
+@testable import Runner
+import RunnerOS
+import Synchronization
+import Testing
+
+/// An agent whose `run()` is cancelled instead of shut down (its owner's task group was
+/// cancelled): nothing spins, idle containers end, a running call finishes first.
+struct AgentCancellationTests {
+    typealias H = FakeAgentHarness
+
+    @Test func aCancelledRunEndsIdleContainersAtOnceLetsARunningCallFinishAndThenReturns() async throws {
+        let clock = ManualClock()
+        let driver = FakeDriver(clock: clock)
+        let agent = Agent(
+            configuration: AgentConfiguration(), driver: driver,
+            tracker: ResourceTracker(totalMemoryBytes: 1 << 30, totalCPUMillicores: 4000), clock: clock)
+        let returned = Mutex(false)
+        let run = Task {
+            await agent.run()
+            returned.withLock { $0 = true }
+        }
+        let idle = H.function("idle"), busy = H.function("busy")
+        #expect(H.text(try await agent.submit(idle, H.request("warm"))).hasSuffix("warm"))
+        // The fake clock never reaches the idle timeout or the freeze delay by itself.
+        let call = Task { try await agent.submit(busy, H.request("sleep:1000")) }
+        await eventually("the busy fn's call runs") { H.running(agent, busy) == 1 }
+
+        run.cancel()
+        await eventually("the idle container ended", within: 10) {
+            driver.containers.first { $0.task.function.fnID == "idle" }?.isClosed == true
+        }
+        #expect(driver.containers.first { $0.task.function.fnID == "busy" }?.isClosed == false, "a call still has it")
+        #expect(!returned.withLock { $0 }, "run() waits for the running call")
+
+        clock.advance(by: .seconds(1))
+        #expect(H.text(try await call.value).hasSuffix("slept 1000"), "the running call finished on its container")
+        await eventually("run() returned once the busy container ended too", within: 10) { returned.withLock { $0 } }
+        #expect(driver.live.isEmpty, "every container was closed")
+        #expect(agent.tracker.utilization.memoryUsedBytes == 0, "every token was released")
+        await agent.shutdown()
+    }
+}
