@@ -1,5 +1,6 @@
 import Foundation
 import RunnerOS
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -7,7 +8,8 @@ import Glibc
 
 /// A minimal HTTP/1.1 client for tests against a live server on loopback: one request per
 /// connection, the whole answer read until the server closes. Its blocking socket I/O runs on a
-/// worker thread: on a cooperative-pool thread it would starve the server it waits for.
+/// thread of its own (`TestThread`): on a cooperative-pool thread it would starve the server it
+/// waits for, and on the runner's `BlockingThread` the containers other tests start meanwhile.
 struct HTTPTestClient: Sendable {
     let port: Int
 
@@ -24,7 +26,7 @@ struct HTTPTestClient: Sendable {
 
     func send(_ method: String, _ path: String, body: [UInt8] = [], headers: [(String, String)] = []) async throws -> Answer {
         let port = self.port
-        return try await BlockingThread.run { () throws(RunnerError) in
+        return try await TestThread.run {
             let a = try LoopbackHTTP.exchange(port: port, method, path, body: body, headers: headers)
             return Answer(status: a.status, headers: a.headers, body: a.body)
         }

@@ -1,4 +1,5 @@
 import RunnerOS
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -45,7 +46,7 @@ final class RawHTTPConnection: @unchecked Sendable {
     /// Waits up to `seconds` for the server to close the connection (reading what comes).
     func waitForClose(seconds: Int) async -> Bool {
         let fd = self.fd
-        return (try? await BlockingThread.run { () throws(RunnerError) -> Bool in
+        return (try? await TestThread.run { () -> Bool in
             var chunk = [UInt8](repeating: 0, count: 4096)
             let deadline = MonotonicClock.nowNanos() + UInt64(seconds) * 1_000_000_000
             while MonotonicClock.nowNanos() < deadline {
@@ -63,7 +64,7 @@ final class RawHTTPConnection: @unchecked Sendable {
         let fd = self.fd
         let want = Array(marker.utf8)
         let already = received
-        let (data, found) = (try? await BlockingThread.run { () throws(RunnerError) -> ([UInt8], Bool) in
+        let (data, found) = (try? await TestThread.run { () -> ([UInt8], Bool) in
             var data = already
             var chunk = [UInt8](repeating: 0, count: 65536)
             let deadline = MonotonicClock.nowNanos() + UInt64(seconds) * 1_000_000_000

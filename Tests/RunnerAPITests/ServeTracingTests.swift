@@ -67,7 +67,7 @@ struct ServeTracingTests {
             let hotCall = try call(hotID)
             #expect(hotCall.traceID != callerTrace)
             let hotPhases = OTLPReceiver.children(of: hotCall, in: spans).map(\.name)
-            #expect(hotPhases == ["queue wait", "thaw", "function", "freeze"], "\(hotPhases)")
+            #expect(hotPhases == ["queue wait", "thaw", "function", "freeze"], "\(hotPhases) \(server.stderr)")
         }
     }
 

@@ -24,9 +24,10 @@ enum RunnerHarness {
         try await withSandbox(label) { sandbox, env in
             let store = try ImageStore(dataDirectory: env.stateDirectory + "-images")
             defer { try? FileSystem.removeTree(env.stateDirectory + "-images") }
-            // On a worker thread: an import and unpack takes seconds, and holding one of the two
-            // threads of the cooperative pool that long starves every other test running meanwhile.
-            try await BlockingThread.run { () throws(RunnerError) in
+            // On a thread of its own: an import and unpack takes seconds, and holding one of the
+            // two threads of the cooperative pool (or the runner's capped pool) that long starves
+            // every other test running meanwhile.
+            try await TestThread.run {
                 for image in images { _ = try store.rootfsLayers(try store.importLayout(image.layout, as: image.name)) }
             }
             try await body(sandbox, store, env)

@@ -54,10 +54,12 @@ struct ZygoteTests {
             let first = try instance(try await agent.submit(f, request("0")))
             let templates = driver.zygoteTemplatePIDs
             #expect(templates.count == 1, "one template for the function")
-            // Three calls at once, each sleeping a second: the hot instance takes one, and two
-            // more instances are forked (one of them parked ahead by the first start).
+            // Three calls at once, each sleeping three seconds: the hot instance takes one, and two
+            // more instances are forked (one of them parked ahead by the first start). A loaded
+            // node can take over a second to start a fork; until the hot instance is free again
+            // the third call still needs one.
             let answers = try await withThrowingTaskGroup(of: Instance.self) { group in
-                for _ in 0..<3 { group.addTask { try self.instance(try await agent.submit(f, self.request("1"))) } }
+                for _ in 0..<3 { group.addTask { try self.instance(try await agent.submit(f, self.request("3"))) } }
                 return try await group.reduce(into: [Instance]()) { $0.append($1) }
             }
             let all = answers + [first]
