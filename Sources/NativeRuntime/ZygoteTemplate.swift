@@ -177,6 +177,8 @@ final class ZygoteTemplate: Sendable {
             guard now < deadline else {
                 throw RunnerError(.containerInitTimeout, "another fork of the zygote template took the whole start timeout", step: "zygote fork")
             }
+            // A cancelled start's waits return at once: it stops instead of spinning to the deadline.
+            if Task.isCancelled { throw RunnerError(.unavailable, "the start was cancelled", step: "zygote fork") }
             _ = await raceWithTimeout(.nanoseconds(Int64(deadline - now)), { await running.wait() })
         }
         return state.withLock { s in

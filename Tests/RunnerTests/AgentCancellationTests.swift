@@ -1,6 +1,9 @@
+import NativeRuntime
 @testable import Runner
 import RunnerOS
+import Sandbox
 import Synchronization
+import TestSupport
 import Testing
 
 /// An agent whose `run()` is cancelled instead of shut down (its owner's task group was
@@ -38,5 +41,35 @@ struct AgentCancellationTests {
         #expect(driver.live.isEmpty, "every container was closed")
         #expect(agent.tracker.utilization.memoryUsedBytes == 0, "every token was released")
         await agent.shutdown()
+    }
+
+    @Test(.enabled(if: Host.canRunContainers, "needs root and cgroup memory/pids controllers"))
+    func aCancelledRunStopsAStartStillWaitingForTheListenerInsteadOfWaitingItOut() async throws {
+        let layout = try ImageFixtures.helloStreamLayout()
+        try await RunnerHarness.withImageStore("cancel", images: [(layout, "fn-test/hello-stream:1")]) { sandbox, store, env in
+            var config = AgentConfiguration()
+            config.hotStartTimeoutMillis = 60_000
+            let agent = Agent(
+                configuration: config, driver: RunnerHarness.driver(sandbox, store, env),
+                tracker: ResourceTracker(totalMemoryBytes: 1 << 30, totalCPUMillicores: 2000))
+            let returned = Mutex(false)
+            let run = Task {
+                await agent.run()
+                returned.withLock { $0 = true }
+            }
+            // hello-stream listens only after this delay: the start waits for its socket.
+            let late = FunctionDefinition(
+                appID: "app1", appName: "myapp", fnID: "late", fnName: "late", image: "fn-test/hello-stream:1",
+                fnConfig: ["HELLO_LISTEN_DELAY_MS": "40000"])
+            let call = Task { try await agent.submit(late, RunnerHarness.request("x")) }
+            await eventually("the container started") { sandbox.liveContainers.count == 1 }
+
+            run.cancel()
+            await eventually("run() returned long before the function listens", within: 10) { returned.withLock { $0 } }
+            #expect(sandbox.liveContainers.isEmpty, "the start was ended with its container")
+            await agent.shutdown()  // the call still waiting for a container gets its 503
+            await #expect(throws: RunnerError.self) { try await call.value }
+            #expect(agent.tracker.utilization.memoryUsedBytes == 0, "every token was released")
+        }
     }
 }
