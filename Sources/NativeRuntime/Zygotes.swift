@@ -58,6 +58,8 @@ final class Zygotes: Sendable {
             do {
                 instance = try await template.fork(task, driver: driver)
             } catch {
+                // A cancelled start is not the template's failure: the start ends, nothing falls back.
+                if Task.isCancelled { throw error }
                 await giveUp(on: template, task, "could not fork", error)
                 return nil
             }
@@ -66,6 +68,8 @@ final class Zygotes: Sendable {
         let hot: HotContainer
         do {
             hot = try await instance.start(task, template: template, driver: driver)
+        } catch where Task.isCancelled {
+            throw error
         } catch where !template.isAlive {
             // The template's end took the instance with it: not the function's failure.
             await giveUp(on: template, task, "ended", error)

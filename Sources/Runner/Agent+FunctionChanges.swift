@@ -8,9 +8,10 @@ extension Agent {
         prewarm(f)
     }
 
-    /// A fn was deleted: no more instances ahead of demand (those idle end now), and the driver
-    /// retires what it keeps for it (a zygote template ends with its last instance). Other idle
-    /// containers of the fn live out their idle timeout, as in Fn.
+    /// A fn was deleted: no more instances ahead of demand (when it had a prewarm target, the
+    /// idle containers of that definition end now), and the driver retires what it keeps for it
+    /// (a zygote template ends with its last instance). Without a target, its idle containers
+    /// live out their idle timeout, as in Fn.
     public func functionDeleted(fnID: String) {
         stopPrewarming(fnID: fnID)
         driver.functionChanged(fnID: fnID, to: nil)

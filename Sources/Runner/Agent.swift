@@ -83,9 +83,10 @@ public final class Agent: Sendable {
         (launches, launchSink) = AsyncStream.makeStream(of: Launch.self)
     }
 
-    /// Hosts the containers until `shutdown()`; returns when every container has ended. Cancelled
-    /// instead (its owner stops it without a shutdown), it starts nothing more, ends each idle
-    /// container at once and each busy one when its call has ended, and returns then.
+    /// Hosts the containers until `shutdown()`; returns when every container has ended. When its
+    /// task is cancelled instead, it starts nothing more and ends each container once no call has
+    /// it (an idle one at once; a busy one may first serve calls already waiting for a container),
+    /// then returns.
     public func run() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.sweepIdleQueues() }

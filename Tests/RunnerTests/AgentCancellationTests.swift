@@ -22,10 +22,12 @@ struct AgentCancellationTests {
             await agent.run()
             returned.withLock { $0 = true }
         }
+        defer { run.cancel() }  // on a failure below too: the agent then ends what it has
         let idle = H.function("idle"), busy = H.function("busy")
         #expect(H.text(try await agent.submit(idle, H.request("warm"))).hasSuffix("warm"))
         // The fake clock never reaches the idle timeout or the freeze delay by itself.
         let call = Task { try await agent.submit(busy, H.request("sleep:1000")) }
+        defer { call.cancel() }
         await eventually("the busy fn's call runs") { H.running(agent, busy) == 1 }
 
         run.cancel()
@@ -35,7 +37,8 @@ struct AgentCancellationTests {
         #expect(driver.containers.first { $0.task.function.fnID == "busy" }?.isClosed == false, "a call still has it")
         #expect(!returned.withLock { $0 }, "run() waits for the running call")
 
-        clock.advance(by: .seconds(1))
+        // Stepped until it ended: the call's sleep is on the clock only once it reached the container.
+        await advance(clock, by: .milliseconds(500), until: "the busy call ended") { H.running(agent, busy) == 0 }
         #expect(H.text(try await call.value).hasSuffix("slept 1000"), "the running call finished on its container")
         await eventually("run() returned once the busy container ended too", within: 10) { returned.withLock { $0 } }
         #expect(driver.live.isEmpty, "every container was closed")
@@ -57,18 +60,20 @@ struct AgentCancellationTests {
                 await agent.run()
                 returned.withLock { $0 = true }
             }
+            defer { run.cancel() }
             // hello-stream listens only after this delay: the start waits for its socket.
             let late = FunctionDefinition(
                 appID: "app1", appName: "myapp", fnID: "late", fnName: "late", image: "fn-test/hello-stream:1",
                 fnConfig: ["HELLO_LISTEN_DELAY_MS": "40000"])
             let call = Task { try await agent.submit(late, RunnerHarness.request("x")) }
+            defer { call.cancel() }
             await eventually("the container started") { sandbox.liveContainers.count == 1 }
 
             run.cancel()
             await eventually("run() returned long before the function listens", within: 10) { returned.withLock { $0 } }
             #expect(sandbox.liveContainers.isEmpty, "the start was ended with its container")
-            await agent.shutdown()  // the call still waiting for a container gets its 503
-            await #expect(throws: RunnerError.self) { try await call.value }
+            await #expect(throws: RunnerError.self, "the call that waited for it got the start's error") { try await call.value }
+            await agent.shutdown()
             #expect(agent.tracker.utilization.memoryUsedBytes == 0, "every token was released")
         }
     }
