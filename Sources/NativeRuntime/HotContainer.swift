@@ -73,7 +73,7 @@ public final class HotContainer: HotContainerHandle {
                 throw RunnerError(.containerInitTimeout, "no \(FunctionDefinition.listenerPath) within \(timeout)", step: "wait for function")
             }
             // A cancelled start's waits return at once: it stops instead of spinning to the deadline.
-            if Task.isCancelled { throw RunnerError(.unavailable, "the start was cancelled", step: "wait for function") }
+            if Task.isCancelled { throw CallErrors.startCancelled("wait for function") }
             // Woken by a creation in iofs; a bound socket starts listening without one, so it is
             // looked at again soon. The cap bounds how late an early exit is noticed.
             let cap: UInt64 = bound ? 500_000 : 5_000_000

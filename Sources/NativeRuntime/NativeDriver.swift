@@ -194,7 +194,7 @@ public final class NativeDriver: ContainerDriver {
             return forked
         }
         // A cancelled start (its agent's run was cancelled) makes no container of its own either.
-        if Task.isCancelled { throw RunnerError(.unavailable, "the start was cancelled", step: "start container") }
+        if Task.isCancelled { throw CallErrors.startCancelled("start container") }
         var (spec, _) = try await spec(for: task)
         phases.mark("image")
         // A fresh private tmpfs per container, reached only through its descriptor. Once the start

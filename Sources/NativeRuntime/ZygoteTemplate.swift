@@ -178,7 +178,7 @@ final class ZygoteTemplate: Sendable {
                 throw RunnerError(.containerInitTimeout, "another fork of the zygote template took the whole start timeout", step: "zygote fork")
             }
             // A cancelled start's waits return at once: it stops instead of spinning to the deadline.
-            if Task.isCancelled { throw RunnerError(.unavailable, "the start was cancelled", step: "zygote fork") }
+            if Task.isCancelled { throw CallErrors.startCancelled("zygote fork") }
             _ = await raceWithTimeout(.nanoseconds(Int64(deadline - now)), { await running.wait() })
         }
         return state.withLock { s in

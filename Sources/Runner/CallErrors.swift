@@ -107,6 +107,10 @@ extension CallErrors {
     public static func containerExit(_ code: Int32) -> RunnerError {
         RunnerError(.containerExit, "container exit code \(code)", step: "run container")
     }
+    /// A container start whose agent run was cancelled: it ends where it is, with no fallback.
+    public static func startCancelled(_ step: String) -> RunnerError {
+        RunnerError(.unavailable, "the start was cancelled", step: step)
+    }
     public static func unknownFormat(_ format: String) -> RunnerError {
         RunnerError(.invalidArgument, "unknown function format \"\(format)\" (use http-stream, default, http or json)", step: "make call")
     }
