@@ -223,7 +223,39 @@ int rn_nl_link_index(int nl, const char *name) {
 
 int rn_nl_link_info(int nl, int index, rn_link_info *out) { return get_link(nl, index, NULL, NULL, out); }
 
-int rn_nl_link_info_named(int nl, const char *name, rn_link_info *out) { return get_link(nl, 0, name, NULL, out); }
+
+static int visit_stats(struct nlmsghdr *h, void *context) {
+    if (h->nlmsg_type != RTM_NEWSTATS) return 1;
+    rn_link_info *out = context;
+    size_t header = NLMSG_ALIGN(sizeof(struct if_stats_msg));
+    if (h->nlmsg_len < NLMSG_LENGTH(header)) return -EPROTO;
+    size_t alen = h->nlmsg_len - NLMSG_LENGTH(header);
+    for (struct rtattr *a = (struct rtattr *)((char *)NLMSG_DATA(h) + header); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+        if (a->rta_type == IFLA_STATS_LINK_64 && RTA_PAYLOAD(a) >= offsetof(struct rtnl_link_stats64, tx_bytes) + sizeof(uint64_t)) {
+            struct rtnl_link_stats64 stats;
+            memset(&stats, 0, sizeof stats);
+            size_t n = RTA_PAYLOAD(a) < sizeof stats ? RTA_PAYLOAD(a) : sizeof stats;
+            memcpy(&stats, RTA_DATA(a), n);
+            out->rx_bytes = stats.rx_bytes;
+            out->tx_bytes = stats.tx_bytes;
+            return 0;
+        }
+    }
+    return -EPROTO;
+}
+
+/// RTM_GETSTATS for the 64-bit link counters alone: the kernel copies one struct instead of
+/// filling a whole RTM_NEWLINK message (bridge port, IPv6 and queue attributes), which a call's
+/// stats would otherwise pay for on every call.
+int rn_nl_link_bytes(int nl, int index, rn_link_info *out) {
+    _Alignas(struct nlmsghdr) char buffer[128];
+    struct if_stats_msg ism = {.family = AF_UNSPEC, .ifindex = (uint32_t)index, .filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64)};
+    rn_msg m;
+    start(&m, buffer, sizeof buffer, RTM_GETSTATS, 0, &ism, sizeof ism);
+    _Alignas(struct nlmsghdr) char reply[RN_NL_BUFFER];
+    memset(out, 0, sizeof *out);
+    return each_reply(nl, &m, reply, sizeof reply, visit_stats, out, -EPROTO);
+}
 
 int rn_nl_bridge_create(int nl, const char *name) {
     if (strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;

@@ -223,8 +223,6 @@ public final class BridgeNetwork: Sendable {
         if retiring.count > 0 { retiring.reap() }
         let address = try leases.acquire()
         let link = NetworkAttachment.linkName(for: address)
-        let attachment = NetworkAttachment(
-            address: address, hostLink: link, hostsFile: runtimeDirectory + "/hosts/" + address.description, resolvConf: resolvConf)
         var made = false
         do throws(RunnerError) {
             let bridge = bridgeIndex
@@ -233,10 +231,10 @@ public final class BridgeNetwork: Sendable {
                 rn_nl_veth_create($0, link, "eth0", nsFD, bridge, mtu)
             }
             made = true
+            guard let index = try node.linkIndex(link) else {
+                throw RunnerError(.notFound, "veth \(link) vanished after it was made", step: "RTM_GETLINK")
+            }
             if !configuration.allowFunctions {
-                guard let index = try node.linkIndex(link) else {
-                    throw RunnerError(.notFound, "veth \(link) vanished after it was made", step: "RTM_GETLINK")
-                }
                 try node.call("RTM_NEWLINK", "cannot isolate bridge port \(link)") { rn_nl_port_isolate($0, index) }
             }
             let inside = try RouteSocket(namespaceFD: nsFD, purpose: "in the container's namespace")
@@ -251,7 +249,9 @@ public final class BridgeNetwork: Sendable {
             try inside.call("RTM_NEWROUTE", "cannot route through \(subnet.gateway)") {
                 rn_nl_route_default($0, eth0, subnet.gateway.networkOrder)
             }
-            return attachment
+            return NetworkAttachment(
+                address: address, hostLink: link, hostLinkIndex: index, hostsFile: runtimeDirectory + "/hosts/" + address.description,
+                resolvConf: resolvConf)
         } catch {
             if made {
                 do {
@@ -287,7 +287,7 @@ public final class BridgeNetwork: Sendable {
 
     /// Bytes through the container's link so far (nil when the link is gone).
     public func counters(_ attachment: NetworkAttachment) -> NetworkCounters? {
-        guard let info = try? reader.linkInfo(named: attachment.hostLink) else { return nil }
+        guard let info = try? reader.linkBytes(attachment.hostLinkIndex) else { return nil }
         // The host end receives what the function sends.
         return NetworkCounters(receivedBytes: info.tx_bytes, sentBytes: info.rx_bytes)
     }

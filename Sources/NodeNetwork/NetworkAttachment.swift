@@ -5,6 +5,9 @@ public struct NetworkAttachment: Sendable, Equatable {
     /// The veth end on the node, named for the address ("fv" and its eight hex digits), so a
     /// name is never in use twice while its address is leased.
     public let hostLink: String
+    /// The host end's interface index in the node's namespace, for reading its counters by
+    /// index (RTM_GETSTATS takes no name).
+    public let hostLinkIndex: Int32
     public let hostsFile: String
     /// The node's resolv.conf for functions (the same file for all).
     public let resolvConf: String

@@ -46,10 +46,10 @@ final class RouteSocket: Sendable {
         return info
     }
 
-    /// A link's counters by name, in one request (what a call's stats read twice).
-    func linkInfo(named name: String) throws(RunnerError) -> rn_link_info {
+    /// A link's byte counters alone, by index (what a call's stats read twice).
+    func linkBytes(_ index: Int32) throws(RunnerError) -> rn_link_info {
         var info = rn_link_info()
-        try call("RTM_GETLINK", "cannot read link \(name)") { rn_nl_link_info_named($0, name, &info) }
+        try call("RTM_GETSTATS", "cannot read the counters of link \(index)") { rn_nl_link_bytes($0, index, &info) }
         return info
     }
 

@@ -121,6 +121,21 @@ struct BridgeNetworkTests {
         }
     }
 
+    /// The counters are read by the host link's index: once someone else deletes that link, a
+    /// live container has no counters (nil, not an error and not another link's bytes), and
+    /// its close still cleans up.
+    @Test func aContainerWhoseHostLinkWasDeletedUnderItHasNoCounters() async throws {
+        try await withBridgeSandbox("gone") { sandbox, lab, _ in
+            let container = try sandbox.start(try bridgeSpec("sleep 30"))
+            let link = try #require(container.network?.hostLink)
+            #expect(container.networkCounters() != nil)
+            _ = try await lab.nodeIP("link del \(link)")
+            #expect(container.networkCounters() == nil, "the link \(link) is gone")
+            try await container.close()
+            #expect(try await !lab.nodeIP("link show").contains(link))
+        }
+    }
+
     @Test func runnersSharingABridgeKeepTheStrictestWallsAndTheLastOneRemovesIt() async throws {
         try await withBridgeSandbox("shared") { strict, lab, env in
             try await lab.startRemoteServices()

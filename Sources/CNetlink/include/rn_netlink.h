@@ -49,7 +49,8 @@ typedef struct {
 
 /// Reads a link's MTU, master, state and byte counters.
 int rn_nl_link_info(int nl, int index, rn_link_info *out);
-int rn_nl_link_info_named(int nl, const char *name, rn_link_info *out);
+/// Reads only a link's byte counters (rx_bytes, tx_bytes of `out`), by index.
+int rn_nl_link_bytes(int nl, int index, rn_link_info *out);
 
 typedef struct {
     uint32_t dst;      // network byte order
