@@ -251,8 +251,8 @@ extension Agent {
             return
         }
         let slot = HotSlot(
-            hot: hot, name: name, queue: queue, evictor: evictor, memoryBytes: f.memoryMB << 20, cpuMillicores: f.cpuMillicores,
-            metrics: metrics, prewarmed: launch.prewarm, logger: logger, logMetadata: f.logMetadata(container: name))
+            hot: hot, name: name, queue: queue, evictor: evictor, resources: token, metrics: metrics, prewarmed: launch.prewarm,
+            logger: logger, logMetadata: f.logMetadata(container: name))
         let registered = state.withLock { s -> Bool in
             if s.shuttingDown { return false }
             s.live[name] = (slot, f.fnID)

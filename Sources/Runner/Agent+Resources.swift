@@ -13,8 +13,9 @@ extension Agent {
     /// Memory and CPU for a new container of `f`: at once if free; else, holding a place in the
     /// tracker's line from before anything is evicted (so the room freed comes to this launch, not
     /// to a later request), by evicting idle containers of other functions, oldest first, when they
-    /// cover the whole shortfall, and waiting until they are gone; else (blocking mode) by waiting
-    /// in line, trying eviction again every FN_HOT_POLL_MSECS, until `deadline` or until
+    /// cover the whole shortfall (what this launch and those ahead of it in line lack, beyond room
+    /// already on its way from earlier evictions), and waiting until they are gone; else (blocking
+    /// mode) by waiting in line, looking again every FN_HOT_POLL_MSECS, until `deadline` or until
     /// `stillWanted` says no; or (non-blocking mode) 503 at once.
     func resources(
         for f: FunctionDefinition, key: String, deadline: UInt64, stillWanted: @Sendable () -> Bool
@@ -28,21 +29,21 @@ extension Agent {
             // A cancelled wait (the client left) stops at once: the waits below return
             // immediately once cancelled, and would otherwise spin until the deadline.
             if Task.isCancelled { return .refused(CallErrors.cancelled("wait for resources")) }
-            let free = tracker.utilization
-            let needMemory = memory > free.memoryAvailableBytes ? memory - free.memoryAvailableBytes : 0
-            let needCPU = f.cpuMillicores > free.cpuAvailableMillicores ? f.cpuMillicores - free.cpuAvailableMillicores : 0
-            let evicted = evictor.evict(for: key, neededMemoryBytes: needMemory, neededCPUMillicores: needCPU)
-            if !evicted.isEmpty {
-                metrics.countEvictions(evicted.count)
-                logger.info("evicted idle containers for another function", metadata: ["count": "\(evicted.count)", "fn": "\(f.fnID)"])
-            } else if configuration.nonBlockingResources {
+            let eviction = evictor.evict(for: key, tracker: tracker) { tracker.shortfall(of: request) }
+            if !eviction.evicted.isEmpty {
+                metrics.countEvictions(eviction.evicted.count)
+                logger.info(
+                    "evicted idle containers for another function", metadata: ["count": "\(eviction.evicted.count)", "fn": "\(f.fnID)"])
+            } else if !eviction.covered && configuration.nonBlockingResources {
                 return .refused(CallErrors.serverBusy())
             }
             let now = clock.nowNanos
             if now >= deadline || isShuttingDown { return .refused(CallErrors.serverBusy()) }
-            // After an eviction, wait for the evicted containers to be gone; else wait a poll
-            // period and look again, as idle containers may have become evictable meanwhile.
-            let poll = evicted.isEmpty ? min(deadline - now, Duration.milliseconds(configuration.hotPollMillis).nanoseconds) : deadline - now
+            // Wait a poll period and look again: the evicted containers may be gone by then, or
+            // one of them taken by a call first (its room then is not coming), or idle
+            // containers may have become evictable. Room already on its way is never evicted
+            // for twice.
+            let poll = min(deadline - now, Duration.milliseconds(configuration.hotPollMillis).nanoseconds)
             if let token = await waitUnlessShutdown(request, timeout: .nanoseconds(Int64(poll))) {
                 return .granted(token)
             }

@@ -3,7 +3,8 @@ import Synchronization
 /// Frees memory and CPU for a waiting call by ending idle hot containers of other functions:
 /// Fn's later evictor. Only when the whole shortfall can be covered is anything evicted, oldest
 /// first (but instances prewarmed and never used before all others); the caller then waits for
-/// the evicted containers to be gone before trying again.
+/// the evicted containers to be gone. Until they are, their room counts as on its way (see
+/// `ResourceTracker.expectRelease`), so a second launch evicts only for what is still missing.
 public final class Evictor: Sendable {
     /// One idle container's offer to be evicted. `evict` is how the evictor tells it to end.
     public struct Registration: Sendable {
@@ -13,7 +14,10 @@ public final class Evictor: Sendable {
         public let cpuMillicores: UInt64
         /// Started ahead of demand and never used: evicted before the others.
         public let first: Bool
-        let evict: @Sendable () -> Void
+        /// What the container holds; its room is on its way from the eviction until it is released.
+        let resources: ResourceToken?
+        /// Tells the container to end; false if a call took it first (its room is not coming).
+        let evict: @Sendable () -> Bool
     }
 
     private struct State {
@@ -25,15 +29,19 @@ public final class Evictor: Sendable {
     public init() {}
 
     /// An idle container registers; nil for one that holds nothing (it could never help).
+    /// `resources`: the token it holds, whose release is how its room comes back.
     public func register(
-        slotKey: String, memoryBytes: UInt64, cpuMillicores: UInt64, first: Bool = false, evict: @escaping @Sendable () -> Void
+        slotKey: String, memoryBytes: UInt64, cpuMillicores: UInt64, first: Bool = false, resources: ResourceToken? = nil,
+        evict: @escaping @Sendable () -> Bool
     ) -> UInt64? {
         if memoryBytes == 0 && cpuMillicores == 0 { return nil }
         return state.withLock { s in
             let id = s.nextID
             s.nextID += 1
             s.entries.append(
-                Registration(id: id, slotKey: slotKey, memoryBytes: memoryBytes, cpuMillicores: cpuMillicores, first: first, evict: evict))
+                Registration(
+                    id: id, slotKey: slotKey, memoryBytes: memoryBytes, cpuMillicores: cpuMillicores, first: first, resources: resources,
+                    evict: evict))
             return id
         }
     }
@@ -48,27 +56,47 @@ public final class Evictor: Sendable {
         }
     }
 
-    /// Evicts the oldest idle containers of other slot keys that together cover both needs, or
-    /// nothing if they cannot. Returns the ids evicted (their `evict` closures have been called).
-    public func evict(for slotKey: String, neededMemoryBytes: UInt64, neededCPUMillicores: UInt64) -> [UInt64] {
-        if neededMemoryBytes == 0 && neededCPUMillicores == 0 { return [] }
-        let chosen = state.withLock { s -> [Registration] in
+    /// What an eviction for a waiting launch did.
+    public struct Outcome: Sendable, Equatable {
+        /// The ids evicted.
+        public var evicted: [UInt64]
+        /// Whether the shortfall is covered: by these evictions and room already on its way.
+        /// False: nothing was evicted, since the idle containers could not cover it.
+        public var covered: Bool
+    }
+
+    /// Evicts the oldest idle containers of other slot keys that together cover what `shortfall`
+    /// says is still missing, or nothing if they cannot. The shortfall is read under this
+    /// evictor's lock, and what is picked is marked in `tracker` as room on its way before the
+    /// lock is let go: of two launches evicting at once, the second sees the first's evictions
+    /// and ends containers only for what they do not free.
+    public func evict(
+        for slotKey: String, tracker: ResourceTracker?, shortfall: () -> (memoryBytes: UInt64, cpuMillicores: UInt64)
+    ) -> Outcome {
+        let (chosen, covered) = state.withLock { s -> ([Registration], Bool) in
+            let (neededMemory, neededCPU) = shortfall()
+            if neededMemory == 0 && neededCPU == 0 { return ([], true) }
             var memory: UInt64 = 0
             var cpu: UInt64 = 0
             var picked: [Registration] = []
             for e in s.entries.filter(\.first) + s.entries.filter({ !$0.first }) where e.slotKey != slotKey {
-                if memory >= neededMemoryBytes && cpu >= neededCPUMillicores { break }
+                if memory >= neededMemory && cpu >= neededCPU { break }
                 picked.append(e)
                 memory += e.memoryBytes
                 cpu += e.cpuMillicores
             }
-            guard memory >= neededMemoryBytes && cpu >= neededCPUMillicores else { return [] }
+            guard memory >= neededMemory && cpu >= neededCPU else { return ([], false) }
             let ids = Set(picked.map(\.id))
             s.entries.removeAll { ids.contains($0.id) }
-            return picked
+            if let tracker {
+                for e in picked { if let token = e.resources { tracker.expectRelease(token) } }
+            }
+            return (picked, true)
         }
-        for e in chosen { e.evict() }
-        return chosen.map(\.id)
+        for e in chosen where !e.evict() {
+            if let tracker, let token = e.resources { tracker.cancelExpectedRelease(token) }
+        }
+        return Outcome(evicted: chosen.map(\.id), covered: covered)
     }
 
     public var count: Int { state.withLock { $0.entries.count } }

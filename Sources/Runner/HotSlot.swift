@@ -20,8 +20,9 @@ public final class HotSlot: Sendable {
     public let name: String
     let queue: SlotQueue<HotSlot>
     let evictor: Evictor
-    let memoryBytes: UInt64
-    let cpuMillicores: UInt64
+    /// The memory and CPU the container holds, released once it has ended: what an eviction of
+    /// it frees.
+    let resources: ResourceToken
     let metrics: AgentMetrics?
     /// Where an eviction is told, with the container's keys (app_id, fn_id, image, container).
     let logger: Logger?
@@ -61,7 +62,7 @@ public final class HotSlot: Sendable {
 
     /// A slot for a container that has just started (counted as starting in `queue`).
     init(
-        hot: any HotContainerHandle, name: String, queue: SlotQueue<HotSlot>, evictor: Evictor, memoryBytes: UInt64, cpuMillicores: UInt64,
+        hot: any HotContainerHandle, name: String, queue: SlotQueue<HotSlot>, evictor: Evictor, resources: ResourceToken,
         metrics: AgentMetrics? = nil, prewarmed: Bool = false, logger: Logger? = nil, logMetadata: Logger.Metadata = [:]
     ) {
         self.logger = logger
@@ -72,8 +73,7 @@ public final class HotSlot: Sendable {
         self.name = name
         self.queue = queue
         self.evictor = evictor
-        self.memoryBytes = memoryBytes
-        self.cpuMillicores = cpuMillicores
+        self.resources = resources
     }
 
     /// Whether calls ran here before the current one, and the counters after the last of them.
@@ -102,7 +102,7 @@ public final class HotSlot: Sendable {
         var info = ContainerInfo(
             name: name, fnID: function, state: "\(s.counted)", calls: s.calls,
             frozenForMillis: s.frozenSince.map { (now &- $0) / 1_000_000 },
-            memoryBytes: counters?.memoryPeakBytes ?? counters?.memoryCurrentBytes, memoryLimitBytes: memoryBytes)
+            memoryBytes: counters?.memoryPeakBytes ?? counters?.memoryCurrentBytes, memoryLimitBytes: resources.memoryBytes)
         info.stateForMillis = (now &- s.stateSince) / 1_000_000
         info.memoryCurrentBytes = counters?.memoryCurrentBytes
         info.memoryPeakBytes = counters?.memoryPeakBytes
@@ -190,10 +190,13 @@ public final class HotSlot: Sendable {
         s.token = queue.queue(self)
         if s.evictionID == nil {
             s.evictionID = evictor.register(
-                slotKey: queue.key, memoryBytes: memoryBytes, cpuMillicores: cpuMillicores, first: prewarmed && s.calls == 0
+                slotKey: queue.key, memoryBytes: resources.memoryBytes, cpuMillicores: resources.cpuMillicores,
+                first: prewarmed && s.calls == 0,
+                resources: resources
             ) { [weak self] in
-                guard let self else { return }
-                if self.endIfIdle() { self.logger?.info("evicted an idle container for another function", metadata: self.logMetadata) }
+                guard let self, self.endIfIdle() else { return false }
+                self.logger?.info("evicted an idle container for another function", metadata: self.logMetadata)
+                return true
             }
         }
     }

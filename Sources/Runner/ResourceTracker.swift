@@ -42,6 +42,11 @@ public final class ResourceTracker: Sendable {
         var cpuUsed: UInt64 = 0
         /// Requests in line, in arrival order.
         var line: [ResourceRequest] = []
+        /// Tokens of containers told to end for room (evicted), not yet released: their room
+        /// is on its way, and an eviction deciding what else to end counts it as coming.
+        var incoming: [ObjectIdentifier: ResourceToken] = [:]
+        var incomingMemory: UInt64 = 0
+        var incomingCPU: UInt64 = 0
     }
     private let state = Mutex(State())
 
@@ -122,6 +127,51 @@ public final class ResourceTracker: Sendable {
         state.withLock { s in s.line.removeAll { $0 === request } }
     }
 
+    /// What `request` still lacks once everyone ahead of it in line has theirs, counting room on
+    /// its way back (see `expectRelease`) as free: what an eviction for it must still free.
+    /// Zero once it is granted or has left the line.
+    ///
+    /// Why the line and not just what is free: two launches that each compared their own need
+    /// with the same free room would each evict for it, and the second would then wait out its
+    /// wait limit for room the first one took.
+    public func shortfall(of request: ResourceRequest) -> (memoryBytes: UInt64, cpuMillicores: UInt64) {
+        state.withLock { s in
+            guard let position = s.line.firstIndex(where: { $0 === request }) else { return (0, 0) }
+            var memory = s.memoryUsed
+            var cpu = s.cpuUsed
+            for r in s.line[...position] {
+                memory += r.memoryBytes
+                cpu += r.cpuMillicores
+            }
+            let freeMemory = totalMemoryBytes + s.incomingMemory
+            let freeCPU = totalCPUMillicores + s.incomingCPU
+            return (memory > freeMemory ? memory - freeMemory : 0, cpu > freeCPU ? cpu - freeCPU : 0)
+        }
+    }
+
+    /// The holder of `token` was told to end to make room: until the token is released (or
+    /// `cancelExpectedRelease`), its room counts as on its way. False if it was released already.
+    @discardableResult
+    public func expectRelease(_ token: ResourceToken) -> Bool {
+        state.withLock { s in
+            guard !token.isReleased, s.incoming.updateValue(token, forKey: ObjectIdentifier(token)) == nil else { return false }
+            s.incomingMemory += token.memoryBytes
+            s.incomingCPU += token.cpuMillicores
+            return true
+        }
+    }
+
+    /// The holder will not end after all (a call took the container first).
+    public func cancelExpectedRelease(_ token: ResourceToken) {
+        state.withLock { s in Self.forget(token, &s) }
+    }
+
+    private static func forget(_ token: ResourceToken, _ s: inout State) {
+        guard s.incoming.removeValue(forKey: ObjectIdentifier(token)) != nil else { return }
+        s.incomingMemory -= token.memoryBytes
+        s.incomingCPU -= token.cpuMillicores
+    }
+
     /// What would be held if a request joining now got its room only after everyone in line.
     private func demandBehindLine(_ s: State, _ memory: UInt64, _ cpu: UInt64) -> (memory: UInt64, cpu: UInt64) {
         s.line.reduce((s.memoryUsed + memory, s.cpuUsed + cpu)) { ($0.0 + $1.memoryBytes, $0.1 + $1.cpuMillicores) }
@@ -139,6 +189,7 @@ public final class ResourceTracker: Sendable {
 
     func release(_ token: ResourceToken) {
         let ready = state.withLock { s -> [(ResourceRequest, ResourceToken)] in
+            Self.forget(token, &s)
             s.memoryUsed -= token.memoryBytes
             s.cpuUsed -= token.cpuMillicores
             var granted: [(ResourceRequest, ResourceToken)] = []

@@ -38,6 +38,7 @@ struct AgentResourceRulesTests {
             _ = agent.evictor.register(slotKey: "other", memoryBytes: 256 << 20, cpuMillicores: 0) {
                 idle.release()
                 if case .success(let t) = agent.tracker.tryAcquire(memoryBytes: 256 << 20, cpuMillicores: 0) { later.withLock { $0 = t } }
+                return true
             }
             let f = H.function("f", memoryMB: 256)
             async let result = agent.resources(for: f, key: f.slotKey.value, deadline: clock.nanos(after: .seconds(1))) { true }
@@ -50,6 +51,43 @@ struct AgentResourceRulesTests {
             }
             #expect(later.withLock { $0 == nil }, "the later request found no room")
             token.release()
+        }
+    }
+
+    /// Two launches that decide what to evict before any evicted container is gone: the second
+    /// counts the first's evictions as room on its way and evicts for the rest, so both get
+    /// room. (When each compared its own need with the same free room, the second evicted too
+    /// little and waited out its wait limit for a 503, with an idle container still there.)
+    @Test func twoLaunchesEvictingAtOnceEndEnoughIdleContainersForBoth() async throws {
+        try await H.withAgent(totalMemoryMB: 256) { agent, _, clock in
+            // Three idle containers of another function, 64 MiB each (64 MiB stay free), whose
+            // ends come only when the test lets them.
+            let evicted = Mutex<[ResourceToken]>([])
+            for _ in 0..<3 {
+                let token = try agent.tracker.tryAcquire(memoryBytes: 64 << 20, cpuMillicores: 0).get()
+                _ = agent.evictor.register(slotKey: "other", memoryBytes: 64 << 20, cpuMillicores: 0, resources: token) {
+                    evicted.withLock { $0.append(token) }
+                    return true
+                }
+            }
+            let x = H.function("x", memoryMB: 128)
+            let y = H.function("y", memoryMB: 128)
+            let deadline = clock.nanos(after: .seconds(1))
+            async let first = agent.resources(for: x, key: x.slotKey.value, deadline: deadline) { true }
+            await eventually("x evicted one container") { evicted.withLock { $0.count } == 1 }
+            async let second = agent.resources(for: y, key: y.slotKey.value, deadline: deadline) { true }
+            await eventually("y evicted the other two") { evicted.withLock { $0.count } == 3 }
+            for token in evicted.withLock({ $0 }) { token.release() }
+            await step(clock, by: .milliseconds(200), times: 6)  // past the wait limit
+            let results = [await first, await second]
+            for (name, result) in zip(["x", "y"], results) {
+                guard case .granted(let token) = result else {
+                    Issue.record("\(name) got no room: \(result)")
+                    continue
+                }
+                token.release()
+            }
+            #expect(agent.tracker.utilization.memoryUsedBytes == 0)
         }
     }
 

@@ -1,11 +1,16 @@
-import Runner
+@testable import Runner
 import Synchronization
 import Testing
 
 @Suite struct EvictorTests {
     final class Evicted: Sendable {
         let ids = Mutex<[String]>([])
-        func mark(_ s: String) -> @Sendable () -> Void { { self.ids.withLock { $0.append(s) } } }
+        func mark(_ s: String) -> @Sendable () -> Bool {
+            {
+                self.ids.withLock { $0.append(s) }
+                return true
+            }
+        }
         var all: [String] { ids.withLock { $0 } }
     }
 
@@ -13,7 +18,7 @@ import Testing
         let e = Evictor()
         let evicted = Evicted()
         _ = e.register(slotKey: "a", memoryBytes: 100, cpuMillicores: 100, evict: evicted.mark("a1"))
-        #expect(e.evict(for: "a", neededMemoryBytes: 50, neededCPUMillicores: 0).isEmpty)
+        #expect(e.evict(for: "a", tracker: nil) { (50, 0) }.evicted.isEmpty)
         #expect(evicted.all.isEmpty)
     }
 
@@ -21,7 +26,7 @@ import Testing
         let e = Evictor()
         let evicted = Evicted()
         _ = e.register(slotKey: "a", memoryBytes: 100, cpuMillicores: 100, evict: evicted.mark("a1"))
-        #expect(e.evict(for: "b", neededMemoryBytes: 0, neededCPUMillicores: 0).isEmpty)
+        #expect(e.evict(for: "b", tracker: nil) { (0, 0) }.evicted.isEmpty)
         #expect(e.count == 1)
     }
 
@@ -30,7 +35,7 @@ import Testing
         let evicted = Evicted()
         _ = e.register(slotKey: "a", memoryBytes: 100, cpuMillicores: 100, evict: evicted.mark("a1"))
         _ = e.register(slotKey: "c", memoryBytes: 100, cpuMillicores: 100, evict: evicted.mark("c1"))
-        #expect(e.evict(for: "b", neededMemoryBytes: 300, neededCPUMillicores: 0).isEmpty)
+        #expect(e.evict(for: "b", tracker: nil) { (300, 0) }.evicted.isEmpty)
         #expect(evicted.all.isEmpty)
         #expect(e.count == 2)
     }
@@ -39,7 +44,7 @@ import Testing
         let e = Evictor()
         let evicted = Evicted()
         for i in 1...3 { _ = e.register(slotKey: "a", memoryBytes: 0, cpuMillicores: 100, evict: evicted.mark("a\(i)")) }
-        #expect(e.evict(for: "b", neededMemoryBytes: 0, neededCPUMillicores: 200).count == 2)
+        #expect(e.evict(for: "b", tracker: nil) { (0, 200) }.evicted.count == 2)
         #expect(evicted.all == ["a1", "a2"])
         #expect(e.count == 1)
     }
@@ -50,12 +55,49 @@ import Testing
         let first = e.register(slotKey: "a", memoryBytes: 100, cpuMillicores: 0, evict: evicted.mark("a1"))!
         _ = e.register(slotKey: "a", memoryBytes: 100, cpuMillicores: 0, evict: evicted.mark("a2"))
         #expect(e.unregister(first))
-        #expect(e.evict(for: "b", neededMemoryBytes: 100, neededCPUMillicores: 0).count == 1)
+        #expect(e.evict(for: "b", tracker: nil) { (100, 0) }.evicted.count == 1)
         #expect(evicted.all == ["a2"])
     }
 
+    @Test func aSecondEvictionCountsTheFirstOnesRoomAsOnItsWayAndEvictsOnlyTheRest() throws {
+        let tracker = ResourceTracker(totalMemoryBytes: 400, totalCPUMillicores: 1000)
+        let e = Evictor()
+        let evicted = Evicted()
+        var held: [ResourceToken] = []
+        for i in 1...3 {
+            let token = try tracker.tryAcquire(memoryBytes: 100, cpuMillicores: 0).get()
+            held.append(token)
+            _ = e.register(slotKey: "a", memoryBytes: 100, cpuMillicores: 0, resources: token, evict: evicted.mark("a\(i)"))
+        }
+        // 100 free; two launches of 200 each, both in line before any room is back.
+        let first = tracker.enqueue(memoryBytes: 200, cpuMillicores: 0)
+        let second = tracker.enqueue(memoryBytes: 200, cpuMillicores: 0)
+        #expect(e.evict(for: "b", tracker: tracker) { tracker.shortfall(of: first) } == .init(evicted: [1], covered: true))
+        #expect(
+            e.evict(for: "b", tracker: tracker) { tracker.shortfall(of: first) } == .init(evicted: [], covered: true), "its room is on its way")
+        #expect(e.evict(for: "c", tracker: tracker) { tracker.shortfall(of: second) } == .init(evicted: [2, 3], covered: true))
+        #expect(evicted.all == ["a1", "a2", "a3"])
+        for token in held { token.release() }
+        let tokens = [first.take(), second.take()]
+        #expect(tokens.allSatisfy { $0?.memoryBytes == 200 }, "both launches got their room")
+        for t in tokens { t?.release() }
+    }
+
+    @Test func aContainerACallTookFirstIsNotCountedAsComing() throws {
+        let tracker = ResourceTracker(totalMemoryBytes: 100, totalCPUMillicores: 1000)
+        let token = try tracker.tryAcquire(memoryBytes: 100, cpuMillicores: 0).get()
+        let e = Evictor()
+        _ = e.register(slotKey: "a", memoryBytes: 100, cpuMillicores: 0, resources: token) { false }
+        let request = tracker.enqueue(memoryBytes: 100, cpuMillicores: 0)
+        #expect(e.evict(for: "b", tracker: tracker) { tracker.shortfall(of: request) } == .init(evicted: [1], covered: true))
+        #expect(tracker.shortfall(of: request) == (100, 0))
+        #expect(e.evict(for: "b", tracker: tracker) { tracker.shortfall(of: request) } == .init(evicted: [], covered: false))
+        request.leave()
+        token.release()
+    }
+
     @Test func containersHoldingNothingCannotRegister() {
-        #expect(Evictor().register(slotKey: "a", memoryBytes: 0, cpuMillicores: 0, evict: {}) == nil)
+        #expect(Evictor().register(slotKey: "a", memoryBytes: 0, cpuMillicores: 0, evict: { true }) == nil)
     }
 }
 
