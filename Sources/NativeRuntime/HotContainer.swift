@@ -110,6 +110,8 @@ public final class HotContainer: HotContainerHandle {
 
     public func stats() -> ContainerCounters? { control.stats() }
 
+    public func onExit(_ action: @escaping @Sendable () -> Void) { container.onExit { _ in action() } }
+
     /// Ends the container (its iofs tmpfs goes with the container's mounts).
     public func close() async {
         connection.drop()

@@ -121,6 +121,9 @@ final class StdioHotContainer: HotContainerHandle {
 
     func stats() -> ContainerCounters? { control.stats() }
 
+
+    func onExit(_ action: @escaping @Sendable () -> Void) { container.onExit { _ in action() } }
+
     func close() async {
         connection.drop()
         await control.close()

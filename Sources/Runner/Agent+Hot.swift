@@ -30,7 +30,7 @@ extension Agent {
             } catch {
                 // The slot ended the container when its thaw (or the freeze it waited for) failed.
                 logger.warning(
-                    "a container the call took could not be made ready (a failed thaw or freeze); it is ended and the call waits for another",
+                    "a container the call took could not be made ready (a failed thaw or freeze, or it exited); it ends, the call waits",
                     metadata: call.function.logMetadata(container: token.slot.name).merging(["error": "\(error)"]) { $1 })
             }
         }
@@ -71,7 +71,8 @@ extension Agent {
     private func thaw(_ slot: HotSlot, for call: Call) async throws(RunnerError) {
         switch await slot.claim() {
         case .ready: return
-        case .lost: throw RunnerError(.invalidState, "the container's freeze failed while the call waited for it", step: "freeze")
+        case .lost:
+            throw RunnerError(.invalidState, "the container ended (a failed freeze, or its process exited) before the call", step: "claim")
         case .thaw: break
         }
         let began = MonotonicClock.nowNanos()
@@ -253,6 +254,7 @@ extension Agent {
         let slot = HotSlot(
             hot: hot, name: name, queue: queue, evictor: evictor, resources: token, metrics: metrics, prewarmed: launch.prewarm,
             logger: logger, logMetadata: f.logMetadata(container: name))
+        hot.onExit { [weak slot] in slot?.containerExited() }
         let registered = state.withLock { s -> Bool in
             if s.shuttingDown { return false }
             s.live[name] = (slot, f.fnID)

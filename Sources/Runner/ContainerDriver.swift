@@ -73,6 +73,12 @@ public protocol HotContainerHandle: AnyObject, Sendable {
     /// Cumulative counters of the container's cgroup, for per-call deltas.
     func stats() -> ContainerCounters?
 
+    /// Calls `action` once the container's process has ended (at once if it already has), also
+    /// when no call is running: a hot container can die while idle (killed, a crash, or a zygote
+    /// instance whose template ended), and the agent must then stop offering it, as Fn's agent
+    /// ends a slot whose container exited, instead of failing the next call on it.
+    func onExit(_ action: @escaping @Sendable () -> Void)
+
     /// Ends the container and everything made for it (thawing it first if need be).
     func close() async
 }

@@ -134,6 +134,14 @@ public final class HotSlot: Sendable {
     /// The container took its own token (the caller acquired it): it ends.
     func retire() { change(.retired) }
 
+    /// The container's process ended: an idle container is dropped at once; one a call has
+    /// ends with that call.
+    func containerExited() {
+        if change(.exited).contains(.withdraw) {
+            logger?.warning("an idle container's process ended; it is dropped", metadata: logMetadata)
+        }
+    }
+
     /// The container's task is leaving: whatever the state, it counts as done.
     func markDone() { change(.left) }
 
@@ -257,7 +265,8 @@ public final class HotSlot: Sendable {
         case ready
         /// Thaw it first, and say how that went (`thawEnded`).
         case thaw
-        /// It ended (its freeze failed while the call waited): wait for another container.
+        /// It ended (its freeze failed while the call waited, or its process ended): wait for
+        /// another container.
         case lost
     }
 

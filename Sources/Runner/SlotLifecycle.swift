@@ -7,7 +7,8 @@
 /// never begins on a container a call already took; a call that takes a freezing container
 /// waits for the freeze and then thaws it; no call begins on a frozen container; a failed
 /// thaw, or a failed freeze a call waited for, ends the container; a claimed container is not
-/// evictable; the container counts as paused from the moment a freeze begins.
+/// evictable; the container counts as paused from the moment a freeze begins; a container whose
+/// process ended is never offered again.
 struct SlotLifecycle: Sendable, Equatable {
     enum Phase: Sendable, Equatable {
         /// Started, not yet offered.
@@ -36,6 +37,9 @@ struct SlotLifecycle: Sendable, Equatable {
         case callEnded(ok: Bool)
         /// The container took its own token (idle timeout, eviction, shutdown): it ends.
         case retired
+        /// The container's process ended, whatever the phase (killed, crashed, or a zygote
+        /// instance whose template ended).
+        case exited
         /// The container's task is leaving, whatever the phase.
         case left
     }
@@ -65,11 +69,27 @@ struct SlotLifecycle: Sendable, Equatable {
     }
 
     private(set) var phase = Phase.starting
+    /// The process ended while a call (or the start) had the container: that ends it.
+    private(set) var exited = false
 
     /// Handles `event` and returns what must happen for it. An event that does not apply in
     /// the current phase (a freeze due while a call runs, a second end) changes nothing.
     mutating func handle(_ event: Event) -> [Action] {
         switch (phase, event) {
+        case (.idle, .exited), (.freezing(claimed: false), .exited):
+            // Dead while offered: no call may take it any more. A call that already took its
+            // token finds it ended when it claims it, and waits for another.
+            exited = true
+            phase = .done
+            return [.stopBeingEvictable, .withdraw, .tell(.finished(ok: false))]
+        case (.done, .exited):
+            return []
+        case (_, .exited):
+            exited = true
+            return []
+        case (.starting, .started) where exited, (.busy, .callEnded(ok: true)) where exited:
+            phase = .done
+            return [.tell(.finished(ok: false))]
         case (.starting, .started):
             phase = .idle(frozen: false)
             return [.offer]

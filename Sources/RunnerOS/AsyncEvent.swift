@@ -7,6 +7,7 @@ public final class AsyncEvent: Sendable {
     private struct State {
         var fired = false
         var waiters: [UInt64: CheckedContinuation<Void?, Never>] = [:]
+        var actions: [@Sendable () -> Void] = []
         var nextID: UInt64 = 0
     }
     private let state = Mutex(State())
@@ -16,13 +17,27 @@ public final class AsyncEvent: Sendable {
     public var hasFired: Bool { state.withLock { $0.fired } }
 
     public func fire() {
-        let waiters = state.withLock { s -> [CheckedContinuation<Void?, Never>] in
-            if s.fired { return [] }
+        let (waiters, actions) = state.withLock { s -> ([CheckedContinuation<Void?, Never>], [@Sendable () -> Void]) in
+            if s.fired { return ([], []) }
             s.fired = true
-            defer { s.waiters = [:] }
-            return Array(s.waiters.values)
+            defer {
+                s.waiters = [:]
+                s.actions = []
+            }
+            return (Array(s.waiters.values), s.actions)
         }
         for w in waiters { w.resume(returning: ()) }
+        for a in actions { a() }
+    }
+
+    /// Runs `action` when it fires, on the firing thread (at once, here, if it has already):
+    /// for someone who must hear of it without a task waiting for it.
+    public func onFire(_ action: @escaping @Sendable () -> Void) {
+        let fired = state.withLock { s -> Bool in
+            if !s.fired { s.actions.append(action) }
+            return s.fired
+        }
+        if fired { action() }
     }
 
     /// Returns once fired, whatever happens to the task meanwhile (for waits that must not be
@@ -83,6 +98,11 @@ public final class AsyncValue<T: Sendable>: Sendable {
     public func set(_ v: T) {
         stored.withLock { if $0 == nil { $0 = v } }
         arrived.fire()
+    }
+
+    /// Runs `action` with the value when it arrives (at once if it has).
+    public func onSet(_ action: @escaping @Sendable (T) -> Void) {
+        arrived.onFire { [weak self] in if let v = self?.value { action(v) } }
     }
 
     /// The value once it arrives; nil if the task was cancelled first.

@@ -83,6 +83,10 @@ public final class Container: Sendable {
     /// Waits until the container's init process has exited.
     public func wait() async -> ContainerExit { await exited.waitIgnoringCancellation() }
 
+    /// Runs `action` once the container's init process has exited (at once if it has), on the
+    /// thread that saw the exit: for an owner that must hear of an end nobody asked for.
+    public func onExit(_ action: @escaping @Sendable (ContainerExit) -> Void) { exited.onSet(action) }
+
     /// Waits until the container's init process has exited, or returns nil once the task is
     /// cancelled (for waits raced against a deadline).
     public func waitUnlessCancelled() async -> ContainerExit? { await exited.wait() }

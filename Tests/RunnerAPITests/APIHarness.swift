@@ -27,6 +27,9 @@ final class EchoContainer: HotContainerHandle {
     let name: String
     init(name: String) { self.name = name }
 
+    /// No process: it never ends on its own.
+    func onExit(_ action: @escaping @Sendable () -> Void) {}
+
     func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog, stream: ResponseStream?)
         async throws(RunnerError) -> FunctionResponse
     {

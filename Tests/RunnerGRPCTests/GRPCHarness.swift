@@ -18,6 +18,9 @@ final class StubDriver: ContainerDriver {
 }
 
 final class StubContainer: HotContainerHandle {
+    /// No process: it never ends on its own.
+    func onExit(_ action: @escaping @Sendable () -> Void) {}
+
     func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog, stream: ResponseStream?)
         async throws(RunnerError) -> FunctionResponse
     {

@@ -185,6 +185,35 @@ struct AgentHotRulesTests {
         }
     }
 
+    /// As Fn's agent ends a slot whose container exited: the container's end alone drops it,
+    /// frozen or not, before any call fails on it or any timer fires.
+    @Test(arguments: [false, true])
+    func anIdleContainerWhoseProcessEndedIsDroppedAndTheNextCallGetsANewOne(frozen: Bool) async throws {
+        try await H.withAgent(configure: { $0.freezeIdleMillis = frozen ? 10 : -1 }) { agent, driver, clock in
+            _ = try await agent.submit(H.function(), H.request("warm"))
+            let first = try #require(driver.containers.first)
+            if frozen { await advance(clock, by: .milliseconds(10), until: "the container froze") { first.isFrozen } }
+            first.kill()
+            await eventually("the dead container was dropped") { first.isClosed && agent.containers.isEmpty }
+            await eventually("its token was released") { agent.tracker.utilization.memoryUsedBytes == 0 }
+            let r = try await agent.submit(H.function(), H.request("again"))
+            #expect(H.text(r) == "\(driver.containers[1].name):again")
+            #expect(driver.starts == 2 && first.calls == 1)
+        }
+    }
+
+    @Test func aContainerWhoseProcessEndedDuringAGoodCallAnswersItAndIsNotOfferedAgain() async throws {
+        try await H.withAgent(configure: { $0.freezeIdleMillis = -1 }) { agent, driver, _ in
+            let r = try await agent.submit(H.function(), H.request("answer-then-exit"))
+            #expect(r.status == 200 && H.text(r).hasSuffix(":bye"))
+            let first = try #require(driver.containers.first)
+            await eventually("the container was ended") { first.isClosed }
+            let next = try await agent.submit(H.function(), H.request("again"))
+            #expect(H.text(next) == "\(driver.containers[1].name):again")
+            #expect(driver.starts == 2 && first.calls == 1)
+        }
+    }
+
     @Test func theIdleTimeoutRestartsWithEveryIdlePeriodThenEndsTheContainer() async throws {
         try await H.withAgent(configure: { $0.freezeIdleMillis = -1 }) { agent, driver, clock in
             let f = H.function(idleTimeout: 10)

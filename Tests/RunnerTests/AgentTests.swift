@@ -111,6 +111,20 @@ struct AgentTests {
         }
     }
 
+    @Test func anIdleContainerKilledFromOutsideIsDroppedAndTheNextCallGetsANewOne() async throws {
+        try await withAgent(freezeIdleMillis: -1) { agent, sandbox in
+            _ = try await agent.submit(function(), request("warm"))
+            let first = try #require(sandbox.liveContainers.first)
+            #expect(kill(first.pid, SIGKILL) == 0)
+            // Its exit alone ends it: no call fails on it first.
+            try await waitUntil { agent.containers.isEmpty && sandbox.liveContainers.isEmpty }
+            #expect(agent.tracker.utilization.memoryUsedBytes == 0)
+            let r = try await agent.submit(function(), request("again"))
+            #expect(bodyText(r) == "Hello again")
+            #expect(sandbox.liveContainers.map(\.pid) != [first.pid])
+        }
+    }
+
     @Test func aTimedOutCallEndsItsContainerAndTheNextCallSucceeds() async throws {
         try await withAgent { agent, sandbox in
             do {

@@ -112,4 +112,31 @@ struct SlotLifecycleTests {
         var (offered, _) = life(after: [.started, .claimed, .callBegan, .callEnded(ok: true)])
         #expect(offered.handle(.left) == [.stopBeingEvictable, .withdraw] && offered.phase == .done)
     }
+
+    @Test func aContainerWhoseProcessEndedWhileOfferedIsWithdrawnAndEndsAtOnce() {
+        let ended: [Life.Action] = [.stopBeingEvictable, .withdraw, .tell(.finished(ok: false))]
+        let offered: [[Life.Event]] = [
+            [.started], [.started, .freezeDue(tokenTaken: false), .freezeEnded(ok: true)], [.started, .freezeDue(tokenTaken: false)],
+        ]
+        for events in offered {
+            var (life, actions) = life(after: events + [.exited])
+            #expect(actions == ended && life.phase == .done, "\(events)")
+            // A call that took its token first finds it ended when it claims it.
+            #expect(life.handle(.claimed) == [] && life.phase == .done)
+            #expect(life.handle(.exited) == [], "told once")
+        }
+    }
+
+    @Test func aContainerWhoseProcessEndedUnderACallEndsWithThatCallEvenAGoodOne() {
+        for events: [Life.Event] in [[.started, .claimed], [.started, .claimed, .callBegan]] {
+            var (life, actions) = life(after: events + [.exited])
+            #expect(actions == [] && life.hasCall, "the call has it: \(events)")
+            _ = life.handle(.callBegan)
+            #expect(life.handle(.callEnded(ok: true)) == [.tell(.finished(ok: false))], "not offered again")
+            #expect(life.phase == .done)
+        }
+        var (starting, actions) = life(after: [.exited])
+        #expect(actions == [] && starting.phase == .starting)
+        #expect(starting.handle(.started) == [.tell(.finished(ok: false))] && starting.phase == .done, "never offered")
+    }
 }

@@ -127,6 +127,23 @@ struct ZygoteTests {
         }
     }
 
+    /// Instances live in their template's pid namespace, so a template killed under an idle
+    /// instance takes the instance with it. The agent must learn that from the instance's own
+    /// end, not from the next call failing on it.
+    @Test func anIdleInstanceThatDiedWithItsTemplateIsDroppedAndTheNextCallIsServed() async throws {
+        try await withAgent { agent, driver, _ in
+            let f = function("pyfdk-rand")
+            let first = try instance(try await agent.submit(f, request("0")))
+            #expect(agent.containers.count == 1, "the instance idles")
+            let template = try #require(driver.zygoteTemplatePIDs.first)
+            #expect(kill(template, SIGKILL) == 0)
+            await eventually("the agent dropped the dead instance") { agent.containers.isEmpty }
+            let next = try await agent.submit(f, request("0"))
+            #expect(next.status == 200, "\(next.status) \(String(decoding: next.body, as: UTF8.self))")
+            #expect(try instance(next).pid != first.pid)
+        }
+    }
+
     @Test func aChangedFunctionGetsANewTemplateAndTheOldOneEndsWithItsLastInstance() async throws {
         try await withAgent { agent, driver, _ in
             _ = try await agent.submit(function("pyfdk-rand", idle: 1, config: ["V": "1"]), request("0"))

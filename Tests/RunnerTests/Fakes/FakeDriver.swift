@@ -77,6 +77,8 @@ final class FakeContainer: HotContainerHandle {
     let failThaw: Bool
     let holdFreeze: Semaphore?
     private let closedEvent = AsyncEvent()
+    /// Its "process" ended (`kill`, or a call "answer-then-exit").
+    private let exitedEvent = AsyncEvent()
 
     private struct State {
         var frozen = false
@@ -162,6 +164,12 @@ final class FakeContainer: HotContainerHandle {
             return streamed
         }
         if body == "crash" { throw fail("the function closed the connection") }
+        if body == "answer-then-exit" {
+            // The process ends while its answer is on its way: the call succeeds.
+            state.withLock { $0.broken = true }
+            exitedEvent.fire()
+            return FunctionResponse(status: 200, headers: [], body: Array("\(name):bye".utf8))
+        }
         if body == "oom" {
             state.withLock { $0.oom = true }
             throw fail("the function closed the connection")
@@ -178,6 +186,14 @@ final class FakeContainer: HotContainerHandle {
             status: 200, headers: [HTTPHeader(name: "x-container", value: name), HTTPHeader(name: "connection", value: "keep-alive")],
             body: Array("\(name):\(body)".utf8))
     }
+
+    /// Its process ends on its own (killed, crashed): every later call fails.
+    func kill() {
+        state.withLock { $0.broken = true }
+        exitedEvent.fire()
+    }
+
+    func onExit(_ action: @escaping @Sendable () -> Void) { exitedEvent.onFire(action) }
 
     /// With both `holdFreeze` and `failFreeze`, the freeze holds and then fails.
     func freeze() throws(RunnerError) {
@@ -211,5 +227,8 @@ final class FakeContainer: HotContainerHandle {
         state.withLock { ContainerCounters(cpuUsageNanos: UInt64($0.calls) * 1000, memoryCurrentBytes: 4096, memoryPeakBytes: 8192) }
     }
 
-    func close() async { closedEvent.fire() }
+    func close() async {
+        closedEvent.fire()
+        exitedEvent.fire()  // as a real container's process ends when it is closed
+    }
 }
