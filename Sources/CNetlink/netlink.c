@@ -10,6 +10,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -170,6 +171,20 @@ typedef struct {
     rn_link_info *out;
 } rn_link_visit;
 
+/// Copies the byte counters of a struct rtnl_link_stats64 attribute into `out`; false if it is
+/// too short. Kernels send their own struct's size (192 bytes before 5.19, more since): only
+/// the fields read here must be there.
+static bool read_byte_counters(const struct rtattr *a, rn_link_info *out) {
+    if (RTA_PAYLOAD(a) < offsetof(struct rtnl_link_stats64, tx_bytes) + sizeof(uint64_t)) return false;
+    struct rtnl_link_stats64 stats;
+    memset(&stats, 0, sizeof stats);
+    size_t n = RTA_PAYLOAD(a) < sizeof stats ? RTA_PAYLOAD(a) : sizeof stats;
+    memcpy(&stats, RTA_DATA(a), n);
+    out->rx_bytes = stats.rx_bytes;
+    out->tx_bytes = stats.tx_bytes;
+    return true;
+}
+
 static int visit_link(struct nlmsghdr *h, void *context) {
     rn_link_visit *v = context;
     if (h->nlmsg_type != RTM_NEWLINK) return 1;
@@ -183,16 +198,7 @@ static int visit_link(struct nlmsghdr *h, void *context) {
     for (struct rtattr *a = IFLA_RTA(info); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
         if (a->rta_type == IFLA_MTU) memcpy(&out->mtu, RTA_DATA(a), sizeof out->mtu);
         if (a->rta_type == IFLA_MASTER) memcpy(&out->master, RTA_DATA(a), sizeof out->master);
-        // Kernels send their own struct's size (192 bytes before 5.19, more since): only the
-        // fields read here must be there.
-        if (a->rta_type == IFLA_STATS64 && RTA_PAYLOAD(a) >= offsetof(struct rtnl_link_stats64, tx_bytes) + sizeof(uint64_t)) {
-            struct rtnl_link_stats64 stats;
-            memset(&stats, 0, sizeof stats);
-            size_t n = RTA_PAYLOAD(a) < sizeof stats ? RTA_PAYLOAD(a) : sizeof stats;
-            memcpy(&stats, RTA_DATA(a), n);
-            out->rx_bytes = stats.rx_bytes;
-            out->tx_bytes = stats.tx_bytes;
-        }
+        if (a->rta_type == IFLA_STATS64) read_byte_counters(a, out);
         if (a->rta_type == IFLA_IFNAME) {
             size_t n = RTA_PAYLOAD(a) < sizeof out->name - 1 ? RTA_PAYLOAD(a) : sizeof out->name - 1;
             memcpy(out->name, RTA_DATA(a), n);
@@ -231,15 +237,7 @@ static int visit_stats(struct nlmsghdr *h, void *context) {
     if (h->nlmsg_len < NLMSG_LENGTH(header)) return -EPROTO;
     size_t alen = h->nlmsg_len - NLMSG_LENGTH(header);
     for (struct rtattr *a = (struct rtattr *)((char *)NLMSG_DATA(h) + header); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-        if (a->rta_type == IFLA_STATS_LINK_64 && RTA_PAYLOAD(a) >= offsetof(struct rtnl_link_stats64, tx_bytes) + sizeof(uint64_t)) {
-            struct rtnl_link_stats64 stats;
-            memset(&stats, 0, sizeof stats);
-            size_t n = RTA_PAYLOAD(a) < sizeof stats ? RTA_PAYLOAD(a) : sizeof stats;
-            memcpy(&stats, RTA_DATA(a), n);
-            out->rx_bytes = stats.rx_bytes;
-            out->tx_bytes = stats.tx_bytes;
-            return 0;
-        }
+        if (a->rta_type == IFLA_STATS_LINK_64 && read_byte_counters(a, out)) return 0;
     }
     return -EPROTO;
 }
