@@ -13,8 +13,9 @@ extension Agent {
     /// Memory and CPU for a new container of `f`: at once if free; else, holding a place in the
     /// tracker's line from before anything is evicted (so the room freed comes to this launch, not
     /// to a later request), by evicting idle containers of other functions, oldest first, when they
-    /// cover the whole shortfall (what this launch and those ahead of it in line lack, beyond room
-    /// already on its way from earlier evictions), and waiting until they are gone; else (blocking
+    /// cover the whole shortfall (what this launch and those ahead of it in line lack, or else it
+    /// alone, beyond room already on its way from earlier evictions), and waiting until they are
+    /// gone; else (blocking
     /// mode) by waiting in line, looking again every FN_HOT_POLL_MSECS, until `deadline` or until
     /// `stillWanted` says no; or (non-blocking mode) 503 at once.
     func resources(
@@ -29,7 +30,7 @@ extension Agent {
             // A cancelled wait (the client left) stops at once: the waits below return
             // immediately once cancelled, and would otherwise spin until the deadline.
             if Task.isCancelled { return .refused(CallErrors.cancelled("wait for resources")) }
-            let eviction = evictor.evict(for: key, tracker: tracker) { tracker.shortfall(of: request) }
+            let eviction = evictor.evict(for: key, tracker: tracker) { tracker.shortfalls(of: request) }
             if !eviction.evicted.isEmpty {
                 metrics.countEvictions(eviction.evicted.count)
                 logger.info(

@@ -16,7 +16,8 @@ public final class Evictor: Sendable {
         public let first: Bool
         /// What the container holds; its room is on its way from the eviction until it is released.
         let resources: ResourceToken?
-        /// Tells the container to end; false if a call took it first (its room is not coming).
+        /// Tells the container to end. Whether its room is on its way: false if a call took it
+        /// first (true also when it was ending anyway).
         let evict: @Sendable () -> Bool
     }
 
@@ -58,45 +59,54 @@ public final class Evictor: Sendable {
 
     /// What an eviction for a waiting launch did.
     public struct Outcome: Sendable, Equatable {
-        /// The ids evicted.
+        /// The ids evicted (containers a call took first are not among them).
         public var evicted: [UInt64]
-        /// Whether the shortfall is covered: by these evictions and room already on its way.
-        /// False: nothing was evicted, since the idle containers could not cover it.
+        /// Whether a shortfall is covered: by these evictions and room already on its way.
+        /// False: nothing was evicted, since the idle containers could cover none of them.
         public var covered: Bool
     }
 
-    /// Evicts the oldest idle containers of other slot keys that together cover what `shortfall`
-    /// says is still missing, or nothing if they cannot. The shortfall is read under this
-    /// evictor's lock, and what is picked is marked in `tracker` as room on its way before the
-    /// lock is let go: of two launches evicting at once, the second sees the first's evictions
-    /// and ends containers only for what they do not free.
+    /// Evicts the oldest idle containers of other slot keys that together cover the first of
+    /// `shortfalls` they can (see `ResourceTracker.shortfalls`), or nothing if they cover none.
+    /// The shortfalls are read under this evictor's lock, and what is picked is marked in
+    /// `tracker` as room on its way before the lock is let go: of two launches evicting at
+    /// once, the second sees the first's evictions and ends containers only for what they do
+    /// not free.
     public func evict(
-        for slotKey: String, tracker: ResourceTracker?, shortfall: () -> (memoryBytes: UInt64, cpuMillicores: UInt64)
+        for slotKey: String, tracker: ResourceTracker?, shortfalls: () -> [ResourceTracker.Shortfall]
     ) -> Outcome {
         let (chosen, covered) = state.withLock { s -> ([Registration], Bool) in
-            let (neededMemory, neededCPU) = shortfall()
-            if neededMemory == 0 && neededCPU == 0 { return ([], true) }
-            var memory: UInt64 = 0
-            var cpu: UInt64 = 0
-            var picked: [Registration] = []
-            for e in s.entries.filter(\.first) + s.entries.filter({ !$0.first }) where e.slotKey != slotKey {
-                if memory >= neededMemory && cpu >= neededCPU { break }
-                picked.append(e)
-                memory += e.memoryBytes
-                cpu += e.cpuMillicores
+            let candidates = s.entries.filter(\.first) + s.entries.filter({ !$0.first })
+            for need in shortfalls() {
+                if need.isZero { return ([], true) }
+                var memory: UInt64 = 0
+                var cpu: UInt64 = 0
+                var picked: [Registration] = []
+                for e in candidates where e.slotKey != slotKey {
+                    if memory >= need.memoryBytes && cpu >= need.cpuMillicores { break }
+                    picked.append(e)
+                    memory += e.memoryBytes
+                    cpu += e.cpuMillicores
+                }
+                guard memory >= need.memoryBytes && cpu >= need.cpuMillicores else { continue }
+                let ids = Set(picked.map(\.id))
+                s.entries.removeAll { ids.contains($0.id) }
+                if let tracker {
+                    for e in picked { if let token = e.resources { tracker.expectRelease(token) } }
+                }
+                return (picked, true)
             }
-            guard memory >= neededMemory && cpu >= neededCPU else { return ([], false) }
-            let ids = Set(picked.map(\.id))
-            s.entries.removeAll { ids.contains($0.id) }
-            if let tracker {
-                for e in picked { if let token = e.resources { tracker.expectRelease(token) } }
+            return ([], false)
+        }
+        var evicted: [UInt64] = []
+        for e in chosen {
+            if e.evict() {
+                evicted.append(e.id)
+            } else if let tracker, let token = e.resources {
+                tracker.cancelExpectedRelease(token)
             }
-            return (picked, true)
         }
-        for e in chosen where !e.evict() {
-            if let tracker, let token = e.resources { tracker.cancelExpectedRelease(token) }
-        }
-        return Outcome(evicted: chosen.map(\.id), covered: covered)
+        return Outcome(evicted: evicted, covered: covered)
     }
 
     public var count: Int { state.withLock { $0.entries.count } }

@@ -114,6 +114,9 @@ public final class HotSlot: Sendable {
     /// Whether a call is running here now.
     var isBusy: Bool { state.withLock { $0.life.phase == .busy } }
 
+    /// Whether the container is ending (idle timeout, eviction, exit, a failed call).
+    var isEnding: Bool { state.withLock { $0.life.phase == .done } }
+
     /// Whether a call has claimed the container (it may still be thawing it, or waiting for a
     /// freeze to end) or runs on it: the call's end will be told.
     var hasCall: Bool { state.withLock { $0.life.hasCall } }
@@ -202,9 +205,14 @@ public final class HotSlot: Sendable {
                 first: prewarmed && s.calls == 0,
                 resources: resources
             ) { [weak self] in
-                guard let self, self.endIfIdle() else { return false }
-                self.logger?.info("evicted an idle container for another function", metadata: self.logMetadata)
-                return true
+                // Gone already: its room is back, or about to be.
+                guard let self else { return true }
+                if self.endIfIdle() {
+                    self.logger?.info("evicted an idle container for another function", metadata: self.logMetadata)
+                    return true
+                }
+                // A call took it (its room is not coming), unless it is ending on its own.
+                return self.isEnding
             }
         }
     }

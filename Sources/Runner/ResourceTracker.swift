@@ -127,26 +127,48 @@ public final class ResourceTracker: Sendable {
         state.withLock { s in s.line.removeAll { $0 === request } }
     }
 
-    /// What `request` still lacks once everyone ahead of it in line has theirs, counting room on
-    /// its way back (see `expectRelease`) as free: what an eviction for it must still free.
-    /// Zero once it is granted or has left the line.
+    /// What `request` still lacks, counting room on its way back (see `expectRelease`) as
+    /// free: first once everyone ahead of it in line has theirs, then for itself alone. An
+    /// eviction for it frees the first if it can, else the second. Zero once it is granted or
+    /// has left the line.
     ///
-    /// Why the line and not just what is free: two launches that each compared their own need
-    /// with the same free room would each evict for it, and the second would then wait out its
-    /// wait limit for room the first one took.
-    public func shortfall(of request: ResourceRequest) -> (memoryBytes: UInt64, cpuMillicores: UInt64) {
+    /// Why the line: two launches that each compared their own need with the same free room
+    /// would each evict for it, and the second would then wait for room the first one took.
+    /// Why alone as well: a release grants whoever in line fits, so a small launch behind one
+    /// that no eviction can satisfy still gets the room it evicts for.
+    public func shortfalls(of request: ResourceRequest) -> [Shortfall] {
         state.withLock { s in
-            guard let position = s.line.firstIndex(where: { $0 === request }) else { return (0, 0) }
-            var memory = s.memoryUsed
-            var cpu = s.cpuUsed
-            for r in s.line[...position] {
-                memory += r.memoryBytes
-                cpu += r.cpuMillicores
+            guard let position = s.line.firstIndex(where: { $0 === request }) else {
+                return [Shortfall(memoryBytes: 0, cpuMillicores: 0)]
             }
-            let freeMemory = totalMemoryBytes + s.incomingMemory
-            let freeCPU = totalCPUMillicores + s.incomingCPU
-            return (memory > freeMemory ? memory - freeMemory : 0, cpu > freeCPU ? cpu - freeCPU : 0)
+            var ahead = (memory: s.memoryUsed, cpu: s.cpuUsed)
+            for r in s.line[..<position] {
+                ahead.memory += r.memoryBytes
+                ahead.cpu += r.cpuMillicores
+            }
+            func lacking(_ memory: UInt64, _ cpu: UInt64) -> Shortfall {
+                let freeMemory = totalMemoryBytes + s.incomingMemory
+                let freeCPU = totalCPUMillicores + s.incomingCPU
+                return Shortfall(
+                    memoryBytes: memory > freeMemory ? memory - freeMemory : 0, cpuMillicores: cpu > freeCPU ? cpu - freeCPU : 0)
+            }
+            let inLine = lacking(ahead.memory + request.memoryBytes, ahead.cpu + request.cpuMillicores)
+            let alone = lacking(s.memoryUsed + request.memoryBytes, s.cpuUsed + request.cpuMillicores)
+            return inLine == alone ? [inLine] : [inLine, alone]
         }
+    }
+
+    /// Memory and CPU missing for a request.
+    public struct Shortfall: Sendable, Equatable {
+        public var memoryBytes: UInt64
+        public var cpuMillicores: UInt64
+
+        public init(memoryBytes: UInt64, cpuMillicores: UInt64) {
+            self.memoryBytes = memoryBytes
+            self.cpuMillicores = cpuMillicores
+        }
+
+        public var isZero: Bool { memoryBytes == 0 && cpuMillicores == 0 }
     }
 
     /// The holder of `token` was told to end to make room: until the token is released (or

@@ -144,31 +144,33 @@ import Testing
         #expect(tracker.waiterCount == 0 && granted.take() == nil)
     }
 
-    @Test func aShortfallCountsThoseAheadInLineAndRoomOnItsWayUntilItIsReleased() throws {
+    func lacks(_ memoryMB: UInt64, _ cpu: UInt64) -> ResourceTracker.Shortfall { .init(memoryBytes: memoryMB * mb, cpuMillicores: cpu) }
+
+    @Test func aShortfallCountsThoseAheadInLineThenItselfAloneAndRoomOnItsWayUntilItIsReleased() throws {
         let (tracker, hold) = try node(100, cpu: 100, holding: 80, heldCPU: 10)
         let small = try tracker.tryAcquire(memoryBytes: 10 * mb, cpuMillicores: 0).get()
         let first = tracker.enqueue(memoryBytes: 30 * mb, cpuMillicores: 0)
         let second = tracker.enqueue(memoryBytes: 30 * mb, cpuMillicores: 95)
-        // 10 MiB free: the first lacks 20; the second lacks its own 30 and the first's 20.
-        #expect(tracker.shortfall(of: first) == (20 * mb, 0))
-        #expect(tracker.shortfall(of: second) == (50 * mb, 5))
+        // 10 MiB free: the first lacks 20; the second its own 30 and the first's 20, or 20 alone.
+        #expect(tracker.shortfalls(of: first) == [lacks(20, 0)])
+        #expect(tracker.shortfalls(of: second) == [lacks(50, 5), lacks(20, 5)])
         #expect(tracker.expectRelease(hold))
         #expect(!tracker.expectRelease(hold), "expected once")
-        #expect(tracker.shortfall(of: first) == (0, 0), "80 MiB and 10 millicores are on their way")
-        #expect(tracker.shortfall(of: second) == (0, 0))
+        #expect(tracker.shortfalls(of: first) == [lacks(0, 0)], "80 MiB and 10 millicores are on their way")
+        #expect(tracker.shortfalls(of: second) == [lacks(0, 0)])
         tracker.cancelExpectedRelease(hold)
-        #expect(tracker.shortfall(of: second) == (50 * mb, 5), "the container was taken by a call: its room is not coming")
+        #expect(tracker.shortfalls(of: second) == [lacks(50, 5), lacks(20, 5)], "a call took the container: its room is not coming")
         #expect(tracker.expectRelease(hold))
         hold.release()
         // Released: granted in line order; nothing is on its way any more.
         #expect(first.take()?.memoryBytes == 30 * mb && second.take()?.memoryBytes == 30 * mb)
-        #expect(tracker.shortfall(of: second) == (0, 0), "granted")
+        #expect(tracker.shortfalls(of: second) == [lacks(0, 0)], "granted")
         #expect(!tracker.expectRelease(hold), "a released token is never expected")
         small.release()
         let third = tracker.enqueue(memoryBytes: 50 * mb, cpuMillicores: 0)
-        #expect(tracker.shortfall(of: third) == (10 * mb, 0), "60 MiB held, 40 free: nothing counts as coming")
+        #expect(tracker.shortfalls(of: third) == [lacks(10, 0)], "60 MiB held, 40 free: nothing counts as coming")
         third.leave()
-        #expect(tracker.shortfall(of: third) == (0, 0), "not in line")
+        #expect(tracker.shortfalls(of: third) == [lacks(0, 0)], "not in line")
         first.leave()
         second.leave()
     }
