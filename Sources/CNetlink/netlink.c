@@ -194,7 +194,7 @@ static int visit_link(struct nlmsghdr *h, void *context) {
     if (!out) return 0;
     memset(out, 0, sizeof *out);
     out->up = (info->ifi_flags & IFF_UP) != 0;
-    size_t alen = IFLA_PAYLOAD(h);
+    int alen = (int)IFLA_PAYLOAD(h);  // signed: RTA_NEXT on a short tail must not wrap
     for (struct rtattr *a = IFLA_RTA(info); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
         if (a->rta_type == IFLA_MTU) memcpy(&out->mtu, RTA_DATA(a), sizeof out->mtu);
         if (a->rta_type == IFLA_MASTER) memcpy(&out->master, RTA_DATA(a), sizeof out->master);
@@ -235,7 +235,7 @@ static int visit_stats(struct nlmsghdr *h, void *context) {
     rn_link_info *out = context;
     size_t header = NLMSG_ALIGN(sizeof(struct if_stats_msg));
     if (h->nlmsg_len < NLMSG_LENGTH(header)) return -EPROTO;
-    size_t alen = h->nlmsg_len - NLMSG_LENGTH(header);
+    int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(header));  // signed, as above
     for (struct rtattr *a = (struct rtattr *)((char *)NLMSG_DATA(h) + header); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
         if (a->rta_type == IFLA_STATS_LINK_64 && read_byte_counters(a, out)) return 0;
     }
@@ -366,7 +366,7 @@ static int visit_route(struct nlmsghdr *h, void *context) {
     struct rtmsg *r = NLMSG_DATA(h);
     uint32_t table = r->rtm_table;
     rn_route route = {.prefix = r->rtm_dst_len};
-    size_t alen = RTM_PAYLOAD(h);
+    int alen = (int)RTM_PAYLOAD(h);  // signed, as in visit_link
     for (struct rtattr *a = RTM_RTA(r); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
         if (a->rta_type == RTA_TABLE) memcpy(&table, RTA_DATA(a), sizeof table);
         if (a->rta_type == RTA_DST) memcpy(&route.dst, RTA_DATA(a), sizeof route.dst);

@@ -20,15 +20,17 @@ extension Agent {
                 queue.move(request: .wait, to: .done)
                 throw error
             }
-            // Fn unfreezes at acquisition: a container that cannot be thawed is ended (a
-            // runner fault, never the function's), and the call waits for another one.
+            // Fn unfreezes at acquisition: a container that cannot be thawed (or whose process
+            // ended) is ended (a runner fault, never the function's), and the call waits for
+            // another one.
             do {
                 if call.trace != nil { took = MonotonicClock.nowNanos() }
                 try await thaw(token.slot, for: call)
                 slot = token.slot
                 break
             } catch {
-                // The slot ended the container when its thaw (or the freeze it waited for) failed.
+                // The slot ended the container when its thaw (or the freeze it waited for) failed,
+                // or when its process ended.
                 logger.warning(
                     "a container the call took could not be made ready (a failed thaw or freeze, or it exited); it ends, the call waits",
                     metadata: call.function.logMetadata(container: token.slot.name).merging(["error": "\(error)"]) { $1 })
@@ -66,8 +68,8 @@ extension Agent {
 
     /// Claims the container a call took and thaws it if its lifecycle says it is frozen (once
     /// a freeze in progress has ended); a traced call gets a `thaw` span, also for a thaw that
-    /// failed. A failed thaw, or a failed freeze the call waited for, has ended the container
-    /// when it is thrown.
+    /// failed. A failed thaw, a failed freeze the call waited for, or the container's process
+    /// ending meanwhile has ended the container when it is thrown.
     private func thaw(_ slot: HotSlot, for call: Call) async throws(RunnerError) {
         switch await slot.claim() {
         case .ready: return
@@ -78,11 +80,18 @@ extension Agent {
         let began = MonotonicClock.nowNanos()
         var failed = true
         defer {
-            slot.thawEnded(ok: !failed)
             call.trace?.phase("thaw", from: began, to: MonotonicClock.nowNanos(), attributes: ["fn.container": .string(slot.name)], failed: failed)
         }
-        try slot.hot.thaw()
+        do {
+            try slot.hot.thaw()
+        } catch {
+            slot.thawEnded(ok: false)
+            throw error
+        }
         failed = false
+        guard slot.thawEnded(ok: true) else {
+            throw RunnerError(.invalidState, "the container's process ended while it was thawed for the call", step: "thaw")
+        }
     }
 
     /// Waits for a free container of the call's queue, asking for a launch whenever the waiting

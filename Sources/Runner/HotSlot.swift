@@ -294,8 +294,13 @@ public final class HotSlot: Sendable {
     }
 
     /// The claiming call's thaw ended; a failed one ends the container (a runner fault, never
-    /// the function's), and the call waits for another.
-    func thawEnded(ok: Bool) { change(.thawEnded(ok: ok)) }
+    /// the function's), and the call waits for another. Whether the call may begin: false also
+    /// when the container's process ended meanwhile.
+    @discardableResult
+    func thawEnded(ok: Bool) -> Bool {
+        change(.thawEnded(ok: ok))
+        return state.withLock { $0.life.phase == .claimed(frozen: false) }
+    }
 
     /// The next event, or nil at `deadline` on `clock` (never with no deadline). The deadline is
     /// a timer of the clock, not a task raced against the wait: this wait begins after every

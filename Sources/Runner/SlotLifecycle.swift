@@ -82,14 +82,25 @@ struct SlotLifecycle: Sendable, Equatable {
             exited = true
             phase = .done
             return [.stopBeingEvictable, .withdraw, .tell(.finished(ok: false))]
+        case (.claimed(frozen: false), .exited):
+            // A call took it and has not begun (or is about to): it finds it ended and waits
+            // for another container, unless it began already (its request then fails).
+            exited = true
+            phase = .done
+            return [.tell(.finished(ok: false))]
         case (.done, .exited):
             return []
         case (_, .exited):
+            // Starting, under a call, thawed or frozen for a call: what runs ends it.
             exited = true
             return []
-        case (.starting, .started) where exited, (.busy, .callEnded(ok: true)) where exited:
+        case (.starting, .started) where exited, (.busy, .callEnded(ok: true)) where exited,
+            (.claimed(frozen: true), .thawEnded) where exited:
             phase = .done
             return [.tell(.finished(ok: false))]
+        case (.freezing(claimed: true), .freezeEnded) where exited:
+            phase = .done
+            return [.resumeClaimant, .tell(.finished(ok: false))]
         case (.starting, .started):
             phase = .idle(frozen: false)
             return [.offer]

@@ -117,8 +117,9 @@ struct AgentTests {
             let first = try #require(sandbox.liveContainers.first)
             #expect(kill(first.pid, SIGKILL) == 0)
             // Its exit alone ends it: no call fails on it first.
-            try await waitUntil { agent.containers.isEmpty && sandbox.liveContainers.isEmpty }
-            #expect(agent.tracker.utilization.memoryUsedBytes == 0)
+            try await waitUntil {
+                agent.containers.isEmpty && sandbox.liveContainers.isEmpty && agent.tracker.utilization.memoryUsedBytes == 0
+            }
             let r = try await agent.submit(function(), request("again"))
             #expect(bodyText(r) == "Hello again")
             #expect(sandbox.liveContainers.map(\.pid) != [first.pid])

@@ -128,15 +128,28 @@ struct SlotLifecycleTests {
     }
 
     @Test func aContainerWhoseProcessEndedUnderACallEndsWithThatCallEvenAGoodOne() {
-        for events: [Life.Event] in [[.started, .claimed], [.started, .claimed, .callBegan]] {
-            var (life, actions) = life(after: events + [.exited])
-            #expect(actions == [] && life.hasCall, "the call has it: \(events)")
-            _ = life.handle(.callBegan)
-            #expect(life.handle(.callEnded(ok: true)) == [.tell(.finished(ok: false))], "not offered again")
-            #expect(life.phase == .done)
-        }
-        var (starting, actions) = life(after: [.exited])
-        #expect(actions == [] && starting.phase == .starting)
+        var (busy, actions) = life(after: [.started, .claimed, .callBegan, .exited])
+        #expect(actions == [] && busy.hasCall, "the call has it")
+        #expect(busy.handle(.callEnded(ok: true)) == [.tell(.finished(ok: false))], "not offered again")
+        #expect(busy.phase == .done)
+        var (starting, started) = life(after: [.exited])
+        #expect(started == [] && starting.phase == .starting)
         #expect(starting.handle(.started) == [.tell(.finished(ok: false))] && starting.phase == .done, "never offered")
+    }
+
+    @Test func aCallThatTookADeadContainerBeforeBeginningFindsItEndedAndWaitsForAnother() {
+        // Claimed, not frozen: it ends now; the call's claim reads it as lost.
+        let claimed = life(after: [.started, .claimed, .exited])
+        #expect(claimed.1 == [.tell(.finished(ok: false))] && claimed.0.phase == .done)
+        // Being thawed for the call: it ends when the thaw does, good or not.
+        for ok in [true, false] {
+            var (thawing, actions) = life(after: [.started, .freezeDue(tokenTaken: false), .freezeEnded(ok: true), .claimed, .exited])
+            #expect(actions == [] && thawing.phase == .claimed(frozen: true))
+            #expect(thawing.handle(.thawEnded(ok: ok)) == [.tell(.finished(ok: false))] && thawing.phase == .done)
+        }
+        // Freezing when the call took it: the call waiting for the freeze is let go, and it ends.
+        var (freezing, actions) = life(after: [.started, .freezeDue(tokenTaken: false), .claimed, .exited])
+        #expect(actions == [] && freezing.phase == .freezing(claimed: true))
+        #expect(freezing.handle(.freezeEnded(ok: true)) == [.resumeClaimant, .tell(.finished(ok: false))] && freezing.phase == .done)
     }
 }
