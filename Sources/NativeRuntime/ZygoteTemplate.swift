@@ -210,7 +210,7 @@ final class ZygoteTemplate: Sendable {
         if made != 0 { throw .system("mkdirat", errno: made, "cannot make the instance's iofs directory for the function's user") }
         try container.thaw()
         // Frozen again only once the fork has left the template's cgroup (it would freeze too).
-        defer { try? container.freeze() }
+        defer { _ = try? container.freeze() }
         let request = Array("fork \(directory)".utf8)
         let sent = request.withUnsafeBytes { rn_send_with_fd(control, $0.baseAddress, $0.count, output) }
         if sent < 0 { throw .system("sendmsg", errno: Int32(-sent), "cannot ask the zygote template for a fork") }
