@@ -19,13 +19,18 @@ enum ServeHarness {
 
     /// Starts a server on `port` and waits until it answers /health; extra arguments (a gRPC
     /// listener, say) go after the usual ones.
+    ///
+    /// Hot starts may take 30 s unless `environment` says otherwise: Fn's 5 s is what a node
+    /// gives, but a real Python FDK started while the whole suite and two CPU hogs share two
+    /// cores once took longer than that (a 504 in a CI rehearsal). No serve test is about that
+    /// limit.
     static func start(
         _ env: TestEnvironment, data: String, port: Int, environment: [String: String] = [:], arguments: [String] = []
     ) async throws -> (Subprocess, HTTPTestClient) {
         let server = try Subprocess.fnrunner(
             ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot]
                 + arguments,
-            environment: environment)
+            environment: ["FN_HOT_START_TIMEOUT_MSECS": "30000"].merging(environment) { $1 })
         let client = HTTPTestClient(port: port)
         for _ in 0..<3000 {
             if (try? await client.send("GET", "/health"))?.status == 200 { return (server, client) }
