@@ -21,6 +21,8 @@ public final class NetworkLab: @unchecked Sendable {
     public static let metadataAddress = "169.254.169.254"
     public static let httpPort = 8080
     private var processes: [Subprocess] = []
+    /// Files the lab wrote for a test, removed with the lab.
+    private var files: [String] = []
 
     public var nodePath: String { "/run/netns/" + node }
     public var remotePath: String { "/run/netns/" + remote }
@@ -94,9 +96,11 @@ public final class NetworkLab: @unchecked Sendable {
         }
     }
 
-    /// A resolv.conf naming the remote as the name server (what the node's would say).
+    /// A resolv.conf naming the remote as the name server (what the node's would say); it goes
+    /// with the lab's `cleanUp` (serve's tests write it beside their state directory).
     public func writeResolvConf(at path: String) throws {
         try FileSystem.create(path, contents: "nameserver \(Self.remoteAddress)\nsearch test\n")
+        files.append(path)
     }
 
     /// `ip` output about the node's namespace (e.g. "link show", "addr show"). Throws when `ip`
@@ -112,6 +116,8 @@ public final class NetworkLab: @unchecked Sendable {
             _ = p.wait()
         }
         processes = []
+        for f in files { _ = unlink(f) }
+        files = []
         _ = try? Shell.run("ip netns del \(node) 2>/dev/null; ip netns del \(remote) 2>/dev/null; true")
     }
 }
