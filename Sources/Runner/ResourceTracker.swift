@@ -45,8 +45,6 @@ public final class ResourceTracker: Sendable {
         /// Tokens of containers told to end for room (evicted), not yet released: their room
         /// is on its way, and an eviction deciding what else to end counts it as coming.
         var incoming: [ObjectIdentifier: ResourceToken] = [:]
-        var incomingMemory: UInt64 = 0
-        var incomingCPU: UInt64 = 0
     }
     private let state = Mutex(State())
 
@@ -88,7 +86,7 @@ public final class ResourceTracker: Sendable {
             return .failure(CapacityFull(neededMemoryMB: memoryBytes >> 20, neededCPUMillicores: cpuMillicores))
         }
         return state.withLock { s in
-            let (memory, cpu) = behindLine ? demandBehindLine(s, memoryBytes, cpuMillicores) : (s.memoryUsed + memoryBytes, s.cpuUsed + cpuMillicores)
+            let (memory, cpu) = demand(s, line: behindLine ? s.line[...] : [], plus: memoryBytes, cpuMillicores)
             if memory <= totalMemoryBytes && cpu <= totalCPUMillicores {
                 return .success(grant(&s, memoryBytes, cpuMillicores))
             }
@@ -141,19 +139,16 @@ public final class ResourceTracker: Sendable {
             guard let position = s.line.firstIndex(where: { $0 === request }) else {
                 return [Shortfall(memoryBytes: 0, cpuMillicores: 0)]
             }
-            var ahead = (memory: s.memoryUsed, cpu: s.cpuUsed)
-            for r in s.line[..<position] {
-                ahead.memory += r.memoryBytes
-                ahead.cpu += r.cpuMillicores
+            // Room on its way counts as free: a few tokens at most, summed only here.
+            let freeMemory = s.incoming.values.reduce(totalMemoryBytes) { $0 + $1.memoryBytes }
+            let freeCPU = s.incoming.values.reduce(totalCPUMillicores) { $0 + $1.cpuMillicores }
+            func lacking(_ held: (memory: UInt64, cpu: UInt64)) -> Shortfall {
+                Shortfall(
+                    memoryBytes: held.memory > freeMemory ? held.memory - freeMemory : 0,
+                    cpuMillicores: held.cpu > freeCPU ? held.cpu - freeCPU : 0)
             }
-            func lacking(_ memory: UInt64, _ cpu: UInt64) -> Shortfall {
-                let freeMemory = totalMemoryBytes + s.incomingMemory
-                let freeCPU = totalCPUMillicores + s.incomingCPU
-                return Shortfall(
-                    memoryBytes: memory > freeMemory ? memory - freeMemory : 0, cpuMillicores: cpu > freeCPU ? cpu - freeCPU : 0)
-            }
-            let inLine = lacking(ahead.memory + request.memoryBytes, ahead.cpu + request.cpuMillicores)
-            let alone = lacking(s.memoryUsed + request.memoryBytes, s.cpuUsed + request.cpuMillicores)
+            let inLine = lacking(demand(s, line: s.line[..<position], plus: request.memoryBytes, request.cpuMillicores))
+            let alone = lacking(demand(s, line: [], plus: request.memoryBytes, request.cpuMillicores))
             return inLine == alone ? [inLine] : [inLine, alone]
         }
     }
@@ -176,27 +171,22 @@ public final class ResourceTracker: Sendable {
     @discardableResult
     public func expectRelease(_ token: ResourceToken) -> Bool {
         state.withLock { s in
-            guard !token.isReleased, s.incoming.updateValue(token, forKey: ObjectIdentifier(token)) == nil else { return false }
-            s.incomingMemory += token.memoryBytes
-            s.incomingCPU += token.cpuMillicores
-            return true
+            guard !token.isReleased else { return false }
+            return s.incoming.updateValue(token, forKey: ObjectIdentifier(token)) == nil
         }
     }
 
     /// The holder will not end after all (a call took the container first).
     public func cancelExpectedRelease(_ token: ResourceToken) {
-        state.withLock { s in Self.forget(token, &s) }
+        state.withLock { _ = $0.incoming.removeValue(forKey: ObjectIdentifier(token)) }
     }
 
-    private static func forget(_ token: ResourceToken, _ s: inout State) {
-        guard s.incoming.removeValue(forKey: ObjectIdentifier(token)) != nil else { return }
-        s.incomingMemory -= token.memoryBytes
-        s.incomingCPU -= token.cpuMillicores
-    }
-
-    /// What would be held if a request joining now got its room only after everyone in line.
-    private func demandBehindLine(_ s: State, _ memory: UInt64, _ cpu: UInt64) -> (memory: UInt64, cpu: UInt64) {
-        s.line.reduce((s.memoryUsed + memory, s.cpuUsed + cpu)) { ($0.0 + $1.memoryBytes, $0.1 + $1.cpuMillicores) }
+    /// What would be held if a request of `memory` and `cpu` got its room only after the
+    /// requests of `line` (a part of the line, or none).
+    private func demand(_ s: State, line: ArraySlice<ResourceRequest>, plus memory: UInt64, _ cpu: UInt64)
+        -> (memory: UInt64, cpu: UInt64)
+    {
+        line.reduce((s.memoryUsed + memory, s.cpuUsed + cpu)) { ($0.0 + $1.memoryBytes, $0.1 + $1.cpuMillicores) }
     }
 
     private func fits(_ s: State, _ memory: UInt64, _ cpu: UInt64) -> Bool {
@@ -211,7 +201,7 @@ public final class ResourceTracker: Sendable {
 
     func release(_ token: ResourceToken) {
         let ready = state.withLock { s -> [(ResourceRequest, ResourceToken)] in
-            Self.forget(token, &s)
+            s.incoming.removeValue(forKey: ObjectIdentifier(token))
             s.memoryUsed -= token.memoryBytes
             s.cpuUsed -= token.cpuMillicores
             var granted: [(ResourceRequest, ResourceToken)] = []

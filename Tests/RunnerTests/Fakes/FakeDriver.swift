@@ -165,9 +165,7 @@ final class FakeContainer: HotContainerHandle {
         }
         if body == "crash" { throw fail("the function closed the connection") }
         if body == "answer-then-exit" {
-            // The process ends while its answer is on its way: the call succeeds.
-            state.withLock { $0.broken = true }
-            exitedEvent.fire()
+            kill()  // the process ends while its answer is on its way: the call succeeds
             return FunctionResponse(status: 200, headers: [], body: Array("\(name):bye".utf8))
         }
         if body == "oom" {
