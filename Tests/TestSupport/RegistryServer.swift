@@ -59,7 +59,10 @@ public final class RegistryServer: @unchecked Sendable {
         try FileSystem.create(directory + "/config.yml", contents: config + "\n")
         process = try Subprocess(["/usr/bin/docker-registry", "serve", directory + "/config.yml"])
         let scheme = kind == .tlsAuth ? "https" : "http"
-        for _ in 0..<100 {
+        // Up to 30 s, not a count of tries: under a loaded full run each curl takes longer, and
+        // 100 tries once ran out (22 s) before the registry answered.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
             let code = (try? await Shell.output("curl -sk -o /dev/null -w '%{http_code}' \(scheme)://\(host)/v2/")) ?? ""
             if code == "200" || code == "401" { return }
             try await Task.sleep(for: .milliseconds(50))
