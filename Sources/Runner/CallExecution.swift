@@ -32,13 +32,13 @@ public final class CallExecution: Sendable {
     }
     private let phase = Mutex(Phase.start)
 
-    init(agent: Agent, call: Call) {
+    init(agent: Agent, call: Call, executor: (any TaskExecutor)?) {
         self.call = call
         // The call runs in a task of its own: a streamed answer is consumed while the call goes
         // on, and outlives the edge's handler that started it. The task begins on this thread,
         // up to its first wait (usually for the function's answer): not handed to another
         // thread of the pool first, which on a warm call would cost a thread wake-up.
-        running = Task.immediate {
+        running = Task.immediate(executorPreference: executor) {
             let result: Result<FunctionResponse, RunnerError>
             do throws(RunnerError) {
                 result = .success(try await agent.submit(call))
@@ -100,5 +100,12 @@ public final class CallExecution: Sendable {
 extension Agent {
     /// Runs `call` and returns its events. The call is made with `makeCall`; with a
     /// `ResponseStream` its answer streams as the function writes it.
-    public func execute(_ call: Call) -> CallExecution { CallExecution(agent: self, call: call) }
+    ///
+    /// `executor`: where the call's task runs between its waits (a task of its own inherits no
+    /// preference). An edge whose handler runs on an event loop passes that loop, so the
+    /// function's answer wakes the loop alone, not a thread of the cooperative pool that then
+    /// wakes the loop. Nil: the global executor.
+    public func execute(_ call: Call, on executor: (any TaskExecutor)? = nil) -> CallExecution {
+        CallExecution(agent: self, call: call, executor: executor)
+    }
 }

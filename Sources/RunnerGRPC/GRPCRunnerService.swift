@@ -1,18 +1,29 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import NIOPosix
 import ServiceLifecycle
 
 /// The pure runner's gRPC server (HTTP/2; plaintext unless `tls` is given, as Fn's runners)
 /// as a service of the server's group: on graceful shutdown it stops taking streams and lets
 /// the open ones finish.
+///
+/// Its RPC handlers run on their connection's event loop (`LoopAffineTaskExecutor`), and so
+/// does each call's own task: an Engage call then wakes no thread of the server but its
+/// connection's loop. Fn's LB keeps one HTTP/2 connection to a runner, whose frames one loop
+/// handles anyway.
 public struct GRPCRunnerService: Service {
     let server: GRPCServer<HTTP2ServerTransport.Posix>
+    let executor: LoopAffineTaskExecutor
 
     /// `tracing`: the node traces, so each stream's call joins the LB's trace (its metadata's
     /// `traceparent`).
     public init(host: String, port: Int, runner: PureRunner, tls: RunnerTLS? = nil, tracing: Bool = false) {
+        let group = MultiThreadedEventLoopGroup.singleton
+        executor = LoopAffineTaskExecutor(group)
         server = GRPCServer(
-            transport: .http2NIOPosix(address: .ipv4(host: host, port: port), transportSecurity: tls?.transportSecurity ?? .plaintext),
+            transport: .http2NIOPosix(
+                address: .ipv4(host: host, port: port), transportSecurity: tls?.transportSecurity ?? .plaintext,
+                eventLoopGroup: group),
             services: [runner], interceptors: tracing ? [TraceContextInterceptor()] : [])
     }
 
@@ -25,9 +36,11 @@ public struct GRPCRunnerService: Service {
     public func stop() { server.beginGracefulShutdown() }
 
     public func run() async throws {
-        let server = self.server
+        let (server, executor) = (self.server, self.executor)
         try await withGracefulShutdownHandler {
-            try await server.serve()
+            try await LoopAffineTaskExecutor.$current.withValue(executor) {
+                try await withTaskExecutorPreference(executor) { try await server.serve() }
+            }
         } onGracefulShutdown: {
             server.beginGracefulShutdown()
         }

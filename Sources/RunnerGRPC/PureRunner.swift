@@ -70,7 +70,7 @@ public final class PureRunner: RunnerProtocol.SimpleServiceProtocol {
             try await response.write(Self.finished(error: error, call: nil))
             return
         }
-        let execution = agent.execute(call)
+        let execution = agent.execute(call, on: LoopAffineTaskExecutor.current?.pinnedHere)
         try await withRPCCancellationHandler {
             do {
                 while let event = await execution.next() {

@@ -1,11 +1,16 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import NIOPosix
 import RunnerGRPC
 
 /// `fnrunner-grpc-bench HOST:PORT IMAGE [CALLS] [CONCURRENCY]`: hot calls through Engage, as
 /// Fn's load balancer makes them, against a running `fnrunner serve --grpc-listen`; prints
 /// calls/s and latency percentiles. `scripts/bench` runs it next to wrk on `POST /invoke`.
+///
+/// The client runs on one event loop, its calls' tasks too, as serve's gRPC side does: on the
+/// cooperative pool each message of a call woke a thread, and the client's own CPU (on the same
+/// cores as the server) was most of what an Engage call cost.
 @main
 struct GRPCBench {
     static func main() async throws {
@@ -22,8 +27,22 @@ struct GRPCBench {
             {"id":"","image":"\(image)","type":"sync","memory":64,"timeout":30,"idle_timeout":30,"method":"POST",\
             "url":"http://bench/invoke/bench","app_id":"bench","app_name":"bench","fn_id":"bench","headers":{}}
             """
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            try await withTaskExecutorPreference(EventLoopTaskExecutor(group.next())) {
+                try await run(host: host, port: port, model: model, calls: calls, concurrency: concurrency, group: group)
+            }
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+    }
+
+    static func run(host: String, port: Int, model: String, calls: Int, concurrency: Int, group: MultiThreadedEventLoopGroup) async throws {
         try await withGRPCClient(
-            transport: try .http2NIOPosix(target: .ipv4(address: host, port: port), transportSecurity: .plaintext)
+            transport: try .http2NIOPosix(
+                target: .ipv4(address: host, port: port), transportSecurity: .plaintext, eventLoopGroup: group)
         ) { grpc in
             let client = RunnerProtocol.Client(wrapping: grpc)
             @Sendable func once() async throws -> UInt64 {
