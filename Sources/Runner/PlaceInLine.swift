@@ -107,6 +107,27 @@ final class PlaceInLine<Value: Sendable>: Sendable {
         waiter?.resume(returning: nil)
     }
 
+    /// Takes nothing more: a suspended wait returns nil and `deliver` refuses from now on, while
+    /// a value delivered already stays for `close`. It takes only the place's own lock, so a
+    /// cancellation handler may call it: a line delivers to its places under the line's lock,
+    /// and resuming a waiting task takes the lock that task's cancellation holds while its
+    /// handlers run.
+    func refuse() {
+        let waiter = state.withLock { s -> CheckedContinuation<Value?, Never>? in
+            switch s {
+            case .waiting(let c):
+                s = .closed
+                return c
+            case .queued:
+                s = .closed
+                return nil
+            case .delivered, .closed:
+                return nil
+            }
+        }
+        waiter?.resume(returning: nil)
+    }
+
     /// Closes the place: a suspended wait returns nil, nothing is delivered any more. Returns a
     /// value delivered and not taken, for the caller to use or give back.
     @discardableResult

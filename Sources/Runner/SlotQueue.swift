@@ -35,7 +35,7 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
 
     /// Gives `token` to the first call in line (claimed for it), or puts it with the free ones.
     /// Delivered under the queue's lock: a call out of line has its token or none, never one on
-    /// its way.
+    /// its way. A place that refuses it is a call that stopped waiting and leaves the line next.
     private static func offer(_ token: SlotToken<Slot>, in s: inout State) {
         guard !s.waiters.isEmpty else {
             s.tokens.append(token)
@@ -44,7 +44,6 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         token.claim()
         while !s.waiters.isEmpty {
             if s.waiters.removeFirst().deliver(token) { return }
-            assertionFailure("a place in line is closed only after it leaves the line")
         }
         token.release()
         s.tokens.append(token)
@@ -78,10 +77,13 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         }
         inLine()
         if isNewContainerNeeded { return leaveLine(place) }
-        // A wait that ends (timeout, cancellation) leaves the line at once, so a container
-        // offered meanwhile goes to the next call in line, not to this one on its way out.
-        let wait: @Sendable () async -> SlotToken<Slot>? = { [self] in
-            await withTaskCancellationHandler { await place.wait() } onCancel: { self.dropFromLine(place) }
+        // A wait that ends (timeout, cancellation) refuses containers at once, so one offered
+        // meanwhile goes to the next call in line, not to this one on its way out; it leaves the
+        // line below. The cancellation handler takes no lock of the queue's: an offer resumes a
+        // waiting call under it, and that resume needs the lock this cancellation holds (the
+        // two once hung a node with 2,000 calls in flight for good).
+        let wait: @Sendable () async -> SlotToken<Slot>? = {
+            await withTaskCancellationHandler { await place.wait() } onCancel: { place.refuse() }
         }
         let token: SlotToken<Slot>?
         if let timeout {

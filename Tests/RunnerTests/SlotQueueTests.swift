@@ -1,4 +1,5 @@
 import Runner
+import RunnerOS
 import Synchronization
 import Testing
 
@@ -122,6 +123,81 @@ import Testing
         let token = q.queue(Slot(3))
         #expect(await staying.value === token, "the container goes past the call that left")
         #expect(await leaving.value == nil)
+    }
+
+    /// Two threads of the test's own for the stress below: a deadlock hangs them, not the
+    /// cooperative pool the rest of the suite runs on.
+    final class TestThreads: TaskExecutor {
+        private let jobs = Mutex<(queue: [UnownedJob], stopping: Bool)>(([], false))
+        private let ready = Semaphore()
+
+        init() {
+            for n in 0..<2 { DedicatedThread.start("a test thread", name: "test-\(n)") { self.run() } }
+        }
+
+        func enqueue(_ job: consuming ExecutorJob) {
+            let job = UnownedJob(job)
+            jobs.withLock { $0.queue.append(job) }
+            ready.post()
+        }
+
+        /// Lets both threads end once they are idle.
+        func stop() {
+            jobs.withLock { $0.stopping = true }
+            ready.post()
+            ready.post()
+        }
+
+        private func run() {
+            while true {
+                ready.waitForever()
+                let next = jobs.withLock { j -> UnownedJob?? in
+                    if !j.queue.isEmpty { return .some(j.queue.removeFirst()) }
+                    return j.stopping ? .none : .some(nil)
+                }
+                guard let next else { return }
+                next?.runSynchronously(on: asUnownedTaskExecutor())
+            }
+        }
+    }
+
+    /// A call's wait that times out cancels its wait; a container offered at that moment is
+    /// delivered under the queue's lock, and resuming the waiting task takes the lock its
+    /// cancellation holds. A cancellation handler that took the queue's lock closed the cycle:
+    /// a node with 2,000 calls in flight hung for good.
+    @Test func aWaitThatEndsAsAContainerIsOfferedToItNeverHangs() async throws {
+        let threads = TestThreads()
+        let q = SlotQueue<Slot>(key: "k")
+        let done = Atomic<Bool>(false)
+        let rounds = 3000
+        let stress = Task(executorPreference: threads) { () async -> Int in
+            var taken = 0
+            for round in 0..<rounds {
+                await withTaskGroup(of: Bool.self) { group in
+                    group.addTask { await q.take(timeout: .microseconds(Int64(round % 50))) != nil }
+                    group.addTask {
+                        // Offered about when the wait times out, from the other thread.
+                        let until = MonotonicClock.nowNanos() &+ UInt64(round % 50) * 1000
+                        while MonotonicClock.nowNanos() < until {}
+                        q.queue(Slot(round))
+                        return false
+                    }
+                    for await got in group where got { taken += 1 }
+                }
+                while q.takeNewest() != nil {}
+            }
+            done.store(true, ordering: .releasing)
+            return taken
+        }
+        for _ in 0..<600 where !done.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(50)) }
+        guard done.load(ordering: .acquiring) else {
+            // (Nothing of the queue is read here: its lock may be held by a hung thread.)
+            Issue.record("the waits and offers hung")
+            return  // the test's two threads stay hung; the rest of the suite does not need them
+        }
+        let taken = await stress.value
+        threads.stop()
+        #expect(taken > 0 && taken <= rounds, "some waits got their container: \(taken)")
     }
 
     @Test func aWaitingCallGetsAContainerTheMomentItIsQueued() async {
