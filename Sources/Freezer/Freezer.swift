@@ -57,6 +57,20 @@ public struct Freezer: Sendable {
         try transition(to: .thawed, timeoutMillis: timeoutMillis)
     }
 
+    /// Thaws without ever sleeping: asks, then re-reads the state up to `spins` times. nil when
+    /// the kernel has not confirmed by then; `thaw(timeoutMillis:)` then waits for the rest, on
+    /// a thread that may block. A call thaws its container on the thread that serves it (an
+    /// event loop, the cooperative pool), where a thaw's usual microseconds are fine and the
+    /// backed-off sleeps of a slow one are not.
+    public func thawWithoutSleeping(spins: Int = 50) throws(RunnerError) -> Transition? {
+        let start = MonotonicClock.nowNanos()
+        try ask(.thawed)
+        for _ in 0..<max(1, spins) where try reached(.thawed) {
+            return Transition(latencyNanos: MonotonicClock.nowNanos() - start)
+        }
+        return nil
+    }
+
     /// The state the kernel reports now.
     public func state() throws(RunnerError) -> State {
         switch backend {
@@ -85,13 +99,17 @@ public struct Freezer: Sendable {
         }
     }
 
-    private func transition(to target: State, timeoutMillis: Int) throws(RunnerError) -> Transition {
-        let start = MonotonicClock.nowNanos()
-        let deadline = start + UInt64(timeoutMillis) * 1_000_000
+    private func ask(_ target: State) throws(RunnerError) {
         switch backend {
         case .v2(let path): try FileSystem.write(path + "/cgroup.freeze", target == .frozen ? "1" : "0")
         case .v1(let path): try FileSystem.write(path + "/freezer.state", target == .frozen ? "FROZEN" : "THAWED")
         }
+    }
+
+    private func transition(to target: State, timeoutMillis: Int) throws(RunnerError) -> Transition {
+        let start = MonotonicClock.nowNanos()
+        let deadline = start + UInt64(timeoutMillis) * 1_000_000
+        try ask(target)
         var spins = 0
         var delay: UInt32 = 20
         while try !reached(target) {

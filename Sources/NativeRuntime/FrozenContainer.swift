@@ -37,11 +37,16 @@ final class FrozenContainer: Sendable {
         }
     }
 
-    /// Thaws it if frozen, before a call.
-    func thawIfFrozen() throws(RunnerError) {
+    /// Thaws it if frozen, before a call, on the call's own thread when the kernel confirms at
+    /// once (as it usually does, in microseconds), and on a blocking thread when it does not:
+    /// the wait for a slow thaw sleeps, and the call's thread may be an event loop.
+    func thawIfFrozen() async throws(RunnerError) {
         guard isFrozen else { return }
         let t0 = MonotonicClock.nowNanos()
-        try container.thaw()
+        if try container.thawWithoutSleeping() == nil {
+            let container = self.container
+            try await BlockingThread.run { () throws(RunnerError) in _ = try container.thaw() }
+        }
         onThaw?(Double(MonotonicClock.nowNanos() - t0) / 1e9)
         frozen.withLock { $0 = false }
     }

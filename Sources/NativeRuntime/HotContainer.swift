@@ -84,7 +84,7 @@ public final class HotContainer: HotContainerHandle {
     public func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog, stream: ResponseStream?)
         async throws(RunnerError) -> FunctionResponse
     {
-        try control.thawIfFrozen()
+        try await control.thawIfFrozen()
         let connection = try self.connection.take()
         output.attach(log)
         defer { output.detach() }
@@ -96,7 +96,7 @@ public final class HotContainer: HotContainerHandle {
 
     public func freeze() throws(RunnerError) { try control.freeze() }
 
-    public func thaw() throws(RunnerError) { try control.thawIfFrozen() }
+    public func thaw() async throws(RunnerError) { try await control.thawIfFrozen() }
 
     public var isFrozen: Bool { control.isFrozen }
 

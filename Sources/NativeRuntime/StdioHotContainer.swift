@@ -83,7 +83,7 @@ final class StdioHotContainer: HotContainerHandle {
     func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog, stream: ResponseStream?)
         async throws(RunnerError) -> FunctionResponse
     {
-        try control.thawIfFrozen()
+        try await control.thawIfFrozen()
         let connection = try self.connection.take()
         if let exit = container.exit {
             throw RunnerError(.unavailable, "the function exited (\(exit))", step: "call function")
@@ -115,7 +115,7 @@ final class StdioHotContainer: HotContainerHandle {
     func freeze() throws(RunnerError) { try control.freeze() }
 
 
-    func thaw() throws(RunnerError) { try control.thawIfFrozen() }
+    func thaw() async throws(RunnerError) { try await control.thawIfFrozen() }
 
     func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool { await control.diedOfOOM(waitingUpTo: timeout) }
 

@@ -83,7 +83,7 @@ extension Agent {
             call.trace?.phase("thaw", from: began, to: MonotonicClock.nowNanos(), attributes: ["fn.container": .string(slot.name)], failed: failed)
         }
         do {
-            try slot.hot.thaw()
+            try await slot.hot.thaw()
         } catch {
             slot.thawEnded(ok: false)
             throw error

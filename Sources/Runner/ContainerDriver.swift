@@ -64,7 +64,7 @@ public protocol HotContainerHandle: AnyObject, Sendable {
     /// Thaws it if frozen, when a call has taken it and before the call starts (as Fn
     /// unfreezes at slot acquisition); a failure means it must end and the call waits for
     /// another container.
-    func thaw() throws(RunnerError)
+    func thaw() async throws(RunnerError)
 
     /// Whether the kernel killed something in it for its memory limit, waiting up to `timeout`
     /// for a dying process to become visible.
@@ -85,7 +85,7 @@ public protocol HotContainerHandle: AnyObject, Sendable {
 
 extension HotContainerHandle {
     /// Containers that are never frozen have nothing to thaw.
-    public func thaw() throws(RunnerError) {}
+    public func thaw() async throws(RunnerError) {}
 
     /// A call whose answer is gathered whole.
     public func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError)

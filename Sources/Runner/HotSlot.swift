@@ -306,6 +306,11 @@ public final class HotSlot: Sendable {
     /// a timer of the clock, not a task raced against the wait: this wait begins after every
     /// call. A cancelled task gets nil at once, unless `cancellable` is false: then it waits for
     /// the event all the same (the end of a call that still has the container).
+    ///
+    /// Only the slot's own task may wait here. The cancellation handler takes the slot's lock,
+    /// and under that lock an offer resumes the calls waiting in the queue (`offerToken`); a
+    /// call's task waiting here could be cancelled while such an offer resumes it, and the two
+    /// would wait for each other for good (as `SlotQueue.take` once did).
     func nextEvent(until deadline: UInt64?, clock: any AgentClock, cancellable: Bool = true) async -> Event? {
         if let ready = state.withLock({ s -> Event? in s.events.isEmpty ? nil : s.events.removeFirst() }) { return ready }
         var timer: AgentTimer?

@@ -11,7 +11,8 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
 
     private struct State {
         var tokens: [SlotToken<Slot>] = []
-        /// Calls waiting for a token, in arrival order: each is in line from before it suspends.
+        /// Calls waiting for a token, in arrival order: each is in line from before it suspends
+        /// until it leaves itself (a place that refuses tokens is one leaving).
         var waiters: [PlaceInLine<SlotToken<Slot>>] = []
         var nextID: UInt64 = 1
         var stats = SlotQueueStats()

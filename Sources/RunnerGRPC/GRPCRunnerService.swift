@@ -8,9 +8,11 @@ import ServiceLifecycle
 /// the open ones finish.
 ///
 /// Its RPC handlers run on their connection's event loop (`LoopAffineTaskExecutor`), and so
-/// does each call's own task: an Engage call then wakes no thread of the server but its
-/// connection's loop. Fn's LB keeps one HTTP/2 connection to a runner, whose frames one loop
-/// handles anyway.
+/// does each hot call's own task: an Engage call then wakes no thread of the server but its
+/// connection's loop, and serve spends about 40% less CPU on it. The cost: Fn's LB keeps one
+/// HTTP/2 connection to a runner, and all of that connection's Engage work, not only its
+/// frames, is now one loop's, so one LB's calls to a node use one core of it at most (about
+/// 3,000 hot calls a second here). Connections from other LBs go to other loops.
 public struct GRPCRunnerService: Service {
     let server: GRPCServer<HTTP2ServerTransport.Posix>
     let executor: LoopAffineTaskExecutor

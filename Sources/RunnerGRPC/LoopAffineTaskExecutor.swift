@@ -1,8 +1,8 @@
 import NIOCore
 import NIOPosix
 
-/// Runs a task's jobs on the event loop that made it runnable, when that is one of `group`'s
-/// loops, and on the group's next loop otherwise.
+/// Runs a task's jobs on the event loop whose thread enqueued them (resumed the task), when that
+/// is one of `group`'s loops, and on the group's next loop otherwise.
 ///
 /// gRPC's stream channels live on their connection's loop. An RPC handler on the cooperative
 /// pool crossed threads for every message it took from its stream and every one it wrote: an
@@ -11,8 +11,9 @@ import NIOPosix
 /// loop; connections on other loops keep theirs, so a node still uses every loop.
 ///
 /// Only what a task runs moves here, child tasks included; unstructured tasks it starts do not
-/// (a call's task is given `pinnedHere`). Blocking work must stay on threads made for it, as it
-/// must on the cooperative pool.
+/// (a hot call's task is given `pinnedHere`). Nothing on the way may block: a hot call's thaw
+/// waits for a slow kernel on a blocking thread, and a cold call, whose container start and
+/// removal may block, leaves the loops for its length (`PureRunner`).
 public final class LoopAffineTaskExecutor: TaskExecutor {
     /// The executor the server's tasks prefer, for the tasks of their own they start.
     @TaskLocal public static var current: LoopAffineTaskExecutor?

@@ -70,7 +70,21 @@ public final class PureRunner: RunnerProtocol.SimpleServiceProtocol {
             try await response.write(Self.finished(error: error, call: nil))
             return
         }
-        let execution = agent.execute(call, on: LoopAffineTaskExecutor.current?.pinnedHere)
+        // A cold call starts and removes its container in its own task (image lookups under a
+        // file lock, the start, the cgroup's removal), work that may block, which an event loop
+        // must not: its handler leaves the loop for the call's length. A hot call stays on it.
+        if model.function.format == FunctionFormat.cold.rawValue {
+            try await withTaskExecutorPreference(globalConcurrentExecutor) {
+                try await Self.answer(model, agent.execute(call), call, response)
+            }
+        } else {
+            try await Self.answer(model, agent.execute(call, on: LoopAffineTaskExecutor.current?.pinnedHere), call, response)
+        }
+    }
+
+    /// Passes the call's events on to the LB as Engage's messages; a broken stream or the LB's
+    /// cancellation cancels the call.
+    static func answer(_ model: FnCallModel, _ execution: CallExecution, _ call: Call, _ response: RPCWriter<RunnerMsg>) async throws {
         try await withRPCCancellationHandler {
             do {
                 while let event = await execution.next() {

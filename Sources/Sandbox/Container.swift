@@ -102,6 +102,9 @@ public final class Container: Sendable {
         try requireFreezer().thaw(timeoutMillis: timeoutMillis)
     }
 
+    /// See `Freezer.thawWithoutSleeping`: nil when the thaw is not confirmed yet.
+    public func thawWithoutSleeping() throws(RunnerError) -> Freezer.Transition? { try requireFreezer().thawWithoutSleeping() }
+
     public func freezerState() throws(RunnerError) -> Freezer.State { try requireFreezer().state() }
 
     private func requireFreezer() throws(RunnerError) -> Freezer {

@@ -37,6 +37,20 @@ import Glibc
         #expect(error?.step == "freeze")
     }
 
+    @Test func aThawWithoutSleepingAsksAndIsNilUntilTheKernelConfirms() throws {
+        let dir = try tempDir()
+        defer { try? FileSystem.removeTree(dir) }
+        try FileSystem.create(dir + "/cgroup.freeze", contents: "1")
+        try FileSystem.create(dir + "/cgroup.events", contents: "populated 1\nfrozen 1\n")
+        let freezer = Freezer(backend: .v2(dir))
+        // The fake kernel has not thawed yet: the caller must wait elsewhere, not here.
+        #expect(try freezer.thawWithoutSleeping(spins: 5) == nil)
+        #expect(try FileSystem.read(dir + "/cgroup.freeze") == "0", "the thaw was asked for")
+        try FileSystem.write(dir + "/cgroup.events", "populated 1\nfrozen 0\n")
+        #expect(try freezer.thawWithoutSleeping() != nil)
+        #expect(try freezer.state() == .thawed)
+    }
+
     @Test func v1ThawWritesThawedAndReadsFreezerState() throws {
         let dir = try tempDir()
         defer { try? FileSystem.removeTree(dir) }

@@ -30,6 +30,16 @@ struct EngageTests {
         }
     }
 
+    @Test func aHotCallRunsOnItsConnectionsEventLoopAndAColdCallOffTheLoops() async throws {
+        try await H.withRunner { c, _, _ in
+            let hot = try await H.engage(c, model: H.model(), body: Array("where".utf8))
+            #expect(text(hot) == "loop", "the hot call's own task is pinned to its handler's loop")
+            // A cold call's start may block (image lookups under a file lock, the cgroup's removal).
+            let cold = try await H.engage(c, model: H.model(format: "default"), body: Array("where".utf8))
+            #expect(text(cold) == "pool")
+        }
+    }
+
     @Test func largeInputArrivesWholeAndLargeOutputLeavesInFramesOfAtMostTenKiB() async throws {
         try await H.withRunner { c, _, _ in
             let input = Array("len".utf8) + [UInt8](repeating: 0x61, count: 1 << 20)

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import NIOPosix
 import Runner
 import RunnerGRPC
 import RunnerOS
@@ -9,13 +10,18 @@ import TestSupport
 import Testing
 
 /// A stub hot function for the pure runner's tests: its request body says what to do
-/// (`status:N`, `big:N` streamed, `sleep:MS`, `hold:NAME`, `len`, anything else echoed).
+/// (`status:N`, `big:N` streamed, `sleep:MS`, `hold:NAME`, `len`, `where` (where the call's
+/// task runs), anything else echoed).
 final class StubDriver: ContainerDriver {
     func startHot(_ task: ContainerTask) async throws(RunnerError) -> any HotContainerHandle { StubContainer() }
     func runCold(_ task: ContainerTask, request: FunctionRequest, log: CallLog) async throws(RunnerError) -> ColdResult {
-        ColdResult(exitCode: 0, stdout: request.body)
+        if request.body == Array("where".utf8) { return ColdResult(exitCode: 0, stdout: Array(runningOn.utf8)) }
+        return ColdResult(exitCode: 0, stdout: request.body)
     }
 }
+
+/// Where the calling task runs: "loop" on an event loop, "pool" elsewhere.
+var runningOn: String { MultiThreadedEventLoopGroup.currentEventLoop == nil ? "pool" : "loop" }
 
 final class StubContainer: HotContainerHandle {
     /// No process: it never ends on its own.
@@ -25,6 +31,7 @@ final class StubContainer: HotContainerHandle {
         async throws(RunnerError) -> FunctionResponse
     {
         let body = String(decoding: request.body.prefix(64), as: UTF8.self)
+        if body == "where" { return FunctionResponse(status: 200, headers: [], body: Array(runningOn.utf8)) }
         if body.hasPrefix("status:"), let n = Int(body.dropFirst(7)) { return FunctionResponse(status: n, headers: [], body: []) }
         if body.hasPrefix("len") {
             return FunctionResponse(status: 200, headers: [], body: Array("len:\(request.body.count)".utf8))
@@ -133,9 +140,9 @@ enum GRPCHarness {
     }
 
     /// Fn's call model as the LB sends it.
-    static func model(id: String = CallID.make(), type: String = "sync", memory: Int = 128) -> String {
+    static func model(id: String = CallID.make(), type: String = "sync", memory: Int = 128, format: String = "http-stream") -> String {
         """
-        {"id":"\(id)","image":"stub/echo:1","type":"\(type)","memory":\(memory),"timeout":30,"idle_timeout":30,"method":"POST",\
+        {"id":"\(id)","image":"stub/echo:1","type":"\(type)","format":"\(format)","memory":\(memory),"timeout":30,"idle_timeout":30,"method":"POST",\
         "url":"http://lb.test/invoke/f1","app_id":"a1","app_name":"app","fn_id":"f1","config":{"K":"v"},\
         "headers":{"Content-Type":["text/plain"],"X-Client":["c1"]}}
         """

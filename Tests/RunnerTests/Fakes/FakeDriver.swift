@@ -210,7 +210,7 @@ final class FakeContainer: HotContainerHandle {
         }
     }
 
-    func thaw() throws(RunnerError) {
+    func thaw() async throws(RunnerError) {
         try state.withLock { s throws(RunnerError) in
             guard s.frozen else { return }
             if failThaw { throw RunnerError(.timeout, "cgroup did not thaw within 2000 ms", step: "thaw") }
