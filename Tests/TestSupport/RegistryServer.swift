@@ -63,7 +63,8 @@ public final class RegistryServer: @unchecked Sendable {
         // 100 tries once ran out (22 s) before the registry answered.
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            let code = (try? await Shell.output("curl -sk -o /dev/null -w '%{http_code}' \(scheme)://\(host)/v2/")) ?? ""
+            // Each try is bounded too: a port that answers and never replies must not hang the test.
+            let code = (try? await Shell.output("curl -sk -m 2 -o /dev/null -w '%{http_code}' \(scheme)://\(host)/v2/")) ?? ""
             if code == "200" || code == "401" { return }
             try await Task.sleep(for: .milliseconds(50))
         }

@@ -30,6 +30,10 @@ public final class Subprocess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // Nothing else of this process: NIO's sockets are not close-on-exec, and a child that
+        // kept another test's listening socket (a server there ended, its port picked again by a
+        // registry here) once answered a readiness check with a connection nobody accepted.
+        _ = spawnActionsCloseFrom(&actions, 3)
         var cArgs = argv.map { strdup($0) } + [nil]
         defer { for a in cArgs { free(a) } }
         var child: pid_t = 0
@@ -122,3 +126,8 @@ public final class Subprocess: @unchecked Sendable {
         unlink(stderrPath)
     }
 }
+
+/// glibc's posix_spawn_file_actions_addclosefrom_np (2.34 and later), which the Glibc module
+/// does not export: the child closes every descriptor from `from` on before it execs.
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+private func spawnActionsCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
