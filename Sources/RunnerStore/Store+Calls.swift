@@ -107,15 +107,24 @@ extension Store {
 }
 
 /// Writes every call's record and log to the store, off the call's path: ended calls are
-/// queued and written in batches (`flush`, run every few milliseconds by the server, and by
-/// readers of the calls API before they read). A failed write is logged, not turned into the
-/// call's error: the function ran, and its caller gets its answer.
+/// queued and written in batches (`flush`, run by the server's writer a few milliseconds after
+/// the first of a batch is queued, and by readers of the calls API before they read). A failed
+/// write is logged, not turned into the call's error: the function ran, and its caller gets its
+/// answer.
 public final class StoreRecorder: CallListener {
     let store: Store
     let logger: Logger
-    /// Ended calls not written yet; their records and logs are made at the write, not on the
-    /// call's path.
-    private let pending = Mutex<(ended: [Call], started: [Call])>(([], []))
+    private struct Pending {
+        /// Ended calls not written yet; their records and logs are made at the write, not on
+        /// the call's path.
+        var ended: [Call] = []
+        var started: [Call] = []
+        /// The writers waiting for a first record (`waitForRecords`), by their ids.
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
+        var isEmpty: Bool { ended.isEmpty && started.isEmpty }
+    }
+    private let pending = Mutex(Pending())
     /// Whether a flush runs, and the flushes waiting for their turn.
     private let turns = Mutex<(busy: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
 
@@ -126,12 +135,46 @@ public final class StoreRecorder: CallListener {
 
     /// A detached call's record says running once written; a sync call's is written when it ends.
     public func beforeCall(_ call: Call) async throws(RunnerError) {
-        if call.type == Call.detached { pending.withLock { $0.started.append(call) } }
+        if call.type == Call.detached { hold { $0.started.append(call) } }
     }
 
     /// Sync calls only: a detached call's end is written by the queue with its removal.
     public func afterCall(_ call: Call) async throws(RunnerError) {
-        if call.type != Call.detached { pending.withLock { $0.ended.append(call) } }
+        if call.type != Call.detached { hold { $0.ended.append(call) } }
+    }
+
+    /// Holds a record for the next write and wakes the writers waiting for one (outside the
+    /// lock: a resumed task's wake-up must not wait for it).
+    private func hold(_ add: (inout Pending) -> Void) {
+        let waiters = pending.withLock { p -> [CheckedContinuation<Void, Never>] in
+            add(&p)
+            defer { p.waiters = [:] }
+            return Array(p.waiters.values)
+        }
+        for w in waiters { w.resume() }
+    }
+
+    /// Returns once a record waits to be written (at once if one does), or when the task is
+    /// cancelled. The writer waits here between batches, so an idle server does not wake up to
+    /// find nothing.
+    public func waitForRecords() async {
+        let id = pending.withLock { p -> UInt64 in
+            p.nextWaiter += 1
+            return p.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = pending.withLock { p -> Bool in
+                    if !p.isEmpty || Task.isCancelled { return true }
+                    p.waiters[id] = c
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            // Takes only this lock, under which no continuation is ever resumed.
+            pending.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
     }
 
     /// Writes what is queued; returns how many calls were written. Flushes run one at a time:
@@ -141,8 +184,8 @@ public final class StoreRecorder: CallListener {
         await flushTurn()
         defer { endFlushTurn() }
         let (ended, started) = pending.withLock { p -> ([Call], [Call]) in
-            defer { p = ([], []) }
-            return p
+            defer { (p.ended, p.started) = ([], []) }
+            return (p.ended, p.started)
         }
         if ended.isEmpty && started.isEmpty { return 0 }
         do {

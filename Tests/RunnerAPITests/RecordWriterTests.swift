@@ -1,0 +1,103 @@
+import NodeServices
+import Runner
+import RunnerStore
+import Synchronization
+import Testing
+
+/// The server's record writer sleeps until a call's record is queued, then writes the batch: no
+/// wake-ups of an idle server, and no record left unwritten.
+struct RecordWriterTests {
+    let stores = StoreTests()
+
+    /// A call as the edges make them (not detached): its record is written when it ends.
+    func syncCall() throws -> Call {
+        let agent = Agent(configuration: .init(), driver: EchoDriver(), tracker: ResourceTracker(totalMemoryBytes: 1 << 30, totalCPUMillicores: 1000))
+        let f = FunctionDefinition(appID: "a", appName: "app", fnID: "f1", fnName: "fn", image: "img:1")
+        return try agent.makeCall(f, FunctionRequest(body: Array("hi".utf8)))
+    }
+
+    @Test func aWaitForRecordsLastsUntilARecordIsQueued() async throws {
+        try await stores.withStore { store, _ in
+            let recorder = StoreRecorder(store: store, logger: .init(label: "test"))
+            let returned = Atomic(false)
+            let waiter = Task {
+                await recorder.waitForRecords()
+                returned.store(true, ordering: .sequentiallyConsistent)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            let early = returned.load(ordering: .sequentiallyConsistent)
+            #expect(!early, "nothing was queued")
+            let call = try stores.detachedCall()
+            try await store.enqueue(call)
+            try await recorder.beforeCall(call)
+            await waiter.value
+            let woken = returned.load(ordering: .sequentiallyConsistent)
+            #expect(woken)
+        }
+    }
+
+    @Test func aWaitReturnsAtOnceWhileRecordsAreQueuedAndWaitsAgainOnceTheyAreWritten() async throws {
+        try await stores.withStore { store, _ in
+            let recorder = StoreRecorder(store: store, logger: .init(label: "test"))
+            let call = try stores.detachedCall()
+            try await store.enqueue(call)
+            try await recorder.beforeCall(call)
+            await recorder.waitForRecords()
+            #expect(await recorder.flush() == 1)
+            let returned = Atomic(false)
+            let waiter = Task {
+                await recorder.waitForRecords()
+                returned.store(true, ordering: .sequentiallyConsistent)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            let early = returned.load(ordering: .sequentiallyConsistent)
+            #expect(!early, "the queued record was written")
+            waiter.cancel()
+            await waiter.value
+        }
+    }
+
+    @Test func aCancelledWaitReturnsWithoutARecordAndLeavesNoWaiterBehind() async throws {
+        try await stores.withStore { store, _ in
+            let recorder = StoreRecorder(store: store, logger: .init(label: "test"))
+            let before = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                await recorder.waitForRecords()  // cancelled before it waits
+            }
+            await before.value
+            // Usually cancelled while it waits; under load possibly before it began, which must
+            // end the same way.
+            let during = Task { await recorder.waitForRecords() }
+            try await Task.sleep(for: .milliseconds(20))
+            during.cancel()
+            await during.value
+            // A record queued now finds no waiter to resume (a resumed continuation would trap).
+            let call = try stores.detachedCall()
+            try await store.enqueue(call)
+            try await recorder.beforeCall(call)
+            #expect(await recorder.flush() == 1)
+        }
+    }
+
+    @Test func theWriterWritesEachQueuedRecordWithoutAReaderFlushingAndStopsWhenCancelled() async throws {
+        try await stores.withStore { store, _ in
+            let recorder = StoreRecorder(store: store, logger: .init(label: "test"))
+            let writer = Task { try await RecordWriter(recorder: recorder, interval: .milliseconds(5)).run() }
+            // The first record finds the writer waiting with nothing queued; the second comes
+            // after a batch was written, when the writer must wait again and wake again.
+            for _ in 0..<2 {
+                try await Task.sleep(for: .milliseconds(50))
+                let call = try syncCall()
+                try await recorder.afterCall(call)
+                var written = false
+                for _ in 0..<500 where !written {
+                    try await Task.sleep(for: .milliseconds(10))
+                    written = (try? await store.call(fnID: "f1", id: call.id)) != nil
+                }
+                #expect(written, "the writer wrote the ended call's record")
+            }
+            writer.cancel()
+            try await writer.value
+        }
+    }
+}
