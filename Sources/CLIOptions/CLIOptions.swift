@@ -79,7 +79,7 @@ public enum CLILogging {
         switch LogFormat.chosen(arguments: arguments, environment: environment) {
         case .text:
             LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
+                var handler = TextLogHandler(label: label)
                 handler.logLevel = level
                 return handler
             }

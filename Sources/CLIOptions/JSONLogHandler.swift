@@ -1,12 +1,6 @@
 import Logging
 import RunnerOS
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
 /// How the node's log lines look on stderr: `text` for people, `json` (one object per line) for
 /// log collectors (journald's JSON export, Loki, Elasticsearch) that search by field.
 public enum LogFormat: String, Sendable, CaseIterable {
@@ -58,15 +52,7 @@ public struct JSONLogHandler: LogHandler {
             out += "," + Self.quoted(name) + ":" + Self.encode(fields[key]!)
         }
         out += "}\n"
-        out.withUTF8 { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                offset += n
-            }
-        }
+        LogLine.write(out, to: fd)
     }
 
     static func encode(_ value: Logger.Metadata.Value) -> String {

@@ -12,11 +12,11 @@ import Glibc
 /// `--log-format json`: one JSON object per line that a log collector can parse and search by
 /// field, whatever the message and metadata hold.
 struct JSONLogTests {
-    /// The lines a handler writes for `body`, through a pipe, parsed as JSON.
-    static func lines(_ body: (inout JSONLogHandler) -> Void) throws -> [[String: Any]] {
+    /// What a handler made by `make` for a pipe's write end writes for `body`.
+    static func output<H: LogHandler>(_ make: (Int32) -> H, _ body: (inout H) -> Void) throws -> String {
         var fds: [Int32] = [-1, -1]
         try #require(pipe(&fds) == 0)
-        var handler = JSONLogHandler(label: "fnrunner.test", fd: fds[1])
+        var handler = make(fds[1])
         handler.logLevel = .trace
         body(&handler)
         close(fds[1])
@@ -28,7 +28,12 @@ struct JSONLogTests {
             bytes += buffer[0..<n]
         }
         close(fds[0])
-        return try String(decoding: bytes, as: UTF8.self).split(separator: "\n").map { line in
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The lines a handler writes for `body`, through a pipe, parsed as JSON.
+    static func lines(_ body: (inout JSONLogHandler) -> Void) throws -> [[String: Any]] {
+        try output({ JSONLogHandler(label: "fnrunner.test", fd: $0) }, body).split(separator: "\n").map { line in
             try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
         }
     }
