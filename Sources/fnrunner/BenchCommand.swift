@@ -2,9 +2,7 @@ import ArgumentParser
 import CLIOptions
 import CgroupDriver
 import Logging
-import NativeRuntime
 import OCIImage
-import Runner
 import RunnerOS
 import Sandbox
 
@@ -151,7 +149,7 @@ struct BenchCommand: AsyncParsableCommand {
 
         if FileSystem.exists(rootfs + "/bin/hello-stream") { try await hotPath(sandbox, spec) }
 
-        if let agentImage { try await agentCalls(poolSize > 0 ? pooled : sandbox, image: agentImage) }
+        if let agentImage { try await agentCalls(poolSize > 0 ? pooled : sandbox, image: agentImage, raw: sandbox, rawSpec: spec) }
         if let agentImage, density > 0 {
             print("\n| density (\(agentImage)) | |\n|---|---|")
             let images = try store.open(Logger(label: "fnrunner.bench"))
@@ -176,121 +174,6 @@ struct BenchCommand: AsyncParsableCommand {
         }
     }
 
-    /// A hot http-stream function (hello-stream) in a sandbox, reached through the iofs bind
-    /// mount with the agent's own client: the round trip of one call on a kept-alive connection,
-    /// and thaw + call after a freeze.
-    private func hotPath(_ sandbox: Sandbox, _ base: ContainerSpec) async throws {
-        let iofs = runtime.stateDirectory + "/bench-iofs-\(getpid())"
-        try FileSystem.makeDirectories(iofs)
-        defer { try? FileSystem.removeTree(iofs) }
-        var spec = base
-        spec.argv = ["/bin/hello-stream"]
-        spec.env = ["FN_FORMAT=http-stream", "FN_LISTENER=unix:/tmp/iofs/lsnr.sock"]
-        spec.bindMounts = [.init(source: iofs, target: "/tmp/iofs")]
-        chown(iofs, spec.uid, spec.gid)
-        let c = try sandbox.start(spec)
-        for _ in 0..<2000 where !FileSystem.exists(iofs + "/lsnr.sock") { usleep(1000) }
-        let connection = try HTTPStreamConnection(socketPath: iofs + "/lsnr.sock")
-        @Sendable func call(_ body: String) async throws(RunnerError) -> FunctionResponse {
-            try await connection.call(
-                FunctionRequest(callID: "bench", deadline: "2030-01-01T00:00:00Z", body: Array(body.utf8)),
-                deadlineNanos: MonotonicClock.nowNanos() + 5_000_000_000)
-        }
-        for _ in 0..<50 { _ = try await call("warm") }
-        var hot: [UInt64] = []
-        var thawed: [UInt64] = []
-        for _ in 0..<iterations {
-            let t0 = MonotonicClock.nowNanos()
-            let r = try await call("World")
-            hot.append(MonotonicClock.nowNanos() - t0)
-            if r.status != 200 || r.body != Array("Hello World".utf8) {
-                throw RunnerError(.invalidState, "hello-stream answered \(r.status) \(String(decoding: r.body, as: UTF8.self))")
-            }
-        }
-        for _ in 0..<iterations {
-            try c.freeze()
-            let t0 = MonotonicClock.nowNanos()
-            try c.thaw()
-            _ = try await call("World")
-            thawed.append(MonotonicClock.nowNanos() - t0)
-        }
-        try await c.close()
-        row("hot call: HTTP/1.1 over the function's unix socket (hello-stream, kept alive)", hot)
-        row("thaw + the same call (frozen between calls)", thawed)
-    }
-
-    /// Calls through the agent: hot (a kept idle container), thaw + call (frozen at once after
-    /// each call), and cold (a new slot key each time, so every call launches a container).
-    private func agentCalls(_ sandbox: Sandbox, image: String) async throws {
-        let images = try store.open(Logger(label: "fnrunner.bench"))
-        _ = try images.image(image)
-        func run(freezeIdleMillis: Int, _ body: @escaping @Sendable (Agent) async throws -> [UInt64]) async throws -> [UInt64] {
-            var config = AgentConfiguration()
-            config.freezeIdleMillis = freezeIdleMillis
-            let driver = try NativeDriver(
-                configuration: .init(), sandbox: sandbox, store: images)
-            let agent = Agent(
-                configuration: config, driver: driver, tracker: ResourceTracker(totalMemoryBytes: 4 << 30, totalCPUMillicores: 2000))
-            return try await withThrowingTaskGroup(of: [UInt64]?.self) { group in
-                group.addTask {
-                    await agent.run()
-                    return nil
-                }
-                group.addTask {
-                    do {
-                        let samples = try await body(agent)
-                        await agent.shutdown()
-                        return samples
-                    } catch {
-                        await agent.shutdown()
-                        throw error
-                    }
-                }
-                var samples: [UInt64] = []
-                for try await r in group { if let r { samples = r } }
-                return samples
-            }
-        }
-        let n = iterations
-        @Sendable func fn(_ key: String) -> FunctionDefinition {
-            FunctionDefinition(appID: "bench", appName: "bench", fnID: "hello", fnName: "hello", image: image, memoryMB: 64, fnConfig: ["K": key])
-        }
-        let request = FunctionRequest(body: Array("World".utf8))
-        let hot = try await run(freezeIdleMillis: -1) { agent in
-            for _ in 0..<20 { _ = try await agent.submit(fn("hot"), request) }
-            var t: [UInt64] = []
-            for _ in 0..<n {
-                let t0 = MonotonicClock.nowNanos()
-                _ = try await agent.submit(fn("hot"), request)
-                t.append(MonotonicClock.nowNanos() - t0)
-            }
-            return t
-        }
-        let thawed = try await run(freezeIdleMillis: 0) { agent in
-            _ = try await agent.submit(fn("thaw"), request)
-            var t: [UInt64] = []
-            for _ in 0..<n {
-                try await Task.sleep(for: .milliseconds(2))  // let the container freeze
-                let t0 = MonotonicClock.nowNanos()
-                _ = try await agent.submit(fn("thaw"), request)
-                t.append(MonotonicClock.nowNanos() - t0)
-            }
-            return t
-        }
-        let cold = try await run(freezeIdleMillis: -1) { agent in
-            var t: [UInt64] = []
-            for i in 0..<min(n, 100) {
-                let t0 = MonotonicClock.nowNanos()
-                _ = try await agent.submit(fn("cold\(i)"), request)
-                t.append(MonotonicClock.nowNanos() - t0)
-            }
-            return t
-        }
-        row("agent: hot call (\(image))", hot)
-        row("agent: thaw + call (frozen after every call)", thawed)
-        row("agent: cold call (launch a container, then call\(sandbox.pooledSandboxesReady > 0 ? ", pool of \(poolSize)" : ""))", cold)
-    }
-
     /// What fnrunner-init as PID 1 adds to a start-to-exit: the same container with and without
     /// it, interleaved so that drift on the machine lands on both equally.
     private func initCost(_ sandbox: Sandbox, _ spec: ContainerSpec) async throws {
@@ -305,7 +188,7 @@ struct BenchCommand: AsyncParsableCommand {
         row("start-to-exit, /bin/true under fnrunner-init (interleaved)", with)
         row("start-to-exit, /bin/true as PID 1, no init (interleaved)", without)
         let cost = (median(with) - median(without)) / 1000
-        print("| init's cost: difference of the medians | | \(Double(Int((cost * 10).rounded())) / 10) | | |")
+        print("| init's cost: difference of the medians | | \(Self.tenths(cost)) | | |")
     }
 
     func median(_ samples: [UInt64]) -> Double {
