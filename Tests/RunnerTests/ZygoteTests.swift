@@ -213,4 +213,46 @@ struct ZygoteTests {
             #expect(driver.zygoteTemplatePIDs.isEmpty)
         }
     }
+
+    /// A start cancelled on its way (its launch stopped, the node stopping) is not the
+    /// template's failure: it does not fall back to a normal container, count against the
+    /// template, or leave an instance behind, and the next start forks from the same template.
+    @Test func aCancelledStartNeitherFallsBackNorCountsAgainstTheTemplate() async throws {
+        try await withAgent { agent, driver, sandbox in
+            let f = function("pyfdk-rand")
+            _ = try await agent.submit(f, request("0"))
+            let template = try #require(driver.zygoteTemplatePIDs.first)
+            var cancelled = 0
+            for round in 0..<4 {
+                let task = ContainerTask(
+                    function: f, name: "cancelled-\(round)", spawnCallID: "c\(round)", startTimeout: .seconds(3), timeout: .seconds(10))
+                let start = Task {
+                    withUnsafeCurrentTask { $0?.cancel() }
+                    return try await driver.startHot(task)
+                }
+                switch await start.result {
+                case .success(let hot):
+                    await hot.close()  // ready before it looked at its cancellation
+                case .failure(let error):
+                    let code = (error as? RunnerError)?.code
+                    #expect(code == .unavailable || code == .callCancelled, "\(error)")
+                    cancelled += 1
+                }
+            }
+            #expect(cancelled == 4, "each start saw its cancellation before it waited")
+            let paths = try #require(driver.startPaths)
+            #expect(paths.zygoteFallbacks == 0, "\(paths)")
+            #expect(driver.zygoteTemplatePIDs == [template], "the template lives on")
+            let uncancelled = ContainerTask(function: f, name: "after", spawnCallID: "c", startTimeout: .seconds(3), timeout: .seconds(10))
+            let hot = try await driver.startHot(uncancelled)
+            await hot.close()
+            let after = try #require(driver.startPaths)
+            #expect(after.forked == paths.forked + 1 && after.zygoteFallbacks == 0, "the next start forked: \(after)")
+            #expect(driver.zygoteTemplatePIDs == [template])
+            // Only the template, the instances the agent holds and a parked fork are left.
+            await eventually("no instance of a cancelled start is left") {
+                sandbox.liveContainers.count <= 1 + agent.containers.count + 1
+            }
+        }
+    }
 }
