@@ -58,7 +58,7 @@
 static const char *const stage_names[RN_STAGE_COUNT] = {
     [RN_STAGE_NONE] = "none",
     [RN_STAGE_CLONE] = "clone3",
-    [RN_STAGE_WAIT_CGROUP_ATTACH] = "wait for cgroup attach",
+    [RN_STAGE_JOIN_CGROUP] = "join cgroup",
     [RN_STAGE_SIGNALS] = "reset signals",
     [RN_STAGE_SESSION] = "setsid",
     [RN_STAGE_STDIO] = "set up stdio",
@@ -301,7 +301,13 @@ static void close_other_fds(const int *keep, int n) {
     RAW3(SYS_close_range, from, ~0U, 0);
 }
 
-__attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd, int ack_fd, int network_ready) {
+__attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd, int network_ready) {
+    // The v1 cgroups first, so that everything below is charged to the container.
+    for (size_t i = 0; i < spec->njoin_task_fds; i++) {
+        long n;
+        do { n = RAW3(SYS_write, spec->join_task_fds[i], "0", 1); } while (n == -EINTR);
+        if (n != 1) fail(report_fd, RN_STAGE_JOIN_CGROUP, n < 0 ? -n : EIO);
+    }
     // Signals: blocked (inherited from the parent's mask). Reset every disposition,
     // including ignored ones such as SIGPIPE, which would survive execve.
     struct rn_ksigaction dfl;
@@ -311,21 +317,13 @@ __attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd
         RAW4(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
     }
     RAW1(SYS_umask, 0);
-    int keep[6 + RN_MAX_ATTACH_MOUNTS] = {report_fd, ack_fd, spec->stdio[0], spec->stdio[1], spec->stdio[2], spec->init_fd};
+    int keep[5 + RN_MAX_ATTACH_MOUNTS] = {report_fd, spec->stdio[0], spec->stdio[1], spec->stdio[2], spec->init_fd};
     size_t nattach = spec->nattach < RN_MAX_ATTACH_MOUNTS ? spec->nattach : RN_MAX_ATTACH_MOUNTS;
-    for (size_t i = 0; i < nattach; i++) keep[6 + i] = spec->attach[i].fd;
-    close_other_fds(keep, 6 + (int)nattach);
+    for (size_t i = 0; i < nattach; i++) keep[5 + i] = spec->attach[i].fd;
+    close_other_fds(keep, 5 + (int)nattach);
     // A session and process group of its own: otherwise kill(0, ...) or kill(-pgid, ...) in
     // one container would reach other containers (and the runner) sharing the runner's group.
     check(RAW0(SYS_setsid), report_fd, RN_STAGE_SESSION);
-
-    if (ack_fd >= 0) {
-        char b;
-        long n;
-        do { n = RAW3(SYS_read, ack_fd, &b, 1); } while (n == -EINTR);
-        if (n != 1) fail(report_fd, RN_STAGE_WAIT_CGROUP_ATTACH, n == 0 ? EPIPE : -n);
-        RAW1(SYS_close, ack_fd);
-    }
 
     long tmp[3];
     for (int i = 0; i < 3; i++) {

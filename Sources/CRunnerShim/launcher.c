@@ -55,7 +55,6 @@ struct rn_launcher {
     // The request.
     const rn_spawn_spec *spec;
     int report_fd;
-    int ack_fd;
     // The answer.
     long result;                // the container's pid, or -errno
     int result_pidfd;
@@ -136,7 +135,7 @@ static long raw_loopback_up(void) {
 // The container's first code: set up and exec, on its own stack in the runner's memory.
 static void launched_child(void *arg) {
     rn_launcher *l = arg;
-    rn_child(l->spec, l->report_fd, l->ack_fd, l->with_network);
+    rn_child(l->spec, l->report_fd, l->with_network);
 }
 
 static int launcher_main(void *arg) {
@@ -220,7 +219,6 @@ int rn_launcher_start(int with_network, rn_launcher **out, int *stage) {
     l->parent = getpid();
     l->pidfd = -1;
     l->report_fd = -1;
-    l->ack_fd = -1;
     l->result_pidfd = -1;
     l->with_network = with_network;
     l->region = region;
@@ -260,12 +258,11 @@ pid_t rn_launcher_pid(const rn_launcher *l) { return l->pid; }
 int rn_launcher_pidfd(const rn_launcher *l) { return l->pidfd; }
 
 int rn_launcher_launch(rn_launcher *l, const rn_spawn_spec *spec, rn_spawned *out) {
-    int report[2], ack[2];
-    int rc = rn_spawn_pipes(spec, report, ack);
+    int report[2];
+    int rc = rn_spawn_pipe(report);
     if (rc < 0) return rc;
     l->spec = spec;
     l->report_fd = report[1];
-    l->ack_fd = ack[0];
     int32_t parked = STATE_PARKED;
     int gone = !atomic_compare_exchange_strong(&l->state, &parked, STATE_REQUEST);
     if (!gone) {
@@ -274,15 +271,12 @@ int rn_launcher_launch(rn_launcher *l, const rn_spawn_spec *spec, rn_spawned *ou
         gone = !atomic_load(&l->answered);
     }
     close(report[1]);
-    if (ack[0] >= 0) close(ack[0]);
     if (gone || l->result < 0) {
         close(report[0]);
-        if (ack[1] >= 0) close(ack[1]);
         return gone ? -ECHILD : (int)l->result;
     }
     out->pid = (pid_t)l->result;
     out->pidfd = l->result_pidfd;
-    out->ack_fd = ack[1];
     out->report_fd = report[0];
     return 0;
 }

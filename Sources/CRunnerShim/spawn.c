@@ -40,21 +40,11 @@ static int spawn_pipe(int p[2]) {
     return 0;
 }
 
-int rn_spawn_pipes(const rn_spawn_spec *spec, int report[2], int ack[2]) {
-    ack[0] = ack[1] = -1;
-    int rc = spawn_pipe(report);
-    if (rc < 0) return rc;
-    if (spec->wait_for_attach && (rc = spawn_pipe(ack)) < 0) {
-        close(report[0]);
-        close(report[1]);
-        return rc;
-    }
-    return 0;
-}
+int rn_spawn_pipe(int report[2]) { return spawn_pipe(report); }
 
 int rn_spawn(const rn_spawn_spec *spec, rn_spawned *out) {
-    int report[2], ack[2];
-    int rc = rn_spawn_pipes(spec, report, ack);
+    int report[2];
+    int rc = rn_spawn_pipe(report);
     if (rc < 0) return rc;
 
     int pidfd = -1;
@@ -73,20 +63,17 @@ int rn_spawn(const rn_spawn_spec *spec, rn_spawned *out) {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     long pid = syscall(SYS_clone3, &args, sizeof args);
-    if (pid == 0) rn_child(spec, report[1], ack[0], 0);
+    if (pid == 0) rn_child(spec, report[1], 0);
     int saved = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     close(report[1]);
-    if (ack[0] >= 0) close(ack[0]);
     if (pid < 0) {
         close(report[0]);
-        if (ack[1] >= 0) close(ack[1]);
         return -saved;
     }
     out->pid = (pid_t)pid;
     out->pidfd = pidfd;
-    out->ack_fd = ack[1];
     out->report_fd = report[0];
     return 0;
 }

@@ -124,9 +124,28 @@ public final class CgroupDriver: Sendable {
     /// Places `pid` in the v1 hierarchies (and in the v2 tree when `includeV2`).
     ///
     /// - Important: this is the write that costs an RCU grace period (6-14 ms) after the kernel
-    ///   was idle; the start path avoids it for v2 with CLONE_INTO_CGROUP.
+    ///   was idle; the start path avoids it, for v2 with CLONE_INTO_CGROUP and for v1 with a
+    ///   child that joins by itself (`openTaskFiles`).
     public func attach(pid: Int32, to cg: CgroupSet, includeV2: Bool) throws(RunnerError) {
         for path in cg.v1AttachPaths { try FileSystem.write(path + "/cgroup.procs", String(pid)) }
         if includeV2, let v2 = cg.v2Path { try FileSystem.write(v2 + "/cgroup.procs", String(pid)) }
+    }
+
+    /// The v1 hierarchies' `tasks` files of `cg`, open for writing (close-on-exec), for a new
+    /// single-threaded child to write "0" into: a thread that moves itself is spared the global
+    /// lock whose write side waits for an RCU grace period, so the move takes microseconds
+    /// instead of `attach`'s milliseconds. Empty on a pure v2 host.
+    public func openTaskFiles(_ cg: CgroupSet) throws(RunnerError) -> [Int32] {
+        var fds: [Int32] = []
+        for path in cg.v1AttachPaths {
+            let fd = open(path + "/tasks", O_WRONLY | O_CLOEXEC)
+            if fd < 0 {
+                let e = errno
+                for opened in fds { close(opened) }
+                throw .system("open", errno: e, "cannot open \(path)/tasks")
+            }
+            fds.append(fd)
+        }
+        return fds
     }
 }

@@ -28,8 +28,8 @@ public struct CgroupSet: Sendable, Equatable, CustomStringConvertible {
         return out
     }
 
-    /// The v1 directories whose cgroup.procs a new process must be written into (v2 placement
-    /// happens at clone time with CLONE_INTO_CGROUP).
+    /// The v1 directories a new process must join (v2 placement happens at clone time with
+    /// CLONE_INTO_CGROUP).
     public var v1AttachPaths: [String] {
         var seen = Set<String>()
         return v1Paths.keys.sorted().compactMap { seen.insert(v1Paths[$0]!).inserted ? v1Paths[$0]! : nil }

@@ -166,7 +166,9 @@ extension Sandbox {
         let groups = spec.additionalGroups.isEmpty ? [spec.gid] : spec.additionalGroups
         var tmpOptions = "mode=1777"
         if let size = spec.tmpSizeBytes { tmpOptions += ",size=\(size)" }
-        let needsAttach = launcher == nil && !cg.v1AttachPaths.isEmpty
+        // A launcher's child inherits its cgroups; a child cloned here joins the v1 ones itself.
+        let joinTasks = launcher == nil ? try driver.openTaskFiles(cg) : []
+        defer { for fd in joinTasks { close(fd) } }
 
         var cspec = rn_spawn_spec()
         cspec.rootfs_target = arena.string(paths.mountTarget)
@@ -185,7 +187,8 @@ extension Sandbox {
         cspec.stdio = (spec.stdin ?? devNull, spec.stdout ?? devNull, spec.stderr ?? devNull)
         cspec.new_network = spec.network.isOwnNamespace ? 1 : 0
         cspec.cgroup_fd = cgroupFD
-        cspec.wait_for_attach = needsAttach ? 1 : 0
+        cspec.join_task_fds = arena.array(joinTasks)
+        cspec.njoin_task_fds = joinTasks.count
         cspec.tmp_options = arena.string(tmpOptions)
         cspec.mount_sys = 1
         cspec.binds = arena.array(binds)
@@ -213,21 +216,6 @@ extension Sandbox {
         }
         if rc < 0 { throw .system("clone3", errno: -rc, "cannot create the container process") }
         let clone = TimedPhase.ending("clone", from: cloneBegan)
-
-        if spawned.ack_fd >= 0 {
-            do {
-                try driver.attach(pid: spawned.pid, to: cg, includeV2: false)
-            } catch {
-                close(spawned.ack_fd)  // the child reads EOF and gives up
-                _ = rn_pidfd_signal(spawned.pidfd, SIGKILL)
-                close(spawned.report_fd)
-                _ = try? waitForFailedChild(spawned)
-                throw error
-            }
-            var one: UInt8 = 1
-            _ = write(spawned.ack_fd, &one, 1)
-            close(spawned.ack_fd)
-        }
 
         var report = rn_report()
         let outcome = rn_wait_exec(spawned.report_fd, &report)

@@ -14,10 +14,10 @@ import Musl
 /// launcher parked in them with a network namespace of its own (on the bridge when the pool
 /// serves bridge starts).
 ///
-/// Why: the slow parts of a start do not depend on the function. A `cgroup.procs` write waits
-/// for an RCU grace period after the kernel was idle, and a network namespace costs ~1 ms with a
-/// p99 of several. The pool pays both off the call path; a start only writes the limits and has
-/// the launcher clone the container. When the pool is empty, starts take the direct path.
+/// Why: the slow parts of a start do not depend on the function: the cgroups, and a network
+/// namespace, which costs ~1 ms with a p99 of several. The pool pays both off the call path; a
+/// start only writes the limits and has the launcher clone the container. When the pool is
+/// empty, starts take the direct path.
 final class SandboxPool: Sendable {
     typealias Entry = PreparedSandbox
 

@@ -1,11 +1,9 @@
 // rn_launcher: a parked launcher process for pooled sandboxes.
 //
-// Why: on cgroup v1 and hybrid hosts a new process must be written into each v1
-// `cgroup.procs`, and after ~20 ms of quiet that write waits for an RCU grace period
-// (6-14 ms). A launcher is made ahead of time, off the call path, and attached to a
-// pooled cgroup set (and given its own network namespace); the container it later
-// clones inherits all of that, so a start writes no `cgroup.procs` and creates no
-// network namespace.
+// Why: a start's cgroups and network namespace do not depend on the function. A launcher
+// is made ahead of time, off the call path, and attached to a pooled cgroup set (and
+// given its own network namespace); the container it later clones inherits all of that,
+// so a start creates no cgroup and no network namespace.
 //
 // The launcher shares the runner's memory and file table (clone CLONE_VM|CLONE_FILES),
 // so the runner hands it an `rn_spawn_spec` by pointer and the fds it made after the

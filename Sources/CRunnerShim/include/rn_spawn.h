@@ -19,7 +19,7 @@ extern "C" {
 typedef enum {
     RN_STAGE_NONE = 0,
     RN_STAGE_CLONE,
-    RN_STAGE_WAIT_CGROUP_ATTACH,
+    RN_STAGE_JOIN_CGROUP,
     RN_STAGE_SIGNALS,
     RN_STAGE_SESSION,
     RN_STAGE_STDIO,
@@ -104,7 +104,12 @@ typedef struct {
     // Namespaces and cgroups.
     int new_network;                  // CLONE_NEWNET with loopback up
     int cgroup_fd;                    // cgroup v2 directory fd for CLONE_INTO_CGROUP, or -1
-    int wait_for_attach;              // child blocks until the parent has attached v1 cgroups
+    // Open `tasks` files of the v1 hierarchies the child joins: it writes "0" (itself) into
+    // each first thing. A thread moving itself skips the kernel's global threadgroup lock,
+    // whose write side waits for an RCU grace period (7-15 ms after a quiet moment here) when
+    // the parent writes the child's pid into cgroup.procs instead.
+    const int *join_task_fds;
+    size_t njoin_task_fds;
 
     // Mounts inside the rootfs.
     const char *tmp_options;          // data for the /tmp tmpfs ("mode=1777,size=...")
@@ -131,7 +136,6 @@ typedef struct {
 typedef struct {
     pid_t pid;
     int pidfd;          // CLONE_PIDFD: for waiting and signalling without pid reuse races
-    int ack_fd;         // write end: one byte releases the child (when wait_for_attach), else -1
     int report_fd;      // read end: EOF means execve succeeded, else an rn_report
 } rn_spawned;
 
