@@ -1,5 +1,5 @@
 // The parent half of the container start: clone3 into fresh namespaces with the
-// report and attach pipes; the child's setup is in child.c.
+// report pipe; the child's setup is in child.c.
 #define _GNU_SOURCE
 #include "rn_spawn.h"
 #include "child.h"

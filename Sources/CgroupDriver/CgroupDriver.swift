@@ -123,7 +123,7 @@ public final class CgroupDriver: Sendable {
 
     /// Places `pid` in the v1 hierarchies (and in the v2 tree when `includeV2`).
     ///
-    /// - Important: this is the write that costs an RCU grace period (6-14 ms) after the kernel
+    /// - Important: this is the write that costs an RCU grace period (7-15 ms) after the kernel
     ///   was idle; the start path avoids it, for v2 with CLONE_INTO_CGROUP and for v1 with a
     ///   child that joins by itself (`openTaskFiles`).
     public func attach(pid: Int32, to cg: CgroupSet, includeV2: Bool) throws(RunnerError) {

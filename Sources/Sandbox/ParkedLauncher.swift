@@ -10,9 +10,9 @@ import Musl
 /// A launcher process parked in a pooled sandbox (see rn_launcher.h): it clones one
 /// container, which inherits its cgroups and network namespace, and then exits.
 ///
-/// Why a process and not just pre-made cgroups: on v1 and hybrid hosts only a process that is
-/// already in a cgroup can give it to a child without a `cgroup.procs` write, and that write
-/// costs an RCU grace period (6-14 ms) whenever the kernel was idle before it.
+/// Why a process and not just pre-made cgroups: a process that is already in the cgroups and a
+/// network namespace gives them to its child at clone time, so a pooled start neither joins a
+/// cgroup nor makes a namespace.
 final class ParkedLauncher: @unchecked Sendable {
     // @unchecked: the handle is used by one owner at a time (the pool hands an entry out once).
     private let handle: OpaquePointer

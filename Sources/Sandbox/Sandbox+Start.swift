@@ -273,6 +273,8 @@ extension Sandbox {
         case (Int(RN_STAGE_CHDIR.rawValue), _):
             return RunnerError(
                 .containerStart, "cannot enter working directory \(spec.workingDirectory) in the rootfs", step: step, errno: err)
+        case (Int(RN_STAGE_JOIN_CGROUP.rawValue), _):
+            return RunnerError(.containerStart, "the container process cannot join its v1 cgroups (tasks)", step: step, errno: err)
         case (Int(RN_STAGE_ATTACH_MOUNTS.rawValue), _):
             return RunnerError(.containerStart, "cannot attach the container's private mounts (/tmp/iofs)", step: step, errno: err)
         case (Int(RN_STAGE_BIND_MOUNTS.rawValue), _):
