@@ -51,7 +51,10 @@ struct rn_launcher {
     pid_t pid;
     int pidfd;
     int with_network;
+    const int *join_task_fds;   // v1 `tasks` files to write "0" into first (the runner's fds)
+    size_t njoin_task_fds;
     int setup_error;            // errno of the failed setup step, or 0
+    int setup_stage;            // RN_STAGE_* of that step
     // The request.
     const rn_spawn_spec *spec;
     int report_fd;
@@ -138,8 +141,19 @@ static void launched_child(void *arg) {
     rn_child(l->spec, l->report_fd, l->with_network);
 }
 
-static int launcher_main(void *arg) {
+__attribute__((noreturn)) static void setup_failed(rn_launcher *l, int stage, long rc) {
+    l->setup_stage = stage;
+    l->setup_error = (int)-rc;
+    raw_exit(1);
+}
+
+static void launcher_main(void *arg) {
     rn_launcher *l = arg;
+    // The v1 cgroups first (the fds are the runner's: the file table is shared).
+    for (size_t i = 0; i < l->njoin_task_fds; i++) {
+        long n = RAW3(SYS_write, l->join_task_fds[i], "0", 1);
+        if (n != 1) setup_failed(l, RN_STAGE_JOIN_CGROUP, n < 0 ? n : -EIO);
+    }
     // Die with the runner (the thread that made us, which lives as long as the pool), and
     // catch the race where it died before the prctl.
     RAW2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
@@ -147,10 +161,7 @@ static int launcher_main(void *arg) {
     if (l->with_network) {
         long rc = RAW1(SYS_unshare, CLONE_NEWNET);
         if (rc == 0) rc = raw_loopback_up();
-        if (rc < 0) {
-            l->setup_error = (int)-rc;
-            raw_exit(1);
-        }
+        if (rc < 0) setup_failed(l, RN_STAGE_LOOPBACK, rc);
     }
     atomic_store(&l->state, STATE_PARKED);
     raw_wake(&l->state);
@@ -201,7 +212,8 @@ static void reap(rn_launcher *l) {
     while (syscall(SYS_waitid, P_PIDFD, l->pidfd, &info, WEXITED, NULL) < 0 && errno == EINTR) {}
 }
 
-int rn_launcher_start(int with_network, rn_launcher **out, int *stage) {
+int rn_launcher_start(int with_network, int cgroup_fd, const int *join_task_fds, size_t njoin_task_fds, rn_launcher **out,
+                      int *stage) {
     *stage = RN_STAGE_CLONE;
     void *region = mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (region == MAP_FAILED) return -errno;
@@ -221,23 +233,34 @@ int rn_launcher_start(int with_network, rn_launcher **out, int *stage) {
     l->report_fd = -1;
     l->result_pidfd = -1;
     l->with_network = with_network;
+    l->join_task_fds = join_task_fds;
+    l->njoin_task_fds = njoin_task_fds;
     l->region = region;
     l->region_size = REGION_SIZE;
-    void *stack_top = (void *)((top - 64) & ~(uintptr_t)15);
+    uintptr_t stack_top = (top - 64) & ~(uintptr_t)15;
 
     // Born with every signal blocked, so no runner handler ever runs on the launcher.
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int pidfd = -1;
-    int pid = clone(launcher_main, stack_top,
-                    CLONE_VM | CLONE_FILES | CLONE_PIDFD | CLONE_CHILD_CLEARTID | SIGCHLD, l, &pidfd, NULL,
-                    (pid_t *)&l->state);
-    int saved = errno;
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = CLONE_VM | CLONE_FILES | CLONE_PIDFD | CLONE_CHILD_CLEARTID;
+    if (cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)cgroup_fd;
+    }
+    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    args.child_tid = (uint64_t)(uintptr_t)&l->state;
+    args.exit_signal = SIGCHLD;
+    args.stack = (uint64_t)((uintptr_t)region + CHILD_STACK_END);
+    args.stack_size = stack_top - ((uintptr_t)region + CHILD_STACK_END);
+    long pid = clone3_calling(&args, launcher_main, l);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
         munmap(region, REGION_SIZE);
-        return -saved;
+        return (int)pid;
     }
     l->pid = pid;
     l->pidfd = pidfd;
@@ -246,7 +269,7 @@ int rn_launcher_start(int with_network, rn_launcher **out, int *stage) {
         reap(l);
         close(l->pidfd);
         int e = l->setup_error;
-        if (e != 0) *stage = RN_STAGE_LOOPBACK;
+        if (e != 0) *stage = l->setup_stage;
         munmap(region, REGION_SIZE);
         return -(e != 0 ? e : ECHILD);
     }

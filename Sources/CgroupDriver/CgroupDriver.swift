@@ -124,8 +124,8 @@ public final class CgroupDriver: Sendable {
     /// Places `pid` in the v1 hierarchies (and in the v2 tree when `includeV2`).
     ///
     /// - Important: this is the write that costs an RCU grace period (7-15 ms) after the kernel
-    ///   was idle; the start path avoids it, for v2 with CLONE_INTO_CGROUP and for v1 with a
-    ///   child that joins by itself (`openTaskFiles`).
+    ///   was idle. Starts and launchers avoid it, for v2 with CLONE_INTO_CGROUP and for v1 with a
+    ///   process that joins by itself (`openTaskFiles`); adopted processes still pay it.
     public func attach(pid: Int32, to cg: CgroupSet, includeV2: Bool) throws(RunnerError) {
         for path in cg.v1AttachPaths { try FileSystem.write(path + "/cgroup.procs", String(pid)) }
         if includeV2, let v2 = cg.v2Path { try FileSystem.write(v2 + "/cgroup.procs", String(pid)) }

@@ -268,8 +268,8 @@ public final class NativeDriver: ContainerDriver {
 }
 
 /// Starts a container on a worker thread: a start blocks for milliseconds (clone, the child's
-/// set-up, for a bridge start without the pool an RCU grace period for its launcher's cgroup
-/// attach), and must not hold one of the few threads that run every call's tasks.
+/// set-up, for a bridge start without the pool its veth), and must not hold one of the few
+/// threads that run every call's tasks.
 extension Sandbox {
     func startOnWorkerThread(_ spec: ContainerSpec, name: String?) async throws(RunnerError) -> Container {
         try await BlockingThread.run { () throws(RunnerError) in try self.start(spec, name: name) }

@@ -1,4 +1,5 @@
 import CRunnerShim
+import CgroupDriver
 import RunnerOS
 
 #if canImport(Glibc)
@@ -24,16 +25,31 @@ final class ParkedLauncher: @unchecked Sendable {
     /// Called once the launcher has been reaped and its memory freed.
     private let onFreed: @Sendable () -> Void
 
-    /// Makes a launcher and waits until it is parked; with `network`, in a network namespace of
-    /// its own with loopback up.
-    init(network: Bool, onFreed: @escaping @Sendable () -> Void) throws(RunnerError) {
+    /// Makes a launcher in `cgroup` and waits until it is parked; with `network`, in a network
+    /// namespace of its own with loopback up. It is born in the v2 cgroup and joins the v1 ones
+    /// itself: neither waits for an RCU grace period, as a `cgroup.procs` write of its pid would.
+    init(network: Bool, cgroup: CgroupSet, driver: CgroupDriver, onFreed: @escaping @Sendable () -> Void) throws(RunnerError) {
+        var cgroupFD: Int32 = -1
+        if let v2 = cgroup.v2Path {
+            cgroupFD = rn_open_directory(v2)
+            if cgroupFD < 0 { throw .system("open", errno: -cgroupFD, "cannot open cgroup \(v2)") }
+        }
+        defer { if cgroupFD >= 0 { close(cgroupFD) } }
+        let joinTasks = try driver.openTaskFiles(cgroup)
+        defer { for fd in joinTasks { close(fd) } }
         var raw: OpaquePointer?
         var stage: Int32 = 0
-        let rc = rn_launcher_start(network ? 1 : 0, &raw, &stage)
+        let rc = joinTasks.withUnsafeBufferPointer { fds in
+            rn_launcher_start(network ? 1 : 0, cgroupFD, fds.baseAddress, fds.count, &raw, &stage)
+        }
         guard rc == 0, let raw else {
-            throw .system(
-                stage == Int32(RN_STAGE_LOOPBACK.rawValue) ? "unshare(CLONE_NEWNET)" : "clone",
-                errno: -rc, "cannot make a parked launcher (of the sandbox pool, or of a bridge start)")
+            let step =
+                switch stage {
+                case Int32(RN_STAGE_LOOPBACK.rawValue): "unshare(CLONE_NEWNET)"
+                case Int32(RN_STAGE_JOIN_CGROUP.rawValue): "join cgroup"
+                default: "clone3"
+                }
+            throw .system(step, errno: -rc, "cannot make a parked launcher (of the sandbox pool, or of a bridge start)")
         }
         handle = raw
         self.onFreed = onFreed

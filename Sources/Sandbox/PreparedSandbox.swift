@@ -25,7 +25,7 @@ struct PreparedSandbox: Sendable {
         let cgroup = try driver.create(instance: instanceID, container: name, limits: limits)
         let launcher: ParkedLauncher
         do {
-            launcher = try ParkedLauncher(network: true, onFreed: onLauncherFreed)
+            launcher = try ParkedLauncher(network: true, cgroup: cgroup, driver: driver, onFreed: onLauncherFreed)
             onLauncherMade()
         } catch {
             try? driver.delete(cgroup)
@@ -33,8 +33,6 @@ struct PreparedSandbox: Sendable {
         }
         let bare = PreparedSandbox(cgroup: cgroup, launcher: launcher, attachment: nil, namespace: nil)
         do throws(RunnerError) {
-            // The write that may wait for a grace period: here, and never again for this sandbox.
-            try driver.attach(pid: launcher.pid, to: cgroup, includeV2: true)
             guard let network else { return bare }
             let namespace = try NamespaceHold(pid: launcher.pid)
             let attachment = try network.attach(namespace: namespace.descriptor)

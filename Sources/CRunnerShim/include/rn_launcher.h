@@ -21,12 +21,16 @@ extern "C" {
 
 typedef struct rn_launcher rn_launcher;
 
-/// Creates a launcher and waits until it is parked. With `with_network` it first enters a
-/// network namespace of its own and brings loopback up. Returns 0 or -errno (`*stage` names
-/// the step: RN_STAGE_CLONE or RN_STAGE_LOOPBACK).
-int rn_launcher_start(int with_network, rn_launcher **out, int *stage);
+/// Creates a launcher in its cgroups and waits until it is parked: born in the v2 cgroup
+/// `cgroup_fd` (CLONE_INTO_CGROUP; -1 for none), it first writes "0" into each v1 `tasks`
+/// file in `join_task_fds` (a thread moving itself waits for no RCU grace period, see
+/// rn_spawn_spec), then, with `with_network`, enters a network namespace of its own and brings
+/// loopback up. Returns 0 or -errno (`*stage` names the step: RN_STAGE_CLONE,
+/// RN_STAGE_JOIN_CGROUP or RN_STAGE_LOOPBACK).
+int rn_launcher_start(int with_network, int cgroup_fd, const int *join_task_fds, size_t njoin_task_fds, rn_launcher **out,
+                      int *stage);
 
-/// The launcher's pid and pidfd (for attaching it to cgroups and reaping it).
+/// The launcher's pid and pidfd (for its network namespace and reaping it).
 pid_t rn_launcher_pid(const rn_launcher *l);
 int rn_launcher_pidfd(const rn_launcher *l);
 
