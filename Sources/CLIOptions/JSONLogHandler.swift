@@ -19,40 +19,23 @@ public enum LogFormat: String, Sendable, CaseIterable {
     }
 }
 
-/// One JSON object per log line: `time` (RFC 3339, UTC, milliseconds), `level`, `logger`,
-/// `message`, then every metadata key at the top level (the runner's keys: `app_id`, `fn_id`,
-/// `call_id`, `container`, `image`, …). A metadata key that collides with those four is written
-/// as `metadata.<key>`. Lines are written with one write(2) each, so concurrent lines never mix.
-public struct JSONLogHandler: LogHandler {
-    public var logLevel: Logger.Level = .notice
-    public var metadata: Logger.Metadata = [:]
-    let label: String
-    let fd: Int32
+/// One JSON object per log line, for log collectors (`--log-format json`).
+public typealias JSONLogHandler = LineLogHandler<JSONLogFormat>
 
-    public init(label: String, fd: Int32 = 2) {
-        self.label = label
-        self.fd = fd
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
+/// `time` (RFC 3339, UTC, milliseconds), `level`, `logger`, `message`, then every metadata key at
+/// the top level (the runner's keys: `app_id`, `fn_id`, `call_id`, `container`, `image`, …). A
+/// metadata key that collides with those four is written as `metadata.<key>`.
+public enum JSONLogFormat: LogLineFormat {
     static let reserved: Set<String> = ["time", "level", "logger", "message"]
 
-    public func log(event: LogEvent) {
-        var fields = metadata
-        if let explicit = event.metadata { fields.merge(explicit) { $1 } }
-        if let error = event.error { fields["error"] = "\(error)" }
+    public static func line(label: String, event: LogEvent, fields: Logger.Metadata) -> String {
         var out = "{\"time\":\"\(WallClock.rfc3339(WallClock.nowNanos(), millis: true))\",\"level\":\"\(event.level.rawValue)\","
-        out += "\"logger\":" + Self.quoted(label) + ",\"message\":" + Self.quoted(event.message.description)
+        out += "\"logger\":" + quoted(label) + ",\"message\":" + quoted(event.message.description)
         for key in fields.keys.sorted() {
-            let name = Self.reserved.contains(key) ? "metadata." + key : key
-            out += "," + Self.quoted(name) + ":" + Self.encode(fields[key]!)
+            let name = reserved.contains(key) ? "metadata." + key : key
+            out += "," + quoted(name) + ":" + encode(fields[key]!)
         }
-        out += "}\n"
-        LogLine.write(out, to: fd)
+        return out + "}\n"
     }
 
     static func encode(_ value: Logger.Metadata.Value) -> String {

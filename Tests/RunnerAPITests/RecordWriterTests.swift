@@ -5,7 +5,9 @@ import Synchronization
 import Testing
 
 /// The server's record writer sleeps until a call's record is queued, then writes the batch: no
-/// wake-ups of an idle server, and no record left unwritten.
+/// wake-ups of an idle server, and no record left unwritten. A wait that never returns fails
+/// the test instead of hanging the run.
+@Suite(.timeLimit(.minutes(1)))
 struct RecordWriterTests {
     let stores = StoreTests()
 
@@ -16,23 +18,27 @@ struct RecordWriterTests {
         return try agent.makeCall(f, FunctionRequest(body: Array("hi".utf8)))
     }
 
+    /// A task waiting for records, checked to be still waiting 100 ms later.
+    static func stillWaiting(_ recorder: StoreRecorder, _ why: Comment) async throws -> Task<Void, Never> {
+        let returned = Atomic(false)
+        let waiter = Task {
+            await recorder.waitForRecords()
+            returned.store(true, ordering: .sequentiallyConsistent)
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let early = returned.load(ordering: .sequentiallyConsistent)
+        #expect(!early, why)
+        return waiter
+    }
+
     @Test func aWaitForRecordsLastsUntilARecordIsQueued() async throws {
         try await stores.withStore { store, _ in
             let recorder = StoreRecorder(store: store, logger: .init(label: "test"))
-            let returned = Atomic(false)
-            let waiter = Task {
-                await recorder.waitForRecords()
-                returned.store(true, ordering: .sequentiallyConsistent)
-            }
-            try await Task.sleep(for: .milliseconds(100))
-            let early = returned.load(ordering: .sequentiallyConsistent)
-            #expect(!early, "nothing was queued")
+            let waiter = try await Self.stillWaiting(recorder, "nothing was queued")
             let call = try stores.detachedCall()
             try await store.enqueue(call)
             try await recorder.beforeCall(call)
             await waiter.value
-            let woken = returned.load(ordering: .sequentiallyConsistent)
-            #expect(woken)
         }
     }
 
@@ -44,14 +50,7 @@ struct RecordWriterTests {
             try await recorder.beforeCall(call)
             await recorder.waitForRecords()
             #expect(await recorder.flush() == 1)
-            let returned = Atomic(false)
-            let waiter = Task {
-                await recorder.waitForRecords()
-                returned.store(true, ordering: .sequentiallyConsistent)
-            }
-            try await Task.sleep(for: .milliseconds(100))
-            let early = returned.load(ordering: .sequentiallyConsistent)
-            #expect(!early, "the queued record was written")
+            let waiter = try await Self.stillWaiting(recorder, "the queued record was written")
             waiter.cancel()
             await waiter.value
         }
