@@ -189,7 +189,7 @@ let package = Package(
         .testTarget(name: "FreezerTests", dependencies: ["Freezer", "CgroupDriver", "TestSupport"]),
         .testTarget(
             name: "SandboxTests",
-            dependencies: ["Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "TestSupport"]
+            dependencies: ["Sandbox", "CgroupDriver", "CRunnerShim", "Freezer", "RunnerOS", "TestSupport"]
         ),
         .testTarget(name: "NodeNetworkTests", dependencies: ["NodeNetwork", "RunnerOS", "TestSupport"]),
         .testTarget(

@@ -98,6 +98,7 @@ __attribute__((noinline)) static long clone3_calling(struct clone_args *args, vo
     __asm__ volatile("svc 0\n\t"
                      "cbnz x0, 1f\n\t"
                      "mov x0, x20\n\t"
+                     "mov x29, xzr\n\t"
                      "blr x19\n\t"
                      "brk #0\n"
                      "1:\n\t"
@@ -151,7 +152,8 @@ static void launcher_main(void *arg) {
     rn_launcher *l = arg;
     // The v1 cgroups first (the fds are the runner's: the file table is shared).
     for (size_t i = 0; i < l->njoin_task_fds; i++) {
-        long n = RAW3(SYS_write, l->join_task_fds[i], "0", 1);
+        long n;
+        do { n = RAW3(SYS_write, l->join_task_fds[i], "0", 1); } while (n == -EINTR);
         if (n != 1) setup_failed(l, RN_STAGE_JOIN_CGROUP, n < 0 ? n : -EIO);
     }
     // Die with the runner (the thread that made us, which lives as long as the pool), and
@@ -273,6 +275,9 @@ int rn_launcher_start(int with_network, int cgroup_fd, const int *join_task_fds,
         munmap(region, REGION_SIZE);
         return -(e != 0 ? e : ECHILD);
     }
+    // Parked: it has joined its cgroups, and the caller's descriptors are no longer its concern.
+    l->join_task_fds = NULL;
+    l->njoin_task_fds = 0;
     *out = l;
     return 0;
 }

@@ -47,7 +47,7 @@ final class ParkedLauncher: @unchecked Sendable {
                 switch stage {
                 case Int32(RN_STAGE_LOOPBACK.rawValue): "unshare(CLONE_NEWNET)"
                 case Int32(RN_STAGE_JOIN_CGROUP.rawValue): "join cgroup"
-                default: "clone3"
+                default: rc == -ECHILD ? "launcher ended before it parked" : "clone3"
                 }
             throw .system(step, errno: -rc, "cannot make a parked launcher (of the sandbox pool, or of a bridge start)")
         }

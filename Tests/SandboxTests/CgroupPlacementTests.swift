@@ -16,7 +16,7 @@ struct CgroupPlacementTests {
     @Test(arguments: [0, 1])
     func aContainerRunsInItsOwnCgroupInEveryHierarchy(poolSize: Int) async throws {
         try await withSandbox(poolSize: poolSize) { sandbox, env in
-            for _ in 0..<2500 where poolSize > 0 && !sandbox.poolIsSettled { usleep(2000) }
+            if poolSize > 0 { try await waitUntil { sandbox.poolIsSettled } }
             let before = sandbox.startCounts
             let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/cat", "/proc/self/cgroup"]))
             #expect(r.exit.process == .exited(0), "\(r.stderr)")

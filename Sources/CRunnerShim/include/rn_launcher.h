@@ -1,11 +1,11 @@
 // rn_launcher: a parked launcher process for pooled sandboxes.
 //
 // Why: a start's cgroups and network namespace do not depend on the function. A launcher
-// is made ahead of time, off the call path, and attached to a pooled cgroup set (and
-// given its own network namespace); the container it later clones inherits all of that,
+// is made ahead of time, off the call path, born in (or joining) a pooled cgroup set and
+// given its own network namespace; the container it later clones inherits all of that,
 // so a start creates no cgroup and no network namespace.
 //
-// The launcher shares the runner's memory and file table (clone CLONE_VM|CLONE_FILES),
+// The launcher shares the runner's memory and file table (clone3 CLONE_VM|CLONE_FILES),
 // so the runner hands it an `rn_spawn_spec` by pointer and the fds it made after the
 // launcher was born. It clones the container with CLONE_PARENT, so the runner is the
 // container's parent (its reaper works unchanged), answers, and exits: one launch each.
@@ -26,7 +26,9 @@ typedef struct rn_launcher rn_launcher;
 /// file in `join_task_fds` (a thread moving itself waits for no RCU grace period, see
 /// rn_spawn_spec), then, with `with_network`, enters a network namespace of its own and brings
 /// loopback up. Returns 0 or -errno (`*stage` names the step: RN_STAGE_CLONE,
-/// RN_STAGE_JOIN_CGROUP or RN_STAGE_LOOPBACK).
+/// RN_STAGE_JOIN_CGROUP or RN_STAGE_LOOPBACK; -ECHILD with RN_STAGE_CLONE: it ended before it
+/// parked without saying why). `join_task_fds` and its descriptors must stay valid until it
+/// returns.
 int rn_launcher_start(int with_network, int cgroup_fd, const int *join_task_fds, size_t njoin_task_fds, rn_launcher **out,
                       int *stage);
 
