@@ -301,13 +301,19 @@ static void close_other_fds(const int *keep, int n) {
     RAW3(SYS_close_range, from, ~0U, 0);
 }
 
+long rn_join_cgroups(const int *fds, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        long w;
+        do { w = RAW3(SYS_write, fds[i], "0", 1); } while (w == -EINTR);
+        if (w != 1) return w < 0 ? w : -EIO;
+    }
+    return 0;
+}
+
 __attribute__((noreturn)) void rn_child(const rn_spawn_spec *spec, int report_fd, int network_ready) {
     // The v1 cgroups first, so that everything below is charged to the container.
-    for (size_t i = 0; i < spec->njoin_task_fds; i++) {
-        long n;
-        do { n = RAW3(SYS_write, spec->join_task_fds[i], "0", 1); } while (n == -EINTR);
-        if (n != 1) fail(report_fd, RN_STAGE_JOIN_CGROUP, n < 0 ? -n : EIO);
-    }
+    long joined = rn_join_cgroups(spec->join_task_fds, spec->njoin_task_fds);
+    if (joined < 0) fail(report_fd, RN_STAGE_JOIN_CGROUP, (int)-joined);
     // Signals: blocked (inherited from the parent's mask). Reset every disposition,
     // including ignored ones such as SIGPIPE, which would survive execve.
     struct rn_ksigaction dfl;

@@ -151,11 +151,8 @@ __attribute__((noreturn)) static void setup_failed(rn_launcher *l, int stage, lo
 static void launcher_main(void *arg) {
     rn_launcher *l = arg;
     // The v1 cgroups first (the fds are the runner's: the file table is shared).
-    for (size_t i = 0; i < l->njoin_task_fds; i++) {
-        long n;
-        do { n = RAW3(SYS_write, l->join_task_fds[i], "0", 1); } while (n == -EINTR);
-        if (n != 1) setup_failed(l, RN_STAGE_JOIN_CGROUP, n < 0 ? n : -EIO);
-    }
+    long joined = rn_join_cgroups(l->join_task_fds, l->njoin_task_fds);
+    if (joined < 0) setup_failed(l, RN_STAGE_JOIN_CGROUP, joined);
     // Die with the runner (the thread that made us, which lives as long as the pool), and
     // catch the race where it died before the prctl.
     RAW2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
@@ -275,7 +272,7 @@ int rn_launcher_start(int with_network, int cgroup_fd, const int *join_task_fds,
         munmap(region, REGION_SIZE);
         return -(e != 0 ? e : ECHILD);
     }
-    // Parked: it has joined its cgroups, and the caller's descriptors are no longer its concern.
+    // Parked: it has joined its cgroups. Defensive: nothing reads the caller's descriptors again.
     l->join_task_fds = NULL;
     l->njoin_task_fds = 0;
     *out = l;

@@ -121,14 +121,15 @@ public final class CgroupDriver: Sendable {
         return cg
     }
 
-    /// Places `pid` in the v1 hierarchies (and in the v2 tree when `includeV2`).
+    /// Places another process, `pid`, in every hierarchy: for processes the runner adopts (a
+    /// zygote's fork), which it did not clone itself.
     ///
-    /// - Important: this is the write that costs an RCU grace period (7-15 ms) after the kernel
-    ///   was idle. Starts and launchers avoid it, for v2 with CLONE_INTO_CGROUP and for v1 with a
-    ///   process that joins by itself (`openTaskFiles`); adopted processes still pay it.
-    public func attach(pid: Int32, to cg: CgroupSet, includeV2: Bool) throws(RunnerError) {
+    /// - Important: this write waits for an RCU grace period after a quiet moment (see
+    ///   `rn_spawn_spec.join_task_fds`). Starts and launchers avoid it: CLONE_INTO_CGROUP for
+    ///   v2, and for v1 a process that joins by itself (`openTaskFiles`).
+    public func attach(pid: Int32, to cg: CgroupSet) throws(RunnerError) {
         for path in cg.v1AttachPaths { try FileSystem.write(path + "/cgroup.procs", String(pid)) }
-        if includeV2, let v2 = cg.v2Path { try FileSystem.write(v2 + "/cgroup.procs", String(pid)) }
+        if let v2 = cg.v2Path { try FileSystem.write(v2 + "/cgroup.procs", String(pid)) }
     }
 
     /// The v1 hierarchies' `tasks` files of `cg`, open for writing (close-on-exec), for a new

@@ -17,8 +17,10 @@ public struct RecordWriter: Service {
     public func run() async throws {
         let (recorder, interval) = (self.recorder, self.interval)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            await cancelWhenGracefulShutdown { await recorder.waitForRecords() }
-            _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            _ = try? await cancelWhenGracefulShutdown {
+                await recorder.waitForRecords()
+                try await Task.sleep(for: interval)
+            }
             await recorder.flush()
         }
         // Calls still finishing while the agent drains get recorded too.

@@ -119,9 +119,8 @@ public final class StoreRecorder: CallListener {
         /// the call's path.
         var ended: [Call] = []
         var started: [Call] = []
-        /// The writers waiting for a first record (`waitForRecords`), by their ids.
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-        var nextWaiter: UInt64 = 0
+        /// Fired (and replaced) when a record is held while none was: the writer waits on it.
+        var arrived = AsyncEvent()
         var isEmpty: Bool { ended.isEmpty && started.isEmpty }
     }
     private let pending = Mutex(Pending())
@@ -143,38 +142,24 @@ public final class StoreRecorder: CallListener {
         if call.type != Call.detached { hold { $0.ended.append(call) } }
     }
 
-    /// Holds a record for the next write and wakes the writers waiting for one (outside the
-    /// lock: a resumed task's wake-up must not wait for it).
+    /// Holds a record for the next write; the first one after a write wakes the writer.
     private func hold(_ add: (inout Pending) -> Void) {
-        let waiters = pending.withLock { p -> [CheckedContinuation<Void, Never>] in
+        let arrived = pending.withLock { p -> AsyncEvent? in
+            let wasEmpty = p.isEmpty
             add(&p)
-            defer { p.waiters = [:] }
-            return Array(p.waiters.values)
+            guard wasEmpty else { return nil }
+            defer { p.arrived = AsyncEvent() }
+            return p.arrived
         }
-        for w in waiters { w.resume() }
+        arrived?.fire()
     }
 
     /// Returns once a record waits to be written (at once if one does), or when the task is
     /// cancelled. The writer waits here between batches, so an idle server does not wake up to
     /// find nothing.
     public func waitForRecords() async {
-        let id = pending.withLock { p -> UInt64 in
-            p.nextWaiter += 1
-            return p.nextWaiter
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let now = pending.withLock { p -> Bool in
-                    if !p.isEmpty || Task.isCancelled { return true }
-                    p.waiters[id] = c
-                    return false
-                }
-                if now { c.resume() }
-            }
-        } onCancel: {
-            // Takes only this lock, under which no continuation is ever resumed.
-            pending.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
-        }
+        guard let arrived = pending.withLock({ $0.isEmpty ? $0.arrived : nil }) else { return }
+        _ = await arrived.wait()
     }
 
     /// Writes what is queued; returns how many calls were written. Flushes run one at a time:

@@ -11,9 +11,9 @@ import Musl
 /// A launcher process parked in a pooled sandbox (see rn_launcher.h): it clones one
 /// container, which inherits its cgroups and network namespace, and then exits.
 ///
-/// Why a process and not just pre-made cgroups: a process that is already in the cgroups and a
-/// network namespace gives them to its child at clone time, so a pooled start neither joins a
-/// cgroup nor makes a namespace.
+/// Why a process and not just pre-made cgroups: a network namespace (and, on the bridge, its
+/// veth) belongs to a process; one made ahead off the call path is given to the container at
+/// clone time, and the cgroups with it.
 final class ParkedLauncher: @unchecked Sendable {
     // @unchecked: the handle is used by one owner at a time (the pool hands an entry out once).
     private let handle: OpaquePointer
@@ -26,29 +26,19 @@ final class ParkedLauncher: @unchecked Sendable {
     private let onFreed: @Sendable () -> Void
 
     /// Makes a launcher in `cgroup` and waits until it is parked; with `network`, in a network
-    /// namespace of its own with loopback up. It is born in the v2 cgroup and joins the v1 ones
-    /// itself: neither waits for an RCU grace period, as a `cgroup.procs` write of its pid would.
+    /// namespace of its own with loopback up. It enters its cgroups as a directly cloned
+    /// container does (`CgroupEntry`).
     init(network: Bool, cgroup: CgroupSet, driver: CgroupDriver, onFreed: @escaping @Sendable () -> Void) throws(RunnerError) {
-        var cgroupFD: Int32 = -1
-        if let v2 = cgroup.v2Path {
-            cgroupFD = rn_open_directory(v2)
-            if cgroupFD < 0 { throw .system("open", errno: -cgroupFD, "cannot open cgroup \(v2)") }
-        }
-        defer { if cgroupFD >= 0 { close(cgroupFD) } }
-        let joinTasks = try driver.openTaskFiles(cgroup)
-        defer { for fd in joinTasks { close(fd) } }
+        let entry = try CgroupEntry(cgroup, driver: driver)
+        defer { entry.closeAll() }
         var raw: OpaquePointer?
         var stage: Int32 = 0
-        let rc = joinTasks.withUnsafeBufferPointer { fds in
-            rn_launcher_start(network ? 1 : 0, cgroupFD, fds.baseAddress, fds.count, &raw, &stage)
+        let rc = entry.v1TaskFiles.withUnsafeBufferPointer { fds in
+            rn_launcher_start(network ? 1 : 0, entry.v2Directory, fds.baseAddress, fds.count, &raw, &stage)
         }
         guard rc == 0, let raw else {
-            let step =
-                switch stage {
-                case Int32(RN_STAGE_LOOPBACK.rawValue): "unshare(CLONE_NEWNET)"
-                case Int32(RN_STAGE_JOIN_CGROUP.rawValue): "join cgroup"
-                default: rc == -ECHILD ? "launcher ended before it parked" : "clone3"
-                }
+            let ended = rc == -ECHILD && stage == Int32(RN_STAGE_CLONE.rawValue)
+            let step = ended ? "launcher ended before it parked" : String(cString: rn_stage_name(stage))
             throw .system(step, errno: -rc, "cannot make a parked launcher (of the sandbox pool, or of a bridge start)")
         }
         handle = raw

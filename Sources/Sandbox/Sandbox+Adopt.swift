@@ -43,7 +43,7 @@ extension Sandbox {
             let cg = try driver.create(instance: instanceID, container: containerName, limits: limits)
             created = cg
             let setup = TimedPhase.ending("cgroup create", from: began)
-            try driver.attach(pid: pid, to: cg, includeV2: true)
+            try driver.attach(pid: pid, to: cg)
             guard (try? ProcessDescriptor.pid(of: pidfd)) == pid else {
                 // Whatever has that pid now is not the fork: it is left alone, and so is its
                 // cgroup if it is in there.

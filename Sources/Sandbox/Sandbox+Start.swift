@@ -137,12 +137,8 @@ extension Sandbox {
             }
         }
         // A launcher is already in every cgroup of its sandbox: the child inherits them.
-        var cgroupFD: Int32 = -1
-        if launcher == nil, let v2 = cg.v2Path {
-            cgroupFD = rn_open_directory(v2)
-            if cgroupFD < 0 { throw .system("open", errno: -cgroupFD, "cannot open cgroup \(v2)") }
-        }
-        defer { if cgroupFD >= 0 { close(cgroupFD) } }
+        let entry = launcher == nil ? try CgroupEntry(cg, driver: driver) : CgroupEntry()
+        defer { entry.closeAll() }
 
         var devNull: Int32 = -1
         if spec.stdin == nil || spec.stdout == nil || spec.stderr == nil {
@@ -166,9 +162,6 @@ extension Sandbox {
         let groups = spec.additionalGroups.isEmpty ? [spec.gid] : spec.additionalGroups
         var tmpOptions = "mode=1777"
         if let size = spec.tmpSizeBytes { tmpOptions += ",size=\(size)" }
-        // A launcher's child inherits its cgroups; a child cloned here joins the v1 ones itself.
-        let joinTasks = launcher == nil ? try driver.openTaskFiles(cg) : []
-        defer { for fd in joinTasks { close(fd) } }
 
         var cspec = rn_spawn_spec()
         cspec.rootfs_target = arena.string(paths.mountTarget)
@@ -186,9 +179,9 @@ extension Sandbox {
         cspec.ngroups = groups.count
         cspec.stdio = (spec.stdin ?? devNull, spec.stdout ?? devNull, spec.stderr ?? devNull)
         cspec.new_network = spec.network.isOwnNamespace ? 1 : 0
-        cspec.cgroup_fd = cgroupFD
-        cspec.join_task_fds = arena.array(joinTasks)
-        cspec.njoin_task_fds = joinTasks.count
+        cspec.cgroup_fd = entry.v2Directory
+        cspec.join_task_fds = arena.array(entry.v1TaskFiles)
+        cspec.njoin_task_fds = entry.v1TaskFiles.count
         cspec.tmp_options = arena.string(tmpOptions)
         cspec.mount_sys = 1
         cspec.binds = arena.array(binds)

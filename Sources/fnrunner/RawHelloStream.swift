@@ -31,8 +31,8 @@ struct RawHelloStream {
             try? FileSystem.removeTree(iofs)
             throw error
         }
-        for _ in 0..<2000 where !FileSystem.exists(iofs + "/lsnr.sock") { usleep(1000) }
         do {
+            for _ in 0..<2000 where !FileSystem.exists(iofs + "/lsnr.sock") { try await Task.sleep(for: .milliseconds(1)) }
             let raw = RawHelloStream(container: container, connection: try HTTPStreamConnection(socketPath: iofs + "/lsnr.sock"), iofs: iofs)
             for _ in 0..<50 { try await raw.call() }
             return raw

@@ -224,8 +224,7 @@ struct ZygoteTests {
             let template = try #require(driver.zygoteTemplatePIDs.first)
             var cancelled = 0
             for round in 0..<4 {
-                let task = ContainerTask(
-                    function: f, name: "cancelled-\(round)", spawnCallID: "c\(round)", startTimeout: .seconds(3), timeout: .seconds(10))
+                let task = RunnerHarness.task(f, name: "cancelled-\(round)")
                 let start = Task {
                     withUnsafeCurrentTask { $0?.cancel() }
                     return try await driver.startHot(task)
@@ -244,8 +243,7 @@ struct ZygoteTests {
             let paths = try #require(driver.startPaths)
             #expect(paths.zygoteFallbacks == 0, "\(paths)")
             #expect(driver.zygoteTemplatePIDs == [template], "the template lives on")
-            let uncancelled = ContainerTask(function: f, name: "after", spawnCallID: "c", startTimeout: .seconds(3), timeout: .seconds(10))
-            let hot = try await driver.startHot(uncancelled)
+            let hot = try await driver.startHot(RunnerHarness.task(f, name: "after"))
             await hot.close()
             let after = try #require(driver.startPaths)
             #expect(after.forked == paths.forked + 1 && after.zygoteFallbacks == 0, "the next start forked: \(after)")
