@@ -82,11 +82,14 @@ extension BenchCommand {
         do {
             paired = try await run(freezeIdleMillis: -1) { agent in
                 for _ in 0..<20 { _ = try await agent.submit(fn("hot"), request) }
+                // With a raw container: (agent, raw) per round, whichever of the two ran first.
                 var t: [UInt64] = []
                 for i in 0..<n {
-                    if let raw, i % 2 == 1 { t.append(try await Self.timed { try await raw.call() }) }
+                    var direct: UInt64?
+                    if let raw, i % 2 == 1 { direct = try await Self.timed { try await raw.call() } }
                     t.append(try await Self.timed { _ = try await agent.submit(fn("hot"), request) })
-                    if let raw, i % 2 == 0 { t.append(try await Self.timed { try await raw.call() }) }
+                    if let raw, i % 2 == 0 { direct = try await Self.timed { try await raw.call() } }
+                    if let direct { t.append(direct) }
                 }
                 return t
             }
@@ -110,19 +113,11 @@ extension BenchCommand {
             return t
         }
         if raw != nil {
-            // Odd rounds ran the raw call first: order the pairs (agent, raw) again.
-            var hot: [UInt64] = []
-            var direct: [UInt64] = []
-            for i in 0..<n {
-                let (a, b) = (paired[2 * i], paired[2 * i + 1])
-                hot.append(i % 2 == 0 ? a : b)
-                direct.append(i % 2 == 0 ? b : a)
-            }
+            let hot = stride(from: 0, to: paired.count, by: 2).map { paired[$0] }
+            let direct = stride(from: 1, to: paired.count, by: 2).map { paired[$0] }
             row("agent: hot call (\(image)), paired with a raw call", hot)
             row("the raw call of each pair: hello-stream over its unix socket", direct)
-            let differences = zip(hot, direct).map { Double(Int64($0) - Int64($1)) }.sorted()
-            let middle = differences.count / 2
-            let pairs = differences.count % 2 == 1 ? differences[middle] : (differences[middle - 1] + differences[middle]) / 2
+            let pairs = median(zip(hot, direct).map { Double($0) - Double($1) })
             let cost = (median(hot) - median(direct)) / 1000
             print(
                 "| the agent's cost over the raw call: difference of the medians; median of the pairs' differences | | "

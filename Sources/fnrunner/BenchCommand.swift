@@ -191,9 +191,11 @@ struct BenchCommand: AsyncParsableCommand {
         print("| init's cost: difference of the medians | | \(Self.tenths(cost)) | | |")
     }
 
-    func median(_ samples: [UInt64]) -> Double {
+    func median(_ samples: [UInt64]) -> Double { median(samples.map(Double.init)) }
+
+    func median(_ samples: [Double]) -> Double {
         let s = samples.sorted()
-        return s.count % 2 == 1 ? Double(s[s.count / 2]) : Double(s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
     func startToExit(_ sandbox: Sandbox, _ spec: ContainerSpec) async throws -> (started: UInt64, exited: UInt64, closed: UInt64) {

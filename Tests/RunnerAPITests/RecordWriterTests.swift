@@ -11,13 +11,6 @@ import Testing
 struct RecordWriterTests {
     let stores = StoreTests()
 
-    /// A call as the edges make them (not detached): its record is written when it ends.
-    func syncCall() throws -> Call {
-        let agent = Agent(configuration: .init(), driver: EchoDriver(), tracker: ResourceTracker(totalMemoryBytes: 1 << 30, totalCPUMillicores: 1000))
-        let f = FunctionDefinition(appID: "a", appName: "app", fnID: "f1", fnName: "fn", image: "img:1")
-        return try agent.makeCall(f, FunctionRequest(body: Array("hi".utf8)))
-    }
-
     /// A task waiting for records, checked to be still waiting 100 ms later.
     static func stillWaiting(_ recorder: StoreRecorder, _ why: Comment) async throws -> Task<Void, Never> {
         let returned = Atomic(false)
@@ -86,7 +79,7 @@ struct RecordWriterTests {
             // after a batch was written, when the writer must wait again and wake again.
             for _ in 0..<2 {
                 try await Task.sleep(for: .milliseconds(50))
-                let call = try syncCall()
+                let call = try stores.call(type: Call.sync)
                 try await recorder.afterCall(call)
                 var written = false
                 for _ in 0..<500 where !written {

@@ -181,12 +181,15 @@ struct StoreTests {
 
     // MARK: the queue of detached calls
 
-    func detachedCall(_ body: String = "payload") throws -> Call {
+    func detachedCall(_ body: String = "payload") throws -> Call { try call(body, type: Call.detached) }
+
+    /// A call of fn "f1" as an edge makes it (`Call.sync`) or the detached queue does.
+    func call(_ body: String = "payload", type: String) throws -> Call {
         let agent = Agent(configuration: .init(), driver: EchoDriver(), tracker: ResourceTracker(totalMemoryBytes: 1 << 30, totalCPUMillicores: 1000))
         let f = FunctionDefinition(appID: "a", appName: "app", fnID: "f1", fnName: "fn", image: "img:1", fnConfig: ["K": "v"])
         return try agent.makeCall(
             f, FunctionRequest(method: "PUT", url: "http://fn.test/t/app/x", contentType: "text/plain", headers: [("X-One", "1")], body: Array(body.utf8)),
-            type: Call.detached)
+            type: type)
     }
 
     @Test func aQueuedCallKeepsItsRequestAndIsClaimedOnceUntilReleased() async throws {

@@ -31,18 +31,6 @@ struct PoolTests {
             .first { $0.hasPrefix(name + ":") }.map { $0.dropFirst(name.count + 1).trimmed }
     }
 
-    /// Controller ("" for the v2 tree) → cgroup path, from /proc/<pid>/cgroup.
-    func cgroupMembership(_ pid: Int32) throws -> [String: String] {
-        var places: [String: String] = [:]
-        for line in try FileSystem.read("/proc/\(pid)/cgroup").split(separator: "\n") {
-            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { continue }
-            if fields[1].isEmpty { places[""] = String(fields[2]) }
-            for controller in fields[1].split(separator: ",") { places[String(controller)] = String(fields[2]) }
-        }
-        return places
-    }
-
     @Test func aPooledStartInheritsThePoolsCgroupsAndTheRunnerStaysItsParent() async throws {
         try await withSandbox(poolSize: 2) { sandbox, env in
             try await waitForPool(sandbox, ready: 2)
