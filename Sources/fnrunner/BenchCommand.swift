@@ -191,7 +191,7 @@ struct BenchCommand: AsyncParsableCommand {
         print("| init's cost: difference of the medians | | \(Self.tenths(cost)) | | |")
     }
 
-    func median(_ samples: [UInt64]) -> Double { median(samples.map(Double.init)) }
+    func median(_ samples: [UInt64]) -> Double { median(samples.map { Double($0) }) }
 
     func median(_ samples: [Double]) -> Double {
         let s = samples.sorted()
