@@ -261,7 +261,7 @@ extension Agent {
             return
         }
         let slot = HotSlot(
-            hot: hot, name: name, queue: queue, evictor: evictor, resources: token, metrics: metrics, prewarmed: launch.prewarm,
+            hot: hot, name: name, queue: queue, evictor: evictor, resources: token, clock: clock, metrics: metrics, prewarmed: launch.prewarm,
             logger: logger, logMetadata: f.logMetadata(container: name))
         hot.onExit { [weak slot] in slot?.containerExited() }
         let registered = state.withLock { s -> Bool in
@@ -284,16 +284,19 @@ extension Agent {
     /// Offers the slot until the idle timeout, a failed call, a failed freeze, eviction or
     /// shutdown. Each idle period restarts the idle timer and the freeze timer.
     ///
-    /// A call that begins does not wake this task: it hears of the call only at its end (a new
-    /// idle period), or at a timer that finds a call on the container (it then waits for that
-    /// call's end). A usual call thus costs this task one wake-up, not two.
+    /// Calls do not wake this task: a good call's end opens a new idle period in the slot, which
+    /// this task reads when its timer fires, and it sets the timer again from that period's
+    /// start. Under steady traffic it wakes once per freeze delay, not once per call. Only a
+    /// timer that finds a call on the container makes it wait for that call's end; failures,
+    /// eviction and shutdown wake it at once.
     private func serve(_ slot: HotSlot, function f: FunctionDefinition) async {
         defer { slot.markDone() }
         let idleTimeout = UInt64(max(0, f.idleTimeoutSeconds)) * 1_000_000_000
         let freezeAfter = AgentConfiguration.duration(f.freezeIdleMillis ?? configuration.freezeIdleMillis)?.nanoseconds
         slot.offer()
+        var period = slot.idleness
         idlePeriods: while !isShuttingDown {
-            let idleSince = clock.nowNanos
+            let idleSince = period.since
             var idleDeadline = idleSince &+ idleTimeout
             let freezeAt = freezeAfter.map { idleSince &+ $0 }
             var frozen = false
@@ -302,30 +305,42 @@ extension Agent {
                 // container ends once no call has it. Waits of a cancelled task return at once,
                 // so without this the loop would spin until the idle deadline.
                 if Task.isCancelled {
+                    let seen = slot.idleness.period
                     if slot.endIfIdle() { return }
-                    switch await slot.nextEvent(until: nil, clock: clock, cancellable: false) {
-                    case .finished(ok: false)?: return
-                    case .finished(ok: true)?, nil: continue
+                    if await slot.nextEvent(until: nil, clock: clock, callEndAfter: seen, cancellable: false) == .finished(ok: false) {
+                        return
                     }
+                    period = slot.idleness
+                    continue idlePeriods
                 }
                 var wake = idleDeadline
                 if !frozen, let freezeAt { wake = min(wake, freezeAt) }
-                var event = await slot.nextEvent(until: wake, clock: clock)
-                if event == nil && slot.hasCall {
+                // Once the freeze of this period is behind it (done, failed, or lost to a call),
+                // no timer of this task falls between a call's end and the next freeze: it
+                // hears that end (after a thaw, a wake-up costs little).
+                switch await slot.nextEvent(until: wake, clock: clock, callEndAfter: frozen ? period.period : nil) {
+                case .finished(ok: false)?: return  // a failed call, eviction, or shutdown asked us to end
+                case .finished(ok: true)?, nil: break
+                }
+                var now = slot.idleness
+                if now.hasCall {
                     // A timer came while a call has the container: no freeze, no idle end; its
                     // end is the next event.
-                    event = await slot.nextEvent(until: nil, clock: clock)
+                    switch await slot.nextEvent(until: nil, clock: clock, callEndAfter: now.period) {
+                    case .finished(ok: false)?: return
+                    case .finished(ok: true)?: now = slot.idleness
+                    case nil: continue  // cancelled: handled above
+                    }
                 }
-                switch event {
-                case .finished(ok: true)?: continue idlePeriods  // a call came and went
-                case .finished(ok: false)?: return  // a failed call, eviction, or shutdown asked us to end
-                case nil: break
+                if now.period != period.period {
+                    period = now  // calls came and went: the timers start again from the last one's end
+                    continue idlePeriods
                 }
                 let later = clock.nowNanos
                 if !frozen, let freezeAt, later >= freezeAt {
                     do {
                         // Tried once per idle period: false means a call has it (it is about to
-                        // begin), and trying again before that call's event would only spin.
+                        // begin), and trying again before that call's end would only spin.
                         if try await slot.freezeIfIdle() { logger.debug("froze an idle container", metadata: f.logMetadata(container: slot.name)) }
                         frozen = true
                     } catch {

@@ -126,10 +126,14 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
     /// Containers are only ever shared by calls with this same key.
     public var slotKey: SlotKey {
         var config = appConfig
-        for (k, v) in fnConfig { config[k] = v }
+        if config.isEmpty {
+            config = fnConfig
+        } else {
+            for (k, v) in fnConfig { config[k] = v }
+        }
         // How many instances are kept ahead changes no container: it is not part of the key.
         var made = annotations
-        made[Self.prewarmAnnotation] = nil
+        if made[Self.prewarmAnnotation] != nil { made[Self.prewarmAnnotation] = nil }
         return SlotKey(
             appID: appID, fnID: fnID, image: image, format: format, memoryMB: memoryMB, cpuMillicores: cpuMillicores,
             timeoutSeconds: timeoutSeconds, idleTimeoutSeconds: idleTimeoutSeconds, config: config, annotations: made,

@@ -7,8 +7,10 @@ import Synchronization
 /// Its one `SlotLifecycle` value decides every change; this class owns it under one lock and
 /// carries out what it returns. The container offers the slot while idle; a call that took its
 /// token claims it (`claim`, thawing it when told to), begins (`beginCall`), runs, and ends it
-/// (`endCall`); the container task learns of the end through `nextEvent`, and of a call in
-/// progress from `hasCall` when one of its timers fires. The container's state
+/// (`endCall`). A good call's end wakes nobody: it opens a new idle period (`idleness`), which
+/// the container's task reads when one of its timers fires, and only a task that waits for the
+/// end of a call in progress is woken by it. Failures and retirement reach that task through
+/// `nextEvent` at once. The container's state
 /// in its queue's counts, and whether the evictor may take it, change under the same lock at
 /// the moment they become true: a waiting call deciding whether to launch, or an evictor looking
 /// for room, never sees a container as idle after a call took it, or busy after it became free.
@@ -29,16 +31,34 @@ public final class HotSlot: Sendable {
     let logMetadata: Logger.Metadata
     /// Started ahead of demand (a fn's prewarm annotation), not for a waiting call.
     let prewarmed: Bool
+    /// The agent's clock, which idle periods begin on.
+    let clock: any AgentClock
 
     /// What the container's task hears: a call finished.
     typealias Event = SlotLifecycle.Notice
+
+    /// The container's current idle period, as its task reads it when a timer wakes it.
+    struct Idleness: Sendable, Equatable {
+        /// Good call ends so far: a different count than at the last reading means calls came
+        /// and went meanwhile, and the idle and freeze timers start again from `since`.
+        var period: UInt64
+        /// When the last good call ended, or the container was first offered (agent clock).
+        var since: UInt64
+        /// A call has claimed the container or runs on it now.
+        var hasCall: Bool
+    }
 
     private struct State {
         var life = SlotLifecycle()
         /// The state last counted in the queue (the lifecycle's, once applied).
         var counted: SlotQueueStats.ContainerState = .start
+        /// Failures not heard yet (a good call's end is never kept: `idlePeriods` counts it).
         var events: [Event] = []
         var waiter: CheckedContinuation<Event?, Never>?
+        /// The waiter also wants the end of a good call (one it saw in progress).
+        var waiterHearsCallEnds = false
+        var idlePeriods: UInt64 = 0
+        var idleSince: UInt64 = 0
         /// Which wait `waiter` is: a timer of an earlier wait must not end a later one.
         var waitID: UInt64 = 0
         /// The token this slot is currently offered under.
@@ -63,8 +83,10 @@ public final class HotSlot: Sendable {
     /// A slot for a container that has just started (counted as starting in `queue`).
     init(
         hot: any HotContainerHandle, name: String, queue: SlotQueue<HotSlot>, evictor: Evictor, resources: ResourceToken,
-        metrics: AgentMetrics? = nil, prewarmed: Bool = false, logger: Logger? = nil, logMetadata: Logger.Metadata = [:]
+        clock: any AgentClock, metrics: AgentMetrics? = nil, prewarmed: Bool = false, logger: Logger? = nil,
+        logMetadata: Logger.Metadata = [:]
     ) {
+        self.clock = clock
         self.logger = logger
         self.logMetadata = logMetadata
         self.metrics = metrics
@@ -82,8 +104,12 @@ public final class HotSlot: Sendable {
     func recordCounters(_ c: ContainerCounters?) { state.withLock { $0.counters = c } }
 
 
-    /// Offers the slot for the first time.
-    func offer() { change(.started) }
+    /// Offers the slot for the first time: its first idle period begins.
+    func offer() { change(.started) { [clock] in $0.idleSince = clock.nowNanos } }
+
+    var idleness: Idleness {
+        state.withLock { Idleness(period: $0.idlePeriods, since: $0.idleSince, hasCall: $0.life.hasCall) }
+    }
 
     /// A call that claimed the container begins: it is busy now, and no longer evictable.
     func beginCall(id: String? = nil, trace: CallTrace? = nil) {
@@ -116,10 +142,6 @@ public final class HotSlot: Sendable {
 
     /// Whether the container is ending (idle timeout, eviction, exit, a failed call).
     var isEnding: Bool { state.withLock { $0.life.phase == .done } }
-
-    /// Whether a call has claimed the container (it may still be thawing it, or waiting for a
-    /// freeze to end) or runs on it: the call's end will be told.
-    var hasCall: Bool { state.withLock { $0.life.hasCall } }
 
     /// Ends a call. After a good one the slot is offered again at once, so a caller right behind
     /// finds it idle instead of launching another container. After a failed one the container
@@ -175,6 +197,13 @@ public final class HotSlot: Sendable {
                 case .offer: offerToken(&s)
                 case .stopBeingEvictable: stopBeingEvictable(&s)
                 case .withdraw: if let token = s.token { _ = queue.acquire(token) }
+                case .tell(.finished(ok: true)):
+                    s.idlePeriods &+= 1
+                    s.idleSince = clock.nowNanos
+                    if s.waiterHearsCallEnds, let w = s.waiter {
+                        s.waiter = nil
+                        wake = (w, .finished(ok: true))
+                    }
                 case .tell(let notice):
                     if let w = s.waiter {
                         s.waiter = nil
@@ -302,28 +331,35 @@ public final class HotSlot: Sendable {
         return state.withLock { $0.life.phase == .claimed(frozen: false) }
     }
 
-    /// The next event, or nil at `deadline` on `clock` (never with no deadline). The deadline is
-    /// a timer of the clock, not a task raced against the wait: this wait begins after every
-    /// call. A cancelled task gets nil at once, unless `cancellable` is false: then it waits for
-    /// the event all the same (the end of a call that still has the container).
+    /// The next failure (or retirement), or nil at `deadline` on `clock` (never with no
+    /// deadline). With `callEndAfter`, the idle period the task last read, the end of a good
+    /// call is an event too, also one that came after that reading. The deadline is a timer of
+    /// the clock, not a task raced against the wait. A cancelled task gets nil at once, unless
+    /// `cancellable` is false: then it waits for the event all the same (the end of a call that
+    /// still has the container).
     ///
     /// Only the slot's own task may wait here. The cancellation handler takes the slot's lock,
     /// and under that lock an offer resumes the calls waiting in the queue (`offerToken`); a
     /// call's task waiting here could be cancelled while such an offer resumes it, and the two
     /// would wait for each other for good (as `SlotQueue.take` once did).
-    func nextEvent(until deadline: UInt64?, clock: any AgentClock, cancellable: Bool = true) async -> Event? {
-        if let ready = state.withLock({ s -> Event? in s.events.isEmpty ? nil : s.events.removeFirst() }) { return ready }
+    func nextEvent(until deadline: UInt64?, clock: any AgentClock, callEndAfter: UInt64? = nil, cancellable: Bool = true) async
+        -> Event?
+    {
         var timer: AgentTimer?
         let event = await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Event?, Never>) in
                 // Only this slot's own task waits here, so an event that came meanwhile is still there.
                 let wait = state.withLock { s -> UInt64? in
                     if !s.events.isEmpty { return nil }
+                    if let callEndAfter, s.idlePeriods != callEndAfter { return nil }
                     s.waitID &+= 1
                     s.waiter = c
+                    s.waiterHearsCallEnds = callEndAfter != nil
                     return s.waitID
                 }
-                guard let wait else { return c.resume(returning: state.withLock { $0.events.removeFirst() }) }
+                guard let wait else {
+                    return c.resume(returning: state.withLock { $0.events.isEmpty ? .finished(ok: true) : $0.events.removeFirst() })
+                }
                 if let deadline { timer = clock.schedule(atNanos: deadline) { self.endWait(wait) } }
                 if cancellable && Task.isCancelled { endWait(nil) }
             }

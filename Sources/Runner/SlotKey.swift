@@ -16,15 +16,37 @@ public struct SlotKey: Sendable, Hashable, CustomStringConvertible {
         syslogURL: String = ""
     ) {
         self.idleTimeoutSeconds = idleTimeoutSeconds
-        var parts: [String] = [appID, fnID, image, format]
-        parts += ["\(memoryMB)", "\(cpuMillicores)", "\(timeoutSeconds)", "\(idleTimeoutSeconds)", "\(tmpfsMB)"]
-        parts.append("config")
-        for k in config.keys.sorted() { parts += [k, config[k]!] }
-        parts.append("annotations")
-        for k in annotations.keys.sorted() { parts += [k, annotations[k]!] }
-        parts += ["syslog", syslogURL]
+        // Made for every call: one string grown in place, no array of parts.
+        var key = ""
+        key.reserveCapacity(128 + appID.utf8.count + fnID.utf8.count + image.utf8.count)
         // Length-prefixing each field makes the encoding injective whatever the fields contain.
-        value = parts.map { "\($0.utf8.count):\($0)" }.joined()
+        func add(_ field: String) {
+            key += String(field.utf8.count)
+            key += ":"
+            key += field
+        }
+        add(appID)
+        add(fnID)
+        add(image)
+        add(format)
+        add(String(memoryMB))
+        add(String(cpuMillicores))
+        add(String(timeoutSeconds))
+        add(String(idleTimeoutSeconds))
+        add(String(tmpfsMB))
+        add("config")
+        for k in config.keys.sorted() {
+            add(k)
+            add(config[k]!)
+        }
+        add("annotations")
+        for k in annotations.keys.sorted() {
+            add(k)
+            add(annotations[k]!)
+        }
+        add("syslog")
+        add(syslogURL)
+        value = key
     }
 
     /// A key handed over by Fn's load balancer (slot_hash_id), used as it is.

@@ -3,28 +3,34 @@ public struct SlotQueueStats: Sendable, Equatable {
     public enum RequestState: Int, Sendable, CaseIterable { case none, wait, exec, done }
     public enum ContainerState: Int, Sendable, CaseIterable { case none, wait, start, idle, paused, busy, done }
 
-    public private(set) var requests: [RequestState: Int] = [:]
-    public private(set) var containers: [ContainerState: Int] = [:]
+    /// Counts by raw value; `none` and `done` are never counted. Fixed arrays, not dictionaries:
+    /// a hot container moves twice per call, under its queue's lock.
+    private var requests = [Int](repeating: 0, count: RequestState.allCases.count)
+    private var containers = [Int](repeating: 0, count: ContainerState.allCases.count)
 
     public init() {}
 
-    public func count(_ s: RequestState) -> Int { requests[s] ?? 0 }
-    public func count(_ s: ContainerState) -> Int { containers[s] ?? 0 }
+    public func count(_ s: RequestState) -> Int { requests[s.rawValue] }
+    public func count(_ s: ContainerState) -> Int { containers[s.rawValue] }
 
     /// Forward moves only; anything else is a bug in the caller and is ignored.
     mutating func move(request from: RequestState, to: RequestState) {
         guard to.rawValue > from.rawValue else { return }
-        if from != .none && from != .done { requests[from, default: 0] -= 1 }
-        if to != .none && to != .done { requests[to, default: 0] += 1 }
+        if from != .none && from != .done { requests[from.rawValue] -= 1 }
+        if to != .none && to != .done { requests[to.rawValue] += 1 }
     }
 
     /// Forward moves, plus the backward ones a hot container makes between calls:
     /// busy → idle or paused, paused → idle.
     mutating func move(container from: ContainerState, to: ContainerState) {
-        let backward: Set<[ContainerState]> = [[.busy, .idle], [.busy, .paused], [.paused, .idle]]
-        guard to.rawValue > from.rawValue || backward.contains([from, to]) else { return }
-        if from != .none && from != .done { containers[from, default: 0] -= 1 }
-        if to != .none && to != .done { containers[to, default: 0] += 1 }
+        let backward =
+            switch (from, to) {
+            case (.busy, .idle), (.busy, .paused), (.paused, .idle): true
+            default: false
+            }
+        guard to.rawValue > from.rawValue || backward else { return }
+        if from != .none && from != .done { containers[from.rawValue] -= 1 }
+        if to != .none && to != .done { containers[to.rawValue] += 1 }
     }
 
     /// Fn's rule: assume every idle (or paused) container takes one waiter; launch only if some
@@ -39,7 +45,7 @@ public struct SlotQueueStats: Sendable, Equatable {
     }
 
     public var isIdle: Bool {
-        requests.values.allSatisfy { $0 == 0 } && containers.values.allSatisfy { $0 == 0 }
+        requests.allSatisfy { $0 == 0 } && containers.allSatisfy { $0 == 0 }
     }
 
     /// For tests: counts set directly.
@@ -47,11 +53,11 @@ public struct SlotQueueStats: Sendable, Equatable {
         -> SlotQueueStats
     {
         var s = SlotQueueStats()
-        s.requests[.wait] = waiting
-        s.containers[.idle] = idle
-        s.containers[.paused] = paused
-        s.containers[.start] = starting
-        s.containers[.wait] = waitingForResources
+        s.requests[RequestState.wait.rawValue] = waiting
+        s.containers[ContainerState.idle.rawValue] = idle
+        s.containers[ContainerState.paused.rawValue] = paused
+        s.containers[ContainerState.start.rawValue] = starting
+        s.containers[ContainerState.wait.rawValue] = waitingForResources
         return s
     }
 }

@@ -74,6 +74,44 @@ struct AgentHotRulesTests {
         }
     }
 
+    @Test func callsOnAWarmContainerSetNoTimerYetItsFreezeDelayCountsFromTheLastCallsEnd() async throws {
+        try await H.withAgent(configure: { $0.freezeIdleMillis = 100 }) { agent, driver, clock in
+            let f = H.function(idleTimeout: 3600)
+            _ = try await agent.submit(f, H.request("warm"))
+            let c = try #require(driver.containers.first)
+            await eventually("the container's task set its freeze timer") { clock.scheduled == 1 }
+            clock.advance(by: .milliseconds(60))
+            for i in 0..<20 { _ = try await agent.submit(f, H.request("\(i)")) }
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(clock.scheduled == 1, "twenty calls set no timer: the container's task slept through them")
+            clock.advance(by: .milliseconds(40))  // its timer: 100 ms after the first call, 40 after the last
+            await eventually("its task set its timer again, from the last call's end") { clock.scheduled == 2 }
+            #expect(!c.isFrozen)
+            clock.advance(by: .milliseconds(59))
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(!c.isFrozen, "not before 100 ms after the last call")
+            await advance(clock, by: .milliseconds(1), until: "it froze 100 ms after the last call") { c.isFrozen }
+            #expect(c.calls == 21 && driver.starts == 1)
+        }
+    }
+
+    @Test func aContainerThawedForACallIsFrozenAgainTheDelayAfterThatCall() async throws {
+        try await H.withAgent(configure: { $0.freezeIdleMillis = 50 }) { agent, driver, clock in
+            let f = H.function(idleTimeout: 3600)
+            _ = try await agent.submit(f, H.request("warm"))
+            let c = try #require(driver.containers.first)
+            await advance(clock, by: .milliseconds(10), until: "it froze") { c.isFrozen }
+            _ = try await agent.submit(f, H.request("thawed"))
+            #expect(c.thaws == 1 && !c.isFrozen)
+            clock.advance(by: .milliseconds(49))
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(!c.isFrozen, "not before the delay")
+            // Its task slept until the idle timeout (an hour) once the container was frozen: the
+            // call's end must have woken it.
+            await advance(clock, by: .milliseconds(1), until: "frozen again 50 ms after the call") { c.freezes == 2 }
+        }
+    }
+
     @Test func aFreezeDelayOfZeroFreezesAtOnceAndANegativeOneNever() async throws {
         try await H.withAgent(configure: { $0.freezeIdleMillis = 0 }) { agent, driver, _ in
             _ = try await agent.submit(H.function(), H.request("warm"))

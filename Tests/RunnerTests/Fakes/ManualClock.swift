@@ -14,6 +14,7 @@ final class ManualClock: AgentClock {
         var sleepers: [UInt64: Sleeper] = [:]
         var timers: [UInt64: (deadline: UInt64, fire: @Sendable () -> Void)] = [:]
         var nextID: UInt64 = 0
+        var scheduled = 0
     }
     private let state = Mutex(State())
 
@@ -22,8 +23,12 @@ final class ManualClock: AgentClock {
     /// Tasks sleeping on this clock now, and timers not fired yet.
     var sleeperCount: Int { state.withLock { $0.sleepers.count + $0.timers.count } }
 
+    /// Timers asked for so far (also those due at once): each is a wait of a container's task.
+    var scheduled: Int { state.withLock { $0.scheduled } }
+
     func schedule(atNanos deadline: UInt64, _ fire: @escaping @Sendable () -> Void) -> AgentTimer {
         let id = state.withLock { s -> UInt64? in
+            s.scheduled += 1
             if deadline <= s.now { return nil }
             s.nextID += 1
             s.timers[s.nextID] = (deadline, fire)
