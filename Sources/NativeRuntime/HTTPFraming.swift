@@ -29,4 +29,55 @@ enum HTTPFraming {
         else { return nil }
         return n
     }
+
+    /// The status and headers of a response head (`head`: the bytes before the blank line),
+    /// parsed as bytes: header names in ASCII lower case, values without the spaces and tabs
+    /// around them. Splitting the head as a String cost a grapheme walk over every byte of it,
+    /// on every call.
+    static func responseHead(_ head: ArraySlice<UInt8>) throws(RunnerError) -> (status: Int, headers: [HTTPHeader]) {
+        var lines: [ArraySlice<UInt8>] = []
+        var start = head.startIndex
+        var i = head.startIndex
+        while i < head.endIndex {
+            if head[i] == 13, i + 1 < head.endIndex, head[i + 1] == 10 {
+                lines.append(head[start..<i])
+                i += 2
+                start = i
+            } else {
+                i += 1
+            }
+        }
+        lines.append(head[start..<head.endIndex])
+        let statusLine = lines[0]
+        // "HTTP/1.x", spaces, a status of digits, then a space or the end of the line.
+        let version = statusLine.prefix(7)
+        var cursor = statusLine.startIndex + version.count
+        if version.elementsEqual("HTTP/1.".utf8) { while cursor < statusLine.endIndex && statusLine[cursor] != 32 { cursor += 1 } }
+        while cursor < statusLine.endIndex && statusLine[cursor] == 32 { cursor += 1 }
+        var codeEnd = cursor
+        while codeEnd < statusLine.endIndex && statusLine[codeEnd] != 32 { codeEnd += 1 }
+        guard version.elementsEqual("HTTP/1.".utf8), codeEnd > cursor, codeEnd - cursor <= 9,
+            statusLine[cursor..<codeEnd].allSatisfy({ $0 >= 48 && $0 <= 57 })
+        else {
+            throw RunnerError(
+                .invalidArgument, "the function sent an invalid status line: \(String(decoding: statusLine.prefix(80), as: UTF8.self))",
+                step: "read response")
+        }
+        let status = statusLine[cursor..<codeEnd].reduce(0) { $0 * 10 + Int($1 - 48) }
+        var headers: [HTTPHeader] = []
+        headers.reserveCapacity(lines.count - 1)
+        for line in lines.dropFirst() where !line.isEmpty {
+            guard let colon = line.firstIndex(of: 58) else {
+                throw RunnerError(
+                    .invalidArgument, "the function sent an invalid header line: \(String(decoding: line.prefix(80), as: UTF8.self))",
+                    step: "read response")
+            }
+            let name = String(decoding: line[..<colon].lazy.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
+            var value = line[(colon + 1)...]
+            while let first = value.first, first == 32 || first == 9 { value.removeFirst() }
+            while let last = value.last, last == 32 || last == 9 { value.removeLast() }
+            headers.append(HTTPHeader(name: name, value: String(decoding: value, as: UTF8.self)))
+        }
+        return (status, headers)
+    }
 }

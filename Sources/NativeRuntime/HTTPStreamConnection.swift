@@ -238,21 +238,8 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         }
         // A head that arrived whole in one read is held to the same limit.
         if headerEnd! + 4 > maxHeaderBytes { throw CallErrors.headerTooBig() }
-        let head = String(decoding: buffer[0..<headerEnd!], as: UTF8.self)
+        let (status, headers) = try HTTPFraming.responseHead(buffer[0..<headerEnd!])
         buffer.removeFirst(headerEnd! + 4)
-        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
-        let statusLine = lines.isEmpty ? "" : lines.removeFirst()
-        let parts = statusLine.split(separator: " ")
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
-            throw RunnerError(.invalidArgument, "the function sent an invalid status line: \(statusLine.prefix(80))", step: "read response")
-        }
-        var headers: [HTTPHeader] = []
-        for line in lines where !line.isEmpty {
-            guard let colon = line.firstIndex(of: ":") else {
-                throw RunnerError(.invalidArgument, "the function sent an invalid header line: \(line.prefix(80))", step: "read response")
-            }
-            headers.append(HTTPHeader(name: line[..<colon].lowercased(), value: line[line.index(after: colon)...].trimmed))
-        }
         streamed = false
         streamHead = stream != nil && status == 200 ? FunctionResponse(status: status, headers: headers, body: []) : nil
         var body: [UInt8]
