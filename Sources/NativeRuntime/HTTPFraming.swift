@@ -51,12 +51,13 @@ enum HTTPFraming {
         let statusLine = lines[0]
         // "HTTP/1.x", spaces, a status of digits, then a space or the end of the line.
         let version = statusLine.prefix(7)
+        let isHTTP1 = version.elementsEqual("HTTP/1.".utf8)
         var cursor = statusLine.startIndex + version.count
-        if version.elementsEqual("HTTP/1.".utf8) { while cursor < statusLine.endIndex && statusLine[cursor] != 32 { cursor += 1 } }
+        if isHTTP1 { while cursor < statusLine.endIndex && statusLine[cursor] != 32 { cursor += 1 } }
         while cursor < statusLine.endIndex && statusLine[cursor] == 32 { cursor += 1 }
         var codeEnd = cursor
         while codeEnd < statusLine.endIndex && statusLine[codeEnd] != 32 { codeEnd += 1 }
-        guard version.elementsEqual("HTTP/1.".utf8), codeEnd > cursor, codeEnd - cursor <= 9,
+        guard isHTTP1, codeEnd > cursor, codeEnd - cursor <= 9,
             statusLine[cursor..<codeEnd].allSatisfy({ $0 >= 48 && $0 <= 57 })
         else {
             throw RunnerError(

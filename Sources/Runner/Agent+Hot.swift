@@ -286,8 +286,9 @@ extension Agent {
     ///
     /// Calls do not wake this task: a good call's end opens a new idle period in the slot, which
     /// this task reads when its timer fires, and it sets the timer again from that period's
-    /// start. Under steady traffic it wakes once per freeze delay, not once per call. Only a
-    /// timer that finds a call on the container makes it wait for that call's end; failures,
+    /// start. Under steady traffic it wakes once per freeze delay, not once per call. It waits
+    /// for a call's end only when a timer finds a call on the container, when a call took the
+    /// container as it was about to end, and once this period's freeze is behind it. Failures,
     /// eviction and shutdown wake it at once.
     private func serve(_ slot: HotSlot, function f: FunctionDefinition) async {
         defer { slot.markDone() }
@@ -307,7 +308,7 @@ extension Agent {
                 if Task.isCancelled {
                     let seen = slot.idleness.period
                     if slot.endIfIdle() { return }
-                    if await slot.nextEvent(until: nil, clock: clock, callEndAfter: seen, cancellable: false) == .finished(ok: false) {
+                    if await slot.nextEvent(until: nil, callEndAfter: seen, cancellable: false) == .finished(ok: false) {
                         return
                     }
                     period = slot.idleness
@@ -318,7 +319,7 @@ extension Agent {
                 // Once the freeze of this period is behind it (done, failed, or lost to a call),
                 // no timer of this task falls between a call's end and the next freeze: it
                 // hears that end (after a thaw, a wake-up costs little).
-                switch await slot.nextEvent(until: wake, clock: clock, callEndAfter: frozen ? period.period : nil) {
+                switch await slot.nextEvent(until: wake, callEndAfter: frozen ? period.period : nil) {
                 case .finished(ok: false)?: return  // a failed call, eviction, or shutdown asked us to end
                 case .finished(ok: true)?, nil: break
                 }
@@ -326,7 +327,7 @@ extension Agent {
                 if now.hasCall {
                     // A timer came while a call has the container: no freeze, no idle end; its
                     // end is the next event.
-                    switch await slot.nextEvent(until: nil, clock: clock, callEndAfter: now.period) {
+                    switch await slot.nextEvent(until: nil, callEndAfter: now.period) {
                     case .finished(ok: false)?: return
                     case .finished(ok: true)?: now = slot.idleness
                     case nil: continue  // cancelled: handled above
@@ -341,7 +342,7 @@ extension Agent {
                     do {
                         // Tried once per idle period: false means a call has it (it is about to
                         // begin), and trying again before that call's end would only spin.
-                        if try await slot.freezeIfIdle() { logger.debug("froze an idle container", metadata: f.logMetadata(container: slot.name)) }
+                        if try await slot.freezeIfIdle(period: now.period) { logger.debug("froze an idle container", metadata: f.logMetadata(container: slot.name)) }
                         frozen = true
                     } catch {
                         logger.warning(
@@ -354,8 +355,16 @@ extension Agent {
                 if later >= idleDeadline && !isShuttingDown && keepsAheadOfDemand(slot.queue, fnID: f.fnID) {
                     idleDeadline = later &+ idleTimeout  // one of the fn's prewarmed idle instances: it stays
                 } else if later >= idleDeadline || isShuttingDown {
-                    if slot.endIfIdle() { return }  // we won the race: the container ends
-                    // A call took it at the same moment: serve it.
+                    if slot.endIfIdle(period: now.period) { return }  // we won the race: the container ends
+                    // A call took it at the same moment (or came and went): serve it, and start
+                    // again from its end. Until it claims the container, a timer would only spin.
+                    switch await slot.nextEvent(until: nil, callEndAfter: now.period) {
+                    case .finished(ok: false)?: return
+                    case .finished(ok: true)?:
+                        period = slot.idleness
+                        continue idlePeriods
+                    case nil: continue  // cancelled: handled above
+                    }
                 }
             }
         }

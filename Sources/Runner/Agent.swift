@@ -127,6 +127,11 @@ public final class Agent: Sendable {
         } else {
             _ = await drained.wait()
         }
+        // A call that ended meanwhile offered its container again, and that container's task
+        // sleeps until its idle timer (a good call's end wakes nobody): it ends now too.
+        for q in queues {
+            while let token = q.takeNewest() { token.slot.retire() }
+        }
         // Calls still running after the grace period end with their containers.
         let busy = state.withLock { $0.live.values.map(\.slot).filter(\.isBusy).map(\.hot) }
         if !busy.isEmpty {

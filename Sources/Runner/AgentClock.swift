@@ -10,7 +10,7 @@ public protocol AgentClock: Sendable {
     /// task is cancelled first.
     func sleep(untilNanos deadline: UInt64) async throws
     /// Runs `fire` once at `deadline` (at once if it has passed) unless the timer is cancelled
-    /// first. For the waits a container repeats after every call (its idle and freeze timers):
+    /// first. For the waits a container sets again and again (its idle and freeze timers):
     /// a timer costs no task, where a `sleep` raced against the wait costs a task group.
     /// `fire` must be short and must not block: it resumes a waiter.
     func schedule(atNanos deadline: UInt64, _ fire: @escaping @Sendable () -> Void) -> AgentTimer

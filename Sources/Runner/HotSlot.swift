@@ -34,11 +34,12 @@ public final class HotSlot: Sendable {
     /// The agent's clock, which idle periods begin on.
     let clock: any AgentClock
 
-    /// What the container's task hears: a call finished.
+    /// What the container's task hears: a call failed or the container is to end, or, when its
+    /// wait asks for it (`callEndAfter`), a good call's end.
     typealias Event = SlotLifecycle.Notice
 
     /// The container's current idle period, as its task reads it when a timer wakes it.
-    struct Idleness: Sendable, Equatable {
+    struct Idleness: Sendable {
         /// Good call ends so far: a different count than at the last reading means calls came
         /// and went meanwhile, and the idle and freeze timers start again from `since`.
         var period: UInt64
@@ -149,9 +150,12 @@ public final class HotSlot: Sendable {
     func endCall(ok: Bool) { change(.callEnded(ok: ok)) }
 
     /// The container ends now (idle timeout, eviction, shutdown, failed freeze) if no call has
-    /// taken it: claims its own token first, so no call can start on it. False if a call won.
-    func endIfIdle() -> Bool {
-        guard let token = state.withLock({ $0.token }), queue.acquire(token) else { return false }
+    /// taken it: claims its own token first, so no call can start on it. False if a call won,
+    /// or, with `period`, if calls came and went since the container's task read that period
+    /// (its timers were due for an earlier one).
+    func endIfIdle(period: UInt64? = nil) -> Bool {
+        let token = state.withLock { s in period == nil || s.idlePeriods == period ? s.token : nil }
+        guard let token, queue.acquire(token) else { return false }
         retire()
         return true
     }
@@ -262,16 +266,18 @@ public final class HotSlot: Sendable {
         s.counted = new
     }
 
-    /// Freezes the container if it is idle and no call has taken it; false if it did not begin
-    /// (a call has it, or it is already frozen or done). A failed freeze is thrown: the
-    /// container must then end, unless a call claimed it meanwhile.
+    /// Freezes the container if it is idle and no call has taken it since the container's task
+    /// read idle period `period`; false if it did not begin (a call has it or came and went, or
+    /// it is already frozen or done). A failed freeze is thrown: the container must then end,
+    /// unless a call claimed it meanwhile.
     ///
     /// No lock is held meanwhile: the freeze and the memory reclaim after it (milliseconds, on
     /// a v1 freezer more) run on a blocking thread, not on the cooperative pool.
-    func freezeIfIdle() async throws(RunnerError) -> Bool {
-        // Whether the queue already handed the token to a waiting call, read under the lock the
-        // decision is made in.
-        guard change(from: { .freezeDue(tokenTaken: $0.token?.isTaken == true) }).contains(.freeze) else { return false }
+    func freezeIfIdle(period: UInt64) async throws(RunnerError) -> Bool {
+        // Whether the queue already handed the token to a waiting call (or a call already came
+        // and went), read under the lock the decision is made in.
+        guard change(from: { .freezeDue(tokenTaken: $0.token?.isTaken == true || $0.idlePeriods != period) }).contains(.freeze)
+        else { return false }
         let hot = self.hot
         let t0 = MonotonicClock.nowNanos()
         let result: Result<Void, RunnerError>
@@ -331,7 +337,7 @@ public final class HotSlot: Sendable {
         return state.withLock { $0.life.phase == .claimed(frozen: false) }
     }
 
-    /// The next failure (or retirement), or nil at `deadline` on `clock` (never with no
+    /// The next failure (or retirement), or nil at `deadline` on the agent clock (never with no
     /// deadline). With `callEndAfter`, the idle period the task last read, the end of a good
     /// call is an event too, also one that came after that reading. The deadline is a timer of
     /// the clock, not a task raced against the wait. A cancelled task gets nil at once, unless
@@ -342,7 +348,7 @@ public final class HotSlot: Sendable {
     /// and under that lock an offer resumes the calls waiting in the queue (`offerToken`); a
     /// call's task waiting here could be cancelled while such an offer resumes it, and the two
     /// would wait for each other for good (as `SlotQueue.take` once did).
-    func nextEvent(until deadline: UInt64?, clock: any AgentClock, callEndAfter: UInt64? = nil, cancellable: Bool = true) async
+    func nextEvent(until deadline: UInt64?, callEndAfter: UInt64? = nil, cancellable: Bool = true) async
         -> Event?
     {
         var timer: AgentTimer?

@@ -44,8 +44,9 @@ struct SlotLifecycle: Sendable, Equatable {
         case left
     }
 
-    /// What the container's task hears from the calls: only their end. A call's begin is not
-    /// told; the task learns of it from `hasCall` when a timer wakes it.
+    /// What the container's task may hear from the calls: only their end (`HotSlot` wakes it for
+    /// a good end only when it asks). A call's begin is not told; the task learns of it from
+    /// `HotSlot.idleness` when a timer wakes it.
     enum Notice: Sendable, Equatable {
         case finished(ok: Bool)
     }

@@ -208,4 +208,24 @@ struct AgentCallTests {
             await stopped
         }
     }
+
+    @Test func aContainerWhoseCallEndsDuringShutdownEndsWithoutWaitingForItsIdleTimeout() async throws {
+        try await H.withAgent(configure: {
+            $0.shutdownGraceMillis = 10_000
+            $0.freezeIdleMillis = -1
+        }) { agent, driver, clock in
+            let f = H.function(idleTimeout: 3600)
+            async let running = agent.submit(f, H.request("sleep:100"))
+            await eventually("the call runs") { driver.containers.first?.calls == 1 }
+            async let stopped: Void = agent.shutdown()
+            await eventually("the shutdown began") { agent.isShuttingDown }
+            await advance(clock, by: .milliseconds(10), until: "the call finished") { H.running(agent, f) == 0 }
+            let status = try await running.status
+            #expect(status == 200, "it finished within the grace period")
+            await stopped
+            // The clock stands still from here: an hour of idle timeout never passes, and a good
+            // call's end wakes nobody; the shutdown alone must end the container.
+            await eventually("its container ended", within: 5) { driver.live.isEmpty }
+        }
+    }
 }

@@ -49,4 +49,10 @@ struct HTTPResponseHeadTests {
         let (_, headers) = try parse("HTTP/1.1 200 OK\r\nA: one\ntwo\r\nB: three")
         #expect(headers == [HTTPHeader(name: "a", value: "one\ntwo"), HTTPHeader(name: "b", value: "three")])
     }
+
+    @Test func aHeadThatDoesNotStartAtIndexZeroIsReadTheSame() throws {
+        let bytes = Array("junkHTTP/1.1 204 No Content\r\nX-A:  1 ".utf8)
+        let (status, headers) = try HTTPFraming.responseHead(bytes[4...])
+        #expect(status == 204 && headers == [HTTPHeader(name: "x-a", value: "1")])
+    }
 }
