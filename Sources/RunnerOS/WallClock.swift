@@ -19,13 +19,38 @@ public enum WallClock {
         var seconds = time_t(nanos / 1_000_000_000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ v: Int32, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
+        // Digits written into one buffer: an Engage call formats three of these for its end.
+        return String(unsafeUninitializedCapacity: 24) { out in
+            var i = 0
+            func put(_ value: Int32, _ width: Int) {
+                var v = max(0, value)
+                for k in stride(from: width - 1, through: 0, by: -1) {
+                    out[i + k] = UInt8(ascii: "0") + UInt8(v % 10)
+                    v /= 10
+                }
+                i += width
+            }
+            func put(_ c: Unicode.Scalar) {
+                out[i] = UInt8(ascii: c)
+                i += 1
+            }
+            put(parts.tm_year + 1900, 4)
+            put("-")
+            put(parts.tm_mon + 1, 2)
+            put("-")
+            put(parts.tm_mday, 2)
+            put("T")
+            put(parts.tm_hour, 2)
+            put(":")
+            put(parts.tm_min, 2)
+            put(":")
+            put(parts.tm_sec, 2)
+            if millis {
+                put(".")
+                put(Int32(nanos / 1_000_000 % 1000), 3)
+            }
+            put("Z")
+            return i
         }
-        var text = "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))"
-        text += "T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
-        if millis { text += "." + pad(Int32(nanos / 1_000_000 % 1000), 3) }
-        return text + "Z"
     }
 }
