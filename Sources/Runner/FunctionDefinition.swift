@@ -1,4 +1,6 @@
 import Logging
+import RunnerOS
+
 /// What the agent knows about a function: identity, image, limits and configuration.
 public struct FunctionDefinition: Sendable, Equatable, Codable {
     public var appID: String
@@ -97,10 +99,19 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
     }
 
     /// An annotation value (JSON text) that is a whole number, or a string holding one.
+    ///
+    /// A number may be written with a zero fraction or an exponent (`2.0`, `2e0`): the HTTP
+    /// edge's annotations come re-encoded (`2`), but Fn's LB sends them as the user stored them.
     public static func wholeNumber(_ raw: String?) -> Int? {
         guard let raw else { return nil }
-        let text = raw.hasPrefix("\"") && raw.hasSuffix("\"") && raw.count >= 2 ? String(raw.dropFirst().dropLast()) : raw
-        return Int(text)
+        if let n = Int(raw) { return n }
+        switch try? JSONNode.parse(raw) {
+        case .string(let text)?: return Int(text)
+        case .number(let text)?:
+            guard let d = Double(text), d.rounded(.towardZero) == d else { return nil }
+            return JSONNode.number(text).int
+        default: return nil
+        }
     }
 
     /// Where the FDK listens inside the container (Fn's fixed path).

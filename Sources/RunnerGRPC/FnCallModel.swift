@@ -49,24 +49,57 @@ struct FnCallModel: Sendable {
                 for case .string(let value) in items { headers.append((name, value)) }
             }
         }
-        let memory = int("memory") ?? 128
+        // Limits out of range are refused, not clamped: the agent multiplies them into
+        // nanoseconds and bytes, and an LB never sends them (Fn's API keeps its fns in range).
+        func limit(_ key: String, default value: Int, in range: ClosedRange<Int>) throws(RunnerError) -> Int {
+            guard let node = object.member(key) else { return value }
+            guard let n = node.int, range.contains(n) else {
+                throw RunnerError(
+                    .invalidArgument, "models_call_json has \(key) \(node.compactText); it must be between \(range.lowerBound) and \(range.upperBound)",
+                    step: "read TryCall")
+            }
+            return n
+        }
+        let memory = try limit("memory", default: 128, in: 0...Self.maxMemoryMB)
+        let timeout = try limit("timeout", default: 30, in: 1...Self.maxTimeoutSeconds)
+        let idleTimeout = try limit("idle_timeout", default: 30, in: 1...Self.maxTimeoutSeconds)
+        guard let cpus = Self.millicores(object.member("cpus")) else {
+            throw RunnerError(
+                .invalidArgument,
+                "models_call_json has cpus \(object.member("cpus")?.compactText ?? ""); it must be millicores (\"100m\"), CPUs (\"0.1\") or a number of millicores up to \(Self.maxMillicores)",
+                step: "read TryCall")
+        }
         let function = FunctionDefinition(
             appID: string("app_id") ?? "", appName: string("app_name") ?? "", fnID: string("fn_id") ?? "",
             fnName: string("fn_name") ?? string("fn_id") ?? "", image: image, format: string("format") ?? "http-stream",
-            memoryMB: UInt64(max(0, memory)), cpuMillicores: Self.millicores(object.member("cpus")), timeoutSeconds: int("timeout") ?? 30,
-            idleTimeoutSeconds: int("idle_timeout") ?? 30, fnConfig: config, annotations: annotations,
-            syslogURL: string("syslog_url").flatMap { $0.isEmpty ? nil : $0 })
+            memoryMB: UInt64(memory), cpuMillicores: cpus, timeoutSeconds: timeout, idleTimeoutSeconds: idleTimeout, fnConfig: config,
+            annotations: annotations, syslogURL: string("syslog_url").flatMap { $0.isEmpty ? nil : $0 })
         return FnCallModel(
             id: string("id") ?? "", type: string("type") ?? Call.sync, function: function, method: string("method") ?? "POST",
             url: string("url") ?? "", headers: headers)
     }
 
-    /// Fn writes CPUs as millicores, a number or a string such as "100m" or "0.1".
-    static func millicores(_ value: JSONNode?) -> UInt64 {
-        if let n = value?.int { return UInt64(max(0, n)) }
-        guard let s = value?.string, !s.isEmpty else { return 0 }
-        if s.hasSuffix("m") { return UInt64(s.dropLast()) ?? 0 }
-        return Double(s).map { UInt64(max(0, $0 * 1000)) } ?? 0
+    /// The largest limits a call may carry: Fn's async timeout (its sync one is lower), a
+    /// memory no node has, and Fn's largest CPU setting.
+    static let maxTimeoutSeconds = 3600
+    static let maxMemoryMB = 1 << 24
+    static let maxMillicores: UInt64 = 1_024_000
+
+    /// Fn writes CPUs as millicores, a number or a string such as "100m" or "0.1"; none or ""
+    /// is no limit (0). Nil when it is none of these or out of range.
+    static func millicores(_ value: JSONNode?) -> UInt64? {
+        let millicores: UInt64?
+        switch value {
+        case nil, .null?: millicores = 0
+        case .number?: millicores = value?.int.flatMap { $0 >= 0 ? UInt64($0) : nil }
+        case .string(let s)? where s.isEmpty: millicores = 0
+        case .string(let s)? where s.hasSuffix("m"): millicores = UInt64(s.dropLast())
+        case .string(let s)?:
+            guard let cpus = Double(s), cpus.isFinite, cpus >= 0, cpus <= Double(maxMillicores) / 1000 else { return nil }
+            millicores = UInt64(cpus * 1000)
+        default: millicores = nil
+        }
+        return millicores.flatMap { $0 <= maxMillicores ? $0 : nil }
     }
 
     var contentType: String? { headers.first { $0.0.lowercased() == "content-type" }?.1 }

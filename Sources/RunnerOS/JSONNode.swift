@@ -181,13 +181,11 @@ public indirect enum JSONNode: Sendable, Equatable {
         }
 
         mutating func literal(_ word: StaticString) throws(RunnerError) {
-            let count = word.utf8CodeUnitCount
-            guard index + count <= bytes.count else { throw failure("unexpected end of the document") }
-            for i in 0..<count where bytes[index + i] != word.utf8Start[i] {
-                index += i
-                throw failure("unexpected character \(Self.shown(bytes[index]))")
+            for i in 0..<word.utf8CodeUnitCount {
+                guard index < bytes.count else { throw failure("the document ended inside \(word)") }
+                if bytes[index] != word.utf8Start[i] { throw failure("unexpected character \(Self.shown(bytes[index]))") }
+                index += 1
             }
-            index += count
         }
 
         /// A number's text, checked against JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
@@ -253,7 +251,9 @@ public indirect enum JSONNode: Sendable, Equatable {
                 case UInt8(ascii: "r"): out.append(0x0d)
                 case UInt8(ascii: "t"): out.append(0x09)
                 case UInt8(ascii: "u"): appendScalar(try unicodeEscape(), to: &out)
-                default: throw failure("an unknown escape \\\(Self.shown(e))")
+                default:
+                    index -= 1
+                    throw failure("an unknown escape \\\(Self.shown(e))")
                 }
             }
             return String(decoding: out, as: UTF8.self)

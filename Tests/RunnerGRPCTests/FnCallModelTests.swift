@@ -40,6 +40,14 @@ struct FnCallModelTests {
         #expect(model.contentType == "text/plain")
     }
 
+    /// Fn's LB passes annotations on as the user stored them, so `2.0` arrives as `2.0`, not
+    /// re-encoded as `2` as the HTTP edge has them.
+    @Test(arguments: [("2", 2), ("2.0", 2), ("2e0", 2), (#""2""#, 2), ("2.5", nil), (#""x""#, nil), ("1e300", nil), ("[2]", nil)] as [(String, Int?)])
+    func wholeNumberAnnotationsAreReadHoweverTheirNumberIsWritten(_ text: String, _ expected: Int?) throws {
+        let model = try FnCallModel.parse(#"{"image":"i:1","annotations":{"fnrunner.io/freeze-idle-msecs":\#(text)}}"#)
+        #expect(model.function.freezeIdleMillis == expected)
+    }
+
     @Test func missingFieldsTakeFnsDefaults() throws {
         let model = try FnCallModel.parse(#"{"image":"i:1"}"#)
         #expect(model.type == Call.sync)
@@ -50,9 +58,36 @@ struct FnCallModelTests {
         #expect(model.headers.isEmpty)
     }
 
-    @Test(arguments: [(#""100m""#, 100), (#""0.5""#, 500), ("250", 250), (#""""#, 0), (#""lots""#, 0), ("-5", 0)] as [(String, UInt64)])
+    @Test(arguments: [(#""100m""#, 100), (#""0.5""#, 500), ("250", 250), (#""""#, 0), ("null", 0), (#""1024""#, 1_024_000)] as [(String, UInt64)])
     func cpusAreReadAsMillicoresFromTextOrNumber(_ cpus: String, _ millicores: UInt64) throws {
         #expect(try FnCallModel.parse(#"{"image":"i:1","cpus":\#(cpus)}"#).function.cpuMillicores == millicores)
+    }
+
+    @Test(arguments: [#""lots""#, "-5", #""1e30""#, #""inf""#, #""-0.5""#, "1024001", #""2000000m""#, "true", "2.5e300"])
+    func cpusThatAreNoSettingOrOutOfRangeAreRefused(_ cpus: String) {
+        let refusal = RunnerError(
+            .invalidArgument,
+            "models_call_json has cpus \(cpus); it must be millicores (\"100m\"), CPUs (\"0.1\") or a number of millicores up to 1024000",
+            step: "read TryCall")
+        #expect(throws: refusal) { try FnCallModel.parse(#"{"image":"i:1","cpus":\#(cpus)}"#) }
+    }
+
+    /// The agent turns these into nanoseconds and bytes: out of range they would overflow, so
+    /// a model with them is refused whole, naming the field.
+    @Test(arguments: [
+        ("timeout", "0", "1 and 3600"), ("timeout", "1e16", "1 and 3600"), ("timeout", "-30", "1 and 3600"),
+        ("idle_timeout", "100000000000", "1 and 3600"), ("idle_timeout", "-1", "1 and 3600"),
+        ("memory", "-128", "0 and 16777216"), ("memory", "18446744073709551615", "0 and 16777216"),
+    ])
+    func limitsOutOfRangeAreRefusedNamingTheField(_ key: String, _ value: String, _ range: String) {
+        let refusal = RunnerError(
+            .invalidArgument, "models_call_json has \(key) \(value); it must be between \(range)", step: "read TryCall")
+        #expect(throws: refusal) { try FnCallModel.parse(#"{"image":"i:1","\#(key)":\#(value)}"#) }
+    }
+
+    @Test func limitsAtTheEdgesOfTheirRangesAreTaken() throws {
+        let f = try FnCallModel.parse(#"{"image":"i:1","timeout":3600,"idle_timeout":1,"memory":0,"cpus":"1024000m"}"#).function
+        #expect((f.timeoutSeconds, f.idleTimeoutSeconds, f.memoryMB, f.cpuMillicores) == (3600, 1, 0, 1_024_000))
     }
 
     @Test(arguments: [
