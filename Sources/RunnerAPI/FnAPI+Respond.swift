@@ -16,7 +16,8 @@ extension FnAPI {
         app: App, fn: Fn, _ request: FunctionRequest, _ context: FnRequestContext,
         shape: @escaping @Sendable (FunctionResponse) -> (HTTPResponse.Status, HTTPFields)
     ) async throws -> Response {
-        let call = try agent.makeCall(Self.definition(app: app, fn: fn), request, stream: ResponseStream())
+        let (definition, slotKey) = definitions.definition(app: app, fn: fn)
+        let call = try agent.makeCall(definition, request, stream: ResponseStream(), slotKey: slotKey)
         let execution = agent.execute(call)
         let watcher = ClientConnectionWatcher.watch(context.channel) { execution.cancel() }
         switch await execution.next() {

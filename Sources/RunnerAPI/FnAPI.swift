@@ -39,6 +39,8 @@ public struct FnAPI: Sendable {
     /// Takes detached calls (`Fn-Invoke-Type: detached`); without it they are refused (501).
     let detachedCalls: AsyncCallConsumer?
     let logger: Logger
+    /// What each fn is to the agent, made once per version of the fn and its app.
+    let definitions = DefinitionCache()
 
     public init(
         configuration: Configuration, store: Store, agent: Agent, recorder: StoreRecorder? = nil,
