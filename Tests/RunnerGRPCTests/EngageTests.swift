@@ -68,6 +68,18 @@ struct EngageTests {
         }
     }
 
+    @Test func aModelWithLimitsOutOfRangeIsFinishedWith400AndTheNodeServesOn() async throws {
+        try await H.withRunner { c, _, _ in
+            let model = H.model().replacingOccurrences(of: #""timeout":30"#, with: #""timeout":1e16,"cpus":"inf""#)
+            let msgs = try await H.engage(c, model: model, body: Array("hi".utf8))
+            #expect(msgs.count == 1)
+            guard case .finished(let f)? = msgs.last?.body else { Issue.record("\(msgs)"); return }
+            #expect(!f.success && f.errorCode == 400 && !f.errorUser)
+            #expect(f.errorStr == "models_call_json has timeout 1e16; it must be between 1 and 3600")
+            #expect(text(try await H.engage(c, body: Array("again".utf8))) == "echo:again")
+        }
+    }
+
     @Test func aBusyNodeAnswersFinished503SoTheLBTriesAnotherRunner() async throws {
         try await H.withRunner(totalMemoryMB: 128, nonBlocking: true) { c, _, _ in
             // The first call holds all the memory until the test lets it go, however slow the
