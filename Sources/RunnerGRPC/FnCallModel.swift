@@ -52,7 +52,7 @@ struct FnCallModel: Sendable {
         // Limits out of range are refused, not clamped: the agent multiplies them into
         // nanoseconds and bytes, and an LB never sends them (Fn's API keeps its fns in range).
         func limit(_ key: String, default value: Int, in range: ClosedRange<Int>) throws(RunnerError) -> Int {
-            guard let node = object.member(key) else { return value }
+            guard let node = object.member(key), node != .null else { return value }
             guard let n = node.int, range.contains(n) else {
                 throw RunnerError(
                     .invalidArgument, "models_call_json has \(key) \(node.compactText); it must be between \(range.lowerBound) and \(range.upperBound)",

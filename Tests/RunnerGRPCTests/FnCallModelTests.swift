@@ -56,6 +56,8 @@ struct FnCallModelTests {
         #expect((model.function.timeoutSeconds, model.function.idleTimeoutSeconds) == (30, 30))
         #expect(model.function.cpuMillicores == 0)
         #expect(model.headers.isEmpty)
+        let nulls = try FnCallModel.parse(#"{"image":"i:1","memory":null,"timeout":null,"idle_timeout":null,"cpus":null}"#)
+        #expect(nulls.function == model.function)
     }
 
     @Test(arguments: [(#""100m""#, 100), (#""0.5""#, 500), ("250", 250), (#""""#, 0), ("null", 0), (#""1024""#, 1_024_000)] as [(String, UInt64)])
