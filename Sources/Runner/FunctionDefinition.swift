@@ -56,9 +56,9 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
 
     /// The function's own reclaim choice, if its annotation makes one (JSON true or false).
     public var freezeReclaim: Bool? {
-        switch annotations[Self.freezeReclaimAnnotation] {
-        case "true", "\"true\"": true
-        case "false", "\"false\"": false
+        switch Self.text(annotations[Self.freezeReclaimAnnotation]) {
+        case "true": true
+        case "false": false
         default: nil
         }
     }
@@ -83,8 +83,7 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
 
     /// Whether new instances come from a Python zygote template.
     public var usesPythonZygote: Bool {
-        guard let raw = annotations[Self.zygoteAnnotation] else { return false }
-        return raw == "\"python\"" || raw == "python"
+        Self.text(annotations[Self.zygoteAnnotation]) == "python"
     }
 
     /// The annotation (of the fn, or of its app) that picks the function's network: "none"
@@ -94,8 +93,7 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
 
     /// The network the annotation asks for, if any (its JSON string's text).
     public var requestedNetwork: String? {
-        guard let raw = annotations[Self.networkAnnotation] else { return nil }
-        return raw.hasPrefix("\"") && raw.hasSuffix("\"") && raw.count >= 2 ? String(raw.dropFirst().dropLast()) : raw
+        Self.text(annotations[Self.networkAnnotation])
     }
 
     /// An annotation value (JSON text) that is a whole number, or a string holding one.
@@ -103,15 +101,18 @@ public struct FunctionDefinition: Sendable, Equatable, Codable {
     /// A number may be written with a zero fraction or an exponent (`2.0`, `2e0`): the HTTP
     /// edge's annotations come re-encoded (`2`), but Fn's LB sends them as the user stored them.
     public static func wholeNumber(_ raw: String?) -> Int? {
-        guard let raw else { return nil }
-        if let n = Int(raw) { return n }
-        switch try? JSONNode.parse(raw) {
-        case .string(let text)?: return Int(text)
-        case .number(let text)?:
-            guard let d = Double(text), d.rounded(.towardZero) == d else { return nil }
-            return JSONNode.number(text).int
-        default: return nil
-        }
+        guard let text = text(raw) else { return nil }
+        if let n = Int(text) { return n }
+        guard case .number? = try? JSONNode.parse(text), let d = Double(text) else { return nil }
+        return Int(exactly: d)
+    }
+
+    /// An annotation value's text: what a JSON string holds (escapes decoded), else the JSON
+    /// text itself (a number, true, false). The settings above all read their values this way.
+    static func text(_ raw: String?) -> String? {
+        guard let raw, raw.hasPrefix("\"") else { return raw }
+        if case .string(let s)? = try? JSONNode.parse(raw) { return s }
+        return raw
     }
 
     /// Where the FDK listens inside the container (Fn's fixed path).

@@ -65,20 +65,21 @@ struct GRPCBench {
                 guard ok else { throw RPCError(code: .internalError, message: "a call did not succeed") }
                 return DispatchTime.now().uptimeNanoseconds - t0
             }
+            /// Worker `w`'s part of `total` calls spread over the workers.
+            @Sendable func share(_ total: Int, _ w: Int) -> Int { total / concurrency + (w < total % concurrency ? 1 : 0) }
             // Warm at the run's concurrency: the containers it needs exist before it is timed.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for w in 0..<concurrency {
-                    group.addTask { for _ in 0..<(50 / concurrency + (w < 50 % concurrency ? 1 : 0)) { _ = try await once() } }
+                    group.addTask { for _ in 0..<share(50, w) { _ = try await once() } }
                 }
                 try await group.waitForAll()
             }
             let start = DispatchTime.now().uptimeNanoseconds
             let samples = try await withThrowingTaskGroup(of: [UInt64].self) { group in
                 for w in 0..<concurrency {
-                    let share = calls / concurrency + (w < calls % concurrency ? 1 : 0)
                     group.addTask {
                         var out: [UInt64] = []
-                        for _ in 0..<share { out.append(try await once()) }
+                        for _ in 0..<share(calls, w) { out.append(try await once()) }
                         return out
                     }
                 }
