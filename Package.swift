@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // Already in the graph through hummingbird; named for the one channel handler RunnerAPI adds.
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        // HTTP parts as swift-http-types values, for the invoke path's own channel handler.
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.24.0"),
         // Fn's RunnerProtocol (module RunnerGRPC); its code is generated once and committed.
         .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.3.0"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.0"),
@@ -116,10 +118,17 @@ let package = Package(
         .target(
             name: "RunnerAPI",
             dependencies: [
-                "Runner", "NativeRuntime", "RunnerStore", "RunnerOS", .product(name: "Hummingbird", package: "hummingbird"),
+                "Runner", "NativeRuntime", "RunnerStore", "RunnerOS", "LoopExecutors", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]
+        ),
+        // Task executors on NIO's event loops, so an edge's handlers and its calls' tasks run
+        // where their connection's I/O happens (both edges use them).
+        .target(
+            name: "LoopExecutors",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         // The node's long-running services, whatever edges it serves (HTTP, gRPC or both): the
         // agent with its detached-call consumer, the record writer, the call pruner.
@@ -134,7 +143,7 @@ let package = Package(
         .target(
             name: "RunnerGRPC",
             dependencies: [
-                "Runner", "RunnerOS", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                "Runner", "RunnerOS", "LoopExecutors", .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"), .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -167,7 +176,7 @@ let package = Package(
         .executableTarget(
             name: "fnrunner-grpc-bench",
             dependencies: [
-                "RunnerGRPC", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                "RunnerGRPC", "LoopExecutors", .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -202,7 +211,7 @@ let package = Package(
         .testTarget(
             name: "RunnerGRPCTests",
             dependencies: [
-                "RunnerGRPC", "Runner", "RunnerOS", "TestSupport", "Sandbox", "OCIImage", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                "RunnerGRPC", "LoopExecutors", "Runner", "RunnerOS", "TestSupport", "Sandbox", "OCIImage", .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]),

@@ -25,6 +25,12 @@ extension RunnerError: HTTPResponseError {
 
     /// Fn's error response for this error.
     public func httpResponse() -> Response {
+        let (status, headers, body) = httpAnswer()
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// Fn's error answer as status, headers and body, for an edge that writes its own parts.
+    func httpAnswer() -> (HTTPResponse.Status, HTTPFields, ByteBuffer) {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         if status == .serviceUnavailable { headers[.retryAfter] = "15" }
@@ -33,7 +39,7 @@ extension RunnerError: HTTPResponseError {
         let message = status == .internalServerError && callStatus == nil ? "internal server error: \(message)" : message
         // Fn writes its errors with Go's json.Encoder, which ends them with a newline.
         let body = ((try? JSONEncoder().encode(["message": message])) ?? Data("{}".utf8)) + Data("\n".utf8)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return (status, headers, ByteBuffer(bytes: body))
     }
 }
 

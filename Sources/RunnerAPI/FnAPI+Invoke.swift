@@ -25,15 +25,26 @@ extension FnAPI {
     }
 
     func invoke(fnID: String, _ request: Request, _ context: FnRequestContext) async throws -> Response {
-        let fn = try await store.fn(id: fnID)
-        let app = try await store.app(id: fn.appID)
-        var headers: [(String, String)] = []
-        for field in request.headers { headers.append((field.name.rawName, field.value)) }
-        let functionRequest = FunctionRequest(
-            method: "POST", url: baseURL(request) + request.uri.description, contentType: request.headers[.contentType],
-            headers: headers, body: try await body(request))
+        let (app, fn) = try await invokedFn(fnID)
+        let functionRequest = invokeRequest(request.head, body: try await body(request))
         if Self.isDetached(request) { return try await acceptDetached(app: app, fn: fn, functionRequest) }
         return try await respond(app: app, fn: fn, functionRequest, context, shape: Self.invokeHead)
+    }
+
+    /// The fn an invoke names, and its app (cached reads: usually no database read).
+    func invokedFn(_ fnID: String) async throws(RunnerError) -> (App, Fn) {
+        let fn = try await store.fn(id: fnID)
+        return (try await store.app(id: fn.appID), fn)
+    }
+
+    /// An invoke as its function gets it: every header of the client's, the URL it asked for.
+    func invokeRequest(_ head: HTTPRequest, body: [UInt8]) -> FunctionRequest {
+        var headers: [(String, String)] = []
+        headers.reserveCapacity(head.headerFields.count)
+        for field in head.headerFields { headers.append((field.name.rawName, field.value)) }
+        return FunctionRequest(
+            method: "POST", url: baseURL(authority: head.authority) + (head.path ?? ""), contentType: head.headerFields[.contentType],
+            headers: headers, body: body)
     }
 
     /// Fn's invoke answer: 200 and the function's headers (but hop-by-hop ones), named as Go
@@ -106,8 +117,10 @@ extension FnAPI {
             fnConfig: fn.config, annotations: annotations, syslogURL: app.syslogURL)
     }
 
-    static func isDetached(_ request: Request) -> Bool {
-        request.headers[invokeTypeHeader].map { $0.lowercased() == "detached" } ?? false
+    static func isDetached(_ request: Request) -> Bool { isDetached(request.headers) }
+
+    static func isDetached(_ headers: HTTPFields) -> Bool {
+        headers[invokeTypeHeader].map { $0.lowercased() == "detached" } ?? false
     }
 
     /// A detached call: 202 with its id once it is in the durable queue (the client does not

@@ -182,10 +182,11 @@ extension FnAPI {
     }
 
     /// FN_PUBLIC_LB_URL, or the scheme and Host the client used (Fn's request-based annotator).
-    func baseURL(_ request: Request) -> String {
+    func baseURL(_ request: Request) -> String { baseURL(authority: request.head.authority) }
+
+    func baseURL(authority: String?) -> String {
         if let url = configuration.publicURL { return url }
-        let host = request.head.authority ?? "localhost"
-        return "http://\(host)"
+        return "http://\(authority ?? "localhost")"
     }
 
     /// A fn as clients see it: with its invoke endpoint annotation.

@@ -16,9 +16,8 @@ extension FnAPI {
         app: App, fn: Fn, _ request: FunctionRequest, _ context: FnRequestContext,
         shape: @escaping @Sendable (FunctionResponse) -> (HTTPResponse.Status, HTTPFields)
     ) async throws -> Response {
-        let (definition, slotKey) = definitions.definition(app: app, fn: fn)
-        let call = try agent.makeCall(definition, request, stream: ResponseStream(), slotKey: slotKey)
-        let execution = agent.execute(call)
+        let execution = try startCall(app: app, fn: fn, request)
+        let call = execution.call
         let watcher = ClientConnectionWatcher.watch(context.channel) { execution.cancel() }
         switch await execution.next() {
         case .head(let head, complete: false)?:
@@ -65,15 +64,25 @@ extension FnAPI {
         }
     }
 
+    /// Starts a sync call whose answer streams as the function writes it. `executor`: where the
+    /// call's task runs (the edge's event loop, or nil for the cooperative pool).
+    func startCall(
+        app: App, fn: Fn, _ request: FunctionRequest, on executor: (any TaskExecutor)? = nil
+    ) throws(RunnerError) -> CallExecution {
+        let (definition, slotKey) = definitions.definition(app: app, fn: fn)
+        let call = try agent.makeCall(definition, request, stream: ResponseStream(), slotKey: slotKey)
+        return agent.execute(call, on: executor)
+    }
+
     /// Fn's error answer with the call's id; a client that went away gets Fn's 444, no body.
     static func errorResponse(_ error: RunnerError, callID: String?) -> Response {
-        var response: Response
-        if error.code == .callCancelled {
-            response = Response(status: .init(code: 444))
-        } else {
-            response = error.httpResponse()
-        }
-        if let callID { response.headers[callIDHeader] = callID }
-        return response
+        let (status, headers, body) = errorAnswer(error, callID: callID)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    static func errorAnswer(_ error: RunnerError, callID: String?) -> (HTTPResponse.Status, HTTPFields, ByteBuffer) {
+        var answer = error.code == .callCancelled ? (HTTPResponse.Status(code: 444), HTTPFields(), ByteBuffer()) : error.httpAnswer()
+        if let callID { answer.1[callIDHeader] = callID }
+        return answer
     }
 }

@@ -1,4 +1,5 @@
 import GRPCCore
+import LoopExecutors
 import GRPCNIOTransportHTTP2
 import NIOPosix
 import ServiceLifecycle

@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import LoopExecutors
 import Runner
 import RunnerOS
 import SwiftProtobuf

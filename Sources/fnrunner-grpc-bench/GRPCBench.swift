@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import NIOPosix
+import LoopExecutors
 import RunnerGRPC
 
 /// `fnrunner-grpc-bench HOST:PORT IMAGE [CALLS] [CONCURRENCY]`: hot calls through Engage, as

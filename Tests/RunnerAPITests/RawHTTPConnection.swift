@@ -85,6 +85,9 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     var text: String { String(decoding: received, as: UTF8.self) }
 
+    /// Closes the sending side only (FIN), as a client that is done asking does.
+    func closeWriting() { shutdown(fd, Int32(SHUT_WR)) }
+
     /// Hangs up (both directions), as a client that gave up does.
     func hangUp() { shutdown(fd, Int32(SHUT_RDWR)) }
 }

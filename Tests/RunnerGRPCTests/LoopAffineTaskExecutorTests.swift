@@ -1,6 +1,7 @@
 import Dispatch
 import NIOCore
 import NIOPosix
+import LoopExecutors
 import RunnerGRPC
 import Testing
 

@@ -1,0 +1,117 @@
+import Foundation
+import Runner
+import RunnerOS
+import TestSupport
+import Testing
+
+@testable import RunnerAPI
+
+/// Invokes answered on their connection's event loop (`InvokeChannelHandler`) answer as the
+/// router answers them, keep their place among everything else a connection asks, and end as a
+/// client expects (Connection: close, a client that leaves).
+struct InvokeChannelTests {
+    typealias H = APIHarness
+
+    static func invoke(_ fnID: String, _ body: String, extra: String = "") -> String {
+        "POST /invoke/\(fnID) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.utf8.count)\r\n\(extra)\r\n\(body)"
+    }
+
+    static func get(_ path: String) -> String { "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" }
+
+    /// Status line, header names (lower case, without the ones whose values always differ) and
+    /// body of one whole answer with a Content-Length.
+    static func shape(_ raw: String) -> (status: String, names: [String], body: String) {
+        let parts = raw.components(separatedBy: "\r\n\r\n")
+        let lines = parts[0].components(separatedBy: "\r\n")
+        let names = lines.dropFirst().map { String($0.prefix { $0 != ":" }).lowercased() }
+        return (lines[0], names.filter { $0 != "date" }.sorted(), parts.dropFirst().joined(separator: "\r\n\r\n"))
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInTheOrderTheyWereSent() async throws {
+        try await H.withServer { c, _ in
+            let (_, fnID) = try await H.appAndFn(c)
+            let conn = try RawHTTPConnection(port: c.port)
+            // Router, slow invoke, router, two invokes, router: all written at once.
+            conn.sendRaw(
+                Self.get("/version") + Self.invoke(fnID, "sleep:200") + Self.get("/health") + Self.invoke(fnID, "one")
+                    + Self.invoke(fnID, "two") + Self.get("/v2/apps"))
+            #expect(await conn.read(until: "\"items\""), "\(conn.text)")
+            let text = conn.text
+            let markers = ["\"version\"", "slept", "\"status\":\"ok\"", "echo:one", "echo:two", "\"items\""]
+            let offsets = markers.map { text.range(of: $0)?.lowerBound }
+            #expect(!offsets.contains(nil), "every answer arrived: \(text)")
+            let found = offsets.compactMap { $0 }
+            #expect(found == found.sorted(), "in the order asked: \(text)")
+            #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count - 1 == 6, "\(text)")
+        }
+    }
+
+    @Test func anInvokeAskingToCloseIsAnsweredAndThenTheConnectionCloses() async throws {
+        try await H.withServer { c, _ in
+            let (_, fnID) = try await H.appAndFn(c)
+            let conn = try RawHTTPConnection(port: c.port)
+            conn.sendRaw(Self.invoke(fnID, "bye", extra: "Connection: close\r\n"))
+            #expect(await conn.read(until: "echo:bye"), "\(conn.text)")
+            #expect(await conn.waitForClose(seconds: 30), "closed after the answer")
+        }
+    }
+
+    @Test func invokesTheRouterTakesGetTheSameAnswersAsTheEventLoopGives() async throws {
+        try await H.withServer { c, _ in
+            let (_, fnID) = try await H.appAndFn(c)
+            // A chunked body goes to the router; the same request with a Content-Length does not.
+            func chunked(_ id: String, _ body: String) -> String {
+                "POST /invoke/\(id) HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + String(body.utf8.count, radix: 16) + "\r\n\(body)\r\n0\r\n\r\n"
+            }
+            for (id, body, marker) in [(fnID, "x", "echo:x"), (fnID, "stub", "stubbed"), ("NOPE", "x", "Fn not found\"}\n")] {
+                let loop = try RawHTTPConnection(port: c.port)
+                loop.sendRaw(Self.invoke(id, body, extra: "Connection: close\r\n"))
+                let router = try RawHTTPConnection(port: c.port)
+                router.sendRaw(chunked(id, body) + Self.get("/health"))
+                #expect(await loop.read(until: marker), "\(loop.text)")
+                #expect(await router.read(until: "\"status\":\"ok\""), "\(router.text)")
+                let routerAnswer = router.text.components(separatedBy: "HTTP/1.1 200 OK\r\nContent-Type: application/json")[0]
+                let (a, b) = (Self.shape(loop.text), Self.shape(routerAnswer))
+                #expect(a.status == b.status && a.body == b.body, "\(loop.text) ≠ \(routerAnswer)")
+                #expect(a.names.filter { $0 != "connection" } == b.names, "\(a.names) ≠ \(b.names)")
+            }
+        }
+    }
+
+    @Test func aClientThatClosesItsSideWhileItsInvokeRunsCancelsTheCall() async throws {
+        try await H.withServer { c, _ in
+            let (_, fnID) = try await H.appAndFn(c)
+            let name = StreamingTests.uniqueName()
+            let conn = try RawHTTPConnection(port: c.port)
+            conn.sendRaw(Self.invoke(fnID, "hold:\(name)"))
+            try await StreamingTests.waitFor(TestSignals.event(name + ".started"), "the call runs")
+            conn.closeWriting()
+            #expect(await conn.read(until: "HTTP/1.1 444"), "Fn's answer to a client that left: \(conn.text)")
+            let calls = try await StreamingTests.endedCalls(c, fnID: fnID, count: 1)
+            #expect(calls.first?["status"] as? String == "cancelled", "\(calls)")
+        }
+    }
+
+    @Test func aLargeBodyInManyPiecesReachesTheFunctionWhole() async throws {
+        try await H.withServer { c, _ in
+            let (_, fnID) = try await H.appAndFn(c)
+            let body = String(repeating: "0123456789abcdef", count: 32 * 1024)
+            let conn = try RawHTTPConnection(port: c.port)
+            conn.sendRaw("POST /invoke/\(fnID) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
+            for start in stride(from: 0, to: body.utf8.count, by: 100_000) {
+                conn.sendRaw(String(body.dropFirst(start).prefix(100_000)))
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            // The echo function answers "echo:" and every byte it got.
+            #expect(await conn.read(until: "Content-Length: \(body.utf8.count + 5)\r\n"), "\(conn.text.prefix(300))")
+            #expect(await conn.read(until: "cdef0123456789abcdef"), "the body follows")
+        }
+    }
+
+    @Test func httpDatesAreIMFFixdate() {
+        #expect(HTTPDate.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(HTTPDate.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(HTTPDate.format(1_796_520_000) == "Sun, 06 Dec 2026 01:20:00 GMT")
+    }
+}
