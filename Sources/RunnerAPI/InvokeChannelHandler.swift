@@ -46,6 +46,12 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var heldRead = false
     /// The client closed its side or the connection broke: a call of its is cancelled.
     private var clientGone = false
+    /// A request the router took asked to close the connection: every later one goes there too
+    /// (the router reads none of them).
+    private var routerCloses = false
+    /// `finish` is passing held parts on: an answer that ends inside it does not start another
+    /// replay (a deep stack of nested ones), the running one goes on.
+    private var replaying = false
     private let api: FnAPI
     private var executor: EventLoopTaskExecutor?
 
@@ -76,18 +82,23 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
             case .end:
                 start(head, fnID: fnID, body: body, context)
             case .head:
-                // The decoder ends a request before it begins the next one.
-                preconditionFailure("a request head arrived inside a request's body")
+                // The decoder ends a request before it begins the next one: not a request
+                // this handler can answer, nor the router.
+                state = .idle
+                context.close(promise: nil)
             }
         case .idle:
             if case .head(let head) = part {
-                if routerAnswersOwed == 0, let fnID = invokedFnID(head) {
+                if routerAnswersOwed == 0, !routerCloses, let fnID = invokedFnID(head) {
                     var body: [UInt8] = []
-                    body.reserveCapacity(Int(head.headerFields[.contentLength] ?? "") ?? 0)
+                    // Room for a usual body at once; a large one grows as it arrives.
+                    body.reserveCapacity(min(Int(head.headerFields[.contentLength] ?? "") ?? 0, 64 << 10))
                     state = .reading(head: head, fnID: fnID, body: body)
                     return
                 }
                 routerAnswersOwed += 1
+                // As Hummingbird's reader decides it.
+                if head.headerFields[.connection] == "close" { routerCloses = true }
                 state = .passing
             }
             context.fireChannelRead(wrapInboundOut(part))
@@ -99,11 +110,12 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         guard head.method == .post, let path = head.path, path.hasPrefix("/invoke/") else { return nil }
         let id = path.dropFirst(8).prefix { $0 != "?" }
         guard !id.isEmpty, id.utf8.allSatisfy(Self.isIDByte) else { return nil }
-        // Bodies of a declared length within the limit: the router refuses the others (413)
-        // before their body comes, and reads chunked ones.
-        guard let length = head.headerFields[.contentLength], let n = Int(length), n >= 0, n <= api.configuration.maxRequestBytes,
-            head.headerFields[.transferEncoding] == nil
-        else { return nil }
+        // No body, or one of a declared length within the limit: the router refuses longer
+        // ones (413) before their body comes, and reads chunked ones.
+        guard head.headerFields[.transferEncoding] == nil else { return nil }
+        if let length = head.headerFields[.contentLength] {
+            guard let n = Int(length), n >= 0, n <= api.configuration.maxRequestBytes else { return nil }
+        }
         guard !FnAPI.isDetached(head.headerFields), !api.configuration.tracesRequests else { return nil }
         return String(id)
     }
@@ -136,7 +148,11 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         let execution: CallExecution
         do {
             let (app, fn) = try await api.invokedFn(fnID)
-            execution = try api.startCall(app: app, fn: fn, request, on: executor)
+            // A cold call starts and removes its container in its task, work that may block,
+            // which an event loop must not: it runs on the cooperative pool. A hot call's task
+            // stays on this loop.
+            let cold = fn.format == FunctionFormat.cold.rawValue
+            execution = try api.startCall(app: app, fn: fn, request, on: cold ? nil : executor)
         } catch {
             handler.value.writeWhole(error.httpAnswer(), context.value)
             handler.value.finish(context.value)
@@ -150,7 +166,9 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
             headers[FnAPI.callIDHeader] = callID
             headers[.date] = HTTPDate.now()
             let h = handler.value
-            context.value.write(h.wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: headers))), promise: nil)
+            // Flushed at once, as the router does: a client waiting for the head (an LB's
+            // header timeout, an event stream) gets it before the first chunk.
+            context.value.writeAndFlush(h.wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: headers))), promise: nil)
             var pending = [head.body]
             events: while true {
                 for chunk in pending where !chunk.isEmpty {
@@ -210,12 +228,24 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func finish(_ context: ChannelHandlerContext) {
         guard case .answering(_, let closeAfter) = state else { return }
         state = .idle
-        if closeAfter {
-            context.close(promise: nil)
+        if closeAfter || !context.channel.isActive {
+            // The client asked to close: its side is closed once the answer is out (a full
+            // close would drop what the socket has not sent yet), as the router does. Nothing
+            // held is answered then, nor on a connection that broke.
+            held = []
+            if closeAfter { context.close(mode: .output, promise: nil) }
             return
         }
+        if replaying { return }
+        replaying = true
+        defer { replaying = false }
         let replayed = !held.isEmpty
-        while !isAnswering, !held.isEmpty { take(held.removeFirst(), context) }
+        var next = 0
+        while !isAnswering, next < held.count, context.channel.isActive {
+            next += 1
+            take(held[next - 1], context)
+        }
+        held.removeFirst(min(next, held.count))
         if replayed { context.fireChannelReadComplete() }
         if isAnswering { return }
         if let error = heldError {

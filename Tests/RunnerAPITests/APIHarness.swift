@@ -51,6 +51,17 @@ final class EchoContainer: HotContainerHandle {
             r.streamed = true
             return r
         }
+        if body.hasPrefix("quiet:"), let stream {
+            // A head with no body yet, then a wait for the test's go: the client must have the
+            // head before any of the body exists.
+            let go = TestSignals.event(String(body.dropFirst(6)) + ".go")
+            try stream.begin(FunctionResponse(status: 200, headers: [HTTPHeader(name: "x-fn", value: "quiet")], body: []))
+            if await go.wait() == nil { throw CallErrors.cancelled("call function") }
+            try await stream.write(Array("late\n".utf8)[...], deadlineNanos: MonotonicClock.nowNanos() + 1_000_000_000)
+            var r = FunctionResponse(status: 200, headers: [HTTPHeader(name: "x-fn", value: "quiet")], body: [])
+            r.streamed = true
+            return r
+        }
         if body.hasPrefix("hold:") {
             // Says it started, then runs until the test's go, or until cancelled.
             let name = String(body.dropFirst(5))

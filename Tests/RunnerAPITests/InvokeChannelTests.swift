@@ -46,13 +46,44 @@ struct InvokeChannelTests {
         }
     }
 
-    @Test func anInvokeAskingToCloseIsAnsweredAndThenTheConnectionCloses() async throws {
+    @Test func anInvokeAskingToCloseGetsItsWholeAnswerAndThenTheConnectionCloses() async throws {
         try await H.withServer { c, _ in
             let (_, fnID) = try await H.appAndFn(c)
             let conn = try RawHTTPConnection(port: c.port)
-            conn.sendRaw(Self.invoke(fnID, "bye", extra: "Connection: close\r\n"))
-            #expect(await conn.read(until: "echo:bye"), "\(conn.text)")
+            // An answer larger than a socket's buffer: closing must not drop its unsent end.
+            let body = String(repeating: "0123456789abcdef", count: 40_000) + "the-end"
+            conn.sendRaw(Self.invoke(fnID, body, extra: "Connection: close\r\n"))
+            #expect(await conn.read(until: "the-end"), "\(conn.text.prefix(300))")
             #expect(await conn.waitForClose(seconds: 30), "closed after the answer")
+        }
+    }
+
+    @Test func aRequestTheRouterClosesOnLeavesWhatWasPipelinedBehindItUnrun() async throws {
+        try await H.withServer { c, _ in
+            let (_, fnID) = try await H.appAndFn(c)
+            let name = StreamingTests.uniqueName()
+            let conn = try RawHTTPConnection(port: c.port)
+            conn.sendRaw(
+                "GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" + Self.invoke(fnID, "hold:\(name)"))
+            #expect(await conn.read(until: "\"version\""), "\(conn.text)")
+            #expect(await conn.waitForClose(seconds: 30), "closed after the answer asked for")
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(!TestSignals.event(name + ".started").hasFired, "the invoke behind it never ran")
+        }
+    }
+
+    @Test func aStreamedAnswersHeadReachesTheClientBeforeAnyOfItsBody() async throws {
+        try await H.withServer { c, _ in
+            let (_, fnID) = try await H.appAndFn(c)
+            let name = StreamingTests.uniqueName()
+            let conn = try RawHTTPConnection(port: c.port)
+            conn.sendRaw(Self.invoke(fnID, "quiet:\(name)"))
+            #expect(await conn.read(until: "\r\n\r\n"), "the head arrives while the function waits: \(conn.text)")
+            let head = conn.text.lowercased()
+            #expect(head.hasPrefix("http/1.1 200 ok") && head.contains("x-fn: quiet") && head.contains("transfer-encoding: chunked"), "\(head)")
+            #expect(!head.contains("late"))
+            TestSignals.event(name + ".go").fire()
+            #expect(await conn.read(until: "late\n\r\n0\r\n\r\n"), "\(conn.text)")
         }
     }
 
