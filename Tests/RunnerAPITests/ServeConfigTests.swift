@@ -61,6 +61,25 @@ struct ServeConfigTests {
         }
     }
 
+    @Test func serveRunsAsManyEventLoopsAsFN_EVENT_LOOPSSaysAndAtLeastOneByDefault() async throws {
+        try await withHelloStreamData("loops") { env, data in
+            func loops(_ pid: pid_t) -> Int {
+                let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+                return tasks.filter { ((try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("NIO-SGLTN") }.count
+            }
+            for (setting, expected) in [("3", 3...3), (nil, 1...max(1, ProcessInfo.processInfo.activeProcessorCount / 2))] {
+                let port = try Host.freeLoopbackPort()
+                let server = try serve(
+                    env, data: data, ["--listen", "127.0.0.1:\(port)"],
+                    environment: ["FN_SANDBOX_POOL_SIZE": "0"].merging(setting.map { ["FN_EVENT_LOOPS": $0] } ?? [:]) { $1 })
+                _ = try await waitForHealth(port, server)
+                #expect(expected.contains(loops(server.pid)), "FN_EVENT_LOOPS=\(setting ?? "unset"): \(loops(server.pid)) loops")
+                server.signal(SIGTERM)
+                #expect(await server.exit() == 0)
+            }
+        }
+    }
+
     @Test func anUnknownKeyABadValueOrAMissingFileStopServeNamingIt() async throws {
         try await withHelloStreamData("config-bad") { env, data in
             let file = env.stateDirectory + "-bad.env"
