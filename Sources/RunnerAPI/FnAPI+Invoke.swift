@@ -59,32 +59,42 @@ extension FnAPI {
     }
 
     func trigger(appName: String, source: String, _ request: Request, _ context: FnRequestContext) async throws -> Response {
+        let (app, fn) = try await triggeredFn(appName: appName, source: source)
+        let (functionRequest, shape) = triggerRequest(request.head, fn: fn, body: try await body(request))
+        if Self.isDetached(request) { return try await acceptDetached(app: app, fn: fn, functionRequest) }
+        return try await respond(app: app, fn: fn, functionRequest, context, shape: shape)
+    }
+
+    /// The app and fn an HTTP trigger request goes to (cached reads: usually no database read).
+    func triggeredFn(appName: String, source: String) async throws(RunnerError) -> (App, Fn) {
         let route = try await store.route(appName: appName, type: "http", source: source)
-        let (app, trigger) = (route.app, route.trigger)
-        let fn = try await store.fn(id: trigger.fnID)
+        return (route.app, try await store.fn(id: route.trigger.fnID))
+    }
+
+    /// A trigger request as `fn` gets it, and how its answer is shaped.
+    func triggerRequest(_ head: HTTPRequest, fn: Fn, body: [UInt8]) -> (FunctionRequest, AnswerShape) {
         var headers: [(String, String)] = []
         let wrapped = fn.format == FunctionFormat.httpStream.rawValue
+        let url = baseURL(authority: head.authority) + (head.path ?? "")
         if wrapped {
             // Fn's trigger encapsulation: the client's headers as Fn-Http-H-*, its method and URL.
-            for field in request.headers where Self.forwardable(field.name) && field.name != .contentType {
+            for field in head.headerFields where Self.forwardable(field.name) && field.name != .contentType {
                 headers.append(("Fn-Http-H-\(field.name.rawName)", field.value))
             }
-            headers += [
-                ("Fn-Http-Method", request.method.rawValue), ("Fn-Http-Request-Url", baseURL(request) + request.uri.description),
-                ("Fn-Intent", "httprequest"),
-            ]
+            headers += [("Fn-Http-Method", head.method.rawValue), ("Fn-Http-Request-Url", url), ("Fn-Intent", "httprequest")]
         } else {
             // The stdio and cold formats predate triggers: their functions read the request as
             // a route passed it (method and URL in the format's own fields) and answer with their
             // own status and headers.
-            for field in request.headers { headers.append((field.name.rawName, field.value)) }
+            for field in head.headerFields { headers.append((field.name.rawName, field.value)) }
         }
-        let functionRequest = FunctionRequest(
-            method: request.method.rawValue, url: baseURL(request) + request.uri.description,
-            contentType: request.headers[.contentType], headers: headers, body: try await body(request))
-        if Self.isDetached(request) { return try await acceptDetached(app: app, fn: fn, functionRequest) }
-        return try await respond(app: app, fn: fn, functionRequest, context, shape: wrapped ? Self.triggerHead : Self.invokeHead)
+        let request = FunctionRequest(
+            method: head.method.rawValue, url: url, contentType: head.headerFields[.contentType], headers: headers, body: body)
+        return (request, wrapped ? Self.triggerHead : Self.invokeHead)
     }
+
+    /// The status and headers of an answer, made from the function's head.
+    typealias AnswerShape = @Sendable (FunctionResponse) -> (HTTPResponse.Status, HTTPFields)
 
     /// Fn's trigger answer: the status from Fn-Http-Status, the Fn-Http-H-* headers without
     /// their prefix, Content-Type; every other function header dropped.

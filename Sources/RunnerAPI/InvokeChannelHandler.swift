@@ -3,23 +3,25 @@ import LoopExecutors
 import NIOCore
 import NIOHTTPTypes
 import Runner
+import RunnerStore
 
-/// `POST /invoke/{fn_id}` answered on its connection's event loop, in front of Hummingbird's
-/// router.
+/// `POST /invoke/{fn_id}` and HTTP triggers (`/t/{app}/…`) answered on their connection's event
+/// loop, in front of Hummingbird's router.
 ///
 /// Hummingbird hands every request from the event loop to a task on the cooperative pool, and
 /// its answer back through an async writer. Under `wrk -c8` that costs serve about 55 µs of CPU
 /// a request (`GET /version`), where a channel handler writing the same answer costs about
-/// 17 µs. An invoke taken here reads its body on the loop, runs its call's task on the loop (so
-/// the function's answer wakes that loop and no other thread), and writes its answer there.
+/// 17 µs. A call taken here reads its body on the loop, runs its task on the loop (so the
+/// function's answer wakes that loop and no other thread), and writes its answer there.
 ///
-/// It takes the usual invoke and nothing else: a plain fn id, a Content-Length body within
-/// FN_MAX_REQUEST_SIZE, not detached, on a server that does not trace requests, on a connection
-/// where the router owes no answer. Every other request passes on untouched, and the router
-/// answers it as before (detached calls, 413s, unknown paths, traced requests). Requests
-/// pipelined behind an invoke in progress wait for its answer, in order, and the connection is
-/// not read meanwhile. It sits behind Hummingbird's connection state handler, which so sees
-/// these requests and answers too (idle timeout, graceful shutdown).
+/// It takes the usual calls and nothing else: a plain fn id or trigger path, no body or a
+/// Content-Length one within FN_MAX_REQUEST_SIZE, not detached, not HEAD, on a server that does
+/// not trace requests, on a connection where the router owes no answer. Every other request
+/// passes on untouched, and the router answers it as before (detached calls, 413s, unknown
+/// paths, traced requests). Requests pipelined behind a call in progress wait for its answer,
+/// in order, and the connection is not read meanwhile. It sits behind Hummingbird's connection
+/// state handler, which so sees these requests and answers too (idle timeout, graceful
+/// shutdown).
 final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -31,10 +33,16 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         /// A request the router answers: its parts pass on up to its end.
         case passing
         /// An invoke's body is being read.
-        case reading(head: HTTPRequest, fnID: String, body: [UInt8])
+        case reading(head: HTTPRequest, target: Target, body: [UInt8])
         /// An invoke's call runs and its answer is written; the execution is nil until the
         /// call started.
         case answering(CallExecution?, closeAfter: Bool)
+    }
+    /// What a request taken here calls.
+    enum Target: Equatable {
+        case invoke(fnID: String)
+        /// `/t/{app}{source}`.
+        case trigger(app: String, source: String)
     }
     private var state = State.idle
     /// Requests passed on whose answer's end the router has not written yet.
@@ -73,14 +81,14 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case .passing:
             if case .end = part { state = .idle }
             context.fireChannelRead(wrapInboundOut(part))
-        case .reading(let head, let fnID, var body):
+        case .reading(let head, let target, var body):
             switch part {
             case .body(let chunk):
                 state = .idle  // the array is not shared while it grows
                 body.append(contentsOf: chunk.readableBytesView)
-                state = .reading(head: head, fnID: fnID, body: body)
+                state = .reading(head: head, target: target, body: body)
             case .end:
-                start(head, fnID: fnID, body: body, context)
+                start(head, target, body: body, context)
             case .head:
                 // The decoder ends a request before it begins the next one: not a request
                 // this handler can answer, nor the router.
@@ -89,11 +97,11 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
             }
         case .idle:
             if case .head(let head) = part {
-                if routerAnswersOwed == 0, !routerCloses, let fnID = invokedFnID(head) {
+                if routerAnswersOwed == 0, !routerCloses, let target = Self.target(of: head, api.configuration) {
                     var body: [UInt8] = []
                     // Room for a usual body at once; a large one grows as it arrives.
                     body.reserveCapacity(min(Int(head.headerFields[.contentLength] ?? "") ?? 0, 64 << 10))
-                    state = .reading(head: head, fnID: fnID, body: body)
+                    state = .reading(head: head, target: target, body: body)
                     return
                 }
                 routerAnswersOwed += 1
@@ -105,20 +113,41 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
     }
 
-    /// The fn id of an invoke taken here, or nil when the router answers the request.
-    private func invokedFnID(_ head: HTTPRequest) -> String? {
-        guard head.method == .post, let path = head.path, path.hasPrefix("/invoke/") else { return nil }
-        let id = path.dropFirst(8).prefix { $0 != "?" }
-        guard !id.isEmpty, id.utf8.allSatisfy(Self.isIDByte) else { return nil }
+    /// What a request taken here calls, or nil when the router answers it.
+    static func target(of head: HTTPRequest, _ configuration: FnAPI.Configuration) -> Target? {
+        guard let path = head.path else { return nil }
+        let target: Target
+        if path.hasPrefix("/invoke/") {
+            guard head.method == .post else { return nil }
+            let id = path.dropFirst(8).prefix { $0 != "?" }
+            guard !id.isEmpty, id.utf8.allSatisfy(isIDByte) else { return nil }
+            target = .invoke(fnID: String(id))
+        } else if path.hasPrefix("/t/") {
+            // A plain path only (unreserved characters, no empty, "." or ".." segment, no
+            // trailing slash): the router's matching of any other is its own.
+            guard triggerMethods.contains(head.method) else { return nil }
+            let segments = path.dropFirst(3).prefix { $0 != "?" }.split(separator: "/", omittingEmptySubsequences: false)
+            guard let app = segments.first,
+                segments.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." && $0.utf8.allSatisfy(isPathByte) })
+            else { return nil }
+            target = .trigger(app: String(app), source: "/" + segments.dropFirst().joined(separator: "/"))
+        } else {
+            return nil
+        }
         // No body, or one of a declared length within the limit: the router refuses longer
         // ones (413) before their body comes, and reads chunked ones.
         guard head.headerFields[.transferEncoding] == nil else { return nil }
         if let length = head.headerFields[.contentLength] {
-            guard let n = Int(length), n >= 0, n <= api.configuration.maxRequestBytes else { return nil }
+            guard let n = Int(length), n >= 0, n <= configuration.maxRequestBytes else { return nil }
         }
-        guard !FnAPI.isDetached(head.headerFields), !api.configuration.tracesRequests else { return nil }
-        return String(id)
+        guard !FnAPI.isDetached(head.headerFields), !configuration.tracesRequests else { return nil }
+        return target
     }
+
+    /// A trigger's methods but HEAD, whose answer has no body (the router's).
+    private static let triggerMethods: Set<HTTPRequest.Method> = Set(FnAPI.triggerMethods).subtracting([.head])
+
+    private static func isPathByte(_ b: UInt8) -> Bool { isIDByte(b) || b == UInt8(ascii: ".") || b == UInt8(ascii: "~") }
 
     private static func isIDByte(_ b: UInt8) -> Bool {
         (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
@@ -127,27 +156,36 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     // MARK: the call and its answer
 
-    private func start(_ head: HTTPRequest, fnID: String, body: [UInt8], _ context: ChannelHandlerContext) {
+    private func start(_ head: HTTPRequest, _ target: Target, body: [UInt8], _ context: ChannelHandlerContext) {
         state = .answering(nil, closeAfter: head.headerFields[.connection]?.lowercased() == "close")
-        let request = api.invokeRequest(head, body: body)
         let api = self.api
         let executor = self.executor ?? EventLoopTaskExecutor(context.eventLoop)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         // Runs here up to its first wait, then on this loop: no thread of the pool is woken.
         Task.immediate(executorPreference: executor) {
-            await InvokeChannelHandler.answer(fnID: fnID, request, api: api, executor: executor, handler, loopContext)
+            await InvokeChannelHandler.answer(target, head, body, api: api, executor: executor, handler, loopContext)
         }
     }
 
-    /// What `FnAPI.respond` does for the router's invokes, written as parts.
+    /// What `FnAPI.respond` does for the router's invokes and triggers, written as parts.
     private static func answer(
-        fnID: String, _ request: FunctionRequest, api: FnAPI, executor: EventLoopTaskExecutor,
+        _ target: Target, _ requestHead: HTTPRequest, _ body: [UInt8], api: FnAPI, executor: EventLoopTaskExecutor,
         _ handler: NIOLoopBound<InvokeChannelHandler>, _ context: NIOLoopBound<ChannelHandlerContext>
     ) async {
         let execution: CallExecution
+        let shape: FnAPI.AnswerShape
         do {
-            let (app, fn) = try await api.invokedFn(fnID)
+            let (app, fn): (App, Fn)
+            let request: FunctionRequest
+            switch target {
+            case .invoke(let fnID):
+                (app, fn) = try await api.invokedFn(fnID)
+                (request, shape) = (api.invokeRequest(requestHead, body: body), FnAPI.invokeHead)
+            case .trigger(let appName, let source):
+                (app, fn) = try await api.triggeredFn(appName: appName, source: source)
+                (request, shape) = api.triggerRequest(requestHead, fn: fn, body: body)
+            }
             // A cold call starts and removes its container in its task, work that may block,
             // which an event loop must not: it runs on the cooperative pool. A hot call's task
             // stays on this loop.
@@ -162,7 +200,7 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         let callID = execution.call.id
         switch await execution.next() {
         case .head(let head, complete: false)?:
-            var (status, headers) = FnAPI.invokeHead(head)
+            var (status, headers) = shape(head)
             headers[FnAPI.callIDHeader] = callID
             headers[.date] = HTTPDate.now()
             let h = handler.value
@@ -196,7 +234,7 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 }
             }
         case .head(let whole, complete: true)?:
-            var (status, headers) = FnAPI.invokeHead(whole)
+            var (status, headers) = shape(whole)
             headers[FnAPI.callIDHeader] = callID
             handler.value.writeWhole((status, headers, ByteBuffer(bytes: whole.body)), context.value)
         case .end(let error)?:

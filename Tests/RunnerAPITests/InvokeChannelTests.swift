@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Runner
 import RunnerOS
 import TestSupport
@@ -108,6 +109,68 @@ struct InvokeChannelTests {
                 #expect(a.names.filter { $0 != "connection" } == b.names, "\(a.names) ≠ \(b.names)")
             }
         }
+    }
+
+    @Test func triggersTheRouterTakesGetTheSameAnswersAsTheEventLoopGives() async throws {
+        try await H.withServer { c, _ in
+            let (appID, fnID) = try await H.appAndFn(c)
+            _ = try await c.json("POST", "/v2/triggers", ["app_id": appID, "fn_id": fnID, "name": "t", "type": "http", "source": "/greet/deep"])
+            // A chunked body goes to the router; the same request with a Content-Length does not.
+            for (path, body, marker) in [
+                ("/t/myapp/greet/deep?x=1", "stub", "stubbed"), ("/t/myapp/greet/deep", "x", "echo:x"),
+                ("/t/myapp/nothing", "x", "not found\"}\n"),
+            ] {
+                let loop = try RawHTTPConnection(port: c.port)
+                loop.sendRaw(
+                    "PUT \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+                let router = try RawHTTPConnection(port: c.port)
+                router.sendRaw(
+                    "PUT \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n" + String(body.utf8.count, radix: 16)
+                        + "\r\n\(body)\r\n0\r\n\r\n" + Self.get("/health"))
+                #expect(await loop.read(until: marker), "\(loop.text)")
+                #expect(await loop.waitForClose(seconds: 30), "Connection: close")
+                #expect(await router.read(until: "\"status\":\"ok\""), "\(router.text)")
+                let routerAnswer = router.text.components(separatedBy: "HTTP/1.1 200 OK\r\nContent-Type: application/json")[0]
+                let (a, b) = (Self.shape(loop.text), Self.shape(routerAnswer))
+                #expect(a.status == b.status && a.body == b.body, "\(loop.text) ≠ \(routerAnswer)")
+                #expect(a.names == b.names, "\(a.names) ≠ \(b.names)")
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("POST", "/invoke/01ABC", nil, InvokeChannelHandler.Target.invoke(fnID: "01ABC")),
+        ("POST", "/invoke/01ABC?x=1&y", "5", .invoke(fnID: "01ABC")),
+        ("GET", "/t/app", nil, .trigger(app: "app", source: "/")),
+        ("DELETE", "/t/my-app/a.b/c_d~e?q=/x", "0", .trigger(app: "my-app", source: "/a.b/c_d~e")),
+        ("OPTIONS", "/t/app/x", nil, .trigger(app: "app", source: "/x")),
+    ] as [(String, String, String?, InvokeChannelHandler.Target)])
+    func usualInvokesAndTriggersAreTakenOnTheLoop(method: String, path: String, length: String?, expected: InvokeChannelHandler.Target) {
+        var head = HTTPRequest(method: HTTPRequest.Method(method)!, scheme: "http", authority: "h", path: path)
+        if let length { head.headerFields[.contentLength] = length }
+        #expect(InvokeChannelHandler.target(of: head, FnAPI.Configuration()) == expected)
+    }
+
+    @Test(arguments: [
+        ("GET", "/invoke/01ABC", [String: String]()), ("POST", "/invoke/", [:]), ("POST", "/invoke/a%20b", [:]),
+        ("POST", "/invoke/01ABC/more", [:]), ("HEAD", "/t/app/x", [:]), ("GET", "/t/app/", [:]), ("GET", "/t/app//x", [:]),
+        ("GET", "/t/app/../x", [:]), ("GET", "/t/app/%41", [:]), ("GET", "/t/", [:]), ("GET", "/version", [:]),
+        ("POST", "/invoke/01ABC", ["Content-Length": "7"]), ("POST", "/invoke/01ABC", ["Content-Length": "lots"]),
+        ("POST", "/invoke/01ABC", ["Transfer-Encoding": "chunked"]), ("POST", "/invoke/01ABC", ["Fn-Invoke-Type": "Detached"]),
+    ])
+    func everyOtherRequestGoesToTheRouter(method: String, path: String, fields: [String: String]) {
+        var head = HTTPRequest(method: HTTPRequest.Method(method)!, scheme: "http", authority: "h", path: path)
+        for (name, value) in fields { head.headerFields[HTTPField.Name(name)!] = value }
+        var configuration = FnAPI.Configuration()
+        configuration.maxRequestBytes = 6
+        #expect(InvokeChannelHandler.target(of: head, configuration) == nil)
+    }
+
+    @Test func aServerThatTracesRequestsLeavesEveryCallToTheRouter() {
+        var configuration = FnAPI.Configuration()
+        configuration.tracesRequests = true
+        let head = HTTPRequest(method: .post, scheme: "http", authority: "h", path: "/invoke/01ABC")
+        #expect(InvokeChannelHandler.target(of: head, configuration) == nil)
     }
 
     @Test func aClientThatClosesItsSideWhileItsInvokeRunsCancelsTheCall() async throws {
