@@ -28,6 +28,14 @@ struct InvokeChannelTests {
         return (lines[0], names.filter { $0 != "date" }.sorted(), parts.dropFirst().joined(separator: "\r\n\r\n"))
     }
 
+    /// A server with one fn, a fresh name for the test's signals, and a raw connection.
+    static func withConnection(_ body: (HTTPTestClient, String, String, RawHTTPConnection) async throws -> Void) async throws {
+        try await H.withServer { c, _ in
+            let (_, fnID) = try await H.appAndFn(c)
+            try await body(c, fnID, StreamingTests.uniqueName(), try RawHTTPConnection(port: c.port))
+        }
+    }
+
     @Test func pipelinedRequestsAreAnsweredInTheOrderTheyWereSent() async throws {
         try await H.withServer { c, _ in
             let (_, fnID) = try await H.appAndFn(c)
@@ -60,10 +68,7 @@ struct InvokeChannelTests {
     }
 
     @Test func aRequestTheRouterClosesOnLeavesWhatWasPipelinedBehindItUnrun() async throws {
-        try await H.withServer { c, _ in
-            let (_, fnID) = try await H.appAndFn(c)
-            let name = StreamingTests.uniqueName()
-            let conn = try RawHTTPConnection(port: c.port)
+        try await Self.withConnection { c, fnID, name, conn in
             conn.sendRaw(
                 "GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" + Self.invoke(fnID, "hold:\(name)"))
             #expect(await conn.read(until: "\"version\""), "\(conn.text)")
@@ -74,10 +79,7 @@ struct InvokeChannelTests {
     }
 
     @Test func aStreamedAnswersHeadReachesTheClientBeforeAnyOfItsBody() async throws {
-        try await H.withServer { c, _ in
-            let (_, fnID) = try await H.appAndFn(c)
-            let name = StreamingTests.uniqueName()
-            let conn = try RawHTTPConnection(port: c.port)
+        try await Self.withConnection { c, fnID, name, conn in
             conn.sendRaw(Self.invoke(fnID, "quiet:\(name)"))
             #expect(await conn.read(until: "\r\n\r\n"), "the head arrives while the function waits: \(conn.text)")
             let head = conn.text.lowercased()
@@ -174,10 +176,7 @@ struct InvokeChannelTests {
     }
 
     @Test func aClientThatClosesItsSideWhileItsInvokeRunsCancelsTheCall() async throws {
-        try await H.withServer { c, _ in
-            let (_, fnID) = try await H.appAndFn(c)
-            let name = StreamingTests.uniqueName()
-            let conn = try RawHTTPConnection(port: c.port)
+        try await Self.withConnection { c, fnID, name, conn in
             conn.sendRaw(Self.invoke(fnID, "hold:\(name)"))
             try await StreamingTests.waitFor(TestSignals.event(name + ".started"), "the call runs")
             conn.closeWriting()
