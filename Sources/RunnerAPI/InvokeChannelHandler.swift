@@ -60,6 +60,8 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// `finish` is passing held parts on: an answer that ends inside it does not start another
     /// replay (a deep stack of nested ones), the running one goes on.
     private var replaying = false
+    /// An answer this handler wrote closed the connection's output: nothing after it is read.
+    private var outputClosed = false
     private let api: FnAPI
     private var executor: EventLoopTaskExecutor?
 
@@ -75,6 +77,7 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { take(unwrapInboundIn(data), context) }
 
     private func take(_ part: HTTPRequestPart, _ context: ChannelHandlerContext) {
+        if outputClosed { return }
         switch state {
         case .answering:
             held.append(part)
@@ -157,7 +160,8 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     // MARK: the call and its answer
 
     private func start(_ head: HTTPRequest, _ target: Target, body: [UInt8], _ context: ChannelHandlerContext) {
-        state = .answering(nil, closeAfter: head.headerFields[.connection]?.lowercased() == "close")
+        // As Hummingbird's reader decides it for the router's answers.
+        state = .answering(nil, closeAfter: head.headerFields[.connection] == "close")
         let api = self.api
         let executor = self.executor ?? EventLoopTaskExecutor(context.eventLoop)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -271,7 +275,10 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
             // close would drop what the socket has not sent yet), as the router does. Nothing
             // held is answered then, nor on a connection that broke.
             held = []
-            if closeAfter { context.close(mode: .output, promise: nil) }
+            if closeAfter {
+                outputClosed = true
+                context.close(mode: .output, promise: nil)
+            }
             return
         }
         if replaying { return }
@@ -286,6 +293,8 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         held.removeFirst(min(next, held.count))
         if replayed { context.fireChannelReadComplete() }
         if isAnswering { return }
+        // A request cut short by the error or the client's end is nobody's to answer.
+        if heldError != nil || heldInputClosed, case .reading = state { state = .idle }
         if let error = heldError {
             heldError = nil
             context.fireErrorCaught(error)

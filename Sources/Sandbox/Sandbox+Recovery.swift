@@ -26,10 +26,16 @@ extension Sandbox {
                 report.foreign.append(instance)
                 continue
             }
-            guard try !isLive(paths.lock(instance)) else { continue }
             // A runner starting right now has made its directory but not yet its lock: leave
-            // lock-less directories alone while they are young.
-            if !FileSystem.exists(paths.lock(instance)) && isYoung(paths.instance(instance)) { continue }
+            // lock-less directories alone while they are young. The lock is looked for first:
+            // it appears already locked, so once it is there, its flock tells. (Testing the flock
+            // first raced with a start: no lock yet, then a lock by the time of the age check,
+            // and a live runner's directory was removed under it.)
+            if !FileSystem.exists(paths.lock(instance)) {
+                if isYoung(paths.instance(instance)) { continue }
+            } else if try isLive(paths.lock(instance)) {
+                continue
+            }
             let containers = try driver.removeInstance(instance)
             report.instances[instance] = containers
             for mount in try mounts(under: paths.instance(instance)) {
