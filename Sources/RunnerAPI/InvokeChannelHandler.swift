@@ -32,9 +32,9 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case idle
         /// A request the router answers: its parts pass on up to its end.
         case passing
-        /// An invoke's body is being read.
+        /// A call's body is being read.
         case reading(head: HTTPRequest, target: Target, body: [UInt8])
-        /// An invoke's call runs and its answer is written; the execution is nil until the
+        /// The call runs and its answer is written; the execution is nil until the
         /// call started.
         case answering(CallExecution?, closeAfter: Bool)
     }
@@ -47,7 +47,7 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var state = State.idle
     /// Requests passed on whose answer's end the router has not written yet.
     private var routerAnswersOwed = 0
-    /// What arrived while an invoke was answered, passed on in order after it.
+    /// What arrived while a call was answered, passed on in order after it.
     private var held: [HTTPRequestPart] = []
     private var heldError: (any Error)?
     private var heldInputClosed = false
@@ -257,12 +257,12 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     /// An answer whose body is all there: with its length and the date.
     private func writeWhole(_ answer: (HTTPResponse.Status, HTTPFields, ByteBuffer), _ context: ChannelHandlerContext) {
-        var (status, headers, body) = answer
+        let (status, fields, body) = answer
+        var headers = fields
         headers[.contentLength] = String(body.readableBytes)
         headers[.date] = HTTPDate.now()
         context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: headers))), promise: nil)
         if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
-        body = ByteBuffer()
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
