@@ -14,7 +14,7 @@ extension FnAPI {
     /// small one) is returned as one body once the call ended.
     func respond(
         app: App, fn: Fn, _ request: FunctionRequest, _ context: FnRequestContext,
-        shape: @escaping @Sendable (FunctionResponse) -> (HTTPResponse.Status, HTTPFields)
+        shape: @escaping AnswerShape
     ) async throws -> Response {
         let execution = try startCall(app: app, fn: fn, request)
         let call = execution.call

@@ -54,20 +54,17 @@ public struct FnAPI: Sendable {
         self.logger = logger
     }
 
-    /// HTTP/1.1 with a watcher on every connection, so a call learns when its client left, and
-    /// the client idle timeout, so half-open and stalled connections do not pile up. With an
-    /// `api`, its invokes are answered on their connection's event loop (`InvokeChannelHandler`).
-    public static func server(idleTimeoutMillis: Int = Configuration().clientIdleTimeoutMillis, api: FnAPI? = nil) -> HTTPServerBuilder {
-        let configuration = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [ClientConnectionWatcher()],
-            idleTimeout: idleTimeoutMillis > 0 ? .milliseconds(Int64(idleTimeoutMillis)) : nil)
-        return HTTPServerBuilder { responder in
-            FnHTTP1Channel(http1: HTTP1Channel(responder: responder, configuration: configuration), api: api)
+    /// HTTP/1.1 for this API: a watcher on every connection, so a call learns when its client
+    /// left; the client idle timeout, so half-open and stalled connections do not pile up; and
+    /// invokes and triggers answered on their connection's event loop (`InvokeChannelHandler`).
+    public var server: HTTPServerBuilder {
+        let idleMillis = configuration.clientIdleTimeoutMillis
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ClientConnectionWatcher()], idleTimeout: idleMillis > 0 ? .milliseconds(Int64(idleMillis)) : nil)
+        return HTTPServerBuilder { [self] responder in
+            FnHTTP1Channel(http1: HTTP1Channel(responder: responder, configuration: http1), api: self)
         }
     }
-
-    /// The server for this API's configuration.
-    public var server: HTTPServerBuilder { Self.server(idleTimeoutMillis: configuration.clientIdleTimeoutMillis, api: self) }
 
     /// Every path the router serves (for Fn's 405 on a known path with another method).
     static let routePaths = [

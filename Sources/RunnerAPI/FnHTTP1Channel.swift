@@ -9,16 +9,13 @@ struct FnHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
     let http1: HTTP1Channel
-    /// Nil: no invoke path of its own (every request goes to the router).
-    let api: FnAPI?
+    let api: FnAPI
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         http1.setup(channel: channel, logger: logger).flatMapThrowing { [api] value in
-            if let api {
-                let pipeline = channel.pipeline.syncOperations
-                let state = try pipeline.handler(type: HTTPConnectionStateHandler.self)
-                try pipeline.addHandler(InvokeChannelHandler(api: api), position: .after(state))
-            }
+            let pipeline = channel.pipeline.syncOperations
+            let state = try pipeline.handler(type: HTTPConnectionStateHandler.self)
+            try pipeline.addHandler(InvokeChannelHandler(api: api, loop: channel.eventLoop), position: .after(state))
             return value
         }
     }

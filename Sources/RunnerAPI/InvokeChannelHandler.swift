@@ -63,16 +63,18 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// An answer this handler wrote closed the connection's output: nothing after it is read.
     private var outputClosed = false
     private let api: FnAPI
-    private var executor: EventLoopTaskExecutor?
+    /// Where calls taken here run: the connection's loop.
+    private let executor: EventLoopTaskExecutor
 
-    init(api: FnAPI) { self.api = api }
+    init(api: FnAPI, loop: any EventLoop) {
+        self.api = api
+        executor = EventLoopTaskExecutor(loop)
+    }
 
     private var isAnswering: Bool {
         if case .answering = state { return true }
         return false
     }
-
-    func handlerAdded(context: ChannelHandlerContext) { executor = EventLoopTaskExecutor(context.eventLoop) }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { take(unwrapInboundIn(data), context) }
 
@@ -162,8 +164,7 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func start(_ head: HTTPRequest, _ target: Target, body: [UInt8], _ context: ChannelHandlerContext) {
         // As Hummingbird's reader decides it for the router's answers.
         state = .answering(nil, closeAfter: head.headerFields[.connection] == "close")
-        let api = self.api
-        let executor = self.executor ?? EventLoopTaskExecutor(context.eventLoop)
+        let (api, executor) = (self.api, self.executor)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         // Runs here up to its first wait, then on this loop: no thread of the pool is woken.
@@ -211,9 +212,9 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
             // Flushed at once, as the router does: a client waiting for the head (an LB's
             // header timeout, an event stream) gets it before the first chunk.
             context.value.writeAndFlush(h.wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: headers))), promise: nil)
-            var pending = [head.body]
+            var chunk = head.body
             events: while true {
-                for chunk in pending where !chunk.isEmpty {
+                if !chunk.isEmpty {
                     do {
                         // One chunk at a time: a slow client slows the function, not the memory.
                         try await context.value.writeAndFlush(h.wrapOutboundOut(.body(ByteBuffer(bytes: chunk)))).get()
@@ -223,10 +224,9 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
                         break events
                     }
                 }
-                pending = []
                 switch await execution.next() {
-                case .body(let chunk)?: pending = [chunk]
-                case .head?: continue
+                case .body(let next)?: chunk = next
+                case .head?: chunk = []
                 case .end(nil)?, nil:
                     context.value.writeAndFlush(h.wrapOutboundOut(.end(nil)), promise: nil)
                     break events
