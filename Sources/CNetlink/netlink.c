@@ -255,13 +255,16 @@ int rn_nl_link_bytes(int nl, int index, rn_link_info *out) {
     return each_reply(nl, &m, reply, sizeof reply, visit_stats, out, -EPROTO);
 }
 
-int rn_nl_bridge_create(int nl, const char *name) {
+int rn_nl_bridge_create(int nl, const char *name, const uint8_t mac[6]) {
     if (strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;
     _Alignas(struct nlmsghdr) char buffer[512];
     struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
     rn_msg m;
     start(&m, buffer, sizeof buffer, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof ifi);
     attr_string(&m, IFLA_IFNAME, name);
+    // An address given at creation is kept; without one the bridge takes its lowest port's,
+    // and changes it as ports come and go.
+    attr(&m, IFLA_ADDRESS, mac, 6);
     struct rtattr *info = attr(&m, IFLA_LINKINFO, NULL, 0);
     attr_string(&m, IFLA_INFO_KIND, "bridge");
     nest_end(&m, info);

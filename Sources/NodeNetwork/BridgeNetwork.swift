@@ -103,8 +103,12 @@ public final class BridgeNetwork: Sendable {
                 index = existing
                 madeBridge = FileSystem.exists(madeMarker)
             } else {
-                try node.call("RTM_NEWLINK", "cannot create bridge \(configuration.bridgeName)") {
-                    rn_nl_bridge_create($0, configuration.bridgeName)
+                // A fixed address: a bridge left to take its lowest port's changes it whenever a
+                // container's veth comes or goes, and the frames other containers address to the
+                // gateway they resolved a moment ago are dropped (a name lookup then waits 5 s).
+                let mac = Self.localBridgeAddress()
+                try node.call("RTM_NEWLINK", "cannot create bridge \(configuration.bridgeName)") { fd in
+                    mac.withUnsafeBufferPointer { rn_nl_bridge_create(fd, configuration.bridgeName, $0.baseAddress) }
                 }
                 try FileSystem.create(madeMarker, contents: instanceID + "\n")
                 cleanup.bridge = configuration.bridgeName
@@ -205,6 +209,14 @@ public final class BridgeNetwork: Sendable {
                         + "choose another subnet for bridge \(bridge)", step: "check function subnet")
             }
         }
+    }
+
+    /// A random unicast, locally administered hardware address (no vendor's).
+    static func localBridgeAddress() -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        var mac = (0..<6).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        mac[0] = (mac[0] & 0xFC) | 0x02
+        return mac
     }
 
     static func uplinkMTU(_ node: RouteSocket) throws(RunnerError) -> Int {

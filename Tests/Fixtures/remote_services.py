@@ -12,11 +12,7 @@ HTTP_PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 8080
 NAMES = {b"svc.test": "192.0.2.1"}
 
 
-def serve_http():
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", HTTP_PORT))
-    s.listen(256)
+def serve_http(s):
     while True:
         c, addr = s.accept()
         try:
@@ -60,6 +56,11 @@ def serve_dns(sock):
 dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 dns.bind(("0.0.0.0", 53))
 threading.Thread(target=serve_dns, args=(dns,), daemon=True).start()
-threading.Thread(target=serve_http, daemon=True).start()
+# Both listen before "ready" is printed: the tests connect as soon as they read it.
+web = socket.socket()
+web.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+web.bind(("0.0.0.0", HTTP_PORT))
+web.listen(256)
+threading.Thread(target=serve_http, args=(web,), daemon=True).start()
 print("ready", flush=True)
 threading.Event().wait()

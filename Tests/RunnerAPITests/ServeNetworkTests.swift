@@ -39,7 +39,12 @@ struct ServeNetworkTests {
                 env, data: data, port: try Host.freeLoopbackPort(), environment: try bridgeEnvironment(lab, env, pool: 2))
             defer { ServeHarness.stopBlocking(server, env) }
 
-            let script = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 svc.test \(NetworkLab.httpPort)"
+            // On a failure the answer says why: nc's own words, its status and what the
+            // container saw of its network.
+            let script = """
+                out=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 svc.test \(NetworkLab.httpPort) 2>&1); rc=$?; echo "$out"
+                [ $rc = 0 ] || { echo "nc exited $rc"; cat /etc/resolv.conf /proc/net/arp /proc/net/route /proc/net/dev; }
+                """
             let (appID, shFn) = try await ServeHarness.deployApp(
                 c, app: "net", fn: "nc", image: "fn-test/hello-stream:sh", fnFields: ["format": "default", "config": ["SCRIPT": script]])
             let nc = try await c.send("POST", "/invoke/\(shFn)")

@@ -8,8 +8,7 @@ import Testing
 @Suite(.enabled(if: Host.canRunContainers && NetworkLab.isAvailable, "needs root, cgroups, ip and nsenter"))
 struct BridgeNetworkTests {
     /// An HTTP GET through busybox nc. The walls answer with resets, so a refusal is immediate;
-    /// the idle limit only ends a fetch nobody answers. With 3 s, one fetch in a loaded full
-    /// run came back empty, with no error.
+    /// the limit (on the name lookup and connect) only ends a fetch nobody answers.
     static let fetch = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 "
 
     func bridgeSpec(_ script: String) throws -> ContainerSpec {
@@ -187,6 +186,30 @@ struct BridgeNetworkTests {
             none.network = .none
             _ = try await runToCompletion(sandbox, none)
             #expect(sandbox.startCounts.direct == 1, "a none start does not take a bridge sandbox")
+        }
+    }
+
+    /// Left to itself a bridge takes the lowest address of its ports and changes it as they
+    /// come and go: a container that resolved the gateway a moment before then sends into the
+    /// void (one name lookup in ten took 5 or 10 s in a serve test starting a container a call).
+    @Test func theBridgeKeepsItsHardwareAddressWhenAPortWithALowerOneJoinsAndLeaves() async throws {
+        try await withBridgeSandbox("mac") { sandbox, lab, _ in
+            try await lab.startRemoteServices()
+            func bridgeAddress() async throws -> String {
+                let line = try await lab.nodeIP("-o link show fnrunner0")
+                return try #require(line.split(separator: " ").drop { $0 != "link/ether" }.dropFirst().first.map(String.init), "\(line)")
+            }
+            let before = try await bridgeAddress()
+            let first = try #require(UInt8(before.prefix(2), radix: 16), "\(before)")
+            #expect(first & 0x03 == 0x02, "unicast and locally administered: \(before)")
+            // The lowest address there is, on a port of the test's own.
+            _ = try await lab.nodeIP("link add fnt-low type veth peer name fnt-low-peer")
+            _ = try await lab.nodeIP("link set fnt-low address 00:00:00:00:00:01 master fnrunner0 up")
+            #expect(try await bridgeAddress() == before)
+            let r = try await runToCompletion(sandbox, try bridgeSpec(Self.fetch + "svc.test \(NetworkLab.httpPort)"))
+            #expect(r.stdout.contains("from \(NetworkLab.nodeUplinkAddress)"), "\(r.stdout) \(r.stderr)")
+            _ = try await lab.nodeIP("link del fnt-low")
+            #expect(try await bridgeAddress() == before)
         }
     }
 

@@ -15,8 +15,9 @@ int rn_nl_open(int nsfd);
 /// The index of link `name`, or -ENODEV.
 int rn_nl_link_index(int nl, const char *name);
 
-/// Makes a bridge named `name` (down). -EEXIST when a link of that name exists.
-int rn_nl_bridge_create(int nl, const char *name);
+/// Makes a bridge named `name` (down) with hardware address `mac`, which it keeps whatever
+/// ports join or leave. -EEXIST when a link of that name exists.
+int rn_nl_bridge_create(int nl, const char *name, const uint8_t mac[6]);
 
 /// Sets a link up or down and, when `mtu` > 0, its MTU.
 int rn_nl_link_set(int nl, int index, int up, unsigned mtu);
