@@ -79,16 +79,24 @@ public enum Host {
         ((try? MountInfo.current()) ?? []).map(\.mountPoint).filter { $0.contains(fragment) }
     }
 
-    /// A loopback TCP port nobody listens on now (for servers a test starts).
+    /// A loopback TCP port nobody uses now (for servers a test starts), outside the kernel's
+    /// ephemeral range: a port from there could become some connection's local port, or another
+    /// test's `bind(0)`, between this answer and the server's bind. Successive calls walk the range.
     public static func freeLoopbackPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
+        for _ in 0..<TestPorts.count {
+            let port = TestPorts.next()
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw RunnerError.system("socket", errno: errno, "free loopback port") }
+            defer { close(fd) }
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = UInt16(port).bigEndian
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if bound == 0 { return port }
+        }
+        throw RunnerError(.unavailable, "no free loopback port in \(TestPorts.range)", step: "free loopback port")
     }
 }

@@ -10,7 +10,7 @@ import Glibc
 public final class RegistryServer: @unchecked Sendable {
     public enum Kind { case plain, basicAuth, tlsAuth }
 
-    public let port: Int
+    public private(set) var port = 0
     public let directory: String
     public let kind: Kind
     public static let username = "fnuser"
@@ -25,9 +25,32 @@ public final class RegistryServer: @unchecked Sendable {
 
     public init(_ kind: Kind = .plain) async throws {
         self.kind = kind
-        port = Int(try await Shell.output("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); print(s.getsockname()[1])'").trimmed)!
-        directory = "/tmp/fnrunner-test-registry-\(getpid())-\(port)"
+        directory = "/tmp/fnrunner-test-registry-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         try FileSystem.makeDirectories(directory + "/data")
+        if kind != .plain {
+            try await Shell.run("htpasswd -Bbc \(directory)/htpasswd \(Self.username) \(Self.password) 2>/dev/null")
+        }
+        if kind == .tlsAuth {
+            try await Shell.run(
+                "openssl req -x509 -newkey rsa:2048 -nodes -keyout \(directory)/tls.key -out \(directory)/tls.crt -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost 2>/dev/null"
+            )
+        }
+        // The port is free when chosen, but another test may bind it before the registry does;
+        // then the registry exits, and a new port is tried.
+        var why = ""
+        for _ in 0..<3 {
+            port = try Host.freeLoopbackPort()
+            if try await start() { return }
+            why = log
+            stop(removing: false)
+            if !why.contains("address already in use") { break }
+        }
+        stop()
+        throw ShellError(command: "docker-registry serve (not ready: \(why))", status: -1)
+    }
+
+    /// Starts the registry on `port`; whether it answered within 30 s.
+    private func start() async throws -> Bool {
         var config = """
             version: 0.1
             log:
@@ -44,20 +67,15 @@ public final class RegistryServer: @unchecked Sendable {
             """
         if kind == .tlsAuth {
             config += "\n  tls:\n    certificate: \(directory)/tls.crt\n    key: \(directory)/tls.key"
-        }
-        if kind != .plain {
-            try await Shell.run("htpasswd -Bbc \(directory)/htpasswd \(Self.username) \(Self.password) 2>/dev/null")
-            config += "\nauth:\n  htpasswd:\n    realm: fn-test-realm\n    path: \(directory)/htpasswd"
-        }
-        if kind == .tlsAuth {
-            try await Shell.run(
-                "openssl req -x509 -newkey rsa:2048 -nodes -keyout \(directory)/tls.key -out \(directory)/tls.crt -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost 2>/dev/null"
-            )
             try FileSystem.makeDirectories(certsDirectory + "/" + host)
             try await Shell.run("cp \(directory)/tls.crt \(certsDirectory)/\(host)/ca.crt")
         }
+        if kind != .plain {
+            config += "\nauth:\n  htpasswd:\n    realm: fn-test-realm\n    path: \(directory)/htpasswd"
+        }
         try FileSystem.create(directory + "/config.yml", contents: config + "\n")
-        process = try Subprocess(["/usr/bin/docker-registry", "serve", directory + "/config.yml"])
+        let process = try Subprocess(["/usr/bin/docker-registry", "serve", directory + "/config.yml"])
+        self.process = process
         let scheme = kind == .tlsAuth ? "https" : "http"
         // Up to 30 s, not a count of tries: under a loaded full run each curl takes longer, and
         // 100 tries once ran out (22 s) before the registry answered.
@@ -65,11 +83,11 @@ public final class RegistryServer: @unchecked Sendable {
         while ContinuousClock.now < deadline {
             // Each try is bounded too: a port that answers and never replies must not hang the test.
             let code = (try? await Shell.output("curl -sk -m 2 -o /dev/null -w '%{http_code}' \(scheme)://\(host)/v2/")) ?? ""
-            if code == "200" || code == "401" { return }
+            if code == "200" || code == "401" { return true }
+            if log.contains("address already in use") { return false }
             try await Task.sleep(for: .milliseconds(50))
         }
-        stop()
-        throw ShellError(command: "docker-registry serve (not ready: \(log))", status: -1)
+        return false
     }
 
     /// Pushes an image from an OCI layout with skopeo.
@@ -85,13 +103,15 @@ public final class RegistryServer: @unchecked Sendable {
         log.split(separator: "\n").filter { $0.contains("\"GET /v2/") && $0.contains("/blobs/\(digest)") }.count
     }
 
-    public func stop() {
+    public func stop() { stop(removing: true) }
+
+    private func stop(removing: Bool) {
         if let p = process {
             p.signal(SIGKILL)
             p.wait()
         }
         process = nil
-        try? FileSystem.removeTree(directory)
+        if removing { try? FileSystem.removeTree(directory) }
     }
 
     deinit { stop() }

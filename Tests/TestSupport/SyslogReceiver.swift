@@ -47,6 +47,17 @@ public final class SyslogReceiver: @unchecked Sendable {
         Glibc.close(fd)
     }
 
+    /// The MSG part of each received line whose APP-NAME is `tag`. Anything else on the
+    /// machine may connect to a loopback port this receiver was given; a test that reads its
+    /// own writer's lines only is not misled by them.
+    public func messages(tag: String) -> [String] {
+        text.split(separator: "\n").compactMap { line in
+            // <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG
+            let fields = line.split(separator: " ", maxSplits: 7, omittingEmptySubsequences: false)
+            return fields.count == 8 && fields[3] == tag ? String(fields[7]) : nil
+        }
+    }
+
     /// Reads what has arrived until `text` contains `marker`, for up to `seconds`.
     public func waitFor(_ marker: String, seconds: Double = 10) async -> Bool {
         let deadline = MonotonicClock.nowNanos() + UInt64(seconds * 1e9)
