@@ -74,8 +74,7 @@ public final class RegistryServer: @unchecked Sendable {
             config += "\nauth:\n  htpasswd:\n    realm: fn-test-realm\n    path: \(directory)/htpasswd"
         }
         try FileSystem.create(directory + "/config.yml", contents: config + "\n")
-        let process = try Subprocess(["/usr/bin/docker-registry", "serve", directory + "/config.yml"])
-        self.process = process
+        process = try Subprocess(["/usr/bin/docker-registry", "serve", directory + "/config.yml"])
         let scheme = kind == .tlsAuth ? "https" : "http"
         // Up to 30 s, not a count of tries: under a loaded full run each curl takes longer, and
         // 100 tries once ran out (22 s) before the registry answered.
