@@ -32,8 +32,10 @@ struct ZygoteTests {
         let tags = ["pyfdk-rand", "pyfdk-boom", "pyfdk-slow", "pyfdk-hog", "pyfdk-hostile"]
         var images = tags.map { (layout, "fn-test/pyfdk:\($0)") }
         images.append((try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1"))
-        // A fork that never answers is given up on at the start timeout.
-        try await RunnerHarness.withAgent("zygote", images: images, configure: { $0.hotStartTimeoutMillis = 3000 }) { agent, sandbox in
+        // A fork that never answers is given up on at the start timeout, and the normal start
+        // behind it has a start timeout of its own. 8 s: a normal Python start took over 3 s
+        // in a full run under two CPU hogs.
+        try await RunnerHarness.withAgent("zygote", images: images, configure: { $0.hotStartTimeoutMillis = 8000 }) { agent, sandbox in
             try await body(agent, try #require(agent.driver as? NativeDriver), sandbox)
         }
     }
@@ -171,7 +173,9 @@ struct ZygoteTests {
     @Test(arguments: ["init", "self", "junk", "silent"])
     func aTemplateThatAnswersAForkFalselyIsEndedAndTheCallServedByANormalStart(_ mode: String) async throws {
         try await withAgent { agent, driver, sandbox in
-            let f = function("pyfdk-hostile", config: ["FNRUNNER_TEST_HOSTILE": mode])
+            // A silent fork takes the whole start timeout, then the normal start its own: the
+            // call may wait for both.
+            let f = function("pyfdk-hostile", timeout: 20, config: ["FNRUNNER_TEST_HOSTILE": mode])
             let r = try await agent.submit(f, request(""))
             #expect(RunnerHarness.text(r) == "still served (\(mode))")
             #expect(try #require(driver.startPaths).zygoteFallbacks == 1)
