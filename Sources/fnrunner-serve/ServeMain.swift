@@ -55,7 +55,7 @@ enum ServeMain {
     /// The CPUs serve may run on (its affinity mask, `Cpus_allowed` in /proc/self/status), and
     /// not more than NIO counts (a cgroup's CPU limit).
     static func usableCPUs() -> Int {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let status = (try? FileSystem.read("/proc/self/status")) ?? ""
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return System.coreCount }
         let allowed = line.dropFirst("Cpus_allowed:".count).reduce(0) { n, c in n + (c.hexDigitValue?.nonzeroBitCount ?? 0) }
         return max(1, min(allowed == 0 ? System.coreCount : allowed, System.coreCount))
