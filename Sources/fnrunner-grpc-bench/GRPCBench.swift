@@ -5,9 +5,13 @@ import NIOPosix
 import LoopExecutors
 import RunnerGRPC
 
-/// `fnrunner-grpc-bench HOST:PORT IMAGE [CALLS] [CONCURRENCY]`: hot calls through Engage, as
-/// Fn's load balancer makes them, against a running `fnrunner serve --grpc-listen`; prints
-/// calls/s and latency percentiles. `scripts/bench` runs it next to wrk on `POST /invoke`.
+/// `fnrunner-grpc-bench HOST:PORT IMAGE [CALLS] [CONCURRENCY] [--refused]`: hot calls through
+/// Engage, as Fn's load balancer makes them, against a running `fnrunner serve --grpc-listen`;
+/// prints calls/s and latency percentiles. `scripts/bench` runs it next to wrk on `POST /invoke`.
+///
+/// `--refused`: every TryCall carries a memory limit out of range, which the runner refuses
+/// as it reads the model, before the agent (400 in `finished`). Those calls cost serve only the
+/// gRPC stream and Engage's messages: the floor under any Engage call, whatever the agent does.
 ///
 /// The client runs on one event loop, its calls' tasks too, as serve's gRPC side does: on the
 /// cooperative pool each message of a call woke a thread, and the client's own CPU (on the same
@@ -15,9 +19,10 @@ import RunnerGRPC
 @main
 struct GRPCBench {
     static func main() async throws {
-        let args = CommandLine.arguments
+        let refused = CommandLine.arguments.contains("--refused")
+        let args = CommandLine.arguments.filter { $0 != "--refused" }
         guard args.count >= 3, let colon = args[1].lastIndex(of: ":"), let port = Int(args[1][args[1].index(after: colon)...]) else {
-            FileHandle.standardError.write(Data("usage: fnrunner-grpc-bench HOST:PORT IMAGE [CALLS] [CONCURRENCY]\n".utf8))
+            FileHandle.standardError.write(Data("usage: fnrunner-grpc-bench HOST:PORT IMAGE [CALLS] [CONCURRENCY] [--refused]\n".utf8))
             exit(2)
         }
         let host = String(args[1][..<colon])
@@ -25,13 +30,14 @@ struct GRPCBench {
         let calls = args.count > 3 ? Int(args[3]) ?? 2000 : 2000
         let concurrency = max(1, args.count > 4 ? Int(args[4]) ?? 1 : 1)
         let model = """
-            {"id":"","image":"\(image)","type":"sync","memory":64,"timeout":30,"idle_timeout":30,"method":"POST",\
+            {"id":"","image":"\(image)","type":"sync","memory":\(refused ? -1 : 64),"timeout":30,"idle_timeout":30,"method":"POST",\
             "url":"http://bench/invoke/bench","app_id":"bench","app_name":"bench","fn_id":"bench","headers":{}}
             """
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             try await withTaskExecutorPreference(EventLoopTaskExecutor(group.next())) {
-                try await run(host: host, port: port, model: model, calls: calls, concurrency: concurrency, group: group)
+                try await run(
+                    host: host, port: port, model: model, expected: refused ? 400 : nil, calls: calls, concurrency: concurrency, group: group)
             }
         } catch {
             try? await group.shutdownGracefully()
@@ -40,7 +46,10 @@ struct GRPCBench {
         try await group.shutdownGracefully()
     }
 
-    static func run(host: String, port: Int, model: String, calls: Int, concurrency: Int, group: MultiThreadedEventLoopGroup) async throws {
+    /// `expected`: the error code every call's `finished` must carry; nil: every call succeeds.
+    static func run(
+        host: String, port: Int, model: String, expected: Int32?, calls: Int, concurrency: Int, group: MultiThreadedEventLoopGroup
+    ) async throws {
         try await withGRPCClient(
             transport: try .http2NIOPosix(
                 target: .ipv4(address: host, port: port), transportSecurity: .plaintext, eventLoopGroup: group)
@@ -59,11 +68,13 @@ struct GRPCBench {
                     }
                     try await writer.write(frame)
                 } onResponse: { response in
-                    var success = false
-                    for try await m in response.messages { if case .finished(let f)? = m.body { success = f.success } }
-                    return success
+                    var finished: CallFinished?
+                    for try await m in response.messages { if case .finished(let f)? = m.body { finished = f } }
+                    return finished.map { expected == nil ? $0.success : !$0.success && $0.errorCode == expected }
                 }
-                guard ok else { throw RPCError(code: .internalError, message: "a call did not succeed") }
+                guard ok == true else {
+                    throw RPCError(code: .internalError, message: expected.map { "a call did not end with error \($0)" } ?? "a call did not succeed")
+                }
                 return DispatchTime.now().uptimeNanoseconds - t0
             }
             /// Worker `w`'s part of `total` calls spread over the workers.
