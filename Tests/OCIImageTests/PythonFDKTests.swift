@@ -13,7 +13,7 @@ import Glibc
 @Suite(.enabled(if: Host.canRunContainers, "needs root and cgroup memory/pids controllers"))
 struct PythonFDKTests {
     @Test func theRealPythonFDKAnswersHelloWorldGatewayStatusesAndErrors() async throws {
-        let layout = try FDKImage.layout()
+        let layout = try await FDKImage.layout()
         try await withSandbox("fdk") { sandbox, env in
             let store = try ImageStore(dataDirectory: env.stateDirectory + "-images")
             defer { try? FileSystem.removeTree(env.stateDirectory + "-images") }

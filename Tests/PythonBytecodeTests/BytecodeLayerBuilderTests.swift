@@ -41,7 +41,7 @@ struct BytecodeLayerBuilderTests {
     }
 
     @Test func theRealFDKImageGetsItsMissingBytecodeAndItsInterpreterLoadsIt() async throws {
-        let layout = try FDKImage.layout()
+        let layout = try await FDKImage.layout()
         try await Self.withStore("bc-fdk") { store, builder, sandbox, env in
             let record = try store.importLayout(layout, as: "fn-test/pyfdk:pyfdk")
             let imageLayers = try store.imageLayers(record)

@@ -83,7 +83,7 @@ struct ServeCommandTests {
             defer { env.cleanUp() }
             let data = env.stateDirectory + "-data"
             defer { try? FileSystem.removeTree(data) }
-            let layout = try FDKImage.layout()
+            let layout = try await FDKImage.layout()
             for tag in ["pyfdk", "pyfdk-teapot", "pyfdk-boom"] {
                 let imported = try Subprocess.fnrunner(
                     ["import", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, layout,
@@ -125,7 +125,7 @@ struct ServeCommandTests {
             let data = env.stateDirectory + "-data"
             defer { try? FileSystem.removeTree(data) }
             let imported = try Subprocess.fnrunner(
-                ["import", "--data-dir", data, try FDKImage.layout(), "--name", "fn-test/pyfdk:pyfdk"],
+                ["import", "--data-dir", data, try await FDKImage.layout(), "--name", "fn-test/pyfdk:pyfdk"],
                 environment: ["FN_PYTHON_BYTECODE": "false"])
             #expect(await imported.exit() == 0, "\(imported.stderr)")
             #expect(try FileSystem.list(data + "/bytecode/sha256").isEmpty && !imported.stderr.contains("bytecode"))

@@ -32,7 +32,7 @@ struct ServeNetworkTests {
             try await lab.startRemoteServices()
             try await ServeHarness.importHelloStream(tag: "sh", into: data)
             let imported = try Subprocess.fnrunner(
-                ["import", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, try FDKImage.layout(),
+                ["import", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, try await FDKImage.layout(),
                  "--name", "fn-test/pyfdk:pyfdk-fetch"])
             #expect(await imported.exit() == 0, "\(imported.stderr)")
             let (server, c) = try await ServeHarness.start(

@@ -28,7 +28,7 @@ struct ServeZygoteTests {
             let data = env.stateDirectory + "-data"
             defer { try? FileSystem.removeTree(data) }
             let imported = try Subprocess.fnrunner(
-                ["import", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, try FDKImage.layout(),
+                ["import", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, try await FDKImage.layout(),
                  "--name", "fn-test/pyfdk:pyfdk-rand"])
             #expect(await imported.exit() == 0, "\(imported.stderr)")
             let port = try Host.freeLoopbackPort()

@@ -26,7 +26,7 @@ struct AgentFDKTests {
 
     /// An agent serving the FDK image's handlers, frozen as soon as they are idle.
     func withAgent(_ body: (Agent, Sandbox) async throws -> Void) async throws {
-        let layout = try FDKImage.layout()
+        let layout = try await FDKImage.layout()
         let tags = ["pyfdk", "pyfdk-teapot", "pyfdk-boom", "pyfdk-timeout", "pyfdk-slow"]
         try await RunnerHarness.withAgent(
             "agentfdk", images: tags.map { (layout, "fn-test/pyfdk:\($0)") }, configure: { $0.freezeIdleMillis = 0 }, body)

@@ -45,7 +45,7 @@ struct HotContainerTests {
     }
 
     @Test func theRealPythonFDKServesFiftyCallsOnOneHotContainerFrozenBetweenCalls() async throws {
-        try await withHotContainer(try FDKImage.layout(), "fn-test/pyfdk:pyfdk", name: "py1") { hot, _ in
+        try await withHotContainer(try await FDKImage.layout(), "fn-test/pyfdk:pyfdk", name: "py1") { hot, _ in
             let pid = hot.container.pid
             for i in 0..<50 {
                 let r = try await hot.call(request("caller \(i)"), timeout: .seconds(10), maxBodyBytes: 0, log: CallLog())

@@ -28,7 +28,7 @@ struct ZygoteTests {
     func request(_ body: String) -> FunctionRequest { RunnerHarness.request(body) }
 
     func withAgent(_ body: (Agent, NativeDriver, Sandbox) async throws -> Void) async throws {
-        let layout = try FDKImage.layout()
+        let layout = try await FDKImage.layout()
         let tags = ["pyfdk-rand", "pyfdk-boom", "pyfdk-slow", "pyfdk-hog", "pyfdk-hostile"]
         var images = tags.map { (layout, "fn-test/pyfdk:\($0)") }
         images.append((try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1"))

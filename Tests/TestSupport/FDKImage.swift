@@ -10,10 +10,15 @@ public enum FDKImage {
     static let cache = "/var/cache/fnrunner-tests/fdk-v3"
 
     /// The layout directory, building it if needed (serialised across test processes by a lock).
-    public static func layout() throws -> String {
+    ///
+    /// The build takes minutes on a new machine (scripts/test makes it before the tests start).
+    /// It is awaited, not waited for on a cooperative thread: blocking two of them for that long
+    /// stalled every test of the process, and the deadlines of those that were waiting for a
+    /// process or a server passed without one check.
+    public static func layout() async throws -> String {
         if FileSystem.exists(cache + "/layout/.complete") { return cache + "/layout" }
         try FileSystem.makeDirectories(cache)
-        try Shell.run("flock \(cache).lock \(Fixtures.packageRoot)/scripts/make-fdk-image \(cache) >/dev/null 2>&1")
+        try await Shell.run("flock \(cache).lock \(Fixtures.packageRoot)/scripts/make-fdk-image \(cache) >/dev/null 2>&1")
         return cache + "/layout"
     }
 }
