@@ -27,7 +27,7 @@ struct BenchCommandTests {
             let env = TestEnvironment("bench")
             defer { env.cleanUp() }
             let p = try Subprocess.fnrunner([
-                "bench", "--rootfs", try Fixtures.busybox(), "--iterations", "9", "--pool-size", "0", "--gap-iterations", "0",
+                "bench", "--rootfs", try await Fixtures.busybox(), "--iterations", "9", "--pool-size", "0", "--gap-iterations", "0",
                 "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot,
             ])
             #expect(await p.exit() == 0, "\(p.stderr)")

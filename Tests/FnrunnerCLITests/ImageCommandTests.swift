@@ -14,7 +14,7 @@ struct ImageCommandTests {
             defer { env.cleanUp() }
             let data = env.stateDirectory + "-data"
             defer { try? FileSystem.removeTree(data) }
-            let layout = try ImageFixtures.directory() + "/layers"
+            let layout = try await ImageFixtures.directory() + "/layers"
             let common = ["--data-dir", data]
 
             let imported = try Subprocess.fnrunner(["import", layout, "--name", "fn-test/layers:1"] + common)
@@ -60,7 +60,7 @@ struct ImageCommandTests {
             defer { try? FileSystem.removeTree(data) }
             let registry = try await RegistryServer(.plain)
             defer { registry.stop() }
-            try await registry.push("oci:\(try ImageFixtures.directory())/layers:1-gzip", as: "fn-test/cli:1")
+            try await registry.push("oci:\(try await ImageFixtures.directory())/layers:1-gzip", as: "fn-test/cli:1")
             let run = try Subprocess.fnrunner(
                 ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--data-dir", data,
                  "\(registry.host)/fn-test/cli:1", "--", "/bin/cat", "/d/z"])
@@ -83,14 +83,14 @@ struct ImageCommandTests {
             let missing = try Subprocess.fnrunner(["import", "/nonexistent/path", "--name", "a/b:c", "--data-dir", data])
             #expect(await missing.exit() == 1)
             #expect(missing.stderr.contains("/nonexistent/path"))
-            let noName = try Subprocess.fnrunner(["import", try ImageFixtures.directory() + "/layers", "--data-dir", data])
+            let noName = try Subprocess.fnrunner(["import", try await ImageFixtures.directory() + "/layers", "--data-dir", data])
             #expect(await noName.exit() == 1)
             #expect(noName.stderr.contains("--name"))
-            let badName = try Subprocess.fnrunner(["import", try ImageFixtures.directory() + "/layers", "--name", "Bad Name", "--data-dir", data])
+            let badName = try Subprocess.fnrunner(["import", try await ImageFixtures.directory() + "/layers", "--name", "Bad Name", "--data-dir", data])
             #expect(await badName.exit() == 1)
             #expect(badName.stderr.contains("invalid image reference"))
             let badSetting = try Subprocess.fnrunner(
-                ["import", try ImageFixtures.directory() + "/layers", "--name", "a/b:c", "--data-dir", data],
+                ["import", try await ImageFixtures.directory() + "/layers", "--name", "a/b:c", "--data-dir", data],
                 environment: ["FN_PYTHON_BYTECODE": "maybe"])
             #expect(await badSetting.exit() == 1)
             #expect(badSetting.stderr.contains("FN_PYTHON_BYTECODE must be true or false, not \"maybe\""), "\(badSetting.stderr)")
@@ -105,7 +105,7 @@ struct ImageCommandTests {
             defer { try? FileSystem.removeTree(data) }
             let imported = try Subprocess.fnrunner(
                 ["import", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot,
-                 try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:1"])
+                 try await ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:1"])
             #expect(await imported.exit() == 0, "\(imported.stderr)")
             #expect(!imported.stderr.contains("bytecode"), "\(imported.stderr)")
             #expect(try FileSystem.list(data + "/bytecode/skipped").count == 1)

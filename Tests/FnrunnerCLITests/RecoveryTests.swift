@@ -14,7 +14,7 @@ struct RecoveryTests {
         try await withSharedGate {
             let env = TestEnvironment("rec")
             defer { env.cleanUp() }
-            let common = ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--rootfs", try Fixtures.busybox()]
+            let common = ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--rootfs", try await Fixtures.busybox()]
             let live = try Subprocess.fnrunner(common + ["--", "/bin/sleep", "600"])
             let frozen = try Subprocess.fnrunner(common + ["--keep-frozen-ms", "600000", "--", "/bin/sleep", "600"])
             let driver = try CgroupDriver(layout: try CgroupLayout.detect(), rootName: env.cgroupRoot)
@@ -80,7 +80,7 @@ struct RecoveryTests {
             let env = TestEnvironment("rec")
             defer { env.cleanUp() }
             let first = try Sandbox(configuration: env.configuration)
-            let c = try first.start(try busyboxSpec(["/bin/sleep", "60"]))
+            let c = try first.start(try await busyboxSpec(["/bin/sleep", "60"]))
             let second = try Sandbox(configuration: env.configuration)
             #expect(second.recovered.isEmpty)
             #expect(c.exit == nil)

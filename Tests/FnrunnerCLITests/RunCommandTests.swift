@@ -19,7 +19,7 @@ struct RunCommandTests {
         try await withSharedGate {
             let env = TestEnvironment("cli")
             defer { env.cleanUp() }
-            let p = try await run(env, ["--rootfs", try Fixtures.busybox(), "--", "/bin/sh", "-c", "echo hello; exit 7"])
+            let p = try await run(env, ["--rootfs", try await Fixtures.busybox(), "--", "/bin/sh", "-c", "echo hello; exit 7"])
             #expect(await p.exit() == 7)
             #expect(p.stdout == "hello\n")
             #expect(env.cgroupDirectories().isEmpty)
@@ -30,7 +30,7 @@ struct RunCommandTests {
         try await withSharedGate {
             let env = TestEnvironment("cli")
             defer { env.cleanUp() }
-            let p = try await run(env, ["--rootfs", try Fixtures.busybox(), "--memory", "24", "--", "/bin/probe", "alloc", "200"])
+            let p = try await run(env, ["--rootfs", try await Fixtures.busybox(), "--memory", "24", "--", "/bin/probe", "alloc", "200"])
             #expect(await p.exit() == 137)
             #expect(p.stderr.contains("out of memory"))
         }
@@ -40,7 +40,7 @@ struct RunCommandTests {
         try await withSharedGate {
             let env = TestEnvironment("cli")
             defer { env.cleanUp() }
-            let p = try await run(env, ["--rootfs", try Fixtures.busybox(), "--", "/bin/nope"])
+            let p = try await run(env, ["--rootfs", try await Fixtures.busybox(), "--", "/bin/nope"])
             #expect(await p.exit() == 125)
             #expect(p.stderr.contains("execve"))
             #expect(p.stderr.contains("/bin/nope"))
@@ -52,7 +52,7 @@ struct RunCommandTests {
         try await withSharedGate {
             let env = TestEnvironment("cli")
             defer { env.cleanUp() }
-            let rootfs = try Fixtures.busybox()
+            let rootfs = try await Fixtures.busybox()
             for (args, word) in [
                 (["--rootfs", "/nonexistent", "--", "/bin/true"], "/nonexistent"),
                 (["--rootfs", rootfs, "--user", "root", "--", "/bin/true"], "--user"),
@@ -78,7 +78,7 @@ struct RunCommandTests {
             defer { env.cleanUp() }
             let p = try await run(
                 env,
-                ["--rootfs", try Fixtures.busybox(), "--freeze-after-ms", "100", "--keep-frozen-ms", "300", "--",
+                ["--rootfs", try await Fixtures.busybox(), "--freeze-after-ms", "100", "--keep-frozen-ms", "300", "--",
                  "/bin/sh", "-c", "sleep 0.6; echo finished"])
             #expect(await p.exit() == 0, "\(p.stderr)")
             #expect(p.stderr.contains("frozen in"))
@@ -93,7 +93,7 @@ struct RunCommandTests {
             let env = TestEnvironment("cli")
             defer { env.cleanUp() }
             let p = try Subprocess.fnrunner(
-                ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--rootfs", try Fixtures.busybox(),
+                ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--rootfs", try await Fixtures.busybox(),
                  "--", "/bin/sleep", "60"])
             try await waitUntil { env.cgroupDirectories().count >= 3 }
             try await Task.sleep(nanoseconds: 100_000_000)
@@ -108,7 +108,7 @@ struct RunCommandTests {
             let env = TestEnvironment("cli")
             defer { env.cleanUp() }
             let p = try Subprocess.fnrunner(
-                ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--rootfs", try Fixtures.busybox(),
+                ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--rootfs", try await Fixtures.busybox(),
                  "--", "/bin/sh", "-c", "trap '' INT; sleep 60"])
             try await waitUntil { env.cgroupDirectories().count >= 3 }
             try await Task.sleep(nanoseconds: 100_000_000)
@@ -125,7 +125,7 @@ struct RunCommandTests {
             let env = TestEnvironment("cli")
             defer { env.cleanUp() }
             let p = try Subprocess.fnrunner(
-                ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--rootfs", try Fixtures.busybox(),
+                ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--rootfs", try await Fixtures.busybox(),
                  "--no-init", "--", "/bin/sh", "-c", "echo $$; sleep 60"])
             try await waitUntil { env.cgroupDirectories().count >= 3 }
             try await Task.sleep(nanoseconds: 100_000_000)

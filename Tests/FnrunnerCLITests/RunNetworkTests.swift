@@ -22,7 +22,7 @@ struct RunNetworkTests {
             let script = "cat /sys/class/net/eth0/mtu; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 svc.test \(NetworkLab.httpPort)"
             let p = try Subprocess.fnrunner(
                 ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--network", "bridge",
-                 "--rootfs", try Fixtures.busybox(), "--", "/bin/sh", "-c", script],
+                 "--rootfs", try await Fixtures.busybox(), "--", "/bin/sh", "-c", script],
                 environment: [
                     "FN_FUNCTION_NETWORK": "bridge", "FN_FUNCTION_NODE_NETNS": lab.nodePath, "FN_FUNCTION_RESOLV_CONF": resolv,
                 ])
@@ -42,7 +42,7 @@ struct RunNetworkTests {
             defer { env.cleanUp() }
             let p = try Subprocess.fnrunner(
                 ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--network", "internet",
-                 "--rootfs", try Fixtures.busybox(), "--", "/bin/true"])
+                 "--rootfs", try await Fixtures.busybox(), "--", "/bin/true"])
             #expect(await p.exit() == 125)
             #expect(p.stderr.contains("--network \"internet\" is not one of none, bridge, host"), "\(p.stderr)")
         }

@@ -19,7 +19,7 @@ struct ImageStoreTests {
 
     @Test func theFlattenedRootfsEqualsUmociUnpack() async throws {
         try await withSharedGate {
-            let images = try ImageFixtures.directory()
+            let images = try await ImageFixtures.directory()
             try withStore { store in
                 let ours = store.dataDirectory + "/flat"
                 // Same content twice: tag 1 mixes gzip, zstd and plain layers; umoci 0.4.7 reads gzip only.
@@ -36,7 +36,7 @@ struct ImageStoreTests {
 
     @Test func aContainerRunsOnTheOverlayOfTheUnpackedLayers() async throws {
         do {
-            let images = try ImageFixtures.directory()
+            let images = try await ImageFixtures.directory()
             let dir = "/tmp/fnrunner-test-images-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             let store = try ImageStore(dataDirectory: dir)
             defer { try? FileSystem.removeTree(dir) }
@@ -60,7 +60,7 @@ struct ImageStoreTests {
 
     @Test func theImageUserIsResolvedFromItsOwnPasswdAndGroup() async throws {
         try await withSharedGate {
-            let images = try ImageFixtures.directory()
+            let images = try await ImageFixtures.directory()
             try withStore { store in
                 let record = try store.importLayout(images + "/layers", as: "t/layers:1")
                 let layers = try store.rootfsLayers(record)
@@ -80,7 +80,7 @@ struct ImageStoreTests {
 
     @Test func imagesThatDeclareVolumesAreRefusedUnlessAllowed() async throws {
         try await withSharedGate {
-            let images = try ImageFixtures.directory()
+            let images = try await ImageFixtures.directory()
             try withStore { store in
                 let record = try store.importLayout(images + "/layers", as: "t/layers:volumes")
                 let config = try store.config(of: record)
@@ -93,7 +93,7 @@ struct ImageStoreTests {
 
     @Test func anIndexOfIndexesResolvesToThisHostsPlatform() async throws {
         try await withSharedGate {
-            let images = try ImageFixtures.directory()
+            let images = try await ImageFixtures.directory()
             try withStore { store in
                 let record = try store.importLayout(images + "/nested", as: "t/nested:multi")
                 #expect(record.index != nil)
@@ -106,7 +106,7 @@ struct ImageStoreTests {
 
     @Test func aDockerArchiveImportsUnderItsOwnTag() async throws {
         try await withSharedGate {
-            let images = try ImageFixtures.directory()
+            let images = try await ImageFixtures.directory()
             try withStore { store in
                 let archive = store.dataDirectory + "/busybox-docker.tar"
                 try Shell.run("skopeo copy --quiet oci:\(images)/layers:1-gzip docker-archive:\(archive):fn-test/archived:2 >/dev/null")
@@ -122,7 +122,7 @@ struct ImageStoreTests {
 
     @Test func removingAnImageCollectsWhatOnlyItUsed() async throws {
         try await withSharedGate {
-            let images = try ImageFixtures.directory()
+            let images = try await ImageFixtures.directory()
             try withStore { store in
                 let a = try store.importLayout(images + "/layers", as: "t/layers:1")
                 let b = try store.importLayout(images + "/layers", as: "t/layers:1-gzip")
@@ -144,7 +144,7 @@ struct ImageStoreTests {
 
     @Test func unknownNamesAndBadLayoutsFailClearly() async throws {
         try await withSharedGate {
-            let images = try ImageFixtures.directory()
+            let images = try await ImageFixtures.directory()
             try withStore { store in
                 let missing = #expect(throws: RunnerError.self) { try store.image("t/nothing:here") }
                 #expect(missing?.code == .notFound)
@@ -161,7 +161,7 @@ struct ImageStoreTests {
 struct ImageStoreLimitsTests {
     @Test func theSizeBudgetEvictsTheLeastRecentlyUsedImagesButNotThoseInUse() async throws {
         try await withSharedGate {
-            let images = try ImageFixtures.directory()
+            let images = try await ImageFixtures.directory()
             let dir = "/tmp/fnrunner-test-budget-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             let store = try ImageStore(dataDirectory: dir)
             defer { try? FileSystem.removeTree(dir) }
@@ -181,7 +181,7 @@ struct ImageStoreLimitsTests {
 
     @Test func dataInUseByAnotherProcessIsKeptUntilALaterCollection() async throws {
         try await withSharedGate {
-            let images = try ImageFixtures.directory()
+            let images = try await ImageFixtures.directory()
             let dir = "/tmp/fnrunner-test-lease-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             let store = try ImageStore(dataDirectory: dir)
             defer { try? FileSystem.removeTree(dir) }
@@ -213,7 +213,7 @@ struct ImageStoreLimitsTests {
 
     @Test func aFullDiskDuringAnImportLeavesTheStoreConsistent() async throws {
         try await withSharedGate {
-            let images = try ImageFixtures.directory()
+            let images = try await ImageFixtures.directory()
             let dir = "/tmp/fnrunner-test-full-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             try FileSystem.makeDirectories(dir)
             defer { try? FileSystem.removeTree(dir) }
@@ -234,7 +234,7 @@ struct ImageStoreLimitsTests {
 
     @Test func leftoversOfAKilledPullAreClearedAndTheNextPullSucceeds() async throws {
         try await withSharedGate {
-            let images = try ImageFixtures.directory()
+            let images = try await ImageFixtures.directory()
             let dir = "/tmp/fnrunner-test-killed-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             _ = try ImageStore(dataDirectory: dir)
             defer { try? FileSystem.removeTree(dir) }

@@ -16,12 +16,13 @@ struct LayerUnpackerTests {
         return dir
     }
 
-    func expectRefused(_ fixture: String, mentioning member: String) throws {
+    func expectRefused(_ fixture: String, mentioning member: String) async throws {
         let target = try scratch()
         defer { try? FileSystem.removeTree(target) }
         let before = try FileSystem.list(ImageFixtures.hostSentinel)
+        let blob = try await ImageFixtures.hostile(fixture)
         let error = #expect(throws: RunnerError.self) {
-            _ = try LayerUnpacker().unpack(blob: try ImageFixtures.hostile(fixture), into: target, mode: .flatten)
+            _ = try LayerUnpacker().unpack(blob: blob, into: target, mode: .flatten)
         }
         #expect(error?.description.contains(member) == true, "\(String(describing: error))")
         #expect(try FileSystem.list(ImageFixtures.hostSentinel) == before, "the host directory was written to")
@@ -30,28 +31,28 @@ struct LayerUnpackerTests {
 
     @Test func dotDotMembersAreRefusedNamingTheMember() async throws {
         try await withSharedGate {
-            try expectRefused("dotdot.tar", mentioning: "../escaped")
-            try expectRefused("dotdot-deep.tar", mentioning: "a/../../escaped")
+            try await expectRefused("dotdot.tar", mentioning: "../escaped")
+            try await expectRefused("dotdot-deep.tar", mentioning: "a/../../escaped")
         }
     }
 
     @Test func writingThroughASymlinkThatPointsOutsideIsRefused() async throws {
         try await withSharedGate {
-            try expectRefused("symlink-escape.tar", mentioning: "link/pwned")
-            try expectRefused("whiteout-through-symlink.tar", mentioning: "s/.wh.victim")
+            try await expectRefused("symlink-escape.tar", mentioning: "link/pwned")
+            try await expectRefused("whiteout-through-symlink.tar", mentioning: "s/.wh.victim")
         }
     }
 
     @Test func hardLinksToOutsideAreRefused() async throws {
         try await withSharedGate {
-            try expectRefused("hardlink-dotdot.tar", mentioning: "hl")
-            try expectRefused("hardlink-through-symlink.tar", mentioning: "h")
+            try await expectRefused("hardlink-dotdot.tar", mentioning: "hl")
+            try await expectRefused("hardlink-through-symlink.tar", mentioning: "h")
         }
     }
 
     @Test func aHardLinkToASymlinkIsRefusedAndTheHostFileKeepsItsMode() async throws {
         try await withSharedGate {
-            try expectRefused("hardlink-to-symlink.tar", mentioning: "hard link to a symlink")
+            try await expectRefused("hardlink-to-symlink.tar", mentioning: "hard link to a symlink")
             var st = stat()
             #expect(stat(ImageFixtures.hostSentinel + "/file", &st) == 0 && (st.st_mode & 0o7777) == 0o644)
         }
@@ -61,7 +62,7 @@ struct LayerUnpackerTests {
         try await withSharedGate {
             let target = try scratch()
             defer { try? FileSystem.removeTree(target) }
-            _ = try LayerUnpacker().unpack(blob: try ImageFixtures.hostile("trusted-xattr.tar"), into: target, mode: .overlayLayer)
+            _ = try LayerUnpacker().unpack(blob: try await ImageFixtures.hostile("trusted-xattr.tar"), into: target, mode: .overlayLayer)
             let attrs = try await Shell.output("python3 -c 'import os,sys; print(sorted(os.listxattr(sys.argv[1])))' \(target)/d")
             #expect(attrs == "['user.kept']\n", "\(attrs)")
         }
@@ -71,7 +72,7 @@ struct LayerUnpackerTests {
         try await withSharedGate {
             let target = try scratch()
             defer { try? FileSystem.removeTree(target) }
-            _ = try LayerUnpacker().unpack(blob: try ImageFixtures.hostile("absolute.tar"), into: target, mode: .flatten)
+            _ = try LayerUnpacker().unpack(blob: try await ImageFixtures.hostile("absolute.tar"), into: target, mode: .flatten)
             #expect(try FileSystem.read(target + "/abs-file") == "contained\n")
             #expect(!FileSystem.exists("/abs-file"))
         }
@@ -81,9 +82,9 @@ struct LayerUnpackerTests {
         try await withSharedGate {
             let target = try scratch()
             defer { try? FileSystem.removeTree(target) }
-            let result = try LayerUnpacker().unpack(blob: try ImageFixtures.hostile("truncated-at-boundary.tar"), into: target, mode: .flatten)
+            let result = try LayerUnpacker().unpack(blob: try await ImageFixtures.hostile("truncated-at-boundary.tar"), into: target, mode: .flatten)
             #expect(try FileSystem.read(target + "/b") == "second file, 25 bytes..\n")
-            #expect(result.diffID.description == (try FileSystem.read(try ImageFixtures.hostile("truncated-at-boundary.diffid"))))
+            #expect(result.diffID.description == (try FileSystem.read(try await ImageFixtures.hostile("truncated-at-boundary.diffid"))))
         }
     }
 
@@ -91,8 +92,9 @@ struct LayerUnpackerTests {
         try await withSharedGate {
             let target = try scratch()
             defer { try? FileSystem.removeTree(target) }
+            let blob = try await ImageFixtures.hostile("truncated-mid-member.tar")
             #expect(throws: RunnerError.self) {
-                _ = try LayerUnpacker().unpack(blob: try ImageFixtures.hostile("truncated-mid-member.tar"), into: target, mode: .flatten)
+                _ = try LayerUnpacker().unpack(blob: blob, into: target, mode: .flatten)
             }
         }
     }
@@ -102,8 +104,9 @@ struct LayerUnpackerTests {
             let dir = try scratch()
             defer { try? FileSystem.removeTree(dir) }
             let layers = try LayerStore(root: dir)
-            let expected = try Digest.parse(try FileSystem.read(try ImageFixtures.hostile("corrupt.diffid")))
-            #expect(throws: RunnerError.self) { try layers.ensure(diffID: expected, blob: try ImageFixtures.hostile("corrupt.tar.gz")) }
+            let expected = try Digest.parse(try FileSystem.read(try await ImageFixtures.hostile("corrupt.diffid")))
+            let blob = try await ImageFixtures.hostile("corrupt.tar.gz")
+            #expect(throws: RunnerError.self) { try layers.ensure(diffID: expected, blob: blob) }
             #expect(!layers.has(expected))
             #expect(layers.all().isEmpty)
             #expect(try FileSystem.list(dir + "/tmp").isEmpty)
@@ -112,7 +115,7 @@ struct LayerUnpackerTests {
 
     @Test func overlayLayersKeepWhiteoutsInTheKernelsFormat() async throws {
         try await withSharedGate {
-            let images = try ImageFixtures.directory()
+            let images = try await ImageFixtures.directory()
             let store = try ImageStore(dataDirectory: try scratch())
             defer { try? FileSystem.removeTree(store.dataDirectory) }
             let record = try store.importLayout(images + "/layers", as: "t/layers:1")

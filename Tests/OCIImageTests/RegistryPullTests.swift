@@ -23,7 +23,7 @@ struct RegistryPullTests {
 
     @Test func imagesArePulledByTagByDigestAndFromAnIndexInEveryFormat() async throws {
         try await withSharedGate {
-            let fixtures = try ImageFixtures.directory()
+            let fixtures = try await ImageFixtures.directory()
             let registry = try await RegistryServer(.plain)
             defer { registry.stop() }
             try await registry.push("oci:\(fixtures)/layers:1", as: "fn-test/layers:oci", extra: "--preserve-digests")
@@ -77,7 +77,7 @@ struct RegistryPullTests {
 
     @Test func basicAuthPullsWithCredentialsAndRefusesWithoutOrWithWrongOnes() async throws {
         try await withSharedGate {
-            let fixtures = try ImageFixtures.directory()
+            let fixtures = try await ImageFixtures.directory()
             let registry = try await RegistryServer(.basicAuth)
             defer { registry.stop() }
             try await registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/private:1")
@@ -103,7 +103,7 @@ struct RegistryPullTests {
 
     @Test func tlsIsVerifiedAgainstTheRegistrysCAFromTheCertsDirectory() async throws {
         try await withSharedGate {
-            let fixtures = try ImageFixtures.directory()
+            let fixtures = try await ImageFixtures.directory()
             let registry = try await RegistryServer(.tlsAuth)
             defer { registry.stop() }
             try await registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/tls:1")
@@ -121,7 +121,7 @@ struct RegistryPullTests {
 
     @Test func concurrentPullsOfOneImageShareOneDownload() async throws {
         try await withSharedGate {
-            let fixtures = try ImageFixtures.directory()
+            let fixtures = try await ImageFixtures.directory()
             let registry = try await RegistryServer(.plain)
             defer { registry.stop() }
             try await registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/shared:1")
@@ -142,7 +142,7 @@ struct RegistryPullTests {
 
     @Test func aCorruptedBlobInTheRegistryIsRejectedAndNeverStored() async throws {
         try await withSharedGate {
-            let fixtures = try ImageFixtures.directory()
+            let fixtures = try await ImageFixtures.directory()
             let registry = try await RegistryServer(.plain)
             defer { registry.stop() }
             try await registry.push("oci:\(fixtures)/layers:1-gzip", as: "fn-test/corrupt:1")
@@ -201,7 +201,7 @@ struct RegistryPullTests {
 struct FlakyRegistryTests {
     @Test func aPullGetsATokenFollowsRedirectsWithoutCredentialsAndResumesCutDownloads() async throws {
         try await withSharedGate {
-            let fixtures = try ImageFixtures.directory()
+            let fixtures = try await ImageFixtures.directory()
             let dir = "/tmp/fnrunner-test-flaky-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             try FileSystem.makeDirectories(dir)
             defer { try? FileSystem.removeTree(dir) }

@@ -94,7 +94,7 @@ struct BytecodeLayerBuilderTests {
     }
 
     @Test func anImageWithoutPythonIsSkippedWithoutStartingAContainer() async throws {
-        let layout = try ImageFixtures.helloStreamLayout()
+        let layout = try await ImageFixtures.helloStreamLayout()
         try await Self.withStore("bc-none") { store, builder, sandbox, _ in
             let record = try store.importLayout(layout, as: "fn-test/hello:1")
             let before = sandbox.startCounts
@@ -108,7 +108,7 @@ struct BytecodeLayerBuilderTests {
     }
 
     @Test func onlyCacheFilesOfTheImagesOwnReadableSourcesReachTheLayer() async throws {
-        let layout = try ScriptedPythonImage.layout()
+        let layout = try await ScriptedPythonImage.layout()
         try await Self.withStore("bc-hostile") { store, builder, _, _ in
             let record = try store.importLayout(layout, as: "fn-test/scripted:hostile")
             let outcome = await builder.ensure(record)
@@ -132,7 +132,7 @@ struct BytecodeLayerBuilderTests {
     }
 
     @Test func aFailedCompileLeavesTheImageAsItWasAndIsTriedAgainOnlyWhenAsked() async throws {
-        let layout = try ScriptedPythonImage.layout()
+        let layout = try await ScriptedPythonImage.layout()
         try await Self.withStore("bc-fail") { store, builder, sandbox, _ in
             let record = try store.importLayout(layout, as: "fn-test/scripted:fail")
             let outcome = await builder.ensure(record)
@@ -152,7 +152,7 @@ struct BytecodeLayerBuilderTests {
     }
 
     @Test func aCompileThatOutlivesItsDeadlineIsKilledAndLeavesNothing() async throws {
-        let layout = try ScriptedPythonImage.layout()
+        let layout = try await ScriptedPythonImage.layout()
         var limits = BytecodeLayerBuilder.Limits()
         limits.timeout = .milliseconds(500)
         try await Self.withStore("bc-hang", limits: limits) { store, builder, sandbox, env in
@@ -169,7 +169,7 @@ struct BytecodeLayerBuilderTests {
     }
 
     @Test func aCompileWithNothingToAddGivesNoLayer() async throws {
-        let layout = try ScriptedPythonImage.layout()
+        let layout = try await ScriptedPythonImage.layout()
         try await Self.withStore("bc-nothing") { store, builder, _, _ in
             let record = try store.importLayout(layout, as: "fn-test/scripted:nothing")
             guard case .skipped(let reason) = await builder.ensure(record) else {
@@ -182,7 +182,7 @@ struct BytecodeLayerBuilderTests {
     }
 
     @Test func removingTheImageRemovesItsBytecodeLayer() async throws {
-        let layout = try ScriptedPythonImage.layout()
+        let layout = try await ScriptedPythonImage.layout()
         try await Self.withStore("bc-remove") { store, builder, _, _ in
             let record = try store.importLayout(layout, as: "fn-test/scripted:hostile")
             let other = try store.importLayout(layout, as: "fn-test/scripted:fail")
@@ -197,7 +197,7 @@ struct BytecodeLayerBuilderTests {
     }
 
     @Test func concurrentBuildsOfOneImageShareOneContainer() async throws {
-        let layout = try ScriptedPythonImage.layout()
+        let layout = try await ScriptedPythonImage.layout()
         try await Self.withStore("bc-once") { store, builder, sandbox, _ in
             let record = try store.importLayout(layout, as: "fn-test/scripted:hostile")
             let before = sandbox.startCounts.direct

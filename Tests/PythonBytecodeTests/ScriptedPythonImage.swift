@@ -40,20 +40,20 @@ enum ScriptedPythonImage {
         echo '{"compiled": 1}'
         """
 
-    static func layout() throws -> String {
+    static func layout() async throws -> String {
         let dir = "/tmp/fnrunner-test-fixtures-scripted-python-v1"
         if FileSystem.exists(dir + "/.complete") { return dir }
-        let rootfs = try Fixtures.busybox()
+        let rootfs = try await Fixtures.busybox()
         let staging = dir + ".\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let b = staging + ".b/rootfs"
-        try Shell.run(
+        try await Shell.run(
             """
             set -e; umoci init --layout \(staging) >/dev/null; umoci new --image \(staging):hostile >/dev/null
             umoci unpack --image \(staging):hostile \(staging).b >/dev/null; cp -a \(rootfs)/. \(b)/
             mkdir -p \(b)/usr/bin \(b)/app/__pycache__; chmod 0755 \(b)/app/__pycache__
             """)
         try FileSystem.create(b + "/usr/bin/python3", contents: python3 + "\n", mode: 0o755)
-        try Shell.run(
+        try await Shell.run(
             """
             set -e
             echo 'x = 1' > \(b)/app/mod.py; echo 'key = 2' > \(b)/app/secret.py; chmod 0600 \(b)/app/secret.py

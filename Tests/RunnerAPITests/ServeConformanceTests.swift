@@ -213,7 +213,7 @@ struct ServeConformanceTests {
 
     @Test func anImageThatDeclaresAVolumeIs400() async throws {
         try await withHelloStreamData("conform-volume") { env, data in
-            let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.directory() + "/layers", "--name", "t/layers:volumes"])
+            let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try await ImageFixtures.directory() + "/layers", "--name", "t/layers:volumes"])
             #expect(await imported.exit() == 0, "\(imported.stderr)")
             let port = try Host.freeLoopbackPort()
             let (server, c) = try await S.start(env, data: data, port: port)

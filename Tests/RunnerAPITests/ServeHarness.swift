@@ -62,7 +62,7 @@ enum ServeHarness {
 
     /// Imports one more tag of the hello-stream layout (`sh`, say) into a server's data dir.
     static func importHelloStream(tag: String, into data: String) async throws {
-        let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:\(tag)"])
+        let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try await ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:\(tag)"])
         #expect(await imported.exit() == 0, "\(imported.stderr)")
     }
 

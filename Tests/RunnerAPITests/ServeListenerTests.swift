@@ -10,7 +10,7 @@ extension ServeCommandTests {
     @Test func aFunctionLinkingItsListenerToAHostSocketGets502AndTheSocketSeesNothing() async throws {
         try await withHelloStreamData("redirect") { env, data in
             let imported = try Subprocess.fnrunner(
-                ["import", "--data-dir", data, try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:sh"])
+                ["import", "--data-dir", data, try await ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:sh"])
             #expect(await imported.exit() == 0, "\(imported.stderr)")
             // A root-only socket, as a host daemon's API socket would be.
             let dir = "/tmp/fnrunner-secret-serve-\(getpid())"

@@ -111,7 +111,7 @@ struct PureRunnerServeTests {
 
     @Test func pullFailuresVolumesAndOversizedBodiesReachTheLBWithFnsStatusesAndUserFlags() async throws {
         try await withHelloStreamData("grpc-errors") { env, data in
-            let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.directory() + "/layers", "--name", "t/layers:volumes"])
+            let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try await ImageFixtures.directory() + "/layers", "--name", "t/layers:volumes"])
             #expect(await imported.exit() == 0, "\(imported.stderr)")
             let registry = try await RegistryServer(.plain)
             defer { registry.stop() }

@@ -52,7 +52,7 @@ struct AgentCancellationTests {
 
     @Test(.enabled(if: Host.canRunContainers, "needs root and cgroup memory/pids controllers"))
     func aCancelledRunStopsAStartStillWaitingForTheListenerInsteadOfWaitingItOut() async throws {
-        let layout = try ImageFixtures.helloStreamLayout()
+        let layout = try await ImageFixtures.helloStreamLayout()
         try await RunnerHarness.withImageStore("cancel", images: [(layout, "fn-test/hello-stream:1")]) { sandbox, store, env in
             var config = AgentConfiguration()
             config.hotStartTimeoutMillis = 60_000

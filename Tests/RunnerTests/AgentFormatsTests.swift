@@ -24,7 +24,7 @@ struct AgentFormatsTests {
     }
 
     func withAgent(maxResponseBytes: Int = 0, _ body: (Agent, Sandbox) async throws -> Void) async throws {
-        let layout = try ImageFixtures.helloStreamLayout()
+        let layout = try await ImageFixtures.helloStreamLayout()
         try await RunnerHarness.withAgent(
             "formats", images: [(layout, "fn-test/hello-stream:sh"), (layout, "fn-test/hello-stream:1"), (layout, "fn-test/hello-stream:never")],
             configure: {

@@ -28,7 +28,7 @@ struct AgentTests {
         _ body: (Agent, Sandbox) async throws -> Void
     ) async throws {
         try await RunnerHarness.withAgent(
-            "agent", images: [(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1")], totalMemoryMB: totalMemoryMB,
+            "agent", images: [(try await ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1")], totalMemoryMB: totalMemoryMB,
             configure: {
                 $0.freezeIdleMillis = freezeIdleMillis
                 $0.maxResponseBytes = maxResponseBytes
@@ -59,7 +59,7 @@ struct AgentTests {
 
     @Test func withReclaimOnAFrozenContainerStillServesItsNextCallAndIsCounted() async throws {
         try await RunnerHarness.withAgent(
-            "agent", images: [(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1")], totalMemoryMB: 512,
+            "agent", images: [(try await ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1")], totalMemoryMB: 512,
             configure: {
                 $0.freezeIdleMillis = 0
                 $0.freezeReclaim = true

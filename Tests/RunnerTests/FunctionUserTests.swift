@@ -17,7 +17,7 @@ struct FunctionUserTests {
     }
 
     @Test func anImageWhoseUserIsRootRunsAs1000ByDefault() async throws {
-        try await RunnerHarness.withImageStore("user", images: [(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:root-sh")]) {
+        try await RunnerHarness.withImageStore("user", images: [(try await ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:root-sh")]) {
             sandbox, store, env in
             let hot = try await RunnerHarness.driver(sandbox, store, env).startHot(
                 RunnerHarness.task(function("fn-test/hello-stream:root-sh"), name: "user"))
@@ -28,7 +28,7 @@ struct FunctionUserTests {
     }
 
     @Test func withTheImagesUserARootUserIsRefusedAndNothingStarts() async throws {
-        try await RunnerHarness.withImageStore("user", images: [(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:root-sh")]) {
+        try await RunnerHarness.withImageStore("user", images: [(try await ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:root-sh")]) {
             sandbox, store, _ in
             var config = NativeDriver.Configuration()
             config.useImageUser = true

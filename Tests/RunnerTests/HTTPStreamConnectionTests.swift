@@ -17,7 +17,7 @@ import Glibc
         init() async throws {
             dir = "/tmp/fnrunner-test-hs-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             try FileSystem.makeDirectories(dir)
-            let binary = try Fixtures.busybox() + "/bin/hello-stream"
+            let binary = try await Fixtures.busybox() + "/bin/hello-stream"
             process = try Subprocess(["/usr/bin/env", "-i", "FN_FORMAT=http-stream", "FN_LISTENER=unix:\(dir)/lsnr.sock", "TEST_VAR=present", binary])
             try? await waitUntil(timeoutMillis: 1000) { FileSystem.exists(dir + "/lsnr.sock") }
         }

@@ -31,7 +31,7 @@ struct HotContainerTests {
     }
 
     @Test func aHotContainerServesManyCallsFrozenBetweenThem() async throws {
-        try await withHotContainer(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1", name: "hot1") { hot, _ in
+        try await withHotContainer(try await ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1", name: "hot1") { hot, _ in
             for i in 0..<20 {
                 let r = try await hot.call(request("call\(i)"), timeout: .seconds(5), maxBodyBytes: 0, log: CallLog())
                 #expect(String(decoding: r.body, as: UTF8.self) == "Hello call\(i)")
@@ -60,7 +60,7 @@ struct HotContainerTests {
     }
 
     @Test func aTimedOutCallLeavesTheContainerUnusable() async throws {
-        try await withHotContainer(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1", name: "hot2") { hot, _ in
+        try await withHotContainer(try await ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1", name: "hot2") { hot, _ in
             let timeout = await #expect(throws: RunnerError.self) { _ = try await hot.call(request("!sleep 3000"), timeout: .milliseconds(100), maxBodyBytes: 0, log: CallLog()) }
             #expect(timeout?.code == .timeout)
             let after = await #expect(throws: RunnerError.self) { _ = try await hot.call(request("again"), timeout: .seconds(1), maxBodyBytes: 0, log: CallLog()) }
@@ -70,7 +70,7 @@ struct HotContainerTests {
     }
 
     @Test func aFunctionThatExitsBeforeListeningIsAClearErrorAndLeavesNothing() async throws {
-        let layout = try ImageFixtures.helloStreamLayout()
+        let layout = try await ImageFixtures.helloStreamLayout()
         try await RunnerHarness.withImageStore("hot", images: [(layout, "fn-test/hello-stream:false")]) { sandbox, store, env in
             let driver = RunnerHarness.driver(sandbox, store, env)
             let error = await #expect(throws: RunnerError.self) {
@@ -92,7 +92,7 @@ struct HotContainerTests {
     }
 
     @Test func anEndedHotContainerClosesItsDescriptorsAndIsReleasedWithAllItHeld() async throws {
-        let layout = try ImageFixtures.helloStreamLayout()
+        let layout = try await ImageFixtures.helloStreamLayout()
         try await RunnerHarness.withImageStore("release", images: [(layout, "fn-test/hello-stream:1")]) { sandbox, store, env in
             let driver = RunnerHarness.driver(sandbox, store, env)
             weak var released: HotContainer?

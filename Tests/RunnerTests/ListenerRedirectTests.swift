@@ -54,7 +54,7 @@ struct ListenerRedirectTests {
     /// Starts a hot container running `script` and returns the start's error (nil if it started).
     func startError(_ script: String, _ host: HostSocket) async throws -> RunnerError? {
         var failure: RunnerError?
-        try await RunnerHarness.withImageStore("redirect", images: [(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:sh")]) {
+        try await RunnerHarness.withImageStore("redirect", images: [(try await ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:sh")]) {
             sandbox, store, env in
             let driver = RunnerHarness.driver(sandbox, store, env)
             do {
@@ -100,7 +100,7 @@ struct ListenerRedirectTests {
             ln -s $SECRET /tmp/iofs/phonylsnr.sock; ln -s phonylsnr.sock /tmp/iofs/lsnr.sock; touch /tmp/iofs/swapped; wait
             """
         let f = hostileFunction(script, secret: host.path)
-        try await RunnerHarness.withImageStore("swap", images: [(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:sh")]) {
+        try await RunnerHarness.withImageStore("swap", images: [(try await ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:sh")]) {
             sandbox, store, env in
             let hot = try await RunnerHarness.driver(sandbox, store, env).startHot(RunnerHarness.task(f, name: "swap"))
             try await Task.sleep(for: .milliseconds(800))
@@ -117,7 +117,7 @@ struct ListenerRedirectTests {
         let f = FunctionDefinition(
             appID: "app1", appName: "myapp", fnID: "fn1", fnName: "late", image: "fn-test/hello-stream:1",
             fnConfig: ["HELLO_BIND_DIRECT": "1", "HELLO_LISTEN_DELAY_MS": "300"])
-        try await RunnerHarness.withImageStore("late", images: [(try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1")]) {
+        try await RunnerHarness.withImageStore("late", images: [(try await ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1")]) {
             sandbox, store, env in
             let hot = try await RunnerHarness.driver(sandbox, store, env).startHot(RunnerHarness.task(f, name: "late"))
             let r = try await hot.call(RunnerHarness.request("late"), timeout: .seconds(5), maxBodyBytes: 0, log: CallLog())

@@ -31,7 +31,7 @@ struct ZygoteTests {
         let layout = try await FDKImage.layout()
         let tags = ["pyfdk-rand", "pyfdk-boom", "pyfdk-slow", "pyfdk-hog", "pyfdk-hostile"]
         var images = tags.map { (layout, "fn-test/pyfdk:\($0)") }
-        images.append((try ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1"))
+        images.append((try await ImageFixtures.helloStreamLayout(), "fn-test/hello-stream:1"))
         // A fork that never answers is given up on at the start timeout, and the normal start
         // behind it has a start timeout of its own. 8 s: a normal Python start took over 3 s
         // in a full run under two CPU hogs.

@@ -20,7 +20,7 @@ struct AdoptTests {
     /// A container running a shell (init's child, as a template's Python is) with one child of
     /// its own, and that child's host pid.
     func template(_ sandbox: Sandbox) async throws -> (Container, Int32) {
-        let template = try sandbox.start(try busyboxSpec(["/bin/sh", "-c", "sleep 60 & wait"]))
+        let template = try sandbox.start(try await busyboxSpec(["/bin/sh", "-c", "sleep 60 & wait"]))
         for _ in 0..<2000 {
             // init, the shell, and the sleep once it has been forked
             let others = try Self.members(template.cgroup).filter { $0 != template.pid }
@@ -60,7 +60,7 @@ struct AdoptTests {
             // adopted process is no init: its exit ends nothing else). The main shell lives on,
             // so the pid namespace (which would take the child with it) does too.
             let template = try sandbox.start(
-                try busyboxSpec(["/bin/sh", "-c", "(until [ -e /tmp/go ]; do sleep 0.02; done; sleep 60 & exit 0) & wait; sleep 120"]))
+                try await busyboxSpec(["/bin/sh", "-c", "(until [ -e /tmp/go ]; do sleep 0.02; done; sleep 60 & exit 0) & wait; sleep 120"]))
             // The subshell is the main shell's child (its own short-lived forks are its children).
             func shell(childOf parent: Int32) throws -> Int32? {
                 try Self.members(template.cgroup).first {

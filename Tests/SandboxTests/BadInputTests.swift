@@ -31,22 +31,22 @@ struct BadInputTests {
     }
 
     @Test func aMissingExecutableNamesItAndTheExecveStep() async throws {
-        try await expectRejected(try busyboxSpec(["/bin/no-such-program"]), code: .notFound, step: "execve", mentioning: ["/bin/no-such-program"])
-        try await expectRejected(try busyboxSpec(["no-such-program"]), code: .notFound, step: "execve")
+        try await expectRejected(try await busyboxSpec(["/bin/no-such-program"]), code: .notFound, step: "execve", mentioning: ["/bin/no-such-program"])
+        try await expectRejected(try await busyboxSpec(["no-such-program"]), code: .notFound, step: "execve")
     }
 
     @Test func aNonExecutableFileOrADirectoryIsRefused() async throws {
-        try await expectRejected(try busyboxSpec(["/etc/not-executable"]), code: .containerStart, step: "execve", mentioning: ["EACCES"])
-        try await expectRejected(try busyboxSpec(["/etc"]), code: .containerStart, step: "execve")
+        try await expectRejected(try await busyboxSpec(["/etc/not-executable"]), code: .containerStart, step: "execve", mentioning: ["EACCES"])
+        try await expectRejected(try await busyboxSpec(["/etc"]), code: .containerStart, step: "execve")
     }
 
     @Test func anEmptyCommandIsInvalid() async throws {
-        try await expectRejected(try busyboxSpec([]), code: .invalidArgument)
-        try await expectRejected(try busyboxSpec([""]), code: .invalidArgument)
+        try await expectRejected(try await busyboxSpec([]), code: .invalidArgument)
+        try await expectRejected(try await busyboxSpec([""]), code: .invalidArgument)
     }
 
     @Test func aReservedUIDIsInvalid() async throws {
-        var spec = try busyboxSpec(["/bin/true"])
+        var spec = try await busyboxSpec(["/bin/true"])
         spec.uid = UInt32.max
         try await expectRejected(spec, code: .invalidArgument, mentioning: ["uid"])
     }
@@ -55,26 +55,26 @@ struct BadInputTests {
         for limits in [
             ResourceLimitsCase.memory(1 << 20), .cpu(0), .cpu(1_000_000), .pids(0),
         ] {
-            var spec = try busyboxSpec(["/bin/true"])
+            var spec = try await busyboxSpec(["/bin/true"])
             limits.apply(&spec)
             try await expectRejected(spec, code: .invalidArgument, step: "validate limits")
         }
     }
 
     @Test func aMissingWorkingDirectoryNamesTheChdirStep() async throws {
-        var spec = try busyboxSpec(["/bin/true"])
+        var spec = try await busyboxSpec(["/bin/true"])
         spec.workingDirectory = "/no/such/dir"
         try await expectRejected(spec, code: .containerStart, step: "chdir to working directory", mentioning: ["/no/such/dir", "ENOENT"])
     }
 
     @Test func aBindTargetMissingFromTheReadOnlyRootfsFailsAtTheBindStep() async throws {
-        var spec = try busyboxSpec(["/bin/true"])
+        var spec = try await busyboxSpec(["/bin/true"])
         spec.bindMounts = [.init(source: "/tmp", target: "/no-such-target")]
         try await expectRejected(spec, code: .containerStart, step: "bind mounts")
     }
 
     @Test func badEnvironmentEntriesAndUnknownCapabilitiesAreInvalid() async throws {
-        var spec = try busyboxSpec(["/bin/true"])
+        var spec = try await busyboxSpec(["/bin/true"])
         spec.env = ["NOEQUALS"]
         try await expectRejected(spec, code: .invalidArgument, mentioning: ["NOEQUALS"])
         spec.env = []

@@ -11,8 +11,8 @@ struct BridgeNetworkTests {
     /// the limit (on the name lookup and connect) only ends a fetch nobody answers.
     static let fetch = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 "
 
-    func bridgeSpec(_ script: String) throws -> ContainerSpec {
-        var spec = try busyboxSpec(["/bin/sh", "-c", script])
+    func bridgeSpec(_ script: String) async throws -> ContainerSpec {
+        var spec = try await busyboxSpec(["/bin/sh", "-c", script])
         spec.network = .bridge
         return spec
     }
@@ -20,7 +20,7 @@ struct BridgeNetworkTests {
     @Test func aFunctionOnTheBridgeReachesARemoteHostThroughTheNodesNAT() async throws {
         try await withBridgeSandbox("nat") { sandbox, lab, _ in
             try await lab.startRemoteServices()
-            let r = try await runToCompletion(sandbox, try bridgeSpec(Self.fetch + "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)"))
+            let r = try await runToCompletion(sandbox, try await bridgeSpec(Self.fetch + "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)"))
             #expect(r.stdout.contains("from \(NetworkLab.nodeUplinkAddress)"), "stdout: \(r.stdout) stderr: \(r.stderr)")
             #expect(r.exit.process == .exited(0))
         }
@@ -31,7 +31,7 @@ struct BridgeNetworkTests {
             try await lab.startRemoteServices()
             let script = "cat /etc/resolv.conf; cat /etc/hosts; hostname; nslookup svc.test; "
                 + Self.fetch + "svc.test \(NetworkLab.httpPort)"
-            let r = try await runToCompletion(sandbox, try bridgeSpec(script))
+            let r = try await runToCompletion(sandbox, try await bridgeSpec(script))
             #expect(r.stdout.contains("nameserver \(NetworkLab.remoteAddress)"), "\(r.stdout)")
             #expect(r.stdout.contains("search test"))
             #expect(!r.stdout.contains("from the image"), "the image's name files are covered: \(r.stdout)")
@@ -45,7 +45,7 @@ struct BridgeNetworkTests {
     @Test func theImageOutsideItsNameFilesIsUntouched() async throws {
         try await withBridgeSandbox("names") { sandbox, _, _ in
             let r = try await runToCompletion(
-                sandbox, try bridgeSpec("grep -c ' /etc/' /proc/self/mountinfo; cat /etc/not-executable; touch /etc/hosts"))
+                sandbox, try await bridgeSpec("grep -c ' /etc/' /proc/self/mountinfo; cat /etc/not-executable; touch /etc/hosts"))
             #expect(r.stdout.hasPrefix("2\n"), "two mounts under /etc: \(r.stdout)")
             #expect(r.stdout.contains("echo no"))
             #expect(r.stderr.contains("Read-only file system"), "\(r.stderr)")
@@ -58,7 +58,7 @@ struct BridgeNetworkTests {
     func startTargets(_ sandbox: Sandbox, _ lab: NetworkLab) async throws -> (Container, IPv4Address) {
         try await lab.startRemoteServices()
         try await lab.startNodeService(port: 9090)
-        var neighbour = try bridgeSpec("nc -l -p 7070 -e echo neighbour")
+        var neighbour = try await bridgeSpec("nc -l -p 7070 -e echo neighbour")
         neighbour.uid = 0
         let other = try sandbox.start(neighbour)
         let address = try #require(other.network?.address)
@@ -75,7 +75,7 @@ struct BridgeNetworkTests {
                 "\(gateway) 9090", "\(NetworkLab.nodeUplinkAddress) 9090", "\(otherAddress) 7070", "\(NetworkLab.metadataAddress) \(NetworkLab.httpPort)",
                 "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)",
             ].map { target in "echo \"== \(target)\"; " + Self.fetch + target + " 2>&1" }.joined(separator: "; ")
-            let r = try await runToCompletion(sandbox, try bridgeSpec(script))
+            let r = try await runToCompletion(sandbox, try await bridgeSpec(script))
             let answers = Self.answers(r.stdout)
             // The node and link-local addresses refuse at once (a reset); a neighbour on the
             // bridge is never even found (isolated ports see no ARP of each other).
@@ -96,7 +96,7 @@ struct BridgeNetworkTests {
             let gateway = FunctionNetworkConfiguration.defaultSubnet.gateway
             let targets = ["node": "\(gateway) 9090", "functions": "\(otherAddress) 7070", "metadata": "\(NetworkLab.metadataAddress) \(NetworkLab.httpPort)"]
             let script = targets.values.sorted().map { "echo \"== \($0)\"; " + Self.fetch + $0 + " 2>&1" }.joined(separator: "; ")
-            let r = try await runToCompletion(sandbox, try bridgeSpec(script))
+            let r = try await runToCompletion(sandbox, try await bridgeSpec(script))
             let answers = Self.answers(r.stdout)
             let expected = ["node": "node service", "functions": "neighbour", "metadata": "from"]
             for (name, target) in targets {
@@ -109,7 +109,7 @@ struct BridgeNetworkTests {
     @Test func whatAContainerMovedIsCountedAndStillReadableAfterItExits() async throws {
         try await withBridgeSandbox("bytes") { sandbox, lab, _ in
             try await lab.startRemoteServices()
-            let container = try sandbox.start(try bridgeSpec(Self.fetch + "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)"))
+            let container = try sandbox.start(try await bridgeSpec(Self.fetch + "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)"))
             let early = container.networkCounters()
             #expect(early != nil)
             _ = await container.wait()
@@ -125,7 +125,7 @@ struct BridgeNetworkTests {
     /// its close still cleans up.
     @Test func aContainerWhoseHostLinkWasDeletedUnderItHasNoCounters() async throws {
         try await withBridgeSandbox("gone") { sandbox, lab, _ in
-            let container = try sandbox.start(try bridgeSpec("sleep 30"))
+            let container = try sandbox.start(try await bridgeSpec("sleep 30"))
             let link = try #require(container.network?.hostLink)
             #expect(container.networkCounters() != nil)
             _ = try await lab.nodeIP("link del \(link)")
@@ -145,11 +145,11 @@ struct BridgeNetworkTests {
             let metadata = Self.fetch + "\(NetworkLab.metadataAddress) \(NetworkLab.httpPort) 2>&1"
             // A lenient runner on the same bridge opens no hole for the strict one's functions,
             // nor (the strictest walls hold for all) for its own.
-            #expect(try await runToCompletion(strict, try bridgeSpec(metadata)).stdout.contains("refused"))
-            #expect(try await runToCompletion(lenient, try bridgeSpec(metadata)).stdout.contains("refused"))
+            #expect(try await runToCompletion(strict, try await bridgeSpec(metadata)).stdout.contains("refused"))
+            #expect(try await runToCompletion(lenient, try await bridgeSpec(metadata)).stdout.contains("refused"))
             await lenient.shutdown()
             #expect(try await lab.nodeIP("link show").contains("fnrunner0"), "the bridge stays while a runner uses it")
-            let r = try await runToCompletion(strict, try bridgeSpec(metadata + "; " + Self.fetch + "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)"))
+            let r = try await runToCompletion(strict, try await bridgeSpec(metadata + "; " + Self.fetch + "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)"))
             #expect(r.stdout.contains("refused") && r.stdout.contains("from \(NetworkLab.nodeUplinkAddress)"), "walls and NAT stay: \(r.stdout)")
             await strict.shutdown()
             #expect(!(try await lab.nodeIP("link show")).contains("fnrunner0"))
@@ -159,7 +159,7 @@ struct BridgeNetworkTests {
 
     @Test func noneStillHasOnlyLoopback() async throws {
         try await withBridgeSandbox("none") { sandbox, _, _ in
-            var spec = try busyboxSpec(["/bin/sh", "-c", "cat /proc/net/dev | tail -n +3 | cut -d: -f1"])
+            var spec = try await busyboxSpec(["/bin/sh", "-c", "cat /proc/net/dev | tail -n +3 | cut -d: -f1"])
             spec.network = .none
             let r = try await runToCompletion(sandbox, spec)
             #expect(r.stdout.split(separator: "\n").map(\.trimmed) == ["lo"], "\(r.stdout)")
@@ -168,8 +168,9 @@ struct BridgeNetworkTests {
 
     @Test func aBridgeStartWithoutAConfiguredBridgeIsRefusedByName() async throws {
         try await withSandbox { sandbox, _ in
+            let spec = try await bridgeSpec("true")
             #expect {
-                _ = try sandbox.start(try bridgeSpec("true"))
+                _ = try sandbox.start(spec)
             } throws: { ($0 as? RunnerError)?.message.contains("bridge") == true }
         }
     }
@@ -179,10 +180,10 @@ struct BridgeNetworkTests {
             try await lab.startRemoteServices()
             try await waitUntil { sandbox.pooledSandboxesReady == 2 }
             #expect(sandbox.functionNetwork?.leasedAddresses.count == 2, "the pool's namespaces hold their addresses")
-            let r = try await runToCompletion(sandbox, try bridgeSpec(Self.fetch + "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)"))
+            let r = try await runToCompletion(sandbox, try await bridgeSpec(Self.fetch + "\(NetworkLab.remoteAddress) \(NetworkLab.httpPort)"))
             #expect(r.stdout.contains("from \(NetworkLab.nodeUplinkAddress)"), "\(r.stdout) \(r.stderr)")
             #expect(sandbox.startCounts.pooled == 1)
-            var none = try busyboxSpec(["/bin/true"])
+            var none = try await busyboxSpec(["/bin/true"])
             none.network = .none
             _ = try await runToCompletion(sandbox, none)
             #expect(sandbox.startCounts.direct == 1, "a none start does not take a bridge sandbox")
@@ -206,7 +207,7 @@ struct BridgeNetworkTests {
             _ = try await lab.nodeIP("link add fnt-low type veth peer name fnt-low-peer")
             _ = try await lab.nodeIP("link set fnt-low address 00:00:00:00:00:01 master fnrunner0 up")
             #expect(try await bridgeAddress() == before)
-            let r = try await runToCompletion(sandbox, try bridgeSpec(Self.fetch + "svc.test \(NetworkLab.httpPort)"))
+            let r = try await runToCompletion(sandbox, try await bridgeSpec(Self.fetch + "svc.test \(NetworkLab.httpPort)"))
             #expect(r.stdout.contains("from \(NetworkLab.nodeUplinkAddress)"), "\(r.stdout) \(r.stderr)")
             _ = try await lab.nodeIP("link del fnt-low")
             #expect(try await bridgeAddress() == before)
@@ -217,7 +218,7 @@ struct BridgeNetworkTests {
         // Exclusive, and on threads of their own: a burst like this must not hold the test
         // process's cooperative threads (timing-sensitive tests of other suites share them).
         try await withBridgeSandbox("many", exclusive: true) { sandbox, lab, _ in
-            let spec = try bridgeSpec("sleep 60")
+            let spec = try await bridgeSpec("sleep 60")
             let containers = try await withThrowingTaskGroup(of: Container.self) { group in
                 for _ in 0..<200 { group.addTask { try await BlockingThread.run { () throws(RunnerError) in try sandbox.start(spec) } } }
                 return try await group.reduce(into: []) { $0.append($1) }
@@ -234,7 +235,7 @@ struct BridgeNetworkTests {
 
     @Test func threeHundredStartsAndStopsLeaveNoLinkAddressRouteOrRule() async throws {
         try await withBridgeSandbox("cycles", exclusive: true) { sandbox, lab, env in
-            let spec = try bridgeSpec("true")
+            let spec = try await bridgeSpec("true")
             for _ in 0..<300 {
                 let c = try await BlockingThread.run { () throws(RunnerError) in try sandbox.start(spec) }
                 _ = await c.wait()

@@ -14,7 +14,7 @@ struct CgroupPlacementTests {
         try await withSandbox(poolSize: poolSize) { sandbox, _ in
             if poolSize > 0 { try await waitUntil { sandbox.poolIsSettled } }
             let before = sandbox.startCounts
-            let c = try sandbox.start(try busyboxSpec(["/bin/sleep", "3600"]))
+            let c = try sandbox.start(try await busyboxSpec(["/bin/sleep", "3600"]))
             let after = sandbox.startCounts
             #expect(poolSize > 0 ? after.pooled == before.pooled + 1 : after.direct == before.direct + 1, "\(after)")
             let places = try cgroupMembership(c.pid)

@@ -15,7 +15,7 @@ struct FreezeTests {
     @Test func aCounterStopsWhileFrozenAndContinuesAfterThaw() async throws {
         try await withSandbox { sandbox, _ in
             let out = try OutputPipe()
-            var spec = try busyboxSpec(["/bin/probe", "counter"])
+            var spec = try await busyboxSpec(["/bin/probe", "counter"])
             spec.stdout = out.writeFD
             let c = try sandbox.start(spec)
             out.closeWriteEnd()
@@ -41,7 +41,7 @@ struct FreezeTests {
 
     @Test func aFrozenContainerCanBeClosed() async throws {
         try await withSandbox { sandbox, _ in
-            let c = try sandbox.start(try busyboxSpec(["/bin/sleep", "60"]))
+            let c = try sandbox.start(try await busyboxSpec(["/bin/sleep", "60"]))
             try c.freeze()
             try await c.close()
             #expect(c.exit?.process == .signaled(SIGKILL))

@@ -16,7 +16,7 @@ struct HTTPStreamFunctionTests {
             let iofs = env.stateDirectory + "-iofs"
             try FileSystem.makeDirectories(iofs)
             defer { try? FileSystem.removeTree(iofs) }
-            var spec = try busyboxSpec(["/bin/hello-stream"])
+            var spec = try await busyboxSpec(["/bin/hello-stream"])
             spec.env = ["FN_FORMAT=http-stream", "FN_LISTENER=unix:/tmp/iofs/lsnr.sock"]
             spec.bindMounts = [.init(source: iofs, target: "/tmp/iofs")]
             chown(iofs, spec.uid, spec.gid)

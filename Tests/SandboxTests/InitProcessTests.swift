@@ -34,7 +34,7 @@ struct InitProcessTests {
 
     @Test func orphansOfALongLivedCommandAreReapedAndLeaveNoZombies() async throws {
         try await withSandbox { sandbox, _ in
-            let c = try sandbox.start(try busyboxSpec(Self.orphans))
+            let c = try sandbox.start(try await busyboxSpec(Self.orphans))
             // Once sh has exec'd sleep the orphans exist; zombies would still hold their pids.
             try await waitUntil {
                 let left = Self.children(of: c.pid)
@@ -50,7 +50,7 @@ struct InitProcessTests {
 
     @Test func withoutInitTheSameOrphansStayZombiesAndHoldPids() async throws {
         try await withSandbox { sandbox, _ in
-            var spec = try busyboxSpec(Self.orphans)
+            var spec = try await busyboxSpec(Self.orphans)
             spec.runsInit = false
             let c = try sandbox.start(spec)
             // The command is PID 1 and never waits: once ended, the orphans stay zombies.
@@ -64,9 +64,9 @@ struct InitProcessTests {
 
     @Test func theCommandsExitCodeIsTheContainersAndASignalBecomes128PlusIt() async throws {
         try await withSandbox { sandbox, _ in
-            let exited = try await runToCompletion(sandbox, try busyboxSpec(["/bin/sh", "-c", "exit 7"]))
+            let exited = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/sh", "-c", "exit 7"]))
             #expect(exited.exit.process == .exited(7))
-            let killed = try await runToCompletion(sandbox, try busyboxSpec(["/bin/sh", "-c", "kill -TERM $$"]))
+            let killed = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/sh", "-c", "kill -TERM $$"]))
             #expect(killed.exit.process == .exited(128 + SIGTERM))
         }
     }
@@ -74,7 +74,7 @@ struct InitProcessTests {
     @Test func aSignalSentToTheContainerReachesTheCommand() async throws {
         try await withSandbox { sandbox, _ in
             let out = try OutputPipe()
-            var spec = try busyboxSpec(["/bin/sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.01; done"])
+            var spec = try await busyboxSpec(["/bin/sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.01; done"])
             spec.stdout = out.writeFD
             let c = try sandbox.start(spec)
             out.closeWriteEnd()
@@ -89,7 +89,7 @@ struct InitProcessTests {
 
     @Test func aCommandMissingFromTheImageIsReportedAsBeforeThroughInit() async throws {
         try await withSandbox { sandbox, _ in
-            let spec = try busyboxSpec(["no-such-command"])
+            let spec = try await busyboxSpec(["no-such-command"])
             let error = #expect(throws: RunnerError.self) { try sandbox.start(spec) }
             #expect(error?.code == .notFound, "\(String(describing: error))")
             #expect(error?.message.contains("no-such-command not found") == true, "\(String(describing: error))")

@@ -8,7 +8,7 @@ struct IsolationTests {
     @Test func theCommandIsPID2UnderInitAndSeesNoHostProcess() async throws {
         try await withSandbox { sandbox, _ in
             let r = try await runToCompletion(
-                sandbox, try busyboxSpec(["/bin/sh", "-c", "echo $$; cat /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'"]))
+                sandbox, try await busyboxSpec(["/bin/sh", "-c", "echo $$; cat /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'"]))
             let lines = r.stdout.split(separator: "\n")
             #expect(lines.first == "2")
             #expect(lines.dropFirst().first?.hasPrefix("fnrunner-init") == true, "PID 1: \(r.stdout)")
@@ -19,7 +19,7 @@ struct IsolationTests {
 
     @Test func theHostnameIsTheContainers() async throws {
         try await withSandbox { sandbox, _ in
-            var spec = try busyboxSpec(["/bin/hostname"])
+            var spec = try await busyboxSpec(["/bin/hostname"])
             spec.hostname = "fn-under-test"
             #expect(try await runToCompletion(sandbox, spec).stdout == "fn-under-test\n")
         }
@@ -33,7 +33,7 @@ struct IsolationTests {
                 wc -c < /proc/timer_list
                 ls /proc/acpi | wc -l
                 """
-            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/sh", "-c", script], asRoot: true))
+            let r = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/sh", "-c", script], asRoot: true))
             #expect(!r.stdout.contains("sys-writable"))
             #expect(r.stdout.contains("sys-ro"))
             let numbers = r.stdout.split(separator: "\n").compactMap { Int($0.trimmed) }
@@ -43,7 +43,7 @@ struct IsolationTests {
 
     @Test func evenUID0HasNoCapabilitiesAndNoNewPrivileges() async throws {
         try await withSandbox { sandbox, _ in
-            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/grep", "-E", "^(Cap|NoNewPrivs|Seccomp:)", "/proc/self/status"], asRoot: true))
+            let r = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/grep", "-E", "^(Cap|NoNewPrivs|Seccomp:)", "/proc/self/status"], asRoot: true))
             for field in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
                 #expect(r.stdout.contains("\(field):\t0000000000000000"), "\(r.stdout)")
             }
@@ -54,16 +54,16 @@ struct IsolationTests {
 
     @Test func writingTheRootfsFailsEvenForUID0() async throws {
         try await withSandbox { sandbox, _ in
-            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/touch", "/bin/new-file"], asRoot: true))
+            let r = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/touch", "/bin/new-file"], asRoot: true))
             #expect(r.exit.process == .exited(1))
             #expect(r.stderr.contains("Read-only file system"))
-            #expect(!FileSystem.exists(try Fixtures.busybox() + "/bin/new-file"))
+            #expect(!FileSystem.exists(try await Fixtures.busybox() + "/bin/new-file"))
         }
     }
 
     @Test func mountPtraceUnshareKeyctlAndNamespaceClonesAreRefused() async throws {
         try await withSandbox { sandbox, _ in
-            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/probe", "syscalls"], asRoot: true))
+            let r = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/probe", "syscalls"], asRoot: true))
             for call in ["mount", "ptrace", "unshare", "keyctl", "clone_newns"] {
                 #expect(r.stdout.contains("\(call)=EPERM"), "\(call): \(r.stdout)")
             }
@@ -73,7 +73,7 @@ struct IsolationTests {
 
     @Test func everyCallTheProfileDeniesIsRefusedWithEPERMAndTheArgumentRulesHold() async throws {
         try await withSandbox { sandbox, _ in
-            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/probe", "denied"], asRoot: true))
+            let r = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/probe", "denied"], asRoot: true))
             #expect(r.exit.process == .exited(0), "\(r.stderr)")
             var seen: [String: String] = [:]
             for line in r.stdout.split(separator: "\n") {
@@ -97,7 +97,7 @@ struct IsolationTests {
 
     @Test func networkNoneHasOnlyLoopbackAndItIsUp() async throws {
         try await withSandbox { sandbox, _ in
-            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/sh", "-c", "cat /proc/net/dev; echo ---; ip link show lo"]))
+            let r = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/sh", "-c", "cat /proc/net/dev; echo ---; ip link show lo"]))
             let parts = r.stdout.split(separator: "---\n", omittingEmptySubsequences: false).map(String.init)
             let interfaces = parts[0].split(separator: "\n").compactMap { line -> String? in
                 let fields = line.split(separator: ":")
@@ -110,7 +110,7 @@ struct IsolationTests {
 
     @Test func networkHostSharesTheHostsInterfaces() async throws {
         try await withSandbox { sandbox, _ in
-            var spec = try busyboxSpec(["/bin/cat", "/proc/net/dev"])
+            var spec = try await busyboxSpec(["/bin/cat", "/proc/net/dev"])
             spec.network = .host
             let inside = try await runToCompletion(sandbox, spec).stdout
             let host = try FileSystem.read("/proc/net/dev")
@@ -120,7 +120,7 @@ struct IsolationTests {
 
     @Test func userEnvironmentWorkdirAndRlimitsAreApplied() async throws {
         try await withSandbox { sandbox, _ in
-            var spec = try busyboxSpec(["/bin/sh", "-c", "id -u; id -g; echo $GREETING; pwd; ulimit -n; umask"])
+            var spec = try await busyboxSpec(["/bin/sh", "-c", "id -u; id -g; echo $GREETING; pwd; ulimit -n; umask"])
             spec.uid = 4242
             spec.gid = 4343
             spec.env = ["GREETING=hello"]
@@ -133,7 +133,7 @@ struct IsolationTests {
     @Test func tmpIsAWritableTmpfsWithNosuidNodevNoexec() async throws {
         try await withSandbox { sandbox, _ in
             let script = "echo data > /tmp/f && cat /tmp/f; grep ' /tmp ' /proc/self/mountinfo"
-            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/sh", "-c", script]))
+            let r = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/sh", "-c", script]))
             #expect(r.stdout.hasPrefix("data\n"))
             for flag in ["nosuid", "nodev", "noexec"] { #expect(r.stdout.contains(flag)) }
         }
@@ -141,7 +141,7 @@ struct IsolationTests {
 
     @Test func aRootfsWithoutMountPointsGetsTheSkeletonOverlay() async throws {
         try await withSandbox { sandbox, _ in
-            let spec = ContainerSpec(layers: [try Fixtures.busyboxWithoutMountPoints()], argv: ["/bin/sh", "-c", "ls /proc/self/ns | wc -l; echo ok > /tmp/x && cat /tmp/x"])
+            let spec = ContainerSpec(layers: [try await Fixtures.busyboxWithoutMountPoints()], argv: ["/bin/sh", "-c", "ls /proc/self/ns | wc -l; echo ok > /tmp/x && cat /tmp/x"])
             let r = try await runToCompletion(sandbox, spec)
             #expect(r.exit.process == .exited(0), "\(r.stderr)")
             #expect(r.stdout.hasSuffix("ok\n"))
@@ -152,7 +152,7 @@ struct IsolationTests {
         try await withSandbox { sandbox, env in
             // /proc -> realproc: mounting through it would put an unmasked /proc at /realproc.
             let rootfs = env.stateDirectory + "-symproc"
-            try await Shell.run("cp -a \(try Fixtures.busyboxWithoutMountPoints()) \(rootfs) && mkdir \(rootfs)/realproc \(rootfs)/dev \(rootfs)/sys \(rootfs)/tmp && ln -s realproc \(rootfs)/proc")
+            try await Shell.run("cp -a \(try await Fixtures.busyboxWithoutMountPoints()) \(rootfs) && mkdir \(rootfs)/realproc \(rootfs)/dev \(rootfs)/sys \(rootfs)/tmp && ln -s realproc \(rootfs)/proc")
             defer { try? FileSystem.removeTree(rootfs) }
             var spec = ContainerSpec(layers: [rootfs], argv: ["/bin/sh", "-c", "ls /realproc | wc -l; grep ' /proc/sys ' /proc/self/mountinfo | grep -c ' ro,'; wc -c < /proc/timer_list"])
             spec.uid = 0
@@ -168,7 +168,7 @@ struct IsolationTests {
             try FileSystem.makeDirectories(top + "/etc")
             defer { try? FileSystem.removeTree(top) }
             try FileSystem.create(top + "/etc/greeting", contents: "from the top layer\n")
-            let spec = ContainerSpec(layers: [top, try Fixtures.busybox()], argv: ["/bin/sh", "-c", "cat /etc/greeting; touch /etc/x || echo refused"])
+            let spec = ContainerSpec(layers: [top, try await Fixtures.busybox()], argv: ["/bin/sh", "-c", "cat /etc/greeting; touch /etc/x || echo refused"])
             var s = spec
             s.uid = 0
             s.gid = 0
@@ -182,7 +182,7 @@ struct IsolationTests {
             let shared = env.stateDirectory + "-iofs"
             try FileSystem.makeDirectories(shared)
             defer { try? FileSystem.removeTree(shared) }
-            var spec = try busyboxSpec(["/bin/sh", "-c", "echo from-inside > /tmp/iofs/file"], asRoot: true)
+            var spec = try await busyboxSpec(["/bin/sh", "-c", "echo from-inside > /tmp/iofs/file"], asRoot: true)
             spec.bindMounts = [.init(source: shared, target: "/tmp/iofs")]
             let r = try await runToCompletion(sandbox, spec)
             #expect(r.exit.process == .exited(0), "\(r.stderr)")

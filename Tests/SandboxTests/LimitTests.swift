@@ -7,7 +7,7 @@ import Testing
 struct LimitTests {
     @Test func aProcessAllocatingPastTheMemoryLimitIsReportedOutOfMemory() async throws {
         try await withSandbox { sandbox, _ in
-            var spec = try busyboxSpec(["/bin/probe", "alloc", "256"])
+            var spec = try await busyboxSpec(["/bin/probe", "alloc", "256"])
             spec.limits.memoryBytes = 32 << 20
             let r = try await runToCompletion(sandbox, spec)
             #expect(r.exit.outOfMemory)
@@ -19,7 +19,7 @@ struct LimitTests {
 
     @Test func aProcessWithinTheMemoryLimitIsNotOutOfMemory() async throws {
         try await withSandbox { sandbox, _ in
-            var spec = try busyboxSpec(["/bin/probe", "alloc", "8"])
+            var spec = try await busyboxSpec(["/bin/probe", "alloc", "8"])
             spec.limits.memoryBytes = 64 << 20
             let r = try await runToCompletion(sandbox, spec)
             #expect(!r.exit.outOfMemory)
@@ -30,7 +30,7 @@ struct LimitTests {
 
     @Test func aProcessKilledBySignal9WithoutOOMIsNotCalledOutOfMemory() async throws {
         try await withSandbox { sandbox, _ in
-            var spec = try busyboxSpec(["/bin/sleep", "30"])
+            var spec = try await busyboxSpec(["/bin/sleep", "30"])
             spec.limits.memoryBytes = 64 << 20
             let c = try sandbox.start(spec)
             try c.kill()
@@ -43,7 +43,7 @@ struct LimitTests {
 
     @Test func aForkBombStopsAtThePidsLimit() async throws {
         try await withSandbox { sandbox, _ in
-            var spec = try busyboxSpec(["/bin/probe", "forks", "200"])
+            var spec = try await busyboxSpec(["/bin/probe", "forks", "200"])
             spec.limits.pids = 20
             let r = try await runToCompletion(sandbox, spec)
             let fields = Dictionary(
@@ -60,7 +60,7 @@ struct LimitTests {
     /// CPU time used over the periods that elapsed while it was runnable.
     @Test func aCPUBurnerUnder200MillicoresGetsAboutAFifthOfACPU() async throws {
         try await withSandbox { sandbox, _ in
-            var spec = try busyboxSpec(["/bin/probe", "burn", "3"])
+            var spec = try await busyboxSpec(["/bin/probe", "burn", "3"])
             spec.limits.cpuMillicores = 200
             let c = try sandbox.start(spec)
             _ = await c.wait()
@@ -75,7 +75,7 @@ struct LimitTests {
 
     @Test func aContainerHasFnsRlimitsByDefault() async throws {
         try await withSandbox { sandbox, _ in
-            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/cat", "/proc/self/limits"]))
+            let r = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/cat", "/proc/self/limits"]))
             let limits = r.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
             #expect(limits.contains("Max open files 350 350 files"), "\(r.stdout)")
             #expect(limits.contains("Max locked memory 65536 65536 bytes"), "\(r.stdout)")

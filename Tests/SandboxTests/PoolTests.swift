@@ -35,7 +35,7 @@ struct PoolTests {
         try await withSandbox(poolSize: 2) { sandbox, env in
             try await waitForPool(sandbox, ready: 2)
             let launchers = sandbox.parkedLauncherPIDs
-            var spec = try busyboxSpec(["/bin/sleep", "3600"])
+            var spec = try await busyboxSpec(["/bin/sleep", "3600"])
             spec.limits = ResourceLimits(memoryBytes: 96 << 20, pids: 32)
             let c = try sandbox.start(spec)
             #expect(sandbox.startCounts == Sandbox.StartCounts(pooled: 1, direct: 0))
@@ -66,8 +66,8 @@ struct PoolTests {
     @Test func aPooledContainerHasANetworkNamespaceOfItsOwnWithLoopbackUp() async throws {
         try await withSandbox(poolSize: 2) { sandbox, _ in
             try await waitForPool(sandbox, ready: 2)
-            let a = try sandbox.start(try busyboxSpec(["/bin/sleep", "3600"]))
-            let b = try sandbox.start(try busyboxSpec(["/bin/sleep", "3600"]))
+            let a = try sandbox.start(try await busyboxSpec(["/bin/sleep", "3600"]))
+            let b = try sandbox.start(try await busyboxSpec(["/bin/sleep", "3600"]))
             #expect(sandbox.startCounts.pooled == 2)
             var buf = [CChar](repeating: 0, count: 256)
             func netns(_ pid: Int32) -> String {
@@ -79,7 +79,7 @@ struct PoolTests {
             try await a.close()
             try await b.close()
             try await waitForPool(sandbox, ready: 2)
-            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/sh", "-c", "cat /proc/net/dev | grep -c :; cat /sys/class/net/lo/flags"]))
+            let r = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/sh", "-c", "cat /proc/net/dev | grep -c :; cat /sys/class/net/lo/flags"]))
             #expect(r.stdout == "1\n0x9\n", "one interface, lo, IFF_UP|IFF_LOOPBACK: \(r.stdout)")
         }
     }
@@ -87,7 +87,7 @@ struct PoolTests {
     @Test func aStartOnTheHostNetworkTakesTheDirectPath() async throws {
         try await withSandbox(poolSize: 1) { sandbox, _ in
             try await waitForPool(sandbox, ready: 1)
-            var spec = try busyboxSpec(["/bin/true"])
+            var spec = try await busyboxSpec(["/bin/true"])
             spec.network = .host
             let r = try await runToCompletion(sandbox, spec)
             #expect(r.exit.process == .exited(0))
@@ -102,7 +102,7 @@ struct PoolTests {
             let before = Set(env.cgroupDirectories())
             let launcher = try #require(sandbox.parkedLauncherPIDs.first)
             do {
-                _ = try sandbox.start(try busyboxSpec(["/bin/no-such-program"]))
+                _ = try sandbox.start(try await busyboxSpec(["/bin/no-such-program"]))
                 Issue.record("the start succeeded")
             } catch let error as RunnerError {
                 #expect(error.code == .notFound)
@@ -114,7 +114,7 @@ struct PoolTests {
             let used = before.subtracting(env.cgroupDirectories())
             #expect(!used.isEmpty)
             try await waitForPool(sandbox, ready: 1)
-            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/echo", "still works"]))
+            let r = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/echo", "still works"]))
             #expect(r.stdout == "still works\n")
             #expect(sandbox.startCounts.pooled == 1)
         }
@@ -125,7 +125,7 @@ struct PoolTests {
             try await waitForPool(sandbox, ready: 1)
             let launcher = try #require(sandbox.parkedLauncherPIDs.first)
             kill(launcher, SIGKILL)
-            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/echo", "direct"]))
+            let r = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/echo", "direct"]))
             #expect(r.stdout == "direct\n")
             #expect(sandbox.startCounts == Sandbox.StartCounts(pooled: 0, direct: 1))
             #expect(await waitUntilGone(launcher))
@@ -136,7 +136,7 @@ struct PoolTests {
         try await withSandbox(poolSize: 2) { sandbox, _ in
             for _ in 0..<3 {
                 try await waitForPool(sandbox, ready: 2)
-                let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/true"]))
+                let r = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/true"]))
                 #expect(r.exit.process == .exited(0))
             }
             #expect(sandbox.startCounts.pooled == 3)
@@ -151,7 +151,7 @@ struct PoolTests {
         try await waitForPool(sandbox, ready: 3)
         let launchers = sandbox.parkedLauncherPIDs
         #expect(launchers.count == 3)
-        let c = try sandbox.start(try busyboxSpec(["/bin/sleep", "3600"]))
+        let c = try sandbox.start(try await busyboxSpec(["/bin/sleep", "3600"]))
         #expect(sandbox.startCounts.pooled == 1)
         await sandbox.shutdown()
         #expect(c.exit != nil)
@@ -163,7 +163,7 @@ struct PoolTests {
 
     @Test func aSandboxWithoutAPoolStartsDirectly() async throws {
         try await withSandbox(poolSize: 0) { sandbox, _ in
-            let r = try await runToCompletion(sandbox, try busyboxSpec(["/bin/true"]))
+            let r = try await runToCompletion(sandbox, try await busyboxSpec(["/bin/true"]))
             #expect(r.exit.process == .exited(0))
             #expect(sandbox.startCounts == Sandbox.StartCounts(pooled: 0, direct: 1))
             #expect(sandbox.parkedLauncherPIDs.isEmpty)

@@ -49,7 +49,7 @@ struct TeardownTests {
 
     @Test func fiveHundredContainersStartedAndClosedLeaveNothingBehind() async throws {
         try await withSandbox("500", exclusive: true) { sandbox, env in
-            var spec = try busyboxSpec(["/bin/true"])
+            var spec = try await busyboxSpec(["/bin/true"])
             spec.limits = .init(memoryBytes: 64 << 20, cpuMillicores: 500, pids: 16)
             // One warm-up start so lazily created process-wide things (the reaper thread) exist.
             let warm = try sandbox.start(spec)
@@ -79,8 +79,9 @@ struct TeardownTests {
         try await withSandbox("fail", exclusive: true) { sandbox, env in
             let before = try await footprint(env, sandbox)
             for _ in 0..<50 {
-                #expect(throws: RunnerError.self) { _ = try sandbox.start(try busyboxSpec(["/bin/missing"])) }
-                var bad = try busyboxSpec(["/bin/true"])
+                let missing = try await busyboxSpec(["/bin/missing"])
+                #expect(throws: RunnerError.self) { _ = try sandbox.start(missing) }
+                var bad = try await busyboxSpec(["/bin/true"])
                 bad.workingDirectory = "/no/such/dir"
                 #expect(throws: RunnerError.self) { _ = try sandbox.start(bad) }
             }
@@ -96,8 +97,8 @@ struct TeardownTests {
         let env = TestEnvironment("shut")
         defer { env.cleanUp() }
         let sandbox = try Sandbox(configuration: env.configuration)
-        let running = try sandbox.start(try busyboxSpec(["/bin/sleep", "60"]))
-        let frozen = try sandbox.start(try busyboxSpec(["/bin/sleep", "60"]))
+        let running = try sandbox.start(try await busyboxSpec(["/bin/sleep", "60"]))
+        let frozen = try sandbox.start(try await busyboxSpec(["/bin/sleep", "60"]))
         try frozen.freeze()
         await sandbox.shutdown()
         #expect(running.exit != nil)

@@ -35,12 +35,12 @@ public enum Fixtures {
     ]
 
     /// A complete rootfs: /bin with busybox applets and probe, and the proc/dev/sys/tmp mount points.
-    public static func busybox() throws -> String { try build("busybox", mountPoints: true) }
+    public static func busybox() async throws -> String { try await build("busybox", mountPoints: true) }
 
     /// The same without mount points, as many OCI images come: the sandbox must lay its skeleton over it.
-    public static func busyboxWithoutMountPoints() throws -> String { try build("busybox-bare", mountPoints: false) }
+    public static func busyboxWithoutMountPoints() async throws -> String { try await build("busybox-bare", mountPoints: false) }
 
-    private static func build(_ name: String, mountPoints: Bool) throws -> String {
+    private static func build(_ name: String, mountPoints: Bool) async throws -> String {
         let dir = base + "/" + name
         if FileSystem.exists(dir + "/bin/probe") { return dir }
         try FileSystem.makeDirectories(base)
@@ -50,10 +50,10 @@ public enum Fixtures {
         if mountPoints {
             for d in ["proc", "dev", "sys", "tmp"] { try FileSystem.makeDirectory(staging + "/" + d) }
         }
-        try Shell.run("cp /bin/busybox \(staging)/bin/busybox")
+        try await Shell.run("cp /bin/busybox \(staging)/bin/busybox")
         for applet in applets { symlink("busybox", staging + "/bin/" + applet) }
-        try Shell.run("cc -static -O2 -o \(staging)/bin/probe \(packageRoot)/Tests/Fixtures/probe.c 2>/dev/null")
-        try Shell.run("cc -static -O2 -o \(staging)/bin/hello-stream \(packageRoot)/Tests/Fixtures/hello_stream.c 2>/dev/null")
+        try await Shell.run("cc -static -O2 -o \(staging)/bin/probe \(packageRoot)/Tests/Fixtures/probe.c 2>/dev/null")
+        try await Shell.run("cc -static -O2 -o \(staging)/bin/hello-stream \(packageRoot)/Tests/Fixtures/hello_stream.c 2>/dev/null")
         try FileSystem.create(staging + "/etc/not-executable", contents: "#!/bin/sh\necho no\n", mode: 0o644)
         // As image builders leave them: files a runner lays its own over.
         try FileSystem.create(staging + "/etc/hosts", contents: "# from the image\n")

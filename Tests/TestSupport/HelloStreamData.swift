@@ -9,7 +9,7 @@ public func withHelloStreamData(_ label: String, _ body: (TestEnvironment, Strin
         defer { env.cleanUp() }
         let data = env.stateDirectory + "-data"
         defer { try? FileSystem.removeTree(data) }
-        let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:1"])
+        let imported = try Subprocess.fnrunner(["import", "--data-dir", data, try await ImageFixtures.helloStreamLayout(), "--name", "fn-test/hello-stream:1"])
         if await imported.exit() != 0 {
             throw RunnerError(.containerStart, "fnrunner import of hello-stream failed: \(imported.stderr)", step: "test setup")
         }

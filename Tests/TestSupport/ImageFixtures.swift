@@ -10,19 +10,19 @@ public enum ImageFixtures {
     /// A host directory that hostile layers try to write into through symlinks; it must stay empty.
     public static let hostSentinel = "/tmp/fnrunner-test-host-sentinel"
 
-    public static func directory() throws -> String {
+    public static func directory() async throws -> String {
         let dir = Fixtures.base + "/images-v3"
         if FileSystem.exists(dir + "/done") { return dir }
         try FileSystem.makeDirectories(hostSentinel)
         try FileSystem.create(hostSentinel + "/file", contents: "sentinel\n", mode: 0o644)
         let staging = Fixtures.base + "/.images-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try Shell.run("python3 \(Fixtures.packageRoot)/Tests/Fixtures/make_images.py \(staging) /bin/busybox \(hostSentinel) >/dev/null")
+        try await Shell.run("python3 \(Fixtures.packageRoot)/Tests/Fixtures/make_images.py \(staging) /bin/busybox \(hostSentinel) >/dev/null")
         try FileSystem.create(staging + "/done", contents: "")
         if rename(staging, dir) != 0 { try FileSystem.removeTree(staging) }
         return dir
     }
 
-    public static func hostile(_ name: String) throws -> String { try directory() + "/hostile/" + name }
+    public static func hostile(_ name: String) async throws -> String { try await directory() + "/hostile/" + name }
 
     /// Compares two trees (compare_trees.py); returns its report and whether they are identical.
     public static func compare(_ a: String, _ b: String) throws -> (identical: Bool, report: String) {
@@ -39,12 +39,12 @@ extension ImageFixtures {
     /// An OCI layout of the busybox fixture: tag "1" runs /bin/hello-stream, tag "false" exits at
     /// once, tag "sh" runs the shell script in its SCRIPT variable (set it in the fn's config),
     /// tag "never" runs but never listens, tag "root-sh" is "sh" with USER 0:0.
-    public static func helloStreamLayout() throws -> String {
+    public static func helloStreamLayout() async throws -> String {
         let dir = Fixtures.base + "/hello-stream-layout-v4"
         if FileSystem.exists(dir + "/.complete") { return dir }
-        let rootfs = try Fixtures.busybox()
+        let rootfs = try await Fixtures.busybox()
         let staging = Fixtures.base + "/.hello-stream-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try Shell.run(
+        try await Shell.run(
             """
             set -e; umoci init --layout \(staging) >/dev/null; umoci new --image \(staging):1 >/dev/null
             umoci unpack --image \(staging):1 \(staging).b >/dev/null; cp -a \(rootfs)/. \(staging).b/rootfs/

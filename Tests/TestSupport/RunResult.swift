@@ -26,8 +26,8 @@ public func runToCompletion(_ sandbox: Sandbox, _ spec: ContainerSpec, timeoutMi
 
 /// A spec for the busybox fixture running as root inside the container (still without
 /// capabilities), so that refusals come from the sandbox and not from file permissions.
-public func busyboxSpec(_ argv: [String], asRoot: Bool = false) throws -> ContainerSpec {
-    var spec = ContainerSpec(layers: [try Fixtures.busybox()], argv: argv)
+public func busyboxSpec(_ argv: [String], asRoot: Bool = false) async throws -> ContainerSpec {
+    var spec = ContainerSpec(layers: [try await Fixtures.busybox()], argv: argv)
     if asRoot {
         spec.uid = 0
         spec.gid = 0
