@@ -1,51 +1,171 @@
-import GRPCCore
 import LoopExecutors
-import GRPCNIOTransportHTTP2
+import Logging
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
 import NIOPosix
+import NIOSSL
+import RunnerOS
 import ServiceLifecycle
+import Synchronization
 
 /// The pure runner's gRPC server (HTTP/2; plaintext unless `tls` is given, as Fn's runners)
-/// as a service of the server's group: on graceful shutdown it stops taking streams and lets
-/// the open ones finish.
+/// as a service of the server's group: on graceful shutdown it stops taking connections, tells
+/// the LBs with GOAWAY, lets the open streams finish, and returns once every connection closed.
 ///
-/// Its RPC handlers run on their connection's event loop (`LoopAffineTaskExecutor`), and so
-/// does each hot call's own task: an Engage call then wakes no thread of the server but its
-/// connection's loop, and serve spends about 40% less CPU on it. The cost: Fn's LB keeps one
-/// HTTP/2 connection to a runner, and all of that connection's Engage work, not only its
-/// frames, is now one loop's, so one LB's calls to a node use one core of it at most (about
-/// 3,000 hot calls a second here). Connections from other LBs go to other loops.
-public struct GRPCRunnerService: Service {
-    let server: GRPCServer<HTTP2ServerTransport.Posix>
-    let executor: LoopAffineTaskExecutor
+/// Each RPC is one `RunnerStreamHandler` on its stream's channel, on its connection's event
+/// loop, and so is each hot call's task: an Engage call wakes no thread of the server but its
+/// connection's loop. The cost: Fn's LB keeps one HTTP/2 connection to a runner, so one LB's
+/// calls to a node use one of its loops. Connections from other LBs go to other loops.
+public final class GRPCRunnerService: Service, Sendable {
+    let host: String
+    let port: Int
+    let runner: PureRunner
+    let tls: RunnerTLS?
+    let tracing: Bool
+    let group: MultiThreadedEventLoopGroup
+
+    private enum State {
+        case idle
+        case listening(any Channel)
+        case stopping
+    }
+    private struct Connections {
+        var state = State.idle
+        var open: [ObjectIdentifier: any Channel] = [:]
+        var port: Int?
+    }
+    private let connections = Mutex(Connections())
+    private let stopAsked = AsyncEvent()
 
     /// `tracing`: the node traces, so each stream's call joins the LB's trace (its metadata's
     /// `traceparent`).
     public init(host: String, port: Int, runner: PureRunner, tls: RunnerTLS? = nil, tracing: Bool = false) {
-        let group = MultiThreadedEventLoopGroup.singleton
-        executor = LoopAffineTaskExecutor(group)
-        server = GRPCServer(
-            transport: .http2NIOPosix(
-                address: .ipv4(host: host, port: port), transportSecurity: tls?.transportSecurity ?? .plaintext,
-                eventLoopGroup: group),
-            services: [runner], interceptors: tracing ? [TraceContextInterceptor()] : [])
+        self.host = host
+        self.port = port
+        self.runner = runner
+        self.tls = tls
+        self.tracing = tracing
+        group = MultiThreadedEventLoopGroup.singleton
     }
 
     /// The port it listens on once started (useful with port 0); nil before that.
     public var listeningPort: Int? {
-        get async { try? await server.transport.listeningAddress.ipv4?.port }
+        get async { connections.withLock { $0.port } }
     }
 
-    /// Stops taking streams; `run()` returns once the open ones finished.
-    public func stop() { server.beginGracefulShutdown() }
+    /// Stops taking connections; `run()` returns once the open ones finished their streams.
+    public func stop() {
+        let (server, open): ((any Channel)?, [any Channel]) = connections.withLock { c in
+            switch c.state {
+            case .listening(let server):
+                c.state = .stopping
+                return (server, Array(c.open.values))
+            case .idle, .stopping:
+                c.state = .stopping
+                return (nil, [])
+            }
+        }
+        server?.close(promise: nil)
+        // Each connection sends GOAWAY, and closes once its streams have ended.
+        for connection in open { connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+        stopAsked.fire()
+    }
 
     public func run() async throws {
-        let (server, executor) = (self.server, self.executor)
-        try await withGracefulShutdownHandler {
-            try await LoopAffineTaskExecutor.$current.withValue(executor) {
-                try await withTaskExecutorPreference(executor) { try await server.serve() }
+        let sslContext = try tls.map { try $0.makeContext() }
+        let executors = PinnedExecutors(group)
+        let (runner, tracing) = (self.runner, self.tracing)
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [weak self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.configure(
+                        channel, ssl: sslContext, runner: runner, executor: executors.executor(for: channel.eventLoop), tracing: tracing)
+                    self?.opened(channel)
+                }
             }
-        } onGracefulShutdown: {
-            server.beginGracefulShutdown()
+            .bind(host: host, port: port).get()
+        let listening: Bool = connections.withLock { c in
+            guard case .idle = c.state else { return false }
+            c.state = .listening(server)
+            c.port = server.localAddress?.port
+            return true
         }
+        if listening {
+            await withGracefulShutdownHandler {
+                _ = await stopAsked.wait()
+            } onGracefulShutdown: {
+                self.stop()
+            }
+        }
+        // Cancelled, or stopped before it listened.
+        stop()
+        try? await server.closeFuture.get()
+        while let next = connections.withLock({ $0.open.values.first }) {
+            try? await next.closeFuture.get()
+            closed(next)
+        }
+    }
+
+    private func opened(_ channel: any Channel) {
+        let stopping: Bool = connections.withLock { c in
+            c.open[ObjectIdentifier(channel)] = channel
+            if case .stopping = c.state { return true }
+            return false
+        }
+        // Accepted while stopping: told to go at once.
+        if stopping { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+        channel.closeFuture.whenComplete { [weak self] _ in self?.closed(channel) }
+    }
+
+    private func closed(_ channel: any Channel) {
+        _ = connections.withLock { $0.open.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    /// TLS (when configured), HTTP/2 and the connection's lifecycle (GOAWAY on shutdown,
+    /// keepalive pings), and a `RunnerStreamHandler` on each stream the LB opens.
+    static func configure(
+        _ channel: any Channel, ssl: NIOSSLContext?, runner: PureRunner, executor: EventLoopTaskExecutor, tracing: Bool
+    ) throws {
+        let sync = channel.pipeline.syncOperations
+        if let ssl { try sync.addHandler(NIOSSLServerHandler(context: ssl)) }
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .initialWindowSize, value: targetWindow),
+            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
+        ]
+        connection.targetWindowSize = targetWindow
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.targetWindowSize = targetWindow
+        let lifecycle = NIOHTTP2ServerConnectionManagementHandler(eventLoop: channel.eventLoop, configuration: .defaults)
+        _ = try sync.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: lifecycle.http2StreamDelegate
+        ) { streamChannel in
+            streamChannel.eventLoop.makeCompletedFuture {
+                try streamChannel.pipeline.syncOperations.addHandler(RunnerStreamHandler(runner: runner, executor: executor, tracing: tracing))
+            }
+        }
+        try sync.addHandler(lifecycle)
+    }
+
+    /// Each stream's and connection's flow-control window: HTTP/2's default.
+    static let targetWindow = (1 << 16) - 1
+}
+
+/// One executor per event loop of the group, made once: what a hot call's task on that loop
+/// prefers.
+struct PinnedExecutors: Sendable {
+    private let executors: [EventLoopTaskExecutor]
+
+    init(_ group: MultiThreadedEventLoopGroup) {
+        executors = group.makeIterator().map { EventLoopTaskExecutor($0) }
+    }
+
+    func executor(for loop: any EventLoop) -> EventLoopTaskExecutor {
+        executors.first { $0.loop === loop } ?? EventLoopTaskExecutor(loop)
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
-import GRPCCore
 import LoopExecutors
 import Runner
 import RunnerOS
+import ServiceContextModule
 import SwiftProtobuf
 import Synchronization
 
@@ -16,13 +16,14 @@ import Synchronization
 /// 202 as they start; their output is dropped. A cancelled stream cancels the call.
 ///
 /// The body is read whole before the call starts, so a function can never answer before its
-/// input ended (Fn's "premature write" cannot happen here).
-public final class PureRunner: RunnerProtocol.SimpleServiceProtocol {
+/// input ended (Fn's "premature write" cannot happen here). `RunnerStreamHandler` reads and
+/// writes the streams; this is what their messages mean.
+public final class PureRunner: Sendable {
     let agent: Agent
     /// FN_MAX_REQUEST_SIZE: the largest request body accepted.
     let maxRequestBytes: Int
-    private let received = Atomic<UInt64>(0)
-    private let handled = Atomic<UInt64>(0)
+    let received = Atomic<UInt64>(0)
+    let handled = Atomic<UInt64>(0)
 
     /// Fn's limit on one data frame.
     static let frameBytes = 10 << 10
@@ -34,104 +35,85 @@ public final class PureRunner: RunnerProtocol.SimpleServiceProtocol {
         self.maxRequestBytes = maxRequestBytes
     }
 
-    public func engage(
-        request: RPCAsyncSequence<ClientMsg, any Error>, response: RPCWriter<RunnerMsg>, context: ServerContext
-    ) async throws {
-        received.add(1, ordering: .relaxed)
-        var messages = request.makeAsyncIterator()
-        guard let first = try await messages.next() else {
-            throw RPCError(code: .unavailable, message: "the stream ended before its TryCall")
-        }
-        guard case .try(let tryCall)? = first.body else {
-            throw RPCError(code: .invalidArgument, message: "Protocol failure: expected ClientMsg_Try")
-        }
-        handled.add(1, ordering: .relaxed)
-        let model: FnCallModel
-        let body: [UInt8]
-        do {
-            model = try FnCallModel.parse(tryCall.modelsCallJson)
-            body = try await Self.readBody(&messages, limit: maxRequestBytes)
-        } catch let e as RunnerError {
-            try await response.write(Self.finished(error: e, call: nil))
-            return
-        }
+    /// Makes the call of an Engage whose body has arrived and starts its task, which answers
+    /// through `reply`. Throws what refuses the call before it starts (`finished` says it).
+    ///
+    /// A cold call starts and removes its container in its task (image lookups under a file
+    /// lock, the start, the cgroup's removal), work that may block, which an event loop must
+    /// not: that task runs off the loops. A hot call's task runs on its stream's loop
+    /// (`executor`), so the function's answer wakes that loop and no other thread.
+    func start(
+        _ model: FnCallModel, slotHash: String, body: [UInt8], traceParent: ServiceContext?, reply: StreamReply,
+        executor: EventLoopTaskExecutor
+    ) throws(RunnerError) {
         let request = FunctionRequest(
             callID: model.id, method: model.method, url: model.url, contentType: model.contentType, headers: model.headers, body: body)
-        let slotKey = tryCall.slotHashID.isEmpty ? nil : SlotKey(lbSlotHash: tryCall.slotHashID, idleTimeoutSeconds: model.function.idleTimeoutSeconds)
+        let slotKey = slotHash.isEmpty ? nil : SlotKey(lbSlotHash: slotHash, idleTimeoutSeconds: model.function.idleTimeoutSeconds)
         let stream = model.isDetached ? nil : ResponseStream()
+        let agent = self.agent
         // A detached call's LB answers its client as soon as the call starts.
         var onStart: (@Sendable () async -> Void)?
         if model.isDetached {
-            onStart = { @Sendable () async -> Void in _ = try? await response.write(Self.head(status: 202, headers: [])) }
+            onStart = { @Sendable () async -> Void in _ = await reply.send([Self.head(status: 202, headers: [])]) }
         }
-        let call: Call
-        do {
-            call = try agent.makeCall(model.function, request, type: model.type, stream: stream, slotKey: slotKey, onStart: onStart)
-        } catch {
-            try await response.write(Self.finished(error: error, call: nil))
-            return
+        // With a trace parent (the LB's `traceparent`), the call's span joins the LB's trace.
+        let made = ServiceContext.$current.withValue(traceParent ?? ServiceContext.current) { () -> Result<Call, RunnerError> in
+            do throws(RunnerError) {
+                return .success(try agent.makeCall(model.function, request, type: model.type, stream: stream, slotKey: slotKey, onStart: onStart))
+            } catch {
+                return .failure(error)
+            }
         }
-        // A cold call starts and removes its container in its own task (image lookups under a
-        // file lock, the start, the cgroup's removal), work that may block, which an event loop
-        // must not: its handler leaves the loop for the call's length. A hot call stays on it.
+        let call = try made.get()
         if model.function.format == FunctionFormat.cold.rawValue {
-            try await withTaskExecutorPreference(globalConcurrentExecutor) {
-                try await Self.answer(model, agent.execute(call), call, response)
+            Task(executorPreference: globalConcurrentExecutor) {
+                await Self.within(traceParent) { await Self.answer(model, agent.execute(call), call, reply) }
             }
         } else {
-            try await Self.answer(model, agent.execute(call, on: LoopAffineTaskExecutor.current?.pinnedHere), call, response)
+            // Runs here up to its first wait, then on this loop.
+            Task.immediate(executorPreference: executor) {
+                await Self.within(traceParent) { await Self.answer(model, agent.execute(call, on: executor), call, reply) }
+            }
         }
+    }
+
+    private static func within(_ parent: ServiceContext?, _ body: () async -> Void) async {
+        guard let parent else { return await body() }
+        await ServiceContext.$current.withValue(parent) { await body() }
     }
 
     /// Passes the call's events on to the LB as Engage's messages; a broken stream or the LB's
     /// cancellation cancels the call.
-    static func answer(_ model: FnCallModel, _ execution: CallExecution, _ call: Call, _ response: RPCWriter<RunnerMsg>) async throws {
-        try await withRPCCancellationHandler {
-            do {
-                while let event = await execution.next() {
-                    switch event {
-                    case .head(let head, let complete):
-                        // A detached call's 202 went out as it started; its output is dropped.
-                        if model.isDetached { continue }
-                        let start = Self.head(status: head.status, headers: head.headers)
-                        // A small whole answer: its end is already known, and the LB gets head,
-                        // body and end in one write (one hand-over to the connection's event
-                        // loop). A large one goes frame by frame, not copied whole once more.
-                        if complete && head.body.count <= Self.batchedBytes, case .end(let error)? = await execution.next() {
-                            try await response.write(contentsOf: [start] + Self.frames(head.body[...]) + [Self.finished(error: error, call: call)])
-                        } else {
-                            try await response.write(start)
-                            try await Self.write(head.body[...], to: response)
-                        }
-                    case .body(let chunk):
-                        if !model.isDetached { try await Self.write(chunk[...], to: response) }
-                    case .end(let error):
-                        try await response.write(Self.finished(error: error, call: call))
-                    }
+    static func answer(_ model: FnCallModel, _ execution: CallExecution, _ call: Call, _ reply: StreamReply) async {
+        reply.began(execution)
+        while let event = await execution.next() {
+            switch event {
+            case .head(let head, let complete):
+                // A detached call's 202 went out as it started; its output is dropped.
+                if model.isDetached { continue }
+                let start = Self.head(status: head.status, headers: head.headers)
+                // A small whole answer: its end is already known, and the LB gets head, body
+                // and end in one write. A large one goes frame by frame, each waited for.
+                if complete && head.body.count <= Self.batchedBytes, case .end(let error)? = await execution.next() {
+                    reply.write([start] + Self.frames(head.body[...]) + [Self.finished(error: error, call: call)], end: true)
+                } else {
+                    var sent = await reply.send([start])
+                    if sent { sent = await Self.send(head.body[...], to: reply) }
+                    if !sent { return await execution.cancelAndWait() }
                 }
-            } catch {
-                // The stream broke under a write: the call ends as cancelled, and is recorded.
-                await execution.cancelAndWait()
-                throw error
+            case .body(let chunk):
+                if !model.isDetached, await !Self.send(chunk[...], to: reply) { return await execution.cancelAndWait() }
+            case .end(let error):
+                reply.write([Self.finished(error: error, call: call)], end: true)
             }
-        } onCancelRPC: {
-            // The LB went away or gave up.
-            execution.cancel()
         }
     }
 
-    /// The request body: DataFrames until one says eof (or the stream ends).
-    static func readBody(_ messages: inout RPCAsyncSequence<ClientMsg, any Error>.AsyncIterator, limit: Int) async throws -> [UInt8] {
-        var body: [UInt8] = []
-        while let message = try await messages.next() {
-            guard case .data(let frame)? = message.body else {
-                throw RunnerError(.invalidArgument, "Protocol failure: expected ClientMsg_Data after the TryCall", step: "read body")
-            }
-            body.append(contentsOf: frame.data)
-            if body.count > limit { throw CallErrors.requestTooLarge("read body") }
-            if frame.eof { break }
-        }
-        return body
+    /// Body bytes in frames of at most 10 KiB, each waited for; false: the stream broke (the
+    /// call then ends as cancelled, and is recorded).
+    static func send(_ bytes: ArraySlice<UInt8>, to reply: StreamReply) async -> Bool {
+        for msg in frames(bytes) where await !reply.send([msg]) { return false }
+        return true
     }
 
     static func head(status: Int, headers: [HTTPHeader]) -> RunnerMsg {
@@ -143,11 +125,7 @@ public final class PureRunner: RunnerProtocol.SimpleServiceProtocol {
         return msg
     }
 
-    /// Body bytes in frames of at most 10 KiB; never an eof frame (`finished` ends the answer).
-    static func write(_ bytes: ArraySlice<UInt8>, to response: RPCWriter<RunnerMsg>) async throws {
-        for msg in frames(bytes) { try await response.write(msg) }
-    }
-
+    /// Never an eof frame: `finished` ends the answer.
     static func frames(_ bytes: ArraySlice<UInt8>) -> [RunnerMsg] {
         var rest = bytes
         var out: [RunnerMsg] = []
@@ -199,20 +177,5 @@ public final class PureRunner: RunnerProtocol.SimpleServiceProtocol {
         s.startedAt = now
         s.completedAt = now
         return s
-    }
-
-    public func status(request: Google_Protobuf_Empty, context: ServerContext) async throws -> RunnerStatus { currentStatus() }
-
-    public func status2(request: Google_Protobuf_Struct, context: ServerContext) async throws -> RunnerStatus { currentStatus() }
-
-    /// Accepted and ignored: Fn hands the map to an extension hook that fnrunner does not have.
-    public func configureRunner(request: ConfigMsg, context: ServerContext) async throws -> ConfigStatus { ConfigStatus() }
-
-    /// A protocol-valid stream with no logs: calls' logs are in the node's own call records.
-    /// It stays open until the LB ends it, as Fn's does.
-    public func streamLogs(
-        request: RPCAsyncSequence<LogRequestMsg, any Error>, response: RPCWriter<LogResponseMsg>, context: ServerContext
-    ) async throws {
-        for try await _ in request {}
     }
 }

@@ -1,4 +1,4 @@
-import GRPCNIOTransportHTTP2
+import NIOSSL
 import RunnerOS
 
 /// TLS for the pure runner, as Fn's FN_NODE_CERT settings give it: the server's certificate
@@ -34,13 +34,25 @@ public struct RunnerTLS: Sendable, Equatable {
         return RunnerTLS(certificate: cert, key: key, clientCA: ca)
     }
 
-    var transportSecurity: HTTP2ServerTransport.Posix.TransportSecurity {
-        let chain: [TLSConfig.CertificateSource] = [.file(path: certificate, format: .pem)]
-        let privateKey: TLSConfig.PrivateKeySource = .file(path: key, format: .pem)
-        guard let clientCA else { return .tls(certificateChain: chain, privateKey: privateKey) }
-        return .mTLS(certificateChain: chain, privateKey: privateKey) { config in
-            config.trustRoots = .certificates([.file(path: clientCA, format: .pem)])
-            config.clientCertificateVerification = .noHostnameVerification
+    /// The server's TLS context: TLS 1.2 or later, HTTP/2 by ALPN, and with a client CA, only
+    /// clients whose certificate it signed (host names are not checked: LBs connect from
+    /// anywhere). An unreadable or malformed file fails the server's start, naming it.
+    func makeContext() throws -> NIOSSLContext {
+        func load<T>(_ name: String, _ path: String, _ read: () throws -> T) throws -> T {
+            do {
+                return try read()
+            } catch {
+                throw RunnerError(.invalidArgument, "\(name): \(path) is not usable: \(error)", step: "load TLS files")
+            }
         }
+        let chain = try load("FN_NODE_CERT", certificate) { try NIOSSLCertificate.fromPEMFile(certificate) }
+        let privateKey = try load("FN_NODE_CERT_KEY", key) { try NIOSSLPrivateKey(file: key, format: .pem) }
+        var config = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        config.applicationProtocols = ["h2"]
+        if let clientCA {
+            config.trustRoots = .certificates(try load("FN_NODE_CERT_AUTHORITY", clientCA) { try NIOSSLCertificate.fromPEMFile(clientCA) })
+            config.certificateVerification = .noHostnameVerification
+        }
+        return try NIOSSLContext(configuration: config)
     }
 }
