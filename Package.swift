@@ -127,12 +127,9 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]
         ),
-        // Task executors on NIO's event loops, so an edge's handlers and its calls' tasks run
-        // where their connection's I/O happens (both edges use them).
-        .target(
-            name: "LoopExecutors",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
-        ),
+        // A task executor on one NIO event loop, so an edge's hot calls' tasks run where their
+        // connection's I/O happens (both edges use it).
+        .target(name: "LoopExecutors", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // The node's long-running services, whatever edges it serves (HTTP, gRPC or both): the
         // agent with its detached-call consumer, the record writer, the call pruner.
         .target(
@@ -216,6 +213,7 @@ let package = Package(
             dependencies: [
                 "RunnerGRPC", "LoopExecutors", "Runner", "RunnerOS", "TestSupport", "Sandbox", "OCIImage", .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"), .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage", "RunnerOS", "Sandbox", "TestSupport"]),

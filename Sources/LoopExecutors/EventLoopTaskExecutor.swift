@@ -1,8 +1,8 @@
 import NIOCore
 
-/// Runs a task's jobs on one NIO event loop: the executor a call's own task prefers when its
-/// edge runs on that loop (`LoopAffineTaskExecutor.pinnedHere`), so the function's answer
-/// wakes the loop and no other thread of the server.
+/// Runs a task's jobs on one NIO event loop: the executor a hot call's own task prefers when
+/// its edge (an invoke's connection, an Engage's stream) runs on that loop, so the function's
+/// answer wakes the loop and no other thread of the server.
 public final class EventLoopTaskExecutor: TaskExecutor {
     public let loop: any EventLoop
 

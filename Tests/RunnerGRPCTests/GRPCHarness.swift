@@ -91,6 +91,27 @@ enum GRPCHarness {
         totalMemoryMB: UInt64 = 1024, nonBlocking: Bool = false, driver: any ContainerDriver = StubDriver(),
         _ body: (RunnerClient, Agent, EndedCalls) async throws -> Void
     ) async throws {
+        try await withServer(totalMemoryMB: totalMemoryMB, nonBlocking: nonBlocking, driver: driver) { service, agent, ended in
+            try await withClient(port: try #require(await service.listeningPort)) { try await body(RunnerClient(wrapping: $0), agent, ended) }
+        }
+    }
+
+    /// A gRPC client of the runner on `port` for the length of `body`.
+    static func withClient(
+        port: Int, config: HTTP2ClientTransport.Posix.Config = .defaults, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void
+    ) async throws {
+        try await withGRPCClient(
+            transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext, config: config)
+        ) { client in
+            try await body(client)
+        }
+    }
+
+    /// A pure runner serving on its loopback port for the length of `body`, which may stop it.
+    static func withServer(
+        totalMemoryMB: UInt64 = 1024, nonBlocking: Bool = false, driver: any ContainerDriver = StubDriver(),
+        _ body: (GRPCRunnerService, Agent, EndedCalls) async throws -> Void
+    ) async throws {
         var config = AgentConfiguration()
         config.nonBlockingResources = nonBlocking
         config.shutdownGraceMillis = 1000
@@ -102,13 +123,7 @@ enum GRPCHarness {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await agent.run() }
             do {
-                try await serving(service) { port in
-                    try await withGRPCClient(
-                        transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
-                    ) { client in
-                        try await body(RunnerClient(wrapping: client), agent, ended)
-                    }
-                }
+                try await serving(service) { _ in try await body(service, agent, ended) }
             } catch {
                 await agent.shutdown()
                 throw error
