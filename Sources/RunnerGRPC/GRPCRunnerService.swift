@@ -49,10 +49,15 @@ public final class GRPCRunnerService: Service, Sendable {
         group = MultiThreadedEventLoopGroup.singleton
     }
 
-    /// The port it listens on once started (useful with port 0); nil before that.
+    /// The port it listens on (useful with port 0), once `run()` has bound it; nil when it
+    /// could not, or stopped first.
     public var listeningPort: Int? {
-        get async { connections.withLock { $0.port } }
+        get async {
+            _ = await bound.wait()
+            return connections.withLock { $0.port }
+        }
     }
+    private let bound = AsyncEvent()
 
     /// Stops taking connections; `run()` returns once the open ones finished their streams.
     public func stop() {
@@ -73,27 +78,21 @@ public final class GRPCRunnerService: Service, Sendable {
     }
 
     public func run() async throws {
+        defer { bound.fire() }
         let sslContext = try tls.map { try $0.makeContext() }
-        let executors = PinnedExecutors(group)
-        let (runner, tracing) = (self.runner, self.tracing)
-        let server = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { [weak self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try Self.configure(
-                        channel, ssl: sslContext, runner: runner, executor: executors.executor(for: channel.eventLoop), tracing: tracing)
-                    self?.opened(channel)
-                }
-            }
-            .bind(host: host, port: port).get()
+        let server: any Channel
+        do {
+            server = try await bootstrap(ssl: sslContext).bind(host: host, port: port).get()
+        } catch {
+            throw RunnerError(.system, "the gRPC listener cannot listen on \(host):\(port): \(error)", step: "bind gRPC listener")
+        }
         let listening: Bool = connections.withLock { c in
             guard case .idle = c.state else { return false }
             c.state = .listening(server)
             c.port = server.localAddress?.port
             return true
         }
+        bound.fire()
         if listening {
             await withGracefulShutdownHandler {
                 _ = await stopAsked.wait()
@@ -101,13 +100,29 @@ public final class GRPCRunnerService: Service, Sendable {
                 self.stop()
             }
         }
-        // Cancelled, or stopped before it listened.
+        // Stopped, cancelled, or stopped before it listened: nothing more is taken.
         stop()
         try? await server.closeFuture.get()
         while let next = connections.withLock({ $0.open.values.first }) {
             try? await next.closeFuture.get()
             closed(next)
         }
+    }
+
+    private func bootstrap(ssl: NIOSSLContext?) -> ServerBootstrap {
+        let executors = PinnedExecutors(group)
+        let (runner, tracing) = (self.runner, self.tracing)
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [weak self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.configure(
+                        channel, ssl: ssl, runner: runner, executor: executors.executor(for: channel.eventLoop), tracing: tracing)
+                    self?.opened(channel)
+                }
+            }
     }
 
     private func opened(_ channel: any Channel) {

@@ -137,12 +137,7 @@ enum GRPCHarness {
     static func serving(_ service: GRPCRunnerService, _ body: (Int) async throws -> Void) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await service.run() }
-            var port: Int?
-            for _ in 0..<500 {
-                port = await service.listeningPort
-                if port != nil { break }
-                try await Task.sleep(for: .milliseconds(10))
-            }
+            let port = await service.listeningPort
             do {
                 try await body(try #require(port))
             } catch {

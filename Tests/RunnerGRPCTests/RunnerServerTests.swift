@@ -124,6 +124,19 @@ struct RunnerServerTests {
         }
     }
 
+    @Test func aPortInUseFailsTheStartNamingTheAddress() async throws {
+        try await H.withServer { service, agent, _ in
+            let port = try #require(await service.listeningPort)
+            let second = GRPCRunnerService(host: "127.0.0.1", port: port, runner: PureRunner(agent: agent))
+            await #expect {
+                try await second.run()
+            } throws: { error in
+                (error as? RunnerError)?.message.contains("cannot listen on 127.0.0.1:\(port)") == true
+            }
+            #expect(await second.listeningPort == nil)
+        }
+    }
+
     @Test func stoppingLetsAnEngageInFlightFinishThenRefusesNewConnections() async throws {
         try await H.withServer { service, _, _ in
             let port = try #require(await service.listeningPort)
