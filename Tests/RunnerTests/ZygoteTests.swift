@@ -88,7 +88,14 @@ struct ZygoteTests {
         try await withAgent { agent, driver, _ in
             let boom = await RunnerHarness.failure(agent, function("pyfdk-boom"), request(""))
             #expect(boom?.code == .functionFailed, "\(String(describing: boom))")
-            let slow = await RunnerHarness.failure(agent, function("pyfdk-slow", timeout: 1), request("5"))
+            // The call's 1 s covers its wait for an instance too. Under load a fork can take
+            // longer to start, and the call is then refused as busy (Fn's rule) before it reaches
+            // one; the start goes on, and its instance waits hot for the next call.
+            let slowFn = function("pyfdk-slow", timeout: 1)
+            var warm = false
+            for _ in 0..<20 where !warm { warm = (try? await agent.submit(slowFn, request("0"))) != nil }
+            #expect(warm, "no instance of pyfdk-slow answered in 20 tries")
+            let slow = await RunnerHarness.failure(agent, slowFn, request("5"))
             #expect(slow?.code == .callTimeout, "\(String(describing: slow))")
             let paths = try #require(driver.startPaths)
             #expect(paths.forked >= 2 && paths.zygoteFallbacks == 0, "\(paths)")
