@@ -1,5 +1,4 @@
 import LoopExecutors
-import Logging
 import NIOCore
 import NIOHPACK
 import NIOHTTP2

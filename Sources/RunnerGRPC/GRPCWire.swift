@@ -10,7 +10,6 @@ enum GRPCWire {
     /// The status codes this server answers with (gRPC's numbering).
     enum Status: Int {
         case ok = 0
-        case cancelled = 1
         case invalidArgument = 3
         case deadlineExceeded = 4
         case resourceExhausted = 8
