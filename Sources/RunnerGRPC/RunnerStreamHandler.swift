@@ -63,26 +63,25 @@ final class RunnerStreamHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        streamGone()
+        endAndCancelCall()
         self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        streamGone()
+        endAndCancelCall()
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A stream error (a reset, a protocol error): the stream is gone.
-        streamGone()
+        endAndCancelCall()
         context.close(promise: nil)
     }
 
-    /// The LB reset the stream, gave up, or the connection broke: a running call is cancelled.
-    private func streamGone() {
-        deadline?.cancel()
-        deadline = nil
-        phase = .ended
+    /// The RPC is over before its call's answer (the LB reset the stream or gave up, the
+    /// connection broke, or the RPC failed): a running call is cancelled.
+    private func endAndCancelCall() {
+        ended()
         execution?.cancel()
         execution = nil
     }
@@ -289,9 +288,7 @@ final class RunnerStreamHandler: ChannelInboundHandler {
         if case .ended = phase { return }
         let trailersOnly = !headersSent
         headersSent = true
-        ended()
-        execution?.cancel()
-        execution = nil
+        endAndCancelCall()
         context.writeAndFlush(
             wrapOutboundOut(.headers(.init(headers: GRPCWire.trailers(failure, trailersOnly: trailersOnly), endStream: true))),
             promise: nil)
