@@ -67,9 +67,11 @@ public final class OutputPump: Sendable {
     /// Reads what is in the pipe now, on the calling thread, and hands it to the sink: what a
     /// function wrote before it answered must reach the log of that call, even if the pump
     /// thread has not come round to it yet.
+    ///
+    /// Called after every call: its buffer is a temporary one, not 64 KiB allocated and zeroed
+    /// each time. Sixteen reads of 16 KiB take more than a pipe holds (64 KiB unless resized).
     public func drainNow(_ token: UInt64) {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        drain(token, &buffer)
+        withUnsafeTemporaryAllocation(byteCount: 16384, alignment: 1) { drain(token, $0) }
     }
 
     private func startThread() { DedicatedThread.start("the output pump", name: "fn-output-pump") { self.run() } }
@@ -77,25 +79,25 @@ public final class OutputPump: Sendable {
     private func run() {
         let epfd = state.withLock { $0.epollFD }
         var tokens = [UInt64](repeating: 0, count: 64)
-        var buffer = [UInt8](repeating: 0, count: 65536)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
         while true {
             let n = tokens.withUnsafeMutableBufferPointer { rn_epoll_wait(epfd, $0.baseAddress, 64, -1) }
             if n < 0 { continue }
-            for i in 0..<Int(n) { drain(tokens[i], &buffer) }
+            for i in 0..<Int(n) { drain(tokens[i], buffer) }
         }
     }
 
     /// Reads what is there (under the lock, so `stop` never closes a descriptor mid-read), then
     /// delivers outside it.
-    private func drain(_ token: UInt64, _ buffer: inout [UInt8]) {
+    private func drain(_ token: UInt64, _ buffer: UnsafeMutableRawBufferPointer) {
         var chunks: [[UInt8]] = []
         var ended = false
         let sink = state.withLock { s -> Sink? in
             guard let e = s.entries[token] else { return nil }
             for _ in 0..<16 {  // bounded, so one chatty container cannot starve the others
-                let r = buffer.withUnsafeMutableBytes { read(e.fd, $0.baseAddress, $0.count) }
+                let r = read(e.fd, buffer.baseAddress, buffer.count)
                 if r > 0 {
-                    chunks.append(Array(buffer[0..<r]))
+                    chunks.append(Array(UnsafeRawBufferPointer(rebasing: buffer[0..<r])))
                     continue
                 }
                 if r < 0 && (errno == EAGAIN || errno == EINTR) { break }
