@@ -12,20 +12,59 @@ enum HTTPFraming {
     /// The one Content-Length of an answer: repeated (as headers or a list) only with the same
     /// value; different values make the framing ambiguous, and HTTP says to refuse the answer.
     static func contentLength(_ headers: [HTTPHeader]) throws(RunnerError) -> String? {
-        let values = headers.filter { $0.name == "content-length" }.flatMap { $0.value.split(separator: ",").map { $0.trimmed } }
-        guard let first = values.first else { return nil }
-        if values.contains(where: { $0 != first }) {
+        // Read as bytes after every call: the usual single value makes no array and no String
+        // beyond the one returned. List items are trimmed of ASCII whitespace only, as Go's
+        // net/http reads them in Fn (a value with a Unicode space is no length there either).
+        var first: Substring.UTF8View?
+        var conflicting = false
+        for header in headers where header.name == "content-length" {
+            forEachListItem(header.value) { value in
+                if let first { conflicting = conflicting || !value.elementsEqual(first) } else { first = value }
+            }
+        }
+        guard let first else { return nil }
+        if conflicting {
+            var values: [String] = []
+            for header in headers where header.name == "content-length" {
+                forEachListItem(header.value) { values.append(String(decoding: $0, as: UTF8.self)) }
+            }
             throw RunnerError(
                 .invalidArgument, "the function sent conflicting Content-Length values: \(values.prefix(4).joined(separator: ", ").prefix(80))",
                 step: "read response")
         }
-        return first
+        return String(decoding: first, as: UTF8.self)
+    }
+
+    /// The items of a comma-separated value, trimmed; empty ones (",,") are no item.
+    private static func forEachListItem(_ value: String, _ body: (Substring.UTF8View) -> Void) {
+        var rest = Substring(value).utf8
+        while true {
+            let comma = rest.firstIndex(of: UInt8(ascii: ","))
+            let item = comma.map { rest[..<$0] } ?? rest
+            if !item.isEmpty { body(trimmedASCIIWhitespace(item)) }
+            guard let comma else { return }
+            rest = rest[rest.index(after: comma)...]
+        }
+    }
+
+    static func trimmedASCIIWhitespace(_ bytes: Substring.UTF8View) -> Substring.UTF8View {
+        func isSpace(_ b: UInt8) -> Bool { b == 32 || (b >= 9 && b <= 13) }
+        var s = bytes
+        while let b = s.first, isSpace(b) { s.removeFirst() }
+        while let b = s.last, isSpace(b) { s.removeLast() }
+        return s
     }
 
     /// A length or chunk size: digits of `radix` only (no sign, no spaces), at most `maxSize`.
     static func size(_ text: String, radix: Int) -> Int? {
-        guard !text.isEmpty, text.utf8.count <= 12, text.utf8.allSatisfy({ $0 < 0x80 && Character(UnicodeScalar($0)).isHexDigit }),
-            let n = Int(text, radix: radix), n >= 0, n <= maxSize
+        func isDigit(_ b: UInt8) -> Bool {
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): true
+            case UInt8(ascii: "a")...UInt8(ascii: "f"), UInt8(ascii: "A")...UInt8(ascii: "F"): radix == 16
+            default: false
+            }
+        }
+        guard !text.isEmpty, text.utf8.count <= 12, text.utf8.allSatisfy(isDigit), let n = Int(text, radix: radix), n >= 0, n <= maxSize
         else { return nil }
         return n
     }
@@ -73,7 +112,11 @@ enum HTTPFraming {
                     .invalidArgument, "the function sent an invalid header line: \(String(decoding: line.prefix(80), as: UTF8.self))",
                     step: "read response")
             }
-            let name = String(decoding: line[..<colon].lazy.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
+            let nameBytes = line[..<colon]
+            let name = String(unsafeUninitializedCapacity: nameBytes.count) { out in
+                for (i, b) in nameBytes.enumerated() { out[i] = b >= 65 && b <= 90 ? b | 0x20 : b }
+                return nameBytes.count
+            }
             var value = line[(colon + 1)...]
             while let first = value.first, first == 32 || first == 9 { value.removeFirst() }
             while let last = value.last, last == 32 || last == 9 { value.removeLast() }

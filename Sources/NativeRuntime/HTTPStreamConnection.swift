@@ -310,7 +310,8 @@ public final class HTTPStreamConnection: @unchecked Sendable {
                 lineEnd = buffer.firstOffset(of: [13, 10])
             }
             let line = String(decoding: buffer[0..<lineEnd!], as: UTF8.self)
-            let sizeText = line.split(separator: ";", omittingEmptySubsequences: false).first.map { String($0).trimmed } ?? ""
+            let sizeField = Substring(line).utf8.prefix { $0 != UInt8(ascii: ";") }  // extensions after ";" are dropped
+            let sizeText = String(decoding: HTTPFraming.trimmedASCIIWhitespace(sizeField), as: UTF8.self)
             guard let size = HTTPFraming.size(sizeText, radix: 16) else {
                 throw RunnerError(.invalidArgument, "the function sent an invalid chunk size: \(line.prefix(40))", step: "read response")
             }

@@ -164,6 +164,19 @@ import Glibc
     }
 
     @Test(arguments: [
+        "HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5,,5\r\n\r\nhello",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 ;name=value\r\nhello\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\t\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n",
+    ])
+    func aLengthListOfOneValueOrAChunkSizeWithSpacesAndExtensionsIsRead(answer: String) async throws {
+        let f = try await RawFunction([answer])
+        defer { withExtendedLifetime(f) {} }
+        let c = try f.connect()
+        #expect(try await c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("hello".utf8))
+    }
+
+    @Test(arguments: [
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nx\r\n0\r\n\r\n",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n",
@@ -172,6 +185,9 @@ import Glibc
         "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 2\r\n\r\nhello",
         "HTTP/1.1 200 OK\r\nContent-Length: 5, 2\r\n\r\nhello",
+        // Only ASCII whitespace is trimmed, as in Go's net/http: a no-break space is no digit.
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\u{00A0}\r\n\r\nhello",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\u{00A0}5\r\nhello\r\n0\r\n\r\n",
     ])
     func aMalformedLengthOrChunkSizeIsAClearErrorNotACrash(answer: String) async throws {
         let f = try await RawFunction([answer])
