@@ -57,11 +57,12 @@ public final class CgroupStatsReader: Sendable {
     private static let throttledUsec = Array("throttled_usec".utf8)
     private static let throttledTime = Array("throttled_time".utf8)
 
-    /// The counters now (fields whose files are missing stay 0 or nil).
-    public func read() -> CgroupStats {
+    /// The counters now (fields whose files are missing stay 0 or nil); without `memoryNow`,
+    /// the memory in use is not read and stays 0.
+    public func read(memoryNow: Bool = true) -> CgroupStats {
         var s = CgroupStats()
         files.withLock { files in withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer in
-            for (source, fd) in files {
+            for (source, fd) in files where memoryNow || source != .memoryCurrent {
                 let n = pread(fd, buffer.baseAddress, buffer.count, 0)
                 if n <= 0 { continue }
                 let bytes = UnsafeBufferPointer(rebasing: buffer[0..<n])

@@ -51,8 +51,10 @@ final class FrozenContainer: Sendable {
         frozen.withLock { $0 = false }
     }
 
-    func stats() -> ContainerCounters? {
-        var c = ContainerCounters(counters.read())
+    /// `memoryNow`: whether to read the memory in use now (`fnrunner ps` shows it; a call's
+    /// stats do not need it).
+    func stats(memoryNow: Bool = true) -> ContainerCounters? {
+        var c = ContainerCounters(counters.read(memoryNow: memoryNow))
         if container.network != nil { c.addNetwork(container.networkCounters()) }
         return c
     }

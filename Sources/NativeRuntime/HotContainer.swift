@@ -110,6 +110,8 @@ public final class HotContainer: HotContainerHandle {
 
     public func stats() -> ContainerCounters? { control.stats() }
 
+    public func callCounters() -> ContainerCounters? { control.stats(memoryNow: false) }
+
     public func onExit(_ action: @escaping @Sendable () -> Void) { container.onExit { _ in action() } }
 
     /// Ends the container (its iofs tmpfs goes with the container's mounts).

@@ -121,6 +121,8 @@ final class StdioHotContainer: HotContainerHandle {
 
     func stats() -> ContainerCounters? { control.stats() }
 
+    func callCounters() -> ContainerCounters? { control.stats(memoryNow: false) }
+
 
     func onExit(_ action: @escaping @Sendable () -> Void) { container.onExit { _ in action() } }
 

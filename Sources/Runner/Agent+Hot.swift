@@ -136,7 +136,7 @@ extension Agent {
     /// container when the call broke it.
     private func exec(_ call: Call, on slot: HotSlot) async -> (Result<FunctionResponse, RunnerError>, CallStats) {
         let (result, keep) = await run(call, on: slot)
-        let after = slot.hot.stats()
+        let after = slot.hot.callCounters()
         let history = slot.history
         slot.recordCounters(after)
         let stats = CallStats(before: history.counters, after: after, reusedContainer: history.reused, container: slot.name)

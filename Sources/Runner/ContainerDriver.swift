@@ -70,8 +70,12 @@ public protocol HotContainerHandle: AnyObject, Sendable {
     /// for a dying process to become visible.
     func diedOfOOM(waitingUpTo timeout: Duration) async -> Bool
 
-    /// Cumulative counters of the container's cgroup, for per-call deltas.
+    /// Cumulative counters of the container's cgroup, for per-call deltas and `fnrunner ps`.
     func stats() -> ContainerCounters?
+
+    /// The counters a call's stats are made from, read after every call: all of `stats()` but
+    /// the memory in use now, which no call record holds (a read fewer per call).
+    func callCounters() -> ContainerCounters?
 
     /// Calls `action` once the container's process has ended (at once if it already has), also
     /// when no call is running: a hot container can die while idle (killed, a crash, or a zygote
@@ -86,6 +90,9 @@ public protocol HotContainerHandle: AnyObject, Sendable {
 extension HotContainerHandle {
     /// Containers that are never frozen have nothing to thaw.
     public func thaw() async throws(RunnerError) {}
+
+    /// A driver whose counters cost nothing to read gives them all.
+    public func callCounters() -> ContainerCounters? { stats() }
 
     /// A call whose answer is gathered whole.
     public func call(_ request: FunctionRequest, timeout: Duration, maxBodyBytes: Int, log: CallLog) async throws(RunnerError)

@@ -153,6 +153,8 @@ import Testing
         var s = reader.read()
         #expect(s.cpuUsageNanos == 1_500_000 && s.cpuPeriods == 30 && s.cpuThrottledPeriods == 12 && s.cpuThrottledNanos == 4_000_000)
         #expect(s.memoryCurrentBytes == 1_048_576 && s.memoryPeakBytes == 2_097_152)
+        let forCall = reader.read(memoryNow: false)
+        #expect(forCall.memoryCurrentBytes == 0 && forCall.memoryPeakBytes == 2_097_152 && forCall.cpuUsageNanos == 1_500_000, "a call's read skips memory now")
         // After the next call: the same descriptors, the new values.
         try fake.put("fnrunner/i1/c1/cpu.stat", "usage_usec 99000000\nnr_periods 31\nnr_throttled 12\nthrottled_usec 4000\n")
         try fake.put("fnrunner/i1/c1/memory.current", "4096\n")
