@@ -42,6 +42,10 @@ extension BenchCommand {
     /// With hello-stream in `--rootfs`, each hot call is paired with a raw call to a container
     /// of `raw`'s, in alternating order, so that what the agent adds to the raw round trip is
     /// measured on the same moments of the machine rather than minutes apart.
+    ///
+    /// Hot and thawed calls reuse one definition and its slot key, as the agent gets them from
+    /// its edges (serve's definition cache, the LB's slot hash): making the key is not the
+    /// agent's cost per call.
     func agentCalls(_ sandbox: Sandbox, image: String, raw rawSandbox: Sandbox, rawSpec: ContainerSpec) async throws {
         let images = try store.open(Logger(label: "fnrunner.bench"))
         _ = try images.image(image)
@@ -76,18 +80,23 @@ extension BenchCommand {
             FunctionDefinition(appID: "bench", appName: "bench", fnID: "hello", fnName: "hello", image: image, memoryMB: 64, fnConfig: ["K": key])
         }
         let request = FunctionRequest(body: Array("World".utf8))
+        @Sendable func call(_ agent: Agent, _ f: FunctionDefinition, _ key: SlotKey) async throws {
+            _ = try await agent.submit(try agent.makeCall(f, request, slotKey: key))
+        }
+        let (hotFn, thawFn) = (fn("hot"), fn("thaw"))
+        let (hotKey, thawKey) = (hotFn.slotKey, thawFn.slotKey)
         let raw = FileSystem.exists(rootfs + "/bin/hello-stream")
             ? try await RawHelloStream.start(rawSandbox, rawSpec, stateDirectory: runtime.stateDirectory) : nil
         let paired: [UInt64]
         do {
             paired = try await run(freezeIdleMillis: -1) { agent in
-                for _ in 0..<20 { _ = try await agent.submit(fn("hot"), request) }
+                for _ in 0..<20 { try await call(agent, hotFn, hotKey) }
                 // With a raw container: (agent, raw) per round, whichever of the two ran first.
                 var t: [UInt64] = []
                 for i in 0..<n {
                     var direct: UInt64?
                     if let raw, i % 2 == 1 { direct = try await Self.timed { try await raw.call() } }
-                    t.append(try await Self.timed { _ = try await agent.submit(fn("hot"), request) })
+                    t.append(try await Self.timed { try await call(agent, hotFn, hotKey) })
                     if let raw, i % 2 == 0 { direct = try await Self.timed { try await raw.call() } }
                     if let direct { t.append(direct) }
                 }
@@ -99,11 +108,11 @@ extension BenchCommand {
         }
         await raw?.close()
         let thawed = try await run(freezeIdleMillis: 0) { agent in
-            _ = try await agent.submit(fn("thaw"), request)
+            try await call(agent, thawFn, thawKey)
             var t: [UInt64] = []
             for _ in 0..<n {
                 try await Task.sleep(for: .milliseconds(2))  // let the container freeze
-                t.append(try await Self.timed { _ = try await agent.submit(fn("thaw"), request) })
+                t.append(try await Self.timed { try await call(agent, thawFn, thawKey) })
             }
             return t
         }
