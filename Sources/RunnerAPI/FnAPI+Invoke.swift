@@ -43,7 +43,7 @@ extension FnAPI {
         headers.reserveCapacity(head.headerFields.count)
         for field in head.headerFields { headers.append((field.name.rawName, field.value)) }
         return FunctionRequest(
-            method: "POST", url: baseURL(authority: head.authority) + (head.path ?? ""), contentType: head.headerFields[.contentType],
+            method: "POST", url: baseURL(authority: head.authority) + (head.path ?? ""), contentType: head.headerFields.value(.contentType),
             headers: headers, body: body)
     }
 
@@ -89,7 +89,7 @@ extension FnAPI {
             for field in head.headerFields { headers.append((field.name.rawName, field.value)) }
         }
         let request = FunctionRequest(
-            method: head.method.rawValue, url: url, contentType: head.headerFields[.contentType], headers: headers, body: body)
+            method: head.method.rawValue, url: url, contentType: head.headerFields.value(.contentType), headers: headers, body: body)
         return (request, wrapped ? Self.triggerHead : Self.invokeHead)
     }
 
@@ -130,7 +130,7 @@ extension FnAPI {
     static func isDetached(_ request: Request) -> Bool { isDetached(request.headers) }
 
     static func isDetached(_ headers: HTTPFields) -> Bool {
-        headers[invokeTypeHeader].map { $0.lowercased() == "detached" } ?? false
+        headers.value(invokeTypeHeader).map { $0.lowercased() == "detached" } ?? false
     }
 
     /// A detached call: 202 with its id once it is in the durable queue (the client does not

@@ -105,13 +105,13 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 if routerAnswersOwed == 0, !routerCloses, let target = Self.target(of: head, api.configuration) {
                     var body: [UInt8] = []
                     // Room for a usual body at once; a large one grows as it arrives.
-                    body.reserveCapacity(min(Int(head.headerFields[.contentLength] ?? "") ?? 0, 64 << 10))
+                    body.reserveCapacity(min(Int(head.headerFields.value(.contentLength) ?? "") ?? 0, 64 << 10))
                     state = .reading(head: head, target: target, body: body)
                     return
                 }
                 routerAnswersOwed += 1
                 // As Hummingbird's reader decides it.
-                if head.headerFields[.connection] == "close" { routerCloses = true }
+                if head.headerFields.value(.connection) == "close" { routerCloses = true }
                 state = .passing
             }
             context.fireChannelRead(wrapInboundOut(part))
@@ -124,9 +124,11 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         let target: Target
         if path.hasPrefix("/invoke/") {
             guard head.method == .post else { return nil }
-            let id = path.dropFirst(8).prefix { $0 != "?" }
-            guard !id.isEmpty, id.utf8.allSatisfy(isIDByte) else { return nil }
-            target = .invoke(fnID: String(id))
+            // As bytes: the id is ASCII or no id of ours, and a Character walk costs a
+            // grapheme check per byte on every invoke.
+            let id = path.utf8.dropFirst(8).prefix { $0 != UInt8(ascii: "?") }
+            guard !id.isEmpty, id.allSatisfy(isIDByte) else { return nil }
+            target = .invoke(fnID: String(Substring(id)))
         } else if path.hasPrefix("/t/") {
             // A plain path only (unreserved characters, no empty, "." or ".." segment, no
             // trailing slash): the router's matching of any other is its own.
@@ -141,8 +143,8 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
         // No body, or one of a declared length within the limit: the router refuses longer
         // ones (413) before their body comes, and reads chunked ones.
-        guard head.headerFields[.transferEncoding] == nil else { return nil }
-        if let length = head.headerFields[.contentLength] {
+        guard head.headerFields.value(.transferEncoding) == nil else { return nil }
+        if let length = head.headerFields.value(.contentLength) {
             guard let n = Int(length), n >= 0, n <= configuration.maxRequestBytes else { return nil }
         }
         guard !FnAPI.isDetached(head.headerFields), !configuration.tracesRequests else { return nil }
@@ -163,7 +165,7 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     private func start(_ head: HTTPRequest, _ target: Target, body: [UInt8], _ context: ChannelHandlerContext) {
         // As Hummingbird's reader decides it for the router's answers.
-        state = .answering(nil, closeAfter: head.headerFields[.connection] == "close")
+        state = .answering(nil, closeAfter: head.headerFields.value(.connection) == "close")
         let (api, executor) = (self.api, self.executor)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
