@@ -133,11 +133,13 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
             // A plain path only (unreserved characters, no empty, "." or ".." segment, no
             // trailing slash): the router's matching of any other is its own.
             guard triggerMethods.contains(head.method) else { return nil }
-            let segments = path.dropFirst(3).prefix { $0 != "?" }.split(separator: "/", omittingEmptySubsequences: false)
+            let rest = path.utf8.dropFirst(3).prefix { $0 != UInt8(ascii: "?") }
+            let segments = rest.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
             guard let app = segments.first,
-                segments.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." && $0.utf8.allSatisfy(isPathByte) })
+                segments.allSatisfy({ !$0.isEmpty && !$0.elementsEqual(".".utf8) && !$0.elementsEqual("..".utf8) && $0.allSatisfy(isPathByte) })
             else { return nil }
-            target = .trigger(app: String(app), source: "/" + segments.dropFirst().joined(separator: "/"))
+            // Every segment is ASCII and none is empty: the source is the path after "{app}/".
+            target = .trigger(app: String(Substring(app)), source: "/" + String(Substring(rest.dropFirst(app.count + 1))))
         } else {
             return nil
         }
