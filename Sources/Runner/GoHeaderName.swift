@@ -17,18 +17,21 @@ public enum GoHeaderName {
             upper = c == 0x2D
         }
         guard changes else { return name }
-        var bytes = Array(name.utf8)
-        upper = true
-        for i in bytes.indices {
-            let c = bytes[i]
-            if upper, c >= 0x61, c <= 0x7A {
-                bytes[i] = c - 0x20
-            } else if !upper, c >= 0x41, c <= 0x5A {
-                bytes[i] = c + 0x20
+        // Written in place (a short name is a small string: no allocation at all).
+        return String(unsafeUninitializedCapacity: name.utf8.count) { out in
+            upper = true
+            for (i, c) in name.utf8.enumerated() {
+                if upper, c >= 0x61, c <= 0x7A {
+                    out[i] = c - 0x20
+                } else if !upper, c >= 0x41, c <= 0x5A {
+                    out[i] = c + 0x20
+                } else {
+                    out[i] = c
+                }
+                upper = c == 0x2D  // '-'
             }
-            upper = c == 0x2D  // '-'
+            return name.utf8.count
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// RFC 9110 tchar: ALPHA, DIGIT and !#$%&'*+-.^_`|~.

@@ -52,7 +52,9 @@ extension FnAPI {
     /// success is always 200 on its wire); a stdio-format function's status is its own.
     static func invokeHead(_ r: FunctionResponse) -> (HTTPResponse.Status, HTTPFields) {
         var out = HTTPFields()
-        for h in r.headers where forwardable(HTTPField.Name(h.name)) {
+        // One name made per header: the canonical one. A name that is no token makes none, and
+        // the header is dropped, as before.
+        for h in r.headers where HopByHop.isPassedOn(h.name) {
             if let name = HTTPField.Name(GoHeaderName.canonical(h.name)) { out.append(HTTPField(name: name, value: h.value)) }
         }
         return (HTTPResponse.Status(code: r.status), out)
