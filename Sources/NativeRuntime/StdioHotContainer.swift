@@ -123,7 +123,6 @@ final class StdioHotContainer: HotContainerHandle {
 
     func callCounters() -> ContainerCounters? { control.stats(memoryNow: false) }
 
-
     func onExit(_ action: @escaping @Sendable () -> Void) { container.onExit { _ in action() } }
 
     func close() async {

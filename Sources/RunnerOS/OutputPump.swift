@@ -79,6 +79,7 @@ public final class OutputPump: Sendable {
     private func run() {
         let epfd = state.withLock { $0.epollFD }
         var tokens = [UInt64](repeating: 0, count: 64)
+        // Kept for the thread's life, which is the process's: this loop never ends.
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
         while true {
             let n = tokens.withUnsafeMutableBufferPointer { rn_epoll_wait(epfd, $0.baseAddress, 64, -1) }
