@@ -156,24 +156,22 @@ import Glibc
         #expect(try await c.call(request("y"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("ok".utf8))
     }
 
-    @Test func aRepeatedContentLengthWithOneValueIsAccepted() async throws {
-        let f = try await RawFunction(["HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\nhello"])
+    /// The one call of a function that sends `answer`.
+    func callOnce(answering answer: String) async throws -> FunctionResponse {
+        let f = try await RawFunction([answer])
         defer { withExtendedLifetime(f) {} }
-        let c = try f.connect()
-        #expect(try await c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("hello".utf8))
+        return try await f.connect().call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
     }
 
     @Test(arguments: [
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\nhello",
         "HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello",
         "HTTP/1.1 200 OK\r\nContent-Length: 5,,5\r\n\r\nhello",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 ;name=value\r\nhello\r\n0\r\n\r\n",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\t\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n",
     ])
-    func aLengthListOfOneValueOrAChunkSizeWithSpacesAndExtensionsIsRead(answer: String) async throws {
-        let f = try await RawFunction([answer])
-        defer { withExtendedLifetime(f) {} }
-        let c = try f.connect()
-        #expect(try await c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("hello".utf8))
+    func aRepeatedLengthOfOneValueOrAChunkSizeWithSpacesAndExtensionsIsRead(answer: String) async throws {
+        #expect(try await callOnce(answering: answer).body == Array("hello".utf8))
     }
 
     @Test(arguments: [
@@ -190,11 +188,8 @@ import Glibc
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\u{00A0}5\r\nhello\r\n0\r\n\r\n",
     ])
     func aMalformedLengthOrChunkSizeIsAClearErrorNotACrash(answer: String) async throws {
-        let f = try await RawFunction([answer])
-        defer { withExtendedLifetime(f) {} }
-        let c = try f.connect()
         await #expect {
-            _ = try await c.call(self.request("x"), deadlineNanos: self.soon, maxBodyBytes: 1 << 20)
+            _ = try await self.callOnce(answering: answer)
         } throws: { error in
             guard let e = error as? RunnerError else { return false }
             return e.code == .invalidArgument && (e.message.contains("chunk size") || e.message.contains("Content-Length"))
