@@ -50,10 +50,11 @@ struct ServeCommandTests {
             #expect((item["memory_current_bytes"] as? Int ?? 0) > 0 && (item["memory_limit_bytes"] as? Int) == 64 << 20, "\(item)")
             // --watch shows the table again and again until interrupted.
             let watching = try Subprocess.fnrunner(["ps", "--port", "\(port)", "--watch", "--interval", "0.2"])
-            try await Task.sleep(for: .milliseconds(900))
+            let tables = { watching.stdout.components(separatedBy: "fnrunner ps: 1 containers at").count - 1 }
+            try? await TestSupport.waitUntil { tables() >= 3 }
             watching.signal(SIGINT)
             await watching.exit()
-            #expect(watching.stdout.components(separatedBy: "fnrunner ps: 1 containers at").count >= 3, "\(watching.stdout)")
+            #expect(tables() >= 3, "\(watching.stdout)")
             // Idle past the freeze delay (50 ms by default): the next call thaws the container first.
             try await Task.sleep(for: .milliseconds(300))
             let thawed = try await c.send("POST", "/invoke/\(fnID)", body: Array("thawed".utf8))

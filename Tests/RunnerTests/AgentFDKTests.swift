@@ -24,12 +24,19 @@ struct AgentFDKTests {
         await RunnerHarness.failure(agent, f, request(body))
     }
 
-    /// An agent serving the FDK image's handlers, frozen as soon as they are idle.
+    /// An agent serving the FDK image's handlers, frozen as soon as they are idle. A call's
+    /// wait for a container is limited by its timeout unless FN_MAX_WAIT_MSECS is set: set
+    /// here, so that a Python start that takes over a second on a busy machine still reaches
+    /// the 1 s calls whose timeouts these tests are about, instead of making them busy (503).
     func withAgent(_ body: (Agent, Sandbox) async throws -> Void) async throws {
         let layout = try await FDKImage.layout()
         let tags = ["pyfdk", "pyfdk-teapot", "pyfdk-boom", "pyfdk-timeout", "pyfdk-slow"]
         try await RunnerHarness.withAgent(
-            "agentfdk", images: tags.map { (layout, "fn-test/pyfdk:\($0)") }, configure: { $0.freezeIdleMillis = 0 }, body)
+            "agentfdk", images: tags.map { (layout, "fn-test/pyfdk:\($0)") },
+            configure: {
+                $0.freezeIdleMillis = 0
+                $0.maxWaitMillis = 60_000
+            }, body)
     }
 
     @Test func fiftyCallsOnOneHotFDKContainerFrozenBetweenCalls() async throws {

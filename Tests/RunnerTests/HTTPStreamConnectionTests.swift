@@ -19,7 +19,7 @@ import Glibc
             try FileSystem.makeDirectories(dir)
             let binary = try await Fixtures.busybox() + "/bin/hello-stream"
             process = try Subprocess(["/usr/bin/env", "-i", "FN_FORMAT=http-stream", "FN_LISTENER=unix:\(dir)/lsnr.sock", "TEST_VAR=present", binary])
-            try? await waitUntil(timeoutMillis: 1000) { FileSystem.exists(dir + "/lsnr.sock") }
+            try await waitUntil { FileSystem.exists(dir + "/lsnr.sock") }
         }
         func connect() throws -> HTTPStreamConnection { try HTTPStreamConnection(socketPath: dir + "/lsnr.sock") }
         deinit {
@@ -114,7 +114,7 @@ import Glibc
                 c.close()
                 """
             process = try Subprocess(["/usr/bin/python3", "-c", script])
-            try? await waitUntil(timeoutMillis: 2000) { FileSystem.exists(dir + "/raw.sock") }
+            try await waitUntil { FileSystem.exists(dir + "/raw.sock") }
         }
 
         func connect() throws -> HTTPStreamConnection { try HTTPStreamConnection(socketPath: path) }

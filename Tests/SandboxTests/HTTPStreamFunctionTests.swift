@@ -21,7 +21,7 @@ struct HTTPStreamFunctionTests {
             spec.bindMounts = [.init(source: iofs, target: "/tmp/iofs")]
             chown(iofs, spec.uid, spec.gid)
             let c = try sandbox.start(spec)
-            try? await waitUntil(timeoutMillis: 1000) { FileSystem.exists(iofs + "/lsnr.sock") }
+            try await waitUntil { FileSystem.exists(iofs + "/lsnr.sock") }
             let call = "curl -s --max-time 5 --unix-socket \(iofs)/lsnr.sock"
             #expect(try await Shell.output("\(call) -d World http://localhost/call") == "Hello World")
             #expect(try await Shell.output("\(call) -d '!env FN_FORMAT' http://localhost/call") == "http-stream")
