@@ -68,7 +68,7 @@ struct ServeNotifyTests {
             // A call is served while the watchdog is pinged at half of WATCHDOG_USEC.
             let fnID = try await ServeHarness.deploy(c, app: "notified", fn: "hello", memory: 64)
             #expect(try await c.send("POST", "/invoke/\(fnID)", body: Array("x".utf8)).status == 200)
-            #expect(notify.waitFor("WATCHDOG=1", seconds: 5), "\(notify.received)")
+            #expect(notify.waitFor("WATCHDOG=1", seconds: 30), "\(notify.received)")
             #expect(!notify.received.contains { $0.contains("STOPPING=1") })
             server.signal(SIGTERM)
             #expect(notify.waitFor("STOPPING=1"), "\(notify.received)")
