@@ -148,11 +148,14 @@ public final class NativeDriver: ContainerDriver {
         let image = try await resolveImage(task.function.image, onPull: task.onPull)
         // Once per image (pulled now, or imported without a build): later starts find the layer.
         if let bytecode, bytecode.needsBuild(image) { await bytecode.ensure(image) }
-        let layers = try store.rootfsLayers(image)
+        // An image not unpacked yet (imported, not pulled) is unpacked here: seconds, on a
+        // thread made for it.
+        let (layers, config) = try await BlockingThread.run { () throws(RunnerError) in
+            (try self.store.rootfsLayers(image), try self.store.config(of: image))
+        }
         // Fn runs every function as 1000:1000 whatever the image says; the image's own USER
         // is resolved only when the operator opted in.
-        let process = try ImageProcess.make(
-            config: try store.config(of: image), layers: layers, user: configuration.useImageUser ? nil : "1000:1000")
+        let process = try ImageProcess.make(config: config, layers: layers, user: configuration.useImageUser ? nil : "1000:1000")
         var spec = ContainerSpec(layers: layers, argv: process.argv)
         spec.env = RunnerEnv.merge(process.env, task.function.environment + task.extraEnvironment)
         spec.workingDirectory = process.workingDirectory
