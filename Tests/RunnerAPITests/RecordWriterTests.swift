@@ -7,7 +7,7 @@ import Testing
 /// The server's record writer sleeps until a call's record is queued, then writes the batch: no
 /// wake-ups of an idle server, and no record left unwritten. A wait that never returns fails
 /// the test instead of hanging the run.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(5)))
 struct RecordWriterTests {
     let stores = StoreTests()
 

@@ -31,7 +31,10 @@ import Glibc
         }
     }
 
-    var soon: UInt64 { MonotonicClock.nowNanos() + 10_000_000_000 }
+    /// The deadline of waits meant to end some other way (ready, cancelled): far enough that a
+    /// full run on a fresh clone under two CPU hogs, where one of these tests took over a
+    /// minute, never reaches it first.
+    var soon: UInt64 { MonotonicClock.nowNanos() + 120_000_000_000 }
 
     static func threadCount() -> Int {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""

@@ -82,10 +82,11 @@ final class ManualClock: AgentClock {
 }
 
 /// Waits (in real time, polling) until `condition` holds; records an issue after `seconds`.
-/// Generous: when the whole suite runs in parallel, real-runtime tests can hold the two threads
-/// of the cooperative pool for seconds.
+/// Generous, since the bound only catches a hang: the agent under a fake clock needs real CPU
+/// time to react, and in the first minute of a full run on a fresh clone under two CPU hogs
+/// (every suite starting at once, the fixtures being built) it got too little for 30 s.
 func eventually(
-    _ what: String, within seconds: Double = 30, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool
+    _ what: String, within seconds: Double = 120, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool
 ) async {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while !condition() {
