@@ -208,8 +208,7 @@ struct FlakyRegistryTests {
             let server = try Subprocess(["/usr/bin/env", "python3", Fixtures.packageRoot + "/Tests/Fixtures/flaky_registry.py", fixtures + "/layers", dir + "/port"])
             defer { server.signal(SIGKILL) }  // reaped by its deinit
             var port = ""
-            // A Python start: over 2 s in the first minute of a full run under two CPU hogs.
-            try? await waitUntil(timeoutMillis: 30_000) {
+            try? await waitUntil(timeoutMillis: helperStartMillis) {
                 port = (try? FileSystem.read(dir + "/port")) ?? ""
                 return !port.isEmpty
             }

@@ -28,7 +28,7 @@ extension ServeCommandTests {
                     print("nothing")
                 """,
             ])
-            try await TestSupport.waitUntil { FileSystem.exists(dir + "/secret.sock") }
+            try await TestSupport.waitUntil(timeoutMillis: helperStartMillis) { FileSystem.exists(dir + "/secret.sock") }
             // What a crashed earlier version left in its host iofs directory goes at startup.
             let leftover = env.stateDirectory + "/iofs/old-container"
             try FileSystem.makeDirectories(leftover)

@@ -114,7 +114,7 @@ import Glibc
                 c.close()
                 """
             process = try Subprocess(["/usr/bin/python3", "-c", script])
-            try await waitUntil { FileSystem.exists(dir + "/raw.sock") }
+            try await waitUntil(timeoutMillis: helperStartMillis) { FileSystem.exists(dir + "/raw.sock") }
         }
 
         func connect() throws -> HTTPStreamConnection { try HTTPStreamConnection(socketPath: path) }

@@ -57,17 +57,13 @@ public final class NetworkLab: @unchecked Sendable {
         }
     }
 
-    /// How long a Python responder may take to say it listens: over 10 s in the first minute of
-    /// a full run on a fresh clone under two CPU hogs.
-    static let pythonStartMillis = 60_000
-
     /// Starts the remote's HTTP and DNS responders (Tests/Fixtures/remote_services.py) and
     /// waits until they listen.
     public func startRemoteServices() async throws {
         let script = Fixtures.packageRoot + "/Tests/Fixtures/remote_services.py"
         let p = try Subprocess(["/usr/bin/nsenter", "--net=" + remotePath, "python3", "-u", script, String(Self.httpPort)])
         processes.append(p)
-        try await waitUntil(timeoutMillis: Self.pythonStartMillis) { p.stdout.contains("ready") }
+        try await waitUntil(timeoutMillis: helperStartMillis) { p.stdout.contains("ready") }
     }
 
     /// Starts a TCP listener in the node's namespace on `port` (all addresses) that answers
@@ -82,7 +78,7 @@ public final class NetworkLab: @unchecked Sendable {
             """
         let p = try Subprocess(["/usr/bin/nsenter", "--net=" + nodePath, "python3", "-u", "-c", code])
         processes.append(p)
-        try await waitUntil(timeoutMillis: Self.pythonStartMillis) { p.stdout.contains("ready") }
+        try await waitUntil(timeoutMillis: helperStartMillis) { p.stdout.contains("ready") }
     }
 
     /// Waits until something in the network namespace of process `pid` listens on TCP `port`

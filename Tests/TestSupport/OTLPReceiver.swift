@@ -33,8 +33,7 @@ public final class OTLPReceiver: @unchecked Sendable {
         ])
         endpoint = "http://127.0.0.1:\(port)"
         let process = process
-        // A Python start: 60 s, as NetworkLab gives its responders.
-        try await waitUntil(timeoutMillis: 60_000) { process.stdout.contains("\(port)") || kill(process.pid, 0) != 0 }
+        try await waitUntil(timeoutMillis: helperStartMillis) { process.stdout.contains("\(port)") || kill(process.pid, 0) != 0 }
         guard kill(process.pid, 0) == 0 else {
             throw RunnerError(.unavailable, "the OTLP receiver did not start: \(process.stderr)", step: "test")
         }

@@ -9,6 +9,11 @@ public func waitUntil(timeoutMillis: Int = 10_000, _ condition: () throws -> Boo
     }
 }
 
+/// How long a helper process a test starts (most are Python) may take to say it is ready: over
+/// 10 s in the first minute of a full run on a fresh clone under two CPU hogs. A wait with it
+/// still ends as soon as the process is ready.
+public let helperStartMillis = 60_000
+
 /// `waitUntil` for a condition that must itself wait (an HTTP request, say).
 public func pollUntil(timeoutMillis: Int = 10_000, _ condition: () async throws -> Bool) async throws {
     let deadline = MonotonicClock.nowNanos() + UInt64(timeoutMillis) * 1_000_000
