@@ -44,8 +44,14 @@ struct AgentColdFormatTests {
             #expect(exit?.code == .containerExit && exit?.message == "container exit code 2")
             let oom = await H.failure(agent, f, "oom")
             #expect(oom?.code == .outOfMemory)
-            async let late = H.failure(agent, f, "sleep:5000")
-            await step(clock, by: .milliseconds(100), times: 50)
+            // The call's 1 s counts from its start, which a loaded machine can delay past any
+            // fixed number of clock steps: step until it has ended, not a set number of times.
+            let ended = AsyncEvent()
+            async let late = { () async -> RunnerError? in
+                defer { ended.fire() }
+                return await H.failure(agent, f, "sleep:5000")
+            }()
+            await advance(clock, by: .milliseconds(100), until: "the 1 s call timed out", maxSteps: 50) { ended.hasFired }
             #expect(await late?.code == .callTimeout)
             let call = try agent.makeCall(f, H.request("x"))
             _ = try await agent.submit(call)

@@ -62,6 +62,7 @@ struct AgentHotRulesTests {
         try await H.withAgent(configure: { $0.freezeIdleMillis = 50 }) { agent, driver, clock in
             _ = try await agent.submit(H.function(), H.request("warm"))
             let c = try #require(driver.containers.first)
+            await eventually("the container's task set its freeze timer") { clock.scheduled >= 1 }
             clock.advance(by: .milliseconds(49))
             try await Task.sleep(for: .milliseconds(20))
             #expect(!c.isFrozen, "not before the delay")
