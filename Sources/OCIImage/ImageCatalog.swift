@@ -39,12 +39,8 @@ public final class ImageCatalog: Sendable {
     }
 
     private func withLock<T>(_ body: () throws(RunnerError) -> T) throws(RunnerError) -> T {
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        if fd < 0 { throw .system("open", errno: errno, "cannot open \(lockPath)") }
-        defer { close(fd) }
-        while flock(fd, LOCK_EX) != 0 {
-            if errno != EINTR { throw .system("flock", errno: errno, "cannot lock \(lockPath)") }
-        }
+        let lock = try FileLock(path: lockPath, wait: true)
+        defer { lock.release() }
         return try body()
     }
 

@@ -27,8 +27,16 @@ public final class FileLock: @unchecked Sendable {
         }
     }
 
+    /// Unlocks before it closes. Closing alone frees the lock only when no other descriptor
+    /// refers to the same open file, and a child forked meanwhile by any thread of this process
+    /// holds a copy until its exec or its exit: a container's child until it closes what it
+    /// does not keep, a slow start on a loaded node for many milliseconds. The lock would
+    /// outlive its release for that long.
     public func release() {
-        if fd >= 0 { close(fd) }
+        if fd >= 0 {
+            _ = flock(fd, LOCK_UN)
+            close(fd)
+        }
         fd = -1
     }
 
