@@ -1,5 +1,5 @@
-import Foundation
 import RunnerOS
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -10,19 +10,10 @@ import Glibc
 struct FileLockTests {
     /// A fresh lock file's path in a directory of its own; the directory goes at the end.
     private func withLockPath(_ body: (String) throws -> Void) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fnrunner-lock-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = "/tmp/fnrunner-test-lock-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileSystem.makeDirectories(dir, mode: 0o700)
+        defer { try? FileSystem.removeTree(dir) }
         try body(dir + "/store.lock")
-    }
-
-    /// The descriptor this process holds open on `path` (the lock's own), found in /proc.
-    private func descriptor(of path: String) throws -> Int32 {
-        for name in try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
-            guard let fd = Int32(name) else { continue }
-            if (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)")) == path { return fd }
-        }
-        throw RunnerError(.notFound, "no descriptor open on \(path)", step: "find descriptor")
     }
 
     @Test func aHeldLockRefusesASecondTakerAndNamesWhy() throws {
@@ -43,7 +34,8 @@ struct FileLockTests {
     @Test func aReleasedLockIsFreeAtOnceEvenWhileACopyOfItsDescriptorIsStillOpen() throws {
         try withLockPath { path in
             let held = try FileLock(path: path)
-            let copy = dup(try descriptor(of: path))
+            let own = try #require(Host.descriptors().first { $0.target == path }?.fd, "the lock's descriptor is open")
+            let copy = dup(own)
             try #require(copy >= 0)
             defer { close(copy) }
             held.release()

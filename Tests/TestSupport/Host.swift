@@ -31,18 +31,21 @@ public enum Host {
         return layout.v2Mount != nil || layout.v1Mounts["freezer"] != nil
     }
 
-    /// What each open descriptor of this process refers to (readlink of /proc/self/fd/N).
-    public static func descriptorTargets() -> [String] {
-        var found: [String] = []
+    /// This process's open descriptors and what each refers to (readlink of /proc/self/fd/N).
+    public static func descriptors() -> [(fd: Int32, target: String)] {
+        var found: [(fd: Int32, target: String)] = []
         var buf = [CChar](repeating: 0, count: 4096)
         for name in (try? FileSystem.list("/proc/self/fd")) ?? [] {
             let n = readlink("/proc/self/fd/" + name, &buf, buf.count - 1)
-            guard n > 0 else { continue }
+            guard n > 0, let fd = Int32(name) else { continue }
             buf[n] = 0
-            found.append(String(cString: buf))
+            found.append((fd, String(cString: buf)))
         }
         return found
     }
+
+    /// What each open descriptor of this process refers to.
+    public static func descriptorTargets() -> [String] { descriptors().map(\.target) }
 
     /// Open fds of this process of the kinds a container start creates: pidfds, pipes,
     /// directories in cgroupfs, /dev/null. (Test fixtures' own files are not counted.)
