@@ -97,9 +97,12 @@ public final class BytecodeLayerBuilder: Sendable {
         let started = MonotonicClock.nowNanos()
         let image = record.config
         do throws(RunnerError) {
-            // An image not unpacked yet is unpacked here: seconds, on a thread made for it.
-            let layers = try await BlockingThread.run { () throws(RunnerError) in try self.store.imageLayers(record) }
-            let process = try ImageProcess.make(config: try store.config(of: record), layers: layers, user: user)
+            // An image not unpacked yet is unpacked here: seconds, on a thread made for it (its
+            // config read with it, as a start does).
+            let (layers, config) = try await BlockingThread.run { () throws(RunnerError) in
+                (try self.store.imageLayers(record), try self.store.config(of: record))
+            }
+            let process = try ImageProcess.make(config: config, layers: layers, user: user)
             guard let python = Self.interpreter(env: process.env, layers: layers) else {
                 return skip(record, Self.noInterpreter)
             }
