@@ -57,8 +57,11 @@ struct LimitTests {
     }
 
     /// 200 millicores = 20 ms per 100 ms period; measured with the cgroup's own counters:
-    /// CPU time used over the periods that elapsed while it was runnable.
-    @Test func aCPUBurnerUnder200MillicoresGetsAboutAFifthOfACPU() async throws {
+    /// CPU time used over the periods that elapsed while it was runnable. The quota is a
+    /// ceiling, so only the ceiling is exact: on a busy machine the burner may get less than
+    /// its 20 ms in many periods (CI saw 8 of 30 periods throttled), and those periods are not
+    /// throttled. At least one period reaching the quota shows the quota acted at all.
+    @Test func aCPUBurnerUnder200MillicoresIsHeldToAFifthOfACPU() async throws {
         try await withSandbox { sandbox, _ in
             var spec = try await busyboxSpec(["/bin/probe", "burn", "3"])
             spec.limits.cpuMillicores = 200
@@ -68,8 +71,8 @@ struct LimitTests {
             try await c.close()
             #expect(s.cpuPeriods >= 20, "periods: \(s)")
             let share = Double(s.cpuUsageNanos) / (Double(s.cpuPeriods) * 100_000_000)
-            #expect(share > 0.12 && share < 0.28, "share of one CPU: \(share), \(s)")
-            #expect(s.cpuThrottledPeriods > s.cpuPeriods / 2)
+            #expect(share > 0.05 && share < 0.28, "share of one CPU: \(share), \(s)")
+            #expect(s.cpuThrottledPeriods >= 1, "no period reached the quota: \(s)")
         }
     }
 
