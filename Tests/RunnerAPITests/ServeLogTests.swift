@@ -33,7 +33,10 @@ struct ServeLogTests {
                 if !froze { try await Task.sleep(for: .milliseconds(10)) }
             }
             #expect(try await c.send("POST", "/invoke/\(fnID)", body: Array("b".utf8)).status == 200)
-            try await Task.sleep(for: .milliseconds(100))
+            // The server's stderr reaches the harness through a pipe: wait for the thaw's line.
+            try await waitUntil(timeoutMillis: 30_000) {
+                Self.objects(server.stderr).contains { $0["message"] as? String == "thawed a container for a call" }
+            }
 
             let lines = Self.objects(server.stderr)
             let raw = server.stderr.split(separator: "\n").filter { $0.hasPrefix("{") }
@@ -70,10 +73,10 @@ struct ServeLogTests {
             let answer = try await c.send("POST", "/invoke/\(fnID)")
             #expect(answer.status == 200 && answer.text == "answer\n", "\(answer.text) \(server.stderr)")
             let callID = try #require(answer.header("Fn-Call-Id"))
-            try await Task.sleep(for: .milliseconds(200))
-            let output = Self.objects(server.stderr).filter { $0["message"] as? String == "function output" }
-            #expect(output.map { $0["output"] as? String ?? "" } == ["first line", "second \"quoted\"", "no newline"], "\(server.stderr)")
-            for line in output {
+            func output() -> [[String: Any]] { Self.objects(server.stderr).filter { $0["message"] as? String == "function output" } }
+            try await waitUntil(timeoutMillis: 30_000) { output().count >= 3 }
+            #expect(output().map { $0["output"] as? String ?? "" } == ["first line", "second \"quoted\"", "no newline"], "\(server.stderr)")
+            for line in output() {
                 #expect(line["call_id"] as? String == callID && line["fn_id"] as? String == fnID && line["stream"] as? String == "stderr")
                 #expect((line["container"] as? String)?.isEmpty == false && line["level"] as? String == "info")
             }

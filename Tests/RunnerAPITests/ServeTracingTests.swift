@@ -29,11 +29,13 @@ struct ServeTracingTests {
                 "POST", "/invoke/\(fnID)", body: Array("!headers".utf8), headers: [("traceparent", "00-\(callerTrace)-\(callerSpan)-01")])
             #expect(cold.status == 200, "\(cold.text)")
             let coldID = try #require(cold.header("Fn-Call-Id"))
-            try await Task.sleep(for: .milliseconds(300))  // idle past the freeze delay (50 ms): the next call thaws
+            // Idle past the freeze delay (50 ms), so the next call thaws: its freeze span has been
+            // exported (a fixed wait would race a loaded machine's freeze).
+            try await waitUntil(timeoutMillis: 30_000) { receiver.spans.contains { $0.name == "freeze" } }
             let hot = try await c.send("POST", "/invoke/\(fnID)", body: Array("hot".utf8))
             #expect(hot.status == 200)
             let hotID = try #require(hot.header("Fn-Call-Id"))
-            try await Task.sleep(for: .milliseconds(300))  // and is frozen again
+            try await waitUntil(timeoutMillis: 30_000) { receiver.spans.filter { $0.name == "freeze" }.count == 2 }  // and is frozen again
             await ServeHarness.stop(server, env)  // the exporter flushes on the way out
 
             let spans = receiver.spans

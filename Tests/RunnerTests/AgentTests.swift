@@ -239,7 +239,7 @@ struct AgentTests {
             let call = request("!sleep 2000")
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { _ = try await agent.submit(slowA, call) }
-                try await Task.sleep(for: .milliseconds(300))
+                try await waitUntil { agent.tracker.utilization.memoryUsedBytes == 128 << 20 }  // a holds its memory
                 let busy = await failure(agent, b, "b")
                 #expect(busy?.code == .serverBusy, "\(String(describing: busy))")
                 try await group.waitForAll()
