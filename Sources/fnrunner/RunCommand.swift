@@ -90,6 +90,10 @@ struct RunCommand: AsyncParsableCommand {
             fail("\(error)")
         }
         defer { lease?.release() }
+        // From here on an interrupt is held for the container, not left to end this process
+        // while the sandbox's cgroups or the container exist.
+        let signals = SignalForwarder()
+        defer { signals.cancel() }
         let sandbox: Sandbox
         do {
             var configuration = SandboxConfiguration(
@@ -101,12 +105,12 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             fail("\(error)")
         }
-        let status = await execute(spec, in: sandbox)
+        let status = await execute(spec, in: sandbox, signals: signals)
         await sandbox.shutdown()
         Glibc.exit(status)
     }
 
-    private func execute(_ spec: ContainerSpec, in sandbox: Sandbox) async -> Int32 {
+    private func execute(_ spec: ContainerSpec, in sandbox: Sandbox, signals: SignalForwarder) async -> Int32 {
         let started = MonotonicClock.nowNanos()
         let container: Container
         do {
@@ -116,8 +120,7 @@ struct RunCommand: AsyncParsableCommand {
             return 125
         }
         let startMicros = (MonotonicClock.nowNanos() - started) / 1000
-        let signals = SignalForwarder(container: container)
-        defer { signals.cancel() }
+        signals.forward(to: container)
 
         if let keep = keepFrozenMillis {
             await freezeCycle(container, afterMillis: freezeAfterMillis, holdMillis: keep)
