@@ -94,9 +94,9 @@ struct RunCommandTests {
             defer { env.cleanUp() }
             let p = try Subprocess.fnrunner(
                 ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--rootfs", try await Fixtures.busybox(),
-                 "--", "/bin/sleep", "60"])
-            try await waitUntil { env.cgroupDirectories().count >= 3 }
-            try await Task.sleep(nanoseconds: 100_000_000)
+                 "--", "/bin/sh", "-c", "echo started; exec sleep 60"])
+            // Once the command prints, init runs with its handlers and the command with its own.
+            try await waitUntil(timeoutMillis: 30_000) { p.stdout == "started\n" }
             p.signal(SIGINT)
             #expect(await p.exit() == 130, "\(p.stderr)")  // sleep ended by SIGINT, as under docker run --init
             #expect(env.cgroupDirectories().isEmpty)
@@ -109,9 +109,9 @@ struct RunCommandTests {
             defer { env.cleanUp() }
             let p = try Subprocess.fnrunner(
                 ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--rootfs", try await Fixtures.busybox(),
-                 "--", "/bin/sh", "-c", "trap '' INT; sleep 60"])
-            try await waitUntil { env.cgroupDirectories().count >= 3 }
-            try await Task.sleep(nanoseconds: 100_000_000)
+                 "--", "/bin/sh", "-c", "trap '' INT; echo trapped; sleep 60"])
+            // Not before sh ignores INT: an interrupt that came earlier would end it (130).
+            try await waitUntil(timeoutMillis: 30_000) { p.stdout == "trapped\n" }
             p.signal(SIGINT)  // passed on to sh, which ignores it
             try await Task.sleep(nanoseconds: 100_000_000)
             p.signal(SIGINT)
@@ -127,8 +127,7 @@ struct RunCommandTests {
             let p = try Subprocess.fnrunner(
                 ["run", "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot, "--rootfs", try await Fixtures.busybox(),
                  "--no-init", "--", "/bin/sh", "-c", "echo $$; sleep 60"])
-            try await waitUntil { env.cgroupDirectories().count >= 3 }
-            try await Task.sleep(nanoseconds: 100_000_000)
+            try await waitUntil(timeoutMillis: 30_000) { p.stdout == "1\n" }
             p.signal(SIGINT)  // PID 1 without a handler ignores it, as in Docker without --init
             try await Task.sleep(nanoseconds: 100_000_000)
             p.signal(SIGINT)

@@ -27,10 +27,8 @@ struct ServeLogTests {
             let (appID, fnID) = try await ServeHarness.deployApp(c, app: "logged", fn: "hello")
             #expect(try await c.send("POST", "/invoke/\(fnID)", body: Array("a".utf8)).status == 200)
             // Frozen at once (FN_FREEZE_IDLE_MSECS=0), then thawed by the next call.
-            var froze = false
-            for _ in 0..<300 where !froze {
-                froze = Self.objects(server.stderr).contains { $0["message"] as? String == "froze an idle container" }
-                if !froze { try await Task.sleep(for: .milliseconds(10)) }
+            try await waitUntil(timeoutMillis: 30_000) {
+                Self.objects(server.stderr).contains { $0["message"] as? String == "froze an idle container" }
             }
             #expect(try await c.send("POST", "/invoke/\(fnID)", body: Array("b".utf8)).status == 200)
             // The server's stderr reaches the harness through a pipe: wait for the thaw's line.

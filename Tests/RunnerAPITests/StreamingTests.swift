@@ -74,7 +74,8 @@ struct StreamingTests {
             try await Self.waitFor(TestSignals.event(name + ".started"), "the first call holds all the memory")
             let conn = try RawHTTPConnection(port: c.port)
             conn.send("POST", "/invoke/\(otherID)", body: "waits")
-            try await Task.sleep(for: .milliseconds(100))
+            // Hang up once the call waits for memory: earlier, the server might not have read it.
+            try await pollUntil(timeoutMillis: 30_000) { try await c.send("GET", "/metrics").text.contains("fn_containers{state=\"wait\"} 1") }
             conn.hangUp()
             let calls = try await Self.endedCalls(c, fnID: otherID, count: 1)
             #expect(calls.first?["status"] as? String == "cancelled", "cancelled long before its 30 s wait limit: \(calls)")

@@ -103,9 +103,14 @@ struct AgentTests {
     @Test func aContainerEndsAfterItsIdleTimeout() async throws {
         try await withAgent { agent, sandbox in
             _ = try await agent.submit(function(idleTimeout: 1), request("once"))
+            let idleSince = ContinuousClock.now
             #expect(sandbox.liveContainers.count == 1)
             try await Task.sleep(for: .milliseconds(500))
-            #expect(sandbox.liveContainers.count == 1, "idle for half its idle timeout, it is kept")
+            let kept = sandbox.liveContainers.count == 1
+            // A loaded machine can oversleep by the rest of the second; only a shorter idle says something.
+            if ContinuousClock.now - idleSince < .milliseconds(900) {
+                #expect(kept, "idle for half its idle timeout, it is kept")
+            }
             // Then ended (polled: a loaded machine may take a while past the second).
             try await waitUntil { sandbox.liveContainers.isEmpty && agent.tracker.utilization.memoryUsedBytes == 0 }
         }
