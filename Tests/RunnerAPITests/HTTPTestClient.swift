@@ -32,6 +32,15 @@ struct HTTPTestClient: Sendable {
         }
     }
 
+    /// Polls `/metrics` until the node has `count` hot containers in `state` (Fn's names: wait,
+    /// start, idle, paused, busy): how a test knows a container froze, or a call waits, before
+    /// it acts on that, whatever the machine's load.
+    func waitForContainers(_ state: String, count: Int, timeoutMillis: Int = 30_000) async throws {
+        try await pollUntil(timeoutMillis: timeoutMillis) {
+            try await send("GET", "/metrics").text.contains("fn_containers{state=\"\(state)\"} \(count)")
+        }
+    }
+
     func json(_ method: String, _ path: String, _ object: Any, headers: [(String, String)] = []) async throws -> Answer {
         let body = Array(try JSONSerialization.data(withJSONObject: object))
         return try await send(method, path, body: body, headers: [("Content-Type", "application/json")] + headers)

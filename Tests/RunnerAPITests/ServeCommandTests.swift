@@ -56,7 +56,7 @@ struct ServeCommandTests {
             await watching.exit()
             #expect(tables() >= 3, "\(watching.stdout)")
             // Idle past the freeze delay (50 ms by default): the next call thaws the container first.
-            try await pollUntil(timeoutMillis: 30_000) { try await c.send("GET", "/metrics").text.contains("fn_containers{state=\"paused\"} 1") }
+            try await c.waitForContainers("paused", count: 1)
             let thawed = try await c.send("POST", "/invoke/\(fnID)", body: Array("thawed".utf8))
             #expect(thawed.text == "Hello thawed")
             let metrics = try await c.send("GET", "/metrics")

@@ -169,7 +169,7 @@ struct ServeConformanceTests {
             // while it is idle it can be evicted for the second fn, which would then hold the room.
             #expect(try await c.send("POST", "/invoke/\(first)", body: Array("warm".utf8)).status == 200)
             async let holding = c.send("POST", "/invoke/\(first)", body: Array("!sleep 3000".utf8))
-            try await pollUntil { try await c.send("GET", "/metrics").text.contains("fn_containers{state=\"busy\"} 1") }
+            try await c.waitForContainers("busy", count: 1)
             var answer: HTTPTestClient.Answer?
             for _ in 0..<100 {
                 try await Task.sleep(for: .milliseconds(100))

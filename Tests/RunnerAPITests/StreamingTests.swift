@@ -75,7 +75,7 @@ struct StreamingTests {
             let conn = try RawHTTPConnection(port: c.port)
             conn.send("POST", "/invoke/\(otherID)", body: "waits")
             // Hang up once the call waits for memory: earlier, the server might not have read it.
-            try await pollUntil(timeoutMillis: 30_000) { try await c.send("GET", "/metrics").text.contains("fn_containers{state=\"wait\"} 1") }
+            try await c.waitForContainers("wait", count: 1)
             conn.hangUp()
             let calls = try await Self.endedCalls(c, fnID: otherID, count: 1)
             #expect(calls.first?["status"] as? String == "cancelled", "cancelled long before its 30 s wait limit: \(calls)")
