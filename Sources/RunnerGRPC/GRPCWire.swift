@@ -92,6 +92,9 @@ enum GRPCWire {
 
     static let responseHeaders: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
 
+    /// The trailers of an RPC that answered and ended well.
+    static let okTrailers = trailers(nil, trailersOnly: false)
+
     /// The trailers that end an RPC; with `trailersOnly`, also the answer's head (an RPC that
     /// fails before it answered anything).
     static func trailers(_ failure: Failure?, trailersOnly: Bool) -> HPACKHeaders {

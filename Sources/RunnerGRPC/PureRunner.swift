@@ -95,7 +95,10 @@ public final class PureRunner: Sendable {
                 // A small whole answer: its end is already known, and the LB gets head, body
                 // and end in one write. A large one goes frame by frame, each waited for.
                 if complete && head.body.count <= Self.batchedBytes, case .end(let error)? = await execution.next() {
-                    reply.write([start] + Self.frames(head.body[...]) + [Self.finished(error: error, call: call)], end: true)
+                    var whole = [start]
+                    Self.appendFrames(head.body[...], to: &whole)
+                    whole.append(Self.finished(error: error, call: call))
+                    reply.write(whole, end: true)
                 } else {
                     var sent = await reply.send([start])
                     if sent { sent = await Self.send(head.body[...], to: reply) }
@@ -116,33 +119,30 @@ public final class PureRunner: Sendable {
         return true
     }
 
-    static func head(status: Int, headers: [HTTPHeader]) -> RunnerMsg {
-        var meta = HttpRespMeta()
-        meta.statusCode = Int32(clamping: status)
-        meta.headers = headers.filter { !HopByHop.names.contains($0.name) }.map { h in HttpHeader.with { $0.key = h.name; $0.value = h.value } }
-        var msg = RunnerMsg()
-        msg.resultStart = CallResultStart.with { $0.http = meta }
-        return msg
+    static func head(status: Int, headers: [HTTPHeader]) -> EngageAnswer {
+        .start(status: status, headers: headers.filter { !HopByHop.names.contains($0.name) })
     }
 
     /// Never an eof frame: `finished` ends the answer.
-    static func frames(_ bytes: ArraySlice<UInt8>) -> [RunnerMsg] {
+    static func frames(_ bytes: ArraySlice<UInt8>) -> [EngageAnswer] {
+        var out: [EngageAnswer] = []
+        appendFrames(bytes, to: &out)
+        return out
+    }
+
+    static func appendFrames(_ bytes: ArraySlice<UInt8>, to out: inout [EngageAnswer]) {
         var rest = bytes
-        var out: [RunnerMsg] = []
         while !rest.isEmpty {
             let piece = rest.prefix(frameBytes)
             rest = rest.dropFirst(piece.count)
-            var msg = RunnerMsg()
-            msg.data = DataFrame.with { $0.data = Data(piece) }
-            out.append(msg)
+            out.append(.data(piece))
         }
-        return out
     }
 
     /// The call's end as Fn's LB reads it: success, the call id, the error as Fn's status and
     /// message, whether the function caused it, and the call's times.
-    static func finished(error: RunnerError?, call: Call?) -> RunnerMsg {
-        var f = CallFinished()
+    static func finished(error: RunnerError?, call: Call?) -> EngageAnswer {
+        var f = EngageAnswer.Finished()
         f.success = error == nil
         if let error {
             f.errorCode = Int32(error.callStatus ?? 500)
@@ -158,9 +158,7 @@ public final class PureRunner: Sendable {
             f.completedAt = r.completedAt ?? WallClock.rfc3339(WallClock.nowNanos(), millis: true)
             f.executionDuration = Int64(clamping: r.executionDurationNanos ?? 0)
         }
-        var msg = RunnerMsg()
-        msg.finished = f
-        return msg
+        return .finished(f)
     }
 
     // MARK: status and the rest of RunnerProtocol

@@ -147,16 +147,15 @@ final class RunnerStreamHandler: ChannelInboundHandler {
             do throws(GRPCWire.Failure) {
                 switch phase {
                 case .reading(.engage):
-                    try takeTryCall(GRPCWire.decode(ClientMsg.self, message))
+                    try takeTryCall(EngageRequest.decode(message))
                 case .readingBody(let model, let slotHash, var body):
                     phase = .running  // the array is not shared while it grows
-                    let msg = try GRPCWire.decode(ClientMsg.self, message)
-                    guard case .data(let frame)? = msg.body else {
+                    guard case .data(let data, let eof) = try EngageRequest.decode(message) else {
                         return finish(RunnerError(.invalidArgument, "Protocol failure: expected ClientMsg_Data after the TryCall", step: "read body"))
                     }
-                    body.append(contentsOf: frame.data)
+                    body.append(contentsOf: data.readableBytesView)
                     if body.count > runner.maxRequestBytes { return finish(CallErrors.requestTooLarge("read body")) }
-                    if frame.eof { return start(model, slotHash: slotHash, body: body) }
+                    if eof { return start(model, slotHash: slotHash, body: body) }
                     phase = .readingBody(model, slotHash: slotHash, body: body)
                 case .reading(.status):
                     _ = try GRPCWire.decode(Google_Protobuf_Empty.self, message)
@@ -182,14 +181,14 @@ final class RunnerStreamHandler: ChannelInboundHandler {
         }
     }
 
-    private func takeTryCall(_ first: ClientMsg) {
-        guard case .try(let tryCall)? = first.body else {
+    private func takeTryCall(_ first: EngageRequest) {
+        guard case .tryCall(let json, let slotHash) = first else {
             return fail(GRPCWire.Failure(.invalidArgument, "Protocol failure: expected ClientMsg_Try"))
         }
         runner.handled.add(1, ordering: .relaxed)
         do throws(RunnerError) {
-            let model = try FnCallModel.parse(tryCall.modelsCallJson)
-            phase = .readingBody(model, slotHash: tryCall.slotHashID, body: [])
+            let model = try FnCallModel.parse(json)
+            phase = .readingBody(model, slotHash: slotHash, body: [])
         } catch {
             finish(error)
         }
@@ -253,7 +252,19 @@ final class RunnerStreamHandler: ChannelInboundHandler {
     /// Writes `messages`, after the answer's head if it has not gone yet; with `end`, the OK
     /// trailers after them. The future completes once the last is written, and fails when the
     /// stream ended before.
+    func send(_ messages: [EngageAnswer], end: Bool) -> EventLoopFuture<Void> {
+        send(end: end, bytes: messages.reduce(0) { $0 + 5 + $1.encodedSize }) { buffer in
+            for m in messages { m.write(framed: &buffer) }
+        }
+    }
+
+    /// The same for RunnerProtocol's other answers, as SwiftProtobuf writes them.
     func send<M: Message>(_ messages: [M], end: Bool) -> EventLoopFuture<Void> {
+        send(end: end, bytes: messages.isEmpty ? 0 : 256) { GRPCWire.write(messages, into: &$0) }
+    }
+
+    /// `bytes`: about how many `write` appends, none when 0.
+    private func send(end: Bool, bytes: Int, _ write: (inout ByteBuffer) -> Void) -> EventLoopFuture<Void> {
         guard let context else { return executor.loop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
         if case .ended = phase { return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
         if !headersSent {
@@ -261,15 +272,15 @@ final class RunnerStreamHandler: ChannelInboundHandler {
             context.write(wrapOutboundOut(.headers(.init(headers: GRPCWire.responseHeaders))), promise: nil)
         }
         let promise = context.eventLoop.makePromise(of: Void.self)
-        if !messages.isEmpty {
-            var buffer = context.channel.allocator.buffer(capacity: 256)
-            GRPCWire.write(messages, into: &buffer)
+        if bytes > 0 {
+            var buffer = context.channel.allocator.buffer(capacity: bytes)
+            write(&buffer)
             context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(buffer)))), promise: end ? nil : promise)
         }
         if end {
             ended()
-            context.write(wrapOutboundOut(.headers(.init(headers: GRPCWire.trailers(nil, trailersOnly: false), endStream: true))), promise: promise)
-        } else if messages.isEmpty {
+            context.write(wrapOutboundOut(.headers(.init(headers: GRPCWire.okTrailers, endStream: true))), promise: promise)
+        } else if bytes == 0 {
             promise.succeed()
         }
         context.flush()
@@ -331,13 +342,13 @@ struct StreamReply: Sendable {
     }
 
     /// Written without waiting (the answer's last messages).
-    func write(_ messages: [RunnerMsg], end: Bool) {
+    func write(_ messages: [EngageAnswer], end: Bool) {
         _ = onLoop { $0.send(messages, end: end) }
     }
 
     /// Written, and waited for: a slow LB slows the function, not the memory. False: the stream
     /// is gone.
-    func send(_ messages: [RunnerMsg]) async -> Bool {
+    func send(_ messages: [EngageAnswer]) async -> Bool {
         do {
             try await onLoop { $0.send(messages, end: false) }.get()
             return true
