@@ -179,7 +179,7 @@ let package = Package(
         .executableTarget(
             name: "fnrunner-grpc-bench",
             dependencies: [
-                "RunnerGRPC", "LoopExecutors", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                "RunnerGRPC", "Runner", "LoopExecutors", .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

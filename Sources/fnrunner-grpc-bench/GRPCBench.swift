@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import NIOPosix
 import LoopExecutors
+import Runner
 import RunnerGRPC
 
 /// `fnrunner-grpc-bench HOST:PORT IMAGE [CALLS] [CONCURRENCY] [--refused]`: hot calls through
@@ -29,10 +30,15 @@ struct GRPCBench {
         let image = args[2]
         let calls = args.count > 3 ? Int(args[3]) ?? 2000 : 2000
         let concurrency = max(1, args.count > 4 ? Int(args[4]) ?? 1 : 1)
-        let model = """
-            {"id":"","image":"\(image)","type":"sync","memory":\(refused ? -1 : 64),"timeout":30,"idle_timeout":30,"method":"POST",\
+        // As Fn's LB sends a call: its id, made by the LB, in the model, and the slot hash
+        // (a SHA-256 of the fn's settings in hex; here only its shape matters, as the node
+        // keys its slot queue by it).
+        let model: @Sendable (String) -> String = { id in
+            """
+            {"id":"\(id)","image":"\(image)","type":"sync","memory":\(refused ? -1 : 64),"timeout":30,"idle_timeout":30,"method":"POST",\
             "url":"http://bench/invoke/bench","app_id":"bench","app_name":"bench","fn_id":"bench","headers":{}}
             """
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             try await withTaskExecutorPreference(EventLoopTaskExecutor(group.next())) {
@@ -48,18 +54,23 @@ struct GRPCBench {
 
     /// `expected`: the error code every call's `finished` must carry; nil: every call succeeds.
     static func run(
-        host: String, port: Int, model: String, expected: Int32?, calls: Int, concurrency: Int, group: MultiThreadedEventLoopGroup
+        host: String, port: Int, model: @escaping @Sendable (String) -> String, expected: Int32?, calls: Int, concurrency: Int,
+        group: MultiThreadedEventLoopGroup
     ) async throws {
         try await withGRPCClient(
             transport: try .http2NIOPosix(
                 target: .ipv4(address: host, port: port), transportSecurity: .plaintext, eventLoopGroup: group)
         ) { grpc in
             let client = RunnerProtocol.Client(wrapping: grpc)
+            let slotHash = String(repeating: "5e", count: 32)
             @Sendable func once() async throws -> UInt64 {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 let ok = try await client.engage { writer in
                     var first = ClientMsg()
-                    first.try = TryCall.with { $0.modelsCallJson = model }
+                    first.try = TryCall.with {
+                        $0.modelsCallJson = model(CallID.make())
+                        $0.slotHashID = slotHash
+                    }
                     try await writer.write(first)
                     var frame = ClientMsg()
                     frame.data = DataFrame.with {
