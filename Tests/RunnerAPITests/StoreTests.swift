@@ -173,9 +173,18 @@ struct StoreTests {
             let bare = CallRecord(
                 id: "01BARE", status: .queued, appID: "a", appName: "app", fnID: "f1", fnName: "fn", image: "i", format: "default", type: "detached",
                 memoryMB: 1, cpuMillicores: 0, timeoutSeconds: 1, idleTimeoutSeconds: 1, method: "POST", url: "", createdAt: "2026-11-29T00:00:00.000Z")
-            try await store.saveCalls([(full, nil), (bare, nil)])
+            var large = bare
+            large.id = "01LARGE"
+            large.status = .success
+            large.memoryMB = .max
+            large.executionDurationNanos = .max
+            large.stats = CallStats(before: nil, after: ContainerCounters(cpuUsageNanos: .max), reusedContainer: false, container: "")
+            large.stats?.networkReceivedBytes = 0
+            large.stats?.networkSentBytes = 9_007_199_254_740_993  // beyond a Double's integers
+            try await store.saveCalls([(full, nil), (bare, nil), (large, nil)])
             #expect(try await store.call(fnID: "f1", id: "01FULL") == full)
             #expect(try await store.call(fnID: "f1", id: "01BARE") == bare)
+            #expect(try await store.call(fnID: "f1", id: "01LARGE") == large)
         }
     }
 
