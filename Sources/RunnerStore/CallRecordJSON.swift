@@ -1,3 +1,4 @@
+import RunnerOS
 import Runner
 
 /// A call record as the store keeps it, written by hand: JSONEncoder's reflection was the
@@ -87,7 +88,7 @@ enum CallRecordJSON {
         mutating func string(_ k: StaticString, _ v: String?) {
             guard let v else { return }
             key(k)
-            Self.appendQuoted(v, to: &out)
+            JSONString.append(v, to: &out)
         }
 
         mutating func number(_ k: StaticString, _ v: (some BinaryInteger)?) {
@@ -103,7 +104,6 @@ enum CallRecordJSON {
 
         private static let trueBytes = Array("true".utf8)
         private static let falseBytes = Array("false".utf8)
-        private static let hex = Array("0123456789abcdef".utf8)
 
         static func appendDecimal(_ v: some BinaryInteger, to out: inout [UInt8]) {
             if v < 0 { out.append(UInt8(ascii: "-")) }
@@ -121,31 +121,6 @@ enum CallRecordJSON {
                 out[i] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: m % 10)
                 m /= 10
             } while m != 0
-        }
-
-        /// A JSON string literal: quotes, backslashes and control characters escaped (as
-        /// `JSONString` does), every other byte of the UTF-8 as it is.
-        static func appendQuoted(_ s: String, to out: inout [UInt8]) {
-            out.append(UInt8(ascii: "\""))
-            var s = s
-            s.withUTF8 { bytes in
-                var start = 0
-                for (i, b) in bytes.enumerated() where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
-                    start = i + 1
-                    out.append(UInt8(ascii: "\\"))
-                    switch b {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(b)
-                    case UInt8(ascii: "\n"): out.append(UInt8(ascii: "n"))
-                    case UInt8(ascii: "\r"): out.append(UInt8(ascii: "r"))
-                    case UInt8(ascii: "\t"): out.append(UInt8(ascii: "t"))
-                    default:
-                        out.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 0xf)]])
-                    }
-                }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
-            }
-            out.append(UInt8(ascii: "\""))
         }
     }
 }
