@@ -17,9 +17,10 @@ struct TLSTests {
     /// A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA.
     final class Certificates {
         let dir = "/tmp/fnrunner-tls-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        init() throws {
+        /// Three RSA keys take a second or more: awaited, not waited for on a cooperative thread.
+        init() async throws {
             try FileSystem.makeDirectories(dir)
-            try Shell.run(
+            try await Shell.run(
                 """
                 set -e; cd \(dir)
                 openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=fnrunner-test-ca 2>/dev/null
@@ -59,7 +60,7 @@ struct TLSTests {
     }
 
     @Test func withMutualTLSOnlyAClientWithACertificateFromTheCAGetsIn() async throws {
-        let certs = try Certificates()
+        let certs = try await Certificates()
         try await withServer(tls: RunnerTLS(certificate: certs.path("server.pem"), key: certs.path("server.key"), clientCA: certs.path("ca.pem"))) { port in
             let trusted: HTTP2ClientTransport.Posix.TransportSecurity = .mTLS(
                 certificateChain: [.file(path: certs.path("client.pem"), format: .pem)], privateKey: .file(path: certs.path("client.key"), format: .pem)
@@ -73,7 +74,7 @@ struct TLSTests {
     }
 
     @Test func withTLSAloneAnyClientThatTrustsTheServerGetsIn() async throws {
-        let certs = try Certificates()
+        let certs = try await Certificates()
         try await withServer(tls: RunnerTLS(certificate: certs.path("server.pem"), key: certs.path("server.key"))) { port in
             let client: HTTP2ClientTransport.Posix.TransportSecurity = .tls { $0.trustRoots = .certificates([.file(path: certs.path("ca.pem"), format: .pem)]) }
             let admitted = try await status(port: port, client)
