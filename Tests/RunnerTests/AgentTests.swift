@@ -22,9 +22,11 @@ struct AgentTests {
     func request(_ body: String) -> FunctionRequest { RunnerHarness.request(body) }
     func bodyText(_ r: FunctionResponse) -> String { RunnerHarness.text(r) }
 
-    /// An agent serving hello-stream for the length of `body`.
+    /// An agent serving hello-stream for the length of `body`. `maxWaitMillis` (FN_MAX_WAIT_MSECS)
+    /// frees a call's wait for a container from its timeout: for tests of short timeouts that
+    /// must reach a container on a loaded machine.
     func withAgent(
-        freezeIdleMillis: Int = 50, maxResponseBytes: Int = 0, totalMemoryMB: UInt64 = 2048,
+        freezeIdleMillis: Int = 50, maxResponseBytes: Int = 0, totalMemoryMB: UInt64 = 2048, maxWaitMillis: Int? = nil,
         _ body: (Agent, Sandbox) async throws -> Void
     ) async throws {
         try await RunnerHarness.withAgent(
@@ -32,6 +34,7 @@ struct AgentTests {
             configure: {
                 $0.freezeIdleMillis = freezeIdleMillis
                 $0.maxResponseBytes = maxResponseBytes
+                $0.maxWaitMillis = maxWaitMillis
             }, body)
     }
 
@@ -132,7 +135,8 @@ struct AgentTests {
     }
 
     @Test func aTimedOutCallEndsItsContainerAndTheNextCallSucceeds() async throws {
-        try await withAgent { agent, sandbox in
+        // Both calls start a container, which under load can take longer than their 1 s.
+        try await withAgent(maxWaitMillis: 60_000) { agent, sandbox in
             do {
                 _ = try await agent.submit(function(timeout: 1), request("!sleep 3000"))
                 Issue.record("the call must time out")
