@@ -151,6 +151,7 @@ public final class GRPCRunnerService: Service, Sendable {
             HTTP2Setting(parameter: .initialWindowSize, value: targetWindow),
             HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
             HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: maxConcurrentStreams),
         ]
         connection.targetWindowSize = targetWindow
         var stream = NIOHTTP2Handler.StreamConfiguration()
@@ -168,6 +169,14 @@ public final class GRPCRunnerService: Service, Sendable {
 
     /// Each stream's and connection's flow-control window: HTTP/2's default.
     static let targetWindow = (1 << 16) - 1
+
+    /// The streams (calls) one connection may have open at once, advertised in the server's
+    /// SETTINGS. Fn's LB keeps one connection per runner and, with grpc-go, opens as many
+    /// streams on it as the server allows; Fn's grpc-go runner advertises no limit. Unsaid,
+    /// NIOHTTP2 enforces 100 and treats the 101st as a connection error: the GOAWAY would end
+    /// every call on the connection. The agent's own rules (memory, CPU, waits) bound what
+    /// runs; this only bounds what one LB may hold open.
+    static let maxConcurrentStreams = 1 << 16
 }
 
 /// One executor per event loop of the group, made once: what a hot call's task on that loop

@@ -6,6 +6,7 @@ import Runner
 import RunnerGRPC
 import RunnerOS
 import SwiftProtobuf
+import Synchronization
 import TestSupport
 import Testing
 
@@ -39,6 +40,32 @@ struct RunnerServerTests {
                 }
                 let status = try await RunnerClient(wrapping: client).status2(.init())
                 #expect(status.active == 0)
+            }
+        }
+    }
+
+    /// Fn's LB (grpc-go) opens as many streams on its one connection as the runner allows, and
+    /// Fn's own runner allows any number. A server that advertises no limit still has NIOHTTP2's
+    /// 100, and the 101st stream would end the connection with every call on it.
+    @Test func moreThanAHundredEngagesAtOnceOnOneConnectionAreAllServed() async throws {
+        let count = 150
+        let name = "many-\(UInt32.random(in: 0...UInt32.max))-"
+        let started = Mutex(0)
+        for i in 0..<count { TestSignals.event("\(name)\(i).started").onFire { started.withLock { $0 += 1 } } }
+        // Whatever happens, no held call outlives the test.
+        defer { for i in 0..<count { TestSignals.event("\(name)\(i).go").fire() } }
+        try await H.withRunner(totalMemoryMB: 4096) { c, _, _ in
+            try await withThrowingTaskGroup(of: [RunnerMsg].self) { group in
+                for i in 0..<count {
+                    group.addTask { try await H.engage(c, model: H.model(memory: 16), body: Array("hold:\(name)\(i)".utf8)) }
+                }
+                // Each call holds until the test lets it go: all of them running means all of
+                // their streams are open at once on the client's one connection.
+                try await waitUntil(timeoutMillis: 30_000) { started.withLock { $0 } == count }
+                for i in 0..<count { TestSignals.event("\(name)\(i).go").fire() }
+                var served = 0
+                for try await messages in group where messages.last?.finished.success == true { served += 1 }
+                #expect(served == count)
             }
         }
     }
