@@ -133,18 +133,20 @@ import Glibc
         let fired = Mutex<[String]>([])
         let start = MonotonicClock.nowNanos()
         let firedAt = Mutex<UInt64>(0)
-        _ = loop.schedule(atNanos: start + 30_000_000) {
+        // Deadlines a second away: under two CPU hogs this thread was once descheduled past
+        // deadlines of 20 and 30 ms before it could schedule the past timer and cancel one.
+        _ = loop.schedule(atNanos: start + 1_000_000_000) {
             fired.withLock { $0.append("due") }
             firedAt.withLock { $0 = MonotonicClock.nowNanos() }
         }
-        let cancelled = loop.schedule(atNanos: start + 20_000_000) { fired.withLock { $0.append("cancelled") } }
+        let cancelled = loop.schedule(atNanos: start + 800_000_000) { fired.withLock { $0.append("cancelled") } }
         _ = loop.schedule(atNanos: start - 1) { fired.withLock { $0.append("past") } }
         cancelled.cancel()
         cancelled.cancel()
         try await waitUntil { fired.withLock { $0.contains("due") } }
         try await Task.sleep(for: .milliseconds(50))
         #expect(fired.withLock { $0 } == ["past", "due"], "a deadline already passed fires first; a cancelled timer never")
-        #expect(firedAt.withLock { $0 } >= start + 30_000_000, "not before its deadline")
+        #expect(firedAt.withLock { $0 } >= start + 1_000_000_000, "not before its deadline")
         #expect(loop.waiting == 0, "nothing left once every timer fired or was cancelled")
     }
 
