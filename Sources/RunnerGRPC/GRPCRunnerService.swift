@@ -12,8 +12,8 @@ import Synchronization
 /// as a service of the server's group: on graceful shutdown it stops taking connections, tells
 /// the LBs with GOAWAY, lets the open streams finish, and returns once every connection closed.
 ///
-/// Each RPC is one `RunnerStreamHandler` on its stream's channel, on its connection's event
-/// loop, and so is each hot call's task: an Engage call wakes no thread of the server but its
+/// Each RPC is one `RunnerStream` of its connection's `RunnerConnectionHandler`, on the
+/// connection's event loop, and so is each hot call's task: an Engage call wakes no thread of the server but its
 /// connection's loop. The cost: Fn's LB keeps one HTTP/2 connection to a runner, so one LB's
 /// calls to a node use one of its loops. Connections from other LBs go to other loops.
 public final class GRPCRunnerService: Service, Sendable {
@@ -140,7 +140,7 @@ public final class GRPCRunnerService: Service, Sendable {
     }
 
     /// TLS (when configured), HTTP/2 and the connection's lifecycle (GOAWAY on shutdown,
-    /// keepalive pings), and a `RunnerStreamHandler` on each stream the LB opens.
+    /// keepalive pings), and a `RunnerStream` for each stream the LB opens.
     static func configure(
         _ channel: any Channel, ssl: NIOSSLContext?, runner: PureRunner, executor: EventLoopTaskExecutor, tracing: Bool
     ) throws {
@@ -153,18 +153,12 @@ public final class GRPCRunnerService: Service, Sendable {
             HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
             HTTP2Setting(parameter: .maxConcurrentStreams, value: maxConcurrentStreams),
         ]
-        connection.targetWindowSize = targetWindow
-        var stream = NIOHTTP2Handler.StreamConfiguration()
-        stream.targetWindowSize = targetWindow
         let lifecycle = NIOHTTP2ServerConnectionManagementHandler(eventLoop: channel.eventLoop, configuration: .defaults)
-        _ = try sync.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: lifecycle.http2StreamDelegate
-        ) { streamChannel in
-            streamChannel.eventLoop.makeCompletedFuture {
-                try streamChannel.pipeline.syncOperations.addHandler(RunnerStreamHandler(runner: runner, executor: executor, tracing: tracing))
-            }
-        }
+        // No stream multiplexer: each stream's frames reach `RunnerConnectionHandler`, and the
+        // lifecycle handler counts streams from NIOHTTP2's events.
+        try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection))
         try sync.addHandler(lifecycle)
+        try sync.addHandler(RunnerConnectionHandler(runner: runner, executor: executor, tracing: tracing, targetWindow: targetWindow))
     }
 
     /// Each stream's and connection's flow-control window: HTTP/2's default.

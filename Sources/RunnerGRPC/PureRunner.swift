@@ -16,7 +16,7 @@ import Synchronization
 /// 202 as they start; their output is dropped. A cancelled stream cancels the call.
 ///
 /// The body is read whole before the call starts, so a function can never answer before its
-/// input ended (Fn's "premature write" cannot happen here). `RunnerStreamHandler` reads and
+/// input ended (Fn's "premature write" cannot happen here). `RunnerStream` reads and
 /// writes the streams; this is what their messages mean.
 public final class PureRunner: Sendable {
     let agent: Agent

@@ -11,10 +11,6 @@ import Testing
 struct EngageTests {
     typealias H = GRPCHarness
 
-    func text(_ frames: [RunnerMsg]) -> String {
-        String(decoding: frames.compactMap { m -> Data? in if case .data(let d)? = m.body { d.data } else { nil } }.reduce(Data(), +), as: UTF8.self)
-    }
-
     @Test func aCallIsAnsweredWithItsHeadItsBodyAndFinished() async throws {
         try await H.withRunner { c, _, _ in
             let id = CallID.make()
@@ -23,7 +19,7 @@ struct EngageTests {
             #expect(start.http.statusCode == 200)
             #expect(start.http.headers.contains { $0.key == "x-fn" && $0.value == "stub" })
             #expect(!start.http.headers.contains { $0.key == "connection" }, "hop-by-hop headers stay here")
-            #expect(text(msgs) == "echo:hi")
+            #expect(H.text(msgs) == "echo:hi")
             guard case .finished(let f)? = msgs.last?.body else { Issue.record("\(msgs)"); return }
             #expect(f.success && f.details == id && f.errorCode == 0 && !f.createdAt.isEmpty && !f.completedAt.isEmpty)
             #expect(!msgs.contains { if case .data(let d)? = $0.body { d.eof } else { false } }, "the runner never sends eof")
@@ -33,10 +29,10 @@ struct EngageTests {
     @Test func aHotCallRunsOnItsConnectionsEventLoopAndAColdCallOffTheLoops() async throws {
         try await H.withRunner { c, _, _ in
             let hot = try await H.engage(c, model: H.model(), body: Array("where".utf8))
-            #expect(text(hot) == "loop", "the hot call's own task is pinned to its handler's loop")
+            #expect(H.text(hot) == "loop", "the hot call's own task is pinned to its handler's loop")
             // A cold call's start may block (image lookups under a file lock, the cgroup's removal).
             let cold = try await H.engage(c, model: H.model(format: "default"), body: Array("where".utf8))
-            #expect(text(cold) == "pool")
+            #expect(H.text(cold) == "pool")
         }
     }
 
@@ -44,7 +40,7 @@ struct EngageTests {
         try await H.withRunner { c, _, _ in
             let input = Array("len".utf8) + [UInt8](repeating: 0x61, count: 1 << 20)
             let counted = try await H.engage(c, body: input, frameBytes: 7_000)
-            #expect(text(counted) == "len:\(input.count)")
+            #expect(H.text(counted) == "len:\(input.count)")
             let big = try await H.engage(c, body: Array("big:300000".utf8))
             let frames = big.compactMap { m -> DataFrame? in if case .data(let d)? = m.body { d } else { nil } }
             #expect(frames.allSatisfy { $0.data.count <= 10 << 10 && !$0.eof })
@@ -76,7 +72,7 @@ struct EngageTests {
             guard case .finished(let f)? = msgs.last?.body else { Issue.record("\(msgs)"); return }
             #expect(!f.success && f.errorCode == 400 && !f.errorUser)
             #expect(f.errorStr == "models_call_json has timeout 1e16; it must be between 1 and 3600")
-            #expect(text(try await H.engage(c, body: Array("again".utf8))) == "echo:again")
+            #expect(H.text(try await H.engage(c, body: Array("again".utf8))) == "echo:again")
         }
     }
 
@@ -94,7 +90,7 @@ struct EngageTests {
             #expect(!f.success && f.errorCode == 503 && !f.errorUser && f.errorStr == "Timed out - server too busy", "\(f)")
             TestSignals.event("busy.go").fire()
             let held = try await holding
-            #expect(text(held) == "held")
+            #expect(H.text(held) == "held")
         }
     }
 
@@ -103,7 +99,7 @@ struct EngageTests {
             let msgs = try await H.engage(c, model: H.model(type: "detached"), body: Array("sleep:200".utf8))
             guard case .resultStart(let start)? = msgs.first?.body else { Issue.record("\(msgs)"); return }
             #expect(start.http.statusCode == 202)
-            #expect(text(msgs).isEmpty)
+            #expect(H.text(msgs).isEmpty)
             if case .finished(let f)? = msgs.last?.body { #expect(f.success) } else { Issue.record("no finished") }
         }
     }
@@ -150,7 +146,7 @@ struct EngageTests {
         try await H.withRunner { c, _, _ in
             let before = try await c.status(.init())
             try await withThrowingTaskGroup(of: String.self) { group in
-                for i in 0..<20 { group.addTask { self.text(try await H.engage(c, body: Array("n\(i)".utf8))) } }
+                for i in 0..<20 { group.addTask { H.text(try await H.engage(c, body: Array("n\(i)".utf8))) } }
                 var answers = Set<String>()
                 for try await a in group { answers.insert(a) }
                 #expect(answers == Set((0..<20).map { "echo:n\($0)" }))

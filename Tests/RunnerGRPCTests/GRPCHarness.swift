@@ -158,6 +158,11 @@ enum GRPCHarness {
         """
     }
 
+    /// The answer's body: its data frames' bytes, in order, as text.
+    static func text(_ msgs: [RunnerMsg]) -> String {
+        String(decoding: msgs.compactMap { m -> Data? in if case .data(let d)? = m.body { d.data } else { nil } }.reduce(Data(), +), as: UTF8.self)
+    }
+
     /// One Engage: TryCall, the body in frames of `frameBytes` (the last with eof), and every
     /// message the runner answered.
     static func engage(

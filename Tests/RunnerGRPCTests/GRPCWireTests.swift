@@ -72,4 +72,17 @@ struct GRPCWireTests {
     @Test func noDeadlineIsNone() throws {
         #expect(try GRPCWire.timeoutNanos(nil) == nil)
     }
+
+    @Test func aFlowControlWindowIsToppedUpOnceHalfOfItIsUsedAndNeverPastItsTarget() {
+        let target = 65_535
+        let increment = { RunnerConnectionHandler.windowIncrement(size: $0, target: target) }
+        #expect(increment(target) == nil)
+        #expect(increment(target + 10) == nil)
+        #expect(increment(40_000) == nil, "less than half used")
+        #expect(increment(32_768) == nil)
+        #expect(increment(32_767) == 32_768)
+        #expect(increment(0) == target)
+        #expect(increment(-100) == target + 100, "a window below zero gets back what it lacks")
+        #expect(increment(-Int(Int32.max)) == Int(Int32.max), "an increment fits in 31 bits")
+    }
 }

@@ -24,10 +24,6 @@ struct PureRunnerServeTests {
         """
     }
 
-    func text(_ msgs: [RunnerMsg]) -> String {
-        String(decoding: msgs.compactMap { m -> Data? in if case .data(let d)? = m.body { d.data } else { nil } }.reduce(Data(), +), as: UTF8.self)
-    }
-
     func waitUntilUp(_ c: RunnerClient, _ server: Subprocess) async throws {
         for _ in 0..<500 {
             if (try? await c.status2(.init())) != nil { return }
@@ -50,10 +46,10 @@ struct PureRunnerServeTests {
                 let c = RunnerClient(wrapping: grpc)
                 try await waitUntilUp(c, server)
                 let hello = try await GRPCHarness.engage(c, model: model(), body: Array("World".utf8))
-                #expect(text(hello) == "Hello World", "\(hello) \(server.stderr)")
+                #expect(GRPCHarness.text(hello) == "Hello World", "\(hello) \(server.stderr)")
                 if case .finished(let f)? = hello.last?.body { #expect(f.success && f.errorCode == 0) } else { Issue.record("no finished") }
                 let drip = try await GRPCHarness.engage(c, model: model(), body: Array("!drip 3 50".utf8))
-                #expect(text(drip) == "drip 0\ndrip 1\ndrip 2\n")
+                #expect(GRPCHarness.text(drip) == "drip 0\ndrip 1\ndrip 2\n")
                 let detached = try await GRPCHarness.engage(c, model: model(type: "detached"), body: Array("later".utf8))
                 if case .resultStart(let s)? = detached.first?.body { #expect(s.http.statusCode == 202) } else { Issue.record("\(detached)") }
                 let crash = try await GRPCHarness.engage(c, model: model(), body: Array("!crash".utf8))
@@ -93,7 +89,7 @@ struct PureRunnerServeTests {
             let call = try #require(receiver.call(id), "\(receiver.spans.map(\.name))")
             #expect(call.traceID == lbTrace && call.parentID == lbSpan)
             let function = try #require(OTLPReceiver.children(of: call, in: receiver.spans).first { $0.name == "function" })
-            #expect(text(answer).lowercased().contains("traceparent: 00-\(lbTrace)-\(function.spanID)-01"), "\(text(answer))")
+            #expect(GRPCHarness.text(answer).lowercased().contains("traceparent: 00-\(lbTrace)-\(function.spanID)-01"), "\(GRPCHarness.text(answer))")
         }
     }
 

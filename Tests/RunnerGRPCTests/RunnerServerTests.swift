@@ -70,6 +70,38 @@ struct RunnerServerTests {
         }
     }
 
+    /// The server, not a stream channel, gives back the flow-control window the client's
+    /// bodies use. Bytes of a stream that the client then reset count against the connection's
+    /// window too: unreturned, three abandoned 48 KiB bodies would leave the connection's 64 KiB
+    /// window shut, and every later body on it would wait forever.
+    @Test(.timeLimit(.minutes(1)))
+    func bodiesOfStreamsTheClientAbandonedDoNotShutTheConnectionsWindow() async throws {
+        struct Abandoned: Error {}
+        try await H.withRunner { c, _, ended in
+            for _ in 0..<3 {
+                await #expect(throws: (any Error).self) {
+                    try await c.engage { writer in
+                        var first = ClientMsg()
+                        first.try = TryCall.with { $0.modelsCallJson = H.model() }
+                        try await writer.write(first)
+                        var frame = ClientMsg()
+                        frame.data = DataFrame.with { $0.data = Data(repeating: 0x61, count: 48 << 10) }
+                        try await writer.write(frame)
+                        throw Abandoned()
+                    } onResponse: { response in
+                        for try await _ in response.messages {}
+                    }
+                }
+            }
+            let input = Array("len".utf8) + [UInt8](repeating: 0x62, count: 200 << 10)
+            for _ in 0..<3 {
+                let answer = try await H.engage(c, body: input)
+                #expect(H.text(answer) == "len:\(input.count)")
+            }
+            #expect(ended.records.withLock { $0.count } == 3, "the abandoned streams made no calls")
+        }
+    }
+
     @Test func anEngageWhoseDeadlinePassesEndsDeadlineExceededAndItsCallIsCancelled() async throws {
         try await H.withRunner { c, _, ended in
             // The deadline as the LB's grpc-go sends it; this client keeps no timer of its own,

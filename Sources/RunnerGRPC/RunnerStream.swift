@@ -8,18 +8,16 @@ import ServiceContextModule
 import SwiftProtobuf
 import Tracing
 
-/// One RPC of Fn's RunnerProtocol on its HTTP/2 stream's channel, read and answered on the
-/// connection's event loop.
+/// One RPC of Fn's RunnerProtocol on its HTTP/2 stream, read and answered on the connection's
+/// event loop. `RunnerConnectionHandler` hands it its stream's frames and tells it when the
+/// stream closed.
 ///
 /// grpc-swift's server gave every stream an async channel and ran each handler as a task
 /// reading messages from an async sequence: about 190 µs of serve's CPU per Engage before the
 /// agent was asked anything, as much as a whole `POST /invoke`. Here a stream's messages are
 /// taken as their frames arrive, with no task until the call starts; the call's task then runs
 /// on this loop (a hot call) and writes its answer here.
-final class RunnerStreamHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
+final class RunnerStream {
     enum Method: String {
         case engage = "/RunnerProtocol/Engage"
         case status = "/RunnerProtocol/Status"
@@ -47,35 +45,31 @@ final class RunnerStreamHandler: ChannelInboundHandler {
     private var deadline: Scheduled<Void>?
     /// The running call, cancelled when the stream closes first.
     private var execution: CallExecution?
+    /// The connection's context while the stream is open; nil once it closed.
     private var context: ChannelHandlerContext?
 
+    let id: HTTP2StreamID
     private let runner: PureRunner
     /// Where hot calls' tasks run: this stream's loop.
     private let executor: EventLoopTaskExecutor
     private let tracing: Bool
 
-    init(runner: PureRunner, executor: EventLoopTaskExecutor, tracing: Bool) {
+    init(_ id: HTTP2StreamID, context: ChannelHandlerContext, runner: PureRunner, executor: EventLoopTaskExecutor, tracing: Bool) {
+        self.id = id
+        self.context = context
         self.runner = runner
         self.executor = executor
         self.tracing = tracing
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    /// Whether the client may still send on it: its flow-control window is kept open.
+    var isReceiving: Bool { !inputEnded && context != nil }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    /// The stream closed (both sides ended, a reset either way, a stream error, or the
+    /// connection went): a running call is cancelled, and nothing more is written.
+    func closed() {
         endAndCancelCall()
-        self.context = nil
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        endAndCancelCall()
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A stream error (a reset, a protocol error): the stream is gone.
-        endAndCancelCall()
-        context.close(promise: nil)
+        context = nil
     }
 
     /// The RPC is over before its call's answer (the LB reset the stream or gave up, the
@@ -86,8 +80,10 @@ final class RunnerStreamHandler: ChannelInboundHandler {
         execution = nil
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+    /// One of the stream's frames, as the connection read it.
+    func receive(_ payload: HTTP2Frame.FramePayload) {
+        guard let context else { return }
+        switch payload {
         case .headers(let headers):
             if case .awaitingHead = phase {
                 begin(headers.headers, context)
@@ -269,17 +265,17 @@ final class RunnerStreamHandler: ChannelInboundHandler {
         if case .ended = phase { return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
         if !headersSent {
             headersSent = true
-            context.write(wrapOutboundOut(.headers(.init(headers: GRPCWire.responseHeaders))), promise: nil)
+            context.write(frame(.headers(.init(headers: GRPCWire.responseHeaders))), promise: nil)
         }
         let promise = context.eventLoop.makePromise(of: Void.self)
         if bytes > 0 {
             var buffer = context.channel.allocator.buffer(capacity: bytes)
             write(&buffer)
-            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(buffer)))), promise: end ? nil : promise)
+            context.write(frame(.data(.init(data: .byteBuffer(buffer)))), promise: end ? nil : promise)
         }
         if end {
             ended()
-            context.write(wrapOutboundOut(.headers(.init(headers: GRPCWire.okTrailers, endStream: true))), promise: promise)
+            context.write(frame(.headers(.init(headers: GRPCWire.okTrailers, endStream: true))), promise: promise)
         } else if bytes == 0 {
             promise.succeed()
         }
@@ -301,7 +297,7 @@ final class RunnerStreamHandler: ChannelInboundHandler {
         headersSent = true
         endAndCancelCall()
         context.writeAndFlush(
-            wrapOutboundOut(.headers(.init(headers: GRPCWire.trailers(failure, trailersOnly: trailersOnly), endStream: true))),
+            frame(.headers(.init(headers: GRPCWire.trailers(failure, trailersOnly: trailersOnly), endStream: true))),
             promise: nil)
     }
 
@@ -310,7 +306,11 @@ final class RunnerStreamHandler: ChannelInboundHandler {
         guard let context else { return }
         headersSent = true
         ended()
-        context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: [":status": status], endStream: true))), promise: nil)
+        context.writeAndFlush(frame(.headers(.init(headers: [":status": status], endStream: true))), promise: nil)
+    }
+
+    private func frame(_ payload: HTTP2Frame.FramePayload) -> NIOAny {
+        NIOAny(HTTP2Frame(streamID: id, payload: payload))
     }
 
     private func ended() {
@@ -323,11 +323,11 @@ final class RunnerStreamHandler: ChannelInboundHandler {
 /// How a call's task, on this loop or off it, answers on its stream: every write happens on
 /// the stream's loop, in the order it was asked for.
 struct StreamReply: Sendable {
-    private let handler: NIOLoopBound<RunnerStreamHandler>
+    private let handler: NIOLoopBound<RunnerStream>
 
-    init(_ handler: NIOLoopBound<RunnerStreamHandler>) { self.handler = handler }
+    init(_ handler: NIOLoopBound<RunnerStream>) { self.handler = handler }
 
-    private func onLoop<T: Sendable>(_ body: @escaping @Sendable (RunnerStreamHandler) -> EventLoopFuture<T>) -> EventLoopFuture<T> {
+    private func onLoop<T: Sendable>(_ body: @escaping @Sendable (RunnerStream) -> EventLoopFuture<T>) -> EventLoopFuture<T> {
         let (handler, loop) = (self.handler, self.handler.eventLoop)
         if loop.inEventLoop { return body(handler.value) }
         return loop.flatSubmit { body(handler.value) }
