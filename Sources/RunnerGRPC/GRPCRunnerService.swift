@@ -13,9 +13,10 @@ import Synchronization
 /// the LBs with GOAWAY, lets the open streams finish, and returns once every connection closed.
 ///
 /// Each RPC is one `RunnerStream` of its connection's `RunnerConnectionHandler`, on the
-/// connection's event loop, and so is each hot call's task: an Engage call wakes no thread of the server but its
-/// connection's loop. The cost: Fn's LB keeps one HTTP/2 connection to a runner, so one LB's
-/// calls to a node use one of its loops. Connections from other LBs go to other loops.
+/// connection's event loop, and so is each hot call's task: an Engage call wakes no thread of
+/// the server but its connection's loop. The cost: Fn's LB keeps one HTTP/2 connection to a
+/// runner, so one LB's calls to a node use one of its loops. Connections from other LBs go to
+/// other loops.
 public final class GRPCRunnerService: Service, Sendable {
     let host: String
     let port: Int

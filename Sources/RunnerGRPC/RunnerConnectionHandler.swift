@@ -15,7 +15,6 @@ final class RunnerConnectionHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTP2Frame
 
     private var streams: [HTTP2StreamID: RunnerStream] = [:]
-    private var context: ChannelHandlerContext?
     private let runner: PureRunner
     /// Where hot calls' tasks run: this connection's loop.
     private let executor: EventLoopTaskExecutor
@@ -31,12 +30,7 @@ final class RunnerConnectionHandler: ChannelInboundHandler {
         self.targetWindow = targetWindow
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        closeAll()
-        self.context = nil
-    }
+    func handlerRemoved(context: ChannelHandlerContext) { closeAll() }
 
     func channelInactive(context: ChannelHandlerContext) {
         closeAll()

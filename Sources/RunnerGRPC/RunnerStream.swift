@@ -48,9 +48,9 @@ final class RunnerStream {
     /// The connection's context while the stream is open; nil once it closed.
     private var context: ChannelHandlerContext?
 
-    let id: HTTP2StreamID
+    private let id: HTTP2StreamID
     private let runner: PureRunner
-    /// Where hot calls' tasks run: this stream's loop.
+    /// Where hot calls' tasks run: the connection's loop.
     private let executor: EventLoopTaskExecutor
     private let tracing: Bool
 
