@@ -112,7 +112,8 @@ let package = Package(
             name: "NativeRuntime",
             dependencies: [
                 "Runner", "RunnerOS", "CRunnerShim", "CgroupDriver", "Sandbox", "NodeNetwork", "OCIImage", "PythonBytecode",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // The embedded store: apps, fns, triggers, call records and logs in SQLite (WAL).

@@ -1,3 +1,5 @@
+import NIOCore
+import NIOPosix
 import Runner
 import RunnerOS
 
@@ -9,11 +11,12 @@ import Musl
 
 /// One kept-alive HTTP/1.1 connection to a hot function's unix socket (the http-stream format).
 ///
-/// Non-blocking descriptors: the calling task reads and writes itself and waits on the
-/// process's `ReadinessLoop` only when the function has nothing to say yet, so a call in
-/// flight holds no thread. Every wait has the call's deadline and ends when the task is
-/// cancelled. Any error leaves the connection unusable and the caller ends the container, as
-/// Fn does for transport errors. Used by one call at a time: HotContainer hands it out
+/// Non-blocking descriptors: the calling task writes itself, and reads what an event loop
+/// read for it (`readOnSharedLoop`, the hot socket's way) or reads itself, waiting on the
+/// process's `ReadinessLoop` when the function has nothing to say yet (pipes). A call in
+/// flight holds no thread either way. Every wait has the call's deadline and ends when the
+/// task is cancelled. Any error leaves the connection unusable and the caller ends the
+/// container, as Fn does for transport errors. Used by one call at a time: HotContainer hands it out
 /// exclusively.
 public final class HTTPStreamConnection: @unchecked Sendable {
     private let fd: Int32
@@ -25,6 +28,11 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     private var maxBodyBytes = 0
     /// Where this call's body goes as it arrives (http-stream calls whose client streams).
     private var stream: ResponseStream?
+    /// Where the socket's answers arrive when an event loop reads it (`readOnSharedLoop`); nil while
+    /// this connection reads for itself (pipes, and sockets not handed to a loop).
+    private var inbox: FunctionInbox?
+    /// The event loop's channel on a duplicate of `fd`: it reads, this connection writes.
+    private var channel: (any Channel)?
     private var streamHead: FunctionResponse?
     private var streamed = false
     /// The default limit on a function's response head (FN_MAX_HDR_RESPONSE_SIZE unset or 0).
@@ -86,9 +94,42 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     }
 
     deinit {
+        channel?.close(promise: nil)
         close(fd)
         if writeFD != fd { close(writeFD) }
     }
+
+    /// Hands the reading of the socket to an event loop of NIO's shared group, the group both
+    /// edges serve calls on (see `FunctionInbox` for why): a duplicate of the descriptor
+    /// becomes a NIO channel there, which reads while this connection writes on its own
+    /// descriptor. With one loop (serve's default on small nodes) the function's answer wakes
+    /// the very loop its call runs on. Before the first call, once.
+    public func readOnSharedLoop() async throws(RunnerError) {
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        precondition(inbox == nil && writeFD == fd, "a socket connection is handed to a loop once")
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        if copy < 0 { throw .system("fcntl", errno: errno, "cannot duplicate the function's socket") }
+        let inbox = FunctionInbox()
+        do {
+            // NIO closes `copy` with the channel.
+            channel = try await ClientBootstrap(group: loop)
+                // One read per readiness event: the inbox's limit then holds to within a read.
+                .channelOption(.maxMessagesPerRead, value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(FunctionInboxHandler(inbox)) }
+                }
+                .withConnectedSocket(copy).get()
+        } catch {
+            throw RunnerError(.system, "cannot read the function's socket on an event loop: \(error)", step: "register function socket")
+        }
+        self.inbox = inbox
+    }
+
+    /// What the function sent that no call has read yet, when a loop reads the socket.
+    public var bufferedBytes: Int { inbox?.bufferedBytes ?? 0 }
+
+    /// How much unread a loop-read connection holds before it stops reading the socket.
+    public static var unreadLimit: Int { FunctionInbox.highWater }
 
     /// Sends one call and reads the whole response, or throws `.timeout` at `deadlineNanos`
     /// (MonotonicClock).
@@ -168,6 +209,9 @@ public final class HTTPStreamConnection: @unchecked Sendable {
 
     /// Reads more into the buffer; false when the function closed the connection.
     private func fillUnlessClosed(_ deadline: UInt64) async throws(RunnerError) -> Bool {
+        if let inbox {
+            return try await inbox.take(into: &buffer, deadlineNanos: deadline, timedOut: { Self.timedOut }, cancelled: { CallErrors.cancelled("call function") })
+        }
         while true {
             let n = readOnce()
             if n > 0 { return true }

@@ -57,6 +57,7 @@ public final class HotContainer: HotContainerHandle {
                 do {
                     let ready = try HTTPStreamConnection(listener: listener)
                     ready.maxHeaderBytes = maxHeaderBytes
+                    try await ready.readOnSharedLoop()
                     connection.give(ready)
                     return
                 } catch where error.errno == ECONNREFUSED {

@@ -7,8 +7,9 @@ import Glibc
 import Musl
 #endif
 
-/// Waits for non-blocking descriptors (function sockets and pipes) on one epoll thread, for
-/// any number of tasks at once. A call waiting for its function's answer then holds no thread:
+/// Waits for non-blocking descriptors (function pipes, and sockets whose writes would block;
+/// an event loop reads hot functions' sockets, see NativeRuntime's `FunctionInbox`) on one
+/// epoll thread, for any number of tasks at once. A call waiting for its function's answer then holds no thread:
 /// two thousand calls in flight are two thousand small entries here, not two thousand blocked
 /// threads, and the task does its own reads and writes when woken.
 ///

@@ -21,7 +21,9 @@ import Glibc
             process = try Subprocess(["/usr/bin/env", "-i", "FN_FORMAT=http-stream", "FN_LISTENER=unix:\(dir)/lsnr.sock", "TEST_VAR=present", binary])
             try await waitUntil { FileSystem.exists(dir + "/lsnr.sock") }
         }
-        func connect() throws -> HTTPStreamConnection { try HTTPStreamConnection(socketPath: dir + "/lsnr.sock") }
+        func connect(readOnLoop: Bool = true) async throws -> HTTPStreamConnection {
+            try await HTTPStreamConnection.make(dir + "/lsnr.sock", readOnLoop: readOnLoop)
+        }
         deinit {
             process.signal(SIGKILL)
             process.wait()
@@ -33,13 +35,17 @@ import Glibc
         FunctionRequest(callID: "01TEST", deadline: "2030-01-01T00:00:00Z", contentType: "text/plain", headers: headers, body: Array(body.utf8))
     }
 
+    /// Whether an event loop reads the socket (as the agent's connections are read) or the
+    /// calling task does (as pipes are): the same exchanges must behave the same either way.
+    static let readers = [true, false]
+
     /// Far enough that a call made of several waits still ends in time when other tests hold the
     /// cooperative pool for seconds (the call's task must run again after each wait).
     var soon: UInt64 { MonotonicClock.nowNanos() + 60_000_000_000 }
 
-    @Test func oneConnectionServesManyCallsInTurn() async throws {
+    @Test(arguments: readers) func oneConnectionServesManyCallsInTurn(readOnLoop: Bool) async throws {
         let f = try await Function()
-        let c = try f.connect()
+        let c = try await f.connect(readOnLoop: readOnLoop)
         for i in 0..<50 {
             let r = try await c.call(request("n\(i)"), deadlineNanos: soon)
             #expect(r.status == 200)
@@ -50,7 +56,7 @@ import Glibc
 
     @Test func statusesAndHeadersComeBackAsTheFunctionSentThem() async throws {
         let f = try await Function()
-        let c = try f.connect()
+        let c = try await f.connect()
         let r = try await c.call(request("!status 418", headers: [("Fn-Intent", "httprequest")]), deadlineNanos: soon)
         #expect(r.status == 200)
         #expect(r.header("Fn-Http-Status") == "418")
@@ -58,26 +64,26 @@ import Glibc
         #expect(try await c.call(request("!status 502"), deadlineNanos: soon).status == 502)
     }
 
-    @Test func aLargeResponseArrivesWhole() async throws {
+    @Test(arguments: readers) func aLargeResponseArrivesWhole(readOnLoop: Bool) async throws {
         let f = try await Function()
-        let c = try f.connect()
+        let c = try await f.connect(readOnLoop: readOnLoop)
         let r = try await c.call(request("!big 3000000"), deadlineNanos: soon)
         #expect(r.body.count == 3_000_000 && r.body.allSatisfy { $0 == UInt8(ascii: "x") })
         #expect(try await c.call(request("after"), deadlineNanos: soon).body == Array("Hello after".utf8))
     }
 
-    @Test func aCallPastItsDeadlineTimesOut() async throws {
+    @Test(arguments: readers) func aCallPastItsDeadlineTimesOut(readOnLoop: Bool) async throws {
         let f = try await Function()
-        let c = try f.connect()
+        let c = try await f.connect(readOnLoop: readOnLoop)
         let error = await #expect(throws: RunnerError.self) {
             try await c.call(self.request("!sleep 2000"), deadlineNanos: MonotonicClock.nowNanos() + 100_000_000)
         }
         #expect(error?.code == .timeout)
     }
 
-    @Test func cancellingTheCallingTaskEndsACallInFlightAsCancelled() async throws {
+    @Test(arguments: readers) func cancellingTheCallingTaskEndsACallInFlightAsCancelled(readOnLoop: Bool) async throws {
         let f = try await Function()
-        let c = try f.connect()
+        let c = try await f.connect(readOnLoop: readOnLoop)
         // Far off, so that however late this test's own task runs again, the cancel comes first.
         let late = MonotonicClock.nowNanos() + 300_000_000_000
         let call = Task { try await c.call(self.request("!sleep 120000"), deadlineNanos: late) }
@@ -87,9 +93,9 @@ import Glibc
         #expect(error?.code == .callCancelled, "\(String(describing: error))")
     }
 
-    @Test func aFunctionThatDiesMidCallIsAClearError() async throws {
+    @Test(arguments: readers) func aFunctionThatDiesMidCallIsAClearError(readOnLoop: Bool) async throws {
         let f = try await Function()
-        let c = try f.connect()
+        let c = try await f.connect(readOnLoop: readOnLoop)
         let error = await #expect(throws: RunnerError.self) { try await c.call(self.request("!crash"), deadlineNanos: self.soon) }
         #expect(error?.message.contains("closed the connection") == true, "\(String(describing: error))")
     }
@@ -102,22 +108,28 @@ import Glibc
         let process: Subprocess
         var path: String { dir + "/raw.sock" }
 
-        init(_ answers: [String]) async throws {
+        /// `then`: Python run after the answers, with the connection still open as `c` and this
+        /// function's directory as `d`.
+        init(_ answers: [String], then: String = "") async throws {
             try FileSystem.makeDirectories(dir)
             let hexes = answers.map { "bytes.fromhex(\"" + Array($0.utf8).map { String(format: "%02x", $0) }.joined() + "\")" }
             let script = """
                 import os, socket
+                d = "\(dir)"
                 s = socket.socket(socket.AF_UNIX); s.bind("\(dir)/raw.sock.new"); s.listen(1); os.rename("\(dir)/raw.sock.new", "\(dir)/raw.sock")
                 c, _ = s.accept()
                 for a in [\(hexes.joined(separator: ", "))]:
                     c.recv(65536); c.sendall(a)
+                \(then)
                 c.close()
                 """
             process = try Subprocess(["/usr/bin/python3", "-c", script])
             try await waitUntil(timeoutMillis: helperStartMillis) { FileSystem.exists(dir + "/raw.sock") }
         }
 
-        func connect() throws -> HTTPStreamConnection { try HTTPStreamConnection(socketPath: path) }
+        func connect(readOnLoop: Bool = true) async throws -> HTTPStreamConnection {
+            try await HTTPStreamConnection.make(path, readOnLoop: readOnLoop)
+        }
 
         deinit {
             process.signal(SIGKILL)
@@ -126,34 +138,67 @@ import Glibc
         }
     }
 
-    @Test func trailersAfterAChunkedAnswerAreConsumedSoTheNextCallParses() async throws {
+    @Test(arguments: readers) func trailersAfterAChunkedAnswerAreConsumedSoTheNextCallParses(readOnLoop: Bool) async throws {
         let f = try await RawFunction([
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond",
         ])
         defer { withExtendedLifetime(f) {} }
-        let c = try f.connect()
+        let c = try await f.connect(readOnLoop: readOnLoop)
         #expect(try await c.call(request("one"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("hello".utf8))
         let second = try await c.call(request("two"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
         #expect(second.body == Array("second".utf8) && !second.endsContainer)
     }
 
-    @Test func aBodyEndedByCloseIsReadWholeAndEndsTheContainer() async throws {
+    @Test(arguments: readers) func aBodyEndedByCloseIsReadWholeAndEndsTheContainer(readOnLoop: Bool) async throws {
         let f = try await RawFunction(["HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end"])
         defer { withExtendedLifetime(f) {} }
-        let c = try f.connect()
+        let c = try await f.connect(readOnLoop: readOnLoop)
         let r = try await c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
         #expect(r.status == 200 && r.body == Array("until the end".utf8))
         #expect(r.endsContainer, "the connection is gone: the container serves no other call")
     }
 
-    @Test func aNoContentAnswerHasNoBodyAndKeepsTheConnection() async throws {
+    @Test(arguments: readers) func aNoContentAnswerHasNoBodyAndKeepsTheConnection(readOnLoop: Bool) async throws {
         let f = try await RawFunction(["HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
         defer { withExtendedLifetime(f) {} }
-        let c = try f.connect()
+        let c = try await f.connect(readOnLoop: readOnLoop)
         let r = try await c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20)
         #expect(r.status == 204 && r.body.isEmpty && !r.endsContainer)
         #expect(try await c.call(request("y"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("ok".utf8))
+    }
+
+    @Test func bytesNoCallAsksForStopBeingReadOnceTheInboxHoldsItsLimit() async throws {
+        // One answer, then 4 MiB more than it: only a runner that kept reading would take them all.
+        let flood = 4 << 20
+        let f = try await RawFunction(
+            ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"],
+            then: "c.sendall(b'x' * \(flood)); open(d + '/sent', 'w').close()")
+        defer { withExtendedLifetime(f) {} }
+        let c = try await f.connect()
+        #expect(try await c.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("ok".utf8))
+        try await waitUntil { c.bufferedBytes >= HTTPStreamConnection.unreadLimit }
+        try await Task.sleep(for: .milliseconds(300))
+        // At most one more read (64 KiB) than the limit; the kernel's buffers hold the rest back.
+        #expect(c.bufferedBytes < HTTPStreamConnection.unreadLimit + 65536)
+        #expect(!FileSystem.exists(f.dir + "/sent"), "the function could send everything: nothing pushed back")
+    }
+
+    @Test func aConnectionReadOnALoopClosesTheSocketWhenDropped() async throws {
+        let f = try await RawFunction(
+            ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"],
+            then: "while c.recv(4096): pass\nopen(d + '/eof', 'w').close()")
+        defer { withExtendedLifetime(f) {} }
+        var c: HTTPStreamConnection? = try await f.connect()
+        #expect(try await c?.call(request("x"), deadlineNanos: soon, maxBodyBytes: 1 << 20).body == Array("ok".utf8))
+        c = nil
+        // The function reads end of file only once both of the runner's descriptors are closed.
+        do {
+            try await waitUntil(timeoutMillis: 60_000) { FileSystem.exists(f.dir + "/eof") }
+        } catch {
+            let peers = try? await Shell.output("ss -xpn").split(separator: "\n").filter { $0.contains("pid=\(f.process.pid),") }
+            Issue.record("no end of file for the function: \(error); its sockets: \(peers ?? [])")
+        }
     }
 
     /// The one call of a function that sends `answer`.
@@ -218,5 +263,14 @@ import Glibc
         b.fnConfig = ["X": "1"]
         #expect(a.slotKey != b.slotKey)
         #expect(a.slotKey == a.slotKey)
+    }
+}
+
+extension HTTPStreamConnection {
+    /// A connection to the socket at `path`, read by an event loop or by its calls.
+    static func make(_ path: String, readOnLoop: Bool) async throws -> HTTPStreamConnection {
+        let c = try HTTPStreamConnection(socketPath: path)
+        if readOnLoop { try await c.readOnSharedLoop() }
+        return c
     }
 }

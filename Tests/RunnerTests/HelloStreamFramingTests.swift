@@ -77,7 +77,7 @@ import Glibc
 
     @Test func theRunnerSendsTheBodyWithAContentLength() async throws {
         let f = try await Function()
-        let c = try f.connect()
+        let c = try await f.connect()
         let request = FunctionRequest(callID: "01TEST", deadline: "2030-01-01T00:00:00Z", contentType: "text/plain", headers: [], body: Array("!framing".utf8))
         let r = try await c.call(request, deadlineNanos: MonotonicClock.nowNanos() + 60_000_000_000)
         #expect(String(decoding: r.body, as: UTF8.self) == "framing length, 8 bytes")
@@ -85,7 +85,7 @@ import Glibc
 
     @Test func theFunctionGetsHeaderNamesInGosCanonicalForm() async throws {
         let f = try await Function()
-        let c = try f.connect()
+        let c = try await f.connect()
         let request = FunctionRequest(
             callID: "01TEST", deadline: "2030-01-01T00:00:00Z", contentType: "text/plain", headers: [("x-foo-BAR", "1")],
             body: Array("!headers".utf8))
