@@ -189,6 +189,7 @@ let package = Package(
             name: "fnrunner",
             dependencies: [
                 "CLIOptions", "Sandbox", "CgroupDriver", "Freezer", "RunnerOS", "OCIImage", "Runner", "NativeRuntime", "NodeNetwork", "PythonBytecode",
+                "LoopExecutors", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -2,6 +2,8 @@ import ArgumentParser
 import CLIOptions
 import CgroupDriver
 import Logging
+import NIOCore
+import NIOPosix
 import OCIImage
 import RunnerOS
 import Sandbox
@@ -58,6 +60,9 @@ struct BenchCommand: AsyncParsableCommand {
     var poolSize = 4
 
     mutating func run() async throws {
+        // One event loop, as serve has on a small node: the timed calls run on it and the
+        // function sockets are read on it (`callLoop`).
+        NIOSingletons.groupLoopCountSuggestion = 1
         let logger = runtime.makeLogger(label: "fnrunner.bench")
         let configuration = SandboxConfiguration(stateDirectory: runtime.stateDirectory, cgroupRoot: runtime.cgroupRoot, logger: logger)
         var pooledConfiguration = configuration
