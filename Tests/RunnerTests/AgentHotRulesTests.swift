@@ -219,7 +219,8 @@ struct AgentHotRulesTests {
             let r = try await agent.submit(H.function(), H.request("again"))
             #expect(H.text(r) == "\(driver.containers[1].name):again")
             #expect(driver.starts == 2)
-            #expect(driver.containers[0].isClosed)
+            // The slot's own task ends it, beside the call that moved on to a new container.
+            await eventually("the container that could not be thawed ended") { driver.containers[0].isClosed }
             #expect(driver.containers[0].calls == 1)
         }
     }
