@@ -51,8 +51,8 @@ final class FunctionInbox: Sendable {
         waiter?.resume()
     }
 
-    /// The handler's side: the socket ended, cleanly (nil) or with an error. Bytes that came
-    /// before are still taken first.
+    /// The handler's side: the socket ended, cleanly (nil) or with an error; told again, it
+    /// keeps the first error. Bytes that came before are still taken first.
     func ended(_ failure: RunnerError?) {
         let waiter = state.withLock { s in
             s.ended = true
@@ -96,7 +96,7 @@ final class FunctionInbox: Sendable {
                         swap(&buffer, &s.bytes)
                     } else {
                         buffer.append(contentsOf: s.bytes)
-                        s.bytes.removeAll(keepingCapacity: s.bytes.capacity <= Self.keptCapacity)
+                        s.bytes.removeAll(keepingCapacity: true)
                     }
                     if s.bytes.capacity > Self.keptCapacity { s.bytes = [] }
                     guard s.readHeld else { return (true, nil, nil) }

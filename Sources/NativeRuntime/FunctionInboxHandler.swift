@@ -16,7 +16,6 @@ final class FunctionInboxHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     private let inbox: FunctionInbox
     private var context: ChannelHandlerContext?
-    private var ended = false
 
     init(_ inbox: FunctionInbox) { self.inbox = inbox }
 
@@ -30,7 +29,7 @@ final class FunctionInboxHandler: ChannelDuplexHandler, RemovableChannelHandler 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         inbox.onDrained(nil)  // the closure holds this handler, which holds the inbox
-        end(nil)
+        inbox.ended(nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -43,18 +42,12 @@ final class FunctionInboxHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        end(nil)
+        inbox.ended(nil)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        end(.system("read", errno: (error as? IOError)?.errnoCode ?? EIO, "the function's connection failed"))
+        inbox.ended(.system("read", errno: (error as? IOError)?.errnoCode ?? EIO, "the function's connection failed"))
         context.close(promise: nil)
-    }
-
-    private func end(_ failure: RunnerError?) {
-        if ended { return }
-        ended = true
-        inbox.ended(failure)
     }
 }

@@ -16,8 +16,8 @@ import Musl
 /// process's `ReadinessLoop` when the function has nothing to say yet (pipes). A call in
 /// flight holds no thread either way. Every wait has the call's deadline and ends when the
 /// task is cancelled. Any error leaves the connection unusable and the caller ends the
-/// container, as Fn does for transport errors. Used by one call at a time: HotContainer hands it out
-/// exclusively.
+/// container, as Fn does for transport errors. Used by one call at a time: HotContainer hands
+/// it out exclusively.
 public final class HTTPStreamConnection: @unchecked Sendable {
     private let fd: Int32
     /// Where requests are written: the socket, or a function's stdin for the stdio formats.
@@ -28,8 +28,8 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     private var maxBodyBytes = 0
     /// Where this call's body goes as it arrives (http-stream calls whose client streams).
     private var stream: ResponseStream?
-    /// Where the socket's answers arrive when an event loop reads it (`readOnSharedLoop`); nil while
-    /// this connection reads for itself (pipes, and sockets not handed to a loop).
+    /// Where the socket's answers arrive when an event loop reads it (`readOnSharedLoop`);
+    /// nil while this connection reads for itself (pipes, and sockets not handed to a loop).
     private var inbox: FunctionInbox?
     /// The event loop's channel on a duplicate of `fd`: it reads, this connection writes.
     private var channel: (any Channel)?
@@ -105,8 +105,8 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     /// descriptor. With one loop (serve's default on small nodes) the function's answer wakes
     /// the very loop its call runs on. Before the first call, once.
     public func readOnSharedLoop() async throws(RunnerError) {
-        let loop = MultiThreadedEventLoopGroup.singleton.any()
         precondition(inbox == nil && writeFD == fd, "a socket connection is handed to a loop once")
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
         if copy < 0 { throw .system("fcntl", errno: errno, "cannot duplicate the function's socket") }
         let inbox = FunctionInbox()
