@@ -209,7 +209,11 @@ let package = Package(
         .testTarget(
             name: "FnrunnerCLITests", dependencies: ["TestSupport", "RunnerOS", "CLIOptions", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
-            name: "RunnerTests", dependencies: ["Runner", "NativeRuntime", "RunnerOS", "CgroupDriver", "Sandbox", "OCIImage", "TestSupport"]),
+            name: "RunnerTests",
+            dependencies: [
+                "Runner", "NativeRuntime", "RunnerOS", "CgroupDriver", "Sandbox", "OCIImage", "TestSupport", "LoopExecutors",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "RunnerAPITests",
             dependencies: ["Runner", "NativeRuntime", "RunnerStore", "RunnerAPI", "NodeServices", "RunnerOS", "Sandbox", "OCIImage", "TestSupport"]),

@@ -33,6 +33,10 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     private var inbox: FunctionInbox?
     /// The event loop's channel on a duplicate of `fd`: it reads, this connection writes.
     private var channel: (any Channel)?
+    /// Handed to an event loop (`readOnSharedLoop`); its channel is made at the first call.
+    private var readsOnLoop = false
+    /// The loop that reads the socket, once the first call made the channel there.
+    private var readerLoop: (any EventLoop)?
     private var streamHead: FunctionResponse?
     private var streamed = false
     /// The default limit on a function's response head (FN_MAX_HDR_RESPONSE_SIZE unset or 0).
@@ -101,11 +105,18 @@ public final class HTTPStreamConnection: @unchecked Sendable {
 
     /// Hands the reading of the socket to an event loop of NIO's shared group, the group both
     /// edges serve calls on (see `FunctionInbox` for why): a duplicate of the descriptor
-    /// becomes a NIO channel there, which reads while this connection writes on its own
-    /// descriptor. With one loop (serve's default on small nodes) the function's answer wakes
-    /// the very loop its call runs on. Before the first call, once.
-    public func readOnSharedLoop() async throws(RunnerError) {
-        precondition(inbox == nil && writeFD == fd, "a socket connection is handed to a loop once")
+    /// becomes a NIO channel, which reads while this connection writes on its own descriptor.
+    /// The channel is made at the first call, on the loop that call runs on: a container
+    /// starts on no loop, and its first caller's loop is where its answers should wake.
+    /// Before the first call, once.
+    public func readOnSharedLoop() {
+        precondition(!readsOnLoop && writeFD == fd, "a socket connection is handed to a loop once")
+        readsOnLoop = true
+    }
+
+    /// Makes the reading channel on the calling task's event loop (any loop of the group for a
+    /// task on none).
+    private func registerReader() async throws(RunnerError) {
         let loop = MultiThreadedEventLoopGroup.singleton.any()
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
         if copy < 0 { throw .system("fcntl", errno: errno, "cannot duplicate the function's socket") }
@@ -123,7 +134,13 @@ public final class HTTPStreamConnection: @unchecked Sendable {
             throw RunnerError(.system, "cannot read the function's socket on an event loop: \(error)", step: "register function socket")
         }
         self.inbox = inbox
+        readerLoop = loop
     }
+
+    /// Whether a call made from the current thread would have its answer read on this same
+    /// thread: the socket's loop is the current one, or the socket goes to a loop at its first
+    /// call and so would come here. False for connections that read for themselves (pipes).
+    public var isReadOnCurrentLoop: Bool { readerLoop?.inEventLoop ?? readsOnLoop }
 
     /// What the function sent that no call has read yet, when a loop reads the socket.
     public var bufferedBytes: Int { inbox?.bufferedBytes ?? 0 }
@@ -142,6 +159,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         self.maxBodyBytes = maxBodyBytes
         self.stream = stream
         defer { self.stream = nil }
+        if readsOnLoop && inbox == nil { try await registerReader() }
         var head = "POST /call HTTP/1.1\r\nHost: localhost\r\nFn-Call-Id: \(request.callID)\r\nFn-Deadline: \(request.deadline)\r\n"
         if let ct = request.contentType { head += "Content-Type: \(ct)\r\n" }
         for (name, value) in request.passedHeaders {

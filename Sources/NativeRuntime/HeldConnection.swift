@@ -28,6 +28,10 @@ final class HeldConnection: Sendable {
     /// Gives it (back) for the next call: the first one ready, or one a clean exchange left usable.
     func give(_ ready: HTTPStreamConnection) { connection.withLock { $0 = ready } }
 
+    /// Whether a call from the current thread would have its answers read on this thread (see
+    /// `HTTPStreamConnection.isReadOnCurrentLoop`); false while a call has it or after one broke it.
+    var isReadOnCurrentLoop: Bool { connection.withLock { $0?.isReadOnCurrentLoop ?? false } }
+
     /// Drops it: the container is ending.
     func drop() { connection.withLock { $0 = nil } }
 }

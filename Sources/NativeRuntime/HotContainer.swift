@@ -57,7 +57,7 @@ public final class HotContainer: HotContainerHandle {
                 do {
                     let ready = try HTTPStreamConnection(listener: listener)
                     ready.maxHeaderBytes = maxHeaderBytes
-                    try await ready.readOnSharedLoop()
+                    ready.readOnSharedLoop()
                     connection.give(ready)
                     return
                 } catch where error.errno == ECONNREFUSED {
@@ -100,6 +100,8 @@ public final class HotContainer: HotContainerHandle {
     public func thaw() async throws(RunnerError) { try await control.thawIfFrozen() }
 
     public var isFrozen: Bool { control.isFrozen }
+
+    public var isLocalToCaller: Bool { !control.isFrozen && connection.isReadOnCurrentLoop }
 
     /// Fn's listener check (a socket, or a symlink to one in the same directory) on a directory
     /// the caller trusts.

@@ -111,7 +111,9 @@ extension Agent {
                 _ = $0.launchErrors.removeValue(forKey: wait)
             }
         }
-        var token = queue.takeNewest()
+        // On a node with several event loops, a container whose answers wake the caller's loop.
+        let local: (HotSlot) -> Bool = { $0.hot.isLocalToCaller }
+        var token = queue.takeNewest(preferring: local)
         while token == nil {
             if isShuttingDown { throw CallErrors.shuttingDown() }
             if Task.isCancelled { throw CallErrors.cancelled("wait for container") }
@@ -122,11 +124,13 @@ extension Agent {
             let poll = min(Duration.milliseconds(configuration.hotPollMillis), .nanoseconds(Int64(deadline - now)))
             // The launch is asked for from inside the queue's line, so the container it starts
             // goes to a waiting call (this one, or one ahead of it) however soon it is ready.
-            token = await queue.take(timeout: poll, clock: clock) {
-                if queue.claimLaunchIfNeeded() {
-                    launchSink.yield(Launch(function: call.function, queue: queue, callerID: call.id, wait: wait, trace: call.trace))
-                }
-            }
+            token = await queue.take(
+                timeout: poll, clock: clock,
+                inLine: {
+                    if queue.claimLaunchIfNeeded() {
+                        launchSink.yield(Launch(function: call.function, queue: queue, callerID: call.id, wait: wait, trace: call.trace))
+                    }
+                }, preferring: local)
         }
         return token!
     }

@@ -77,6 +77,12 @@ public protocol HotContainerHandle: AnyObject, Sendable {
     /// the memory in use now, which no call record holds (a read fewer per call).
     func callCounters() -> ContainerCounters?
 
+    /// Whether a call from the current thread would be served on this thread: the container
+    /// is not frozen, and its I/O is read by the caller's own event loop (or goes to a loop at
+    /// its first call). On a node with several event loops a call prefers such a container
+    /// among the newest idle ones: one read by another loop hands every answer across threads.
+    var isLocalToCaller: Bool { get }
+
     /// Calls `action` once the container's process has ended (at once if it already has), also
     /// when no call is running: a hot container can die while idle (killed, a crash, or a zygote
     /// instance whose template ended), and the agent must then stop offering it, as Fn's agent
@@ -90,6 +96,9 @@ public protocol HotContainerHandle: AnyObject, Sendable {
 extension HotContainerHandle {
     /// Containers that are never frozen have nothing to thaw.
     public func thaw() async throws(RunnerError) {}
+
+    /// A container whose I/O is bound to no thread: calls take the newest idle one.
+    public var isLocalToCaller: Bool { false }
 
     /// A driver whose counters cost nothing to read gives them all.
     public func callCounters() -> ContainerCounters? { stats() }

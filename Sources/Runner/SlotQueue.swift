@@ -3,8 +3,9 @@ import Synchronization
 /// The idle hot containers of one slot key, and the calls waiting for one: Fn's slot queue.
 ///
 /// Idle containers offer themselves as tokens; a waiting call takes the **newest** free token
-/// (LIFO, so the fewest containers stay warm and the rest can time out). A token can be taken
-/// once: a waiting call and the container's own timers (idle timeout, eviction, shutdown) race
+/// (LIFO, so the fewest containers stay warm and the rest can time out), or, if the caller says
+/// which containers it would rather have (`preferring`), the newest of those among the
+/// `preferenceDepth` newest free tokens. A token can be taken once: a waiting call and the container's own timers (idle timeout, eviction, shutdown) race
 /// for it, the first wins, the loser backs off quietly.
 public final class SlotQueue<Slot: Sendable>: Sendable {
     public let key: String
@@ -70,9 +71,12 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
     /// there goes to a call in line (the first) even when it offers itself at once, on another
     /// thread, before this task has suspended. (Launched before, it could go to the free tokens
     /// first and, with no freeze delay, begin to freeze.)
-    public func take(timeout: Duration? = nil, clock: any AgentClock = SystemClock(), inLine: () -> Void = {}) async -> SlotToken<Slot>? {
+    public func take(
+        timeout: Duration? = nil, clock: any AgentClock = SystemClock(), inLine: () -> Void = {},
+        preferring preferred: ((Slot) -> Bool)? = nil
+    ) async -> SlotToken<Slot>? {
         let place: PlaceInLine<SlotToken<Slot>>
-        switch enterLine() {
+        switch enterLine(preferring: preferred) {
         case .token(let token): return token
         case .inLine(let inLine): place = inLine
         }
@@ -101,11 +105,9 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         case inLine(PlaceInLine<SlotToken<Slot>>)
     }
 
-    private func enterLine() -> Entry {
+    private func enterLine(preferring preferred: ((Slot) -> Bool)?) -> Entry {
         state.withLock { s in
-            while let token = s.tokens.popLast() {
-                if token.claim() { return .token(token) }
-            }
+            if let token = Self.claimNewest(&s, preferring: preferred) { return .token(token) }
             let place = PlaceInLine<SlotToken<Slot>>()
             s.waiters.append(place)
             return .inLine(place)
@@ -123,14 +125,41 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
         state.withLock { s in s.waiters.removeAll { $0 === place } }
     }
 
-    /// Takes the newest free token without waiting.
-    public func takeNewest() -> SlotToken<Slot>? {
-        state.withLock { s in
-            while let token = s.tokens.popLast() {
-                if token.claim() { return token }
+    /// Takes the newest free token without waiting (see `take` for `preferring`).
+    public func takeNewest(preferring preferred: ((Slot) -> Bool)? = nil) -> SlotToken<Slot>? {
+        state.withLock { s in Self.claimNewest(&s, preferring: preferred) }
+    }
+
+    /// How many of the newest free tokens a preference looks through: a preferred container
+    /// idle for longer than the few newest is likely frozen or about to time out, and worth
+    /// less than the newest one.
+    public static var preferenceDepth: Int { 4 }
+
+    /// Claims the newest preferred token within `preferenceDepth`, else the newest free one,
+    /// dropping tokens already taken as it meets them. `preferred` runs under the queue's lock:
+    /// it may take no lock that is held while this queue's is taken.
+    private static func claimNewest(_ s: inout State, preferring preferred: ((Slot) -> Bool)?) -> SlotToken<Slot>? {
+        if let preferred {
+            var looked = 0
+            var i = s.tokens.count - 1
+            while i >= 0 && looked < preferenceDepth {
+                let token = s.tokens[i]
+                if token.isTaken {
+                    s.tokens.remove(at: i)
+                } else {
+                    looked += 1
+                    if preferred(token.slot) && token.claim() {
+                        s.tokens.remove(at: i)
+                        return token
+                    }
+                }
+                i -= 1
             }
-            return nil
         }
+        while let token = s.tokens.popLast() {
+            if token.claim() { return token }
+        }
+        return nil
     }
 
     /// Every waiting call returns nil now (shutdown: they answer 503 instead of waiting on).

@@ -35,7 +35,7 @@ struct RawHelloStream {
             for _ in 0..<2000 where !FileSystem.exists(iofs + "/lsnr.sock") { try await Task.sleep(for: .milliseconds(1)) }
             // Read as the agent's connections are, so the two calls differ by the agent alone.
             let connection = try HTTPStreamConnection(socketPath: iofs + "/lsnr.sock")
-            try await connection.readOnSharedLoop()
+            connection.readOnSharedLoop()
             let raw = RawHelloStream(container: container, connection: connection, iofs: iofs)
             for _ in 0..<50 { try await raw.call() }
             return raw

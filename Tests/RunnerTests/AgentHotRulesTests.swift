@@ -39,6 +39,22 @@ struct AgentHotRulesTests {
         }
     }
 
+    @Test func anIdleContainerLocalToTheCallerServesTheNextCallBeforeANewerOne() async throws {
+        try await H.withAgent { agent, driver, clock in
+            async let a = agent.submit(H.function(), H.request("sleep:100"))
+            async let b = agent.submit(H.function(), H.request("sleep:300"))
+            await advance(clock, by: .milliseconds(10), until: "both calls ended") {
+                driver.containers.reduce(0) { $0 + $1.calls } == 2 && H.running(agent, H.function()) == 0
+            }
+            let (fast, _) = try await (a, b)
+            let older = try #require(driver.containers.first { H.text(fast).hasPrefix($0.name + ":") })
+            older.markLocalToCaller()
+            let next = try await agent.submit(H.function(), H.request("next"))
+            #expect(next.header("x-container") == older.name)
+            #expect(driver.starts == 2)
+        }
+    }
+
     @Test func waitersBeyondIdleAndStartingContainersLaunchMoreAndNoMore() async throws {
         let gate = AsyncEvent()
         try await H.withAgent(onStart: { _, _ throws(RunnerError) in _ = await gate.wait() }) { agent, driver, clock in

@@ -1,4 +1,7 @@
 import Foundation
+import LoopExecutors
+import NIOCore
+import NIOPosix
 import NativeRuntime
 import Runner
 import RunnerOS
@@ -52,6 +55,33 @@ import Glibc
             #expect(String(decoding: r.body, as: UTF8.self) == "Hello n\(i)")
         }
         #expect(try await c.call(request("!env TEST_VAR"), deadlineNanos: soon).body == Array("present".utf8))
+    }
+
+    /// The loops of NIO's shared group, which function sockets are read on.
+    static let sharedLoops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+
+    @Test(.enabled(if: sharedLoops.count >= 2, "NIO's shared group has one loop here (it has one per CPU): no other loop to compare with"))
+    func aSocketIsReadOnTheEventLoopItsFirstCallRanOn() async throws {
+        let f = try await Function()
+        let c = try await f.connect()
+        let (home, other) = (Self.sharedLoops[1], Self.sharedLoops[0])
+        #expect(try await other.submit { c.isReadOnCurrentLoop }.get(), "before its first call, any caller's loop would read it")
+        let r = try await withTaskExecutorPreference(EventLoopTaskExecutor(home)) { try await c.call(request("loop"), deadlineNanos: soon) }
+        #expect(String(decoding: r.body, as: UTF8.self) == "Hello loop")
+        #expect(try await home.submit { c.isReadOnCurrentLoop }.get())
+        #expect(try await !other.submit { c.isReadOnCurrentLoop }.get())
+        #expect(!c.isReadOnCurrentLoop, "the test's task runs on no loop")
+        // Calls from another loop are still answered: their answers cross threads.
+        let again = try await withTaskExecutorPreference(EventLoopTaskExecutor(other)) { try await c.call(request("again"), deadlineNanos: soon) }
+        #expect(String(decoding: again.body, as: UTF8.self) == "Hello again")
+        #expect(try await home.submit { c.isReadOnCurrentLoop }.get())
+    }
+
+    @Test func aConnectionReadingForItselfIsReadOnNoLoop() async throws {
+        let f = try await Function()
+        let c = try await f.connect(readOnLoop: false)
+        _ = try await c.call(request("x"), deadlineNanos: soon)
+        #expect(try await !Self.sharedLoops[0].submit { c.isReadOnCurrentLoop }.get())
     }
 
     @Test func statusesAndHeadersComeBackAsTheFunctionSentThem() async throws {
@@ -270,7 +300,7 @@ extension HTTPStreamConnection {
     /// A connection to the socket at `path`, read by an event loop or by its calls.
     static func make(_ path: String, readOnLoop: Bool) async throws -> HTTPStreamConnection {
         let c = try HTTPStreamConnection(socketPath: path)
-        if readOnLoop { try await c.readOnSharedLoop() }
+        if readOnLoop { c.readOnSharedLoop() }
         return c
     }
 }

@@ -30,6 +30,25 @@ import Testing
         #expect(order == [8, 6, 4, 3, 2, 1])
     }
 
+    @Test func aPreferredContainerAmongTheNewestIsTakenBeforeNewerOnes() async {
+        let q = SlotQueue<Slot>(key: "k")
+        for i in 0..<10 { q.queue(Slot(i)) }
+        let evenOnly: (Slot) -> Bool = { $0.n % 2 == 0 }
+        #expect(q.takeNewest(preferring: evenOnly)?.slot.n == 8)
+        #expect(await q.take(timeout: .seconds(1), preferring: evenOnly)?.slot.n == 6)
+        // Without a preference the order is LIFO again, around the tokens taken out of turn.
+        #expect(q.takeNewest()?.slot.n == 9)
+        #expect(q.takeNewest()?.slot.n == 7)
+    }
+
+    @Test func aPreferredContainerOlderThanTheNewestFewLosesToTheNewest() async {
+        let q = SlotQueue<Slot>(key: "k")
+        let depth = SlotQueue<Slot>.preferenceDepth
+        for i in 0...depth { q.queue(Slot(i)) }  // 0 is one past the newest `depth`
+        #expect(q.takeNewest(preferring: { $0.n == 0 })?.slot.n == depth)
+        #expect(q.takeNewest(preferring: { _ in false })?.slot.n == depth - 1)
+    }
+
     @Test func aTokenCanBeTakenOnlyOnce() async {
         let q = SlotQueue<Slot>(key: "k")
         let t = q.queue(Slot(1))

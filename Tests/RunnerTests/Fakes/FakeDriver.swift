@@ -90,6 +90,7 @@ final class FakeContainer: HotContainerHandle {
         var overlaps = 0
         var oom = false
         var broken = false
+        var local = false
     }
     private let state = Mutex(State())
 
@@ -104,6 +105,9 @@ final class FakeContainer: HotContainerHandle {
     var name: String { task.name }
     var isClosed: Bool { closedEvent.hasFired }
     var isFrozen: Bool { state.withLock { $0.frozen } }
+    /// What a test said of it: calls from any thread count as its own loop's.
+    var isLocalToCaller: Bool { state.withLock { $0.local } }
+    func markLocalToCaller() { state.withLock { $0.local = true } }
     var calls: Int { state.withLock { $0.calls } }
     var freezes: Int { state.withLock { $0.freezes } }
     /// A freeze has begun and not ended (only with `holdFreeze`).
