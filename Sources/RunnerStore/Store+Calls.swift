@@ -7,7 +7,8 @@ import RunnerOS
 
 /// Call records and their logs.
 extension Store {
-    /// Inserts or replaces a call's record (and its log, when given).
+    /// Inserts or replaces a call's record (and its log, when given and not empty: an ended
+    /// call without a log row has an empty log, which saves most calls a second row).
     public func saveCall(_ record: CallRecord, log: [UInt8]? = nil) async throws(RunnerError) {
         try await saveCalls([(record, log)])
     }
@@ -16,7 +17,9 @@ extension Store {
     /// that began running (their records are updated while they are still queued).
     public func saveCalls(_ calls: [(CallRecord, [UInt8]?)], started: [CallRecord] = []) async throws(RunnerError) {
         var rows: [(CallRecord, String, Data?)] = []
-        for (record, log) in calls { rows.append((record, CallRecordJSON.encode(record), log.map { Data($0) })) }
+        for (record, log) in calls {
+            rows.append((record, CallRecordJSON.encode(record), log.flatMap { $0.isEmpty ? nil : Data($0) }))
+        }
         var running: [(CallRecord, String)] = []
         for record in started { running.append((record, CallRecordJSON.encode(record))) }
         let batch = rows
@@ -41,12 +44,14 @@ extension Store {
     }
 
     public func callLog(fnID: String, id: String) async throws(RunnerError) -> [UInt8] {
-        _ = try await call(fnID: fnID, id: id)
+        let record = try await call(fnID: fnID, id: id)
         let data = try await read("get log") { db in
             try Data.fetchOne(db, sql: "SELECT log FROM log WHERE callID = ?", arguments: [id])
         }
-        guard let data else { throw RunnerError(.notFound, "Log not found", step: "get log") }
-        return Array(data)
+        if let data { return Array(data) }
+        // An empty log is not written; a call that has not ended has no log yet.
+        guard record.status != .queued && record.status != .running else { throw RunnerError(.notFound, "Log not found", step: "get log") }
+        return []
     }
 
     /// A fn's calls, newest first; `cursor` is the id of the last call of the previous page.

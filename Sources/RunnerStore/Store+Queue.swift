@@ -79,7 +79,7 @@ extension Store: CallQueue {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO call(id, fnID, createdAt, body) VALUES (?, ?, ?, ?)",
                 arguments: [record.id, record.fnID, record.createdAt, body])
-            try db.execute(sql: "INSERT OR REPLACE INTO log(callID, log) VALUES (?, ?)", arguments: [record.id, log])
+            if !log.isEmpty { try db.execute(sql: "INSERT OR REPLACE INTO log(callID, log) VALUES (?, ?)", arguments: [record.id, log]) }
             try db.execute(sql: "DELETE FROM queue WHERE id = ?", arguments: [record.id])
         }
     }

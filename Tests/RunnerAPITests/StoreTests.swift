@@ -140,6 +140,28 @@ struct StoreTests {
         }
     }
 
+    @Test func aCallThatWroteNothingHasAnEmptyLogOnceEndedAndNoLogBefore() async throws {
+        try await withStore { store, _ in
+            func record(_ id: String, _ status: CallRecord.Status) -> CallRecord {
+                CallRecord(
+                    id: id, status: status, appID: "a", appName: "a", fnID: "f1", fnName: "f1", image: "i", format: "http-stream", type: "detached",
+                    memoryMB: 128, cpuMillicores: 0, timeoutSeconds: 30, idleTimeoutSeconds: 30, method: "POST", url: "/", createdAt: "2026-11-20T00:00:00.000Z")
+            }
+            for (i, status) in [CallRecord.Status.success, .error, .timeout, .cancelled].enumerated() {
+                try await store.saveCall(record("01E\(i)", status), log: [])
+                #expect(try await store.callLog(fnID: "f1", id: "01E\(i)") == [], "\(status)")
+            }
+            for (i, status) in [CallRecord.Status.queued, .running].enumerated() {
+                try await store.saveCall(record("01Q\(i)", status))
+                await #expect(throws: RunnerError.self, "\(status)") { _ = try await store.callLog(fnID: "f1", id: "01Q\(i)") }
+            }
+            // A log written earlier stays the call's log.
+            try await store.saveCall(record("01L0", .success), log: Array("out".utf8))
+            #expect(try await store.callLog(fnID: "f1", id: "01L0") == Array("out".utf8))
+            await #expect(throws: RunnerError.self) { _ = try await store.callLog(fnID: "f2", id: "01L0") }
+        }
+    }
+
     @Test func pruningKeepsTheNewestCallsOfEachFnAndDropsOldOnesWithTheirLogs() async throws {
         try await withStore { store, _ in
             func record(_ id: String, fn: String, at time: String) -> CallRecord {
