@@ -60,33 +60,11 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     private init(connectingTo socketPath: String, shownAs name: String) throws(RunnerError) {
         // Everything that can fail happens before the properties are set: a class whose init
         // throws after that runs its deinit, which would close the descriptors a second time.
-        let sock = try Self.connect(socketPath, shownAs: name)
+        let sock = try ListenerSocket.connect(socketPath, shownAs: name)
         fd = sock
         writeFD = sock
         // Non-blocking: read and write first, wait only when the socket says EAGAIN.
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-    }
-
-    private static func connect(_ socketPath: String, shownAs name: String) throws(RunnerError) -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        if fd < 0 { throw .system("socket", errno: errno, "cannot create a unix socket") }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socketPath.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
-            close(fd)
-            throw RunnerError(.invalidArgument, "socket path longer than 107 bytes: \(socketPath)", step: "connect")
-        }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        if rc != 0 {
-            let e = errno
-            close(fd)
-            throw .system("connect", errno: e, "cannot connect to the function at \(name)")
-        }
-        return fd
     }
 
     /// A connection over a pair of pipes (a hot function's stdout and stdin); owns both.

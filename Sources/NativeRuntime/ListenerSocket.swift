@@ -85,4 +85,28 @@ enum ListenerSocket {
     }
 
     private static func refusal(_ message: String) -> RunnerError { RunnerError(.containerInit, message, step: "check listener") }
+
+    /// A blocking stream connection to the unix socket at `socketPath` (the runner's own path, or
+    /// /proc/self/fd/N of a descriptor from `open`); `name` is what errors call it.
+    static func connect(_ socketPath: String, shownAs name: String) throws(RunnerError) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw .system("socket", errno: errno, "cannot create a unix socket") }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socketPath.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            close(fd)
+            throw RunnerError(.invalidArgument, "socket path longer than 107 bytes: \(socketPath)", step: "connect")
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if rc != 0 {
+            let e = errno
+            close(fd)
+            throw .system("connect", errno: e, "cannot connect to the function at \(name)")
+        }
+        return fd
+    }
 }
