@@ -5,8 +5,9 @@ import Synchronization
 /// Idle containers offer themselves as tokens; a waiting call takes the **newest** free token
 /// (LIFO, so the fewest containers stay warm and the rest can time out), or, if the caller says
 /// which containers it would rather have (`preferring`), the newest of those among the
-/// `preferenceDepth` newest free tokens. A token can be taken once: a waiting call and the container's own timers (idle timeout, eviction, shutdown) race
-/// for it, the first wins, the loser backs off quietly.
+/// `preferenceDepth` newest free tokens. A token can be taken once: a waiting call and the
+/// container's own timers (idle timeout, eviction, shutdown) race for it, the first wins, the
+/// loser backs off quietly.
 public final class SlotQueue<Slot: Sendable>: Sendable {
     public let key: String
 
