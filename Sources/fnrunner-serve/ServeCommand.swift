@@ -62,6 +62,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let agentConfig = try AgentConfiguration.fromEnvironment(env)
         let retention = try CallPruner.Configuration.fromEnvironment(env)
+        // FN_CALL_RECORDS=false: sync calls leave no record, as on Fn (whose calls API is gone);
+        // detached calls keep theirs, which their queue is made of.
+        let recordsCalls = try fnEnv.bool("FN_CALL_RECORDS", default: true)
         var driverConfig = try NativeDriver.Configuration.fromEnvironment(env)
         let networkSettings = try network.settings(env)
         driverConfig.defaultNetwork = ContainerSpec.Network(rawValue: networkSettings.defaultNetwork) ?? .none
@@ -116,11 +119,12 @@ struct ServeCommand: AsyncParsableCommand {
                 "listen": "\(host):\(port)", "cgroups": "\(sandbox.driver.layout)", "cgroup_root": "\(cgroupRoot)", "memory_bytes": "\(totals.memoryBytes)",
                 "cpu_millicores": "\(totals.cpuMillicores)", "store": "\(store.path)", "sandbox_pool": "\(poolSize)",
                 "function_network": "\(networkSettings.defaultNetwork)", "tracing": "\(tracing == nil ? "off" : "otlp")",
+                "call_records": "\(recordsCalls ? "all" : "detached calls only")",
             ])
         let tracker = ResourceTracker(totalMemoryBytes: totals.memoryBytes, totalCPUMillicores: totals.cpuMillicores)
         let agent = Agent(configuration: agentConfig, driver: driver, tracker: tracker, logger: logger, tracer: tracing?.tracer)
-        let recorder = StoreRecorder(store: store, logger: logger)
-        agent.addListener(recorder)
+        let recorder = recordsCalls ? StoreRecorder(store: store, logger: logger) : nil
+        if let recorder { agent.addListener(recorder) }
         let detachedCalls = AsyncCallConsumer(configuration: asyncConfig, agent: agent, queue: store, logger: logger)
         agent.addListener(detachedCalls)
         let api = FnAPI(
@@ -133,10 +137,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         // A group stops its services last to first: the exporter goes last, with every span.
         var services: [any Service] = tracing.map { [$0.service] } ?? []
-        services += [
-            AgentService(agent: agent, detachedCalls: detachedCalls), RecordWriter(recorder: recorder),
-            CallPruner(configuration: retention, store: store, logger: logger),
-        ]
+        services.append(AgentService(agent: agent, detachedCalls: detachedCalls))
+        if let recorder { services.append(RecordWriter(recorder: recorder)) }
+        services.append(CallPruner(configuration: retention, store: store, logger: logger))
         var grpcService: GRPCRunnerService?
         if let (gHost, gPort) = grpcAddress {
             let service = GRPCRunnerService(

@@ -92,7 +92,7 @@ extension ServeCommandTests {
         let data = env.stateDirectory + "-data"
         defer { try? FileSystem.removeTree(data) }
         for (name, value) in [("FN_MAX_TOTAL_MEMORY_BYTES", "-5"), ("FN_MAX_TOTAL_CPU_MCPUS", "lots"), ("FN_CLIENT_IDLE_TIMEOUT_MSECS", "-1"),
-            ("FN_EVENT_LOOPS", "0"), ("FN_EVENT_LOOPS", "5000"),
+            ("FN_EVENT_LOOPS", "0"), ("FN_EVENT_LOOPS", "5000"), ("FN_CALL_RECORDS", "maybe"),
         ] {
             let server = try Subprocess.fnrunner(
                 ["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--state-dir", env.stateDirectory, "--cgroup-root", env.cgroupRoot],

@@ -356,6 +356,29 @@ struct ServeCommandTests {
         }
     }
 
+    @Test func withCallRecordsOffASyncCallLeavesNoRecordAndADetachedCallKeepsIts() async throws {
+        try await withHelloStreamData("serve-norec") { env, data in
+            let (server, c) = try await startServer(env, data: data, port: try freePort(), environment: ["FN_CALL_RECORDS": "false"])
+            let fnID = try await deploy(c, app: "norec", fn: "hello", memory: 64)
+            let sync = try await c.send("POST", "/invoke/\(fnID)", body: Array("sync".utf8))
+            #expect(sync.status == 200 && sync.text == "Hello sync", "\(sync.text) \(server.stderr)")
+            let syncID = try #require(sync.header("Fn-Call-Id"))
+            let detached = try await c.send("POST", "/invoke/\(fnID)", body: Array("later".utf8), headers: [("Fn-Invoke-Type", "detached")])
+            #expect(detached.status == 202, "\(detached.text)")
+            let detachedID = try #require(detached.json["call_id"] as? String)
+            try await waitUntil("the detached call ended") {
+                try await c.send("GET", "/v2/fns/\(fnID)/calls/\(detachedID)").json["status"] as? String == "success"
+            }
+            let missing = try await c.send("GET", "/v2/fns/\(fnID)/calls/\(syncID)")
+            #expect(missing.status == 404, "\(missing.text)")
+            let list = try await c.send("GET", "/v2/fns/\(fnID)/calls")
+            #expect((list.json["items"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == [detachedID], "\(list.text)")
+            #expect(server.stderr.contains("call_records=detached calls only") || server.stdout.contains("detached calls only"), "\(server.stderr)")
+            server.signal(SIGTERM)
+            #expect(await server.exit() == 0)
+        }
+    }
+
     /// Polls `condition` every 20 ms for up to 60 s.
     func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
         for _ in 0..<3000 {
