@@ -136,25 +136,16 @@ public final class SlotQueue<Slot: Sendable>: Sendable {
     /// less than the newest one.
     public static var preferenceDepth: Int { 4 }
 
-    /// Claims the newest preferred token within `preferenceDepth`, else the newest free one,
-    /// dropping tokens already taken as it meets them. `preferred` runs under the queue's lock:
-    /// it may take no lock that is held while this queue's is taken.
+    /// Claims the newest preferred token within `preferenceDepth`, else the newest free one.
+    /// `preferred` runs under the queue's lock: it may take no lock that is held while this
+    /// queue's is taken.
     private static func claimNewest(_ s: inout State, preferring preferred: ((Slot) -> Bool)?) -> SlotToken<Slot>? {
         if let preferred {
             var looked = 0
-            var i = s.tokens.count - 1
-            while i >= 0 && looked < preferenceDepth {
-                let token = s.tokens[i]
-                if token.isTaken {
-                    s.tokens.remove(at: i)
-                } else {
-                    looked += 1
-                    if preferred(token.slot) && token.claim() {
-                        s.tokens.remove(at: i)
-                        return token
-                    }
-                }
-                i -= 1
+            for i in s.tokens.indices.reversed() where !s.tokens[i].isTaken {
+                if looked == preferenceDepth { break }
+                looked += 1
+                if preferred(s.tokens[i].slot) && s.tokens[i].claim() { return s.tokens.remove(at: i) }
             }
         }
         while let token = s.tokens.popLast() {
