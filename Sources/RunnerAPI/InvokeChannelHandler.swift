@@ -19,7 +19,7 @@ import RunnerStore
 /// not trace requests, on a connection where the router owes no answer. Every other request
 /// passes on untouched, and the router answers it as before (detached calls, 413s, unknown
 /// paths, traced requests). Requests pipelined behind a call in progress wait for its answer,
-/// in order, and the connection is not read meanwhile. It sits behind Hummingbird's connection
+/// in order, and the connection is read no further meanwhile. It sits behind Hummingbird's connection
 /// state handler, which so sees these requests and answers too (idle timeout, graceful
 /// shutdown).
 final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -315,8 +315,12 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     // MARK: the connection
 
+    /// While a call is answered the connection is read on until a request arrives behind it:
+    /// a client that asks once at a time keeps the socket's read interest (holding the read
+    /// would cost an `epoll_ctl` off and one on again per call), and a pipelining one is read
+    /// no further than the read that brought its next request.
     func read(context: ChannelHandlerContext) {
-        if isAnswering { heldRead = true } else { context.read() }
+        if isAnswering && !held.isEmpty { heldRead = true } else { context.read() }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -186,6 +186,21 @@ struct InvokeChannelTests {
         }
     }
 
+    @Test func aClientPipeliningBehindARunningCallIsReadNoFurtherThanItsNextRequest() async throws {
+        try await Self.withConnection { c, fnID, name, conn in
+            conn.sendRaw(Self.invoke(fnID, "hold:\(name)"))
+            try await StreamingTests.waitFor(TestSignals.event(name + ".started"), "the call runs")
+            // 64 MiB of invokes behind it: the server holds one read of them, the kernel's
+            // socket buffers (a few MiB on loopback) hold the rest, and then the client waits.
+            let sent = await conn.sendUntilFull(Self.invoke(fnID, String(repeating: "x", count: 256 << 10)), limit: 64 << 20)
+            #expect(sent > 0 && sent < 32 << 20, "the server took \(sent) bytes while the call ran")
+            conn.hangUp()
+            TestSignals.event(name + ".go").fire()
+            let version = try await c.send("GET", "/version")
+            #expect(version.status == 200 && version.json["version"] != nil, "the server goes on: \(version.text)")
+        }
+    }
+
     @Test func aLargeBodyInManyPiecesReachesTheFunctionWhole() async throws {
         try await H.withServer { c, _ in
             let (_, fnID) = try await H.appAndFn(c)

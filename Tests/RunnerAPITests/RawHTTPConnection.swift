@@ -43,6 +43,31 @@ final class RawHTTPConnection: @unchecked Sendable {
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
+    /// Writes `text` again and again, without blocking, until `limit` bytes are out or the
+    /// socket has taken nothing more for `stallMillis`; how many bytes it took.
+    func sendUntilFull(_ text: String, limit: Int, stallMillis: Int32 = 1000) async -> Int {
+        let fd = self.fd
+        let bytes = Array(text.utf8)
+        return (try? await TestThread.run { () -> Int in
+            let flags = fcntl(fd, F_GETFL)
+            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+            defer { _ = fcntl(fd, F_SETFL, flags) }
+            var sent = 0
+            while sent < limit {
+                let offset = sent % bytes.count
+                let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                if n > 0 {
+                    sent += n
+                    continue
+                }
+                if n < 0 && errno != EAGAIN { break }
+                var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                if poll(&p, 1, stallMillis) <= 0 { break }
+            }
+            return sent
+        }) ?? 0
+    }
+
     /// Waits up to `seconds` for the server to close the connection (reading what comes).
     func waitForClose(seconds: Int) async -> Bool {
         let fd = self.fd
