@@ -128,7 +128,8 @@ let package = Package(
                 "Runner", "NativeRuntime", "RunnerStore", "RunnerOS", "LoopExecutors", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"), .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // A task executor on one NIO event loop, so an edge's hot calls' tasks run where their
@@ -216,7 +217,11 @@ let package = Package(
             ]),
         .testTarget(
             name: "RunnerAPITests",
-            dependencies: ["Runner", "NativeRuntime", "RunnerStore", "RunnerAPI", "NodeServices", "RunnerOS", "Sandbox", "OCIImage", "TestSupport"]),
+            dependencies: [
+                "Runner", "NativeRuntime", "RunnerStore", "RunnerAPI", "NodeServices", "RunnerOS", "Sandbox", "OCIImage", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+            ]),
         .testTarget(
             name: "RunnerGRPCTests",
             dependencies: [

@@ -55,6 +55,15 @@ struct InvokeChannelTests {
         }
     }
 
+    @Test func aRequestWithAnAbsoluteFormTargetReachesItsRoute() async throws {
+        try await H.withServer { c, _ in
+            let conn = try RawHTTPConnection(port: c.port)
+            conn.sendRaw("GET http://127.0.0.1:\(c.port)/version?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            #expect(await conn.read(until: "\"version\""), "\(conn.text)")
+            #expect(conn.text.hasPrefix("HTTP/1.1 200 OK"), "\(conn.text)")
+        }
+    }
+
     @Test func anInvokeAskingToCloseGetsItsWholeAnswerAndThenTheConnectionCloses() async throws {
         try await H.withServer { c, _ in
             let (_, fnID) = try await H.appAndFn(c)
