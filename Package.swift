@@ -219,8 +219,7 @@ let package = Package(
             name: "RunnerAPITests",
             dependencies: [
                 "Runner", "NativeRuntime", "RunnerStore", "RunnerAPI", "NodeServices", "RunnerOS", "Sandbox", "OCIImage", "TestSupport",
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ]),
         .testTarget(
             name: "RunnerGRPCTests",

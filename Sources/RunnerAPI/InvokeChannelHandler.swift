@@ -19,9 +19,9 @@ import RunnerStore
 /// not trace requests, on a connection where the router owes no answer. Every other request
 /// passes on untouched, and the router answers it as before (detached calls, 413s, unknown
 /// paths, traced requests). Requests pipelined behind a call in progress wait for its answer,
-/// in order, and the connection is read no further meanwhile. It sits behind Hummingbird's connection
-/// state handler, which so sees these requests and answers too (idle timeout, graceful
-/// shutdown).
+/// in order, and the connection is read no further meanwhile. It sits behind Hummingbird's
+/// connection state handler, which so sees these requests and answers too (idle timeout,
+/// graceful shutdown).
 final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart

@@ -1,5 +1,4 @@
 import HTTPTypes
-import NIOCore
 import NIOHTTP1
 import NIOHTTPTypesHTTP1
 import Testing
