@@ -10,8 +10,8 @@ import NIOHTTPTypesHTTP1
 ///
 /// The library's conversion parses every request target with Foundation's `URLComponents` to
 /// find an absolute-form one's path, and keeps the target whole when it has no scheme, which no
-/// target starting with "/" has. That parse was about 1.3% of the event loop's time under
-/// `wrk -c8` on invokes. Every other target (absolute-form, "*", authority-form) still goes
+/// target starting with "/" has. That parse was about 1.2% of the event loop's samples under
+/// `wrk -c8` on invokes (perf). Every other target (absolute-form, "*", authority-form) still goes
 /// through the library's conversion.
 final class OriginFormServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart

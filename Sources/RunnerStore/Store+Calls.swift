@@ -7,8 +7,7 @@ import RunnerOS
 
 /// Call records and their logs.
 extension Store {
-    /// Inserts or replaces a call's record (and its log, when given and not empty: an ended
-    /// call without a log row has an empty log, which saves most calls a second row).
+    /// Inserts or replaces a call's record (and its log, when given; see `insertEnded`).
     public func saveCall(_ record: CallRecord, log: [UInt8]? = nil) async throws(RunnerError) {
         try await saveCalls([(record, log)])
     }
@@ -16,23 +15,25 @@ extension Store {
     /// Inserts or replaces several calls in one transaction; `started` are detached calls
     /// that began running (their records are updated while they are still queued).
     public func saveCalls(_ calls: [(CallRecord, [UInt8]?)], started: [CallRecord] = []) async throws(RunnerError) {
-        var rows: [(CallRecord, String, Data?)] = []
-        for (record, log) in calls {
-            rows.append((record, CallRecordJSON.encode(record), log.flatMap { $0.isEmpty ? nil : Data($0) }))
-        }
+        var rows: [(CallRecord, String, [UInt8]?)] = []
+        for (record, log) in calls { rows.append((record, CallRecordJSON.encode(record), log)) }
         var running: [(CallRecord, String)] = []
         for record in started { running.append((record, CallRecordJSON.encode(record))) }
         let batch = rows
         let startedBatch = running
         try await write("save calls") { db in
             for (record, body) in startedBatch { try self.markRunning(db, record, body: body) }
-            for (record, body, log) in batch {
-                try db.cachedStatement(sql: "INSERT OR REPLACE INTO call(id, fnID, createdAt, body) VALUES (?, ?, ?, ?)")
-                    .execute(arguments: [record.id, record.fnID, record.createdAt, body])
-                if let log {
-                    try db.cachedStatement(sql: "INSERT OR REPLACE INTO log(callID, log) VALUES (?, ?)").execute(arguments: [record.id, log])
-                }
-            }
+            for (record, body, log) in batch { try Self.insertEnded(db, record, body: body, log: log) }
+        }
+    }
+
+    /// Writes an ended call's record row and its log row; an empty log gets no row (an ended
+    /// call without one has an empty log), which saves most calls a second row.
+    static func insertEnded(_ db: Database, _ record: CallRecord, body: String, log: [UInt8]?) throws {
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO call(id, fnID, createdAt, body) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [record.id, record.fnID, record.createdAt, body])
+        if let log, !log.isEmpty {
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO log(callID, log) VALUES (?, ?)").execute(arguments: [record.id, Data(log)])
         }
     }
 

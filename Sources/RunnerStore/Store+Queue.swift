@@ -74,12 +74,9 @@ extension Store: CallQueue {
     public func complete(_ call: Call) async throws(RunnerError) {
         let record = call.record
         let body = CallRecordJSON.encode(record)
-        let log = Data(call.log.bytes)
+        let log = call.log.bytes
         try await write("complete call") { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO call(id, fnID, createdAt, body) VALUES (?, ?, ?, ?)",
-                arguments: [record.id, record.fnID, record.createdAt, body])
-            if !log.isEmpty { try db.execute(sql: "INSERT OR REPLACE INTO log(callID, log) VALUES (?, ?)", arguments: [record.id, log]) }
+            try Self.insertEnded(db, record, body: body, log: log)
             try db.execute(sql: "DELETE FROM queue WHERE id = ?", arguments: [record.id])
         }
     }
