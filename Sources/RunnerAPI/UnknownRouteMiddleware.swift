@@ -12,7 +12,10 @@ struct UnknownRouteMiddleware<Context: RequestContext>: RouterMiddleware {
         patterns = paths.map { $0.split(separator: "/") }
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    // Hummingbird's protocol, built without nonisolated(nonsending) as the default.
+    @concurrent func handle(
+        _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
+    ) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
