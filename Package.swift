@@ -220,6 +220,7 @@ let package = Package(
             dependencies: [
                 "Runner", "NativeRuntime", "RunnerStore", "RunnerAPI", "NodeServices", "RunnerOS", "Sandbox", "OCIImage", "TestSupport",
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]),
         .testTarget(
             name: "RunnerGRPCTests",

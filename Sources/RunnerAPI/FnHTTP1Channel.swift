@@ -1,11 +1,13 @@
 import HummingbirdCore
 import Logging
 import NIOCore
-import NIOHTTPTypesHTTP1
+import NIOHTTP1
 
-/// Hummingbird's HTTP/1.1 channel with `InvokeChannelHandler` behind its connection state
-/// handler, so invokes are answered on the connection's event loop and every other request
-/// reaches the router as before, and `OriginFormServerCodec` in place of its codec.
+/// Hummingbird's HTTP/1.1 channel, set up as `HTTP1Channel.setup` sets it up (the same
+/// decoder limits, additional handlers, connection state handler and async channel) but with
+/// `HTTP1ServerCodec` in place of NIO's response encoder and the HTTP types codec, and with
+/// `InvokeChannelHandler` behind the connection state handler, so invokes are answered on the
+/// connection's event loop and every other request reaches the router as before.
 struct FnHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
@@ -13,16 +15,28 @@ struct FnHTTP1Channel: ServerChildChannel {
     let api: FnAPI
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        http1.setup(channel: channel, logger: logger).flatMapThrowing { [api] value in
+        channel.eventLoop.makeCompletedFuture { [api, http1] in
+            let configuration = http1.configuration
             let pipeline = channel.pipeline.syncOperations
-            let codec = try pipeline.handler(type: HTTP1ToHTTPServerCodec.self)
-            try pipeline.addHandler(OriginFormServerCodec(), position: .after(codec))
-            pipeline.removeHandler(codec, promise: nil)
-            let state = try pipeline.handler(type: HTTPConnectionStateHandler.self)
-            try pipeline.addHandler(InvokeChannelHandler(api: api, loop: channel.eventLoop), position: .after(state))
-            return value
+            try Self.addServerCodec(pipeline, decoder: configuration.httpDecoder)
+            try pipeline.addHandlers(configuration.additionalChannelHandlers())
+            let idleTimeout = configuration.idleTimeout.map { Duration.nanoseconds($0.nanoseconds) }
+            try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
+            try pipeline.addHandler(InvokeChannelHandler(api: api, loop: channel.eventLoop))
+            return try Value(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }
 
     func handle(value: Value, logger: Logger) async { await http1.handle(value: value, logger: logger) }
+
+    /// NIO's request decoder with `limits`, and `HTTP1ServerCodec` behind it: HTTP/1 bytes in,
+    /// HTTP types request parts up the pipeline, HTTP types answers out as bytes.
+    static func addServerCodec(_ pipeline: ChannelPipeline.SynchronousOperations, decoder limits: HTTP1Channel.Configuration.DecoderConfiguration) throws {
+        var configuration = NIOHTTPDecoderLimitConfiguration()
+        configuration.maxHeaderFieldSize = limits.maxHeaderFieldSize
+        configuration.maxHeaderListSize = limits.maxHeaderListSize
+        configuration.maxHeaderFieldCount = limits.maxHeaderFieldCount
+        try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: configuration)))
+        try pipeline.addHandler(HTTP1ServerCodec())
+    }
 }
