@@ -238,7 +238,7 @@ let package = Package(
 // Every Swift target: a nonisolated async function runs where its caller runs (Swift 6.2's
 // `nonisolated(nonsending)`), instead of switching to the generic executor at each call. On
 // an event loop's call path each such switch asked the task for its preferred executor under
-// the task's status-record lock: about 2% of the loop's time under `wrk -c8` (perf). Code that
+// the task's status-record lock: about 1.5% of the loop's time under `wrk -c8` (perf). Code that
 // must leave its caller's executor says so (`@concurrent`, or a thread of its own).
 let cTargets: Set<String> = ["CRunnerShim", "CArchive", "CNetlink", "CCurlShim", "CSeccomp", "CCap"]
 for target in package.targets where target.type != .plugin && target.type != .system && !cTargets.contains(target.name) {
