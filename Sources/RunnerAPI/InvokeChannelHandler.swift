@@ -346,6 +346,12 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         context.fireChannelInactive()
     }
 
+    /// The connection closed and its pipeline is torn down. Hummingbird's connection state
+    /// handler in front of this one passes no `channelInactive` on, and a client's reset
+    /// arrives as a read error, not as the end of its input: a call still answered here has
+    /// no one left to answer, and is cancelled, as when the client closes its side.
+    func handlerRemoved(context: ChannelHandlerContext) { clientLeft() }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard case .inputClosed? = event as? ChannelEvent else { return context.fireUserInboundEventTriggered(event) }
         // A client that closes its side has gone, as in Go's net/http. The router's reader

@@ -195,6 +195,19 @@ struct InvokeChannelTests {
         }
     }
 
+    @Test func aClientThatResetsItsConnectionWhileItsInvokeRunsCancelsTheCall() async throws {
+        try await Self.withConnection { c, fnID, name, conn in
+            conn.sendRaw(Self.invoke(fnID, "hold:\(name)"))
+            try await StreamingTests.waitFor(TestSignals.event(name + ".started"), "the call runs")
+            conn.reset()
+            // The call holds until it is cancelled: nothing else ends it.
+            let calls = try await StreamingTests.endedCalls(c, fnID: fnID, count: 1)
+            #expect(calls.first?["status"] as? String == "cancelled", "\(calls)")
+            let version = try await c.send("GET", "/version")
+            #expect(version.status == 200, "the server goes on: \(version.text)")
+        }
+    }
+
     @Test func aClientPipeliningBehindARunningCallIsReadNoFurtherThanItsNextRequest() async throws {
         try await Self.withConnection { c, fnID, name, conn in
             conn.sendRaw(Self.invoke(fnID, "hold:\(name)"))

@@ -9,7 +9,8 @@ import Glibc
 /// hang up in the middle. For what HTTPTestClient cannot show: an answer arriving piece by
 /// piece, and a client that goes away.
 final class RawHTTPConnection: @unchecked Sendable {
-    private let fd: Int32
+    /// -1 once `reset()` closed it.
+    private var fd: Int32
     private(set) var received: [UInt8] = []
 
     init(port: Int) throws(RunnerError) {
@@ -27,7 +28,7 @@ final class RawHTTPConnection: @unchecked Sendable {
         }
     }
 
-    deinit { Glibc.close(fd) }
+    deinit { if fd >= 0 { Glibc.close(fd) } }
 
     /// Sends a request with a body (and Content-Length).
     func send(_ method: String, _ path: String, body: String, headers: [(String, String)] = []) {
@@ -115,4 +116,13 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     /// Hangs up (both directions), as a client that gave up does.
     func hangUp() { shutdown(fd, Int32(SHUT_RDWR)) }
+
+    /// Closes with a reset (RST, no FIN), as a client that crashed or a proxy that dropped the
+    /// connection does: the server reads an error, not the end of the input.
+    func reset() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        Glibc.close(fd)
+        fd = -1
+    }
 }
