@@ -7,8 +7,8 @@ import NIOHTTPTypesHTTP1
 /// The HTTP/1 server codec of the API's connections: request parts from NIOHTTP1's decoder
 /// to HTTP types, and HTTP types answers to bytes. It takes the place of two library handlers,
 /// NIOHTTPTypesHTTP1's `HTTP1ToHTTPServerCodec` and NIOHTTP1's `HTTPResponseEncoder` behind it
-/// (`FnHTTP1Channel` swaps it in), and converts as they do, with three differences in cost
-/// and none in bytes:
+/// (`FnHTTP1Channel` puts it where Hummingbird puts them), and converts as they do, with three
+/// differences in cost and none in bytes:
 /// - a target starting with "/" is kept as it is, without the library's URL parse (which
 ///   keeps such a target whole anyway, since it has no scheme): that parse was about 1.2%
 ///   of the event loop's samples under `wrk -c8` on invokes (perf);
