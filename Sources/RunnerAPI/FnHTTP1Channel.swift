@@ -32,11 +32,17 @@ struct FnHTTP1Channel: ServerChildChannel {
     /// NIO's request decoder with `limits`, and `HTTP1ServerCodec` behind it: HTTP/1 bytes in,
     /// HTTP types request parts up the pipeline, HTTP types answers out as bytes.
     static func addServerCodec(_ pipeline: ChannelPipeline.SynchronousOperations, decoder limits: HTTP1Channel.Configuration.DecoderConfiguration) throws {
+        let decoder = HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits(limits))
+        try pipeline.addHandler(ByteToMessageHandler(decoder))
+        try pipeline.addHandler(HTTP1ServerCodec())
+    }
+
+    /// Hummingbird's decoder limits as NIO's decoder takes them, as `HTTP1Channel.setup` makes them.
+    static func decoderLimits(_ limits: HTTP1Channel.Configuration.DecoderConfiguration) -> NIOHTTPDecoderLimitConfiguration {
         var configuration = NIOHTTPDecoderLimitConfiguration()
         configuration.maxHeaderFieldSize = limits.maxHeaderFieldSize
         configuration.maxHeaderListSize = limits.maxHeaderListSize
         configuration.maxHeaderFieldCount = limits.maxHeaderFieldCount
-        try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: configuration)))
-        try pipeline.addHandler(HTTP1ServerCodec())
+        return configuration
     }
 }

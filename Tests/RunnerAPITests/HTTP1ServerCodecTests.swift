@@ -46,10 +46,6 @@ struct HTTP1ServerCodecTests {
     /// encoder and codec), or as `FnHTTP1Channel` does (the decoder and ours).
     static func connection(ours: Bool, limits: HTTP1Channel.Configuration.DecoderConfiguration = .init()) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
-        var decoder = NIOHTTPDecoderLimitConfiguration()
-        decoder.maxHeaderFieldSize = limits.maxHeaderFieldSize
-        decoder.maxHeaderListSize = limits.maxHeaderListSize
-        decoder.maxHeaderFieldCount = limits.maxHeaderFieldCount
         let pipeline = channel.pipeline.syncOperations
         if ours {
             try FnHTTP1Channel.addServerCodec(pipeline, decoder: limits)
@@ -57,7 +53,7 @@ struct HTTP1ServerCodecTests {
             // As Hummingbird's HTTP1Channel sets it up.
             try pipeline.configureHTTPServerPipeline(
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
-                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoder)
+                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: FnHTTP1Channel.decoderLimits(limits))
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
         }
         return channel
