@@ -1,16 +1,13 @@
 import NIOCore
 import Synchronization
 
-/// Tells a call that its client went away, so the call is cancelled instead of running on for
-/// nobody (Fn's Go server cancels the request context the same way).
+/// Tells a call the router answers that its client went away, so the call is cancelled instead
+/// of running on for nobody (Fn's Go server cancels the request context the same way).
 ///
-/// One per connection, in its channel pipeline (`FnAPI.server`); a request finds its
-/// connection's watcher by its channel. A client that closes its side (FIN; the server allows
-/// half-closure) or whose connection breaks counts as gone, as in Go's net/http.
-final class ClientConnectionWatcher: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
-    /// Every part passes on untouched.
-    typealias InboundIn = NIOAny
-
+/// One per connection, kept by its `InvokeChannelHandler`, which hears of the client's leaving
+/// (its side closed, as the server allows half-closure, or the connection broken, as in Go's
+/// net/http); a request finds its connection's watcher by its channel.
+final class ClientConnectionWatcher: Sendable {
     private struct State {
         var gone = false
         var onGone: (@Sendable () -> Void)?
@@ -19,28 +16,19 @@ final class ClientConnectionWatcher: ChannelInboundHandler, RemovableChannelHand
     /// The watchers of open connections, by channel.
     private static let live = Mutex<[ObjectIdentifier: ClientConnectionWatcher]>([:])
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        let key = ObjectIdentifier(context.channel)
+    /// Makes the watcher `channel`'s, until `forget(channel)`.
+    func keep(for channel: any Channel) {
+        let key = ObjectIdentifier(channel)
         Self.live.withLock { $0[key] = self }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        let key = ObjectIdentifier(context.channel)
+    func forget(_ channel: any Channel) {
+        let key = ObjectIdentifier(channel)
         Self.live.withLock { if $0[key] === self { $0[key] = nil } }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        clientLeft()
-        handlerRemoved(context: context)
-        context.fireChannelInactive()
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .inputClosed? = event as? ChannelEvent { clientLeft() }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    private func clientLeft() {
+    /// The client went away: the watch, if any, runs its action once.
+    func clientLeft() {
         let action = state.withLock { s -> (@Sendable () -> Void)? in
             s.gone = true
             defer { s.onGone = nil }

@@ -54,13 +54,12 @@ public struct FnAPI: Sendable {
         self.logger = logger
     }
 
-    /// HTTP/1.1 for this API: a watcher on every connection, so a call learns when its client
-    /// left; the client idle timeout, so half-open and stalled connections do not pile up; and
+    /// HTTP/1.1 for this API: the client idle timeout, so half-open and stalled connections do
+    /// not pile up; a watcher on every connection, so a call learns when its client left; and
     /// invokes and triggers answered on their connection's event loop (`InvokeChannelHandler`).
     public var server: HTTPServerBuilder {
         let idleMillis = configuration.clientIdleTimeoutMillis
-        let http1 = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [ClientConnectionWatcher()], idleTimeout: idleMillis > 0 ? .milliseconds(Int64(idleMillis)) : nil)
+        let http1 = HTTP1Channel.Configuration(idleTimeout: idleMillis > 0 ? .milliseconds(Int64(idleMillis)) : nil)
         return HTTPServerBuilder { [self] responder in
             FnHTTP1Channel(http1: HTTP1Channel(responder: responder, configuration: http1), api: self)
         }

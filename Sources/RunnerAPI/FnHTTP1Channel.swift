@@ -4,10 +4,11 @@ import NIOCore
 import NIOHTTP1
 
 /// Hummingbird's HTTP/1.1 channel, set up as `HTTP1Channel.setup` sets it up (the same
-/// decoder limits, additional handlers, connection state handler and async channel) but with
-/// `HTTP1ServerCodec` in place of NIO's response encoder and the HTTP types codec, and with
-/// `InvokeChannelHandler` behind the connection state handler, so invokes are answered on the
-/// connection's event loop and every other request reaches the router as before.
+/// decoder limits, additional handlers and async channel) but with `HTTP1ServerCodec` in place
+/// of NIO's response encoder and the HTTP types codec, and with `InvokeChannelHandler` in place
+/// of the connection state handler: it keeps the same idle timeout and graceful shutdown, and
+/// answers invokes on the connection's event loop; every other request reaches the router as
+/// before.
 struct FnHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
@@ -20,9 +21,7 @@ struct FnHTTP1Channel: ServerChildChannel {
             let pipeline = channel.pipeline.syncOperations
             try Self.addServerCodec(pipeline, decoder: configuration.httpDecoder)
             try pipeline.addHandlers(configuration.additionalChannelHandlers())
-            let idleTimeout = configuration.idleTimeout.map { Duration.nanoseconds($0.nanoseconds) }
-            try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
-            try pipeline.addHandler(InvokeChannelHandler(api: api, loop: channel.eventLoop))
+            try pipeline.addHandler(InvokeChannelHandler(api: api, loop: channel.eventLoop, idleTimeout: configuration.idleTimeout))
             return try Value(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }

@@ -19,9 +19,12 @@ import RunnerStore
 /// not trace requests, on a connection where the router owes no answer. Every other request
 /// passes on untouched, and the router answers it as before (detached calls, 413s, unknown
 /// paths, traced requests). Requests pipelined behind a call in progress wait for its answer,
-/// in order, and the connection is read no further meanwhile. It sits behind Hummingbird's
-/// connection state handler, which so sees these requests and answers too (idle timeout,
-/// graceful shutdown).
+/// in order, and the connection is read no further meanwhile.
+///
+/// It also keeps the connection's life in place of Hummingbird's connection state handler (the
+/// idle timeout and the graceful shutdown, `HTTPConnectionLifecycle`), and its client
+/// watcher for the router's calls (`ClientConnectionWatcher`): every part read and written
+/// passes one handler fewer.
 final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -33,16 +36,10 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         /// A request the router answers: its parts pass on up to its end.
         case passing
         /// A call's body is being read.
-        case reading(head: HTTPRequest, target: Target, body: [UInt8])
+        case reading(head: HTTPRequest, target: InvokeTarget, body: [UInt8])
         /// The call runs and its answer is written; the execution is nil until the
         /// call started.
         case answering(CallExecution?, closeAfter: Bool)
-    }
-    /// What a request taken here calls.
-    enum Target: Equatable {
-        case invoke(fnID: String)
-        /// `/t/{app}{source}`.
-        case trigger(app: String, source: String)
     }
     private var state = State.idle
     /// Requests passed on whose answer's end the router has not written yet.
@@ -62,13 +59,18 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var replaying = false
     /// An answer this handler wrote closed the connection's output: nothing after it is read.
     private var outputClosed = false
+    private var lifecycle: HTTPConnectionLifecycle
+    private var idleTimer: Scheduled<Void>?
+    private let watcher = ClientConnectionWatcher()
     private let api: FnAPI
     /// Where calls taken here run: the connection's loop.
     private let executor: EventLoopTaskExecutor
 
-    init(api: FnAPI, loop: any EventLoop) {
+    /// `idleTimeout`: nil never closes a connection for being idle.
+    init(api: FnAPI, loop: any EventLoop, idleTimeout: TimeAmount?) {
         self.api = api
         executor = EventLoopTaskExecutor(loop)
+        lifecycle = HTTPConnectionLifecycle(idleTimeout: idleTimeout, now: .now())
     }
 
     private var isAnswering: Bool {
@@ -76,7 +78,11 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         return false
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { take(unwrapInboundIn(data), context) }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        lifecycle.read(part, now: .now())
+        take(part, context)
+    }
 
     private func take(_ part: HTTPRequestPart, _ context: ChannelHandlerContext) {
         if outputClosed { return }
@@ -102,7 +108,7 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
             }
         case .idle:
             if case .head(let head) = part {
-                if routerAnswersOwed == 0, !routerCloses, let target = Self.target(of: head, api.configuration) {
+                if routerAnswersOwed == 0, !routerCloses, let target = InvokeTarget(head, api.configuration) {
                     var body: [UInt8] = []
                     // Room for a usual body at once; a large one grows as it arrives.
                     body.reserveCapacity(min(Int(head.headerFields.value(.contentLength) ?? "") ?? 0, 64 << 10))
@@ -118,54 +124,9 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
     }
 
-    /// What a request taken here calls, or nil when the router answers it.
-    static func target(of head: HTTPRequest, _ configuration: FnAPI.Configuration) -> Target? {
-        guard let path = head.path else { return nil }
-        let target: Target
-        if path.hasPrefix("/invoke/") {
-            guard head.method == .post else { return nil }
-            // As bytes: the id is ASCII or no id of ours, and a Character walk costs a
-            // grapheme check per byte on every invoke.
-            let id = path.utf8.dropFirst(8).prefix { $0 != UInt8(ascii: "?") }
-            guard !id.isEmpty, id.allSatisfy(isIDByte) else { return nil }
-            target = .invoke(fnID: String(Substring(id)))
-        } else if path.hasPrefix("/t/") {
-            // A plain path only (unreserved characters, no empty, "." or ".." segment, no
-            // trailing slash): the router's matching of any other is its own.
-            guard triggerMethods.contains(head.method) else { return nil }
-            let rest = path.utf8.dropFirst(3).prefix { $0 != UInt8(ascii: "?") }
-            let segments = rest.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-            guard let app = segments.first,
-                segments.allSatisfy({ !$0.isEmpty && !$0.elementsEqual(".".utf8) && !$0.elementsEqual("..".utf8) && $0.allSatisfy(isPathByte) })
-            else { return nil }
-            // Every segment is ASCII and none is empty: the source is the path after "{app}/".
-            target = .trigger(app: String(Substring(app)), source: "/" + String(Substring(rest.dropFirst(app.count + 1))))
-        } else {
-            return nil
-        }
-        // No body, or one of a declared length within the limit: the router refuses longer
-        // ones (413) before their body comes, and reads chunked ones.
-        guard head.headerFields.value(.transferEncoding) == nil else { return nil }
-        if let length = head.headerFields.value(.contentLength) {
-            guard let n = Int(length), n >= 0, n <= configuration.maxRequestBytes else { return nil }
-        }
-        guard !FnAPI.isDetached(head.headerFields), !configuration.tracesRequests else { return nil }
-        return target
-    }
-
-    /// A trigger's methods but HEAD, whose answer has no body (the router's).
-    private static let triggerMethods: Set<HTTPRequest.Method> = Set(FnAPI.triggerMethods).subtracting([.head])
-
-    private static func isPathByte(_ b: UInt8) -> Bool { isIDByte(b) || b == UInt8(ascii: ".") || b == UInt8(ascii: "~") }
-
-    private static func isIDByte(_ b: UInt8) -> Bool {
-        (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
-            || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || b == UInt8(ascii: "-") || b == UInt8(ascii: "_")
-    }
-
     // MARK: the call and its answer
 
-    private func start(_ head: HTTPRequest, _ target: Target, body: [UInt8], _ context: ChannelHandlerContext) {
+    private func start(_ head: HTTPRequest, _ target: InvokeTarget, body: [UInt8], _ context: ChannelHandlerContext) {
         // As Hummingbird's reader decides it for the router's answers.
         state = .answering(nil, closeAfter: head.headerFields.value(.connection) == "close")
         let (api, executor) = (self.api, self.executor)
@@ -179,7 +140,7 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     /// What `FnAPI.respond` does for the router's invokes and triggers, written as parts.
     private static func answer(
-        _ target: Target, _ requestHead: HTTPRequest, _ body: [UInt8], api: FnAPI, executor: EventLoopTaskExecutor,
+        _ target: InvokeTarget, _ requestHead: HTTPRequest, _ body: [UInt8], api: FnAPI, executor: EventLoopTaskExecutor,
         _ handler: NIOLoopBound<InvokeChannelHandler>, _ context: NIOLoopBound<ChannelHandlerContext>
     ) async {
         let execution: CallExecution
@@ -232,7 +193,7 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 case .body(let next)?: chunk = next
                 case .head?: chunk = []
                 case .end(nil)?, nil:
-                    context.value.writeAndFlush(h.wrapOutboundOut(.end(nil)), promise: nil)
+                    h.writeEnd(context.value)
                     break events
                 case .end(_?)?:
                     // The call failed after its answer began: a dropped connection tells the
@@ -267,7 +228,14 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         headers[.date] = HTTPDate.now()
         context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: headers))), promise: nil)
         if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
+        writeEnd(context)
+    }
+
+    /// An answer's end, flushed; the connection closes after it when the server is shutting down.
+    private func writeEnd(_ context: ChannelHandlerContext) {
+        let next = lifecycle.answerEnded(now: .now())
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        apply(next, context)
     }
 
     /// The answer is written: what arrived meanwhile goes on, in order.
@@ -323,9 +291,40 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         if isAnswering && !held.isEmpty { heldRead = true } else { context.read() }
     }
 
+    /// The router's answers.
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), routerAnswersOwed > 0 { routerAnswersOwed -= 1 }
-        context.write(data, promise: promise)
+        guard case .end = unwrapOutboundIn(data) else { return context.write(data, promise: promise) }
+        if routerAnswersOwed > 0 { routerAnswersOwed -= 1 }
+        let next = lifecycle.answerEnded(now: .now())
+        if next == .close {
+            context.writeAndFlush(data, promise: promise)
+        } else {
+            context.write(data, promise: promise)
+        }
+        apply(next, context)
+    }
+
+    private func apply(_ action: HTTPConnectionLifecycle.Action, _ context: ChannelHandlerContext) {
+        switch action {
+        case .none: break
+        case .close: context.close(promise: nil)
+        case .armIdleTimer(let deadline):
+            guard idleTimer == nil else { return }
+            idleTimer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) { [self] in
+                idleTimer = nil
+                apply(lifecycle.idleTimerFired(now: .now()), context)
+            }
+        }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        watcher.keep(for: context.channel)
+        if context.channel.isActive { apply(lifecycle.activated(now: .now()), context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        apply(lifecycle.activated(now: .now()), context)
+        context.fireChannelActive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -341,18 +340,25 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
     }
 
+    /// Not passed on, as Hummingbird's connection state handler passes it on to nothing: the
+    /// async channel behind ends its streams when the pipeline is torn down.
     func channelInactive(context: ChannelHandlerContext) {
+        lifecycle.deactivated()
         clientLeft()
-        context.fireChannelInactive()
     }
 
-    /// The connection closed and its pipeline is torn down. Hummingbird's connection state
-    /// handler in front of this one passes no `channelInactive` on, and a client's reset
-    /// arrives as a read error, not as the end of its input: a call still answered here has
-    /// no one left to answer, and is cancelled, as when the client closes its side.
-    func handlerRemoved(context: ChannelHandlerContext) { clientLeft() }
+    /// The connection closed and its pipeline is torn down: a call still answered here has no
+    /// one left to answer, and is cancelled, as when the client closes its side.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
+        clientLeft()
+        watcher.forget(context.channel)
+    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The server shuts down gracefully: the answers owed are written first.
+        if event is ChannelShouldQuiesceEvent { return apply(lifecycle.quiesce(), context) }
         guard case .inputClosed? = event as? ChannelEvent else { return context.fireUserInboundEventTriggered(event) }
         // A client that closes its side has gone, as in Go's net/http. The router's reader
         // would end the connection's output on this: it hears of it once the answer is out.
@@ -368,6 +374,7 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     private func clientLeft() {
         clientGone = true
+        watcher.clientLeft()
         if case .answering(let execution?, _) = state { execution.cancel() }
     }
 }

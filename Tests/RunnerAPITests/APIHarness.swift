@@ -1,9 +1,11 @@
 import Hummingbird
+import Logging
 import NodeServices
 import Runner
 import RunnerAPI
 import RunnerOS
 import RunnerStore
+import ServiceLifecycle
 import Synchronization
 import TestSupport
 import Testing
@@ -108,6 +110,18 @@ enum APIHarness {
         maxRequestBytes: Int = 1 << 20, totalMemoryMB: UInt64 = 1024, detached: Bool = true, clientIdleTimeoutMillis: Int? = nil,
         publicURL: String? = "http://fn.test", _ body: (HTTPTestClient, Store) async throws -> Void
     ) async throws {
+        try await withServer(
+            maxRequestBytes: maxRequestBytes, totalMemoryMB: totalMemoryMB, detached: detached,
+            clientIdleTimeoutMillis: clientIdleTimeoutMillis, publicURL: publicURL
+        ) { client, store, _ in try await body(client, store) }
+    }
+
+    /// The same server, run in a service group the test can shut down gracefully (as SIGTERM
+    /// does to serve).
+    static func withServer(
+        maxRequestBytes: Int = 1 << 20, totalMemoryMB: UInt64 = 1024, detached: Bool = true, clientIdleTimeoutMillis: Int? = nil,
+        publicURL: String? = "http://fn.test", _ body: (HTTPTestClient, Store, ServiceGroup) async throws -> Void
+    ) async throws {
         let dir = "/tmp/fnrunner-api-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileSystem.makeDirectories(dir, mode: 0o700)
         defer { try? FileSystem.removeTree(dir) }
@@ -131,8 +145,9 @@ enum APIHarness {
             router: api.router(), server: api.server, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             services: [AgentService(agent: agent, detachedCalls: consumer), RecordWriter(recorder: recorder)],
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
+        let services = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test")))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
+            group.addTask { try await services.run() }
             var bound: Int?
             for _ in 0..<5000 {
                 bound = port.withLock { $0 }
@@ -141,7 +156,7 @@ enum APIHarness {
             }
             let client = HTTPTestClient(port: try #require(bound))
             do {
-                try await body(client, store)
+                try await body(client, store, services)
             } catch {
                 group.cancelAll()
                 throw error

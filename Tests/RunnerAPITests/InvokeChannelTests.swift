@@ -150,16 +150,16 @@ struct InvokeChannelTests {
     }
 
     @Test(arguments: [
-        ("POST", "/invoke/01ABC", nil, InvokeChannelHandler.Target.invoke(fnID: "01ABC")),
+        ("POST", "/invoke/01ABC", nil, InvokeTarget.invoke(fnID: "01ABC")),
         ("POST", "/invoke/01ABC?x=1&y", "5", .invoke(fnID: "01ABC")),
         ("GET", "/t/app", nil, .trigger(app: "app", source: "/")),
         ("DELETE", "/t/my-app/a.b/c_d~e?q=/x", "0", .trigger(app: "my-app", source: "/a.b/c_d~e")),
         ("OPTIONS", "/t/app/x", nil, .trigger(app: "app", source: "/x")),
-    ] as [(String, String, String?, InvokeChannelHandler.Target)])
-    func usualInvokesAndTriggersAreTakenOnTheLoop(method: String, path: String, length: String?, expected: InvokeChannelHandler.Target) {
+    ] as [(String, String, String?, InvokeTarget)])
+    func usualInvokesAndTriggersAreTakenOnTheLoop(method: String, path: String, length: String?, expected: InvokeTarget) {
         var head = HTTPRequest(method: HTTPRequest.Method(method)!, scheme: "http", authority: "h", path: path)
         if let length { head.headerFields[.contentLength] = length }
-        #expect(InvokeChannelHandler.target(of: head, FnAPI.Configuration()) == expected)
+        #expect(InvokeTarget(head, FnAPI.Configuration()) == expected)
     }
 
     @Test(arguments: [
@@ -174,14 +174,14 @@ struct InvokeChannelTests {
         for (name, value) in fields { head.headerFields[HTTPField.Name(name)!] = value }
         var configuration = FnAPI.Configuration()
         configuration.maxRequestBytes = 6
-        #expect(InvokeChannelHandler.target(of: head, configuration) == nil)
+        #expect(InvokeTarget(head, configuration) == nil)
     }
 
     @Test func aServerThatTracesRequestsLeavesEveryCallToTheRouter() {
         var configuration = FnAPI.Configuration()
         configuration.tracesRequests = true
         let head = HTTPRequest(method: .post, scheme: "http", authority: "h", path: "/invoke/01ABC")
-        #expect(InvokeChannelHandler.target(of: head, configuration) == nil)
+        #expect(InvokeTarget(head, configuration) == nil)
     }
 
     @Test func aClientThatClosesItsSideWhileItsInvokeRunsCancelsTheCall() async throws {
