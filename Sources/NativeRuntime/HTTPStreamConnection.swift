@@ -246,7 +246,7 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         if !streamed {
             var first = head
             first.body = body
-            try stream.begin(first)
+            try await stream.begin(first)
             streamed = true
         } else {
             try await stream.write(body[...], deadlineNanos: deadline)

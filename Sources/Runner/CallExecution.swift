@@ -98,6 +98,24 @@ public final class CallExecution: Sendable {
 }
 
 extension Agent {
+    /// Runs `call` in this task and hands its events to `sink` as they happen, in
+    /// `CallExecution`'s order, the last one `.end` once the call is recorded. `call` is made
+    /// with `ResponseStream(delivering: sink)` for its answer to stream, or with no stream.
+    ///
+    /// Cancel the task to cancel the call, and the call's stream when its client went away.
+    public func run(_ call: Call, deliveringTo sink: any CallEventSink) async {
+        let result: Result<FunctionResponse, RunnerError>
+        do throws(RunnerError) {
+            result = .success(try await submit(call))
+        } catch {
+            result = .failure(error)
+        }
+        if case .success(let whole) = result, call.responseStream?.hasDelivered != true {
+            try? await sink.deliver(.head(whole, complete: true), deadlineNanos: .max)
+        }
+        try? await sink.deliver(.end(result.failure), deadlineNanos: .max)
+    }
+
     /// Runs `call` and returns its events. The call is made with `makeCall`; with a
     /// `ResponseStream` its answer streams as the function writes it.
     ///

@@ -9,6 +9,9 @@ import Synchronization
 /// (`start`, `next`). It is bounded: past `limitBytes` not yet taken, the reader waits, so a
 /// slow client slows the function down instead of filling the runner's memory. A small answer
 /// that arrives whole never streams: the call returns it as usual and `start` says `.whole`.
+///
+/// Made with a sink (`init(delivering:)`), it has no consumer: the reader hands the head and
+/// each chunk to the sink and waits until the client took it (`Agent.run(_:deliveringTo:)`).
 public final class ResponseStream: Sendable {
     public enum Start: Sendable {
         /// The head (status 200, the function's headers) and the body bytes read so far.
@@ -22,6 +25,8 @@ public final class ResponseStream: Sendable {
         var ended = false
         var error: RunnerError?
         var cancelled = false
+        /// The head went to the sink.
+        var delivered = false
         /// The consumer waits on it when nothing is pending.
         var dataArrived: AsyncEvent?
         /// The producer waits on it while the client is `limitBytes` behind.
@@ -31,21 +36,43 @@ public final class ResponseStream: Sendable {
     public let limitBytes: Int
     private let started = AsyncValue<Start>()
     private let state = Mutex(State())
+    private let sink: (any CallEventSink)?
 
-    public init(limitBytes: Int = 256 << 10) { self.limitBytes = max(1, limitBytes) }
+    public init(limitBytes: Int = 256 << 10) {
+        self.limitBytes = max(1, limitBytes)
+        sink = nil
+    }
+
+    /// A stream with no consumer: what the function writes goes to `sink` as it arrives.
+    public init(delivering sink: any CallEventSink) {
+        limitBytes = 1
+        self.sink = sink
+    }
+
+    /// Whether the head went to the sink (the answer streams).
+    var hasDelivered: Bool { state.withLock { $0.delivered } }
 
     // MARK: producer (the task reading the function)
 
     /// The function sent a 200 head and its body is on the way.
-    public func begin(_ head: FunctionResponse) throws(RunnerError) {
-        if state.withLock({ $0.cancelled }) { throw CallErrors.cancelled("stream response") }
-        started.set(.streaming(head))
+    public func begin(_ head: FunctionResponse) async throws(RunnerError) {
+        let cancelled = state.withLock { s -> Bool in
+            if !s.cancelled && sink != nil { s.delivered = true }
+            return s.cancelled
+        }
+        if cancelled { throw CallErrors.cancelled("stream response") }
+        guard let sink else { return started.set(.streaming(head)) }
+        try await sink.deliver(.head(head, complete: false), deadlineNanos: .max)
     }
 
     /// More body; waits while the client is `limitBytes` behind, until `deadlineNanos`
     /// (MonotonicClock). Throws once the client went away or the task was cancelled.
     public func write(_ bytes: ArraySlice<UInt8>, deadlineNanos: UInt64) async throws(RunnerError) {
         if bytes.isEmpty { return }
+        if let sink {
+            if Task.isCancelled || state.withLock({ $0.cancelled }) { throw CallErrors.cancelled("stream response") }
+            return try await sink.deliver(.body(Array(bytes)), deadlineNanos: deadlineNanos)
+        }
         var wake: AsyncEvent?
         var drained = try state.withLock { s throws(RunnerError) -> AsyncEvent? in
             if s.cancelled { throw CallErrors.cancelled("stream response") }

@@ -74,6 +74,13 @@ extension FnAPI {
         return agent.execute(call, on: executor)
     }
 
+    /// A sync call whose events go to `sink` as they happen, for an edge that runs it in its own
+    /// task (`Agent.run(_:deliveringTo:)`).
+    func makeCall(app: App, fn: Fn, _ request: FunctionRequest, deliveringTo sink: any CallEventSink) throws(RunnerError) -> Call {
+        let (definition, slotKey) = definitions.definition(app: app, fn: fn)
+        return try agent.makeCall(definition, request, stream: ResponseStream(delivering: sink), slotKey: slotKey)
+    }
+
     /// Fn's error answer with the call's id; a client that went away gets Fn's 444, no body.
     static func errorResponse(_ error: RunnerError, callID: String?) -> Response {
         let (status, headers, body) = errorAnswer(error, callID: callID)

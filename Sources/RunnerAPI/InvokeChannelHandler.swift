@@ -37,10 +37,20 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case passing
         /// A call's body is being read.
         case reading(head: HTTPRequest, target: InvokeTarget, body: [UInt8])
-        /// The call runs and its answer is written; the execution is nil until the
-        /// call started.
-        case answering(CallExecution?, closeAfter: Bool)
+        /// The call runs and its answer is written.
+        case answering(Answer)
     }
+    private struct Answer {
+        let serial: UInt64
+        /// The client asked to close the connection after it.
+        let closeAfter: Bool
+        /// The task answering (and running the call), to cancel if the client leaves; nil until
+        /// it first waited.
+        var task: Task<Void, Never>?
+        /// Its head went out: the answer streams.
+        var streaming = false
+    }
+    private var answers: UInt64 = 0
     private var state = State.idle
     /// Requests passed on whose answer's end the router has not written yet.
     private var routerAnswersOwed = 0
@@ -127,27 +137,36 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     // MARK: the call and its answer
 
     private func start(_ head: HTTPRequest, _ target: InvokeTarget, body: [UInt8], _ context: ChannelHandlerContext) {
+        answers &+= 1
         // As Hummingbird's reader decides it for the router's answers.
-        state = .answering(nil, closeAfter: head.headerFields.value(.connection) == "close")
-        let (api, executor) = (self.api, self.executor)
+        state = .answering(Answer(serial: answers, closeAfter: head.headerFields.value(.connection) == "close"))
+        let (api, serial) = (self.api, answers)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
         // Runs here up to its first wait, then on this loop: no thread of the pool is woken.
-        Task.immediate(executorPreference: executor) {
-            await InvokeChannelHandler.answer(target, head, body, api: api, executor: executor, handler, loopContext)
+        let task = Task.immediate(executorPreference: executor) {
+            await InvokeChannelHandler.answer(target, head, body, api: api, handler, loopContext, loop)
         }
+        guard case .answering(var answer) = state, answer.serial == serial else { return }
+        answer.task = task
+        state = .answering(answer)
+        if clientGone { task.cancel() }
     }
 
-    /// What `FnAPI.respond` does for the router's invokes and triggers, written as parts.
+    /// What `FnAPI.respond` does for the router's invokes and triggers, with the call run in
+    /// this task and its events written as they happen (`deliver`).
     private static func answer(
-        _ target: InvokeTarget, _ requestHead: HTTPRequest, _ body: [UInt8], api: FnAPI, executor: EventLoopTaskExecutor,
-        _ handler: NIOLoopBound<InvokeChannelHandler>, _ context: NIOLoopBound<ChannelHandlerContext>
+        _ target: InvokeTarget, _ requestHead: HTTPRequest, _ body: [UInt8], api: FnAPI,
+        _ handler: NIOLoopBound<InvokeChannelHandler>, _ context: NIOLoopBound<ChannelHandlerContext>, _ loop: any EventLoop
     ) async {
-        let execution: CallExecution
-        let shape: FnAPI.AnswerShape
+        let call: Call
+        let sink: LoopAnswerSink
+        let cold: Bool
         do {
             let (app, fn): (App, Fn)
-            let request: FunctionRequest
+            var request: FunctionRequest
+            let shape: FnAPI.AnswerShape
             switch target {
             case .invoke(let fnID):
                 (app, fn) = try await api.invokedFn(fnID)
@@ -156,68 +175,66 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 (app, fn) = try await api.triggeredFn(appName: appName, source: source)
                 (request, shape) = api.triggerRequest(requestHead, fn: fn, body: body)
             }
-            // A cold call starts and removes its container in its task, work that may block,
-            // which an event loop must not: it runs on the cooperative pool. A hot call's task
-            // stays on this loop.
-            let cold = fn.format == FunctionFormat.cold.rawValue
-            execution = try api.startCall(app: app, fn: fn, request, on: cold ? nil : executor)
+            // The id first: the sink puts it in the answer's head.
+            request.callID = CallID.make()
+            sink = LoopAnswerSink(handler: handler, context: context, loop: loop, shape: shape, callID: request.callID)
+            call = try api.makeCall(app: app, fn: fn, request, deliveringTo: sink)
+            cold = fn.format == FunctionFormat.cold.rawValue
         } catch {
             handler.value.writeWhole(error.httpAnswer(), context.value)
             handler.value.finish(context.value)
             return
         }
-        handler.value.began(execution)
-        let callID = execution.call.id
-        switch await execution.next() {
-        case .head(let head, complete: false)?:
-            var (status, headers) = shape(head)
-            headers[FnAPI.callIDHeader] = callID
-            headers[.date] = HTTPDate.now()
-            let h = handler.value
-            // Flushed at once, as the router does: a client waiting for the head (an LB's
-            // header timeout, an event stream) gets it before the first chunk.
-            context.value.writeAndFlush(h.wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: headers))), promise: nil)
-            var chunk = head.body
-            events: while true {
-                if !chunk.isEmpty {
-                    do {
-                        // One chunk at a time: a slow client slows the function, not the memory.
-                        try await context.value.writeAndFlush(h.wrapOutboundOut(.body(ByteBuffer(bytes: chunk)))).get()
-                    } catch {
-                        await execution.cancelAndWait()
-                        context.value.close(promise: nil)
-                        break events
-                    }
-                }
-                switch await execution.next() {
-                case .body(let next)?: chunk = next
-                case .head?: chunk = []
-                case .end(nil)?, nil:
-                    h.writeEnd(context.value)
-                    break events
-                case .end(_?)?:
-                    // The call failed after its answer began: a dropped connection tells the
-                    // client its answer is incomplete.
-                    context.value.close(promise: nil)
-                    break events
-                }
-            }
-        case .head(let whole, complete: true)?:
-            var (status, headers) = shape(whole)
-            headers[FnAPI.callIDHeader] = callID
-            handler.value.writeWhole((status, headers, ByteBuffer(bytes: whole.body)), context.value)
-        case .end(let error)?:
-            handler.value.writeWhole(FnAPI.errorAnswer(error ?? CallErrors.cancelled("call function"), callID: callID), context.value)
-        case .body?, nil:
-            handler.value.writeWhole(FnAPI.errorAnswer(CallErrors.cancelled("call function"), callID: callID), context.value)
+        if cold {
+            // A cold call starts and removes its container in its task, work that may block,
+            // which an event loop must not: it runs on the cooperative pool, and the sink
+            // writes on this loop. A hot call stays on this loop.
+            await withTaskExecutorPreference(globalConcurrentExecutor) { await api.agent.run(call, deliveringTo: sink) }
+        } else {
+            await api.agent.run(call, deliveringTo: sink)
         }
         handler.value.finish(context.value)
     }
 
-    private func began(_ execution: CallExecution) {
-        guard case .answering(nil, let closeAfter) = state else { return }
-        state = .answering(execution, closeAfter: closeAfter)
-        if clientGone { execution.cancel() }
+    /// One event of the call answered here, written as the router writes it (`FnAPI.respond`);
+    /// the write a streamed part waits for, if any.
+    func deliver(_ event: CallEvent, _ shape: FnAPI.AnswerShape, callID: String, _ context: ChannelHandlerContext) -> EventLoopFuture<Void>? {
+        guard case .answering(var answer) = state else { return nil }
+        switch event {
+        case .head(let head, complete: false):
+            // A client gone: nothing streams, and the call ends cancelled.
+            if clientGone { return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+            answer.streaming = true
+            state = .answering(answer)
+            var (status, headers) = shape(head)
+            headers[FnAPI.callIDHeader] = callID
+            headers[.date] = HTTPDate.now()
+            // Flushed at once, as the router does: a client waiting for the head (an LB's
+            // header timeout, an event stream) gets it before the first chunk.
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: headers))), promise: nil)
+            if head.body.isEmpty { return nil }
+            return context.writeAndFlush(wrapOutboundOut(.body(ByteBuffer(bytes: head.body))))
+        case .body(let chunk):
+            if clientGone { return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+            // One chunk at a time: a slow client slows the function, not the memory.
+            return context.writeAndFlush(wrapOutboundOut(.body(ByteBuffer(bytes: chunk))))
+        case .head(let whole, complete: true):
+            var (status, headers) = shape(whole)
+            headers[FnAPI.callIDHeader] = callID
+            writeWhole((status, headers, ByteBuffer(bytes: whole.body)), context)
+        case .end(nil):
+            // A whole answer ended with its head.
+            if answer.streaming { writeEnd(context) }
+        case .end(let error?):
+            if answer.streaming {
+                // The call failed after its answer began: a dropped connection tells the
+                // client its answer is incomplete.
+                context.close(promise: nil)
+            } else {
+                writeWhole(FnAPI.errorAnswer(error, callID: callID), context)
+            }
+        }
+        return nil
     }
 
     /// An answer whose body is all there: with its length and the date.
@@ -240,8 +257,9 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     /// The answer is written: what arrived meanwhile goes on, in order.
     private func finish(_ context: ChannelHandlerContext) {
-        guard case .answering(_, let closeAfter) = state else { return }
+        guard case .answering(let answer) = state else { return }
         state = .idle
+        let closeAfter = answer.closeAfter
         if closeAfter || !context.channel.isActive {
             // The client asked to close: its side is closed once the answer is out (a full
             // close would drop what the socket has not sent yet), as the router does. Nothing
@@ -375,6 +393,6 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func clientLeft() {
         clientGone = true
         watcher.clientLeft()
-        if case .answering(let execution?, _) = state { execution.cancel() }
+        if case .answering(let answer) = state { answer.task?.cancel() }
     }
 }

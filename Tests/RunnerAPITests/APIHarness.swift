@@ -15,7 +15,7 @@ import Glibc
 #endif
 
 /// A stub container driver for API tests: a hot function that echoes, and says what the test
-/// asks through its body (`status:N`, `sleep:MS`, `stream:NAME`, `hold:NAME`, `headers`, `rawheaders`,
+/// asks through its body (`status:N`, `sleep:MS`, `stream:NAME`, `flood:N`, `hold:NAME`, `headers`, `rawheaders`,
 /// `stub`).
 final class EchoDriver: ContainerDriver {
     func startHot(_ task: ContainerTask) async throws(RunnerError) -> any HotContainerHandle { EchoContainer(name: task.name) }
@@ -46,7 +46,7 @@ final class EchoContainer: HotContainerHandle {
                 await go.waitIgnoringCancellation()
                 return FunctionResponse(status: 200, headers: [], body: Array("first\nsecond\n".utf8))
             }
-            try stream.begin(FunctionResponse(status: 200, headers: [HTTPHeader(name: "x-fn", value: "echo")], body: Array("first\n".utf8)))
+            try await stream.begin(FunctionResponse(status: 200, headers: [HTTPHeader(name: "x-fn", value: "echo")], body: Array("first\n".utf8)))
             if await go.wait() == nil { throw CallErrors.cancelled("call function") }
             try await stream.write(Array("second\n".utf8)[...], deadlineNanos: MonotonicClock.nowNanos() + 1_000_000_000)
             var r = FunctionResponse(status: 200, headers: [HTTPHeader(name: "x-fn", value: "echo")], body: [])
@@ -57,10 +57,19 @@ final class EchoContainer: HotContainerHandle {
             // A head with no body yet, then a wait for the test's go: the client must have the
             // head before any of the body exists.
             let go = TestSignals.event(String(body.dropFirst(6)) + ".go")
-            try stream.begin(FunctionResponse(status: 200, headers: [HTTPHeader(name: "x-fn", value: "quiet")], body: []))
+            try await stream.begin(FunctionResponse(status: 200, headers: [HTTPHeader(name: "x-fn", value: "quiet")], body: []))
             if await go.wait() == nil { throw CallErrors.cancelled("call function") }
             try await stream.write(Array("late\n".utf8)[...], deadlineNanos: MonotonicClock.nowNanos() + 1_000_000_000)
             var r = FunctionResponse(status: 200, headers: [HTTPHeader(name: "x-fn", value: "quiet")], body: [])
+            r.streamed = true
+            return r
+        }
+        if body.hasPrefix("flood:"), let n = Int(body.dropFirst(6)), let stream {
+            // Streams n chunks of 64 KiB, each to be taken within a second.
+            try await stream.begin(FunctionResponse(status: 200, headers: [], body: []))
+            let chunk = [UInt8](repeating: UInt8(ascii: "f"), count: 64 << 10)
+            for _ in 0..<n { try await stream.write(chunk[...], deadlineNanos: MonotonicClock.nowNanos() + 1_000_000_000) }
+            var r = FunctionResponse(status: 200, headers: [], body: [])
             r.streamed = true
             return r
         }

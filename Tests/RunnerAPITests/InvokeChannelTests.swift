@@ -102,12 +102,16 @@ struct InvokeChannelTests {
     @Test func invokesTheRouterTakesGetTheSameAnswersAsTheEventLoopGives() async throws {
         try await H.withServer { c, _ in
             let (_, fnID) = try await H.appAndFn(c)
+            // A cold call's task runs off the loop, and its answer is written on it.
+            let (_, coldID) = try await H.appAndFn(c, app: "coldapp", fn: "cold", extra: ["format": "default"])
             // A chunked body goes to the router; the same request with a Content-Length does not.
             func chunked(_ id: String, _ body: String) -> String {
                 "POST /invoke/\(id) HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                     + String(body.utf8.count, radix: 16) + "\r\n\(body)\r\n0\r\n\r\n"
             }
-            for (id, body, marker) in [(fnID, "x", "echo:x"), (fnID, "stub", "stubbed"), ("NOPE", "x", "Fn not found\"}\n")] {
+            for (id, body, marker) in [
+                (fnID, "x", "echo:x"), (fnID, "stub", "stubbed"), (coldID, "cold-x", "cold-x"), ("NOPE", "x", "Fn not found\"}\n"),
+            ] {
                 let loop = try RawHTTPConnection(port: c.port)
                 loop.sendRaw(Self.invoke(id, body, extra: "Connection: close\r\n"))
                 let router = try RawHTTPConnection(port: c.port)
@@ -203,6 +207,18 @@ struct InvokeChannelTests {
             // The call holds until it is cancelled: nothing else ends it.
             let calls = try await StreamingTests.endedCalls(c, fnID: fnID, count: 1)
             #expect(calls.first?["status"] as? String == "cancelled", "\(calls)")
+            let version = try await c.send("GET", "/version")
+            #expect(version.status == 200, "the server goes on: \(version.text)")
+        }
+    }
+
+    @Test func aStreamedAnswerTheClientDoesNotTakeInTimeIsCutOffAndTheCallTimesOut() async throws {
+        try await Self.withConnection { c, fnID, _, conn in
+            // 128 MiB the client never reads: the socket buffers fill, and a chunk waits.
+            conn.sendRaw(Self.invoke(fnID, "flood:2048"))
+            let calls = try await StreamingTests.endedCalls(c, fnID: fnID, count: 1)
+            #expect(calls.first?["status"] as? String == "timeout", "\(calls)")
+            #expect(await conn.waitForClose(seconds: 30), "the answer is cut off")
             let version = try await c.send("GET", "/version")
             #expect(version.status == 200, "the server goes on: \(version.text)")
         }

@@ -54,7 +54,7 @@ final class StubContainer: HotContainerHandle {
         if body.hasPrefix("big:"), let n = Int(body.dropFirst(4)) {
             let bytes = [UInt8](repeating: 0x78, count: n)
             guard let stream else { return FunctionResponse(status: 200, headers: [], body: bytes) }
-            try stream.begin(FunctionResponse(status: 200, headers: [HTTPHeader(name: "content-type", value: "text/plain")], body: []))
+            try await stream.begin(FunctionResponse(status: 200, headers: [HTTPHeader(name: "content-type", value: "text/plain")], body: []))
             var offset = 0
             while offset < n {
                 let end = min(n, offset + 65536)

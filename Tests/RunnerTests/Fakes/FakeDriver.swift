@@ -155,7 +155,7 @@ final class FakeContainer: HotContainerHandle {
             let parts = body.split(separator: ":")
             let chunks = parts.count > 1 ? Int(parts[1]) ?? 0 : Int.max
             let headers = [HTTPHeader(name: "x-container", value: name)]
-            try stream.begin(FunctionResponse(status: 200, headers: headers, body: Array("head".utf8)))
+            try await stream.begin(FunctionResponse(status: 200, headers: headers, body: Array("head".utf8)))
             let deadline = MonotonicClock.nowNanos() + 60_000_000_000
             var i = 0
             while i < chunks {
