@@ -34,18 +34,21 @@ public final class ResponseStream: Sendable {
     }
 
     public let limitBytes: Int
-    private let started = AsyncValue<Start>()
+    /// Nil with a sink: nobody waits for the start.
+    private let started: AsyncValue<Start>?
     private let state = Mutex(State())
     private let sink: (any CallEventSink)?
 
     public init(limitBytes: Int = 256 << 10) {
         self.limitBytes = max(1, limitBytes)
+        started = AsyncValue()
         sink = nil
     }
 
     /// A stream with no consumer: what the function writes goes to `sink` as it arrives.
     public init(delivering sink: any CallEventSink) {
         limitBytes = 1
+        started = nil
         self.sink = sink
     }
 
@@ -61,7 +64,7 @@ public final class ResponseStream: Sendable {
             return s.cancelled
         }
         if cancelled { throw CallErrors.cancelled("stream response") }
-        guard let sink else { return started.set(.streaming(head)) }
+        guard let sink else { return started?.set(.streaming(head)) ?? () }
         try await sink.deliver(.head(head, complete: false), deadlineNanos: .max)
     }
 
@@ -115,14 +118,14 @@ public final class ResponseStream: Sendable {
             defer { s.dataArrived = nil }
             return s.dataArrived
         }
-        started.set(.whole)  // no effect once streaming began
+        started?.set(.whole)  // no effect once streaming began
         wake?.fire()
     }
 
     // MARK: consumer (the HTTP edge)
 
     /// Whether the answer streams, once that is known.
-    public func start() async -> Start { await started.waitIgnoringCancellation() }
+    public func start() async -> Start { await started?.waitIgnoringCancellation() ?? .whole }
 
     /// The body bytes that arrived since the last call; nil at the end. Throws the call's error
     /// when it ended badly, and `callCancelled` when the consuming task was cancelled.

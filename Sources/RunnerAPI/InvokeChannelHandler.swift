@@ -241,8 +241,14 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func writeWhole(_ answer: (HTTPResponse.Status, HTTPFields, ByteBuffer), _ context: ChannelHandlerContext) {
         let (status, fields, body) = answer
         var headers = fields
-        headers[.contentLength] = String(body.readableBytes)
-        headers[.date] = HTTPDate.now()
+        // Appended when absent (the usual case), which is no search and no array made per set.
+        if fields.contains(where: { $0.name == .contentLength || $0.name == .date }) {
+            headers[.contentLength] = String(body.readableBytes)
+            headers[.date] = HTTPDate.now()
+        } else {
+            headers.append(HTTPField(name: .contentLength, value: String(body.readableBytes)))
+            headers.append(HTTPField(name: .date, value: HTTPDate.now()))
+        }
         context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: headers))), promise: nil)
         if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
         writeEnd(context)
