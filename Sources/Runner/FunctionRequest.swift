@@ -18,11 +18,18 @@ public struct FunctionRequest: Sendable {
     /// Content-Type (it travels as `contentType`), and none whose name or value could break the
     /// framing of an HTTP head; names in Go's canonical form, as Fn's agent passes them.
     public var passedHeaders: [(String, String)] {
-        headers.filter { name, value in
-            HopByHop.isPassedOn(name) && name.lowercased() != "content-type" && !name.isEmpty
-                && !name.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" }) && !value.contains(where: { $0 == "\r" || $0 == "\n" })
-        }.map { (GoHeaderName.canonical($0.0), $0.1) }
+        var passed: [(String, String)] = []
+        passed.reserveCapacity(headers.count)
+        // As bytes: a CR, LF or colon is one byte in UTF-8 and in no other character's encoding.
+        for (name, value) in headers
+        where !name.isEmpty && HopByHop.isPassedOn(name) && !HopByHop.equalsIgnoringCase(name, Self.contentType)
+            && !name.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 58 }) && !value.utf8.contains(where: { $0 == 13 || $0 == 10 })
+        {
+            passed.append((GoHeaderName.canonical(name), value))
+        }
+        return passed
     }
+    private static let contentType = Array("content-type".utf8)
     public var body: [UInt8]
 
     public init(
