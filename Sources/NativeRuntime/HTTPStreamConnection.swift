@@ -134,6 +134,10 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     public func call(
         _ request: FunctionRequest, deadlineNanos: UInt64, maxBodyBytes: Int = 0, stream: ResponseStream? = nil
     ) async throws(RunnerError) -> FunctionResponse {
+        // Values from an edge go into the head: one with a line break would add lines to it.
+        for value in [request.callID, request.deadline, request.contentType ?? ""] where value.utf8.contains(where: { $0 == 13 || $0 == 10 }) {
+            throw RunnerError(.invalidArgument, "a line break in the call id, deadline or Content-Type", step: "send request")
+        }
         self.maxBodyBytes = maxBodyBytes
         self.stream = stream
         defer { self.stream = nil }

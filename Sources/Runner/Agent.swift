@@ -239,6 +239,10 @@ public final class Agent: Sendable {
         guard tracker.isPossible(memoryBytes: function.memoryMB << 20, cpuMillicores: function.cpuMillicores) else {
             throw CallErrors.resourceTooBig()
         }
+        // An edge's call id and Content-Type go into the function's request head.
+        for value in [request.callID, request.contentType ?? ""] where value.utf8.contains(where: { $0 == 13 || $0 == 10 }) {
+            throw RunnerError(.invalidArgument, "the call id or Content-Type holds a line break", step: "make call")
+        }
         let id = request.callID.isEmpty ? CallID.make() : request.callID
         let trace = tracer.flatMap { tracer in
             CallTrace.parentContext(traceParent, tracer: tracer, request: request).map {

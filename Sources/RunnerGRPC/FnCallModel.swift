@@ -74,8 +74,13 @@ struct FnCallModel: Sendable {
             fnName: string("fn_name") ?? string("fn_id") ?? "", image: image, format: string("format") ?? "http-stream",
             memoryMB: UInt64(memory), cpuMillicores: cpus, timeoutSeconds: timeout, idleTimeoutSeconds: idleTimeout, fnConfig: config,
             annotations: annotations, syslogURL: string("syslog_url").flatMap { $0.isEmpty ? nil : $0 })
+        let id = string("id") ?? ""
+        // It goes into the function's request head (Fn-Call-Id) and the call's record.
+        if id.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+            throw RunnerError(.invalidArgument, "models_call_json has an id with a control character", step: "read TryCall")
+        }
         return FnCallModel(
-            id: string("id") ?? "", type: string("type") ?? Call.sync, function: function, method: string("method") ?? "POST",
+            id: id, type: string("type") ?? Call.sync, function: function, method: string("method") ?? "POST",
             url: string("url") ?? "", headers: headers)
     }
 

@@ -97,6 +97,7 @@ struct FnCallModelTests {
         (#"["image"]"#, "models_call_json is not a JSON object"),
         (#"{"image":""}"#, "models_call_json has no image"),
         (#"{"image":7}"#, "models_call_json has no image"),
+        (#"{"image":"i:1","id":"01ABC\r\nX-Injected: yes"}"#, "models_call_json has an id with a control character"),
     ])
     func aBadModelIsRefusedNamingWhatIsWrong(_ json: String, _ message: String) {
         #expect(throws: RunnerError(.invalidArgument, message, step: "read TryCall")) { try FnCallModel.parse(json) }

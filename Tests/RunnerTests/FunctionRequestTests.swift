@@ -1,3 +1,4 @@
+import RunnerOS
 import Testing
 
 @testable import Runner
@@ -29,5 +30,16 @@ struct FunctionRequestTests {
         }
         // Case folds letters only: a byte 0x20 apart from '-' is not a match.
         #expect(HopByHop.isPassedOn("keep\rlive") && HopByHop.isPassedOn("keep\u{0D}alive"))
+    }
+
+    @Test func aCallIDOrContentTypeWithALineBreakIsRefusedWhenTheCallIsMade() async throws {
+        try await FakeAgentHarness.withAgent { agent, _, _ in
+            for request in [FunctionRequest(callID: "01A\r\nX-Injected: yes"), FunctionRequest(contentType: "text/plain\rX: y")] {
+                let error = #expect(throws: RunnerError.self) { try agent.makeCall(FakeAgentHarness.function(), request) }
+                #expect(error?.code == .invalidArgument && error?.message.contains("line break") == true, "\(String(describing: error))")
+            }
+            let made = try agent.makeCall(FakeAgentHarness.function(), FunctionRequest(callID: "01A"))
+            #expect(made.id == "01A")
+        }
     }
 }

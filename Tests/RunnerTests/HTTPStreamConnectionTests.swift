@@ -123,6 +123,17 @@ import Glibc
         #expect(error?.code == .callCancelled, "\(String(describing: error))")
     }
 
+    @Test func aCallIDOrContentTypeWithALineBreakIsRefusedAndTheConnectionServesOn() async throws {
+        let f = try await Function()
+        let c = try await f.connect(readOnLoop: true)
+        for (id, type) in [("01TEST\r\nX-Injected: yes", "text/plain"), ("01TEST", "text/plain\nX-Injected: yes")] {
+            let bad = FunctionRequest(callID: id, deadline: "2030-01-01T00:00:00Z", contentType: type, body: Array("x".utf8))
+            let error = await #expect(throws: RunnerError.self) { try await c.call(bad, deadlineNanos: self.soon) }
+            #expect(error?.code == .invalidArgument && error?.message.contains("line break") == true, "\(String(describing: error))")
+        }
+        #expect(try await c.call(request("after"), deadlineNanos: soon).body == Array("Hello after".utf8))
+    }
+
     @Test(arguments: readers) func aFunctionThatDiesMidCallIsAClearError(readOnLoop: Bool) async throws {
         let f = try await Function()
         let c = try await f.connect(readOnLoop: readOnLoop)
