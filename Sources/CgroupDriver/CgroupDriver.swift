@@ -36,7 +36,8 @@ public final class CgroupDriver: Sendable {
             name.isEmpty || name.hasPrefix("/") || name.hasSuffix("/")
             || parts.contains { $0.isEmpty || $0 == "." || $0 == ".." }
             || (!allowSlash && parts.count > 1)
-            || name.contains { $0 == "\n" || $0 == "\0" }
+            // As bytes: a CR LF pair is one Character, equal to neither.
+            || name.utf8.contains { $0 == 10 || $0 == 13 || $0 == 0 }
         if bad {
             throw RunnerError(
                 .invalidArgument,

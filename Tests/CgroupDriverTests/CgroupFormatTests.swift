@@ -197,7 +197,7 @@ import Testing
     }
 
     @Test func namesThatCouldEscapeTheRootAreRefused() throws {
-        for bad in ["", "/abs", "a/../b", "..", "a//b", "trailing/"] {
+        for bad in ["", "/abs", "a/../b", "..", "a//b", "trailing/", "line\nbreak", "crlf\r\nbreak", "nul\0byte"] {
             #expect(throws: RunnerError.self) { _ = try CgroupDriver(layout: CgroupLayout(v2Mount: "/x", v1Mounts: [:]), rootName: bad) }
         }
         let driver = try CgroupDriver(layout: CgroupLayout(v2Mount: "/nonexistent", v1Mounts: [:]))
