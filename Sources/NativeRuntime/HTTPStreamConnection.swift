@@ -142,14 +142,25 @@ public final class HTTPStreamConnection: @unchecked Sendable {
         self.stream = stream
         defer { self.stream = nil }
         if readsOnLoop && inbox == nil { try await registerReader() }
-        var head = "POST /call HTTP/1.1\r\nHost: localhost\r\nFn-Call-Id: \(request.callID)\r\nFn-Deadline: \(request.deadline)\r\n"
-        if let ct = request.contentType { head += "Content-Type: \(ct)\r\n" }
-        for (name, value) in request.passedHeaders {
-            head += "\(name): \(value)\r\n"
+        // Head and body in one buffer, for one write; written as bytes, with no string made
+        // per line.
+        var message: [UInt8] = []
+        message.reserveCapacity(256 + request.body.count)
+        func line(_ name: StaticString, _ value: String) {
+            message.append(contentsOf: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            message.append(contentsOf: value.utf8)
+            message.append(contentsOf: [13, 10])
         }
-        head += "Content-Length: \(request.body.count)\r\n\r\n"
-        var message = Array(head.utf8)
-        message.append(contentsOf: request.body)  // one write for head and body
+        line("POST /call HTTP/1.1\r\nHost: localhost\r\nFn-Call-Id: ", request.callID)
+        line("Fn-Deadline: ", request.deadline)
+        if let ct = request.contentType { line("Content-Type: ", ct) }
+        for (name, value) in request.passedHeaders {
+            message.append(contentsOf: name.utf8)
+            line(": ", value)
+        }
+        line("Content-Length: ", String(request.body.count))
+        message.append(contentsOf: [13, 10])
+        message.append(contentsOf: request.body)
         try await send(message, deadlineNanos)
         defer { trim() }
         return try await receive(deadlineNanos)
