@@ -18,8 +18,14 @@ struct LoopAnswerSink: CallEventSink {
             guard let write = handler.value.deliver(event, shape, callID: callID, context.value) else { return }
             written = write
         } else {
-            // A cold call runs on the cooperative pool.
+            // A cold call runs on the cooperative pool. What has no deadline (the head, the
+            // whole answer, the end) is handed over in order without a wait: each wait is a
+            // round trip between two threads.
             let (handler, context, shape, callID, loop) = (handler, context, shape, callID, loop)
+            if deadlineNanos == .max {
+                loop.execute { _ = handler.value.deliver(event, shape, callID: callID, context.value) }
+                return
+            }
             written = loop.flatSubmit {
                 handler.value.deliver(event, shape, callID: callID, context.value) ?? loop.makeSucceededVoidFuture()
             }
