@@ -1,13 +1,40 @@
 import Runner
 import RunnerOS
 
-/// How a function's HTTP/1.1 answer says where its body ends: the rules for lengths and chunk
-/// sizes, kept strict so that a hostile function can neither overflow a sum nor make the
-/// framing ambiguous.
+/// A function's HTTP/1.1 request as bytes, and how its answer says where its body ends: the
+/// rules for lengths and chunk sizes, kept strict so that a hostile function can neither
+/// overflow a sum nor make the framing ambiguous.
 enum HTTPFraming {
     /// No body is larger than this (1 TiB), whatever a function says: sizes are digits only
     /// and bounded, so no sum overflows and no slice is negative.
     static let maxSize = 1 << 40
+
+    /// The http-stream request for `request`, head and body in one buffer (one write). Written
+    /// as bytes, with no string made per line. Values from an edge go into the head, and one
+    /// with a line break would add lines to it: such a request is refused.
+    static func request(_ request: FunctionRequest) throws(RunnerError) -> [UInt8] {
+        for value in [request.callID, request.deadline, request.contentType ?? ""] where value.utf8.contains(where: { $0 == 13 || $0 == 10 }) {
+            throw RunnerError(.invalidArgument, "a line break in the call id, deadline or Content-Type", step: "send request")
+        }
+        var message: [UInt8] = []
+        message.reserveCapacity(256 + request.body.count)
+        func line(_ name: StaticString, _ value: String) {
+            message.append(contentsOf: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            message.append(contentsOf: value.utf8)
+            message.append(contentsOf: [13, 10])
+        }
+        line("POST /call HTTP/1.1\r\nHost: localhost\r\nFn-Call-Id: ", request.callID)
+        line("Fn-Deadline: ", request.deadline)
+        if let ct = request.contentType { line("Content-Type: ", ct) }
+        for (name, value) in request.passedHeaders {
+            message.append(contentsOf: name.utf8)
+            line(": ", value)
+        }
+        line("Content-Length: ", String(request.body.count))
+        message.append(contentsOf: [13, 10])
+        message.append(contentsOf: request.body)
+        return message
+    }
 
     /// The one Content-Length of an answer: repeated (as headers or a list) only with the same
     /// value; different values make the framing ambiguous, and HTTP says to refuse the answer.

@@ -134,33 +134,11 @@ public final class HTTPStreamConnection: @unchecked Sendable {
     public func call(
         _ request: FunctionRequest, deadlineNanos: UInt64, maxBodyBytes: Int = 0, stream: ResponseStream? = nil
     ) async throws(RunnerError) -> FunctionResponse {
-        // Values from an edge go into the head: one with a line break would add lines to it.
-        for value in [request.callID, request.deadline, request.contentType ?? ""] where value.utf8.contains(where: { $0 == 13 || $0 == 10 }) {
-            throw RunnerError(.invalidArgument, "a line break in the call id, deadline or Content-Type", step: "send request")
-        }
+        let message = try HTTPFraming.request(request)
         self.maxBodyBytes = maxBodyBytes
         self.stream = stream
         defer { self.stream = nil }
         if readsOnLoop && inbox == nil { try await registerReader() }
-        // Head and body in one buffer, for one write; written as bytes, with no string made
-        // per line.
-        var message: [UInt8] = []
-        message.reserveCapacity(256 + request.body.count)
-        func line(_ name: StaticString, _ value: String) {
-            message.append(contentsOf: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-            message.append(contentsOf: value.utf8)
-            message.append(contentsOf: [13, 10])
-        }
-        line("POST /call HTTP/1.1\r\nHost: localhost\r\nFn-Call-Id: ", request.callID)
-        line("Fn-Deadline: ", request.deadline)
-        if let ct = request.contentType { line("Content-Type: ", ct) }
-        for (name, value) in request.passedHeaders {
-            message.append(contentsOf: name.utf8)
-            line(": ", value)
-        }
-        line("Content-Length: ", String(request.body.count))
-        message.append(contentsOf: [13, 10])
-        message.append(contentsOf: request.body)
         try await send(message, deadlineNanos)
         defer { trim() }
         return try await receive(deadlineNanos)

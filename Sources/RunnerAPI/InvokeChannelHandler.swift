@@ -47,8 +47,6 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         /// The task answering (and running the call), to cancel if the client leaves; nil until
         /// it first waited.
         var task: Task<Void, Never>?
-        /// Its head went out: the answer streams.
-        var streaming = false
     }
     private var answers: UInt64 = 0
     private var state = State.idle
@@ -60,7 +58,7 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var heldInputClosed = false
     private var heldRead = false
     /// The client closed its side or the connection broke: a call of its is cancelled.
-    private var clientGone = false
+    private(set) var clientGone = false
     /// A request the router took asked to close the connection: every later one goes there too
     /// (the router reads none of them).
     private var routerCloses = false
@@ -83,7 +81,7 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         lifecycle = HTTPConnectionLifecycle(idleTimeout: idleTimeout, now: .now())
     }
 
-    private var isAnswering: Bool {
+    var isAnswering: Bool {
         if case .answering = state { return true }
         return false
     }
@@ -155,7 +153,7 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     /// What `FnAPI.respond` does for the router's invokes and triggers, with the call run in
-    /// this task and its events written as they happen (`deliver`).
+    /// this task and its events written as they happen (`LoopAnswerSink`).
     private static func answer(
         _ target: InvokeTarget, _ requestHead: HTTPRequest, _ body: [UInt8], api: FnAPI,
         _ handler: NIOLoopBound<InvokeChannelHandler>, _ context: NIOLoopBound<ChannelHandlerContext>, _ loop: any EventLoop
@@ -196,49 +194,8 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         handler.value.finish(context.value)
     }
 
-    /// One event of the call answered here, written as the router writes it (`FnAPI.respond`);
-    /// the write a streamed part waits for, if any.
-    func deliver(_ event: CallEvent, _ shape: FnAPI.AnswerShape, callID: String, _ context: ChannelHandlerContext) -> EventLoopFuture<Void>? {
-        guard case .answering(var answer) = state else { return nil }
-        switch event {
-        case .head(let head, complete: false):
-            // A client gone: nothing streams, and the call ends cancelled.
-            if clientGone { return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
-            answer.streaming = true
-            state = .answering(answer)
-            var (status, headers) = shape(head)
-            headers[FnAPI.callIDHeader] = callID
-            headers[.date] = HTTPDate.now()
-            // Flushed at once, as the router does: a client waiting for the head (an LB's
-            // header timeout, an event stream) gets it before the first chunk.
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: headers))), promise: nil)
-            if head.body.isEmpty { return nil }
-            return context.writeAndFlush(wrapOutboundOut(.body(ByteBuffer(bytes: head.body))))
-        case .body(let chunk):
-            if clientGone { return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
-            // One chunk at a time: a slow client slows the function, not the memory.
-            return context.writeAndFlush(wrapOutboundOut(.body(ByteBuffer(bytes: chunk))))
-        case .head(let whole, complete: true):
-            var (status, headers) = shape(whole)
-            headers[FnAPI.callIDHeader] = callID
-            writeWhole((status, headers, ByteBuffer(bytes: whole.body)), context)
-        case .end(nil):
-            // A whole answer ended with its head.
-            if answer.streaming { writeEnd(context) }
-        case .end(let error?):
-            if answer.streaming {
-                // The call failed after its answer began: a dropped connection tells the
-                // client its answer is incomplete.
-                context.close(promise: nil)
-            } else {
-                writeWhole(FnAPI.errorAnswer(error, callID: callID), context)
-            }
-        }
-        return nil
-    }
-
     /// An answer whose body is all there: with its length and the date.
-    private func writeWhole(_ answer: (HTTPResponse.Status, HTTPFields, ByteBuffer), _ context: ChannelHandlerContext) {
+    func writeWhole(_ answer: (HTTPResponse.Status, HTTPFields, ByteBuffer), _ context: ChannelHandlerContext) {
         let (status, fields, body) = answer
         var headers = fields
         // Appended when absent (the usual case), which is no search and no array made per set.
@@ -255,7 +212,7 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     /// An answer's end, flushed; the connection closes after it when the server is shutting down.
-    private func writeEnd(_ context: ChannelHandlerContext) {
+    func writeEnd(_ context: ChannelHandlerContext) {
         let next = lifecycle.answerEnded(now: .now())
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         apply(next, context)

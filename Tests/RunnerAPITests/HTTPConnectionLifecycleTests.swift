@@ -14,6 +14,17 @@ struct HTTPConnectionLifecycleTests {
 
     func at(_ ms: Int64) -> NIODeadline { t0 + .milliseconds(ms) }
 
+    /// An active connection (300 ms idle timeout, or none) with `requests` read whole at 1 ms.
+    func active(idleTimeout: TimeAmount? = .milliseconds(300), requests: Int = 0) -> L {
+        var l = L(idleTimeout: idleTimeout, now: t0)
+        _ = l.activated(now: t0)
+        for _ in 0..<requests {
+            l.read(head, now: at(1))
+            l.read(.end(nil), now: at(1))
+        }
+        return l
+    }
+
     @Test func anActiveConnectionArmsItsIdleTimerAndOneWithoutATimeoutNever() {
         var l = L(idleTimeout: .milliseconds(300), now: t0)
         #expect(l.activated(now: t0) == .armIdleTimer(at(300)))
@@ -51,12 +62,7 @@ struct HTTPConnectionLifecycleTests {
     }
 
     @Test func pipelinedRequestsKeepTheConnectionBusyUntilTheLastAnswerEnds() {
-        var l = L(idleTimeout: .milliseconds(300), now: t0)
-        _ = l.activated(now: t0)
-        for _ in 0..<2 {
-            l.read(head, now: at(1))
-            l.read(.end(nil), now: at(1))
-        }
+        var l = active(requests: 2)
         #expect(l.requestsInProgress == 2)
         #expect(l.answerEnded(now: at(50)) == .none, "one answer still owed")
         #expect(l.idleTimerFired(now: at(400)) == .none)
@@ -64,26 +70,17 @@ struct HTTPConnectionLifecycleTests {
     }
 
     @Test func aGracefulShutdownClosesAnIdleConnectionAtOnceAndABusyOneAfterItsAnswers() {
-        var idle = L(idleTimeout: nil, now: t0)
-        _ = idle.activated(now: t0)
+        var idle = active(idleTimeout: nil)
         #expect(idle.quiesce() == .close)
 
-        var busy = L(idleTimeout: .milliseconds(300), now: t0)
-        _ = busy.activated(now: t0)
-        for _ in 0..<2 {
-            busy.read(head, now: at(1))
-            busy.read(.end(nil), now: at(1))
-        }
+        var busy = active(requests: 2)
         #expect(busy.quiesce() == .none)
         #expect(busy.answerEnded(now: at(2)) == .none)
         #expect(busy.answerEnded(now: at(3)) == .close)
     }
 
     @Test func anInactiveConnectionIsLeftToItsTeardown() {
-        var l = L(idleTimeout: .milliseconds(300), now: t0)
-        _ = l.activated(now: t0)
-        l.read(head, now: at(1))
-        l.read(.end(nil), now: at(1))
+        var l = active(requests: 1)
         l.deactivated()
         #expect(l.idleTimerFired(now: at(1_000)) == .none)
         #expect(l.answerEnded(now: at(1_001)) == .none)
