@@ -13,7 +13,7 @@ enum HTTPFraming {
     /// as bytes, with no string made per line. Values from an edge go into the head, and one
     /// with a line break would add lines to it: such a request is refused.
     static func request(_ request: FunctionRequest) throws(RunnerError) -> [UInt8] {
-        for value in [request.callID, request.deadline, request.contentType ?? ""] where value.utf8.contains(where: { $0 == 13 || $0 == 10 }) {
+        if request.headHasLineBreak {
             throw RunnerError(.invalidArgument, "a line break in the call id, deadline or Content-Type", step: "send request")
         }
         var message: [UInt8] = []

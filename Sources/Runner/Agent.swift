@@ -240,7 +240,7 @@ public final class Agent: Sendable {
             throw CallErrors.resourceTooBig()
         }
         // An edge's call id and Content-Type go into the function's request head.
-        for value in [request.callID, request.contentType ?? ""] where value.utf8.contains(where: { $0 == 13 || $0 == 10 }) {
+        if request.headHasLineBreak {
             throw RunnerError(.invalidArgument, "the call id or Content-Type holds a line break", step: "make call")
         }
         let id = request.callID.isEmpty ? CallID.make() : request.callID

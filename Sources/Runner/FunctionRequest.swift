@@ -20,16 +20,26 @@ public struct FunctionRequest: Sendable {
     public var passedHeaders: [(String, String)] {
         var passed: [(String, String)] = []
         passed.reserveCapacity(headers.count)
-        // As bytes: a CR, LF or colon is one byte in UTF-8 and in no other character's encoding.
+        // As bytes: a colon, like a CR or LF, is one byte in UTF-8 and in no other character's.
         for (name, value) in headers
         where !name.isEmpty && HopByHop.isPassedOn(name) && !HopByHop.equalsIgnoringCase(name, Self.contentType)
-            && !name.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 58 }) && !value.utf8.contains(where: { $0 == 13 || $0 == 10 })
+            && !Self.hasLineBreak(name) && !name.utf8.contains(58) && !Self.hasLineBreak(value)
         {
             passed.append((GoHeaderName.canonical(name), value))
         }
         return passed
     }
     private static let contentType = Array("content-type".utf8)
+
+    /// Whether a value the runner writes into the function's request head as it came (the call
+    /// id, the deadline, the Content-Type) holds a line break, which would add lines to it.
+    package var headHasLineBreak: Bool {
+        Self.hasLineBreak(callID) || Self.hasLineBreak(deadline) || Self.hasLineBreak(contentType ?? "")
+    }
+
+    /// As bytes: a CR or LF is one byte in UTF-8 and in no other character's encoding, and a CR
+    /// LF pair is one Character, equal to neither.
+    static func hasLineBreak(_ value: String) -> Bool { value.utf8.contains { $0 == 13 || $0 == 10 } }
     public var body: [UInt8]
 
     public init(
