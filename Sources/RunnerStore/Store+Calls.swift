@@ -15,16 +15,31 @@ extension Store {
     /// Inserts or replaces several calls in one transaction; `started` are detached calls
     /// that began running (their records are updated while they are still queued).
     public func saveCalls(_ calls: [(CallRecord, [UInt8]?)], started: [CallRecord] = []) async throws(RunnerError) {
-        var rows: [(CallRecord, String, [UInt8]?)] = []
-        for (record, log) in calls { rows.append((record, CallRecordJSON.encode(record), log)) }
-        var running: [(CallRecord, String)] = []
-        for record in started { running.append((record, CallRecordJSON.encode(record))) }
-        let batch = rows
-        let startedBatch = running
-        try await write("save calls") { db in
-            for (record, body) in startedBatch { try self.markRunning(db, record, body: body) }
-            for (record, body, log) in batch { try Self.insertEnded(db, record, body: body, log: log) }
+        let rows = CallRows(calls, started: started)
+        try await write("save calls") { db in try self.insert(db, rows) }
+    }
+
+    /// `saveCalls` on the calling thread, which waits for the transaction: only for a thread
+    /// made for blocking (see `writeBlocking`).
+    public func saveCallsBlocking(_ calls: [(CallRecord, [UInt8]?)], started: [CallRecord] = []) throws(RunnerError) {
+        let rows = CallRows(calls, started: started)
+        try writeBlocking("save calls") { db in try self.insert(db, rows) }
+    }
+
+    /// Records encoded for their rows, before the transaction, which then only writes.
+    struct CallRows: Sendable {
+        var ended: [(CallRecord, String, [UInt8]?)] = []
+        var started: [(CallRecord, String)] = []
+
+        init(_ calls: [(CallRecord, [UInt8]?)], started: [CallRecord]) {
+            for (record, log) in calls { ended.append((record, CallRecordJSON.encode(record), log)) }
+            for record in started { self.started.append((record, CallRecordJSON.encode(record))) }
         }
+    }
+
+    private func insert(_ db: Database, _ rows: CallRows) throws {
+        for (record, body) in rows.started { try markRunning(db, record, body: body) }
+        for (record, body, log) in rows.ended { try Self.insertEnded(db, record, body: body, log: log) }
     }
 
     /// Writes an ended call's record row and its log row; an empty log gets no row (an ended
@@ -133,9 +148,18 @@ public final class StoreRecorder: CallListener {
     /// Whether a flush runs, and the flushes waiting for their turn.
     private let turns = Mutex<(busy: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
 
-    public init(store: Store, logger: Logger) {
+    /// Where batches are encoded and written: a thread below the event loop's priority.
+    let executor: BackgroundExecutor
+    /// A batch larger than this is written by GRDB's own queue, at the process's priority: the
+    /// low-priority thread fell behind (the CPUs are that busy), and records must not pile up
+    /// in memory without bound.
+    let backgroundBatchLimit: Int
+
+    public init(store: Store, logger: Logger, executor: BackgroundExecutor = .records, backgroundBatchLimit: Int = 4096) {
         self.store = store
         self.logger = logger
+        self.executor = executor
+        self.backgroundBatchLimit = backgroundBatchLimit
     }
 
     /// A detached call's record says running once written; a sync call's is written when it ends.
@@ -170,24 +194,36 @@ public final class StoreRecorder: CallListener {
 
     /// Writes what is queued; returns how many calls were written. Flushes run one at a time:
     /// a reader's flush returns only once a batch another flush took is committed too.
+    ///
+    /// The batch is taken, encoded, written and let go on `executor`'s thread, so none of that
+    /// work (about a fifth of serve's CPU under load) competes with the event loop as equals.
     @discardableResult
     public func flush() async -> Int {
         await flushTurn()
         defer { endFlushTurn() }
-        let (ended, started) = pending.withLock { p -> ([Call], [Call]) in
-            defer { (p.ended, p.started) = ([], []) }
-            return (p.ended, p.started)
-        }
-        if ended.isEmpty && started.isEmpty { return 0 }
-        do {
-            try await store.saveCalls(ended.map { ($0.record, $0.log.bytes) }, started: started.map(\.record))
-        } catch {
-            // A cancelled server (the tests') does not wait for its last writes.
-            if !Task.isCancelled {
-                logger.error("cannot record calls", metadata: ["count": "\(ended.count + started.count)", "error": "\(error)"])
+        return await withTaskExecutorPreference(executor) { () async -> Int in
+            let (ended, started) = pending.withLock { p -> ([Call], [Call]) in
+                defer { (p.ended, p.started) = ([], []) }
+                return (p.ended, p.started)
             }
+            let count = ended.count + started.count
+            if count == 0 { return 0 }
+            let calls = ended.map { ($0.record, $0.log.bytes) }
+            let running = started.map(\.record)
+            do throws(RunnerError) {
+                if count > backgroundBatchLimit {
+                    try await store.saveCalls(calls, started: running)
+                } else {
+                    try store.saveCallsBlocking(calls, started: running)
+                }
+            } catch {
+                // A cancelled server (the tests') does not wait for its last writes.
+                if !Task.isCancelled {
+                    logger.error("cannot record calls", metadata: ["count": "\(count)", "error": "\(error)"])
+                }
+            }
+            return count
         }
-        return ended.count + started.count
     }
 
     private func flushTurn() async {

@@ -143,13 +143,28 @@ public final class Store: Sendable {
     func write<T: Sendable>(_ step: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(RunnerError) -> T {
         do {
             return try await pool.write(body)
-        } catch let e as RunnerError {
-            throw e
-        } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
-            throw RunnerError(.conflict, "already exists: \(e.message ?? "constraint")", step: step)
         } catch {
-            throw Self.failure(error, step: step)
+            throw Self.writeFailure(error, step: step)
         }
+    }
+
+    /// `write` on the calling thread, which waits meanwhile (for the writer's turn, and for the
+    /// commit): GRDB runs the transaction there instead of on its own queue. Only for a thread
+    /// made for blocking, such as a `BackgroundExecutor`'s, never one of the cooperative pool.
+    func writeBlocking<T>(_ step: String, _ body: (Database) throws -> T) throws(RunnerError) -> T {
+        do {
+            return try pool.write(body)
+        } catch {
+            throw Self.writeFailure(error, step: step)
+        }
+    }
+
+    private static func writeFailure(_ error: any Error, step: String) -> RunnerError {
+        if let e = error as? RunnerError { return e }
+        if let e = error as? DatabaseError, e.resultCode == .SQLITE_CONSTRAINT {
+            return RunnerError(.conflict, "already exists: \(e.message ?? "constraint")", step: step)
+        }
+        return failure(error, step: step)
     }
 
     /// A store failure is the node's fault, never the function's: a full disk or a locked

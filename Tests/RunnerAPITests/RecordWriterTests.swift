@@ -1,5 +1,6 @@
 import NodeServices
 import Runner
+import RunnerOS
 import RunnerStore
 import Synchronization
 import Testing
@@ -90,6 +91,29 @@ struct RecordWriterTests {
             }
             writer.cancel()
             try await writer.value
+        }
+    }
+
+    @Test func aBatchIsTakenEncodedAndWrittenOnTheRecordersLowPriorityThread() async throws {
+        try await stores.withStore { store, _ in
+            let executor = BackgroundExecutor(name: "fn-test-rec", niceIncrement: 10)
+            let recorder = StoreRecorder(store: store, logger: .init(label: "test"), executor: executor)
+            let calls = try (0..<3).map { _ in try stores.call(type: Call.sync) }
+            for call in calls { try await recorder.afterCall(call) }
+            #expect(executor.threadNice == nil, "nothing ran on the executor before the flush")
+            #expect(await recorder.flush() == 3)
+            #expect(executor.threadNice != nil, "the flush ran on the executor's thread")
+            for call in calls { _ = try await store.call(fnID: "f1", id: call.id) }
+        }
+    }
+
+    @Test func aBatchLargerThanTheBackgroundLimitIsStillWrittenWhole() async throws {
+        try await stores.withStore { store, _ in
+            let recorder = StoreRecorder(store: store, logger: .init(label: "test"), backgroundBatchLimit: 2)
+            let ended = try (0..<5).map { _ in try stores.call(type: Call.sync) }
+            for call in ended { try await recorder.afterCall(call) }
+            #expect(await recorder.flush() == 5)
+            for call in ended { _ = try await store.call(fnID: "f1", id: call.id) }
         }
     }
 }
