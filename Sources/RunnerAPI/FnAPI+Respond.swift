@@ -69,16 +69,15 @@ extension FnAPI {
     func startCall(
         app: App, fn: Fn, _ request: FunctionRequest, on executor: (any TaskExecutor)? = nil
     ) throws(RunnerError) -> CallExecution {
-        let (definition, slotKey) = definitions.definition(app: app, fn: fn)
-        let call = try agent.makeCall(definition, request, stream: ResponseStream(), slotKey: slotKey)
+        let d = definitions.definition(app: app, fn: fn)
+        let call = try agent.makeCall(d.function, request, stream: ResponseStream(), slotKey: d.slotKey)
         return agent.execute(call, on: executor)
     }
 
     /// A sync call whose events go to `sink` as they happen, for an edge that runs it in its own
     /// task (`Agent.run(_:deliveringTo:)`).
-    func makeCall(app: App, fn: Fn, _ request: FunctionRequest, deliveringTo sink: any CallEventSink) throws(RunnerError) -> Call {
-        let (definition, slotKey) = definitions.definition(app: app, fn: fn)
-        return try agent.makeCall(definition, request, stream: ResponseStream(delivering: sink), slotKey: slotKey)
+    func makeCall(_ d: DefinitionCache.Definition, _ request: FunctionRequest, deliveringTo sink: any CallEventSink) throws(RunnerError) -> Call {
+        try agent.makeCall(d.function, request, stream: ResponseStream(delivering: sink), slotKey: d.slotKey)
     }
 
     /// Fn's error answer with the call's id; a client that went away gets Fn's 444, no body.

@@ -162,22 +162,23 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
         let sink: LoopAnswerSink
         let cold: Bool
         do {
-            let (app, fn): (App, Fn)
+            let definition: DefinitionCache.Definition
             var request: FunctionRequest
             let shape: FnAPI.AnswerShape
             switch target {
             case .invoke(let fnID):
-                (app, fn) = try await api.invokedFn(fnID)
+                definition = try await api.definitions.invoked(fnID, in: api.store)
                 (request, shape) = (api.invokeRequest(requestHead, body: body), FnAPI.invokeHead)
             case .trigger(let appName, let source):
-                (app, fn) = try await api.triggeredFn(appName: appName, source: source)
+                let (app, fn) = try await api.triggeredFn(appName: appName, source: source)
+                definition = api.definitions.definition(app: app, fn: fn)
                 (request, shape) = api.triggerRequest(requestHead, fn: fn, body: body)
             }
             // The id first: the sink puts it in the answer's head.
             request.callID = CallID.make()
             sink = LoopAnswerSink(handler: handler, context: context, loop: loop, shape: shape, callID: request.callID)
-            call = try api.makeCall(app: app, fn: fn, request, deliveringTo: sink)
-            cold = fn.format == FunctionFormat.cold.rawValue
+            call = try api.makeCall(definition, request, deliveringTo: sink)
+            cold = definition.fn.format == FunctionFormat.cold.rawValue
         } catch {
             handler.value.writeWhole(error.httpAnswer(), context.value)
             handler.value.finish(context.value)

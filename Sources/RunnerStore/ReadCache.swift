@@ -16,6 +16,8 @@ final class ReadCache<Value: Sendable>: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The generation, readable without the lock (moved on under it).
+    private let published = Atomic<UInt64>(0)
 
     init() {}
 
@@ -31,6 +33,7 @@ final class ReadCache<Value: Sendable>: Sendable {
     func invalidate(_ key: String) {
         state.withLock { s in
             s.generation &+= 1
+            published.store(s.generation, ordering: .releasing)
             s.entries[key] = nil
         }
     }
@@ -38,6 +41,7 @@ final class ReadCache<Value: Sendable>: Sendable {
     func invalidate(where drop: (Value) -> Bool) {
         state.withLock { s in
             s.generation &+= 1
+            published.store(s.generation, ordering: .releasing)
             s.entries = s.entries.filter { !drop($0.value) }
         }
     }
@@ -45,9 +49,13 @@ final class ReadCache<Value: Sendable>: Sendable {
     func invalidateAll() {
         state.withLock { s in
             s.generation &+= 1
+            published.store(s.generation, ordering: .releasing)
             s.entries = [:]
         }
     }
 
     var count: Int { state.withLock { $0.entries.count } }
+
+    /// Moves on with every invalidation: what was made from values read before it may be stale.
+    var generation: UInt64 { published.load(ordering: .acquiring) }
 }

@@ -16,6 +16,11 @@ public final class Store: Sendable {
     let appCache = ReadCache<App>()
     let routeCache = ReadCache<TriggerRoute>()
 
+    /// Moves on with every change to a fn or an app: anything made from fns and apps read
+    /// before it may be stale, anything made from those read after it is current. Lets a cache
+    /// of what is derived from them check one number instead of comparing the values.
+    public var fnsAndAppsGeneration: UInt64 { fnCache.generation &+ appCache.generation }
+
     public init(path: String) throws(RunnerError) {
         self.path = path
         try Self.checkExistingFile(path)
