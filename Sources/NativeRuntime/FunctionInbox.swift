@@ -31,6 +31,12 @@ final class FunctionInbox: Sendable {
         /// The handler held a read back for a full inbox.
         var readHeld = false
         var drained: (@Sendable () -> Void)?
+        /// A wait is in progress, until `deadline` (MonotonicClock).
+        var waiting = false
+        var deadline: UInt64 = .max
+        /// When the armed timer fires, if one is: it serves every wait whose deadline is not
+        /// earlier (a call is re-armed for at its firing), so calls cost no timer each.
+        var timerAt: UInt64?
     }
 
     enum Wake {
@@ -120,13 +126,16 @@ final class FunctionInbox: Sendable {
 
     /// Waits for bytes or the end, the deadline, or the task's cancellation.
     private func wait(until deadlineNanos: UInt64) async -> Wake {
-        let number = state.withLock { s in
+        let (number, arm) = state.withLock { s -> (UInt64, Bool) in
             s.waitNumber &+= 1
             s.woken = nil
-            return s.waitNumber
+            s.waiting = true
+            s.deadline = deadlineNanos
+            if let at = s.timerAt, at <= deadlineNanos { return (s.waitNumber, false) }
+            s.timerAt = deadlineNanos
+            return (s.waitNumber, true)
         }
-        let timer = ReadinessLoop.shared.schedule(atNanos: deadlineNanos) { [self] in end(number, .timedOut) }
-        defer { timer.cancel() }
+        if arm { armTimer(at: deadlineNanos) }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { s in
@@ -136,10 +145,37 @@ final class FunctionInbox: Sendable {
                 }
                 if now { c.resume() }
             }
-            return state.withLock { s in !s.bytes.isEmpty || s.ended ? .data : s.woken ?? .data }
+            return state.withLock { s in
+                s.waiting = false
+                return !s.bytes.isEmpty || s.ended ? .data : s.woken ?? .data
+            }
         } onCancel: {
             end(number, .cancelled)
         }
+    }
+
+    /// A timer on the readiness loop; it holds the inbox weakly, as it may outlive the
+    /// container by up to a call's timeout.
+    private func armTimer(at deadline: UInt64) {
+        _ = ReadinessLoop.shared.schedule(atNanos: deadline) { [weak self] in self?.timerFired(armedAt: deadline) }
+    }
+
+    /// Ends the wait in progress if its deadline has come; otherwise arms the timer again for
+    /// it (the one that fired was armed for an earlier call). A timer that fires before its
+    /// time means the readiness loop could not keep it: the wait ends then, as it would
+    /// have with a timer of its own, rather than never.
+    private func timerFired(armedAt: UInt64) {
+        let now = MonotonicClock.nowNanos()
+        let (number, rearm) = state.withLock { s -> (UInt64?, UInt64?) in
+            if s.timerAt == armedAt { s.timerAt = nil }
+            guard s.waiting else { return (nil, nil) }
+            if now >= s.deadline || now < armedAt { return (s.waitNumber, nil) }
+            guard s.timerAt == nil else { return (nil, nil) }
+            s.timerAt = s.deadline
+            return (nil, s.deadline)
+        }
+        if let number { end(number, .timedOut) }
+        if let rearm { armTimer(at: rearm) }
     }
 
     /// Ends wait `number` for `reason`, if it is still the one waiting (or about to).

@@ -111,6 +111,27 @@ import Glibc
         #expect(error?.code == .timeout)
     }
 
+    /// A connection read on a loop keeps one deadline timer across its calls, armed again for
+    /// the call in progress when it fires early: each call must still end at its own deadline.
+    @Test func eachCallIsTimedByItsOwnDeadlineNotByATimerAnEarlierCallArmed() async throws {
+        let f = try await Function()
+        let c = try await f.connect(readOnLoop: true)
+        // The first call arms the timer for its short deadline, and is answered well before it.
+        #expect(try await c.call(request("one"), deadlineNanos: MonotonicClock.nowNanos() + 300_000_000).status == 200)
+        // The second outlives that deadline, far inside its own: the timer fires meanwhile and
+        // must not end it.
+        let slept = try await c.call(request("!sleep 700"), deadlineNanos: soon)
+        #expect(String(decoding: slept.body, as: UTF8.self) == "slept 700")
+        // The third has a deadline earlier than the armed timer (the second's, a minute off): it
+        // must time out at its own, not a minute later.
+        let start = MonotonicClock.nowNanos()
+        let error = await #expect(throws: RunnerError.self) {
+            try await c.call(self.request("!sleep 120000"), deadlineNanos: start + 200_000_000)
+        }
+        #expect(error?.code == .timeout)
+        #expect(MonotonicClock.nowNanos() - start < 30_000_000_000, "ended at its own deadline, not at the armed timer's")
+    }
+
     @Test(arguments: readers) func cancellingTheCallingTaskEndsACallInFlightAsCancelled(readOnLoop: Bool) async throws {
         let f = try await Function()
         let c = try await f.connect(readOnLoop: readOnLoop)
