@@ -34,8 +34,9 @@ final class FunctionInbox: Sendable {
         /// A wait is in progress, until `deadline` (MonotonicClock).
         var waiting = false
         var deadline: UInt64 = .max
-        /// When the armed timer fires, if one is: it serves every wait whose deadline is not
-        /// earlier (a call is re-armed for at its firing), so calls cost no timer each.
+        /// When the armed timer fires, if one is armed. It serves every wait whose deadline is
+        /// not earlier: firing during a later wait, it is armed again for that wait's deadline.
+        /// Calls in a row then cost no timer each.
         var timerAt: UInt64?
     }
 
