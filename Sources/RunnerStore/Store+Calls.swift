@@ -150,9 +150,9 @@ public final class StoreRecorder: CallListener {
 
     /// Where batches are encoded and written: a thread below the event loop's priority.
     let executor: BackgroundExecutor
-    /// A batch larger than this is written by GRDB's own queue, at the process's priority: the
-    /// low-priority thread fell behind (the CPUs are that busy), and records must not pile up
-    /// in memory without bound.
+    /// A batch larger than this is encoded and written at the process's priority (the writer's
+    /// task, GRDB's queue): the low-priority thread fell behind (the CPUs are that busy), and
+    /// records must not pile up in memory without bound.
     let backgroundBatchLimit: Int
 
     public init(store: Store, logger: Logger, executor: BackgroundExecutor = .records, backgroundBatchLimit: Int = 4096) {
@@ -197,33 +197,41 @@ public final class StoreRecorder: CallListener {
     ///
     /// The batch is taken, encoded, written and let go on `executor`'s thread, so none of that
     /// work (about a fifth of serve's CPU under load) competes with the event loop as equals.
+    /// A batch over `backgroundBatchLimit` is all done at the caller's priority instead.
     @discardableResult
     public func flush() async -> Int {
         await flushTurn()
         defer { endFlushTurn() }
-        return await withTaskExecutorPreference(executor) { () async -> Int in
-            let (ended, started) = pending.withLock { p -> ([Call], [Call]) in
-                defer { (p.ended, p.started) = ([], []) }
-                return (p.ended, p.started)
-            }
-            let count = ended.count + started.count
-            if count == 0 { return 0 }
-            let calls = ended.map { ($0.record, $0.log.bytes) }
-            let running = started.map(\.record)
-            do throws(RunnerError) {
-                if count > backgroundBatchLimit {
-                    try await store.saveCalls(calls, started: running)
-                } else {
-                    try store.saveCallsBlocking(calls, started: running)
-                }
-            } catch {
-                // A cancelled server (the tests') does not wait for its last writes.
-                if !Task.isCancelled {
-                    logger.error("cannot record calls", metadata: ["count": "\(count)", "error": "\(error)"])
-                }
-            }
-            return count
+        if pending.withLock({ $0.ended.count + $0.started.count }) > backgroundBatchLimit {
+            return await writePending(blocking: false)
         }
+        return await withTaskExecutorPreference(executor) { await writePending(blocking: true) }
+    }
+
+    /// Takes what is queued and writes it, blocking the thread (only a `BackgroundExecutor`'s)
+    /// or through GRDB's queue; the calls are let go where this runs.
+    private func writePending(blocking: Bool) async -> Int {
+        let (ended, started) = pending.withLock { p -> ([Call], [Call]) in
+            defer { (p.ended, p.started) = ([], []) }
+            return (p.ended, p.started)
+        }
+        let count = ended.count + started.count
+        if count == 0 { return 0 }
+        let calls = ended.map { ($0.record, $0.log.bytes) }
+        let running = started.map(\.record)
+        do throws(RunnerError) {
+            if blocking {
+                try store.saveCallsBlocking(calls, started: running)
+            } else {
+                try await store.saveCalls(calls, started: running)
+            }
+        } catch {
+            // A cancelled server (the tests') does not wait for its last writes.
+            if !Task.isCancelled {
+                logger.error("cannot record calls", metadata: ["count": "\(count)", "error": "\(error)"])
+            }
+        }
+        return count
     }
 
     private func flushTurn() async {

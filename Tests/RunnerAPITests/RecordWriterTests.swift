@@ -107,12 +107,14 @@ struct RecordWriterTests {
         }
     }
 
-    @Test func aBatchLargerThanTheBackgroundLimitIsStillWrittenWhole() async throws {
+    @Test func aBatchLargerThanTheBackgroundLimitIsWrittenWholeAtTheCallersPriority() async throws {
         try await stores.withStore { store, _ in
-            let recorder = StoreRecorder(store: store, logger: .init(label: "test"), backgroundBatchLimit: 2)
+            let executor = BackgroundExecutor(name: "fn-test-big", niceIncrement: 10)
+            let recorder = StoreRecorder(store: store, logger: .init(label: "test"), executor: executor, backgroundBatchLimit: 2)
             let ended = try (0..<5).map { _ in try stores.call(type: Call.sync) }
             for call in ended { try await recorder.afterCall(call) }
             #expect(await recorder.flush() == 5)
+            #expect(executor.threadNice == nil, "nothing of the batch ran on the low-priority thread")
             for call in ended { _ = try await store.call(fnID: "f1", id: call.id) }
         }
     }
