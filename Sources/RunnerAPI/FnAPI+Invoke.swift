@@ -25,16 +25,16 @@ extension FnAPI {
     }
 
     func invoke(fnID: String, _ request: Request, _ context: FnRequestContext) async throws -> Response {
-        let (app, fn) = try await invokedFn(fnID)
+        let definition = try await invoked(fnID)
         let functionRequest = invokeRequest(request.head, body: try await body(request))
-        if Self.isDetached(request) { return try await acceptDetached(app: app, fn: fn, functionRequest) }
-        return try await respond(app: app, fn: fn, functionRequest, context, shape: Self.invokeHead)
+        if Self.isDetached(request) { return try await acceptDetached(definition, functionRequest) }
+        return try await respond(definition, functionRequest, context, shape: Self.invokeHead)
     }
 
-    /// The fn an invoke names, and its app (cached reads: usually no database read).
-    func invokedFn(_ fnID: String) async throws(RunnerError) -> (App, Fn) {
-        let fn = try await store.fn(id: fnID)
-        return (try await store.app(id: fn.appID), fn)
+    /// The fn an invoke names, its app, and the agent's view of them: one cached lookup while
+    /// no fn or app changed (`DefinitionCache.invoked`).
+    func invoked(_ fnID: String) async throws(RunnerError) -> DefinitionCache.Definition {
+        try await definitions.invoked(fnID, in: store)
     }
 
     /// An invoke as its function gets it: every header of the client's, the URL it asked for.
@@ -61,16 +61,17 @@ extension FnAPI {
     }
 
     func trigger(appName: String, source: String, _ request: Request, _ context: FnRequestContext) async throws -> Response {
-        let (app, fn) = try await triggeredFn(appName: appName, source: source)
-        let (functionRequest, shape) = triggerRequest(request.head, fn: fn, body: try await body(request))
-        if Self.isDetached(request) { return try await acceptDetached(app: app, fn: fn, functionRequest) }
-        return try await respond(app: app, fn: fn, functionRequest, context, shape: shape)
+        let definition = try await triggered(appName: appName, source: source)
+        let (functionRequest, shape) = triggerRequest(request.head, fn: definition.fn, body: try await body(request))
+        if Self.isDetached(request) { return try await acceptDetached(definition, functionRequest) }
+        return try await respond(definition, functionRequest, context, shape: shape)
     }
 
-    /// The app and fn an HTTP trigger request goes to (cached reads: usually no database read).
-    func triggeredFn(appName: String, source: String) async throws(RunnerError) -> (App, Fn) {
+    /// The app and fn an HTTP trigger request goes to (cached reads: usually no database read),
+    /// and the agent's view of them.
+    func triggered(appName: String, source: String) async throws(RunnerError) -> DefinitionCache.Definition {
         let route = try await store.route(appName: appName, type: "http", source: source)
-        return (route.app, try await store.fn(id: route.trigger.fnID))
+        return definitions.definition(app: route.app, fn: try await store.fn(id: route.trigger.fnID))
     }
 
     /// A trigger request as `fn` gets it, and how its answer is shaped.
@@ -137,12 +138,12 @@ extension FnAPI {
 
     /// A detached call: 202 with its id once it is in the durable queue (the client does not
     /// wait for it; its record and log tell how it went).
-    func acceptDetached(app: App, fn: Fn, _ request: FunctionRequest) async throws -> Response {
+    func acceptDetached(_ d: DefinitionCache.Definition, _ request: FunctionRequest) async throws -> Response {
         guard let detachedCalls else {
             throw RunnerError(.notImplemented, "Detach call functions are not supported on this server", step: "invoke")
         }
         // Traced when it runs (from the queue, in its caller's trace), not while it is queued.
-        let call = try agent.makeCall(Self.definition(app: app, fn: fn), request, type: Call.detached, traceParent: .untraced)
+        let call = try agent.makeCall(d.function, request, type: Call.detached, slotKey: d.slotKey, traceParent: .untraced)
         try await detachedCalls.accept(call)
         var response = try Self.json(["call_id": call.id], status: .accepted)
         response.headers[Self.callIDHeader] = call.id

@@ -13,10 +13,10 @@ extension FnAPI {
     /// passes the call's body events on while the call goes on. A whole answer (the usual,
     /// small one) is returned as one body once the call ended.
     func respond(
-        app: App, fn: Fn, _ request: FunctionRequest, _ context: FnRequestContext,
+        _ definition: DefinitionCache.Definition, _ request: FunctionRequest, _ context: FnRequestContext,
         shape: @escaping AnswerShape
     ) async throws -> Response {
-        let execution = try startCall(app: app, fn: fn, request)
+        let execution = try startCall(definition, request)
         let call = execution.call
         let watcher = ClientConnectionWatcher.watch(context.channel) { execution.cancel() }
         switch await execution.next() {
@@ -67,9 +67,8 @@ extension FnAPI {
     /// Starts a sync call whose answer streams as the function writes it. `executor`: where the
     /// call's task runs (the edge's event loop, or nil for the cooperative pool).
     func startCall(
-        app: App, fn: Fn, _ request: FunctionRequest, on executor: (any TaskExecutor)? = nil
+        _ d: DefinitionCache.Definition, _ request: FunctionRequest, on executor: (any TaskExecutor)? = nil
     ) throws(RunnerError) -> CallExecution {
-        let d = definitions.definition(app: app, fn: fn)
         let call = try agent.makeCall(d.function, request, stream: ResponseStream(), slotKey: d.slotKey)
         return agent.execute(call, on: executor)
     }

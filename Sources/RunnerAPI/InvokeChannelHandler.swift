@@ -167,12 +167,11 @@ final class InvokeChannelHandler: ChannelDuplexHandler, RemovableChannelHandler 
             let shape: FnAPI.AnswerShape
             switch target {
             case .invoke(let fnID):
-                definition = try await api.definitions.invoked(fnID, in: api.store)
+                definition = try await api.invoked(fnID)
                 (request, shape) = (api.invokeRequest(requestHead, body: body), FnAPI.invokeHead)
             case .trigger(let appName, let source):
-                let (app, fn) = try await api.triggeredFn(appName: appName, source: source)
-                definition = api.definitions.definition(app: app, fn: fn)
-                (request, shape) = api.triggerRequest(requestHead, fn: fn, body: body)
+                definition = try await api.triggered(appName: appName, source: source)
+                (request, shape) = api.triggerRequest(requestHead, fn: definition.fn, body: body)
             }
             // The id first: the sink puts it in the answer's head.
             request.callID = CallID.make()
