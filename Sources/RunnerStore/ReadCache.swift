@@ -10,52 +10,37 @@ import Synchronization
 /// since the read began. Only values that were found are kept, so the cache holds at most what
 /// the store holds.
 final class ReadCache<Value: Sendable>: Sendable {
-    private struct State {
-        var generation: UInt64 = 0
-        var entries: [String: Value] = [:]
-    }
-
-    private let state = Mutex(State())
-    /// The generation, readable without the lock (moved on under it).
-    private let published = Atomic<UInt64>(0)
+    private let entries = Mutex<[String: Value]>([:])
+    /// Moved on under the entries' lock, so a read that takes both under it sees them agree;
+    /// readable without the lock.
+    private let generationCounter = Atomic<UInt64>(0)
 
     init() {}
 
     /// The cached value, or what `read` returns (kept unless a write happened meanwhile).
     func value(_ key: String, read: () async throws(RunnerError) -> Value) async throws(RunnerError) -> Value {
-        let (cached, generation) = state.withLock { s in (s.entries[key], s.generation) }
+        let (cached, generation) = entries.withLock { e in (e[key], generationCounter.load(ordering: .relaxed)) }
         if let cached { return cached }
         let value = try await read()
-        state.withLock { s in if s.generation == generation { s.entries[key] = value } }
+        entries.withLock { e in if generationCounter.load(ordering: .relaxed) == generation { e[key] = value } }
         return value
     }
 
-    func invalidate(_ key: String) {
-        state.withLock { s in
-            s.generation &+= 1
-            published.store(s.generation, ordering: .releasing)
-            s.entries[key] = nil
+    func invalidate(_ key: String) { invalidating { $0[key] = nil } }
+
+    func invalidate(where drop: (Value) -> Bool) { invalidating { $0 = $0.filter { !drop($0.value) } } }
+
+    func invalidateAll() { invalidating { $0 = [:] } }
+
+    private func invalidating(_ change: (inout [String: Value]) -> Void) {
+        entries.withLock { e in
+            generationCounter.add(1, ordering: .releasing)
+            change(&e)
         }
     }
 
-    func invalidate(where drop: (Value) -> Bool) {
-        state.withLock { s in
-            s.generation &+= 1
-            published.store(s.generation, ordering: .releasing)
-            s.entries = s.entries.filter { !drop($0.value) }
-        }
-    }
-
-    func invalidateAll() {
-        state.withLock { s in
-            s.generation &+= 1
-            published.store(s.generation, ordering: .releasing)
-            s.entries = [:]
-        }
-    }
-
-    var count: Int { state.withLock { $0.entries.count } }
+    var count: Int { entries.withLock { $0.count } }
 
     /// Moves on with every invalidation: what was made from values read before it may be stale.
-    var generation: UInt64 { published.load(ordering: .acquiring) }
+    var generation: UInt64 { generationCounter.load(ordering: .acquiring) }
 }
